@@ -1,0 +1,40 @@
+"""The ``gateway`` command. Each sub-command lives in its own module with a ``register`` function."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules under gateway.cli that add sub-commands, in the order `gateway --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve",
+    "config_cmd",
+    "check",
+    "policy_cmd",
+    "bounce",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="Seller Mail Gateway: an SMTP relay that keeps mail to marketplace buyers within the rules.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"gateway.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""Gateway configuration: a TOML file validated at start-up.
+
+Every section is a pydantic model with ``extra="forbid"``, so an unknown key or a bad value is an
+error that names the key (``server.max_recipients: Input should be greater than 0``). Defaults are
+embedded: ``gateway serve`` with no file listens on 127.0.0.1:2525, keeps its state under
+``./state`` and, with no upstream configured, delivers into a local Maildir outbox.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_MARKETPLACE_TLDS: tuple[str, ...] = (
+    "com", "ca", "com.mx", "com.br", "co.uk", "de", "fr", "it", "es", "nl", "se", "pl", "com.be",
+    "com.tr", "ae", "sa", "eg", "in", "co.jp", "com.au", "sg",
+)
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``errors`` holds one readable line per problem."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: " + "; ".join(errors))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _parse_hostport(value: str, what: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{what} must be HOST:PORT, got {value!r}")
+    host = host.strip("[]")
+    if not host:
+        raise ValueError(f"{what} needs a host, got {value!r}")
+    number = int(port)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port out of range in {value!r}")
+    return host, number
+
+
+class ServerConfig(_Section):
+    listen: str = "127.0.0.1:2525"
+    implicit_tls_listen: str | None = None
+    hostname: str = "localhost"
+    max_message_size: PositiveInt = 20 * 1024 * 1024
+    max_recipients: PositiveInt = 100
+    max_sessions: PositiveInt = 200
+    command_timeout: PositiveFloat = 300.0
+    # Bound on everything done at end of DATA (policy, spool write) before the client hears back.
+    data_timeout: PositiveFloat = 60.0
+    allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_protocol_timeout: PositiveFloat = 5.0
+
+    @field_validator("listen", "implicit_tls_listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_hostport(value, "listen address")
+        return value
+
+    @field_validator("allowed_networks", "trusted_proxies")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network: {item!r} ({exc})") from None
+        return value
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return _parse_hostport(self.listen, "listen")
+
+    @property
+    def implicit_tls_address(self) -> tuple[str, int] | None:
+        if self.implicit_tls_listen is None:
+            return None
+        return _parse_hostport(self.implicit_tls_listen, "implicit_tls_listen")
+
+
+class TLSConfig(_Section):
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    # Refuse MAIL until the client did STARTTLS (loopback clients are exempt when false).
+    require_starttls: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> TLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be set together")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
+class AuthConfig(_Section):
+    # A file of "user:argon2-hash" lines, written by `gateway auth add-user`.
+    credentials_file: Path | None = None
+    max_failures: PositiveInt = 5
+    failure_window: PositiveFloat = 300.0
+
+
+class StateConfig(_Section):
+    directory: Path = Path("state")
+
+
+class UpstreamConfig(_Section):
+    # No host: deliver into the Maildir outbox under the state directory (a quick local trial).
+    host: str | None = None
+    port: Annotated[int, Field(gt=0, le=65535)] = 25
+    tls: Literal["none", "opportunistic", "starttls", "implicit"] = "opportunistic"
+    verify_certificate: bool = True
+    ca_file: Path | None = None
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    password_file: Path | None = None
+    helo_name: str | None = None
+    connect_timeout: PositiveFloat = 30.0
+    command_timeout: PositiveFloat = 60.0
+    pool_size: PositiveInt = 4
+    maildir: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> UpstreamConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        if (self.password is not None or self.password_file is not None) and not self.username:
+            raise ValueError("a password needs a username")
+        return self
+
+    def resolved_password(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return self.password
+
+
+class DeliveryConfig(_Section):
+    workers: PositiveInt = 4
+    retry_initial: PositiveFloat = 60.0
+    retry_max: PositiveFloat = 3600.0
+    retry_factor: Annotated[float, Field(ge=1.0)] = 2.0
+    give_up_after: PositiveFloat = 5 * 24 * 3600.0
+    send_dsn: bool = True
+    poll_interval: PositiveFloat = 1.0
+
+
+class MarketplaceConfig(_Section):
+    domain_prefix: str = "marketplace.amazon."
+    tlds: tuple[str, ...] = DEFAULT_MARKETPLACE_TLDS
+
+    @field_validator("tlds")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one marketplace tld is needed")
+        return tuple(t.lower().strip(".") for t in value)
+
+
+class PolicyConfig(_Section):
+    enabled: bool = True
+    # Rule packs shipped with the gateway; None means the packaged `policies/` folder.
+    packs_dir: Path | None = None
+    # An admin's own packs: add rules, override a rule by id, or disable it.
+    local_packs_dir: Path | None = None
+    # Per-rule action overrides: {"links-external" = "reject"}
+    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay"]] = Field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
+    critical_keywords: dict[str, str] = Field(default_factory=dict)
+    # Amazon may have removed the subject keyword override; keep the behaviour switchable.
+    keyword_override: bool = True
+    misused_keyword_action: Literal["quarantine", "reject", "rewrite"] = "quarantine"
+    evaluation_timeout: PositiveFloat = 10.0
+
+
+class BounceConfig(_Section):
+    # Envelope recipients on the main listener whose mail is a forwarded bounce-back to parse.
+    addresses: tuple[str, ...] = ()
+    listen: str | None = None
+    correlation_days: PositiveInt = 60
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_hostport(value, "bounces.listen")
+        return value
+
+
+class LogConfig(_Section):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class GatewayConfig(_Section):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    tls: TLSConfig = Field(default_factory=TLSConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    marketplace: MarketplaceConfig = Field(default_factory=MarketplaceConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    bounces: BounceConfig = Field(default_factory=BounceConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state.directory
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.upstream.maildir or self.state.directory / "outbox"
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        else:
+            lines.append(f"{key}: {err['msg']}")
+    return lines
+
+
+def config_from_mapping(data: dict[str, Any], source: str = "<config>") -> GatewayConfig:
+    """Validate a parsed mapping; relative paths stay relative to the caller's choice of base."""
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _format_errors(exc)) from None
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in a config file are relative to the file's folder, as admins expect."""
+    path_keys = {
+        "tls": ("cert_file", "key_file"),
+        "auth": ("credentials_file",),
+        "state": ("directory",),
+        "upstream": ("ca_file", "password_file", "maildir"),
+        "policy": ("packs_dir", "local_packs_dir"),
+    }
+    out = dict(data)
+    for section, keys in path_keys.items():
+        sect = out.get(section)
+        if not isinstance(sect, dict):
+            continue
+        sect = dict(sect)
+        for key in keys:
+            value = sect.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                sect[key] = str(base / value)
+        out[section] = sect
+    return out
+
+
+def load_config(path: Path | None) -> GatewayConfig:
+    """Read and validate a TOML file; ``None`` gives the embedded defaults."""
+    if path is None:
+        return GatewayConfig()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return config_from_mapping(_resolve_paths(data, path.parent.resolve()), str(path))

@@ -1,0 +1,1 @@
+"""The policy engine: rule packs from ``policies/`` evaluated into a Verdict with its reasons."""

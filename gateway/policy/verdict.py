@@ -1,0 +1,74 @@
+"""Decisions are plain values: a Verdict with the hits that explain it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    RELAY = "relay"
+    REWRITE = "rewrite"
+    QUARANTINE = "quarantine"
+    REJECT = "reject"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Action.RELAY: 0, Action.REWRITE: 1, Action.QUARANTINE: 2, Action.REJECT: 3}
+
+
+def most_severe(actions: list[Action] | tuple[Action, ...]) -> Action:
+    return max(actions, key=lambda a: a.severity, default=Action.RELAY)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule: str
+    action: Action
+    reason: str
+    evidence: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"rule": self.rule, "action": str(self.action), "reason": self.reason,
+                "evidence": self.evidence}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    hits: tuple[Hit, ...] = ()
+    misses: tuple[str, ...] = ()
+    """Ids of the rules that ran and did not hit (recorded, as Mailman does)."""
+    subject: str = ""
+    """The subject after any rewrite (the original when nothing was rewritten)."""
+    critical: bool = False
+    reply: bool = False
+    marketplace: str | None = None
+    order_ids: tuple[str, ...] = ()
+    tags: frozenset[str] = field(default_factory=frozenset)
+    """Facts found on the way that the store keeps count of, e.g. ``review-request``."""
+    smtp_code: int | None = None
+    """An SMTP code other than the action's default (e.g. 550 5.1.1 for a dead alias)."""
+    enhanced_status: str | None = None
+
+    @property
+    def subject_changed(self) -> bool:
+        return self.action is Action.REWRITE
+
+    def as_json(self) -> dict[str, Any]:
+        """The `gateway check --json` contract."""
+        return {
+            "action": str(self.action),
+            "subject": self.subject,
+            "critical": self.critical,
+            "reply": self.reply,
+            "marketplace": self.marketplace,
+            "hits": [h.as_json() for h in self.hits],
+        }
+
+
+RELAY = Verdict(action=Action.RELAY)
