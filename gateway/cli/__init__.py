@@ -11,9 +11,6 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "config_cmd",
-    "check",
-    "policy_cmd",
-    "bounce",
 )
 
 
