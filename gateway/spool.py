@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import secrets
 import sqlite3
 import threading
@@ -73,6 +74,16 @@ def _check_address(address: str) -> None:
     # aiosmtplib silently truncates at an embedded CR/LF; such an address must never be stored.
     if any(ch in address for ch in "\r\n\x00"):
         raise ValueError(f"envelope address contains CR, LF or NUL: {address!r}")
+
+
+_BARE_CR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def _check_data(data: bytes) -> None:
+    # aiosmtplib would turn a bare CR or LF into CRLF on the way out, changing the content (and
+    # breaking DKIM); the listener refuses such messages, and the spool refuses to store them.
+    if _BARE_CR_LF.search(data):
+        raise ValueError("message data contains a bare CR or LF")
 
 
 def new_queue_id() -> str:
@@ -301,7 +312,11 @@ class Spool:
 
     async def put(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes,
                   meta: Mapping[str, Any] | None = None) -> str:
-        """Store a message; the queue id is returned only once bytes and envelope are on disk."""
+        """Store a message; the queue id is returned only once bytes and envelope are on disk.
+
+        Raises SpoolError if storage fails, ValueError for an envelope address with CR/LF/NUL or
+        data with a bare CR or LF (the caller's bug: the listener rejects those first).
+        """
         if not rcpt_tos:
             raise ValueError("a message needs at least one recipient")
         for address in (mail_from, *rcpt_tos):
@@ -311,6 +326,7 @@ class Spool:
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> str:
+            _check_data(msg.data)  # here, on the writer thread: a 20 MB scan stays off the loop
             _insert(conn, queue_id, msg, now)
             return queue_id
 
