@@ -23,6 +23,7 @@ class Markers:
     report_senders: tuple[str, ...]
     original_markers: re.Pattern[str]
     delay_phrases: tuple[str, ...]
+    bounce_body: tuple[str, ...]
 
 
 @cache
@@ -34,6 +35,7 @@ def markers() -> Markers:
         original_markers=re.compile("^(?:" + "|".join(f"(?:{p})" for p in data["original_markers"]) + ")",
                                     re.I | re.M),
         delay_phrases=tuple(s.lower() for s in data["delay_phrases"]),
+        bounce_body=tuple(s.lower() for s in data["bounce_body"]),
     )
 
 
@@ -53,9 +55,12 @@ def looks_like_report(mail: Mail) -> bool:
     subject = mail.subject.lower()
     by_sender = any(s in sender for s in markers().report_senders)
     by_subject = any(s in subject for s in markers().bounce_subjects)
-    null_path = mail.headers.get("Return-Path", "").strip() in ("<>", "")
-    return (by_sender and by_subject) or (by_subject and null_path and "return-path" in
-                                          {k.lower() for k in mail.headers.keys()})
+    null_path = (mail.headers.get("Return-Path") or "x").strip() in ("<>", "")
+    if by_subject and (by_sender or null_path):
+        return True
+    body = " ".join(mail.text[:4000].lower().split())
+    by_body = any(s in body for s in markers().bounce_body)
+    return by_body and (by_sender or by_subject or null_path)
 
 
 def _is_delay(text: str) -> bool:
@@ -65,10 +70,10 @@ def _is_delay(text: str) -> bool:
 
 def make_recipient(address: str, status: str | None, diagnostic: str, action: str = "",
                    hint: str | None = None, original: str | None = None,
-                   temporary: bool = False) -> BouncedRecipient:
+                   temporary: bool = False, dtype: str = "", vague: bool = False) -> BouncedRecipient:
     if status is None:
         status = reasons.find_status(diagnostic)
-    reason = reasons.classify(status, diagnostic, action, hint)
+    reason = reasons.classify(status, diagnostic, action, hint, dtype=dtype, vague=vague)
     temporary = temporary or (status or "").startswith("4") or action.lower() == "delayed"
     return BouncedRecipient(address=address, reason=reason,
                             status=reasons.status_for(reason, status, temporary),
@@ -84,7 +89,6 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
         if not blocks:
             return None
     out: list[BouncedRecipient] = []
-    per_message = dict(mail.status_blocks[0]) if mail.status_blocks else {}
     text_diag = vendors.text_diagnostics(mail)
     for block in blocks:
         fields = dict(block)
@@ -99,16 +103,15 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
         extra = text_diag.get(final, "")
         diagnostic = " ".join(p for p in (diag.strip(), extra) if p)
         status = reasons.find_status(fields.get("status", "")) or None
-        from_diag = reasons.find_status(diag)
-        if from_diag and (status is None or status.endswith(".0.0")) and from_diag[0] == (status or from_diag)[0]:
+        from_diag = reasons.find_status(diag) or (None if status else reasons.find_status(extra))
+        if from_diag and from_diag[0] == (status or from_diag)[0]:
             status = from_diag
-        hint = vendors.hint_for(mail, diagnostic, dtype.strip().lower())
-        if hint is None and dtype.strip().lower() in ("x-unix", "x-postfix") and not reasons.reason_from_text(
-                diagnostic):
-            hint = "mailererror"
-        out.append(make_recipient(final, status, diagnostic or extra, action, hint, original,
-                                  temporary=action == "delayed" or _is_delay(mail.subject)))
-    _ = per_message
+        dtype = dtype.strip().lower()
+        if "|" in fields.get("final-recipient", ""):
+            dtype = "x-unix"
+        hint = vendors.hint_for(mail, diagnostic, dtype)
+        out.append(make_recipient(final, status, diagnostic, action, hint, original,
+                                  temporary=action == "delayed" or _is_delay(mail.subject), dtype=dtype))
     return tuple(out) or None
 
 

@@ -66,7 +66,6 @@ class Mail:
     """Field blocks of message/delivery-status parts: first the per-message block, then per-recipient."""
     feedback: list[tuple[str, str]] | None = None
     original: Original | None = None
-    original_text: str = ""
 
 
 def _fields_of(sub: email.message.Message | str) -> list[tuple[str, str]]:
@@ -110,6 +109,7 @@ def read_mail(raw: bytes) -> Mail:
     mail = Mail(headers=msg, subject=decode_words(msg.get("Subject", "")), from_=decode_words(msg.get("From", "")),
                 to=decode_words(msg.get("To", "")), content_type=msg.get_content_type(), text="")
     stack: list[email.message.Message] = [msg]
+    nested_report: email.message.Message | None = None
     while stack:
         part = stack.pop(0)
         ctype = part.get_content_type()
@@ -131,13 +131,12 @@ def read_mail(raw: bytes) -> Mail:
                 inner = payload[0]
                 if mail.original is None:
                     mail.original = _original_from(inner)
-                    mail.original_text = inner.as_string() if len(str(inner.get_payload())) < 200_000 else ""
+                    nested_report = inner if inner.get_content_type() == "multipart/report" else None
         elif ctype in ("text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers",
                        "message/global-headers"):
             hdr = email.message_from_string(decode_part(part), policy=compat32)
             if mail.original is None:
                 mail.original = _original_from(hdr)
-                mail.original_text = decode_part(part)
         elif part.is_multipart():
             sub = part.get_payload()
             if isinstance(sub, list):
@@ -148,6 +147,15 @@ def read_mail(raw: bytes) -> Mail:
                 body = html_to_text(body)
             texts.append(body)
     mail.text = "\n".join(texts)
+    if not mail.status_blocks and nested_report is not None:
+        # A forwarded bounce: the report travels inside a message/rfc822 part.
+        try:
+            inner_mail = read_mail(nested_report.as_bytes())
+        except Exception:  # an unreadable nested report leaves the outer one as it is
+            return mail
+        mail.status_blocks = inner_mail.status_blocks
+        mail.text = f"{mail.text}\n{inner_mail.text}"
+        mail.original = inner_mail.original or mail.original
     return mail
 
 

@@ -29,10 +29,15 @@ PSEUDO_STATUS = {
 }
 
 
+Rule = tuple[str, tuple[str, ...], tuple[re.Pattern[str], ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class ReasonRules:
-    classes: tuple[tuple[str, tuple[str, ...], tuple[re.Pattern[str], ...]], ...]
+    early: tuple[Rule, ...]
+    classes: tuple[Rule, ...]
     status: dict[str, str]
+    firm: frozenset[str]
 
 
 def _norm(text: str) -> str:
@@ -42,16 +47,23 @@ def _norm(text: str) -> str:
 @cache
 def rules(path: Path | None = None) -> ReasonRules:
     data = tomllib.loads((path or POLICY_DIR / "reasons.toml").read_text(encoding="utf-8"))
-    classes = []
+    early: list[Rule] = []
+    classes: list[Rule] = []
     for entry in data["reason"]:
         phrases = tuple(_norm(p) for p in entry.get("phrases", []))
         patterns = tuple(re.compile(p, re.I) for p in entry.get("patterns", []))
-        classes.append((str(entry["name"]), phrases, patterns))
-    return ReasonRules(classes=tuple(classes), status={str(k): str(v) for k, v in data["status"].items()})
+        (early if entry.get("early") else classes).append((str(entry["name"]), phrases, patterns))
+    return ReasonRules(early=tuple(early), classes=tuple(classes),
+                       status={str(k): str(v) for k, v in data["status"].items()},
+                       firm=frozenset(data.get("firm", {}).get("reasons", [])))
+
+
+_STATUS_AFTER_REPLY = re.compile(r"\b[245]\d\d[ -]'?#?([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
 def find_status(text: str) -> str | None:
-    m = STATUS_RE.search(text)
+    """The enhanced status code in a diagnostic; one that follows a reply code is preferred."""
+    m = _STATUS_AFTER_REPLY.search(text) or STATUS_RE.search(text)
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
 
 
@@ -60,14 +72,40 @@ def find_reply(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+_COMMANDS = (
+    (re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo)", re.I), 1),
+    (re.compile(r"after (rcpt to|mail from|end of data|data|helo|ehlo)", re.I), 1),
+    (re.compile(r"did not like our (rcpt to|mail from|data|helo|ehlo)", re.I), 1),
+    (re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I), 1),
+    (re.compile(r"\((rcpt to|mail from|data)\)", re.I), 1),
+    (re.compile(r"for (text) command", re.I), 1),
+)
+
+
+def smtp_command(text: str) -> str | None:
+    """The SMTP command the remote server answered with the error, when the report says."""
+    for pattern, group in _COMMANDS:
+        m = pattern.search(text)
+        if m is not None:
+            word = m.group(group).lower()
+            return {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
+                    "text": "DATA", "helo": "HELO", "ehlo": "HELO"}[word]
+    return None
+
+
+def _match(rules_: tuple[Rule, ...], t: str) -> str | None:
+    for name, phrases, patterns in rules_:
+        if any(p in t for p in phrases) or any(p.search(t) for p in patterns):
+            return name
+    return None
+
+
 def reason_from_text(text: str) -> str | None:
     t = _norm(text)
     if not t:
         return None
-    for name, phrases, patterns in rules().classes:
-        if any(p in t for p in phrases) or any(p.search(t) for p in patterns):
-            return name
-    return None
+    r = rules()
+    return _match(r.early, t) or _match(r.classes, t)
 
 
 def reason_from_status(status: str | None) -> str | None:
@@ -81,21 +119,48 @@ def reason_from_status(status: str | None) -> str | None:
     return None
 
 
-def classify(status: str | None, diagnostic: str, action: str = "", hint: str | None = None) -> str:
-    """The reason for one recipient. ``hint`` is a vendor module's own verdict, if it has one."""
+def classify(status: str | None, diagnostic: str, action: str = "", hint: str | None = None,
+             dtype: str = "", vague: bool = False) -> str:
+    """The reason for one recipient.
+
+    ``hint`` is a vendor's own verdict. ``vague`` says the diagnostic is the report's general text,
+    not what a server said about this recipient: then no wording at all means "undefined".
+    """
     if status and status.startswith("2.") or action.lower() in ("delivered", "relayed", "expanded"):
         return "delivered"
     if hint:
         return hint
-    by_text = reason_from_text(diagnostic)
-    if by_text:
-        return by_text
+    r = rules()
+    t = _norm(diagnostic)
+    found = _match(r.early, t) if t else None
+    if found:
+        return found
     by_status = reason_from_status(status)
-    if by_status:
+    if by_status in r.firm:
         return by_status
+    found = _match(r.classes, t) if t else None
+    if found == "userunknown":
+        # Sisimai's distinction: "no such user" after DATA is a content filter speaking (filtered),
+        # unless the status code itself says the mailbox does not exist.
+        command = smtp_command(diagnostic)
+        if command in ("MAIL", "HELO"):
+            found = _match(tuple(c for c in r.classes if c[0] != "userunknown"), t)
+        elif by_status != "userunknown" and command != "RCPT":
+            found = "filtered"
+    if found:
+        return found
+    if by_status and by_status != "syntaxerror":
+        return by_status
+    if dtype == "x-unix":
+        return "mailererror"
+    reply = find_reply(diagnostic)
+    if by_status == "syntaxerror" or reply in ("500", "501", "502", "503", "504"):
+        return "syntaxerror"
     if action.lower() in ("delayed", "expired"):
         return "expired"
-    return "onhold" if diagnostic.strip() else "undefined"
+    if smtp_command(diagnostic) == "HELO":
+        return "blocked"
+    return "onhold" if t and not vague else "undefined"
 
 
 def status_for(reason: str, status: str | None, temporary: bool = False) -> str:

@@ -26,6 +26,8 @@ _RCPT_LINE = re.compile(
 )
 _HEADER_BLOCK = re.compile(r"^(Received|Return-Path|Message-I[dD]|From|To|Subject|Date|MIME-Version"
                            r"|Content-Type|X-[A-Za-z-]+|DKIM-Signature|Delivered-To):[ \t]", re.M)
+_ORIGINAL_HEAD = re.compile(r"^(Received|Return-Path|Message-I[dD]|From|To|DKIM-Signature):", re.I)
+_BRACKETED = re.compile(r"<(" + _ADDR + r")>")
 _TRANSCRIPT_RCPT = re.compile(r"RCPT TO:\s*<(" + _ADDR + r")>", re.I)
 
 
@@ -34,8 +36,6 @@ def _senders(mail: Mail) -> set[str]:
     for v in (mail.from_, mail.to, mail.headers.get("Return-Path", "") or "",
               mail.headers.get("Reply-To", "") or "", mail.headers.get("Sender", "") or ""):
         out.update(a.lower() for a in ADDRESS_RE.findall(v))
-    if mail.original is not None:
-        out.update(a.lower() for a in ADDRESS_RE.findall(mail.original.from_))
     return out
 
 
@@ -50,9 +50,10 @@ def error_region(text: str) -> tuple[str, str]:
     # An inline copy of the original without a marker: a header block after a blank line.
     for hm in _HEADER_BLOCK.finditer(text, 0, cut):
         start = hm.start()
-        if start == 0 or text[start - 2:start] == "\n\n" or text[max(0, start - 3):start].strip() == "":
-            following = text[start:start + 400].split("\n")[:3]
-            if sum(1 for line in following if _HEADER_BLOCK.match(line) or line[:1] in " \t") >= 2:
+        if start == 0 or text[start - 2:start] == "\n\n":
+            following = text[start:start + 600].split("\n")[:4]
+            heads = [line for line in following if _HEADER_BLOCK.match(line)]
+            if len(heads) >= 3 and any(_ORIGINAL_HEAD.match(h) for h in heads):
                 cut = min(cut, start)
                 break
     return text[:cut], text[cut:]
@@ -80,6 +81,10 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
             addr, rest = tm.group(1), ""
         else:
             addr, rest = m.group(1), m.group(2)
+            # "display <address>" on one line: the bracketed one is the address.
+            bm = _BRACKETED.match(rest.strip())
+            if bm is not None:
+                addr, rest = bm.group(1), rest.strip()[bm.end():]
         addr = addr.strip(".").lower()
         if addr in exclude:
             continue
@@ -125,9 +130,12 @@ def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     if not blocks and failed_hdr:
         blocks = [(a.lower(), "") for a in ADDRESS_RE.findall(failed_hdr)]
     if not blocks:
-        loose = [a.lower() for a in ADDRESS_RE.findall(region) if a.lower() not in exclude]
-        if loose:
-            blocks = [(loose[0], "")]
+        lines = region.split("\n")
+        for i, line in enumerate(lines):
+            loose = [a.lower() for a in ADDRESS_RE.findall(line) if a.lower() not in exclude]
+            if loose:
+                blocks = [(loose[0], " ".join(x.strip() for x in lines[i:i + 6]))]
+                break
     if not blocks and mail.original is not None:
         blocks = [(a.lower(), "") for a in ADDRESS_RE.findall(mail.original.to)][:1]
     if not blocks:
@@ -142,9 +150,9 @@ def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     whole = " ".join(region.split())
     out: list[BouncedRecipient] = []
     for addr, diag in blocks:
-        diagnostic = diag if reasons.reason_from_text(diag) or reasons.find_status(diag) else (
-            f"{diag} {whole}".strip())
+        specific = bool(reasons.reason_from_text(diag) or reasons.find_status(diag))
+        diagnostic = diag if specific else f"{diag} {whole}".strip()
         hint = hint_for(mail, diagnostic)
         out.append(make_recipient(addr, None, diagnostic, "delayed" if temporary else "failed", hint,
-                                  temporary=temporary))
+                                  temporary=temporary, vague=not specific and not diag.strip()))
     return tuple(out)
