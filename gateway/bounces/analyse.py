@@ -1,0 +1,48 @@
+"""Decide what a message is and dispatch to the matching parser.
+
+Order: Amazon seller notice, Amazon SES JSON notification, ARF feedback report, RFC 3464 DSN,
+vendor plain-text report, RFC 3834 auto-reply, and otherwise not a bounce.
+"""
+
+from __future__ import annotations
+
+from gateway.bounces import amazon, dsn, vendors
+from gateway.bounces.message import Mail, message_ids_in, read_mail
+from gateway.bounces.parse import BouncedRecipient, BounceReport
+
+
+def correlation_ids(mail: Mail) -> tuple[str, ...]:
+    ids: list[str] = []
+    for header in ("In-Reply-To", "References"):
+        ids.extend(message_ids_in(mail.headers.get(header, "")))
+    if mail.original is not None and mail.original.message_id:
+        ids.append(mail.original.message_id)
+    ids.extend(vendors.quoted_message_ids(mail.text))
+    own = set(message_ids_in(mail.headers.get("Message-ID", "")))
+    seen: dict[str, None] = {}
+    for i in ids:
+        if i not in own:
+            seen.setdefault(i, None)
+    return tuple(seen)
+
+
+def analyse(raw: bytes) -> BounceReport:
+    mail = read_mail(raw)
+    ids = correlation_ids(mail)
+
+    notice = amazon.parse_notice(mail)
+    if notice is not None:
+        return BounceReport(kind="amazon-optout" if notice.notice == "optout" else "amazon-notice",
+                            recipients=notice.recipients, order_id=notice.order_id,
+                            marketplace=notice.marketplace, alias=notice.alias, notice=notice.notice,
+                            language=notice.language, message_ids=ids, subject=mail.subject)
+
+    recipients: tuple[BouncedRecipient, ...] | None = (
+        dsn.parse_ses_json(mail) or dsn.parse_feedback(mail) or dsn.parse_dsn(mail)
+        or vendors.parse_text(mail) or dsn.parse_autoreply(mail)
+    )
+    if recipients:
+        return BounceReport(kind="dsn", recipients=recipients, message_ids=ids, subject=mail.subject)
+    if dsn.looks_like_report(mail):
+        return BounceReport(kind="dsn", recipients=(), message_ids=ids, subject=mail.subject)
+    return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)
