@@ -15,6 +15,7 @@ from gateway import replies
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
 from gateway.log import get_logger
+from gateway.orderids import order_ids_in_message
 from gateway.policy.verdict import Action, Verdict
 from gateway.spool import Spool, SpoolError
 from gateway.store.sqlite import SQLiteStore, StorePolicyState
@@ -147,10 +148,13 @@ class MessageProcessor:
             # record, never the message.
             try:
                 counters = [t for t in verdict.tags if t == StorePolicyState.REVIEW_COUNTER]
+                # The engine's order ids when it ran; without one, read them from the message
+                # ourselves, so an opt-out notice that names only the order still finds the alias.
+                order_ids = verdict.order_ids or await asyncio.to_thread(order_ids_in_message, data)
                 await self.store.record_relay(
                     queue_id, txn.message_id,
                     [(r.alias, r.marketplace) for r in txn.marketplace_recipients],
-                    verdict.order_ids, verdict.tags, counters)
+                    order_ids, verdict.tags, counters)
                 await self._record_decision(txn, verdict, ref=queue_id)
             except Exception:
                 log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)

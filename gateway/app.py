@@ -9,6 +9,8 @@ from typing import Any
 from gateway import sdnotify
 from gateway.actions import MessageProcessor, PolicyEvaluator
 from gateway.auth import Credentials
+from gateway.bounces.imap import ImapPoller
+from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
@@ -37,6 +39,10 @@ class Gateway:
         self.delivery: DeliveryService | None = None
         self.listener: Listener | None = None
         self.processor: MessageProcessor | None = None
+        self.bounces: BounceIngestService | None = None
+        self.bounce_listener: Listener | None = None
+        self.imap_poller: ImapPoller | None = None
+        self._imap_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -51,9 +57,20 @@ class Gateway:
         self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery,
                                         outbox=cfg.outbox_dir, hostname=cfg.server.hostname)
         await self.delivery.start()
-        self.processor = MessageProcessor(cfg, self.spool, self.store, self.delivery, policy)
+        self.bounces = BounceIngestService(self.store, cfg)
+        self.processor = MessageProcessor(cfg, self.spool, self.store, self.delivery, policy,
+                                          bounces=self.bounces)
         self.listener = Listener(cfg, self.processor, credentials)
         await self.listener.start()
+        if cfg.bounces.listen is not None:
+            # Its own port, same access control and TLS: only bounce-backs, never relayed.
+            bounce_cfg = cfg.model_copy(update={"server": cfg.server.model_copy(
+                update={"listen": cfg.bounces.listen, "implicit_tls_listen": None})})
+            self.bounce_listener = Listener(bounce_cfg, BounceOnlyProcessor(self.bounces), credentials)
+            await self.bounce_listener.start()
+        if cfg.bounces.imap is not None:
+            self.imap_poller = ImapPoller(cfg.bounces.imap, self.bounces)
+            self._imap_task = asyncio.create_task(self.imap_poller.run(), name="imap-poller")
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
                  policy=policy is not None)
@@ -66,6 +83,18 @@ class Gateway:
                 log.warning("sessions_still_open_at_shutdown",
                             sessions=self.listener.active_sessions)
             await self.listener.close()
+        if self.bounce_listener is not None:
+            await self.bounce_listener.drain(grace)
+            await self.bounce_listener.close()
+        if self._imap_task is not None:
+            assert self.imap_poller is not None
+            self.imap_poller.stop()
+            try:
+                async with asyncio.timeout(grace):
+                    await self._imap_task
+            except TimeoutError:
+                self._imap_task.cancel()
+            self._imap_task = None
         if self.delivery is not None:
             await self.delivery.stop(timeout=grace)
         if self.spool is not None:

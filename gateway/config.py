@@ -9,6 +9,7 @@ embedded: ``gateway serve`` with no file listens on 127.0.0.1:2525, keeps its st
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -190,11 +191,57 @@ class PolicyConfig(_Section):
     evaluation_timeout: PositiveFloat = 10.0
 
 
+class ImapConfig(_Section):
+    """A mailbox the seller's Amazon notices are forwarded to, polled for bounce-backs."""
+
+    host: str
+    port: Annotated[int, Field(gt=0, le=65535)] | None = None
+    """Default: 993 with ``tls = "implicit"``, 143 otherwise."""
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    verify_certificate: bool = True
+    ca_file: Path | None = None
+    username: str
+    password: str | None = Field(default=None, repr=False)
+    password_file: Path | None = None
+    folder: str = "INBOX"
+    # What happens to a message once it is recorded: moved to ``processed_folder`` or flagged
+    # with ``processed_flag`` (and left where it is).
+    processed_action: Literal["move", "flag"] = "move"
+    processed_folder: str = "Processed"
+    processed_flag: str = "$GatewayProcessed"
+    poll_interval: PositiveFloat = 60.0
+    timeout: PositiveFloat = 30.0
+    max_messages_per_poll: PositiveInt = 500
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ImapConfig:
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password or password_file")
+        if self.processed_action == "flag" and not re.fullmatch(r"(?:\\|\$)?[A-Za-z0-9_.-]+", self.processed_flag):
+            raise ValueError(f"processed_flag is not an IMAP keyword: {self.processed_flag!r}")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 993 if self.tls == "implicit" else 143
+
+    def resolved_password(self) -> str:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        assert self.password is not None
+        return self.password
+
+
 class BounceConfig(_Section):
     # Envelope recipients on the main listener whose mail is a forwarded bounce-back to parse.
     addresses: tuple[str, ...] = ()
+    # A listener of its own where every message is a bounce-back (same access control as the main one).
     listen: str | None = None
+    # How far back a notice that names only the order is matched against relays.
     correlation_days: PositiveInt = 60
+    imap: ImapConfig | None = None
 
     @field_validator("listen")
     @classmethod
@@ -258,6 +305,14 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         "upstream": ("ca_file", "password_file", "maildir"),
         "policy": ("packs_dir", "local_packs_dir"),
     }
+    bounces = data.get("bounces")
+    if isinstance(bounces, dict) and isinstance(bounces.get("imap"), dict):
+        imap = dict(bounces["imap"])
+        for key in ("ca_file", "password_file"):
+            value = imap.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                imap[key] = str(base / value)
+        data = {**data, "bounces": {**bounces, "imap": imap}}
     out = dict(data)
     for section, keys in path_keys.items():
         sect = out.get(section)

@@ -8,6 +8,7 @@ its own per-thread connections (WAL mode lets readers run beside the writer).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sqlite3
@@ -105,11 +106,59 @@ CREATE TABLE IF NOT EXISTS bounce_notices (
     matched_by TEXT,
     source TEXT NOT NULL,
     report TEXT NOT NULL,
-    resolved INTEGER NOT NULL DEFAULT 0
+    resolved INTEGER NOT NULL DEFAULT 0,
+    evidence TEXT,
+    sha256 TEXT
 );
 """
 
+# Columns added after the first schema: (table, column, declaration). open_sync adds the missing ones.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("bounce_notices", "evidence", "TEXT"),
+    ("bounce_notices", "sha256", "TEXT"),
+)
+# Indexes on added columns: created after the columns exist.
+_LATE_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS bounce_notices_sha256 ON bounce_notices(sha256);
+CREATE INDEX IF NOT EXISTS bounce_notices_alias ON bounce_notices(alias);
+"""
+
+EVIDENCE_DIR = "evidence"
+
 AliasStatus = Literal["optout", "dead"]
+ALIAS_STATUSES: tuple[AliasStatus, ...] = ("optout", "dead")
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    """A bounce notice as recorded: what it was, what it was matched to, where its bytes are."""
+
+    kind: str
+    source: str
+    report: dict[str, Any]
+    order_id: str | None = None
+    marketplace: str | None = None
+    alias: str | None = None
+    matched_by: str | None = None
+    evidence: str | None = None
+    sha256: str | None = None
+    resolved: bool = False
+    """True when nothing is left for an admin to review (matched, or not about a buyer alias)."""
+
+
+@dataclass(frozen=True)
+class AliasUpdate:
+    alias: str
+    status: AliasStatus
+    marketplace: str | None
+    order_id: str | None
+
+
+@dataclass(frozen=True)
+class RecordedBounce:
+    notice_id: int
+    previous_status: dict[str, AliasStatus | None]
+    """Each updated alias's status before this notice."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +232,7 @@ class SQLiteStore:
         self.state_dir = state_dir
         self.db_path = state_dir / "gateway.db"
         self.quarantine_dir = state_dir / "quarantine"
+        self.evidence_dir = state_dir / EVIDENCE_DIR
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._conn: sqlite3.Connection | None = None
         self._local = threading.local()
@@ -194,12 +244,19 @@ class SQLiteStore:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.quarantine_dir.mkdir(exist_ok=True, mode=0o700)
         os.chmod(self.quarantine_dir, 0o700)
+        self.evidence_dir.mkdir(exist_ok=True, mode=0o700)
+        os.chmod(self.evidence_dir, 0o700)
         conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.executescript(_SCHEMA)
+        for table, column, decl in _ADDED_COLUMNS:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        conn.executescript(_LATE_INDEXES)
         conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                      (str(SCHEMA_VERSION),))
         os.chmod(self.db_path, 0o600)
@@ -225,6 +282,10 @@ class SQLiteStore:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` (a ``*_sync`` method or a function of several) on the store's writer thread."""
+        return await self._run(fn, *args)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -292,8 +353,16 @@ class SQLiteStore:
         return int(row[0]) if row else 0
 
     def relays_by_message_id(self, message_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """(alias, marketplace) of relays whose Message-ID is one of ``message_ids``."""
-        ids = [m.strip() for m in message_ids if m.strip()]
+        """(alias, marketplace) of relays whose Message-ID is one of ``message_ids``.
+
+        Relays keep the header value as sent (``<id@host>``); bounce parsers give ids without the
+        angle brackets. Either form matches.
+        """
+        ids: list[str] = []
+        for m in message_ids:
+            bare = m.strip().strip("<>").strip()
+            if bare:
+                ids += [bare, f"<{bare}>"]
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
@@ -377,6 +446,113 @@ class SQLiteStore:
             return int(cur.lastrowid or 0)
 
         return self._tx(write)
+
+    def store_evidence_sync(self, raw: bytes) -> tuple[str, str]:
+        """Keep the raw bytes of a notice durably (0600); return (reference, sha256).
+
+        The reference is the path relative to the state directory, so a moved state directory keeps
+        its references. Content-addressed: the same notice stored twice is one file.
+        """
+        digest = hashlib.sha256(raw).hexdigest()
+        path = self.evidence_dir / f"{digest}.eml"
+        if not path.exists():
+            write_private_file(path, raw)
+        return f"{EVIDENCE_DIR}/{path.name}", digest
+
+    def evidence_path(self, reference: str) -> Path | None:
+        """The file behind an evidence reference, or None when it is not a stored notice."""
+        if not reference.startswith(f"{EVIDENCE_DIR}/"):
+            return None
+        name = reference[len(EVIDENCE_DIR) + 1:]
+        if "/" in name or name.startswith("."):
+            return None
+        return self.evidence_dir / name
+
+    def record_bounce_sync(self, notice: NoticeRow,
+                           alias_updates: Sequence[AliasUpdate] = ()) -> RecordedBounce | None:
+        """Record a notice and the alias statuses it establishes, in one transaction.
+
+        Returns None when a notice with the same bytes was recorded before (a re-imported file or a
+        mailbox message seen twice): the first recording stands.
+        """
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> RecordedBounce | None:
+            if notice.sha256 is not None and conn.execute(
+                    "SELECT 1 FROM bounce_notices WHERE sha256 = ?", (notice.sha256,)).fetchone():
+                return None
+            previous: dict[str, AliasStatus | None] = {}
+            for update in alias_updates:
+                alias = update.alias.lower()
+                row = conn.execute("SELECT status FROM aliases WHERE alias = ?", (alias,)).fetchone()
+                previous[alias] = row[0] if row else None
+                conn.execute(
+                    "INSERT INTO aliases(alias, status, marketplace, order_id, first_seen, last_seen,"
+                    " evidence, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(alias) DO UPDATE SET status = excluded.status,"
+                    " marketplace = COALESCE(excluded.marketplace, aliases.marketplace),"
+                    " order_id = COALESCE(excluded.order_id, aliases.order_id),"
+                    " last_seen = excluded.last_seen, evidence = excluded.evidence,"
+                    " source = excluded.source",
+                    (alias, update.status, update.marketplace, update.order_id, now, now,
+                     notice.evidence or "", notice.source))
+            cur = conn.execute(
+                "INSERT INTO bounce_notices(at, kind, order_id, marketplace, alias, matched_by, source,"
+                " report, resolved, evidence, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, notice.kind, notice.order_id, notice.marketplace,
+                 notice.alias.lower() if notice.alias else None, notice.matched_by, notice.source,
+                 json.dumps(notice.report, ensure_ascii=False), int(notice.resolved),
+                 notice.evidence, notice.sha256))
+            return RecordedBounce(notice_id=int(cur.lastrowid or 0), previous_status=previous)
+
+        return self._tx(write)
+
+    def notice_sync(self, notice_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT id, at, kind, order_id, marketplace, alias, matched_by, source, report, resolved,"
+            " evidence FROM bounce_notices WHERE id = ?", (notice_id,)).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "at": row[1], "kind": row[2], "order_id": row[3], "marketplace": row[4],
+                "alias": row[5], "matched_by": row[6], "source": row[7], "report": json.loads(row[8]),
+                "resolved": bool(row[9]), "evidence": row[10]}
+
+    def notices_sync(self, alias: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        sql = "SELECT id FROM bounce_notices"
+        args: list[Any] = []
+        if alias:
+            sql += " WHERE alias = ?"
+            args.append(alias.lower())
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        ids = [int(r[0]) for r in self.conn.execute(sql, args).fetchall()]
+        return [n for n in (self.notice_sync(i) for i in ids) if n is not None]
+
+    def put_alias_record_sync(self, record: AliasRecord) -> AliasRecord:
+        """Merge a whole record (an import): keep the earliest first_seen, the latest last_seen and,
+        when the incoming record is the newer one, its status, evidence and source."""
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO aliases(alias, status, marketplace, order_id, first_seen, last_seen, evidence, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(alias) DO UPDATE SET"
+                " status = CASE WHEN excluded.last_seen >= aliases.last_seen THEN excluded.status"
+                "   ELSE aliases.status END,"
+                " evidence = CASE WHEN excluded.last_seen >= aliases.last_seen THEN excluded.evidence"
+                "   ELSE aliases.evidence END,"
+                " source = CASE WHEN excluded.last_seen >= aliases.last_seen THEN excluded.source"
+                "   ELSE aliases.source END,"
+                " marketplace = COALESCE(aliases.marketplace, excluded.marketplace),"
+                " order_id = COALESCE(aliases.order_id, excluded.order_id),"
+                " first_seen = MIN(aliases.first_seen, excluded.first_seen),"
+                " last_seen = MAX(aliases.last_seen, excluded.last_seen)",
+                (record.alias.lower(), record.status, record.marketplace, record.order_id,
+                 record.first_seen, record.last_seen, record.evidence, record.source))
+
+        self._tx(write)
+        stored = self.get_alias_sync(record.alias)
+        assert stored is not None
+        return stored
 
     def unmatched_notices_sync(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(

@@ -1,0 +1,181 @@
+"""Poll an IMAP mailbox for bounce-backs: the seller's "Buyer Opt-Out" notification address.
+
+The stdlib ``imaplib`` client, each network step in a worker thread (it blocks), one session per
+poll. A message is moved to ``processed_folder`` (or flagged) only after it is recorded, so a crash
+between the two leaves it in place and the next poll sees it again; the registry recognises the
+bytes and records it once. A message whose ingest fails is left untouched for the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import ssl
+from typing import Any
+
+from gateway.bounces.ingest import BounceIngestService, IngestCounts
+from gateway.config import ImapConfig
+from gateway.log import get_logger
+
+log = get_logger("gateway.bounces.imap")
+
+_SYSTEM_FLAG_SEARCH = {"\\seen": "UNSEEN", "\\flagged": "UNFLAGGED", "\\answered": "UNANSWERED"}
+
+
+class ImapError(Exception):
+    """The mailbox could not be polled (connection, login, folder)."""
+
+
+def quote_mailbox(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _check(what: str, result: tuple[str, Any]) -> Any:
+    typ, data = result
+    if typ != "OK":
+        detail = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+        raise ImapError(f"{what}: {typ} {detail}".strip())
+    return data
+
+
+class ImapSession:
+    """One logged-in session with the folder selected. Blocking: call from a worker thread."""
+
+    def __init__(self, config: ImapConfig) -> None:
+        self.config = config
+        self.conn = self._connect()
+        self.capabilities: set[str] = set()
+        try:
+            _check("login", self.conn.login(config.username, config.resolved_password()))
+            self.capabilities = {c.upper() for c in self.conn.capabilities}
+            if config.processed_action == "move":
+                self._ensure_folder(config.processed_folder)
+            _check(f"select {config.folder}", self.conn.select(quote_mailbox(config.folder)))
+        except BaseException:
+            self.close()
+            raise
+
+    def _tls_context(self) -> ssl.SSLContext:
+        cfg = self.config
+        context = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        if not cfg.verify_certificate:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> imaplib.IMAP4:
+        cfg = self.config
+        try:
+            if cfg.tls == "implicit":
+                return imaplib.IMAP4_SSL(cfg.host, cfg.effective_port, ssl_context=self._tls_context(),
+                                         timeout=cfg.timeout)
+            conn = imaplib.IMAP4(cfg.host, cfg.effective_port, timeout=cfg.timeout)
+            if cfg.tls == "starttls":
+                _check("starttls", conn.starttls(ssl_context=self._tls_context()))
+            return conn
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise ImapError(f"connect {cfg.host}:{cfg.effective_port}: {exc}") from exc
+
+    def _ensure_folder(self, name: str) -> None:
+        typ, data = self.conn.list('""', quote_mailbox(name))
+        if typ == "OK" and any(d for d in data if d):
+            return
+        _check(f"create {name}", self.conn.create(quote_mailbox(name)))
+
+    def pending_uids(self) -> list[str]:
+        cfg = self.config
+        criteria = ["UNDELETED"]
+        if cfg.processed_action == "flag":
+            flag = cfg.processed_flag
+            criteria.append(_SYSTEM_FLAG_SEARCH.get(flag.lower(), f"UNKEYWORD {flag}"))
+        data = _check("search", self.conn.uid("SEARCH", *criteria))
+        return [uid.decode() for uid in (data[0] or b"").split() if uid.isdigit()]
+
+    def fetch(self, uid: str) -> bytes | None:
+        # BODY.PEEK: reading a notice must not mark it \Seen for the humans sharing the mailbox.
+        data = _check(f"fetch {uid}", self.conn.uid("FETCH", uid, "(BODY.PEEK[])"))
+        for item in data:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+                return item[1]
+        return None
+
+    def mark_processed(self, uid: str) -> None:
+        cfg = self.config
+        if cfg.processed_action == "flag":
+            _check(f"flag {uid}", self.conn.uid("STORE", uid, "+FLAGS", f"({cfg.processed_flag})"))
+            return
+        target = quote_mailbox(cfg.processed_folder)
+        if "MOVE" in self.capabilities:
+            _check(f"move {uid}", self.conn.uid("MOVE", uid, target))
+            return
+        _check(f"copy {uid}", self.conn.uid("COPY", uid, target))
+        _check(f"delete {uid}", self.conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)"))
+        if "UIDPLUS" in self.capabilities:
+            _check(f"expunge {uid}", self.conn.uid("EXPUNGE", uid))
+        else:
+            _check("expunge", self.conn.expunge())
+
+    def close(self) -> None:
+        try:
+            if self.conn.state == "SELECTED":
+                self.conn.close()
+            self.conn.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+class ImapPoller:
+    def __init__(self, config: ImapConfig, service: BounceIngestService) -> None:
+        self.config = config
+        self.service = service
+        self._stop = asyncio.Event()
+        self.polls = 0
+
+    @property
+    def source(self) -> str:
+        cfg = self.config
+        return f"imap:{cfg.username}@{cfg.host}:{cfg.effective_port}/{cfg.folder}"
+
+    async def poll_once(self) -> IngestCounts:
+        """Ingest what is waiting in the folder; raises ImapError when the mailbox is unreachable."""
+        counts = IngestCounts()
+        session = await asyncio.to_thread(ImapSession, self.config)
+        try:
+            uids = await asyncio.to_thread(session.pending_uids)
+            for uid in uids[: self.config.max_messages_per_poll]:
+                if self._stop.is_set():
+                    break
+                raw = await asyncio.to_thread(session.fetch, uid)
+                if raw is None:
+                    continue
+                try:
+                    result = await self.service.ingest_result(raw, f"{self.source};uid={uid}")
+                except Exception:
+                    counts.failed += 1
+                    log.exception("imap_ingest_failed", source=self.source, uid=uid)
+                    continue
+                counts.add(result)
+                await asyncio.to_thread(session.mark_processed, uid)
+        finally:
+            await asyncio.to_thread(session.close)
+            self.polls += 1
+        if counts.parsed or counts.not_bounce or counts.failed:
+            log.info("imap_polled", source=self.source, **counts.as_json())
+        return counts
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.poll_once()
+            except (ImapError, OSError, imaplib.IMAP4.error) as exc:
+                # The mailbox being down is an operational problem, not a reason to stop polling.
+                log.error("imap_poll_failed", source=self.source, error=str(exc))
+            try:
+                async with asyncio.timeout(self.config.poll_interval):
+                    await self._stop.wait()
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        """Ask ``run`` to finish after the message in hand."""
+        self._stop.set()

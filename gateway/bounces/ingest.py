@@ -1,0 +1,277 @@
+"""Bounce-backs into the opt-out registry: parse, correlate with what was relayed, record.
+
+One service for the three ways notices arrive (SMTP to a bounce address, ``gateway bounce import``,
+the IMAP poller). Each message goes through two steps:
+
+* ``prepare`` (any worker thread): parse, correlate against relay records, keep the raw bytes as
+  evidence under ``<state>/evidence`` (0600, content-addressed);
+* ``commit_sync`` (the store's writer thread): record the notice and the alias statuses it
+  establishes in one transaction; the same bytes seen twice are recorded once.
+
+The async ``ingest`` used at end of DATA runs the first in ``asyncio.to_thread`` and the second on
+the store's thread: nothing blocking runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gateway import replies
+from gateway.bounces.correlate import DEAD_NOTICES, Correlation, Correlator
+from gateway.bounces.parse import BounceReport, parse_bounce
+from gateway.classify import Classifier
+from gateway.config import GatewayConfig
+from gateway.log import get_logger
+from gateway.orderids import order_ids_in_message
+from gateway.store.sqlite import AliasStatus, AliasUpdate, NoticeRow, SQLiteStore
+from gateway.transaction import Transaction
+
+log = get_logger("gateway.bounces.ingest")
+
+Outcome = Literal["matched", "unmatched", "unrelated", "unrecognised", "not-bounce", "duplicate"]
+
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    report: BounceReport
+    source: str
+    correlation: Correlation | None
+    notice: NoticeRow | None
+    updates: tuple[AliasUpdate, ...]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    report: BounceReport
+    outcome: Outcome
+    correlation: Correlation | None = None
+    notice_id: int | None = None
+    evidence: str | None = None
+    changes: tuple[tuple[str, AliasStatus | None, AliasStatus], ...] = ()
+    """(alias, status before, status now) for every alias this notice set."""
+
+    def summary(self) -> str:
+        """One printable ASCII line, fit for an SMTP reply and a log."""
+        report = self.report
+        parts: list[str] = [report.kind if self.outcome != "unrecognised" else "unrecognised"]
+        if report.notice and report.kind == "amazon-notice":
+            parts.append(f"({report.notice})")
+        if report.order_id:
+            parts.append(f"order {report.order_id}")
+        if self.outcome == "matched" and self.correlation is not None:
+            done = [f"{t.alias} {t.status or 'no status change'}" for t in self.correlation.targets]
+            parts.append(f"matched by {self.correlation.matched_by}: " + ", ".join(done))
+        elif self.outcome == "unmatched":
+            parts.append("unmatched, held for review")
+        elif self.outcome == "unrecognised":
+            parts.append("not understood, held for review")
+        elif self.outcome == "unrelated":
+            parts.append("no marketplace alias concerned")
+        elif self.outcome == "duplicate":
+            parts.append("already recorded")
+        elif self.outcome == "not-bounce":
+            parts = ["not a bounce, nothing recorded"]
+        if self.notice_id is not None:
+            parts.append(f"notice #{self.notice_id}")
+        return _UNSAFE.sub("?", " ".join(parts))[:400]
+
+
+@dataclass
+class IngestCounts:
+    """What a batch (a file import, a mailbox poll) did."""
+
+    parsed: int = 0
+    """Messages that were bounces (every outcome except not-bounce and failed)."""
+    matched: int = 0
+    unmatched: int = 0
+    """Held for the admins' review list (no alias found, ambiguous, or not understood)."""
+    unrelated: int = 0
+    duplicate: int = 0
+    not_bounce: int = 0
+    failed: int = 0
+    optout: int = 0
+    dead: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: IngestResult) -> None:
+        self.by_outcome[result.outcome] = self.by_outcome.get(result.outcome, 0) + 1
+        if result.outcome == "not-bounce":
+            self.not_bounce += 1
+            return
+        self.parsed += 1
+        if result.outcome == "matched":
+            self.matched += 1
+        elif result.outcome in ("unmatched", "unrecognised"):
+            self.unmatched += 1
+        elif result.outcome == "unrelated":
+            self.unrelated += 1
+        elif result.outcome == "duplicate":
+            self.duplicate += 1
+        for _alias, _before, now in result.changes:
+            if now == "optout":
+                self.optout += 1
+            else:
+                self.dead += 1
+
+    def as_json(self) -> dict[str, int]:
+        return {"parsed": self.parsed, "matched": self.matched, "unmatched": self.unmatched,
+                "unrelated": self.unrelated, "duplicate": self.duplicate,
+                "not_bounce": self.not_bounce, "failed": self.failed, "optout": self.optout,
+                "dead": self.dead}
+
+    def summary(self) -> str:
+        return (f"parsed {self.parsed}, matched {self.matched}, unmatched {self.unmatched}, "
+                f"not a bounce {self.not_bounce}, unrelated {self.unrelated}, "
+                f"duplicate {self.duplicate}, failed {self.failed}; "
+                f"aliases marked optout {self.optout}, dead {self.dead}")
+
+
+def _looks_like_amazon_notice(raw: bytes, report: BounceReport) -> bool:
+    """A message the parser did not understand but that an admin should see: mail from Amazon
+    about an order (a notice in wording we do not know yet must not vanish)."""
+    head = raw[:16384].decode("latin-1")
+    match = re.search(r"^From:[ \t]*(.*(?:\r?\n[ \t].*)*)", head, re.I | re.M)
+    if not match:
+        return False
+    _name, address = email.utils.parseaddr(match.group(1))
+    domain = address.rpartition("@")[2].lower()
+    if not re.search(r"(^|\.)amazon\.[a-z.]+$", domain):
+        return False
+    return bool(report.order_id or order_ids_in_message(raw))
+
+
+class BounceIngestService:
+    """Parse, correlate and record bounce-backs; the ``bounces`` side of the MessageProcessor."""
+
+    def __init__(self, store: SQLiteStore, config: GatewayConfig) -> None:
+        self.store = store
+        self.config = config
+        classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
+        self.correlator = Correlator(store, classifier, config.bounces.correlation_days)
+
+    # -- the two steps ------------------------------------------------------------------------------
+    def prepare(self, raw: bytes, source: str) -> Prepared:
+        """Parse, correlate and keep the evidence (blocking: run in a worker thread)."""
+        report = parse_bounce(raw)
+        if report.kind == "not-bounce":
+            if not _looks_like_amazon_notice(raw, report):
+                return Prepared(report, source, None, None, ())
+            reference, digest = self.store.store_evidence_sync(raw)
+            notice = NoticeRow(kind="unrecognised", source=source, report=report.as_json(),
+                               order_id=report.order_id, evidence=reference, sha256=digest)
+            return Prepared(report, source, None, notice, ())
+
+        correlation = self.correlator.correlate(report)
+        reference, digest = self.store.store_evidence_sync(raw)
+        first = correlation.targets[0] if correlation.targets else None
+        order_id = report.order_id
+        marketplace = first.marketplace if first else report.marketplace
+        notice = NoticeRow(
+            kind=report.kind, source=source,
+            report={**report.as_json(), "correlation": correlation.as_json()},
+            order_id=order_id, marketplace=marketplace, alias=first.alias if first else None,
+            matched_by=correlation.matched_by, evidence=reference, sha256=digest,
+            resolved=correlation.matched or not correlation.about_alias)
+        updates = tuple(AliasUpdate(t.alias, t.status, t.marketplace, order_id)
+                        for t in correlation.targets if t.status is not None)
+        return Prepared(report, source, correlation, notice, updates)
+
+    def commit_sync(self, prepared: Prepared) -> IngestResult:
+        """Record the prepared notice (call on the store's writer thread, or from a CLI)."""
+        report, correlation, notice = prepared.report, prepared.correlation, prepared.notice
+        if notice is None:
+            log.info("bounce_not_a_bounce", source=prepared.source, subject=report.subject[:200])
+            return IngestResult(report, "not-bounce")
+        recorded = self.store.record_bounce_sync(notice, prepared.updates)
+        if recorded is None:
+            log.info("bounce_duplicate", source=prepared.source, kind=report.kind,
+                     order_id=report.order_id, evidence=notice.evidence)
+            return IngestResult(report, "duplicate", correlation, evidence=notice.evidence)
+        outcome: Outcome
+        if correlation is None:
+            outcome = "unrecognised"
+        elif correlation.matched:
+            outcome = "matched"
+        elif not correlation.about_alias:
+            outcome = "unrelated"
+        else:
+            outcome = "unmatched"
+        changes = tuple((u.alias, recorded.previous_status.get(u.alias), u.status)
+                        for u in prepared.updates)
+        log.info(
+            "bounce_recorded", notice_id=recorded.notice_id, outcome=outcome, kind=notice.kind,
+            notice=report.notice, order_id=report.order_id, marketplace=notice.marketplace,
+            alias=notice.alias, matched_by=notice.matched_by, source=prepared.source,
+            evidence=notice.evidence,
+            candidates=list(correlation.candidates) if correlation else [],
+            changes=[{"alias": a, "before": b, "now": n} for a, b, n in changes])
+        if report.kind == "amazon-notice" and not prepared.updates:
+            # Policy and restriction notices change no alias, but an admin must hear about them.
+            log.warning("amazon_policy_notice", notice=report.notice, order_id=report.order_id,
+                        alias=notice.alias, subject=report.subject[:200], notice_id=recorded.notice_id)
+        for alias, before, now in changes:
+            if before is not None and before != now:
+                log.warning("alias_status_changed", alias=alias, before=before, now=now,
+                            notice_id=recorded.notice_id)
+        return IngestResult(report, outcome, correlation, recorded.notice_id, notice.evidence, changes)
+
+    # -- entry points ---------------------------------------------------------------------------------
+    def ingest_sync(self, raw: bytes, source: str) -> IngestResult:
+        """Both steps in the calling thread (the CLI and the IMAP poller's thread)."""
+        return self.commit_sync(self.prepare(raw, source))
+
+    async def ingest_result(self, raw: bytes, source: str) -> IngestResult:
+        prepared = await asyncio.to_thread(self.prepare, raw, source)
+        return await self.store.run_write(self.commit_sync, prepared)
+
+    async def ingest(self, raw: bytes, source: str) -> str:
+        """The SMTP path: record one forwarded bounce-back, return the summary for the 250 reply.
+
+        Bounded like every end-of-DATA step: on timeout the client hears a 4xx and retries, and the
+        retry is recognised as a duplicate if the first attempt did finish recording.
+        """
+        async with asyncio.timeout(self.config.server.data_timeout):
+            return (await self.ingest_result(raw, source)).summary()
+
+
+class BounceOnlyProcessor:
+    """The processor of the separate bounce listener (``bounces.listen``): every message there is a
+    forwarded bounce-back, whatever its envelope says; nothing is ever relayed from it."""
+
+    def __init__(self, service: BounceIngestService) -> None:
+        self.service = service
+
+    async def process(self, txn: Transaction) -> str:
+        summary = await self.service.ingest(txn.data, source=f"smtp-bounce:{txn.peer}")
+        log.info("bounce_ingested", peer=txn.peer, mail_from=txn.mail_from, rcpt_tos=txn.rcpt_tos,
+                 message_id=txn.message_id, summary=summary)
+        return replies.BOUNCE_RECORDED.format(summary=summary)
+
+
+def assign_notice_sync(store: SQLiteStore, notice_id: int, alias: str, actor: str) -> AliasStatus | None:
+    """An admin matches a notice from the review list to an alias; the notice's status applies.
+
+    Returns the status now recorded for the alias (None: the notice changes no status).
+    """
+    notice = store.notice_sync(notice_id)
+    if notice is None:
+        raise KeyError(notice_id)
+    report: dict[str, Any] = notice["report"]
+    status: AliasStatus | None = None
+    if notice["kind"] == "amazon-optout":
+        status = "optout"
+    elif notice["kind"] == "amazon-notice" and str(report.get("notice") or "").lower() in DEAD_NOTICES:
+        status = "dead"
+    store.assign_notice_sync(notice_id, alias)
+    if status is not None:
+        store.record_alias_sync(alias, status, marketplace=notice["marketplace"],
+                                order_id=notice["order_id"], evidence=notice["evidence"] or "",
+                                source=f"admin:{actor}")
+    store.audit_sync(actor, "assign-notice", f"notice:{notice_id}", f"{alias} {status or '-'}")
+    return status
