@@ -128,11 +128,12 @@ def reason_from_status(status: str | None) -> str | None:
 
 
 def classify(status: str | None, diagnostic: str, action: str = "", hint: str | None = None,
-             dtype: str = "", vague: bool = False) -> str:
+             dtype: str = "", vague: bool = False, context: str = "") -> str:
     """The reason for one recipient.
 
     ``hint`` is a vendor's own verdict. ``vague`` says the diagnostic is the report's general text,
     not what a server said about this recipient: then no wording at all means "undefined".
+    ``context`` is further report text about the recipient, read only for the SMTP command.
     """
     if status and status.startswith("2.") or action.lower() in ("delivered", "relayed", "expanded"):
         return "delivered"
@@ -151,10 +152,10 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
     if found == "userunknown" and rule is not None:
         # Sisimai's distinction: "no such user" after DATA is a content filter speaking (filtered),
         # unless the status code itself says the mailbox does not exist.
-        command = smtp_command(diagnostic)
+        command = smtp_command(diagnostic) or smtp_command(context)
         if command in ("MAIL", "HELO"):
             found = _match(tuple(c for c in r.classes if c[0] != "userunknown"), t)
-        elif command == "DATA" or (rule[3] and by_status != "userunknown" and command != "RCPT"):
+        elif by_status != "userunknown" and (command == "DATA" or (rule[3] and command != "RCPT")):
             found = "filtered"
     if found:
         return found

@@ -9,6 +9,9 @@ wording that decides a reason lives in ``policies/bounces/reasons.toml``.
 from __future__ import annotations
 
 import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
 
 from gateway.bounces import reasons
 from gateway.bounces.message import Mail, message_ids_in
@@ -92,7 +95,7 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
     out: dict[str, str] = {}
     for n, (i, addr, rest) in enumerate(found):
         end = found[n + 1][0] if n + 1 < len(found) else min(len(lines), i + 12)
-        body = [rest] + lines[i + 1:end]
+        body = [lines[i]] + lines[i + 1:end]
         # Stop at a second blank line: the next paragraph is usually boilerplate.
         text: list[str] = []
         blanks = 0
@@ -113,8 +116,30 @@ def text_diagnostics(mail: Mail) -> dict[str, str]:
     return dict(_recipient_blocks(region, set()))
 
 
+@dataclass(frozen=True, slots=True)
+class Hint:
+    reason: str
+    text: tuple[str, ...]
+    from_: tuple[str, ...]
+
+
+@cache
+def hints() -> tuple[Hint, ...]:
+    data = tomllib.loads((reasons.POLICY_DIR / "vendors.toml").read_text(encoding="utf-8"))
+    return tuple(Hint(reason=str(h["reason"]), text=tuple(t.lower() for t in h.get("text", [])),
+                      from_=tuple(f.lower() for f in h.get("from", []))) for h in data["hint"])
+
+
 def hint_for(mail: Mail, diagnostic: str, dtype: str = "") -> str | None:
     """A vendor's own verdict where its wording decides the reason regardless of status codes."""
+    sender = mail.from_.lower()
+    text = f"{diagnostic} {mail.subject}".lower()
+    for h in hints():
+        if h.from_ and not any(f in sender for f in h.from_):
+            continue
+        if h.text and not any(t in text for t in h.text):
+            continue
+        return h.reason
     return None
 
 
