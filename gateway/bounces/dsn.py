@@ -119,7 +119,7 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
         dtype = dtype.strip().lower()
         if "|" in fields.get("final-recipient", ""):
             dtype = "x-unix"
-        hint = vendors.hint_for(mail, diagnostic, dtype)
+        hint = vendors.hint_for(mail, f"{diagnostic} {text_diag.get(final, '')}", dtype)
         out.append(make_recipient(final, status, diagnostic, action, hint, original,
                                   temporary=action == "delayed" or _is_delay(mail.subject), dtype=dtype,
                                   context=text_diag.get(final, "")))

@@ -155,7 +155,7 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
         command = smtp_command(diagnostic) or smtp_command(context)
         if command in ("MAIL", "HELO"):
             found = _match(tuple(c for c in r.classes if c[0] != "userunknown"), t)
-        elif by_status != "userunknown" and (command == "DATA" or (rule[3] and command != "RCPT")):
+        elif rule[3] and by_status != "userunknown" and command != "RCPT":
             found = "filtered"
     if found:
         return found
