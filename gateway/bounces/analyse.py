@@ -54,7 +54,8 @@ def analyse_one(raw: bytes) -> BounceReport:
         return BounceReport(kind="amazon-optout" if notice.notice == "optout" else "amazon-notice",
                             recipients=notice.recipients, order_id=notice.order_id,
                             marketplace=notice.marketplace, alias=notice.alias, notice=notice.notice,
-                            language=notice.language, message_ids=ids, subject=mail.subject)
+                            language=notice.language, wording_verified=notice.verified, message_ids=ids,
+                            subject=mail.subject)
 
     recipients: tuple[BouncedRecipient, ...] | None = (
         dsn.parse_ses_json(mail) or dsn.parse_feedback(mail) or dsn.parse_dsn(mail)
