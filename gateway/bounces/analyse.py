@@ -6,6 +6,9 @@ vendor plain-text report, RFC 3834 auto-reply, and otherwise not a bounce.
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 from gateway.bounces import amazon, dsn, vendors
 from gateway.bounces.message import Mail, message_ids_in, read_mail
 from gateway.bounces.parse import BouncedRecipient, BounceReport
@@ -26,7 +29,23 @@ def correlation_ids(mail: Mail) -> tuple[str, ...]:
     return tuple(seen)
 
 
+# An mbox "From " separator: some reports arrive as several messages in one file.
+_MBOX_FROM = re.compile(rb"\n\n(?=From \S+ +\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\r?\n)")
+
+
 def analyse(raw: bytes) -> BounceReport:
+    parts = _MBOX_FROM.split(raw.replace(b"\r\n", b"\n"))
+    if len(parts) > 1:
+        reports = [analyse_one(p) for p in parts[:20]]
+        first = reports[0]
+        merged = tuple(r for rep in reports if rep.kind == "dsn" for r in rep.recipients)
+        if first.kind == "dsn" and merged:
+            return dataclasses.replace(first, recipients=merged)
+        return first
+    return analyse_one(raw)
+
+
+def analyse_one(raw: bytes) -> BounceReport:
     mail = read_mail(raw)
     ids = correlation_ids(mail)
 
@@ -35,7 +54,8 @@ def analyse(raw: bytes) -> BounceReport:
         return BounceReport(kind="amazon-optout" if notice.notice == "optout" else "amazon-notice",
                             recipients=notice.recipients, order_id=notice.order_id,
                             marketplace=notice.marketplace, alias=notice.alias, notice=notice.notice,
-                            language=notice.language, message_ids=ids, subject=mail.subject)
+                            language=notice.language, wording_verified=notice.verified, message_ids=ids,
+                            subject=mail.subject)
 
     recipients: tuple[BouncedRecipient, ...] | None = (
         dsn.parse_ses_json(mail) or dsn.parse_feedback(mail) or dsn.parse_dsn(mail)

@@ -70,10 +70,11 @@ def _is_delay(text: str) -> bool:
 
 def make_recipient(address: str, status: str | None, diagnostic: str, action: str = "",
                    hint: str | None = None, original: str | None = None,
-                   temporary: bool = False, dtype: str = "", vague: bool = False) -> BouncedRecipient:
+                   temporary: bool = False, dtype: str = "", vague: bool = False,
+                   context: str = "") -> BouncedRecipient:
     if status is None:
         status = reasons.find_status(diagnostic)
-    reason = reasons.classify(status, diagnostic, action, hint, dtype=dtype, vague=vague)
+    reason = reasons.classify(status, diagnostic, action, hint, dtype=dtype, vague=vague, context=context)
     temporary = temporary or (status or "").startswith("4") or action.lower() == "delayed"
     return BouncedRecipient(address=address, reason=reason,
                             status=reasons.status_for(reason, status, temporary),
@@ -92,15 +93,24 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     text_diag = vendors.text_diagnostics(mail)
     for block in blocks:
         fields = dict(block)
-        final = address_in(fields.get("final-recipient", "")) or address_in(
-            fields.get("original-recipient", "")) or address_in(fields.get("x-actual-recipient", ""))
+        final = address_in(fields.get("final-recipient", ""))
+        original = address_in(fields.get("original-recipient", ""))
+        if final is None or "." not in final.rpartition("@")[2] or ":" in fields.get("final-recipient", ""):
+            # No usable final address (a source route, a bare host, "@domain"): fall back.
+            final = original or address_in(fields.get("x-actual-recipient", "")) or final
+        if final is None:
+            failed = ADDRESS_RE.findall(mail.headers.get("X-Failed-Recipients", "") or "")
+            if len(failed) == len(blocks):
+                final = failed[blocks.index(block)].lower()
+        if final is None and len(blocks) == 1 and mail.original is not None:
+            final = address_in(mail.original.to)
         if not final:
             continue
-        original = address_in(fields.get("original-recipient", ""))
         action = fields.get("action", "").split()[0].lower() if fields.get("action", "").split() else ""
         diag_field = fields.get("diagnostic-code", "")
         dtype, _, diag = diag_field.partition(";") if ";" in diag_field else ("", "", diag_field)
-        extra = text_diag.get(final, "")
+        # The human-readable part says more when the DSN gives no Diagnostic-Code.
+        extra = "" if diag.strip() else text_diag.get(final, "")
         diagnostic = " ".join(p for p in (diag.strip(), extra) if p)
         status = reasons.find_status(fields.get("status", "")) or None
         from_diag = reasons.find_status(diag) or (None if status else reasons.find_status(extra))
@@ -109,9 +119,10 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
         dtype = dtype.strip().lower()
         if "|" in fields.get("final-recipient", ""):
             dtype = "x-unix"
-        hint = vendors.hint_for(mail, diagnostic, dtype)
+        hint = vendors.hint_for(mail, f"{diagnostic} {text_diag.get(final, '')}", dtype)
         out.append(make_recipient(final, status, diagnostic, action, hint, original,
-                                  temporary=action == "delayed" or _is_delay(mail.subject), dtype=dtype))
+                                  temporary=action == "delayed" or _is_delay(mail.subject), dtype=dtype,
+                                  context=text_diag.get(final, "")))
     return tuple(out) or None
 
 

@@ -13,7 +13,7 @@ import imaplib
 import ssl
 from typing import Any
 
-from gateway.bounces.ingest import BounceIngestService, IngestCounts
+from gateway.bounces.ingest import BounceIngestService, ImportSummary
 from gateway.config import ImapConfig
 from gateway.log import get_logger
 
@@ -136,9 +136,9 @@ class ImapPoller:
         cfg = self.config
         return f"imap:{cfg.username}@{cfg.host}:{cfg.effective_port}/{cfg.folder}"
 
-    async def poll_once(self) -> IngestCounts:
+    async def poll_once(self) -> ImportSummary:
         """Ingest what is waiting in the folder; raises ImapError when the mailbox is unreachable."""
-        counts = IngestCounts()
+        counts = ImportSummary()
         session = await asyncio.to_thread(ImapSession, self.config)
         try:
             uids = await asyncio.to_thread(session.pending_uids)

@@ -1,7 +1,7 @@
-"""Bounce-backs into the opt-out registry: parse, correlate with what was relayed, record.
+"""Bounce-backs into the opt-out registry: read, parse, correlate with what was relayed, record.
 
-One service for the three ways notices arrive (SMTP to a bounce address, ``gateway bounce import``,
-the IMAP poller). Each message goes through two steps:
+One service for the three ways notices arrive (SMTP to a bounce address, ``gateway bounce import``
+of .eml files, mbox files and Maildir folders, the IMAP poller). Each message goes through two steps:
 
 * ``prepare`` (any worker thread): parse, correlate against relay records, keep the raw bytes as
   evidence under ``<state>/evidence`` (0600, content-addressed);
@@ -9,15 +9,21 @@ the IMAP poller). Each message goes through two steps:
   establishes in one transaction; the same bytes seen twice are recorded once.
 
 The async ``ingest`` used at end of DATA runs the first in ``asyncio.to_thread`` and the second on
-the store's thread: nothing blocking runs on the event loop.
+the store's thread: nothing blocking runs on the event loop. ``ingest_one`` stays the parse-only
+path (``gateway bounce import --dry-run``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import mailbox
+import os
 import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from gateway import replies
@@ -80,56 +86,6 @@ class IngestResult:
         if self.notice_id is not None:
             parts.append(f"notice #{self.notice_id}")
         return _UNSAFE.sub("?", " ".join(parts))[:400]
-
-
-@dataclass
-class IngestCounts:
-    """What a batch (a file import, a mailbox poll) did."""
-
-    parsed: int = 0
-    """Messages that were bounces (every outcome except not-bounce and failed)."""
-    matched: int = 0
-    unmatched: int = 0
-    """Held for the admins' review list (no alias found, ambiguous, or not understood)."""
-    unrelated: int = 0
-    duplicate: int = 0
-    not_bounce: int = 0
-    failed: int = 0
-    optout: int = 0
-    dead: int = 0
-    by_outcome: dict[str, int] = field(default_factory=dict)
-
-    def add(self, result: IngestResult) -> None:
-        self.by_outcome[result.outcome] = self.by_outcome.get(result.outcome, 0) + 1
-        if result.outcome == "not-bounce":
-            self.not_bounce += 1
-            return
-        self.parsed += 1
-        if result.outcome == "matched":
-            self.matched += 1
-        elif result.outcome in ("unmatched", "unrecognised"):
-            self.unmatched += 1
-        elif result.outcome == "unrelated":
-            self.unrelated += 1
-        elif result.outcome == "duplicate":
-            self.duplicate += 1
-        for _alias, _before, now in result.changes:
-            if now == "optout":
-                self.optout += 1
-            else:
-                self.dead += 1
-
-    def as_json(self) -> dict[str, int]:
-        return {"parsed": self.parsed, "matched": self.matched, "unmatched": self.unmatched,
-                "unrelated": self.unrelated, "duplicate": self.duplicate,
-                "not_bounce": self.not_bounce, "failed": self.failed, "optout": self.optout,
-                "dead": self.dead}
-
-    def summary(self) -> str:
-        return (f"parsed {self.parsed}, matched {self.matched}, unmatched {self.unmatched}, "
-                f"not a bounce {self.not_bounce}, unrelated {self.unrelated}, "
-                f"duplicate {self.duplicate}, failed {self.failed}; "
-                f"aliases marked optout {self.optout}, dead {self.dead}")
 
 
 def _looks_like_amazon_notice(raw: bytes, report: BounceReport) -> bool:
@@ -275,3 +231,123 @@ def assign_notice_sync(store: SQLiteStore, notice_id: int, alias: str, actor: st
                                 source=f"admin:{actor}")
     store.audit_sync(actor, "assign-notice", f"notice:{notice_id}", f"{alias} {status or '-'}")
     return status
+
+
+# -- reading messages from files ---------------------------------------------------------------------
+def ingest_one(raw: bytes, source: str) -> BounceReport:
+    """Parse one message read from ``source`` (a path, or ``path:key`` inside a mailbox), without
+    recording anything: the dry run. Recording goes through ``BounceIngestService``."""
+    return parse_bounce(raw)
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What a batch (a file import, a mailbox poll) did."""
+
+    messages: int = 0
+    parsed: int = 0
+    """Messages recognised as bounces or Amazon notices."""
+    not_bounce: int = 0
+    unreadable: int = 0
+    """Paths or mailbox entries that could not be read."""
+    by_kind: Counter[str] = field(default_factory=Counter)
+    recipients: int = 0
+    # Registry outcomes (only when recorded, not on a dry run):
+    matched: int = 0
+    unmatched: int = 0
+    """Held for the admins' review list: no alias found, ambiguous, or an Amazon mail not understood."""
+    unrelated: int = 0
+    """DSNs about ordinary addresses: nothing for the registry."""
+    duplicate: int = 0
+    failed: int = 0
+    optout: int = 0
+    dead: int = 0
+
+    def add(self, item: BounceReport | IngestResult) -> None:
+        result = item if isinstance(item, IngestResult) else None
+        report = result.report if result is not None else item
+        assert isinstance(report, BounceReport)
+        self.messages += 1
+        self.by_kind[report.kind] += 1
+        if report.kind == "not-bounce":
+            self.not_bounce += 1
+        else:
+            self.parsed += 1
+        self.recipients += len(report.recipients)
+        if result is None:
+            return
+        if result.outcome == "matched":
+            self.matched += 1
+        elif result.outcome in ("unmatched", "unrecognised"):
+            self.unmatched += 1
+        elif result.outcome == "unrelated":
+            self.unrelated += 1
+        elif result.outcome == "duplicate":
+            self.duplicate += 1
+        for _alias, _before, now in result.changes:
+            if now == "optout":
+                self.optout += 1
+            else:
+                self.dead += 1
+
+    def as_json(self) -> dict[str, object]:
+        return {"messages": self.messages, "parsed": self.parsed, "not_bounce": self.not_bounce,
+                "unreadable": self.unreadable, "recipients": self.recipients,
+                "by_kind": dict(sorted(self.by_kind.items())), "matched": self.matched,
+                "unmatched": self.unmatched, "unrelated": self.unrelated,
+                "duplicate": self.duplicate, "failed": self.failed, "optout": self.optout,
+                "dead": self.dead}
+
+
+def is_maildir(path: Path) -> bool:
+    return all((path / d).is_dir() for d in ("cur", "new", "tmp"))
+
+
+def is_mbox(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(5) == b"From "
+    except OSError:
+        return False
+
+
+def count_messages(path: Path) -> int | None:
+    """How many messages ``path`` holds when that is cheap to know (for a progress bar)."""
+    if path.is_dir():
+        if is_maildir(path):
+            return sum(len(os.listdir(path / d)) for d in ("cur", "new"))
+        return sum(1 for _ in path.rglob("*.eml"))
+    if is_mbox(path):
+        return None
+    return 1
+
+
+def iter_messages(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    """(source, raw bytes) for each message under ``path``; None for an entry that cannot be read."""
+    if path.is_dir():
+        if is_maildir(path):
+            md = mailbox.Maildir(path, factory=None, create=False)
+            for key in sorted(md.iterkeys()):
+                try:
+                    yield f"{path}:{key}", md.get_bytes(key)
+                except (OSError, KeyError):
+                    yield f"{path}:{key}", None
+            return
+        for child in sorted(path.rglob("*.eml")):
+            yield from iter_messages(child)
+        return
+    if is_mbox(path):
+        mb = mailbox.mbox(path, factory=None, create=False)
+        try:
+            for key in mb.iterkeys():
+                try:
+                    yield f"{path}:{key}", mb.get_bytes(key)
+                except (OSError, KeyError):
+                    yield f"{path}:{key}", None
+        finally:
+            mb.close()
+        return
+    try:
+        yield str(path), path.read_bytes()
+    except OSError:
+        yield str(path), None

@@ -141,19 +141,20 @@ def read_mail(raw: bytes) -> Mail:
             sub = part.get_payload()
             if isinstance(sub, list):
                 stack[0:0] = [s for s in sub if isinstance(s, email.message.Message)]
-        elif part.get_content_maintype() == "text" or part is msg:
+        elif part.get_content_maintype() in ("text", "multipart") or part is msg:
+            # (a multipart whose boundary did not parse arrives here as text)
             body = decode_part(part)
             if part.get_content_subtype() == "html":
                 body = html_to_text(body)
             texts.append(body)
     mail.text = "\n".join(texts)
-    if not mail.status_blocks and nested_report is not None:
+    if nested_report is not None:
         # A forwarded bounce: the report travels inside a message/rfc822 part.
         try:
             inner_mail = read_mail(nested_report.as_bytes())
         except Exception:  # an unreadable nested report leaves the outer one as it is
             return mail
-        mail.status_blocks = inner_mail.status_blocks
+        mail.status_blocks = mail.status_blocks + inner_mail.status_blocks
         mail.text = f"{mail.text}\n{inner_mail.text}"
         mail.original = inner_mail.original or mail.original
     return mail

@@ -6,7 +6,7 @@ calls it per file. It never raises; unreadable input becomes a ``not-bounce`` re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway.log import get_logger
@@ -44,11 +44,12 @@ class BounceReport:
     notice: str | None = None
     """For Amazon notices: optout, policy, restriction or invalid-alias."""
     language: str | None = None
+    wording_verified: bool | None = None
+    """For Amazon notices: whether the matched wording was seen in a real notice (see amazon.toml)."""
     message_ids: tuple[str, ...] = ()
     """Message-IDs that correlate the bounce with what we relayed: In-Reply-To, References and the
     Message-ID of any quoted original, in that order, without angle brackets, de-duplicated."""
     subject: str = ""
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class BounceReport:
             "notice": self.notice,
             "alias": self.alias,
             "language": self.language,
+            "wording_verified": self.wording_verified,
             "message_ids": list(self.message_ids),
             "subject": self.subject,
         }

@@ -29,7 +29,7 @@ PSEUDO_STATUS = {
 }
 
 
-Rule = tuple[str, tuple[str, ...], tuple[re.Pattern[str], ...]]
+Rule = tuple[str, tuple[str, ...], tuple[re.Pattern[str], ...], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,8 @@ def rules(path: Path | None = None) -> ReasonRules:
     for entry in data["reason"]:
         phrases = tuple(_norm(p) for p in entry.get("phrases", []))
         patterns = tuple(re.compile(p, re.I) for p in entry.get("patterns", []))
-        (early if entry.get("early") else classes).append((str(entry["name"]), phrases, patterns))
+        rule = (str(entry["name"]), phrases, patterns, bool(entry.get("ambiguous")))
+        (early if entry.get("early") else classes).append(rule)
     return ReasonRules(early=tuple(early), classes=tuple(classes),
                        status={str(k): str(v) for k, v in data["status"].items()},
                        firm=frozenset(data.get("firm", {}).get("reasons", [])))
@@ -79,6 +80,7 @@ _COMMANDS = (
     (re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I), 1),
     (re.compile(r"\((rcpt to|mail from|data)\)", re.I), 1),
     (re.compile(r"for (text) command", re.I), 1),
+    (re.compile(r"most progress was (rcpt to) response", re.I), 1),
 )
 
 
@@ -93,11 +95,17 @@ def smtp_command(text: str) -> str | None:
     return None
 
 
-def _match(rules_: tuple[Rule, ...], t: str) -> str | None:
-    for name, phrases, patterns in rules_:
+def _find(rules_: tuple[Rule, ...], t: str) -> Rule | None:
+    for rule in rules_:
+        _, phrases, patterns, _ = rule
         if any(p in t for p in phrases) or any(p.search(t) for p in patterns):
-            return name
+            return rule
     return None
+
+
+def _match(rules_: tuple[Rule, ...], t: str) -> str | None:
+    rule = _find(rules_, t)
+    return rule[0] if rule else None
 
 
 def reason_from_text(text: str) -> str | None:
@@ -120,11 +128,12 @@ def reason_from_status(status: str | None) -> str | None:
 
 
 def classify(status: str | None, diagnostic: str, action: str = "", hint: str | None = None,
-             dtype: str = "", vague: bool = False) -> str:
+             dtype: str = "", vague: bool = False, context: str = "") -> str:
     """The reason for one recipient.
 
     ``hint`` is a vendor's own verdict. ``vague`` says the diagnostic is the report's general text,
     not what a server said about this recipient: then no wording at all means "undefined".
+    ``context`` is further report text about the recipient, read only for the SMTP command.
     """
     if status and status.startswith("2.") or action.lower() in ("delivered", "relayed", "expanded"):
         return "delivered"
@@ -138,14 +147,15 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
     by_status = reason_from_status(status)
     if by_status in r.firm:
         return by_status
-    found = _match(r.classes, t) if t else None
-    if found == "userunknown":
+    rule = _find(r.classes, t) if t else None
+    found = rule[0] if rule else None
+    if found == "userunknown" and rule is not None:
         # Sisimai's distinction: "no such user" after DATA is a content filter speaking (filtered),
         # unless the status code itself says the mailbox does not exist.
-        command = smtp_command(diagnostic)
+        command = smtp_command(diagnostic) or smtp_command(context)
         if command in ("MAIL", "HELO"):
             found = _match(tuple(c for c in r.classes if c[0] != "userunknown"), t)
-        elif by_status != "userunknown" and command != "RCPT":
+        elif rule[3] and by_status != "userunknown" and command != "RCPT":
             found = "filtered"
     if found:
         return found
