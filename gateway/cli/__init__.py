@@ -12,6 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "config_cmd",
     "bounce",
+    "optouts",
 )
 
 
