@@ -99,7 +99,7 @@ def _looks_like_amazon_notice(raw: bytes, report: BounceReport) -> bool:
     domain = address.rpartition("@")[2].lower()
     if not re.search(r"(^|\.)amazon\.[a-z.]+$", domain):
         return False
-    return bool(report.order_id or order_ids_in_message(raw))
+    return bool(order_ids_in_message(raw))
 
 
 class BounceIngestService:
@@ -119,8 +119,10 @@ class BounceIngestService:
             if not _looks_like_amazon_notice(raw, report):
                 return Prepared(report, source, None, None, ())
             reference, digest = self.store.store_evidence_sync(raw)
+            order_ids = order_ids_in_message(raw)
             notice = NoticeRow(kind="unrecognised", source=source, report=report.as_json(),
-                               order_id=report.order_id, evidence=reference, sha256=digest)
+                               order_id=order_ids[0] if order_ids else None, evidence=reference,
+                               sha256=digest)
             return Prepared(report, source, None, notice, ())
 
         correlation = self.correlator.correlate(report)

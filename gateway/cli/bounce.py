@@ -17,6 +17,7 @@ from gateway.bounces.ingest import (
 )
 from gateway.bounces.parse import BounceReport, parse_bounce
 from gateway.config import ConfigError, load_config
+from gateway.log import configure_logging
 from gateway.store.sqlite import SQLiteStore
 
 # Show a progress bar (on a terminal) from this many messages on.
@@ -85,12 +86,17 @@ def run_parse(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     service: BounceIngestService | None = None
     store: SQLiteStore | None = None
-    if not args.dry_run:
+    if args.dry_run:
+        configure_logging("auto", "warning")
+    else:
         try:
             config = load_config(args.config)
         except ConfigError as exc:
             print(f"gateway bounce import: {exc}", file=sys.stderr)
             return 2
+        # Per-notice records stay out of the summary on stdout; warnings (policy notices, status
+        # changes) go to stderr.
+        configure_logging(config.log.format, "warning")
         store = SQLiteStore(config.state_dir)
         store.open_sync()
         service = BounceIngestService(store, config)
