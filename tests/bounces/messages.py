@@ -12,7 +12,7 @@ OPTOUT_TEXT = ("Dear Seller,\n\nWe were unable to deliver the message you sent f
 
 
 def seller_message(alias: str, subject: str, body: str, *, message_id: str | None = None,
-                   in_reply_to: str | None = None) -> bytes:
+                   in_reply_to: str | None = None, cte: str | None = None) -> bytes:
     msg = EmailMessage()
     msg["From"] = SHOP
     msg["To"] = alias
@@ -21,7 +21,7 @@ def seller_message(alias: str, subject: str, body: str, *, message_id: str | Non
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
         msg["References"] = in_reply_to
-    msg.set_content(body)
+    msg.set_content(body, cte=cte)
     return bytes(msg).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
