@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from gateway.bounces.ingest import BounceIngestService, ImportSummary
@@ -30,6 +31,15 @@ def quote_mailbox(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _call(what: str, fn: Callable[..., tuple[str, Any]], *args: Any) -> Any:
+    """Run one IMAP command; any refusal or connection problem becomes an ImapError naming it."""
+    try:
+        result = fn(*args)
+    except (imaplib.IMAP4.error, OSError) as exc:
+        raise ImapError(f"{what}: {exc}") from exc
+    return _check(what, result)
+
+
 def _check(what: str, result: tuple[str, Any]) -> Any:
     typ, data = result
     if typ != "OK":
@@ -46,11 +56,13 @@ class ImapSession:
         self.conn = self._connect()
         self.capabilities: set[str] = set()
         try:
-            _check("login", self.conn.login(config.username, config.resolved_password()))
-            self.capabilities = {c.upper() for c in self.conn.capabilities}
+            _call("login", self.conn.login, config.username, config.resolved_password())
+            # Servers announce more after login (MOVE, UIDPLUS); imaplib keeps the greeting's list.
+            data = _call("capability", self.conn.capability)
+            self.capabilities = {c.upper() for c in (data[0] or b"").decode("ascii", "replace").split()}
             if config.processed_action == "move":
                 self._ensure_folder(config.processed_folder)
-            _check(f"select {config.folder}", self.conn.select(quote_mailbox(config.folder)))
+            _call(f"select {config.folder}", self.conn.select, quote_mailbox(config.folder))
         except BaseException:
             self.close()
             raise
@@ -71,7 +83,7 @@ class ImapSession:
                                          timeout=cfg.timeout)
             conn = imaplib.IMAP4(cfg.host, cfg.effective_port, timeout=cfg.timeout)
             if cfg.tls == "starttls":
-                _check("starttls", conn.starttls(ssl_context=self._tls_context()))
+                _call("starttls", lambda: conn.starttls(ssl_context=self._tls_context()))
             return conn
         except (OSError, imaplib.IMAP4.error) as exc:
             raise ImapError(f"connect {cfg.host}:{cfg.effective_port}: {exc}") from exc
@@ -80,7 +92,7 @@ class ImapSession:
         typ, data = self.conn.list('""', quote_mailbox(name))
         if typ == "OK" and any(d for d in data if d):
             return
-        _check(f"create {name}", self.conn.create(quote_mailbox(name)))
+        _call(f"create {name}", self.conn.create, quote_mailbox(name))
 
     def pending_uids(self) -> list[str]:
         cfg = self.config
@@ -88,12 +100,12 @@ class ImapSession:
         if cfg.processed_action == "flag":
             flag = cfg.processed_flag
             criteria.append(_SYSTEM_FLAG_SEARCH.get(flag.lower(), f"UNKEYWORD {flag}"))
-        data = _check("search", self.conn.uid("SEARCH", *criteria))
+        data = _call("search", self.conn.uid, "SEARCH", *criteria)
         return [uid.decode() for uid in (data[0] or b"").split() if uid.isdigit()]
 
     def fetch(self, uid: str) -> bytes | None:
         # BODY.PEEK: reading a notice must not mark it \Seen for the humans sharing the mailbox.
-        data = _check(f"fetch {uid}", self.conn.uid("FETCH", uid, "(BODY.PEEK[])"))
+        data = _call(f"fetch {uid}", self.conn.uid, "FETCH", uid, "(BODY.PEEK[])")
         for item in data:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 return item[1]
@@ -102,18 +114,18 @@ class ImapSession:
     def mark_processed(self, uid: str) -> None:
         cfg = self.config
         if cfg.processed_action == "flag":
-            _check(f"flag {uid}", self.conn.uid("STORE", uid, "+FLAGS", f"({cfg.processed_flag})"))
+            _call(f"flag {uid}", self.conn.uid, "STORE", uid, "+FLAGS", f"({cfg.processed_flag})")
             return
         target = quote_mailbox(cfg.processed_folder)
         if "MOVE" in self.capabilities:
-            _check(f"move {uid}", self.conn.uid("MOVE", uid, target))
+            _call(f"move {uid}", self.conn.uid, "MOVE", uid, target)
             return
-        _check(f"copy {uid}", self.conn.uid("COPY", uid, target))
-        _check(f"delete {uid}", self.conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)"))
+        _call(f"copy {uid}", self.conn.uid, "COPY", uid, target)
+        _call(f"delete {uid}", self.conn.uid, "STORE", uid, "+FLAGS", "(\\Deleted)")
         if "UIDPLUS" in self.capabilities:
-            _check(f"expunge {uid}", self.conn.uid("EXPUNGE", uid))
+            _call(f"expunge {uid}", self.conn.uid, "EXPUNGE", uid)
         else:
-            _check("expunge", self.conn.expunge())
+            _call("expunge", self.conn.expunge)
 
     def close(self) -> None:
         try:

@@ -1,0 +1,161 @@
+"""The IMAP poller against a real Dovecot on 127.0.0.1 (TLS with a generated certificate)."""
+
+from __future__ import annotations
+
+import imaplib
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.bounces.imap import ImapError, ImapPoller
+from gateway.bounces.ingest import BounceIngestService
+from gateway.config import GatewayConfig, config_from_mapping
+from gateway.store.sqlite import SQLiteStore
+from tests.bounces.messages import optout_notice, plain_mail
+from tests.conftest import GatewayFactory, wait_until
+from tests.dovecot import DOVECOT, DovecotServer, run_dovecot
+
+pytestmark = pytest.mark.skipif(
+    DOVECOT is None, reason="dovecot not installed (apt-get install dovecot-imapd; .ci/run does this)")
+
+ALIAS = "bcdfghjklmnpqrs@marketplace.amazon.de"
+ORDER = "302-4817265-9034712"
+
+
+@pytest.fixture
+def dovecot() -> Iterator[DovecotServer]:
+    with run_dovecot() as server:
+        yield server
+
+
+def imap_section(server: DovecotServer, **overrides: Any) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "host": "127.0.0.1", "port": server.imaps_port, "tls": "implicit",
+        "ca_file": str(server.cert.cert_file), "username": server.username,
+        "password": server.password, "folder": "INBOX", "poll_interval": 0.2, "timeout": 10.0,
+    }
+    section.update(overrides)
+    return section
+
+
+def make_cfg(tmp_path: Path, server: DovecotServer, **overrides: Any) -> GatewayConfig:
+    return config_from_mapping({"state": {"directory": str(tmp_path / "state")},
+                                "bounces": {"imap": imap_section(server, **overrides)}})
+
+
+class Mailbox:
+    """The test's own IMAP client, to put mail in and look at what the poller left."""
+
+    def __init__(self, server: DovecotServer) -> None:
+        context = ssl.create_default_context(cafile=str(server.cert.cert_file))
+        self.conn = imaplib.IMAP4_SSL("127.0.0.1", server.imaps_port, ssl_context=context, timeout=10)
+        self.conn.login(server.username, server.password)
+
+    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+        typ, _ = self.conn.append(folder, None, None, raw)
+        assert typ == "OK"
+
+    def messages(self, folder: str) -> list[tuple[bytes, bytes]]:
+        """(flags, raw) of every message in ``folder``."""
+        typ, _ = self.conn.select(folder, readonly=True)
+        if typ != "OK":
+            return []
+        _, data = self.conn.uid("SEARCH", "ALL")
+        found = []
+        for uid in data[0].split():
+            _, fetched = self.conn.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+            item = fetched[0]
+            assert isinstance(item, tuple)
+            found.append((item[0], item[1]))
+        self.conn.close()
+        return found
+
+    def close(self) -> None:
+        self.conn.logout()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = await SQLiteStore(tmp_path / "state").open()
+    await s.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
+    yield s
+    await s.close()
+
+
+async def test_poll_records_notices_and_moves_them(tmp_path: Path, dovecot: DovecotServer,
+                                                   store: SQLiteStore) -> None:
+    cfg = make_cfg(tmp_path, dovecot)
+    box = Mailbox(dovecot)
+    matched, unmatched, chat = optout_notice(ORDER), optout_notice("111-1111111-1111111"), plain_mail()
+    for raw in (matched, unmatched, chat):
+        box.append(raw)
+    assert cfg.bounces.imap is not None
+    poller = ImapPoller(cfg.bounces.imap, BounceIngestService(store, cfg))
+
+    counts = await poller.poll_once()
+    assert (counts.messages, counts.matched, counts.unmatched, counts.not_bounce) == (3, 1, 1, 1)
+    assert store.alias_status(ALIAS) == "optout"
+    assert [n["order_id"] for n in store.unmatched_notices_sync()] == ["111-1111111-1111111"]
+    record = store.get_alias_sync(ALIAS)
+    assert record is not None and record.source.startswith(
+        f"imap:{dovecot.username}@127.0.0.1:{dovecot.imaps_port}/INBOX;uid=")
+
+    assert box.messages("INBOX") == []
+    moved = box.messages("Processed")
+    assert sorted(raw for _flags, raw in moved) == sorted([matched, unmatched, chat])
+    # BODY.PEEK: the humans sharing the mailbox still see the notices as unread.
+    assert all(b"\\Seen" not in flags for flags, _raw in moved)
+
+    again = await poller.poll_once()
+    assert again.messages == 0
+    assert len(store.notices_sync()) == 2
+    box.close()
+
+
+async def test_flag_mode_over_starttls_leaves_mail_in_place(tmp_path: Path, dovecot: DovecotServer,
+                                                            store: SQLiteStore) -> None:
+    cfg = make_cfg(tmp_path, dovecot, port=dovecot.imap_port, tls="starttls", processed_action="flag",
+                   folder="Amazon Notices")
+    box = Mailbox(dovecot)
+    assert box.conn.create('"Amazon Notices"')[0] == "OK"
+    box.append(optout_notice(ORDER), '"Amazon Notices"')
+    assert cfg.bounces.imap is not None
+    poller = ImapPoller(cfg.bounces.imap, BounceIngestService(store, cfg))
+
+    assert (await poller.poll_once()).matched == 1
+    [(flags, _raw)] = box.messages('"Amazon Notices"')
+    assert b"$GatewayProcessed" in flags
+    assert (await poller.poll_once()).messages == 0  # flagged mail is not read again
+
+    box.append(optout_notice("111-1111111-1111111"), '"Amazon Notices"')
+    assert (await poller.poll_once()).unmatched == 1
+    box.close()
+
+
+async def test_wrong_password_and_untrusted_certificate_are_errors(tmp_path: Path, dovecot: DovecotServer,
+                                                                   store: SQLiteStore) -> None:
+    bad_password = make_cfg(tmp_path, dovecot, password="wrong")
+    assert bad_password.bounces.imap is not None
+    with pytest.raises(ImapError, match="login"):
+        await ImapPoller(bad_password.bounces.imap, BounceIngestService(store, bad_password)).poll_once()
+
+    no_ca = make_cfg(tmp_path, dovecot, ca_file=None)
+    assert no_ca.bounces.imap is not None
+    with pytest.raises(ImapError, match="CERTIFICATE_VERIFY_FAILED"):
+        await ImapPoller(no_ca.bounces.imap, BounceIngestService(store, no_ca)).poll_once()
+
+
+async def test_gateway_polls_the_mailbox_it_is_configured_with(gateway_factory: GatewayFactory,
+                                                               dovecot: DovecotServer) -> None:
+    box = Mailbox(dovecot)
+    gw = await gateway_factory(policy=None, bounces={"imap": imap_section(dovecot)})
+    assert gw.store is not None and gw.imap_poller is not None
+    await gw.store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
+    box.append(optout_notice(ORDER))
+    store = gw.store
+    await wait_until(lambda: store.alias_status(ALIAS) == "optout", timeout=15)
+    assert gw.imap_poller.polls >= 1
+    box.close()
