@@ -9,6 +9,7 @@ bytes and records it once. A message whose ingest fails is left untouched for th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 import ssl
 from collections.abc import Callable
@@ -83,7 +84,11 @@ class ImapSession:
                                          timeout=cfg.timeout)
             conn = imaplib.IMAP4(cfg.host, cfg.effective_port, timeout=cfg.timeout)
             if cfg.tls == "starttls":
-                _call("starttls", lambda: conn.starttls(ssl_context=self._tls_context()))
+                try:
+                    _call("starttls", lambda: conn.starttls(ssl_context=self._tls_context()))
+                except ImapError:
+                    conn.shutdown()
+                    raise
             return conn
         except (OSError, imaplib.IMAP4.error) as exc:
             raise ImapError(f"connect {cfg.host}:{cfg.effective_port}: {exc}") from exc
@@ -128,12 +133,15 @@ class ImapSession:
             _call("expunge", self.conn.expunge)
 
     def close(self) -> None:
-        try:
-            if self.conn.state == "SELECTED":
+        """Log out; the socket is closed even when the server has gone away meanwhile."""
+        if self.conn.state == "SELECTED":
+            with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 self.conn.close()
-            self.conn.logout()
+        try:
+            self.conn.logout()  # shuts the socket down whatever the server answers
         except (OSError, imaplib.IMAP4.error):
-            pass
+            with contextlib.suppress(OSError):
+                self.conn.shutdown()
 
 
 class ImapPoller:

@@ -148,8 +148,9 @@ async def test_wrong_password_and_untrusted_certificate_are_errors(tmp_path: Pat
         await ImapPoller(no_ca.bounces.imap, BounceIngestService(store, no_ca)).poll_once()
 
 
-async def test_gateway_polls_the_mailbox_it_is_configured_with(gateway_factory: GatewayFactory,
-                                                               dovecot: DovecotServer) -> None:
+async def test_gateway_polls_the_mailbox_it_is_configured_with(dovecot: DovecotServer,
+                                                               gateway_factory: GatewayFactory) -> None:
+    # dovecot first: it is torn down after the gateway (and its poller) stopped.
     box = Mailbox(dovecot)
     gw = await gateway_factory(policy=None, bounces={"imap": imap_section(dovecot)})
     assert gw.store is not None and gw.imap_poller is not None
