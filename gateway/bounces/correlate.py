@@ -142,6 +142,10 @@ class Correlator:
         if report.order_id:
             since = (time.time() if now is None else now) - self.window
             by_order = _distinct(self.store.relays_by_order(report.order_id, marketplace, since))
+            if not by_order and marketplace is not None:
+                # The notice's marketplace is a guess from its sender (Amazon also writes from
+                # amazon.com about other marketplaces); an order id is unique across marketplaces.
+                by_order = _distinct(self.store.relays_by_order(report.order_id, None, since))
 
         by_message = _distinct(self.store.relays_by_message_id(report.message_ids))
         if len(by_message) > 1 and by_order:

@@ -60,6 +60,15 @@ async def test_notice_with_only_the_order_matched_by_order_and_marketplace(store
     assert [(t.alias, t.marketplace, t.status) for t in result.targets] == [(ALIAS, "de", "optout")]
 
 
+async def test_order_found_on_another_marketplace_when_the_notice_guessed_wrong(store: SQLiteStore) -> None:
+    # Amazon writes from amazon.com about an amazon.de order: the order id still finds the relay.
+    await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
+    report = parse_bounce(optout_notice(ORDER, tld="com"))
+    assert report.marketplace == "com"
+    result = correlator(store).correlate(report)
+    assert (result.matched_by, [(t.alias, t.marketplace) for t in result.targets]) == ("order", [(ALIAS, "de")])
+
+
 async def test_order_match_only_within_correlation_window(store: SQLiteStore) -> None:
     await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
     report = parse_bounce(optout_notice(ORDER))
