@@ -16,12 +16,12 @@ from gateway.bounces.parse import BouncedRecipient, BounceReport
 
 def correlation_ids(mail: Mail) -> tuple[str, ...]:
     ids: list[str] = []
-    for header in ("In-Reply-To", "References"):
-        ids.extend(message_ids_in(mail.headers.get(header, "")))
+    for name in ("In-Reply-To", "References"):
+        ids.extend(message_ids_in(mail.header(name)))
     if mail.original is not None and mail.original.message_id:
         ids.append(mail.original.message_id)
     ids.extend(vendors.quoted_message_ids(mail.text))
-    own = set(message_ids_in(mail.headers.get("Message-ID", "")))
+    own = set(message_ids_in(mail.header("Message-ID")))
     seen: dict[str, None] = {}
     for i in ids:
         if i not in own:

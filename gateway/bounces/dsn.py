@@ -13,7 +13,7 @@ from gateway.bounces import reasons, vendors
 from gateway.bounces.message import Mail
 from gateway.bounces.parse import BouncedRecipient
 
-ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+ADDRESS_RE = vendors.ADDRESS_RE
 UNDISCLOSED = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 
 
@@ -55,7 +55,7 @@ def looks_like_report(mail: Mail) -> bool:
     subject = mail.subject.lower()
     by_sender = any(s in sender for s in markers().report_senders)
     by_subject = any(s in subject for s in markers().bounce_subjects)
-    null_path = (mail.headers.get("Return-Path") or "x").strip() in ("<>", "")
+    null_path = (mail.header("Return-Path") or "x").strip() in ("<>", "")
     if by_subject and (by_sender or null_path):
         return True
     body = " ".join(mail.text[:4000].lower().split())
@@ -99,7 +99,7 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
             # No usable final address (a source route, a bare host, "@domain"): fall back.
             final = original or address_in(fields.get("x-actual-recipient", "")) or final
         if final is None:
-            failed = ADDRESS_RE.findall(mail.headers.get("X-Failed-Recipients", "") or "")
+            failed = ADDRESS_RE.findall(mail.header("X-Failed-Recipients") or "")
             if len(failed) == len(blocks):
                 final = failed[blocks.index(block)].lower()
         if final is None and len(blocks) == 1 and mail.original is not None:
@@ -215,14 +215,13 @@ _AUTOREPLY_SUBJECT = re.compile(
 
 
 def parse_autoreply(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
-    h = mail.headers
-    auto = (h.get("Auto-Submitted", "").lower().startswith("auto-replied")
-            or h.get("X-Autoreply", "") or h.get("X-Autorespond", "")
-            or h.get("Precedence", "").lower() == "auto_reply"
+    auto = (mail.header("Auto-Submitted").lower().startswith("auto-replied")
+            or mail.header("X-Autoreply") or mail.header("X-Autorespond")
+            or mail.header("Precedence").lower() == "auto_reply"
             or _AUTOREPLY_SUBJECT.search(mail.subject.strip()) is not None)
     if not auto:
         return None
-    addr = address_in(mail.from_) or address_in(h.get("Return-Path", "") or "")
+    addr = address_in(mail.from_) or address_in(mail.header("Return-Path"))
     if not addr:
         return None
     return (BouncedRecipient(address=addr, reason="vacation", status="", diagnostic=mail.subject,

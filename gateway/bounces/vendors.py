@@ -17,7 +17,8 @@ from gateway.bounces import reasons
 from gateway.bounces.message import Mail, message_ids_in
 from gateway.bounces.parse import BouncedRecipient
 
-_ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+# Bounded repetitions keep the scan linear on long address-free text.
+_ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?"
 ADDRESS_RE = re.compile(_ADDR)
 # A line that names a failed recipient: the address leads the line (after quotes, brackets, bullets,
 # or a short label such as "Recipient:" or "RCPT TO:").
@@ -29,6 +30,7 @@ _RCPT_LINE = re.compile(
 )
 _HEADER_BLOCK = re.compile(r"^(Received|Return-Path|Message-I[dD]|From|To|Subject|Date|MIME-Version"
                            r"|Content-Type|X-[A-Za-z-]+|DKIM-Signature|Delivered-To):[ \t]", re.M)
+MAX_REGION = 256 * 1024
 _ORIGINAL_HEAD = re.compile(r"^(Received|Return-Path|Message-I[dD]|From|To|DKIM-Signature):", re.I)
 _BRACKETED = re.compile(r"<(" + _ADDR + r")>")
 _TRANSCRIPT_RCPT = re.compile(r"RCPT TO:\s*<(" + _ADDR + r")>", re.I)
@@ -36,8 +38,8 @@ _TRANSCRIPT_RCPT = re.compile(r"RCPT TO:\s*<(" + _ADDR + r")>", re.I)
 
 def _senders(mail: Mail) -> set[str]:
     out: set[str] = set()
-    for v in (mail.from_, mail.to, mail.headers.get("Return-Path", "") or "",
-              mail.headers.get("Reply-To", "") or "", mail.headers.get("Sender", "") or ""):
+    for v in (mail.from_, mail.to, mail.header("Return-Path") or "",
+              mail.header("Reply-To") or "", mail.header("Sender") or ""):
         out.update(a.lower() for a in ADDRESS_RE.findall(v))
     return out
 
@@ -46,6 +48,8 @@ def error_region(text: str) -> tuple[str, str]:
     """Split report text into the explanation and the returned original."""
     from gateway.bounces.dsn import markers
 
+    # A report's own text is short; bound the work on huge inputs.
+    text = text[:MAX_REGION]
     cut = len(text)
     m = markers().original_markers.search(text)
     if m is not None:
@@ -160,7 +164,7 @@ def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     region, _ = error_region(mail.text)
     exclude = _senders(mail)
     blocks = _recipient_blocks(region, exclude)
-    failed_hdr = mail.headers.get("X-Failed-Recipients", "")
+    failed_hdr = mail.header("X-Failed-Recipients")
     if not blocks and failed_hdr:
         blocks = [(a.lower(), "") for a in ADDRESS_RE.findall(failed_hdr)]
     if not blocks:
