@@ -14,6 +14,10 @@ from gateway.bounces.message import Mail
 from gateway.bounces.parse import BouncedRecipient
 
 ADDRESS_RE = vendors.ADDRESS_RE
+# Amazon SES bounceSubType -> reason, used when the diagnostic wording decides nothing.
+SES_SUBTYPES = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig",
+                "ContentRejected": "contenterror", "AttachmentRejected": "securityerror",
+                "Suppressed": "suppressed", "NoEmail": "userunknown", "OnAccountSuppressionList": "suppressed"}
 UNDISCLOSED = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 
 
@@ -177,9 +181,7 @@ def parse_ses_json(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     if kind == "Bounce":
         bounce = data.get("bounce") or {}
         sub = str(bounce.get("bounceSubType", ""))
-        hint = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig", "ContentRejected": "contenterror",
-                "AttachmentRejected": "securityerror", "Suppressed": "suppressed", "NoEmail": "userunknown",
-                "OnAccountSuppressionList": "suppressed"}.get(sub)
+        hint = SES_SUBTYPES.get(sub)
         temporary = bounce.get("bounceType") == "Transient"
         for r in bounce.get("bouncedRecipients") or []:
             addr = address_in(str(r.get("emailAddress", "")))

@@ -115,8 +115,9 @@ def read_mail(raw: bytes) -> Mail:
     raw = raw.replace(b"\r\n", b"\n")
     msg = email.message_from_bytes(raw, policy=compat32)
     texts: list[str] = []
-    mail = Mail(headers=msg, subject=decode_words(header(msg, "Subject")), from_=decode_words(header(msg, "From")),
-                to=decode_words(header(msg, "To")), content_type=msg.get_content_type(), text="")
+    mail = Mail(headers=msg, subject=decode_words(header(msg, "Subject")),
+                from_=decode_words(header(msg, "From")), to=decode_words(header(msg, "To")),
+                content_type=msg.get_content_type(), text="")
     stack: list[email.message.Message] = [msg]
     nested_report: email.message.Message | None = None
     while stack:

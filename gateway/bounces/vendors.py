@@ -97,9 +97,9 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
             continue
         found.append((i, addr, rest))
     out: dict[str, str] = {}
-    for n, (i, addr, rest) in enumerate(found):
+    for n, (i, addr, _rest) in enumerate(found):
         end = found[n + 1][0] if n + 1 < len(found) else min(len(lines), i + 12)
-        body = [lines[i]] + lines[i + 1:end]
+        body = [lines[i], *lines[i + 1:end]]
         # Stop at a second blank line: the next paragraph is usually boilerplate.
         text: list[str] = []
         blanks = 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.bounces.ingest import ImportSummary, count_messages, ingest_one, iter_messages
 from gateway.bounces.parse import BounceReport, parse_bounce
+from gateway.log import configure_logging
 
 # Show a progress bar (on a terminal) from this many messages on.
 PROGRESS_FROM = 200
@@ -57,6 +58,7 @@ def summary_text(report: BounceReport) -> str:
 
 
 def run_parse(args: argparse.Namespace) -> int:
+    configure_logging()  # log lines go to stderr; stdout carries only the result
     try:
         raw = _read(args.file)
     except OSError as exc:
@@ -71,6 +73,7 @@ def run_parse(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    configure_logging()
     summary = ImportSummary()
     failed_paths = 0
     paths: list[Path] = []

@@ -66,7 +66,8 @@ def test_other_notices_report_the_alias(name: str, notice: str, reason: str) -> 
     report = parse_bounce((DATA / name).read_bytes())
     assert report.kind == "amazon-notice"
     assert report.notice == notice
-    assert report.alias is not None and report.alias.endswith(f"@marketplace.amazon.{report.marketplace}")
+    assert report.alias is not None
+    assert report.alias.endswith(f"@marketplace.amazon.{report.marketplace}")
     assert [r.reason for r in report.recipients] == [reason]
 
 
@@ -93,8 +94,8 @@ def test_subject_alone_needs_an_amazon_sender() -> None:
 
 
 def test_seller_mail_mentioning_opt_out_is_not_a_notice() -> None:
-    raw = (b"From: orders@shop.example\nTo: bcdf9ghjk2lmnpq@marketplace.amazon.de\nSubject: Order 302-1234567-1234567\n\n"
-           b"You can opt out of our newsletter at any time.\n")
+    raw = (b"From: orders@shop.example\nTo: bcdf9ghjk2lmnpq@marketplace.amazon.de\n"
+           b"Subject: Order 302-1234567-1234567\n\nYou can opt out of our newsletter at any time.\n")
     assert parse_bounce(raw).kind == "not-bounce"
 
 
@@ -105,6 +106,7 @@ def test_every_wording_is_marked_and_every_required_language_covered() -> None:
         assert entry["source"]
         assert entry["phrases"], entry
     optout = {w.language for w in rules().wordings if w.kind == "optout"}
-    assert {"en", "de", "fr", "it", "es", "ja"} <= optout
+    required = {"en", "de", "fr", "it", "es", "ja"}
+    assert required <= optout
     for kind in ("policy", "restriction", "invalid-alias"):
-        assert {"en", "de", "fr", "it", "es", "ja"} <= {w.language for w in rules().wordings if w.kind == kind}
+        assert required <= {w.language for w in rules().wordings if w.kind == kind}

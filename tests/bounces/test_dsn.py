@@ -84,7 +84,8 @@ def test_auto_reply_is_vacation(corpus: Path) -> None:
 
 def test_forwarded_bounce_inside_message_rfc822(corpus: Path) -> None:
     report = parse_bounce((corpus / "lhost-x5-01.eml").read_bytes())
-    assert [(r.address, r.reason) for r in report.recipients] == [("kijitora@neko.example.org", "userunknown")]
+    assert [(r.address, r.reason) for r in report.recipients] == [
+        ("kijitora@neko.example.org", "userunknown")]
 
 
 def test_report_without_recipients_is_an_empty_dsn() -> None:
