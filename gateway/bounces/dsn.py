@@ -17,7 +17,8 @@ ADDRESS_RE = vendors.ADDRESS_RE
 # Amazon SES bounceSubType -> reason, used when the diagnostic wording decides nothing.
 SES_SUBTYPES = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig",
                 "ContentRejected": "contenterror", "AttachmentRejected": "securityerror",
-                "Suppressed": "suppressed", "NoEmail": "userunknown", "OnAccountSuppressionList": "suppressed"}
+                "Suppressed": "suppressed", "NoEmail": "userunknown",
+                "OnAccountSuppressionList": "suppressed"}
 UNDISCLOSED = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 
 
