@@ -92,6 +92,17 @@ def _match(mail: Mail, from_amazon: bool) -> Wording | None:
     return None
 
 
+def alias_among(texts: list[str]) -> tuple[str | None, str | None]:
+    """The first buyer alias (without +token) in ``texts`` and its marketplace."""
+    classifier = Classifier(rules().marketplaces)
+    for text in texts:
+        for candidate in _ALIAS.findall(text):
+            found = classifier.classify(candidate.rstrip("."))
+            if found is not None:
+                return found.alias, found.marketplace
+    return None, None
+
+
 def parse_notice(mail: Mail) -> Notice | None:
     r = rules()
     tlds = frozenset(r.marketplaces)
@@ -99,15 +110,7 @@ def parse_notice(mail: Mail) -> Notice | None:
     wording = _match(mail, from_amazon)
     if wording is None:
         return None
-    classifier = Classifier(r.marketplaces)
-    haystack = " ".join([mail.to, mail.original.to if mail.original else "", mail.text])
-    alias = None
-    marketplace = None
-    for candidate in _ALIAS.findall(haystack):
-        found = classifier.classify(candidate.rstrip("."))
-        if found is not None:
-            alias, marketplace = found.alias, found.marketplace
-            break
+    alias, marketplace = alias_among([mail.to, mail.original.to if mail.original else "", mail.text])
     if marketplace is None:
         marketplace = sender_tld
     if marketplace is None:

@@ -62,7 +62,12 @@ def analyse_one(raw: bytes) -> BounceReport:
         or vendors.parse_text(mail) or dsn.parse_autoreply(mail)
     )
     if recipients:
-        return BounceReport(kind="dsn", recipients=recipients, message_ids=ids, subject=mail.subject)
+        alias, marketplace = amazon.alias_among(
+            [a for r in recipients for a in (r.original_recipient, r.address) if a]
+            + ([mail.original.to] if mail.original else []))
+        order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
+        return BounceReport(kind="dsn", recipients=recipients, alias=alias, marketplace=marketplace,
+                            order_id=order.group(1) if order else None, message_ids=ids, subject=mail.subject)
     if dsn.looks_like_report(mail):
         return BounceReport(kind="dsn", recipients=(), message_ids=ids, subject=mail.subject)
     return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)

@@ -60,6 +60,8 @@ def test_rfc3464_recipients_actions_and_original_message_id() -> None:
     assert (second.address, second.reason, second.status, second.action) == (
         "other@example.org", "expired", "4.4.7", "delayed")
     assert report.message_ids == ("orig.42@gw.shop.example",)
+    # What the gateway sent to was a buyer alias: the report says which, and the order of the original.
+    assert (report.alias, report.marketplace, report.order_id) == (ALIAS, "de", "302-1234567-1234567")
 
 
 def test_arf_feedback_report(corpus: Path) -> None:
