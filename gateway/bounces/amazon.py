@@ -110,7 +110,10 @@ def parse_notice(mail: Mail) -> Notice | None:
     wording = _match(mail, from_amazon)
     if wording is None:
         return None
-    alias, marketplace = alias_among([mail.to, mail.original.to if mail.original else "", mail.text])
+    # Where the alias can be: the quoted original's To, the notice text, or the notice's own From
+    # (notices relayed through the messaging service come from the buyer's alias).
+    alias, marketplace = alias_among([mail.to, mail.original.to if mail.original else "", mail.text,
+                                      mail.from_])
     if marketplace is None:
         marketplace = sender_tld
     if marketplace is None:

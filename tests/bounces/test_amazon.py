@@ -83,6 +83,15 @@ def test_alias_token_is_dropped() -> None:
     assert parse_bounce(raw).alias == "bcdf9ghjk2lmnpq@marketplace.amazon.co.uk"
 
 
+def test_notice_sent_from_the_buyer_alias() -> None:
+    raw = (DATA / "amazon-optout-de.eml").read_bytes().replace(
+        b"=?utf-8?q?Amazon_Verk=C3=A4ufer-Benachrichtigung?= <donotreply@amazon.de>",
+        b"Max Mustermann - Amazon Marketplace <d4fz8kq1mnb0cdw+Tok3n@marketplace.amazon.de>")
+    report = parse_bounce(raw)
+    assert report.kind == "amazon-optout"
+    assert (report.alias, report.marketplace) == ("d4fz8kq1mnb0cdw@marketplace.amazon.de", "de")
+
+
 def test_subject_alone_needs_an_amazon_sender() -> None:
     body = b"\n\nSee you soon.\n"
     subject = b"Subject: Your message to a buyer could not be delivered\n"
