@@ -91,22 +91,21 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     blocks = [b for b in mail.status_blocks
               if any(k in ("final-recipient", "original-recipient", "x-actual-recipient") for k, _ in b)]
     if not blocks:
-        blocks = [b for b in _inline_status_blocks(mail.text)]
+        blocks = _inline_status_blocks(mail.text)
         if not blocks:
             return None
     out: list[BouncedRecipient] = []
     text_diag = vendors.text_diagnostics(mail)
-    for block in blocks:
+    failed = ADDRESS_RE.findall(mail.header("X-Failed-Recipients"))
+    for index, block in enumerate(blocks):
         fields = dict(block)
         final = address_in(fields.get("final-recipient", ""))
         original = address_in(fields.get("original-recipient", ""))
         if final is None or "." not in final.rpartition("@")[2] or ":" in fields.get("final-recipient", ""):
             # No usable final address (a source route, a bare host, "@domain"): fall back.
             final = original or address_in(fields.get("x-actual-recipient", "")) or final
-        if final is None:
-            failed = ADDRESS_RE.findall(mail.header("X-Failed-Recipients") or "")
-            if len(failed) == len(blocks):
-                final = failed[blocks.index(block)].lower()
+        if final is None and len(failed) == len(blocks):
+            final = failed[index].lower()
         if final is None and len(blocks) == 1 and mail.original is not None:
             final = address_in(mail.original.to)
         if not final:
@@ -222,7 +221,8 @@ def parse_autoreply(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
             or mail.header("X-Autoreply") or mail.header("X-Autorespond")
             or mail.header("Precedence").lower() == "auto_reply"
             or _AUTOREPLY_SUBJECT.search(mail.subject.strip()) is not None)
-    if not auto:
+    if not auto or looks_like_report(mail):
+        # A non-delivery report we could not read is not the sender's vacation notice.
         return None
     addr = address_in(mail.from_) or address_in(mail.header("Return-Path"))
     if not addr:

@@ -95,3 +95,10 @@ def test_report_without_recipients_is_an_empty_dsn() -> None:
     report = parse_bounce(raw.encode())
     assert report.kind == "dsn"
     assert report.recipients == ()
+
+
+def test_unreadable_report_with_auto_submitted_is_not_a_vacation_reply() -> None:
+    raw = (b"From: Mail Delivery System <MAILER-DAEMON@x.example>\nAuto-Submitted: auto-replied\n"
+           b"Subject: Mail delivery failed\n\nsomething went wrong\n")
+    report = parse_bounce(raw)
+    assert (report.kind, report.recipients) == ("dsn", ())
