@@ -83,6 +83,14 @@ def quoted_message_ids(text: str) -> list[str]:
     return out
 
 
+_SUMMARY_FIELD = re.compile(r"^\s*(subject|sent|date|from)\s*:", re.I)
+
+
+def _in_header_summary(lines: list[str], i: int) -> bool:
+    """A "To:" line among Subject/Date lines describes the original message, not a failure."""
+    return any(_SUMMARY_FIELD.match(lines[j]) for j in range(max(0, i - 2), min(len(lines), i + 3)) if j != i)
+
+
 def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
     """(address, diagnostic) for each address-led line, the diagnostic running to the next one."""
     lines = region.split("\n")
@@ -97,6 +105,8 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
         else:
             label = (m.group("label") or "").strip().lower()
             if label in _NOT_RECIPIENT_LABELS or label.startswith("x-"):
+                continue
+            if label == "to" and _in_header_summary(lines, i):
                 continue
             addr, rest = m.group(2), m.group(3)
             # "display <address>" on one line: the bracketed one is the address.
