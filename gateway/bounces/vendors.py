@@ -2,8 +2,8 @@
 Exchange, webmail providers, Japanese carriers, mailing-list software, ...).
 
 Rather than one module per vendor, one reader handles the shared shape: an explanation, a list of
-failed addresses each followed by what the remote server said, then a copy of the original. Vendor
-wording that decides a reason lives in ``policies/bounces/reasons.toml``.
+failed addresses each followed by what the remote server said, then a copy of the original. Wording
+that decides a reason lives in ``policies/bounces/reasons.toml``; provider verdicts in ``vendors.toml``.
 """
 
 from __future__ import annotations

@@ -119,3 +119,19 @@ def test_every_wording_is_marked_and_every_required_language_covered() -> None:
     assert required <= optout
     for kind in ("policy", "restriction", "invalid-alias"):
         assert required <= {w.language for w in rules().wordings if w.kind == kind}
+
+
+def test_every_wording_is_recognised_as_its_own_kind_and_language() -> None:
+    data = tomllib.loads((POLICY_DIR / "amazon.toml").read_text(encoding="utf-8"))
+    for entry in data["notice"]:
+        for phrase in entry["phrases"]:
+            # Case does not matter: English phrases are tried upper-cased.
+            text = phrase.upper() if entry["language"] == "en" else phrase
+            body = f"Dear Seller,\n\n{text} (order 111-2222222-3333333)."
+            raw = (b"From: donotreply@amazon.com\nSubject: Notice\n"
+                   b"Content-Type: text/plain; charset=utf-8\n\n" + body.encode())
+            report = parse_bounce(raw)
+            expected_kind = "amazon-optout" if entry["kind"] == "optout" else "amazon-notice"
+            assert (report.kind, report.notice, report.language) == (expected_kind, entry["kind"],
+                                                                    entry["language"]), phrase
+            assert report.order_id == "111-2222222-3333333"
