@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.bounces import parse_bounce  # noqa: E402
+from gateway.bounces import parse_bounce
 
 
 def default_corpus() -> Path:
@@ -63,7 +63,8 @@ def score(corpus: Path) -> Score:
             if status == row["status"]:
                 hit_status += 1
         else:
-            misses.append(f"{name}\t{want}\twant {row['reason']}/{row['status']}\tgot recipients {sorted(got)}")
+            misses.append(f"{name}\t{want}\twant {row['reason']}/{row['status']}\t"
+                          f"got recipients {sorted(got)}")
     false = 0
     for path in sorted((corpus / "not-bounce").glob("*.eml")):
         false += len(parse_bounce(path.read_bytes()).recipients)
@@ -86,7 +87,8 @@ def main() -> int:
     print(f"recipient+status: {s.status}/{s.rows} = {100 * s.status / s.rows:.1f}%")
     print(f"recipients reported for non-bounces: {s.false_recipients}")
     if args.misses:
-        fam: Counter[str] = Counter(m.split("\t")[0].rsplit("-", 1)[0].removeprefix("crlf/") for m in s.misses)
+        fam: Counter[str] = Counter(m.split("\t")[0].rsplit("-", 1)[0].removeprefix("crlf/")
+                                    for m in s.misses)
         for m in s.misses:
             print("  miss", m)
         print("misses by family:", dict(fam.most_common()))

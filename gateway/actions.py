@@ -151,11 +151,13 @@ class MessageProcessor:
                 # The engine's order ids when it ran; without one, read them from the message
                 # ourselves, so an opt-out notice that names only the order still finds the alias.
                 order_ids = verdict.order_ids or await asyncio.to_thread(order_ids_in_message, data)
-                await self.store.record_relay(
-                    queue_id, txn.message_id,
-                    [(r.alias, r.marketplace) for r in txn.marketplace_recipients],
-                    order_ids, verdict.tags, counters)
-                await self._record_decision(txn, verdict, ref=queue_id)
+                # Both land in the same group commit.
+                await asyncio.gather(
+                    self.store.record_relay(
+                        queue_id, txn.message_id,
+                        [(r.alias, r.marketplace) for r in txn.marketplace_recipients],
+                        order_ids, verdict.tags, counters),
+                    self._record_decision(txn, verdict, ref=queue_id))
             except Exception:
                 log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
         if self.delivery is not None:

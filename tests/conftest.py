@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 async def gateway_factory(tmp_path: Path, sink: Sink) -> AsyncIterator[GatewayFactory]:
     started: list[Gateway] = []
 
-    async def factory(*, policy: Any = "load", use_sink: bool = True,
+    async def factory(*, policy: Any = None, use_sink: bool = True,
                       **sections: dict[str, Any]) -> Gateway:
         config = make_config(tmp_path, sink.port if use_sink else None, **sections)
         gw = Gateway(config, policy=policy)
@@ -71,3 +72,18 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MB tmpfs, so disk-full and read-only are the kernel's answers, not simulations."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)

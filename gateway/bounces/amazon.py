@@ -19,7 +19,7 @@ from gateway.bounces.parse import BouncedRecipient
 from gateway.classify import Classifier
 
 ORDER_ID = re.compile(r"(?<![\d-])(\d{3}-\d{7}-\d{7})(?![\d-])")
-_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]*@marketplace\.amazon\.[A-Za-z.]+[A-Za-z]")
+_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}@marketplace\.amazon\.[A-Za-z.]{1,10}[A-Za-z]")
 _SENDER_TLD = re.compile(r"@(?:[a-z0-9-]+\.)*amazon\.([a-z.]+)$")
 _LINK_TLD = re.compile(r"\b(?:sellercentral|www)\.amazon\.([a-z]{2,3}(?:\.[a-z]{2})?)\b")
 
@@ -92,6 +92,17 @@ def _match(mail: Mail, from_amazon: bool) -> Wording | None:
     return None
 
 
+def alias_among(texts: list[str]) -> tuple[str | None, str | None]:
+    """The first buyer alias (without +token) in ``texts`` and its marketplace."""
+    classifier = Classifier(rules().marketplaces)
+    for text in texts:
+        for candidate in _ALIAS.findall(text):
+            found = classifier.classify(candidate.rstrip("."))
+            if found is not None:
+                return found.alias, found.marketplace
+    return None, None
+
+
 def parse_notice(mail: Mail) -> Notice | None:
     r = rules()
     tlds = frozenset(r.marketplaces)
@@ -99,15 +110,10 @@ def parse_notice(mail: Mail) -> Notice | None:
     wording = _match(mail, from_amazon)
     if wording is None:
         return None
-    classifier = Classifier(r.marketplaces)
-    haystack = " ".join([mail.to, mail.original.to if mail.original else "", mail.text])
-    alias = None
-    marketplace = None
-    for candidate in _ALIAS.findall(haystack):
-        found = classifier.classify(candidate.rstrip("."))
-        if found is not None:
-            alias, marketplace = found.alias, found.marketplace
-            break
+    # Where the alias can be: the quoted original's To, the notice text, or the notice's own From
+    # (notices relayed through the messaging service come from the buyer's alias).
+    alias, marketplace = alias_among([mail.to, mail.original.to if mail.original else "", mail.text,
+                                      mail.from_])
     if marketplace is None:
         marketplace = sender_tld
     if marketplace is None:

@@ -16,12 +16,12 @@ from gateway.bounces.parse import BouncedRecipient, BounceReport
 
 def correlation_ids(mail: Mail) -> tuple[str, ...]:
     ids: list[str] = []
-    for header in ("In-Reply-To", "References"):
-        ids.extend(message_ids_in(mail.headers.get(header, "")))
+    for name in ("In-Reply-To", "References"):
+        ids.extend(message_ids_in(mail.header(name)))
     if mail.original is not None and mail.original.message_id:
         ids.append(mail.original.message_id)
     ids.extend(vendors.quoted_message_ids(mail.text))
-    own = set(message_ids_in(mail.headers.get("Message-ID", "")))
+    own = set(message_ids_in(mail.header("Message-ID")))
     seen: dict[str, None] = {}
     for i in ids:
         if i not in own:
@@ -62,7 +62,12 @@ def analyse_one(raw: bytes) -> BounceReport:
         or vendors.parse_text(mail) or dsn.parse_autoreply(mail)
     )
     if recipients:
-        return BounceReport(kind="dsn", recipients=recipients, message_ids=ids, subject=mail.subject)
+        alias, marketplace = amazon.alias_among(
+            [a for r in recipients for a in (r.original_recipient, r.address) if a]
+            + ([mail.original.to] if mail.original else []))
+        order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
+        return BounceReport(kind="dsn", recipients=recipients, alias=alias, marketplace=marketplace,
+                            order_id=order.group(1) if order else None, message_ids=ids, subject=mail.subject)
     if dsn.looks_like_report(mail):
         return BounceReport(kind="dsn", recipients=(), message_ids=ids, subject=mail.subject)
     return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)

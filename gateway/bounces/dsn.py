@@ -13,7 +13,12 @@ from gateway.bounces import reasons, vendors
 from gateway.bounces.message import Mail
 from gateway.bounces.parse import BouncedRecipient
 
-ADDRESS_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+ADDRESS_RE = vendors.ADDRESS_RE
+# Amazon SES bounceSubType -> reason, used when the diagnostic wording decides nothing.
+SES_SUBTYPES = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig",
+                "ContentRejected": "contenterror", "AttachmentRejected": "securityerror",
+                "Suppressed": "suppressed", "NoEmail": "userunknown",
+                "OnAccountSuppressionList": "suppressed"}
 UNDISCLOSED = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 
 
@@ -55,7 +60,7 @@ def looks_like_report(mail: Mail) -> bool:
     subject = mail.subject.lower()
     by_sender = any(s in sender for s in markers().report_senders)
     by_subject = any(s in subject for s in markers().bounce_subjects)
-    null_path = (mail.headers.get("Return-Path") or "x").strip() in ("<>", "")
+    null_path = (mail.header("Return-Path") or "x").strip() in ("<>", "")
     if by_subject and (by_sender or null_path):
         return True
     body = " ".join(mail.text[:4000].lower().split())
@@ -86,22 +91,21 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     blocks = [b for b in mail.status_blocks
               if any(k in ("final-recipient", "original-recipient", "x-actual-recipient") for k, _ in b)]
     if not blocks:
-        blocks = [b for b in _inline_status_blocks(mail.text)]
+        blocks = _inline_status_blocks(mail.text)
         if not blocks:
             return None
     out: list[BouncedRecipient] = []
     text_diag = vendors.text_diagnostics(mail)
-    for block in blocks:
+    failed = ADDRESS_RE.findall(mail.header("X-Failed-Recipients"))
+    for index, block in enumerate(blocks):
         fields = dict(block)
         final = address_in(fields.get("final-recipient", ""))
         original = address_in(fields.get("original-recipient", ""))
         if final is None or "." not in final.rpartition("@")[2] or ":" in fields.get("final-recipient", ""):
             # No usable final address (a source route, a bare host, "@domain"): fall back.
             final = original or address_in(fields.get("x-actual-recipient", "")) or final
-        if final is None:
-            failed = ADDRESS_RE.findall(mail.headers.get("X-Failed-Recipients", "") or "")
-            if len(failed) == len(blocks):
-                final = failed[blocks.index(block)].lower()
+        if final is None and len(failed) == len(blocks):
+            final = failed[index].lower()
         if final is None and len(blocks) == 1 and mail.original is not None:
             final = address_in(mail.original.to)
         if not final:
@@ -177,9 +181,7 @@ def parse_ses_json(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     if kind == "Bounce":
         bounce = data.get("bounce") or {}
         sub = str(bounce.get("bounceSubType", ""))
-        hint = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig", "ContentRejected": "contenterror",
-                "AttachmentRejected": "securityerror", "Suppressed": "suppressed", "NoEmail": "userunknown",
-                "OnAccountSuppressionList": "suppressed"}.get(sub)
+        hint = SES_SUBTYPES.get(sub)
         temporary = bounce.get("bounceType") == "Transient"
         for r in bounce.get("bouncedRecipients") or []:
             addr = address_in(str(r.get("emailAddress", "")))
@@ -215,14 +217,14 @@ _AUTOREPLY_SUBJECT = re.compile(
 
 
 def parse_autoreply(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
-    h = mail.headers
-    auto = (h.get("Auto-Submitted", "").lower().startswith("auto-replied")
-            or h.get("X-Autoreply", "") or h.get("X-Autorespond", "")
-            or h.get("Precedence", "").lower() == "auto_reply"
+    auto = (mail.header("Auto-Submitted").lower().startswith("auto-replied")
+            or mail.header("X-Autoreply") or mail.header("X-Autorespond")
+            or mail.header("Precedence").lower() == "auto_reply"
             or _AUTOREPLY_SUBJECT.search(mail.subject.strip()) is not None)
-    if not auto:
+    if not auto or looks_like_report(mail):
+        # A non-delivery report we could not read is not the sender's vacation notice.
         return None
-    addr = address_in(mail.from_) or address_in(h.get("Return-Path", "") or "")
+    addr = address_in(mail.from_) or address_in(mail.header("Return-Path"))
     if not addr:
         return None
     return (BouncedRecipient(address=addr, reason="vacation", status="", diagnostic=mail.subject,

@@ -264,11 +264,14 @@ class ImportSummary:
     failed: int = 0
     optout: int = 0
     dead: int = 0
+    recorded: bool = False
+    """True once a result from the registry was added (not a dry run): the registry counters apply."""
 
     def add(self, item: BounceReport | IngestResult) -> None:
         result = item if isinstance(item, IngestResult) else None
         report = result.report if result is not None else item
         assert isinstance(report, BounceReport)
+        self.recorded = self.recorded or result is not None
         self.messages += 1
         self.by_kind[report.kind] += 1
         if report.kind == "not-bounce":
@@ -293,12 +296,15 @@ class ImportSummary:
                 self.dead += 1
 
     def as_json(self) -> dict[str, object]:
-        return {"messages": self.messages, "parsed": self.parsed, "not_bounce": self.not_bounce,
-                "unreadable": self.unreadable, "recipients": self.recipients,
-                "by_kind": dict(sorted(self.by_kind.items())), "matched": self.matched,
-                "unmatched": self.unmatched, "unrelated": self.unrelated,
-                "duplicate": self.duplicate, "failed": self.failed, "optout": self.optout,
-                "dead": self.dead}
+        out: dict[str, object] = {
+            "messages": self.messages, "parsed": self.parsed, "not_bounce": self.not_bounce,
+            "unreadable": self.unreadable, "recipients": self.recipients,
+            "by_kind": dict(sorted(self.by_kind.items()))}
+        if self.recorded or self.failed:
+            out.update({"matched": self.matched, "unmatched": self.unmatched, "unrelated": self.unrelated,
+                        "duplicate": self.duplicate, "failed": self.failed, "optout": self.optout,
+                        "dead": self.dead})
+        return out
 
 
 def is_maildir(path: Path) -> bool:

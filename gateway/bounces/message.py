@@ -13,6 +13,12 @@ _MSGID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:[ \t]?")
 
 
+def header(msg: email.message.Message, name: str) -> str:
+    """A header as text; compat32 hands back Header objects for undecodable bytes."""
+    value = msg.get(name)
+    return "" if value is None else str(value)
+
+
 def decode_words(value: str | None) -> str:
     if not value:
         return ""
@@ -67,6 +73,9 @@ class Mail:
     feedback: list[tuple[str, str]] | None = None
     original: Original | None = None
 
+    def header(self, name: str) -> str:
+        return header(self.headers, name)
+
 
 def _fields_of(sub: email.message.Message | str) -> list[tuple[str, str]]:
     if isinstance(sub, email.message.Message):
@@ -97,17 +106,18 @@ def split_blocks(text: str) -> list[list[tuple[str, str]]]:
 
 
 def _original_from(msg: email.message.Message) -> Original:
-    mid = message_ids_in(msg.get("Message-ID", ""))
-    return Original(message_id=mid[0] if mid else None, to=decode_words(msg.get("To", "")),
-                    from_=decode_words(msg.get("From", "")), subject=decode_words(msg.get("Subject", "")))
+    mid = message_ids_in(header(msg, "Message-ID"))
+    return Original(message_id=mid[0] if mid else None, to=decode_words(header(msg, "To")),
+                    from_=decode_words(header(msg, "From")), subject=decode_words(header(msg, "Subject")))
 
 
 def read_mail(raw: bytes) -> Mail:
     raw = raw.replace(b"\r\n", b"\n")
     msg = email.message_from_bytes(raw, policy=compat32)
     texts: list[str] = []
-    mail = Mail(headers=msg, subject=decode_words(msg.get("Subject", "")), from_=decode_words(msg.get("From", "")),
-                to=decode_words(msg.get("To", "")), content_type=msg.get_content_type(), text="")
+    mail = Mail(headers=msg, subject=decode_words(header(msg, "Subject")),
+                from_=decode_words(header(msg, "From")), to=decode_words(header(msg, "To")),
+                content_type=msg.get_content_type(), text="")
     stack: list[email.message.Message] = [msg]
     nested_report: email.message.Message | None = None
     while stack:

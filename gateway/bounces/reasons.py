@@ -135,7 +135,7 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
     not what a server said about this recipient: then no wording at all means "undefined".
     ``context`` is further report text about the recipient, read only for the SMTP command.
     """
-    if status and status.startswith("2.") or action.lower() in ("delivered", "relayed", "expanded"):
+    if (status and status.startswith("2.")) or action.lower() in ("delivered", "relayed", "expanded"):
         return "delivered"
     if hint:
         return hint

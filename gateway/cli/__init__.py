@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"gateway.cli.{name}")
-        except ModuleNotFoundError as exc:
-            # Sub-commands land on separate branches; one not merged yet must not break the others.
-            if exc.name != f"gateway.cli.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"gateway.cli.{name}")
         module.register(sub)
     return parser
 

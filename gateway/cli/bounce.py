@@ -38,9 +38,10 @@ def register(subparsers: Any) -> None:
     i.add_argument("paths", metavar="PATH", nargs="+", type=Path)
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.add_argument("--config", type=Path, default=None,
-                   help="gateway configuration (finds the state directory with the registry)")
+                   help="gateway configuration: record into the opt-out registry of its state directory "
+                        "(without it, messages are only parsed and counted)")
     i.add_argument("--dry-run", action="store_true",
-                   help="only parse and count; record nothing in the registry")
+                   help="with --config: only parse and count; record nothing")
     i.set_defaults(func=run_import)
 
 
@@ -70,6 +71,7 @@ def summary_text(report: BounceReport) -> str:
 
 
 def run_parse(args: argparse.Namespace) -> int:
+    configure_logging()  # log lines go to stderr; stdout carries only the result
     try:
         raw = _read(args.file)
     except OSError as exc:
@@ -86,7 +88,7 @@ def run_parse(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     service: BounceIngestService | None = None
     store: SQLiteStore | None = None
-    if args.dry_run:
+    if args.dry_run or args.config is None:
         configure_logging("auto", "warning")
     else:
         try:
@@ -146,7 +148,9 @@ def _import(args: argparse.Namespace, service: BounceIngestService | None) -> in
               f"  unreadable: {summary.unreadable}")
         print(f"by kind: {kinds}")
         print(f"recipients: {summary.recipients}")
-        if service is not None:
+        if service is None:
+            print("nothing recorded (parse only; give --config to record into the opt-out registry)")
+        else:
             print(f"matched: {summary.matched}  unmatched: {summary.unmatched} (see gateway optouts review)"
                   f"  unrelated: {summary.unrelated}  already recorded: {summary.duplicate}"
                   f"  failed: {summary.failed}")
