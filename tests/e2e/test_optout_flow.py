@@ -3,7 +3,8 @@
 relay a proactive message to an alias -> Amazon's opt-out notice for that order (without the alias)
 arrives at the bounce address over SMTP -> the registry has the alias as opted out -> the next
 proactive, non-critical message to that alias is refused with a 5xx that names the opt-out, while a
-reply in the buyer's thread still relays. The same for a dead alias (550 5.1.1).
+reply in the buyer's thread still relays, and a critical message relays with the subject keyword.
+A DSN "user unknown" for the alias makes the next message fail 550 5.1.1.
 """
 
 from __future__ import annotations
@@ -78,8 +79,18 @@ async def test_optout_notice_blocks_next_proactive_message_but_not_a_reply(
     assert "queued as" in reply
     received = await sink.handler.wait_for(2)
     assert b"AW: Frage zu Bestellung" in received[1].data
+
+    # 6. So does a critical message (an address problem), with the subject keyword added.
+    critical = seller_message(
+        ALIAS, f"Lieferadresse zu Bestellung {ORDER}",
+        f"Guten Tag,\n\ndie Lieferadresse zu Bestellung {ORDER} ist unvollständig: die Hausnummer fehlt.\n"
+        "Bitte ergänzen Sie sie in Ihrem Amazon-Konto.\n\nViele Grüße\n")
+    reply = await send(port, critical, ALIAS)
+    assert "queued as" in reply
+    received = await sink.handler.wait_for(3)
+    assert b"Subject: [Wichtig] Lieferadresse zu Bestellung" in received[2].data
     await asyncio.sleep(0.2)
-    assert len(sink.messages) == 2  # the refused message never reached the upstream
+    assert len(sink.messages) == 3  # the refused message never reached the upstream
 
 
 async def test_dead_alias_is_refused_550_5_1_1(gateway_factory: GatewayFactory, sink: Sink) -> None:
