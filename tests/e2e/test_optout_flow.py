@@ -43,7 +43,7 @@ async def send(port: int, data: bytes, to: str) -> str:
 
 async def test_optout_notice_blocks_next_proactive_message_but_not_a_reply(
         gateway_factory: GatewayFactory, sink: Sink) -> None:
-    gw = await gateway_factory(bounces={"addresses": [BOUNCES]})
+    gw = await gateway_factory(policy="load", bounces={"addresses": [BOUNCES]})
     assert gw.store is not None and gw.processor is not None and gw.processor.policy is not None
     port = listener_port(gw)
 
@@ -94,7 +94,7 @@ async def test_optout_notice_blocks_next_proactive_message_but_not_a_reply(
 
 
 async def test_dead_alias_is_refused_550_5_1_1(gateway_factory: GatewayFactory, sink: Sink) -> None:
-    gw = await gateway_factory(bounces={"addresses": [BOUNCES]})
+    gw = await gateway_factory(policy="load", bounces={"addresses": [BOUNCES]})
     assert gw.store is not None
     port = listener_port(gw)
     reply = await send(port, dsn(ALIAS, "5.1.1", "550 5.1.1 Recipient address rejected: User unknown"),
