@@ -73,7 +73,9 @@ class Gateway:
             self._imap_task = asyncio.create_task(self.imap_poller.run(), name="imap-poller")
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
-                 policy=policy is not None)
+                 policy=policy is not None, bounce_addresses=list(cfg.bounces.addresses),
+                 bounce_port=self.bounce_listener.port if self.bounce_listener else None,
+                 imap=self.imap_poller.source if self.imap_poller else None)
 
     async def stop(self, grace: float = 30.0) -> None:
         """SIGTERM: refuse new sessions (421), let open ones finish, flush deliveries, exit."""

@@ -12,10 +12,12 @@ thread itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 import uuid
@@ -520,7 +522,20 @@ class SQLiteStore:
         digest = hashlib.sha256(raw).hexdigest()
         path = self.evidence_dir / f"{digest}.eml"
         if not path.exists():
-            write_private_file(path, raw)
+            # A temp file of its own: the same notice may arrive by IMAP and SMTP at once, and both
+            # writers then rename identical, complete files into place.
+            fd, tmp = tempfile.mkstemp(dir=self.evidence_dir, prefix=f".{digest[:16]}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(raw)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(self.evidence_dir)
         return f"{EVIDENCE_DIR}/{path.name}", digest
 
     def evidence_path(self, reference: str) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mailbox
 import os
@@ -187,3 +188,13 @@ def test_bounce_import_without_config_or_with_dry_run_records_nothing(tmp_path: 
         assert not (tmp_path / "state").exists()
     text = gateway_cmd("bounce", "import", str(tmp_path / "n.eml"), cwd=tmp_path)
     assert "nothing recorded" in text.stdout
+
+
+async def test_same_notice_arriving_concurrently_is_recorded_once(service: BounceIngestService) -> None:
+    await service.store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
+    raw = optout_notice(ORDER)
+    results = await asyncio.gather(*(service.ingest_result(raw, f"source-{i}") for i in range(6)))
+    assert sorted(r.outcome for r in results) == ["duplicate"] * 5 + ["matched"]
+    assert len(service.store.notices_sync()) == 1
+    files = list(service.store.evidence_dir.iterdir())
+    assert [f.read_bytes() for f in files] == [raw]  # one complete file, no temp files left
