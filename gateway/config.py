@@ -187,6 +187,8 @@ class PolicyConfig(_Section):
     # Amazon may have removed the subject keyword override; keep the behaviour switchable.
     keyword_override: bool = True
     misused_keyword_action: Literal["quarantine", "reject", "rewrite"] = "quarantine"
+    # Shadow mode: decide, log and count everything, but relay every message unchanged.
+    shadow: bool = False
     evaluation_timeout: PositiveFloat = 10.0
 
 
@@ -202,6 +204,64 @@ class BounceConfig(_Section):
         if value is not None:
             _parse_hostport(value, "bounces.listen")
         return value
+
+
+class TenantPolicyConfig(_Section):
+    """A tenant's changes to the global policy: re-action or disable rules, its own packs."""
+
+    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay"]] = Field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
+    local_packs_dir: Path | None = None
+    critical_keywords: dict[str, str] = Field(default_factory=dict)
+
+
+_TENANT_ID = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
+
+class TenantConfig(_Section):
+    """One merchant relaying through a shared gateway."""
+
+    id: Annotated[str, Field(pattern=_TENANT_ID)]
+    # How a session is mapped to this tenant (first match in [tenancy] match_order wins).
+    auth_users: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    sender_domains: tuple[str, ...] = ()
+    # The tenant's own upstream; None: the global [upstream].
+    upstream: UpstreamConfig | None = None
+    # From addresses registered with each marketplace ("de" = [...]); "*" applies to every
+    # marketplace. Amazon rejects mail from unregistered addresses, so the gateway does first.
+    senders: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    policy: TenantPolicyConfig = Field(default_factory=TenantPolicyConfig)
+    # None: follow [policy] shadow.
+    shadow: bool | None = None
+    # Proactive messages per marketplace and UTC day ("*" for every marketplace). Amazon's published
+    # cap is five times the average daily order volume plus 600.
+    daily_caps: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+    @field_validator("networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network: {item!r} ({exc})") from None
+        return value
+
+    @field_validator("sender_domains")
+    @classmethod
+    def _lower_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.lower().strip(".") for d in value)
+
+    @field_validator("senders")
+    @classmethod
+    def _lower_senders(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {k.lower(): tuple(a.lower() for a in v) for k, v in value.items()}
+
+
+class TenancyConfig(_Section):
+    match_order: tuple[Literal["auth", "network", "sender_domain"], ...] = (
+        "auth", "network", "sender_domain")
 
 
 class LogConfig(_Section):
@@ -220,6 +280,17 @@ class GatewayConfig(_Section):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     bounces: BounceConfig = Field(default_factory=BounceConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    tenants: tuple[TenantConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_tenants(self) -> GatewayConfig:
+        seen: set[str] = set()
+        for tenant in self.tenants:
+            if tenant.id in seen:
+                raise ValueError(f"tenant id {tenant.id!r} is used twice")
+            seen.add(tenant.id)
+        return self
 
     @property
     def state_dir(self) -> Path:
@@ -258,6 +329,17 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         "upstream": ("ca_file", "password_file", "maildir"),
         "policy": ("packs_dir", "local_packs_dir"),
     }
+    out = _resolve_sections(data, path_keys, base)
+    tenants = out.get("tenants")
+    if isinstance(tenants, list):
+        tenant_keys = {"upstream": path_keys["upstream"], "policy": ("local_packs_dir",)}
+        out["tenants"] = [_resolve_sections(t, tenant_keys, base) if isinstance(t, dict) else t
+                          for t in tenants]
+    return out
+
+
+def _resolve_sections(data: dict[str, Any], path_keys: dict[str, tuple[str, ...]],
+                      base: Path) -> dict[str, Any]:
     out = dict(data)
     for section, keys in path_keys.items():
         sect = out.get(section)

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.app import Gateway
 
     try:
-        asyncio.run(Gateway(config).run())
+        asyncio.run(Gateway(config, config_path=args.config).run())
     except KeyboardInterrupt:
         return 130
     return 0
