@@ -45,7 +45,8 @@ DEFAULT_ALLOW_DOMAINS: tuple[str, ...] = ("amazon.*", "amzn.*", "media-amazon.co
                                           "images-amazon.com", "amazon-adsystem.com")
 
 ORDER_ID = regex.compile(r"(?<!\d)\d{3}-\d{7}-\d{7}(?!\d)")
-_REPLY_PREFIX = regex.compile(r"(?i)^\s*(?:(?:re|aw|antw|tr|rif|r|rv|res|sv|wg|fw|fwd)\s*(?:\[\d+\])?\s*[:：]\s*)+")
+_REPLY_PREFIX = regex.compile(
+    r"(?i)^\s*(?:(?:re|aw|antw|tr|rif|r|rv|res|sv|wg|fw|fwd)\s*(?:\[\d+\])?\s*[:：]\s*)+")
 _THREAD_TOKEN = regex.compile(r"\[commMgrTok:[^\]\s]{1,200}\]")
 
 
@@ -201,7 +202,8 @@ class PolicyEngine:
                 decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300]), rule))
         if score >= self.config.score_reject:
             decided.append(_Decided(Hit("score-threshold", Action.REJECT,
-                                        f"Scored rules add up to {score:g} (reject at {self.config.score_reject:g})",
+                                        f"Scored rules add up to {score:g} "
+                                        f"(reject at {self.config.score_reject:g})",
                                         ", ".join(d.hit.rule for d in decided if d.rule.score)), _SCORE_RULE))
         elif score >= self.config.score_quarantine:
             decided.append(_Decided(Hit("score-threshold", Action.QUARANTINE,

@@ -66,6 +66,7 @@ def run_examples(engine: PolicyEngine) -> list[ExampleResult]:
                 if hit is not None:
                     detail = f"hit: {hit.evidence}"
                 else:
-                    detail = f"no hit (verdict {outcome.action}: {', '.join(h.rule for h in outcome.hits) or 'no hits'})"
+                    others = ", ".join(h.rule for h in outcome.hits) or "no hits"
+                    detail = f"no hit (verdict {outcome.action}: {others})"
                 results.append(ExampleResult(rule.id, path, expect_hit, ok, outcome, detail))
     return results

@@ -194,9 +194,11 @@ def _matcher(spec: Any, file: Path, rule: str) -> Matcher:
     if kind == "near":
         within = spec.get("within", 60)
         if not isinstance(within, int) or within <= 0:
-            raise PolicyLoadError(file, rule, "near matcher: 'within' must be a positive number of characters")
+            raise PolicyLoadError(file, rule, "near matcher: 'within' must be a positive number "
+                                              "of characters")
         return Matcher("near", zone=zone, phrases=_phrase_list(spec.get("phrases"), file, rule, "phrases"),
-                       second=_phrase_list(spec.get("near"), file, rule, "near"), within=within, unless=unless)
+                       second=_phrase_list(spec.get("near"), file, rule, "near"), within=within,
+                       unless=unless)
     if kind == "only":
         min_words = spec.get("min_words", 3)
         if not isinstance(min_words, int) or min_words < 0:
@@ -260,10 +262,12 @@ def build_rule(raw: _RawRule) -> Rule:
     score: float | None = None
     if has_action:
         if data["action"] not in _ACTIONS:
-            raise PolicyLoadError(file, rid, f"action {data['action']!r} is not one of {', '.join(sorted(_ACTIONS))}")
+            known = ", ".join(sorted(_ACTIONS))
+            raise PolicyLoadError(file, rid, f"action {data['action']!r} is not one of {known}")
         action = Action(data["action"])
     else:
-        if not isinstance(data["score"], int | float) or isinstance(data["score"], bool) or data["score"] <= 0:
+        value = data["score"]
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             raise PolicyLoadError(file, rid, "score must be a positive number")
         score = float(data["score"])
     applies_to = data.get("applies_to", "all")
@@ -272,8 +276,10 @@ def build_rule(raw: _RawRule) -> Rule:
     scope = data.get("scope", {})
     if not isinstance(scope, dict) or set(scope) - {"marketplaces", "languages"}:
         raise PolicyLoadError(file, rid, "scope takes only 'marketplaces' and 'languages'")
-    marketplaces = (frozenset(t.lower() for t in _string_list(scope["marketplaces"], file, rid, "scope.marketplaces"))
-                    if "marketplaces" in scope else None)
+    marketplaces = None
+    if "marketplaces" in scope:
+        tlds = _string_list(scope["marketplaces"], file, rid, "scope.marketplaces")
+        marketplaces = frozenset(t.lower().strip(".") for t in tlds)
     languages = None
     if "languages" in scope:
         languages = frozenset(_string_list(scope["languages"], file, rid, "scope.languages"))
@@ -301,7 +307,8 @@ def build_rule(raw: _RawRule) -> Rule:
     if smtp_code is not None and (not isinstance(smtp_code, int) or not 500 <= smtp_code <= 599):
         raise PolicyLoadError(file, rid, "smtp_code must be a 5xx code")
     enhanced = data.get("enhanced_status")
-    if enhanced is not None and (not isinstance(enhanced, str) or not regex.fullmatch(r"5\.\d{1,3}\.\d{1,3}", enhanced)):
+    if enhanced is not None and (not isinstance(enhanced, str)
+                                 or not regex.fullmatch(r"5\.\d{1,3}\.\d{1,3}", enhanced)):
         raise PolicyLoadError(file, rid, "enhanced_status must look like 5.x.y")
     return Rule(id=rid, description=data["description"].strip(), reason=data["reason"].strip(), action=action,
                 score=score, matchers=matchers, file=file, applies_to=applies_to, marketplaces=marketplaces,

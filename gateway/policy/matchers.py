@@ -310,7 +310,8 @@ def _tracking_pixels(ctx: Context, params: Mapping[str, Any]) -> str | None:
     for img in ctx.content.images:
         if not img.remote:
             continue
-        tiny = (img.width is not None and img.width <= limit) or (img.height is not None and img.height <= limit)
+        tiny = ((img.width is not None and img.width <= limit)
+                or (img.height is not None and img.height <= limit))
         if tiny or _query_string(img.src):
             return img.src[:200]
     return None
