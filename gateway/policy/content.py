@@ -34,7 +34,7 @@ _INVISIBLE = dict.fromkeys(
 )
 
 # Cyrillic and Greek letters that look like Latin ones (upper and lower case; after NFKC).
-_LOOKALIKES = str.maketrans({
+_LOOKALIKE_MAP = {
     # Cyrillic
     "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
     "Т": "T", "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J", "Ԁ": "D", "Ԛ": "Q", "Ԝ": "W",
@@ -45,9 +45,20 @@ _LOOKALIKES = str.maketrans({
     "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
     "α": "a", "ο": "o", "ρ": "p", "ι": "i", "κ": "k", "ν": "v", "υ": "u", "τ": "t", "χ": "x",
     "ω": "w", "ε": "e", "γ": "y",
-})
+}
 
-_NON_WORD = regex.compile(r"[^\w%€$£¥★]+")
+# Punctuation becomes a word gap, so "5-Sterne", "5 Sterne" and "5 – Sterne" read alike. A table
+# (str.translate) is several times faster than a regex substitution on long texts. Kept: % and
+# currency signs (they carry meaning in offers), stars (ratings).
+_KEEP = set("%$€£¥★☆")
+_PUNCTUATION = (
+    [chr(c) for c in range(0x21, 0x80) if not chr(c).isalnum() and chr(c) not in _KEEP]
+    + [chr(c) for c in range(0xA1, 0xC0) if not chr(c).isalnum() and chr(c) not in _KEEP]
+    + [chr(c) for c in range(0x2010, 0x2060)] + [chr(c) for c in range(0x2190, 0x2200)]
+    + [chr(c) for c in range(0x2500, 0x2600)] + [chr(c) for c in range(0x3001, 0x3040)]
+    + ["\u00d7", "\u00f7", "\u30fb", "\uff5e"]
+)
+_FOLD = str.maketrans({**{ch: " " for ch in _PUNCTUATION}, **_LOOKALIKE_MAP})
 
 
 def strip_invisible(text: str) -> str:
@@ -61,8 +72,8 @@ def normalize(text: str) -> str:
     The result starts and ends with a space so that a phrase match can check word boundaries by
     looking at its neighbours.
     """
-    folded = strip_invisible(text).translate(_LOOKALIKES).casefold()
-    return " " + _NON_WORD.sub(" ", folded).strip() + " "
+    folded = strip_invisible(text).translate(_FOLD).casefold()
+    return " " + " ".join(folded.split()) + " "
 
 
 # --------------------------------------------------------------------------------------------------
@@ -122,6 +133,7 @@ class MessageContent:
     html_own_text: str = ""
     """The HTML text without quoted parts (blockquote, mail-client quote containers)."""
     links: list[Link] = field(default_factory=list)
+    """Links from HTML (href, form action); links written in text are found per use, see text_links."""
     images: list[Image] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     html_formatting: int = 0
@@ -294,6 +306,8 @@ _FORMATTING_TAGS = ("b", "strong", "i", "em", "u", "font", "mark", "big", "h1", 
                     "marquee", "s", "strike")
 _COLOR = regex.compile(r"(?i)(?:^|;|\s)(?:background-)?colou?r\s*:\s*([^;]+)")
 _FONT_SIZE = regex.compile(r"(?i)font-size\s*:\s*([\d.]+)\s*(px|pt|em|rem)?")
+_EMPHASIS = regex.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)|text-decoration\s*:\s*underline"
+                          r"|font-style\s*:\s*italic|background(?:-color)?\s*:")
 _QUOTE_SELECTORS = ("blockquote", ".gmail_quote", ".moz-cite-prefix", ".yahoo_quoted", "#divRplyFwdMsg",
                     "#appendonsend", ".OutlookMessageHeader")
 
@@ -318,76 +332,102 @@ def host_of(url: str) -> str:
         return ""
 
 
-def _read_html(html: str, out: MessageContent) -> None:
-    tree = LexborHTMLParser(html)
-    for node in tree.css("script, style, head, title"):
-        node.decompose()
-    for a in tree.css("a[href], area[href]"):
-        href = (a.attributes.get("href") or "").strip()
-        if href and not href.lower().startswith(("mailto:", "tel:", "#")):
-            url = strip_invisible(href)
-            out.links.append(Link(url=url, host=host_of(url), source="href",
-                                  label=a.text(deep=True, separator=" ", strip=True)[:200]))
-    for form in tree.css("form[action]"):
-        url = strip_invisible(form.attributes.get("action") or "")
-        if url:
-            out.links.append(Link(url=url, host=host_of(url), source="href"))
-    for img in tree.css("img"):
-        attrs = img.attributes
-        src = strip_invisible((attrs.get("src") or "").strip())
-        style = attrs.get("style") or ""
-        width = _int_attr(attrs.get("width"))
-        height = _int_attr(attrs.get("height"))
-        width = width if width is not None else _style_size(style, "width")
-        height = height if height is not None else _style_size(style, "height")
-        linked: str | None = None
-        parent: LexborNode | None = img.parent
-        depth = 0
-        while parent is not None and depth < 6:
-            if parent.tag == "a":
-                linked = (parent.attributes.get("href") or "").strip() or None
-                break
-            parent = parent.parent
-            depth += 1
-        remote = src.lower().startswith(("http:", "https:", "//"))
-        out.images.append(Image(src=src, host=host_of(src) if remote else "", width=width, height=height,
-                                linked_to=linked))
-    # Background images load remotely as well.
-    for node in tree.css("[background]"):
-        src = node.attributes.get("background") or ""
-        if src.lower().startswith(("http:", "https:", "//")):
-            out.images.append(Image(src=src, host=host_of(src), width=None, height=None, linked_to=None))
-    formatting = len(tree.css(",".join(_FORMATTING_TAGS)))
-    for node in tree.css("[style]"):
-        style = node.attributes.get("style") or ""
-        formatting += 1 if any(k in style.lower() for k in ("color", "font", "bold", "italic",
-                                                             "underline", "background")) else 0
+def _image(src: str, style: str, width_attr: str | None, height_attr: str | None, node: LexborNode) -> Image:
+    width = _int_attr(width_attr)
+    height = _int_attr(height_attr)
+    width = width if width is not None else _style_size(style, "width")
+    height = height if height is not None else _style_size(style, "height")
+    linked: str | None = None
+    parent: LexborNode | None = node.parent
+    depth = 0
+    while parent is not None and depth < 6:
+        if parent.tag == "a":
+            linked = (parent.attributes.get("href") or "").strip() or None
+            break
+        parent = parent.parent
+        depth += 1
+    remote = src.lower().startswith(("http:", "https:", "//"))
+    return Image(src=src, host=host_of(src) if remote else "", width=width, height=height, linked_to=linked)
+
+
+def _read_style(style: str, out: MessageContent) -> int:
+    """Emphasis count of one inline style, and its colours and font sizes."""
+    if "color" in style:
         for m in _COLOR.finditer(style):
-            out.html_colors.add(m.group(1).strip().lower())
+            out.html_colors.add(m.group(1).strip())
+    if "font-size" in style:
         for m in _FONT_SIZE.finditer(style):
-            size = float(m.group(1)) if m.group(1).replace(".", "", 1).isdigit() else 0.0
+            number = m.group(1)
+            size = float(number) if number.replace(".", "", 1).isdigit() else 0.0
             unit = (m.group(2) or "px").lower()
             px = size * (16 if unit in ("em", "rem") else 1.333 if unit == "pt" else 1)
             out.html_max_font_px = max(out.html_max_font_px, px)
-    for node in tree.css("font[color]"):
-        out.html_colors.add((node.attributes.get("color") or "").strip().lower())
+    # Emphasis only: mail clients put font-family and font-size on every paragraph.
+    return 1 if _EMPHASIS.search(style) else 0
+
+
+_HTML_QUERY = ", ".join(["a[href]", "area[href]", "form[action]", "img", "[background]", "[style]",
+                         "font[color]", *_FORMATTING_TAGS])
+
+
+def _read_html(html: str, out: MessageContent) -> None:
+    """Text, links, images and formatting of an HTML body, in one pass over the parsed tree."""
+    tree = LexborHTMLParser(html)
+    for node in tree.css("script, style, head, title"):
+        node.decompose()
+    formatting = 0
+    for node in tree.css(_HTML_QUERY):
+        tag = node.tag or ""
+        attrs = node.attributes
+        if tag in ("a", "area"):
+            href = (attrs.get("href") or "").strip()
+            if href and not href.lower().startswith(("mailto:", "tel:", "#")):
+                url = strip_invisible(href)
+                out.links.append(Link(url=url, host=host_of(url), source="href",
+                                      label=node.text(deep=True, separator=" ", strip=True)[:200]))
+        elif tag == "form":
+            url = strip_invisible(attrs.get("action") or "")
+            if url:
+                out.links.append(Link(url=url, host=host_of(url), source="href"))
+        elif tag == "img":
+            src = strip_invisible((attrs.get("src") or "").strip())
+            out.images.append(_image(src, attrs.get("style") or "", attrs.get("width"), attrs.get("height"),
+                                     node))
+        elif tag in _FORMATTING_TAGS:
+            formatting += 1
+        if tag == "font" and attrs.get("color"):
+            out.html_colors.add((attrs.get("color") or "").strip().lower())
+        background = attrs.get("background")
+        if background and background.lower().startswith(("http:", "https:", "//")):
+            # Background images load remotely as well.
+            out.images.append(Image(src=background, host=host_of(background), width=None, height=None,
+                                    linked_to=None))
+        style = attrs.get("style")
+        if style:
+            formatting += _read_style(style.lower(), out)
     out.html_formatting += formatting
     body = tree.body or tree.root
     text = body.text(deep=True, separator="\n", strip=False) if body is not None else ""
     out.html_text = (out.html_text + "\n\n" + text) if out.html_text else text
     # The same document without quoted material, for replies.
-    removed = False
-    for selector in _QUOTE_SELECTORS:
-        for node in tree.css(selector):
-            if selector in ("#divRplyFwdMsg", "#appendonsend"):
+    quoted = tree.css(", ".join(_QUOTE_SELECTORS))
+    if quoted:
+        doomed: dict[int, LexborNode] = {}
+        for node in quoted:
+            doomed[node.mem_id] = node
+            if node.id in ("divRplyFwdMsg", "appendonsend"):  # Outlook: the quote follows the header
                 sibling = node.next
                 while sibling is not None:
-                    following = sibling.next
-                    sibling.decompose()
-                    sibling = following
-            node.decompose()
-            removed = True
-    own = (body.text(deep=True, separator="\n", strip=False) if body is not None else "") if removed else text
+                    doomed[sibling.mem_id] = sibling
+                    sibling = sibling.next
+        # Remove each subtree once: a node inside another doomed node goes with it.
+        for node in list(doomed.values()):
+            parent = node.parent
+            while parent is not None and parent.mem_id not in doomed:
+                parent = parent.parent
+            if parent is None:
+                node.decompose()
+    own = (body.text(deep=True, separator="\n", strip=False) if body is not None and quoted else text)
     out.html_own_text = (out.html_own_text + "\n\n" + own) if out.html_own_text else own
 
 
@@ -423,73 +463,123 @@ _MAX_DEPTH = 20
 _MAX_PARTS = 500
 
 
-def _payload_bytes(part: email.message.Message, out: MessageContent) -> bytes:
-    try:
-        data = part.get_payload(decode=True)
-    except (binascii.Error, ValueError, TypeError, AssertionError) as exc:
-        out.problems.append(f"undecodable part: {exc}")
-        raw = part.get_payload()
-        return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
-    if isinstance(data, bytes):
-        return data
-    return b""
+_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+_BLANK_LINE = regex.compile(rb"\r?\n\r?\n")
+_NOT_BASE64 = regex.compile(rb"[^A-Za-z0-9+/]")
 
 
-def _filename(part: email.message.Message) -> str:
+def _split_head(raw: bytes) -> tuple[bytes, bytes]:
+    """Header block and body: the first empty line ends the headers."""
+    if raw.startswith((b"\r\n", b"\n")):
+        return b"", raw.split(b"\n", 1)[1]
+    m = _BLANK_LINE.search(raw)
+    if m is None:
+        return raw, b""
+    return raw[: m.start() + 1], raw[m.end():]
+
+
+def _decode_transfer(body: bytes, cte: str, out: MessageContent) -> bytes:
+    """Undo Content-Transfer-Encoding leniently (C-speed: binascii)."""
+    cte = cte.strip().lower()
+    if cte == "base64":
+        try:
+            return binascii.a2b_base64(body)
+        except (binascii.Error, ValueError):
+            out.problems.append("broken base64 (decoded what could be)")
+            cleaned = _NOT_BASE64.sub(b"", body)
+            cleaned = cleaned[: len(cleaned) // 4 * 4]
+            try:
+                return binascii.a2b_base64(cleaned)
+            except (binascii.Error, ValueError):
+                return b""
+    if cte == "quoted-printable":
+        try:
+            return binascii.a2b_qp(body)
+        except (binascii.Error, ValueError):
+            out.problems.append("broken quoted-printable")
+            return body
+    return body
+
+
+def _split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
+    """The body parts between ``--boundary`` lines (RFC 2046), up to the closing ``--boundary--``."""
+    delimiter = b"--" + boundary
+    starts: list[int] = []
+    idx = body.find(delimiter)
+    while idx != -1:
+        after = body[idx + len(delimiter): idx + len(delimiter) + 1]
+        if (idx == 0 or body[idx - 1:idx] == b"\n") and after in (b"", b"\r", b"\n", b" ", b"\t", b"-"):
+            starts.append(idx)
+        idx = body.find(delimiter, idx + len(delimiter))
+    parts: list[bytes] = []
+    for i, start in enumerate(starts):
+        if body[start + len(delimiter): start + len(delimiter) + 2] == b"--":
+            break  # the closing delimiter
+        line_end = body.find(b"\n", start)
+        if line_end == -1:
+            break
+        stop = starts[i + 1] if i + 1 < len(starts) else len(body)
+        segment = body[line_end + 1: stop]
+        if segment.endswith(b"\r\n"):
+            segment = segment[:-2]
+        elif segment.endswith(b"\n"):
+            segment = segment[:-1]
+        parts.append(segment)
+    return parts
+
+
+def _param(headers: email.message.Message, name: str, header: str = "content-type") -> str:
     try:
-        name = part.get_filename() or part.get_param("name") or ""
+        value = headers.get_param(name, header=header)
     except Exception:
         return ""
-    if isinstance(name, tuple):  # RFC 2231 triple
+    if isinstance(value, tuple):  # RFC 2231
         try:
-            name = email.utils.collapse_rfc2231_value(name)
+            return str(email.utils.collapse_rfc2231_value(value))
         except Exception:
-            name = str(name[2])
-    return decode_header_value(name)
+            return str(value[2])
+    return value if isinstance(value, str) else ""
 
 
-def _walk(part: email.message.Message, out: MessageContent, depth: int, counter: list[int]) -> None:
+def _filename(headers: email.message.Message) -> str:
+    name = _param(headers, "filename", "content-disposition") or _param(headers, "name")
+    return decode_header_value(name) if name else ""
+
+
+def _walk(headers: email.message.Message, body: bytes, out: MessageContent, depth: int,
+          counter: list[int]) -> None:
     counter[0] += 1
     if depth > _MAX_DEPTH or counter[0] > _MAX_PARTS:
         out.problems.append("MIME structure too deep or too many parts")
         return
     try:
-        ctype = part.get_content_type()
+        ctype = headers.get_content_type()
     except Exception:
         ctype = "text/plain"
     maintype = ctype.split("/", 1)[0]
     if maintype == "multipart":
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            for sub in payload:
-                if isinstance(sub, email.message.Message):
-                    _walk(sub, out, depth + 1, counter)
-        else:
+        boundary = _param(headers, "boundary")
+        segments = _split_multipart(body, boundary.encode("utf-8", "surrogateescape")) if boundary else []
+        if not segments:
             out.problems.append("multipart without parts")
-            if isinstance(payload, str) and payload.strip():
-                out.plain_text += "\n" + payload
+            if body.strip():
+                out.plain_text += "\n" + decode_bytes(body, "utf-8")
+            return
+        for segment in segments:
+            head, sub_body = _split_head(segment)
+            _walk(_HEADERS.parsebytes(head), sub_body, out, depth + 1, counter)
         return
-    filename = _filename(part)
-    try:
-        disposition = (part.get_content_disposition() or "").lower()
-    except Exception:
-        disposition = ""
+    filename = _filename(headers)
+    disposition = str(headers.get("content-disposition", "")).split(";", 1)[0].strip().lower()
+    data = _decode_transfer(body, str(headers.get("content-transfer-encoding", "")), out)
     if maintype == "message":
-        inner = part.get_payload()
-        size = 0
-        if isinstance(inner, list):
-            size = sum(len(m.as_bytes()) for m in inner if isinstance(m, email.message.Message))
         out.attachments.append(Attachment(filename=filename or "message.eml", declared_type=ctype,
-                                          sniffed_type="message/rfc822", size=size, kind="other"))
+                                          sniffed_type="message/rfc822", size=len(data), kind="other"))
         return
-    data = _payload_bytes(part, out)
     is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not (
         filename and disposition == "inline" and ctype != "text/html")
     if is_body:
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            charset = None
+        charset = _param(headers, "charset") or None
         text = decode_bytes(data, charset).replace("\r\n", "\n")
         if ctype == "text/html":
             try:
@@ -503,30 +593,54 @@ def _walk(part: email.message.Message, out: MessageContent, depth: int, counter:
     out.attachments.append(classify_attachment(filename, ctype, data))
 
 
-_TEXT_URL = regex.compile(
-    r"(?i)(?<![@\w.-])(?:(?:https?|ftp)://[^\s<>\"'`]+|www\d?\.[^\s<>\"'`]+"
+_URL_TOKEN = regex.compile(
+    r"(?i)^(?:(?:https?|ftp)://\S+|www\d?\.\S+"
     r"|(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:com|net|org|info|biz|shop|store|online|site|eu|de|at|ch"
-    r"|fr|it|es|nl|be|pl|se|co\.uk|uk|io|me|app|link|ly|gl|to|page|web|click|top|xyz)(?![\w-])(?:/[^\s<>\"'`]*)?)"
+    r"|fr|it|es|nl|be|pl|se|co\.uk|uk|io|me|app|link|ly|gl|to|page|web|click|top|xyz)(?::\d+)?(?:[/?#]\S*)?)$"
 )
+_TOKEN_STOP = frozenset(" \t\r\n\f\v<>\"'`()[]{}|\\,;")
 
 
 def text_links(text: str) -> list[Link]:
-    """URLs and bare domains written in text, after invisible characters are removed."""
+    """URLs and bare domains written in text, after invisible characters are removed.
+
+    Scans for dots between word characters (rare in prose) and reads the token around each, which
+    is much faster on long texts than one big URL pattern tried at every position.
+    """
     found: list[Link] = []
     clean = strip_invisible(text)
-    for m in _TEXT_URL.finditer(clean, timeout=1.0):
-        url = m.group(0).rstrip(".,;:!?)]}'\"")
-        host = host_of(url)
-        if host and "." in host:
-            found.append(Link(url=url, host=host.lower(), source="text"))
+    n = len(clean)
+    i = clean.find(".")
+    while i != -1:
+        nxt = i + 1
+        if 0 < i < n - 1 and clean[i + 1].isalnum() and (clean[i - 1].isalnum() or clean[i - 1] == "-"):
+            left = i
+            while left > 0 and clean[left - 1] not in _TOKEN_STOP and not clean[left - 1].isspace():
+                left -= 1
+            right = i + 1
+            while right < n and clean[right] not in _TOKEN_STOP and not clean[right].isspace():
+                right += 1
+            nxt = right
+            token = clean[left:right].rstrip(".:!?")
+            if "@" not in token.split("/", 1)[0] and _URL_TOKEN.match(token):
+                host = host_of(token)
+                if host and "." in host:
+                    found.append(Link(url=token, host=host.lower(), source="text"))
+        i = clean.find(".", nxt)
     return found
 
 
 def read_message(raw: bytes) -> MessageContent:
-    """Decode everything a rule may need. Never raises: problems are listed on the result."""
+    """Decode everything a rule may need. Never raises: problems are listed on the result.
+
+    Headers are parsed by the standard library; bodies are split at their boundaries and decoded
+    with binascii, which is several times faster than the line-by-line feed parser on messages
+    with attachments.
+    """
     out = MessageContent()
     try:
-        msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
+        head, body = _split_head(raw)
+        msg = _HEADERS.parsebytes(head)
     except Exception as exc:
         out.problems.append(f"unparseable message: {exc}")
         out.plain_text = decode_bytes(raw, "utf-8")
@@ -539,13 +653,9 @@ def read_message(raw: bytes) -> MessageContent:
     out.in_reply_to = decode_header_value(msg.get("In-Reply-To")).strip()
     out.references = decode_header_value(msg.get("References")).strip()
     try:
-        _walk(msg, out, 0, [0])
+        _walk(msg, body, out, 0, [0])
     except RecursionError:
         out.problems.append("MIME structure too deep")
     except Exception as exc:
         out.problems.append(f"MIME decoding stopped: {exc}")
-    if out.plain_text:
-        out.links.extend(text_links(out.plain_text))
-    if out.html_text:
-        out.links.extend(text_links(out.html_text))
     return out

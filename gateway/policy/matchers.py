@@ -10,6 +10,7 @@ match anywhere, as those scripts do not separate words.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -87,20 +88,31 @@ Key = tuple[int, int, int]
 
 
 class PhraseIndex:
-    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message."""
+    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message.
+
+    Word boundaries are part of the automaton's keys: the normalised text separates words by
+    exactly one space, so a whole-word phrase is stored as " phrase " and only whole-word
+    occurrences are reported, with no check per candidate.
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[str, list[tuple[Key, Phrase]]] = {}
+        self._entries: dict[tuple[str, bool, bool], list[Key]] = {}
         self._automaton: Any = None
 
     def add(self, key: Key, phrase: Phrase) -> None:
         if phrase.text:
-            self._entries.setdefault(phrase.text, []).append((key, phrase))
+            self._entries.setdefault((phrase.text, phrase.left_bound, phrase.right_bound), []).append(key)
 
     def build(self) -> None:
         automaton = ahocorasick.Automaton()
-        for text, entries in self._entries.items():
-            automaton.add_word(text, (len(text), tuple(entries)))
+        for (text, left, right), keys in self._entries.items():
+            word = (" " if left else "") + text + (" " if right else "")
+            lead, trail = int(left), int(right)
+            if word in automaton:
+                length, _, _, old = automaton.get(word)
+                automaton.add_word(word, (length, lead, trail, old + tuple(keys)))
+            else:
+                automaton.add_word(word, (len(word), lead, trail, tuple(keys)))
         if len(automaton):
             automaton.make_automaton()
             self._automaton = automaton
@@ -108,21 +120,18 @@ class PhraseIndex:
             self._automaton = None
 
     def scan(self, doc: Document, limit: int = 64) -> dict[Key, list[tuple[int, int]]]:
-        """Occurrences (start, end) per key, whole-word rules applied, at most ``limit`` per key."""
+        """Occurrences (start, end) of each phrase list, at most ``limit`` per key."""
         found: dict[Key, list[tuple[int, int]]] = {}
         if self._automaton is None:
             return found
-        text = doc.text
-        for end_index, (length, entries) in self._automaton.iter(text):
-            start = end_index - length + 1
-            end = end_index + 1
-            before_space = text[start - 1] in " \x01" if start > 0 else True
-            after_space = text[end] in " \x01" if end < len(text) else True
-            for key, phrase in entries:
-                if (phrase.left_bound and not before_space) or (phrase.right_bound and not after_space):
-                    continue
-                spans = found.setdefault(key, [])
-                if len(spans) < limit:
+        for end_index, (length, lead, trail, keys) in self._automaton.iter(doc.text):
+            start = end_index - length + 1 + lead
+            end = end_index + 1 - trail
+            for key in keys:
+                spans = found.get(key)
+                if spans is None:
+                    found[key] = [(start, end)]
+                elif len(spans) < limit:
                     spans.append((start, end))
         return found
 
@@ -229,12 +238,16 @@ def _optout_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 _EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
+# Every emoji lies in these blocks; a one-range scan (stdlib re) rules most texts out quickly.
+_EMOJI_BLOCKS = re.compile("[\u203c\u2049\u2122-\u2bff\u3030\u303d\u3297\u3299\U0001f000-\U0001fffd]")
 _NOT_EMOJI = frozenset("©®™‼⁉↔↕↖↗↘↙↩↪")
 
 
 @check("emoji", "emoji characters (Unicode Extended_Pictographic)")
 def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
     for text in (ctx.subject, ctx.own_text):
+        if not _EMOJI_BLOCKS.search(text):
+            continue
         for m in _EMOJI.finditer(text):
             if m.group(0) not in _NOT_EMOJI:
                 return f"U+{ord(m.group(0)):04X} {m.group(0)}"
@@ -340,7 +353,11 @@ def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 _SHOUT = regex.compile(r"!{3,}|\?{3,}")
-_CAPS_WORD = regex.compile(r"\b\p{Lu}{4,}\b")
+_CAPS_WORD = re.compile(r"\b[A-ZÀ-ÖØ-Þ]{4,}\b")
+
+
+_NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
+                              "windowtext", "currentcolor", "initial", "rgb(0,0,0)", "rgb(0, 0, 0)"})
 
 
 @check("excessive-formatting", "many formatting tags, colours, large fonts, shouting",
@@ -349,8 +366,7 @@ def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None
     c = ctx.content
     if c.html_formatting > int(params["max_tags"]):
         return f"{c.html_formatting} formatting elements"
-    colors = {col for col in c.html_colors if col not in ("#000", "#000000", "black", "inherit", "#fff",
-                                                           "#ffffff", "white", "transparent")}
+    colors = {col for col in c.html_colors if col not in _NEUTRAL_COLORS}
     if len(colors) > int(params["max_colors"]):
         return f"{len(colors)} colours: " + ", ".join(sorted(colors)[:5])
     if c.html_max_font_px > float(params["max_font_px"]):
