@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.classify import Classifier  # noqa: E402
-from gateway.config import MarketplaceConfig, PolicyConfig  # noqa: E402
-from gateway.policy.engine import InMemoryPolicyState, PolicyEngine  # noqa: E402
+from gateway.classify import Classifier
+from gateway.config import MarketplaceConfig, PolicyConfig
+from gateway.policy.engine import InMemoryPolicyState, PolicyEngine
 
 ORDER = "302-4817265-9034712"
 PARAGRAPH = (

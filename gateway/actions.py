@@ -19,6 +19,7 @@ from gateway import replies
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
 from gateway.log import get_logger
+from gateway.policy.reply import smtp_reject_reply
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 from gateway.spool import Spool, SpoolError
 from gateway.store.sqlite import SQLiteStore, StorePolicyState
@@ -43,14 +44,6 @@ class Notifier(Protocol):
 
 class BounceIngest(Protocol):
     async def ingest(self, raw: bytes, source: str, tenant: str = "") -> str: ...
-
-
-def reject_reply(verdict: Verdict) -> str:
-    if verdict.smtp_code is not None and verdict.enhanced_status and not verdict.hits:
-        return f"{verdict.smtp_code} {verdict.enhanced_status} Message refused"
-    from gateway.policy.reply import smtp_reject_reply
-
-    return smtp_reject_reply(verdict)
 
 
 def utc_day(now: float | None = None) -> str:
@@ -176,7 +169,7 @@ class MessageProcessor:
         if verdict.action is Action.REJECT:
             self._log_decision(txn, tenant, verdict, ref="")
             await self._record_decision(txn, tenant, verdict, ref="")
-            return reject_reply(verdict)
+            return smtp_reject_reply(verdict)
 
         if verdict.action is Action.QUARANTINE:
             try:
