@@ -50,6 +50,15 @@ def _parse_hostport(value: str, what: str) -> tuple[str, int]:
     return host, number
 
 
+def _validate_networks(cls: type, value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not a network: {item!r} ({exc})") from None
+    return value
+
+
 class ServerConfig(_Section):
     listen: str = "127.0.0.1:2525"
     implicit_tls_listen: str | None = None
@@ -71,15 +80,7 @@ class ServerConfig(_Section):
             _parse_hostport(value, "listen address")
         return value
 
-    @field_validator("allowed_networks", "trusted_proxies")
-    @classmethod
-    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not a network: {item!r} ({exc})") from None
-        return value
+    _check_networks = field_validator("allowed_networks", "trusted_proxies")(_validate_networks)
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -243,15 +244,7 @@ class TenantConfig(_Section):
     # cap is five times the average daily order volume plus 600.
     daily_caps: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
-    @field_validator("networks")
-    @classmethod
-    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not a network: {item!r} ({exc})") from None
-        return value
+    _check_networks = field_validator("networks")(_validate_networks)
 
     @field_validator("sender_domains")
     @classmethod
