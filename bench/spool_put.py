@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.log import configure_logging  # noqa: E402
-from gateway.spool import Spool  # noqa: E402
+from gateway.log import configure_logging
+from gateway.spool import Spool
 
 
 def _message(size: int, i: int) -> bytes:
