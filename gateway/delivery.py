@@ -424,9 +424,10 @@ class DeliveryService:
             replies.update(dict.fromkeys(accepted, reply))
             reusable = True
             return replies
-        except (SMTPException, OSError) as exc:
-            # Timeout, disconnect or protocol trouble mid-transaction: the connection is unusable
-            # and whatever is not yet answered is temporary.
+        except (SMTPException, OSError, ValueError) as exc:
+            # Timeout, disconnect or protocol trouble mid-transaction (ValueError: the client refused
+            # to encode something): the session state is unknown, so the connection is dropped, and
+            # whatever is not yet answered is temporary.
             text = f"4.4.2 upstream connection failed: {type(exc).__name__}: {exc}"
             for rcpt in rcpts:
                 replies.setdefault(rcpt, _Reply(None, text))
@@ -451,7 +452,7 @@ class DeliveryService:
             elif code is not None and 500 <= code < 600:
                 results.append(RecipientResult(rcpt, "failed", code, reply.text))
                 failed.append(FailedRecipient(rcpt, status_from_reply(code, reply.text), reply.line,
-                                              remote if code is not None else None))
+                                              remote))
             elif expired:
                 text = f"4.4.7 delivery time expired after {attempt} attempts; last: {reply.line}"
                 results.append(RecipientResult(rcpt, "failed", code, text))

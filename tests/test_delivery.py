@@ -355,11 +355,12 @@ def tls_sink(certs: CertPair, *, require_starttls: bool = True,
     return Sink(factory)
 
 
-async def test_starttls_with_verified_certificate(spool: Spool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["starttls", "opportunistic"])
+async def test_starttls_with_verified_certificate(spool: Spool, tmp_path: Path, mode: str) -> None:
     certs = make_self_signed(tmp_path / "tls")
     sink = await tls_sink(certs).start()  # refuses MAIL before STARTTLS
     try:
-        upstream = upstream_for(sink, tls="starttls", ca_file=certs.cert_file)
+        upstream = upstream_for(sink, tls=mode, ca_file=certs.cert_file)
         async with running(spool, upstream) as service:
             await spool.put(SENDER, [BUYER], message())
             service.notify()
