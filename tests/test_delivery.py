@@ -247,6 +247,19 @@ async def test_null_sender_never_gets_a_dsn(spool: Spool, sink: Sink) -> None:
     assert "DATA" not in sink.handler.commands
 
 
+async def test_no_dsn_when_disabled(spool: Spool, sink: Sink) -> None:
+    sink.behaviour.rcpt_replies[BUYER] = "550 5.1.1 no such user here"
+    async with running(spool, upstream_for(sink), fast_delivery(send_dsn=False)) as service:
+        qid = await spool.put(SENDER, [BUYER], message())
+        service.notify()
+        await wait_until(lambda: drained(spool))
+        await asyncio.sleep(0.3)
+    assert sink.messages == []
+    info = await spool.info(qid)
+    assert info is not None
+    assert info.recipients[0].state == "failed"
+
+
 async def test_mixed_recipient_results(spool: Spool, sink: Sink) -> None:
     ok, later, never = "ok@marketplace.example", "later@marketplace.example", "gone@marketplace.example"
     sink.behaviour.rcpt_replies.update({later: "450 4.2.1 mailbox busy", never: "550 5.1.1 unknown"})

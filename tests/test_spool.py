@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,3 +213,41 @@ async def test_closed_spool_refuses_puts(tmp_path: Path) -> None:
     await spool.close()
     with pytest.raises(SpoolError):
         await spool.put("s@example.com", ["r@example.net"], MSG)
+
+
+REPO = Path(__file__).resolve().parent.parent
+_CHILD = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from gateway.spool import Spool
+
+async def main() -> None:
+    spool = await Spool.open(Path(sys.argv[1]))
+    ids = await asyncio.gather(*(spool.put("s@example.com", [f"r{i}@example.net"],
+                                           b"Subject: %d\\r\\n\\r\\nbody\\r\\n" % i) for i in range(50)))
+    print("\\n".join("ID " + i for i in ids), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no atexit: as abrupt as a crash gets
+
+asyncio.run(main())
+"""
+
+
+async def test_entries_survive_a_killed_process(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, str(tmp_path / "spool"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        cwd=REPO)
+    out, _ = await proc.communicate()
+    assert proc.returncode == -9
+    ids = [line[3:] for line in out.decode().splitlines() if line.startswith("ID ")]
+    assert len(ids) == 50
+    spool = await Spool.open(tmp_path / "spool")
+    try:
+        assert await spool.depth() == 50
+        for i, qid in enumerate(ids):
+            msg = await spool.load(qid)
+            assert msg is not None
+            assert msg.pending == (f"r{i}@example.net",)
+            assert msg.data == b"Subject: %d\r\n\r\nbody\r\n" % i
+    finally:
+        await spool.close()
