@@ -49,6 +49,8 @@ from gateway.spool import NewMessage, RecipientResult, Spool, SpooledMessage, Sp
 
 log = get_logger("gateway.delivery")
 
+PURGE_EVERY = 3600.0  # seconds between sweeps of finished entries older than keep_finished
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Meta keys that would clash with the attempt log's own fields.
 _RESERVED_LOG_KEYS = frozenset({"event", "queue_id", "attempt", "recipients", "outcome", "reply",
@@ -205,6 +207,7 @@ class DeliveryService:
         self._stopping = False
         self._poll_requested = False
         self._recording: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._recording_slots = asyncio.Semaphore(delivery.workers * 8)
 
     @property
@@ -251,6 +254,8 @@ class DeliveryService:
                 log.warning("delivery.stop_cancelled", in_flight=len(pending))
                 await asyncio.wait(pending)
         self._tasks = []
+        if self._background:
+            await asyncio.wait(set(self._background))
         if self._recording:
             # Never cancelled: each records an upstream reply that has already happened.
             await asyncio.wait(set(self._recording))
@@ -263,6 +268,7 @@ class DeliveryService:
     async def _schedule(self) -> None:
         capacity = self._delivery.workers * 2
         next_poll = 0.0  # poll the database at once: an earlier run may have left work
+        next_purge = 0.0
         while not self._stopping:
             self._wake.clear()
             room = capacity - self._queue.qsize()
@@ -288,12 +294,29 @@ class DeliveryService:
                     self._poll_requested = True  # more may be due once workers made room
             if self._pool is not None:
                 self._pool.reap()
+            if now >= next_purge:
+                next_purge = now + PURGE_EVERY
+                self._purge(now - self._delivery.keep_finished)
             wait = max(0.0, next_poll - time.time())
             if room <= 0 or self._poll_requested:
                 wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    def _purge(self, cutoff: float) -> None:
+        async def purge() -> None:
+            try:
+                removed = await self._spool.purge_finished(cutoff)
+            except SpoolError as exc:
+                log.warning("delivery.purge_failed", error=str(exc))
+            else:
+                if removed:
+                    log.info("delivery.purged", finished_entries=removed)
+
+        task = asyncio.create_task(purge())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _enqueue(self, ids: list[str]) -> int:
         added = 0

@@ -145,6 +145,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Big blobs can swell the WAL; after a checkpoint, truncate it back to this size.
+    conn.execute("PRAGMA journal_size_limit=67108864")
     return conn
 
 
@@ -536,6 +538,18 @@ class Spool:
             return dsn_id
 
         result: str | None = await self._write(op)
+        return result
+
+    async def purge_finished(self, finished_before: float) -> int:
+        """Forget finished entries (their per-recipient records) older than ``finished_before``."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            old = "SELECT id FROM messages WHERE state='done' AND finished < ?"
+            conn.execute(f"DELETE FROM recipients WHERE message_id IN ({old})", (finished_before,))
+            return conn.execute("DELETE FROM messages WHERE state='done' AND finished < ?",
+                                (finished_before,)).rowcount
+
+        result: int = await self._write(op)
         return result
 
     @property

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -249,5 +250,20 @@ async def test_entries_survive_a_killed_process(tmp_path: Path) -> None:
             assert msg is not None
             assert msg.pending == (f"r{i}@example.net",)
             assert msg.data == b"Subject: %d\r\n\r\nbody\r\n" % i
+    finally:
+        await spool.close()
+
+
+async def test_purge_forgets_only_old_finished_entries(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        done = await spool.put("s@example.com", ["r@example.net"], MSG)
+        pending = await spool.put("s@example.com", ["r@example.net"], MSG)
+        await spool.record_attempt(done, [RecipientResult("r@example.net", "delivered", 250, "ok")], None)
+        assert await spool.purge_finished(time.time() - 3600) == 0
+        assert await spool.purge_finished(time.time() + 1) == 1
+        assert await spool.info(done) is None
+        assert await spool.info(pending) is not None
+        assert await spool.depth() == 1
     finally:
         await spool.close()
