@@ -161,6 +161,8 @@ class DeliveryConfig(_Section):
     give_up_after: PositiveFloat = 5 * 24 * 3600.0
     send_dsn: bool = True
     poll_interval: PositiveFloat = 1.0
+    # Finished spool entries (per-recipient results, no message bytes) are kept this long.
+    keep_finished: PositiveFloat = 7 * 24 * 3600.0
 
 
 class MarketplaceConfig(_Section):
