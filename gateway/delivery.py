@@ -490,7 +490,7 @@ class DeliveryService:
                                msg.arrived + self._delivery.give_up_after)
         dsn = self._make_dsn(msg, failed) if failed else None
         # Pending results are recorded too (code and reply of the last try), so operators can see why.
-        dsn_id = await self._spool.record_attempt(msg.queue_id, results, next_attempt, dsn)
+        dsn_id = await self._record_until_stored(msg, results, next_attempt, dsn)
         fields = {k: v for k, v in msg.meta.items() if k not in _RESERVED_LOG_KEYS}
         log.info("delivery.attempt", queue_id=msg.queue_id, attempt=attempt, recipients=list(msg.pending),
                  outcome={r.address: f"{r.state} {replies[r.address].line}" for r in results},
@@ -501,6 +501,29 @@ class DeliveryService:
         if dsn_id is not None:
             self._poll_requested = True  # the DSN is in the database only
             self.notify()
+
+    async def _record_until_stored(self, msg: SpooledMessage, results: list[RecipientResult],
+                                   next_attempt: float | None, dsn: NewMessage | None) -> str | None:
+        """Store an attempt's results, retrying while the spool cannot write (disk full).
+
+        Giving up here would leave a message the upstream already accepted marked pending, and the
+        next attempt would deliver it twice. The message stays in flight meanwhile, so no worker
+        picks it up again.
+        """
+        delay = self._delivery.retry_initial
+        while True:
+            try:
+                return await self._spool.record_attempt(msg.queue_id, results, next_attempt, dsn)
+            except SpoolError as exc:
+                delivered = [r.address for r in results if r.state == "delivered"]
+                if self._stopping:
+                    log.error("delivery.result_lost_at_shutdown", queue_id=msg.queue_id,
+                              delivered=delivered, error=str(exc))
+                    raise
+                log.error("delivery.record_failed_retrying", queue_id=msg.queue_id, delivered=delivered,
+                          error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * self._delivery.retry_factor, self._delivery.retry_max)
 
     def _make_dsn(self, msg: SpooledMessage, failed: list[FailedRecipient]) -> NewMessage | None:
         if not self._delivery.send_dsn or msg.mail_from == "" or not _address_ok(msg.mail_from):
