@@ -1,54 +1,74 @@
-"""The running gateway: store, spool, delivery, policy and listener wired together."""
+"""The running gateway: store, spool, delivery, tenants with their policy, and the listener."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gateway import sdnotify
-from gateway.actions import MessageProcessor, PolicyEvaluator
+from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
 from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
 from gateway.server import Listener
 from gateway.spool import Spool
 from gateway.store.sqlite import SQLiteStore
+from gateway.tenants import TenantDirectory
 
 log = get_logger("gateway.app")
 
+PID_FILE = "gateway.pid"
 
-def load_policy(config: GatewayConfig) -> PolicyEvaluator | None:
-    if not config.policy.enabled:
-        return None
-    from gateway.policy.engine import PolicyEngine
 
-    engine: PolicyEvaluator = PolicyEngine.load(config.policy, config.marketplace)
-    return engine
+def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
+    """Builds the policy engine for a (tenant's) policy configuration."""
+
+    def build(policy: PolicyConfig) -> Any:
+        if not policy.enabled:
+            return None
+        from gateway.policy.engine import PolicyEngine
+
+        return PolicyEngine.load(policy, config.marketplace)
+
+    return build
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, *, policy: Any = "load") -> None:
+    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface."""
+
+    def __init__(self, config: GatewayConfig, *, policy: Any = "load",
+                 config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         self._policy_arg = policy
         self.store: SQLiteStore | None = None
         self.spool: Spool | None = None
         self.delivery: DeliveryService | None = None
         self.listener: Listener | None = None
         self.processor: MessageProcessor | None = None
+        self.tenants: TenantDirectory | None = None
         self.bounces: BounceIngestService | None = None
         self.bounce_listener: Listener | None = None
-        self.imap_poller: ImapPoller | None = None
-        self._imap_task: asyncio.Task[None] | None = None
-        self._stopped = asyncio.Event()
+        self.imap_pollers: list[ImapPoller] = []
+        self._imap_tasks: list[asyncio.Task[None]] = []
+
+    def _tenant_directory(self, config: GatewayConfig) -> TenantDirectory:
+        if self._policy_arg == "load":
+            return TenantDirectory(config, policy_loader(config))
+        fixed = self._policy_arg
+        return TenantDirectory(config, lambda _policy: fixed)
 
     async def start(self) -> None:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        policy = load_policy(cfg) if self._policy_arg == "load" else self._policy_arg
+        self.tenants = await asyncio.to_thread(self._tenant_directory, cfg)
         credentials = None
         if cfg.auth.credentials_file is not None:
             credentials = Credentials.load(cfg.auth.credentials_file)
@@ -58,24 +78,59 @@ class Gateway:
                                         outbox=cfg.outbox_dir, hostname=cfg.server.hostname)
         await self.delivery.start()
         self.bounces = BounceIngestService(self.store, cfg)
-        self.processor = MessageProcessor(cfg, self.spool, self.store, self.delivery, policy,
+        self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
                                           bounces=self.bounces)
         self.listener = Listener(cfg, self.processor, credentials)
         await self.listener.start()
         if cfg.bounces.listen is not None:
-            # Its own port, same access control and TLS: only bounce-backs, never relayed.
+            # Its own port, same access control, tenants and TLS: only bounce-backs, never relayed.
             bounce_cfg = cfg.model_copy(update={"server": cfg.server.model_copy(
                 update={"listen": cfg.bounces.listen, "implicit_tls_listen": None})})
-            self.bounce_listener = Listener(bounce_cfg, BounceOnlyProcessor(self.bounces), credentials)
+            self.bounce_listener = Listener(
+                bounce_cfg, BounceOnlyProcessor(self.bounces, self.processor), credentials)
             await self.bounce_listener.start()
-        if cfg.bounces.imap is not None:
-            self.imap_poller = ImapPoller(cfg.bounces.imap, self.bounces)
-            self._imap_task = asyncio.create_task(self.imap_poller.run(), name="imap-poller")
+        for mailbox in cfg.bounces.imap:
+            poller = ImapPoller(mailbox, self.bounces)
+            self.imap_pollers.append(poller)
+            self._imap_tasks.append(asyncio.create_task(poller.run(), name=f"imap-poller:{poller.source}"))
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
-                 policy=policy is not None, bounce_addresses=list(cfg.bounces.addresses),
+                 policy=self.tenants.default_policy is not None,
+                 tenants=sorted(self.tenants.tenants), bounce_addresses=list(cfg.bounces.addresses),
                  bounce_port=self.bounce_listener.port if self.bounce_listener else None,
-                 imap=self.imap_poller.source if self.imap_poller else None)
+                 imap=[p.source for p in self.imap_pollers])
+
+    async def reload(self, config: GatewayConfig | None = None) -> bool:
+        """New config and rule packs for new sessions; a broken one is refused and logged."""
+        try:
+            if config is None:
+                config = load_config(self.config_path)
+            tenants = await asyncio.to_thread(self._tenant_directory, config)
+        except ConfigError as exc:
+            log.error("reload_refused", source=exc.source, errors=exc.errors)
+            return False
+        except Exception as exc:
+            log.error("reload_refused", error=str(exc))
+            return False
+        restart_only = [name for name in ("listen", "implicit_tls_listen", "hostname")
+                        if getattr(config.server, name) != getattr(self.config.server, name)]
+        if config.tls != self.config.tls or config.state != self.config.state:
+            restart_only.append("tls/state")
+        if (config.bounces.listen, config.bounces.imap) != (self.config.bounces.listen,
+                                                              self.config.bounces.imap):
+            restart_only.append("bounces.listen/bounces.imap")
+        if restart_only:
+            log.warning("reload_needs_restart_for", settings=restart_only)
+        self.config, self.tenants = config, tenants
+        if self.processor is not None:
+            self.processor.reconfigure(config, tenants)
+        if self.bounces is not None:
+            self.bounces.reconfigure(config)
+        if self.listener is not None:
+            self.listener.reconfigure(config)
+        log.info("reloaded", tenants=sorted(tenants.tenants),
+                 shadow=sorted(t.id for t in tenants.tenants.values() if t.shadow))
+        return True
 
     async def stop(self, grace: float = 30.0) -> None:
         """SIGTERM: refuse new sessions (421), let open ones finish, flush deliveries, exit."""
@@ -88,23 +143,23 @@ class Gateway:
         if self.bounce_listener is not None:
             await self.bounce_listener.drain(grace)
             await self.bounce_listener.close()
-        if self._imap_task is not None:
-            assert self.imap_poller is not None
-            self.imap_poller.stop()
-            try:
-                async with asyncio.timeout(grace):
-                    await self._imap_task
-            except TimeoutError:
-                self._imap_task.cancel()
-            self._imap_task = None
+        await self._stop_pollers(grace)
         if self.delivery is not None:
             await self.delivery.stop(timeout=grace)
         if self.spool is not None:
             await self.spool.close()
         if self.store is not None:
             await self.store.close()
-        self._stopped.set()
         log.info("gateway_stopped")
+
+    async def _stop_pollers(self, grace: float) -> None:
+        for poller in self.imap_pollers:
+            poller.stop()
+        if self._imap_tasks:
+            _done, pending = await asyncio.wait(self._imap_tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+        self._imap_tasks.clear()
 
     async def run(self) -> None:
         await self.start()
@@ -112,7 +167,20 @@ class Gateway:
         stop_requested = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_requested.set)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_hup() -> None:
+            task = loop.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        pid_file = self.config.state_dir / PID_FILE
+        pid_file.write_text(f"{os.getpid()}\n")
         sdnotify.notify("READY=1")
-        await stop_requested.wait()
-        sdnotify.notify("STOPPING=1")
-        await self.stop()
+        try:
+            await stop_requested.wait()
+        finally:
+            sdnotify.notify("STOPPING=1")
+            await self.stop()
+            pid_file.unlink(missing_ok=True)

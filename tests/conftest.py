@@ -15,7 +15,7 @@ from tests.sink import Sink
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_config(tmp_path: Path, sink_port: int | None, **sections: dict[str, Any]) -> GatewayConfig:
+def make_config(tmp_path: Path, sink_port: int | None, **sections: Any) -> GatewayConfig:
     data: dict[str, Any] = {
         "server": {"listen": "127.0.0.1:0", "hostname": "gateway.test"},
         "state": {"directory": str(tmp_path / "state")},
@@ -26,7 +26,10 @@ def make_config(tmp_path: Path, sink_port: int | None, **sections: dict[str, Any
         data["upstream"] = {"host": "127.0.0.1", "port": sink_port, "tls": "none",
                             "connect_timeout": 2.0, "command_timeout": 5.0}
     for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
+        if isinstance(values, dict):
+            data.setdefault(name, {}).update(values)
+        else:
+            data[name] = values
     return config_from_mapping(data)
 
 
@@ -45,7 +48,7 @@ async def gateway_factory(tmp_path: Path, sink: Sink) -> AsyncIterator[GatewayFa
     started: list[Gateway] = []
 
     async def factory(*, policy: Any = None, use_sink: bool = True,
-                      **sections: dict[str, Any]) -> Gateway:
+                      **sections: Any) -> Gateway:
         config = make_config(tmp_path, sink.port if use_sink else None, **sections)
         gw = Gateway(config, policy=policy)
         await gw.start()

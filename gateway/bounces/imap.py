@@ -169,7 +169,8 @@ class ImapPoller:
                 if raw is None:
                     continue
                 try:
-                    result = await self.service.ingest_result(raw, f"{self.source};uid={uid}")
+                    result = await self.service.ingest_result(raw, f"{self.source};uid={uid}",
+                                                              self.config.tenant)
                 except Exception:
                     counts.failed += 1
                     log.exception("imap_ingest_failed", source=self.source, uid=uid)

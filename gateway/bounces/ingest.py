@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from gateway import replies
 from gateway.bounces.correlate import DEAD_NOTICES, Correlation, Correlator
@@ -47,6 +47,7 @@ _UNSAFE = re.compile(r"[^\x20-\x7e]")
 class Prepared:
     report: BounceReport
     source: str
+    tenant: str
     correlation: Correlation | None
     notice: NoticeRow | None
     updates: tuple[AliasUpdate, ...]
@@ -107,25 +108,30 @@ class BounceIngestService:
 
     def __init__(self, store: SQLiteStore, config: GatewayConfig) -> None:
         self.store = store
+        self.reconfigure(config)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """A reloaded config (marketplaces, correlation window) for the next notice."""
         self.config = config
         classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
-        self.correlator = Correlator(store, classifier, config.bounces.correlation_days)
+        self.correlator = Correlator(self.store, classifier, config.bounces.correlation_days)
 
     # -- the two steps ------------------------------------------------------------------------------
-    def prepare(self, raw: bytes, source: str) -> Prepared:
-        """Parse, correlate and keep the evidence (blocking: run in a worker thread)."""
+    def prepare(self, raw: bytes, source: str, tenant: str = "") -> Prepared:
+        """Parse, correlate against ``tenant``'s relays and keep the evidence (blocking: run in a
+        worker thread)."""
         report = parse_bounce(raw)
         if report.kind == "not-bounce":
             if not _looks_like_amazon_notice(raw, report):
-                return Prepared(report, source, None, None, ())
+                return Prepared(report, source, tenant, None, None, ())
             reference, digest = self.store.store_evidence_sync(raw)
             order_ids = order_ids_in_message(raw)
             notice = NoticeRow(kind="unrecognised", source=source, report=report.as_json(),
                                order_id=order_ids[0] if order_ids else None, evidence=reference,
-                               sha256=digest)
-            return Prepared(report, source, None, notice, ())
+                               sha256=digest, tenant=tenant)
+            return Prepared(report, source, tenant, None, notice, ())
 
-        correlation = self.correlator.correlate(report)
+        correlation = self.correlator.correlate(report, tenant=tenant)
         reference, digest = self.store.store_evidence_sync(raw)
         first = correlation.targets[0] if correlation.targets else None
         order_id = report.order_id
@@ -135,20 +141,21 @@ class BounceIngestService:
             report={**report.as_json(), "correlation": correlation.as_json()},
             order_id=order_id, marketplace=marketplace, alias=first.alias if first else None,
             matched_by=correlation.matched_by, evidence=reference, sha256=digest,
-            resolved=correlation.matched or not correlation.about_alias)
+            resolved=correlation.matched or not correlation.about_alias, tenant=tenant)
         updates = tuple(AliasUpdate(t.alias, t.status, t.marketplace, order_id)
                         for t in correlation.targets if t.status is not None)
-        return Prepared(report, source, correlation, notice, updates)
+        return Prepared(report, source, tenant, correlation, notice, updates)
 
     def commit_sync(self, prepared: Prepared) -> IngestResult:
         """Record the prepared notice (call on the store's writer thread, or from a CLI)."""
         report, correlation, notice = prepared.report, prepared.correlation, prepared.notice
         if notice is None:
-            log.info("bounce_not_a_bounce", source=prepared.source, subject=report.subject[:200])
+            log.info("bounce_not_a_bounce", tenant=prepared.tenant, source=prepared.source,
+                     subject=report.subject[:200])
             return IngestResult(report, "not-bounce")
         recorded = self.store.record_bounce_sync(notice, prepared.updates)
         if recorded is None:
-            log.info("bounce_duplicate", source=prepared.source, kind=report.kind,
+            log.info("bounce_duplicate", tenant=prepared.tenant, source=prepared.source, kind=report.kind,
                      order_id=report.order_id, evidence=notice.evidence)
             return IngestResult(report, "duplicate", correlation, evidence=notice.evidence)
         outcome: Outcome
@@ -163,7 +170,8 @@ class BounceIngestService:
         changes = tuple((u.alias, recorded.previous_status.get(u.alias), u.status)
                         for u in prepared.updates)
         log.info(
-            "bounce_recorded", notice_id=recorded.notice_id, outcome=outcome, kind=notice.kind,
+            "bounce_recorded", tenant=prepared.tenant, notice_id=recorded.notice_id, outcome=outcome,
+            kind=notice.kind,
             notice=report.notice, order_id=report.order_id, marketplace=notice.marketplace,
             alias=notice.alias, matched_by=notice.matched_by, source=prepared.source,
             evidence=notice.evidence,
@@ -171,44 +179,53 @@ class BounceIngestService:
             changes=[{"alias": a, "before": b, "now": n} for a, b, n in changes])
         if report.kind == "amazon-notice" and not prepared.updates:
             # Policy and restriction notices change no alias, but an admin must hear about them.
-            log.warning("amazon_policy_notice", notice=report.notice, order_id=report.order_id,
+            log.warning("amazon_policy_notice", tenant=prepared.tenant, notice=report.notice, order_id=report.order_id,
                         alias=notice.alias, subject=report.subject[:200], notice_id=recorded.notice_id)
         for alias, before, now in changes:
             if before is not None and before != now:
-                log.warning("alias_status_changed", alias=alias, before=before, now=now,
+                log.warning("alias_status_changed", tenant=prepared.tenant, alias=alias, before=before, now=now,
                             notice_id=recorded.notice_id)
         return IngestResult(report, outcome, correlation, recorded.notice_id, notice.evidence, changes)
 
     # -- entry points ---------------------------------------------------------------------------------
-    def ingest_sync(self, raw: bytes, source: str) -> IngestResult:
-        """Both steps in the calling thread (the CLI and the IMAP poller's thread)."""
-        return self.commit_sync(self.prepare(raw, source))
+    def ingest_sync(self, raw: bytes, source: str, tenant: str = "") -> IngestResult:
+        """Both steps in the calling thread (the CLI, with the store used from that thread only)."""
+        return self.commit_sync(self.prepare(raw, source, tenant))
 
-    async def ingest_result(self, raw: bytes, source: str) -> IngestResult:
-        prepared = await asyncio.to_thread(self.prepare, raw, source)
+    async def ingest_result(self, raw: bytes, source: str, tenant: str = "") -> IngestResult:
+        prepared = await asyncio.to_thread(self.prepare, raw, source, tenant)
         return await self.store.run_write(self.commit_sync, prepared)
 
-    async def ingest(self, raw: bytes, source: str) -> str:
+    async def ingest(self, raw: bytes, source: str, tenant: str = "") -> str:
         """The SMTP path: record one forwarded bounce-back, return the summary for the 250 reply.
 
         Bounded like every end-of-DATA step: on timeout the client hears a 4xx and retries, and the
         retry is recognised as a duplicate if the first attempt did finish recording.
         """
         async with asyncio.timeout(self.config.server.data_timeout):
-            return (await self.ingest_result(raw, source)).summary()
+            return (await self.ingest_result(raw, source, tenant)).summary()
+
+
+class TenantResolver(Protocol):
+    def tenant_for(self, *, auth_user: str | None, peer: str, mail_from: str) -> str | None: ...
 
 
 class BounceOnlyProcessor:
     """The processor of the separate bounce listener (``bounces.listen``): every message there is a
-    forwarded bounce-back, whatever its envelope says; nothing is ever relayed from it."""
+    forwarded bounce-back, whatever its envelope says; nothing is ever relayed from it. Sessions
+    map to tenants as on the main listener, and a notice goes to its tenant's registry."""
 
-    def __init__(self, service: BounceIngestService) -> None:
+    def __init__(self, service: BounceIngestService, tenants: TenantResolver) -> None:
         self.service = service
+        self._tenants = tenants
+
+    def tenant_for(self, *, auth_user: str | None, peer: str, mail_from: str) -> str | None:
+        return self._tenants.tenant_for(auth_user=auth_user, peer=peer, mail_from=mail_from)
 
     async def process(self, txn: Transaction) -> str:
-        summary = await self.service.ingest(txn.data, source=f"smtp-bounce:{txn.peer}")
-        log.info("bounce_ingested", peer=txn.peer, mail_from=txn.mail_from, rcpt_tos=txn.rcpt_tos,
-                 message_id=txn.message_id, summary=summary)
+        summary = await self.service.ingest(txn.data, source=f"smtp-bounce:{txn.peer}", tenant=txn.tenant)
+        log.info("bounce_ingested", tenant=txn.tenant, peer=txn.peer, mail_from=txn.mail_from,
+                 rcpt_tos=txn.rcpt_tos, message_id=txn.message_id, summary=summary)
         return replies.BOUNCE_RECORDED.format(summary=summary)
 
 
@@ -230,7 +247,7 @@ def assign_notice_sync(store: SQLiteStore, notice_id: int, alias: str, actor: st
     if status is not None:
         store.record_alias_sync(alias, status, marketplace=notice["marketplace"],
                                 order_id=notice["order_id"], evidence=notice["evidence"] or "",
-                                source=f"admin:{actor}")
+                                source=f"admin:{actor}", tenant=notice["tenant"])
     store.audit_sync(actor, "assign-notice", f"notice:{notice_id}", f"{alias} {status or '-'}")
     return status
 

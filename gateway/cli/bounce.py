@@ -42,6 +42,8 @@ def register(subparsers: Any) -> None:
                         "(without it, messages are only parsed and counted)")
     i.add_argument("--dry-run", action="store_true",
                    help="with --config: only parse and count; record nothing")
+    i.add_argument("--tenant", default="", metavar="ID",
+                   help="with --config: the tenant whose registry the notices belong to")
     i.set_defaults(func=run_import)
 
 
@@ -96,6 +98,9 @@ def run_import(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"gateway bounce import: {exc}", file=sys.stderr)
             return 2
+        if args.tenant not in config.tenant_ids():
+            print(f"gateway bounce import: no tenant {args.tenant!r} in {args.config}", file=sys.stderr)
+            return 2
         # Per-notice records stay out of the summary on stdout; warnings (policy notices, status
         # changes) go to stderr.
         configure_logging(config.log.format, "warning")
@@ -136,7 +141,7 @@ def _import(args: argparse.Namespace, service: BounceIngestService | None) -> in
                     summary.add(ingest_one(raw, source))
                     continue
                 try:
-                    summary.add(service.ingest_sync(raw, f"file:{source}"))
+                    summary.add(service.ingest_sync(raw, f"file:{source}", args.tenant))
                 except Exception as exc:  # one bad message must not stop a mailbox import
                     summary.failed += 1
                     print(f"gateway bounce import: {source}: not recorded: {exc!r}", file=sys.stderr)

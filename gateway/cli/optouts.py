@@ -9,9 +9,11 @@
     gateway optouts review [--json]                 notices no alias was found for
     gateway optouts assign NOTICE_ID ALIAS          match a reviewed notice to its alias
 
-Every command takes ``--config FILE`` to find the state directory. Changes made here are audited
-with the acting user. Times are ISO 8601 UTC in exports, so a CSV opened by an admin reads well and
-an export imported elsewhere keeps first/last seen.
+Every command takes ``--config FILE`` to find the state directory and ``--tenant ID`` to pick a
+merchant's registry (default: the implicit tenant ""; ``list``, ``export`` and ``review`` show every
+tenant's unless one is given). Changes made here are audited with the acting user. Times are ISO
+8601 UTC in exports, so a CSV opened by an admin reads well and an export imported elsewhere keeps
+first/last seen.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from gateway.classify import Classifier
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.store.sqlite import ALIAS_STATUSES, AliasRecord, AliasStatus, SQLiteStore
 
-FIELDS = ("alias", "status", "marketplace", "order_id", "first_seen", "last_seen", "evidence", "source")
+FIELDS = ("alias", "status", "marketplace", "order_id", "first_seen", "last_seen", "evidence", "source",
+          "tenant")
 
 
 class UsageError(Exception):
@@ -49,6 +52,8 @@ def register(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=None,
                         help="gateway configuration file (finds the state directory)")
+    common.add_argument("--tenant", default=None, metavar="ID",
+                        help="the tenant whose registry to use (default: the implicit tenant)")
     actions = parser.add_subparsers(dest="optouts_command", metavar="ACTION", required=True)
 
     p = actions.add_parser("list", parents=[common], help="list registered aliases")
@@ -111,6 +116,22 @@ def open_registry(args: argparse.Namespace) -> Iterator[tuple[SQLiteStore, Gatew
         store.close_sync()
 
 
+def tenant_of(args: argparse.Namespace, config: GatewayConfig, *, every: bool = False) -> str | None:
+    """The --tenant given (checked against the config); without one, "" or, with ``every``, None
+    (all tenants)."""
+    tenant: str | None = args.tenant
+    if tenant is None:
+        return None if every else ""
+    if tenant not in config.tenant_ids():
+        known = ", ".join(repr(t) for t in config.tenant_ids())
+        raise UsageError(f"no tenant {tenant!r} in the configuration (known: {known})")
+    return tenant
+
+
+def _object(alias: str, tenant: str) -> str:
+    return f"{tenant}/{alias}" if tenant else alias
+
+
 def _actor(args: argparse.Namespace) -> str:
     if getattr(args, "actor", None):
         return str(args.actor)
@@ -146,7 +167,8 @@ def parse_time(value: Any, default: float) -> float:
 def record_row(record: AliasRecord) -> dict[str, Any]:
     return {"alias": record.alias, "status": record.status, "marketplace": record.marketplace,
             "order_id": record.order_id, "first_seen": iso(record.first_seen),
-            "last_seen": iso(record.last_seen), "evidence": record.evidence, "source": record.source}
+            "last_seen": iso(record.last_seen), "evidence": record.evidence, "source": record.source,
+            "tenant": record.tenant}
 
 
 def alias_of(config: GatewayConfig, address: str) -> tuple[str, str]:
@@ -179,8 +201,9 @@ def _guard(fn: Any) -> Any:
 # -- commands -----------------------------------------------------------------------------------------
 @_guard
 def run_list(args: argparse.Namespace) -> int:
-    with open_registry(args) as (store, _config):
-        records = store.list_aliases_sync(status=args.status, search=args.search)
+    with open_registry(args) as (store, config):
+        records = store.list_aliases_sync(status=args.status, search=args.search,
+                                          tenant=tenant_of(args, config, every=True))
     if args.json:
         print(json.dumps([record_row(r) for r in records], ensure_ascii=False, indent=1))
         return 0
@@ -188,19 +211,23 @@ def run_list(args: argparse.Namespace) -> int:
         print("no aliases registered")
         return 0
     width = max(len(r.alias) for r in records)
-    print(f"{'ALIAS':<{width}}  STATUS  MARKETPLACE  ORDER                LAST SEEN                  EVIDENCE")
+    tenants = any(r.tenant for r in records)
+    head = f"{'TENANT':<16}  " if tenants else ""
+    print(f"{head}{'ALIAS':<{width}}  STATUS  MARKETPLACE  ORDER                LAST SEEN             EVIDENCE")
     for r in records:
-        print(f"{r.alias:<{width}}  {r.status:<6}  {r.marketplace or '-':<11}  {r.order_id or '-':<19}  "
-              f"{iso(r.last_seen)[:19]}Z       {r.evidence}")
+        lead = f"{r.tenant or '-':<16}  " if tenants else ""
+        print(f"{lead}{r.alias:<{width}}  {r.status:<6}  {r.marketplace or '-':<11}  {r.order_id or '-':<19}  "
+              f"{iso(r.last_seen)[:19]}Z  {r.evidence}")
     return 0
 
 
 @_guard
 def run_show(args: argparse.Namespace) -> int:
     with open_registry(args) as (store, config):
+        tenant = tenant_of(args, config) or ""
         alias, _marketplace = alias_of(config, args.alias)
-        record = store.get_alias_sync(alias)
-        notices = store.notices_sync(alias=alias)
+        record = store.get_alias_sync(alias, tenant)
+        notices = store.notices_sync(alias=alias, tenant=tenant)
         evidence = store.evidence_path(record.evidence) if record else None
     if args.json:
         print(json.dumps({"alias": alias, "record": record_row(record) if record else None,
@@ -224,12 +251,13 @@ def run_show(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     actor = _actor(args)
     with open_registry(args) as (store, config):
+        tenant = tenant_of(args, config) or ""
         alias, marketplace = alias_of(config, args.alias)
         status: AliasStatus = args.status
         evidence = f"manual entry by {actor}" + (f": {args.reason}" if args.reason else "")
         record = store.record_alias_sync(alias, status, marketplace=marketplace, order_id=args.order_id,
-                                         evidence=evidence, source=f"admin:{actor}")
-        store.audit_sync(actor, "optout-add", alias, f"{status} {args.reason}".strip())
+                                         evidence=evidence, source=f"admin:{actor}", tenant=tenant)
+        store.audit_sync(actor, "optout-add", _object(alias, tenant), f"{status} {args.reason}".strip())
     print(f"{record.alias}: {record.status}")
     return 0
 
@@ -238,10 +266,11 @@ def run_add(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
     actor = _actor(args)
     with open_registry(args) as (store, config):
+        tenant = tenant_of(args, config) or ""
         alias, _marketplace = alias_of(config, args.alias)
-        removed = store.remove_alias_sync(alias)
+        removed = store.remove_alias_sync(alias, tenant)
         if removed:
-            store.audit_sync(actor, "optout-remove", alias, args.reason)
+            store.audit_sync(actor, "optout-remove", _object(alias, tenant), args.reason)
     if not removed:
         print(f"{alias}: not registered", file=sys.stderr)
         return 1
@@ -263,8 +292,9 @@ def export_text(records: list[AliasRecord], fmt: str) -> str:
 
 @_guard
 def run_export(args: argparse.Namespace) -> int:
-    with open_registry(args) as (store, _config):
-        records = sorted(store.list_aliases_sync(), key=lambda r: r.alias)
+    with open_registry(args) as (store, config):
+        records = sorted(store.list_aliases_sync(tenant=tenant_of(args, config, every=True)),
+                         key=lambda r: (r.tenant, r.alias))
     text = export_text(records, args.format)
     if args.output is None:
         sys.stdout.write(text)
@@ -290,8 +320,12 @@ def read_rows(path: Path, fmt: str | None) -> list[dict[str, Any]]:
     return list(reader)
 
 
-def row_record(row: dict[str, Any], config: GatewayConfig, now: float, default_source: str) -> AliasRecord:
+def row_record(row: dict[str, Any], config: GatewayConfig, now: float, default_source: str,
+               default_tenant: str) -> AliasRecord:
     alias, marketplace = alias_of(config, str(row.get("alias") or ""))
+    tenant = str(row.get("tenant") or "").strip() or default_tenant
+    if tenant not in config.tenant_ids():
+        raise UsageError(f"{alias}: no tenant {tenant!r} in the configuration")
     text = str(row.get("status") or "optout").strip().lower()
     statuses = {s: s for s in ALIAS_STATUSES}
     if text not in statuses:
@@ -304,7 +338,7 @@ def row_record(row: dict[str, Any], config: GatewayConfig, now: float, default_s
                        marketplace=str(row.get("marketplace") or "").strip() or marketplace,
                        order_id=order_id, first_seen=min(first_seen, last_seen), last_seen=last_seen,
                        evidence=str(row.get("evidence") or "").strip() or default_source,
-                       source=str(row.get("source") or "").strip() or default_source)
+                       source=str(row.get("source") or "").strip() or default_source, tenant=tenant)
 
 
 @_guard
@@ -312,13 +346,14 @@ def run_import(args: argparse.Namespace) -> int:
     actor = _actor(args)
     rows = read_rows(args.file, args.format)
     with open_registry(args) as (store, config):
+        default_tenant = tenant_of(args, config) or ""
         now = time.time()
         source = f"import:{args.file.name}"
         problems: list[str] = []
         records: list[AliasRecord] = []
         for number, row in enumerate(rows, start=1):
             try:
-                records.append(row_record(row, config, now, source))
+                records.append(row_record(row, config, now, source, default_tenant))
             except UsageError as exc:
                 problems.append(f"entry {number}: {exc}")
         if problems:
@@ -336,8 +371,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 @_guard
 def run_review(args: argparse.Namespace) -> int:
-    with open_registry(args) as (store, _config):
-        notices = store.unmatched_notices_sync()
+    with open_registry(args) as (store, config):
+        notices = store.unmatched_notices_sync(tenant_of(args, config, every=True))
     if args.json:
         print(json.dumps(notices, ensure_ascii=False, indent=1))
         return 0
@@ -347,7 +382,7 @@ def run_review(args: argparse.Namespace) -> int:
     for n in notices:
         report = n["report"]
         candidates = (report.get("correlation") or {}).get("candidates") or []
-        print(f"#{n['id']}  {iso(n['at'])[:19]}Z  {n['kind']}"
+        print(f"#{n['id']}  {iso(n['at'])[:19]}Z  {'tenant ' + n['tenant'] + '  ' if n['tenant'] else ''}{n['kind']}"
               f"{' (' + report['notice'] + ')' if report.get('notice') else ''}"
               f"  order {n['order_id'] or '-'}  marketplace {n['marketplace'] or '-'}  from {n['source']}")
         if report.get("subject"):

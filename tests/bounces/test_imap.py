@@ -98,8 +98,7 @@ async def test_poll_records_notices_and_moves_them(tmp_path: Path, dovecot: Dove
     matched, unmatched, chat = optout_notice(ORDER), optout_notice("111-1111111-1111111"), plain_mail()
     for raw in (matched, unmatched, chat):
         box.append(raw)
-    assert cfg.bounces.imap is not None
-    poller = ImapPoller(cfg.bounces.imap, BounceIngestService(store, cfg))
+    poller = ImapPoller(cfg.bounces.imap[0], BounceIngestService(store, cfg))
 
     counts = await poller.poll_once()
     assert (counts.messages, counts.matched, counts.unmatched, counts.not_bounce) == (3, 1, 1, 1)
@@ -126,8 +125,7 @@ async def test_flag_mode_over_starttls_leaves_mail_in_place(tmp_path: Path, dove
                    folder="Amazon Notices")
     assert box.conn.create('"Amazon Notices"')[0] == "OK"
     box.append(optout_notice(ORDER), '"Amazon Notices"')
-    assert cfg.bounces.imap is not None
-    poller = ImapPoller(cfg.bounces.imap, BounceIngestService(store, cfg))
+    poller = ImapPoller(cfg.bounces.imap[0], BounceIngestService(store, cfg))
 
     assert (await poller.poll_once()).matched == 1
     [(flags, _raw)] = box.messages('"Amazon Notices"')
@@ -141,21 +139,19 @@ async def test_flag_mode_over_starttls_leaves_mail_in_place(tmp_path: Path, dove
 async def test_wrong_password_and_untrusted_certificate_are_errors(tmp_path: Path, dovecot: DovecotServer,
                                                                    store: SQLiteStore) -> None:
     bad_password = make_cfg(tmp_path, dovecot, password="wrong")
-    assert bad_password.bounces.imap is not None
     with pytest.raises(ImapError, match="login"):
-        await ImapPoller(bad_password.bounces.imap, BounceIngestService(store, bad_password)).poll_once()
+        await ImapPoller(bad_password.bounces.imap[0], BounceIngestService(store, bad_password)).poll_once()
 
     no_ca = make_cfg(tmp_path, dovecot, ca_file=None)
-    assert no_ca.bounces.imap is not None
     with pytest.raises(ImapError, match="CERTIFICATE_VERIFY_FAILED"):
-        await ImapPoller(no_ca.bounces.imap, BounceIngestService(store, no_ca)).poll_once()
+        await ImapPoller(no_ca.bounces.imap[0], BounceIngestService(store, no_ca)).poll_once()
 
 
 async def test_gateway_polls_the_mailbox_it_is_configured_with(dovecot: DovecotServer, box: Mailbox,
                                                                gateway_factory: GatewayFactory) -> None:
     # dovecot first: it is torn down after the gateway (and its poller) stopped.
     gw = await gateway_factory(policy=None, bounces={"imap": imap_section(dovecot)})
-    assert gw.store is not None and gw.imap_poller is not None
+    assert gw.store is not None and len(gw.imap_pollers) == 1
     await gw.store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
     box.append(optout_notice(ORDER))
     store = gw.store

@@ -151,3 +151,28 @@ def test_review_and_assign_an_unmatched_notice(tmp_path: Path) -> None:
 
     missing = optouts(cfg, "assign", "999", ALIAS)
     assert missing.returncode == 2 and "no notice #999" in missing.stderr
+
+
+def test_tenants_have_separate_registries(tmp_path: Path) -> None:
+    cfg = tmp_path / "tenants.toml"
+    cfg.write_text('[state]\ndirectory = "state"\n\n[[tenants]]\nid = "shop-a"\nsender_domains = ["a.example"]\n'
+                   '\n[[tenants]]\nid = "shop-b"\nsender_domains = ["b.example"]\n', encoding="utf-8")
+    assert optouts(cfg, "add", ALIAS, "--tenant", "shop-a").returncode == 0
+    assert optouts(cfg, "add", DEAD, "--status", "dead").returncode == 0  # the implicit tenant
+    rows = json.loads(optouts(cfg, "list", "--json").stdout)
+    assert sorted((r["tenant"], r["alias"]) for r in rows) == [("", DEAD), ("shop-a", ALIAS)]
+    assert json.loads(optouts(cfg, "list", "--json", "--tenant", "shop-b").stdout) == []
+    assert "shop-a" in optouts(cfg, "list").stdout  # a TENANT column once tenants are in use
+
+    exported = optouts(cfg, "export", "--format", "csv")
+    other = tmp_path / "other.toml"
+    other.write_text(cfg.read_text(encoding="utf-8").replace('directory = "state"', 'directory = "other"'),
+                     encoding="utf-8")
+    (tmp_path / "registry.csv").write_text(exported.stdout, encoding="utf-8")
+    assert optouts(other, "import", str(tmp_path / "registry.csv")).returncode == 0
+    assert json.loads(optouts(other, "list", "--json").stdout) == rows
+
+    unknown = optouts(cfg, "add", ALIAS, "--tenant", "shop-z")
+    assert unknown.returncode == 2 and "no tenant 'shop-z'" in unknown.stderr
+    assert optouts(cfg, "remove", ALIAS).returncode == 1  # not in the implicit tenant's registry
+    assert optouts(cfg, "remove", ALIAS, "--tenant", "shop-a").returncode == 0

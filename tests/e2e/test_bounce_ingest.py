@@ -98,3 +98,34 @@ async def test_bounce_listener_stops_with_the_gateway(gateway_factory: GatewayFa
         return
     writer.close()
     raise AssertionError("bounce listener still accepts connections after stop")
+
+
+TENANTS = [{"id": "shop-a", "sender_domains": ["shop-a.example"]},
+           {"id": "shop-b", "sender_domains": ["shop-b.example"]}]
+
+
+async def send_as(port: int, data: bytes, to: str, sender: str) -> str:
+    errors, reply = await aiosmtplib.send(data, sender=sender, recipients=[to], hostname="127.0.0.1",
+                                          port=port)
+    assert errors == {}
+    return reply
+
+
+async def test_notice_goes_to_the_registry_of_the_sessions_tenant(gateway_factory: GatewayFactory,
+                                                                  sink: Sink) -> None:
+    gw = await gateway_factory(policy=None, tenants=TENANTS, bounces={"addresses": [BOUNCES]})
+    assert gw.store is not None
+    port = listener_port(gw)
+    await send_as(port, seller_message(ALIAS, f"Lieferung zu Bestellung {ORDER}", "Termin?"), ALIAS,
+                  "orders@shop-a.example")
+    await sink.handler.wait_for(1)
+
+    # Shop B never wrote to this buyer: its copy of the notice matches nothing in its relays.
+    reply_b = await send_as(port, optout_notice(ORDER), BOUNCES, "notices@shop-b.example")
+    assert "unmatched" in reply_b
+    reply_a = await send_as(port, optout_notice(ORDER), BOUNCES, "notices@shop-a.example")
+    assert f"matched by order: {ALIAS} optout" in reply_a
+    assert gw.store.alias_status(ALIAS, "shop-a") == "optout"
+    assert gw.store.alias_status(ALIAS, "shop-b") is None
+    assert gw.store.alias_status(ALIAS) is None  # nor the implicit tenant's
+    assert [n["tenant"] for n in gw.store.unmatched_notices_sync()] == ["shop-b"]

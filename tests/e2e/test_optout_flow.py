@@ -44,7 +44,7 @@ async def send(port: int, data: bytes, to: str) -> str:
 async def test_optout_notice_blocks_next_proactive_message_but_not_a_reply(
         gateway_factory: GatewayFactory, sink: Sink) -> None:
     gw = await gateway_factory(policy="load", bounces={"addresses": [BOUNCES]})
-    assert gw.store is not None and gw.processor is not None and gw.processor.policy is not None
+    assert gw.store is not None and gw.tenants is not None and gw.tenants.default_policy is not None
     port = listener_port(gw)
 
     # 1. A proactive message to the buyer is relayed and recorded with its order id.
