@@ -13,13 +13,15 @@ import contextlib
 import imaplib
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.bounces.ingest import BounceIngestService, ImportSummary
 from gateway.config import ImapConfig
 from gateway.log import get_logger
 
 log = get_logger("gateway.bounces.imap")
+
+T = TypeVar("T")
 
 _SYSTEM_FLAG_SEARCH = {"\\seen": "UNSEEN", "\\flagged": "UNFLAGGED", "\\answered": "UNANSWERED"}
 
@@ -144,6 +146,14 @@ class ImapSession:
                 self.conn.shutdown()
 
 
+def _close_later(session: ImapSession) -> None:
+    """Log out from a worker thread (from a callback on the event loop, which must not block)."""
+    try:
+        asyncio.get_running_loop().run_in_executor(None, session.close)
+    except RuntimeError:  # no loop or its executor is shut down: closing is quick enough here
+        session.close()
+
+
 class ImapPoller:
     def __init__(self, config: ImapConfig, service: BounceIngestService) -> None:
         self.config = config
@@ -159,13 +169,28 @@ class ImapPoller:
     async def poll_once(self) -> ImportSummary:
         """Ingest what is waiting in the folder; raises ImapError when the mailbox is unreachable."""
         counts = ImportSummary()
-        session = await asyncio.to_thread(ImapSession, self.config)
+        session = await self._opened()
+        abandoned = False
+
+        async def blocking(fn: Callable[..., T], *args: Any) -> T:
+            # A step cannot be interrupted inside its thread. If the poll is cancelled meanwhile
+            # (shutdown after the grace period), the step finishes and then the session logs out
+            # from a worker thread, so the socket is never left open.
+            nonlocal abandoned
+            step = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+            try:
+                return await asyncio.shield(step)
+            except asyncio.CancelledError:
+                abandoned = True
+                step.add_done_callback(lambda _f: _close_later(session))
+                raise
+
         try:
-            uids = await asyncio.to_thread(session.pending_uids)
+            uids = await blocking(session.pending_uids)
             for uid in uids[: self.config.max_messages_per_poll]:
                 if self._stop.is_set():
                     break
-                raw = await asyncio.to_thread(session.fetch, uid)
+                raw = await blocking(session.fetch, uid)
                 if raw is None:
                     continue
                 try:
@@ -176,13 +201,23 @@ class ImapPoller:
                     log.exception("imap_ingest_failed", source=self.source, uid=uid)
                     continue
                 counts.add(result)
-                await asyncio.to_thread(session.mark_processed, uid)
+                await blocking(session.mark_processed, uid)
         finally:
-            await asyncio.to_thread(session.close)
+            if not abandoned:
+                await asyncio.to_thread(session.close)
             self.polls += 1
         if counts.parsed or counts.not_bounce or counts.failed:
             log.info("imap_polled", source=self.source, **counts.as_json())
         return counts
+
+    async def _opened(self) -> ImapSession:
+        opening = asyncio.get_running_loop().run_in_executor(None, ImapSession, self.config)
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(
+                lambda f: None if f.cancelled() or f.exception() is not None else _close_later(f.result()))
+            raise
 
     async def run(self) -> None:
         while not self._stop.is_set():
