@@ -98,8 +98,10 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     proc = ctx.Process(target=_client, args=(port, sessions, per_session, size, out))
+    cpu0 = time.process_time()
     proc.start()
     elapsed: float = await asyncio.to_thread(out.get)
+    cpu_accept = time.process_time() - cpu0
     await asyncio.to_thread(proc.join)
     total = sessions * per_session
     drain_start = time.perf_counter()
@@ -107,8 +109,10 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
         while await spool.depth() > 0:  # noqa: ASYNC110 (observe the spool from outside)
             await asyncio.sleep(0.05)
     drained = time.perf_counter() - drain_start
+    cpu_total = time.process_time() - cpu0
     print(f"mode={mode} workers={args_workers} sessions={sessions} messages={total} size={size}B "
-          f"accepted msg/s={total / elapsed:,.0f}"
+          f"accepted msg/s={total / elapsed:,.0f} server-cpu/msg={cpu_total / total * 1e6:.0f}us "
+          f"(while accepting {cpu_accept / total * 1e6:.0f}us)"
           + (f" relayed={upstream_handler.count} drain-after-last-250={drained:.2f}s"
              if mode == "spool" else ""))
     if service is not None:
