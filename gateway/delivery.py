@@ -297,9 +297,14 @@ class DeliveryService:
             if now >= next_purge:
                 next_purge = now + PURGE_EVERY
                 self._purge(now - self._delivery.keep_finished)
-            wait = max(0.0, next_poll - time.time())
-            if room <= 0 or self._poll_requested:
-                wait = min(wait, 0.05)
+            if room <= 0:
+                # Workers are saturated; each one wakes us when it frees a slot. (Waiting on an
+                # overdue next_poll here would spin the loop.)
+                wait = self._delivery.poll_interval
+            else:
+                wait = max(0.0, min(next_poll - time.time(), self._delivery.poll_interval))
+                if self._poll_requested:
+                    wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
