@@ -323,12 +323,14 @@ def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class Spool:
     """Durable queue of messages awaiting delivery. Create with ``await Spool.open(directory)``."""
 
-    def __init__(self, directory: Path, writer: _Writer, reader: sqlite3.Connection) -> None:
+    def __init__(self, directory: Path, writer: _Writer, reader: sqlite3.Connection,
+                 handoff: bool = True) -> None:
         self.directory = directory
         self._writer = writer
         self._reader = reader
         self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-reader")
         self._closed = False
+        self._handoff = handoff
         self._buffer: list[_Item] = []
         # Fresh puts, handed to the delivery service without a database round trip: their ids in
         # arrival order, and (within a memory budget) their content, until the first attempt is
@@ -340,8 +342,13 @@ class Spool:
         self.fresh_overflowed = False
 
     @classmethod
-    async def open(cls, directory: Path, *, max_size_bytes: int | None = None) -> Spool:
+    async def open(cls, directory: Path, *, max_size_bytes: int | None = None,
+                   handoff: bool = True) -> Spool:
         """Open (creating if needed) the spool in ``directory``.
+
+        ``handoff=False`` when no DeliveryService runs on this instance (say, delivery runs in
+        another process on the same directory, which SQLite's locking allows): fresh puts are then
+        not kept in memory for it, and the other process finds them by polling.
 
         ``max_size_bytes`` caps the database; a put that would grow it beyond fails with SpoolError,
         so a runaway queue cannot fill the disk that the rest of the host needs.
@@ -377,7 +384,7 @@ class Spool:
             raise SpoolError(f"cannot open spool in {directory}: {exc}") from exc
         writer = _Writer(conn)
         writer.start()
-        spool = cls(directory, writer, reader)
+        spool = cls(directory, writer, reader, handoff)
         log.info("spool.opened", directory=str(directory), pending=await spool.depth())
         return spool
 
@@ -427,16 +434,20 @@ class Spool:
         # The data check (a regex over the whole message) runs on the writer thread, off the loop.
         now = time.time()
         result: str = await self._write(_Put(new_queue_id(), msg, now))
-        if len(self._fresh_ids) < FRESH_MAX_IDS:
-            self._fresh_ids.append(result)
-            if self._fresh_bytes + len(msg.data) <= FRESH_MAX_BYTES:
-                self._fresh[result] = SpooledMessage(
-                    result, msg.mail_from, msg.data, dict(msg.meta), now, 0, tuple(msg.rcpt_tos),
-                    tuple(RecipientResult(r, "pending") for r in msg.rcpt_tos), now)
-                self._fresh_bytes += len(msg.data)
-        else:
-            self.fresh_overflowed = True  # the delivery service then finds it by polling
+        if self._handoff:
+            self._hand_off(result, msg, now)
         return result
+
+    def _hand_off(self, queue_id: str, msg: NewMessage, now: float) -> None:
+        if len(self._fresh_ids) >= FRESH_MAX_IDS:
+            self.fresh_overflowed = True  # the delivery service then finds it by polling
+            return
+        self._fresh_ids.append(queue_id)
+        if self._fresh_bytes + len(msg.data) <= FRESH_MAX_BYTES:
+            self._fresh[queue_id] = SpooledMessage(
+                queue_id, msg.mail_from, msg.data, dict(msg.meta), now, 0, tuple(msg.rcpt_tos),
+                tuple(RecipientResult(r, "pending") for r in msg.rcpt_tos), now)
+            self._fresh_bytes += len(msg.data)
 
     def take_fresh(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of messages put since the last call (for the one delivery service)."""

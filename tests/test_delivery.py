@@ -487,3 +487,27 @@ async def test_maildir_permanent_dsn_goes_to_outbox_too(spool: Spool, tmp_path: 
     assert messages[0].startswith(b"Return-Path: <>\r\n")
     _, groups, _ = delivery_status(messages[0].split(b"\r\n", 3)[3])
     assert groups[1]["Status"] == "5.1.3"
+
+
+async def test_delivery_on_another_spool_instance_of_the_same_directory(tmp_path: Path,
+                                                                        sink: Sink) -> None:
+    # As when delivery runs in its own process: the listener's instance only puts, the delivery
+    # instance finds the entries by polling SQLite (WAL, busy timeout) and records the results.
+    directory = tmp_path / "spool"
+    listener_side = await Spool.open(directory, handoff=False)
+    delivery_side = await Spool.open(directory)
+    try:
+        async with running(delivery_side, upstream_for(sink)):
+            ids = await asyncio.gather(*(listener_side.put(SENDER, [BUYER], message(f"P {i}"))
+                                         for i in range(20)))
+            await sink.handler.wait_for(20)
+            await wait_until(lambda: drained(listener_side))
+            await asyncio.sleep(0.2)
+        assert len(sink.messages) == 20
+        for qid in ids:
+            info = await listener_side.info(qid)
+            assert info is not None
+            assert info.state == "done"
+    finally:
+        await listener_side.close()
+        await delivery_side.close()
