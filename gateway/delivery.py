@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import mailbox
 import os
 import re
@@ -188,6 +189,20 @@ def _write_maildir(outbox: Path, queue_id: str, attempt: int, hostname: str, mai
     return name
 
 
+class DeliveryAlreadyRunning(RuntimeError):
+    """Another DeliveryService holds this spool's delivery lock."""
+
+
+def _lock_spool(directory: Path) -> int:
+    fd = os.open(directory / "delivery.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DeliveryAlreadyRunning(f"another delivery service is running on {directory}") from None
+    return fd
+
+
 class DeliveryService:
     """Delivers what the spool holds; ``notify()`` after each put for immediate delivery."""
 
@@ -208,6 +223,7 @@ class DeliveryService:
         self._poll_requested = False
         self._recording: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self._lock_fd: int | None = None
         self._recording_slots = asyncio.Semaphore(delivery.workers * 8)
 
     @property
@@ -215,7 +231,12 @@ class DeliveryService:
         return self._pool.opened if self._pool is not None else 0
 
     async def start(self) -> None:
-        """Start workers; whatever an earlier run left pending is picked up by the first poll."""
+        """Start workers; whatever an earlier run left pending is picked up by the first poll.
+
+        Raises DeliveryAlreadyRunning if another service (in any process) delivers this spool:
+        two would send the same messages.
+        """
+        self._lock_fd = await asyncio.to_thread(_lock_spool, self._spool.directory)
         if self._upstream.host is not None:
             up = self._upstream
             tls_context = (await asyncio.to_thread(_build_tls_context, up)) if up.tls != "none" else None
@@ -261,6 +282,9 @@ class DeliveryService:
             await asyncio.wait(set(self._recording))
         if self._pool is not None:
             await self._pool.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         log.info("delivery.stopped")
 
     # -- scheduling -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from structlog.testing import capture_logs
 
 from gateway.config import DeliveryConfig, UpstreamConfig
-from gateway.delivery import DeliveryService
+from gateway.delivery import DeliveryAlreadyRunning, DeliveryService
 from gateway.spool import Spool
 from tests.sink import RecordingHandler, Sink
 from tests.tlsutil import CertPair, make_self_signed
@@ -511,3 +511,20 @@ async def test_delivery_on_another_spool_instance_of_the_same_directory(tmp_path
     finally:
         await listener_side.close()
         await delivery_side.close()
+
+
+async def test_second_delivery_service_on_one_spool_is_refused(spool: Spool, sink: Sink) -> None:
+    async with running(spool, upstream_for(sink)):
+        other = await Spool.open(spool.directory)
+        try:
+            second = DeliveryService(other, upstream_for(sink), fast_delivery(),
+                                     outbox=spool.directory / "outbox", hostname="gw.test")
+            with pytest.raises(DeliveryAlreadyRunning):
+                await second.start()
+        finally:
+            await other.close()
+    # Once the first stopped, the lock is free again.
+    async with running(spool, upstream_for(sink)) as service:
+        await spool.put(SENDER, [BUYER], message())
+        service.notify()
+        await sink.handler.wait_for(1)
