@@ -237,11 +237,17 @@ class DeliveryService:
         two would send the same messages.
         """
         self._lock_fd = await asyncio.to_thread(_lock_spool, self._spool.directory)
-        if self._upstream.host is not None:
-            up = self._upstream
-            tls_context = (await asyncio.to_thread(_build_tls_context, up)) if up.tls != "none" else None
-            password = await asyncio.to_thread(up.resolved_password)
-            self._pool = _Pool(up, self._hostname, tls_context, password, up.pool_idle_timeout)
+        try:
+            if self._upstream.host is not None:
+                up = self._upstream
+                tls_context = (await asyncio.to_thread(_build_tls_context, up)
+                               if up.tls != "none" else None)
+                password = await asyncio.to_thread(up.resolved_password)
+                self._pool = _Pool(up, self._hostname, tls_context, password, up.pool_idle_timeout)
+        except BaseException:
+            os.close(self._lock_fd)  # bad CA file, unreadable password file: free the lock
+            self._lock_fd = None
+            raise
         self._stopping = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-worker-{i}")
                        for i in range(self._delivery.workers)]
@@ -290,6 +296,14 @@ class DeliveryService:
     # -- scheduling -------------------------------------------------------------------------------
 
     async def _schedule(self) -> None:
+        while not self._stopping:
+            try:
+                await self._schedule_loop()
+            except Exception as exc:  # a bug must not silently end delivery
+                log.exception("delivery.scheduler_error", error=str(exc))
+                await asyncio.sleep(self._delivery.poll_interval)
+
+    async def _schedule_loop(self) -> None:
         capacity = self._delivery.workers * 2
         next_poll = 0.0  # poll the database at once: an earlier run may have left work
         next_purge = 0.0

@@ -528,3 +528,15 @@ async def test_second_delivery_service_on_one_spool_is_refused(spool: Spool, sin
         await spool.put(SENDER, [BUYER], message())
         service.notify()
         await sink.handler.wait_for(1)
+
+
+async def test_failed_start_releases_the_spool_lock(spool: Spool, sink: Sink, tmp_path: Path) -> None:
+    broken = upstream_for(sink, tls="starttls", ca_file=tmp_path / "missing-ca.pem")
+    service = DeliveryService(spool, broken, fast_delivery(), outbox=tmp_path / "outbox",
+                              hostname="gw.test")
+    with pytest.raises(FileNotFoundError):
+        await service.start()
+    async with running(spool, upstream_for(sink)) as working:
+        await spool.put(SENDER, [BUYER], message())
+        working.notify()
+        await sink.handler.wait_for(1)
