@@ -7,8 +7,9 @@ in a separate process (the second core), C concurrent aiosmtplib sessions sendin
 ``loop-cpu/msg`` is the server's event-loop-thread CPU per message: what the listener shares with
 the spool and delivery, and a figure that other load on the machine does not distort much.
 
-    python bench/relay_e2e.py --mode sink
-    python bench/relay_e2e.py --mode spool
+    python bench/relay_e2e.py --mode sink    # answer 250 at once: the baseline
+    python bench/relay_e2e.py --mode put     # durable put() only (delivery elsewhere)
+    python bench/relay_e2e.py --mode spool   # put() + DeliveryService in the same loop
 
 This is a stand-in listener for measuring this part only; the real one is gateway/server.py.
 """
@@ -44,11 +45,12 @@ class Accepting:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.count += 1
-        if self.spool is None or self.service is None:
+        if self.spool is None:
             return "250 2.0.0 OK"
         queue_id = await self.spool.put(envelope.mail_from or "", envelope.rcpt_tos,
                                         envelope.original_content or b"", {"message_id": None})
-        self.service.notify()
+        if self.service is not None:
+            self.service.notify()
         return f"250 2.0.0 queued as {queue_id}"
 
 
@@ -108,6 +110,8 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
     proc = ctx.Process(target=_client, args=(port_in, sessions, per_session, size, out))
     proc.start()
     upstream_port: int = await asyncio.to_thread(out.get)
+    if mode == "put":
+        spool = await Spool.open(tmp / "spool", handoff=False)
     if mode == "spool":
         spool = await Spool.open(tmp / "spool")
         up = UpstreamConfig(host="127.0.0.1", port=upstream_port, tls="none", pool_size=args_workers)
@@ -123,7 +127,7 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
     total = sessions * per_session
     drain_start = time.perf_counter()
     relayed = 0
-    if spool is not None:
+    if service is not None:
         relayed = await asyncio.to_thread(out.get)
     drained = time.perf_counter() - drain_start
     cpu_total = time.thread_time() - cpu0
@@ -133,7 +137,7 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
           f"accepted msg/s={total / elapsed:,.0f} loop-cpu/msg={cpu_total / total * 1e6:.0f}us "
           f"(while accepting {cpu_accept / total * 1e6:.0f}us)"
           + (f" relayed={relayed} drain-after-last-250={drained:.2f}s"
-             if mode == "spool" else ""))
+             if service is not None else ""))
     if service is not None:
         await service.stop()
     if spool is not None:
@@ -144,7 +148,7 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["sink", "spool"], default="spool")
+    parser.add_argument("--mode", choices=["sink", "put", "spool"], default="spool")
     parser.add_argument("--sessions", "-c", type=int, default=20)
     parser.add_argument("--per-session", "-n", type=int, default=300)
     parser.add_argument("--size", "-s", type=int, default=4096)
