@@ -1,0 +1,402 @@
+"""The SMTP listener: aiosmtpd sessions with access control, limits, AUTH and TLS.
+
+aiosmtpd parses the protocol; this module decides who may do what, answers every refusal with a
+standard reply and enhanced status code, and hands a complete transaction to the processor at end
+of DATA. ``handle_DATA`` stays short and bounded: the policy work runs in a thread under a timeout,
+the message is stored, then the client hears back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import ssl
+from base64 import b64decode
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiosmtpd.proxy_protocol import ProxyData
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+from email_validator import EmailNotValidError, validate_email
+
+from gateway import replies
+from gateway.access import NetworkList
+from gateway.auth import Credentials, FailureLimiter
+from gateway.config import GatewayConfig
+from gateway.log import get_logger
+from gateway.transaction import Transaction, has_bare_line_ending
+
+log = get_logger("gateway.server")
+
+_FORBIDDEN_ADDRESS_CHARS = frozenset("\r\n\x00")
+# The tenant id is kept on aiosmtpd's Envelope, which is new for every transaction.
+_TENANT_ATTR = "gateway_tenant"
+
+
+class TransactionProcessor(Protocol):
+    """What happens at end of DATA: classify, decide, store or relay. Returns the SMTP reply."""
+
+    async def process(self, txn: Transaction) -> str: ...
+
+    def tenant_for(self, *, auth_user: str | None, peer: str, mail_from: str) -> str | None:
+        """The tenant id of a transaction; None when the sender identity maps to no tenant."""
+
+
+def effective_peer(session: Session) -> str:
+    """The client's address: from the PROXY header when a trusted proxy sent one."""
+    proxy: ProxyData | None = session.proxy_data
+    src: Any = proxy.src_addr if proxy is not None else None
+    if src is not None:
+        return str(src)
+    peer: Any = session.peer  # aiosmtpd types it as str; it is the (host, port) tuple
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer)
+
+
+def session_user(session: Session) -> str | None:
+    auth_data: Any = session.auth_data
+    if session.authenticated and isinstance(auth_data, LoginPassword):
+        return auth_data.login.decode("utf-8", "replace")
+    return None
+
+
+def check_address(address: str, *, allow_empty: bool) -> str | None:
+    """None when the address is acceptable, else the SMTP reply refusing it."""
+    if _FORBIDDEN_ADDRESS_CHARS.intersection(address):
+        return replies.BAD_ADDRESS_CHARS
+    if not address:
+        return None if allow_empty else replies.BAD_ADDRESS.format(reason="empty address")
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=True,
+                       allow_domain_literal=True, allow_display_name=False)
+    except EmailNotValidError as exc:
+        reason = str(exc).replace("\r", " ").replace("\n", " ")[:200]
+        return replies.BAD_ADDRESS.format(reason=reason)
+    return None
+
+
+class GatewayHandler:
+    """aiosmtpd handler: the per-command policy of the listener."""
+
+    def __init__(self, config: GatewayConfig, processor: TransactionProcessor,
+                 credentials: Credentials | None) -> None:
+        self.processor = processor
+        self.credentials = credentials
+        self.limiter = FailureLimiter(config.auth.max_failures, config.auth.failure_window)
+        self.reconfigure(config)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.allowed = NetworkList(config.server.allowed_networks)
+
+    # -- connection ---------------------------------------------------------------------------
+    async def handle_PROXY(self, server: SMTP, session: Session, envelope: Envelope,
+                           proxy_data: ProxyData) -> bool:
+        if not proxy_data.valid:
+            log.warning("proxy_header_invalid", peer=session.peer, error=proxy_data.error)
+            return False
+        return True
+
+    # -- AUTH -----------------------------------------------------------------------------------
+    async def handle_AUTH(self, server: SMTP, session: Session, envelope: Envelope,
+                          args: list[str]) -> Any:
+        peer = effective_peer(session)
+        if self.limiter.locked(peer):
+            log.warning("auth_locked", peer=peer)
+            return replies.AUTH_LOCKED.format(peer=peer)
+        return MISSING
+
+    async def _authenticate(self, session: Session, mechanism: str, login: bytes,
+                            password: bytes) -> AuthResult:
+        peer = effective_peer(session)
+        assert self.credentials is not None
+        try:
+            user = login.decode("utf-8")
+            secret = password.decode("utf-8")
+        except UnicodeDecodeError:
+            ok, user = False, repr(login)
+        else:
+            ok = await self.credentials.verify(user, secret)
+        if ok:
+            self.limiter.record_success(peer)
+            log.info("auth_ok", peer=peer, user=user, mechanism=mechanism)
+            return AuthResult(success=True, auth_data=LoginPassword(login, b""))
+        self.limiter.record_failure(peer)
+        log.warning("auth_failed", peer=peer, user=user, mechanism=mechanism)
+        return AuthResult(success=False, handled=False)
+
+    @staticmethod
+    async def _decode_b64(server: SMTP, value: str) -> bytes | None:
+        try:
+            return b64decode(value.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            await server.push("501 5.5.2 Cannot decode base64")
+            return None
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+            assert isinstance(blob, bytes)
+        else:
+            decoded = await self._decode_b64(server, args[1])
+            if decoded is None:
+                return AuthResult(success=False, handled=True)
+            blob = decoded
+        parts = blob.split(b"\x00")
+        if len(parts) != 3:
+            await server.push("501 5.5.2 Cannot split PLAIN credentials")
+            return AuthResult(success=False, handled=True)
+        assert server.session is not None
+        return await self._authenticate(server.session, "PLAIN", parts[1], parts[2])
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await server.challenge_auth(SMTP.AuthLoginUsernameChallenge)
+            if login is MISSING:
+                return AuthResult(success=False, handled=True)
+            assert isinstance(login, bytes)
+        else:
+            decoded = await self._decode_b64(server, args[1])
+            if decoded is None:
+                return AuthResult(success=False, handled=True)
+            login = decoded
+        password = await server.challenge_auth(SMTP.AuthLoginPasswordChallenge)
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        assert isinstance(password, bytes)
+        assert server.session is not None
+        return await self._authenticate(server.session, "LOGIN", login, password)
+
+    # -- envelope -------------------------------------------------------------------------------
+    def may_relay(self, session: Session) -> bool:
+        return bool(session.authenticated) or effective_peer(session) in self.allowed
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        refusal = check_address(address, allow_empty=True)
+        if refusal:
+            return refusal
+        user, peer = session_user(session), effective_peer(session)
+        tenant = self.processor.tenant_for(auth_user=user, peer=peer, mail_from=address)
+        if tenant is None:
+            domain = address.rpartition("@")[2] or "none"
+            log.warning("unknown_sender_identity", peer=peer, user=user, mail_from=address)
+            return replies.UNKNOWN_TENANT.format(user=user or "none", peer=peer, domain=domain)
+        setattr(envelope, _TENANT_ATTR, tenant)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return replies.OK_SENDER
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if not self.may_relay(session):
+            peer = effective_peer(session)
+            log.warning("relay_denied", peer=peer, mail_from=envelope.mail_from, rcpt=address)
+            return replies.RELAY_DENIED.format(peer=peer)
+        refusal = check_address(address, allow_empty=False)
+        if refusal:
+            return refusal
+        limit = self.config.server.max_recipients
+        if len(envelope.rcpt_tos) >= limit:
+            return replies.TOO_MANY_RECIPIENTS.format(limit=limit)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.OK_RECIPIENT
+
+    # -- DATA -----------------------------------------------------------------------------------
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        peer = effective_peer(session)
+        if has_bare_line_ending(data):
+            log.warning("bare_line_ending_rejected", peer=peer, mail_from=envelope.mail_from,
+                        rcpt_tos=envelope.rcpt_tos, size=len(data))
+            return replies.BARE_LINE_ENDING
+        txn = Transaction(peer=peer, mail_from=envelope.mail_from or "",
+                          rcpt_tos=list(envelope.rcpt_tos), data=data,
+                          mail_options=list(envelope.mail_options), auth_user=session_user(session),
+                          tenant=getattr(envelope, _TENANT_ATTR, ""))
+        try:
+            return await self.processor.process(txn)
+        except Exception:
+            log.exception("processing_failed", peer=peer, mail_from=txn.mail_from,
+                          rcpt_tos=txn.rcpt_tos)
+            return replies.PROCESSING_FAILED
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("session_exception", error=repr(error))
+        return "451 4.3.0 Temporary local error; try again later"
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with enhanced status codes, per-peer PROXY trust and session accounting."""
+
+    def __init__(self, handler: GatewayHandler, listener: Listener, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._listener = listener
+        self._counted = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is None and self.transport is None:
+            peer = transport.get_extra_info("peername")
+            host = str(peer[0]) if isinstance(peer, tuple) else ""
+            cfg = self._listener.config.server
+            # Only trusted proxies may (and must) send a PROXY header; for anyone else a PROXY
+            # line is just an unknown command.
+            self._proxy_timeout = (cfg.proxy_protocol_timeout
+                                   if host in self._listener.trusted_proxies else None)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self._listener.session_closed()
+        super().connection_lost(error)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self._reset_timeout(self._listener.config.server.data_timeout)
+        await super().smtp_DATA(arg)
+
+    def _timeout_cb(self) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n".encode("ascii"))
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            status = "\r\n".join(replies.with_enhanced_code(line) for line in status.split("\r\n"))
+        await super().push(status)
+
+
+class _RefusingProtocol(asyncio.Protocol):
+    """Greets with a 421 and hangs up: the session limit is reached or we are shutting down."""
+
+    def __init__(self, reply: str) -> None:
+        self._reply = reply
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self._reply.encode("ascii") + b"\r\n")
+        transport.close()
+
+
+def make_server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class Listener:
+    """Owns the listening sockets, the session count and graceful shutdown."""
+
+    def __init__(self, config: GatewayConfig, processor: TransactionProcessor,
+                 credentials: Credentials | None = None,
+                 on_session: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.config = config
+        self.handler = GatewayHandler(config, processor, credentials)
+        self.trusted_proxies = NetworkList(config.server.trusted_proxies)
+        self.tls_context: ssl.SSLContext | None = None
+        if config.tls.enabled:
+            assert config.tls.cert_file is not None and config.tls.key_file is not None
+            self.tls_context = make_server_tls_context(str(config.tls.cert_file),
+                                                       str(config.tls.key_file))
+        self.credentials = credentials
+        self.active_sessions = 0
+        self.closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._servers: list[asyncio.Server] = []
+
+    def _smtp_kwargs(self) -> dict[str, Any]:
+        cfg = self.config.server
+        kwargs: dict[str, Any] = {
+            "data_size_limit": cfg.max_message_size,
+            "enable_SMTPUTF8": True,
+            "hostname": cfg.hostname,
+            "ident": "Seller Mail Gateway ESMTP",
+            "timeout": cfg.command_timeout,
+            "auth_require_tls": True,
+            "require_starttls": self.config.tls.require_starttls,
+        }
+        if self.credentials is None:
+            # No credentials file: offer no AUTH at all (aiosmtpd would otherwise offer
+            # its built-in mechanisms with an always-failing callback).
+            kwargs["auth_exclude_mechanism"] = ["PLAIN", "LOGIN"]
+        return kwargs
+
+    def protocol_factory(self, *, implicit_tls: bool = False) -> asyncio.BaseProtocol:
+        hostname = self.config.server.hostname
+        if self.closing:
+            return _RefusingProtocol(replies.SHUTTING_DOWN.format(hostname=hostname))
+        if self.active_sessions >= self.config.server.max_sessions:
+            log.warning("session_limit_reached", limit=self.config.server.max_sessions)
+            return _RefusingProtocol(replies.SERVICE_BUSY.format(hostname=hostname))
+        self.active_sessions += 1
+        self._idle.clear()
+        kwargs = self._smtp_kwargs()
+        # On the implicit-TLS port the session is already encrypted: no STARTTLS offer; aiosmtpd
+        # sees the TLS transport through its tls_context being unset, so AUTH is allowed there.
+        kwargs["tls_context"] = None if implicit_tls else self.tls_context
+        if implicit_tls:
+            kwargs["auth_require_tls"] = False
+        return GatewaySMTP(self.handler, self, **kwargs)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """New limits and access rules for sessions from now on (addresses and TLS need a restart)."""
+        self.config = config
+        self.handler.reconfigure(config)
+        self.trusted_proxies = NetworkList(config.server.trusted_proxies)
+
+    def session_closed(self) -> None:
+        self.active_sessions -= 1
+        if self.active_sessions <= 0:
+            self.active_sessions = 0
+            self._idle.set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = self.config.server.listen_address
+        self._servers.append(await loop.create_server(self.protocol_factory, host, port))
+        implicit = self.config.server.implicit_tls_address
+        if implicit is not None:
+            if self.tls_context is None:
+                raise RuntimeError("server.implicit_tls_listen needs tls.cert_file and tls.key_file")
+            ihost, iport = implicit
+            self._servers.append(await loop.create_server(
+                lambda: self.protocol_factory(implicit_tls=True), ihost, iport, ssl=self.tls_context))
+        for srv in self._servers:
+            for sock in srv.sockets:
+                log.info("listening", address=sock.getsockname())
+
+    @property
+    def port(self) -> int:
+        port: int = self._servers[0].sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def implicit_tls_port(self) -> int | None:
+        if len(self._servers) < 2:
+            return None
+        port: int = self._servers[1].sockets[0].getsockname()[1]
+        return port
+
+    async def drain(self, timeout: float) -> bool:
+        """Refuse new sessions with 421 and wait for open ones to finish; True when all did."""
+        self.closing = True
+        try:
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        for srv in self._servers:
+            srv.close()
+        for srv in self._servers:
+            await srv.wait_closed()
+        self._servers.clear()

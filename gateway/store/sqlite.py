@@ -1,0 +1,630 @@
+"""State on SQLite: relay records, the opt-out registry, per-order counters, quarantine, audit.
+
+All writes go through one connection on one dedicated thread, so they are serialised without
+locks and never block the event loop. Writes from the event loop are group-committed: whatever
+arrives while a commit is under way goes into the next one, each write in its own savepoint, so
+concurrent sessions share one fsync instead of queueing for one each. Policy evaluation runs in
+worker threads and reads through its own per-thread connections (WAL lets readers run beside
+the writer). The ``*_sync`` methods are for single-threaded callers (the CLI) and for the store
+thread itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS relays (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT '',
+    queue_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    marketplace TEXT NOT NULL,
+    order_ids TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    sent_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS relays_message_id ON relays(message_id);
+CREATE INDEX IF NOT EXISTS relays_alias ON relays(alias);
+CREATE TABLE IF NOT EXISTS relay_orders (
+    order_id TEXT NOT NULL,
+    marketplace TEXT NOT NULL,
+    relay_id INTEGER NOT NULL REFERENCES relays(id),
+    PRIMARY KEY (order_id, marketplace, relay_id)
+);
+CREATE TABLE IF NOT EXISTS order_counters (
+    tenant TEXT NOT NULL DEFAULT '',
+    order_id TEXT NOT NULL,
+    counter TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (tenant, order_id, counter)
+);
+CREATE TABLE IF NOT EXISTS daily_sends (
+    tenant TEXT NOT NULL,
+    marketplace TEXT NOT NULL,
+    day TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (tenant, marketplace, day)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    tenant TEXT NOT NULL DEFAULT '',
+    alias TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('optout', 'dead')),
+    marketplace TEXT,
+    order_id TEXT,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    evidence TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (tenant, alias)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT '',
+    held_at REAL NOT NULL,
+    peer TEXT NOT NULL,
+    mail_from TEXT NOT NULL,
+    rcpt_tos TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    marketplace TEXT,
+    verdict TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'deleted'))
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    tenant TEXT NOT NULL DEFAULT '',
+    shadow INTEGER NOT NULL DEFAULT 0,
+    ref TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    mail_from TEXT NOT NULL,
+    rcpt_tos TEXT NOT NULL,
+    marketplace TEXT,
+    action TEXT NOT NULL,
+    rules TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_at ON decisions(at);
+CREATE TABLE IF NOT EXISTS bounce_notices (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    tenant TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    order_id TEXT,
+    marketplace TEXT,
+    alias TEXT,
+    matched_by TEXT,
+    source TEXT NOT NULL,
+    report TEXT NOT NULL,
+    resolved INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+AliasStatus = Literal["optout", "dead"]
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    alias: str
+    status: AliasStatus
+    marketplace: str | None
+    order_id: str | None
+    first_seen: float
+    last_seen: float
+    evidence: str
+    source: str
+    tenant: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"alias": self.alias, "status": self.status, "marketplace": self.marketplace,
+                "order_id": self.order_id, "first_seen": self.first_seen,
+                "last_seen": self.last_seen, "evidence": self.evidence, "source": self.source,
+                "tenant": self.tenant}
+
+
+@dataclass(frozen=True)
+class QuarantineRecord:
+    id: str
+    held_at: float
+    peer: str
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message_id: str
+    subject: str
+    marketplace: str | None
+    verdict: dict[str, Any]
+    size: int
+    path: Path
+    status: str
+    tenant: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "held_at": self.held_at, "peer": self.peer,
+                "mail_from": self.mail_from, "rcpt_tos": list(self.rcpt_tos),
+                "message_id": self.message_id, "subject": self.subject,
+                "marketplace": self.marketplace, "verdict": self.verdict, "size": self.size,
+                "status": self.status, "tenant": self.tenant}
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` durably: temp file (0600), fsync, rename, fsync of the folder."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class SQLiteStore:
+    """The gateway's state in ``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.db_path = state_dir / "gateway.db"
+        self.quarantine_dir = state_dir / "quarantine"
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._conn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._pending: list[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        self._pending_lock = threading.Lock()
+        self._flush_scheduled = False
+        self._batching = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def open_sync(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.quarantine_dir.mkdir(exist_ok=True, mode=0o700)
+        os.chmod(self.quarantine_dir, 0o700)
+        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                     (str(SCHEMA_VERSION),))
+        os.chmod(self.db_path, 0o600)
+        self._conn = conn
+
+    async def open(self) -> SQLiteStore:
+        await self._run(self.open_sync)
+        return self
+
+    def close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+
+    async def close(self) -> None:
+        await self._run(self.close_sync)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def _write(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (which may call ``_tx``) on the store thread inside the next group commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._pending_lock:
+            self._pending.append((fn, loop, future))
+            schedule = not self._flush_scheduled
+            self._flush_scheduled = True
+        if schedule:
+            self._executor.submit(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._flush_scheduled = False
+        if not batch:
+            return
+        outcomes: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], bool, Any]] = []
+        conn = self.conn
+        self._batching = True
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, loop, future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = fn()
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append((loop, future, False, exc))
+                else:
+                    outcomes.append((loop, future, True, result))
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(loop, future, False, exc) for _, loop, future in batch]
+        finally:
+            self._batching = False
+        for loop, future, ok, value in outcomes:
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("store is not open")
+        return self._conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self.conn
+        if self._batching:
+            return fn(conn)  # inside a group commit: its savepoint and commit are the flush's
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # -- relays and counters ----------------------------------------------------------------------
+    def record_relay_sync(self, queue_id: str, message_id: str,
+                          recipients: Sequence[tuple[str, str]], order_ids: Sequence[str],
+                          tags: Iterable[str], counters: Sequence[str] = (), *, tenant: str = "") -> None:
+        """Record a message relayed to marketplace aliases, and bump per-order counters."""
+        now = time.time()
+        tag_text = " ".join(sorted(tags))
+
+        def write(conn: sqlite3.Connection) -> None:
+            for alias, marketplace in recipients:
+                cur = conn.execute(
+                    "INSERT INTO relays(tenant, queue_id, message_id, alias, marketplace, order_ids, tags,"
+                    " sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (tenant, queue_id, message_id, alias, marketplace, " ".join(order_ids), tag_text, now))
+                for order_id in order_ids:
+                    conn.execute("INSERT OR IGNORE INTO relay_orders VALUES (?, ?, ?)",
+                                 (order_id, marketplace, cur.lastrowid))
+            for order_id in order_ids:
+                for counter in counters:
+                    conn.execute(
+                        "INSERT INTO order_counters(tenant, order_id, counter, count) VALUES (?, ?, ?, 1)"
+                        " ON CONFLICT(tenant, order_id, counter) DO UPDATE SET count = count + 1",
+                        (tenant, order_id, counter))
+
+        self._tx(write)
+
+    async def record_relay(self, queue_id: str, message_id: str,
+                           recipients: Sequence[tuple[str, str]], order_ids: Sequence[str],
+                           tags: Iterable[str], counters: Sequence[str] = (), *, tenant: str = "") -> None:
+        tags, counters = tuple(tags), tuple(counters)
+        await self._write(lambda: self.record_relay_sync(queue_id, message_id, recipients, order_ids,
+                                                         tags, counters, tenant=tenant))
+
+    def order_counter(self, order_id: str, counter: str, tenant: str = "") -> int:
+        row = self._reader().execute(
+            "SELECT count FROM order_counters WHERE tenant = ? AND order_id = ? AND counter = ?",
+            (tenant, order_id, counter)).fetchone()
+        return int(row[0]) if row else 0
+
+    def relays_by_message_id(self, message_ids: Sequence[str], tenant: str = "") -> list[tuple[str, str]]:
+        """(alias, marketplace) of relays whose Message-ID is one of ``message_ids``."""
+        ids = [m.strip() for m in message_ids if m.strip()]
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._reader().execute(
+            f"SELECT DISTINCT alias, marketplace FROM relays WHERE tenant = ? AND message_id IN ({marks})",
+            [tenant, *ids])
+        return [(str(a), str(m)) for a, m in rows]
+
+    def relays_by_order(self, order_id: str, marketplace: str | None,
+                        since: float, tenant: str = "") -> list[tuple[str, str]]:
+        sql = ("SELECT DISTINCT r.alias, r.marketplace FROM relay_orders o JOIN relays r ON r.id = o.relay_id"
+               " WHERE o.order_id = ? AND r.sent_at >= ? AND r.tenant = ?")
+        args: list[Any] = [order_id, since, tenant]
+        if marketplace:
+            sql += " AND o.marketplace = ?"
+            args.append(marketplace)
+        return [(str(a), str(m)) for a, m in self._reader().execute(sql, args)]
+
+    # -- opt-out registry ---------------------------------------------------------------------------
+    def alias_status(self, alias: str, tenant: str = "") -> AliasStatus | None:
+        row = self._reader().execute("SELECT status FROM aliases WHERE tenant = ? AND alias = ?",
+                                     (tenant, alias.lower())).fetchone()
+        if row is None:
+            return None
+        status: AliasStatus = row[0]
+        return status
+
+    def record_alias_sync(self, alias: str, status: AliasStatus, *, marketplace: str | None,
+                          order_id: str | None, evidence: str, source: str,
+                          tenant: str = "") -> AliasRecord:
+        now = time.time()
+        alias = alias.lower()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO aliases(tenant, alias, status, marketplace, order_id, first_seen, last_seen,"
+                " evidence, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(tenant, alias) DO UPDATE SET status = excluded.status,"
+                " marketplace = COALESCE(excluded.marketplace, aliases.marketplace),"
+                " order_id = COALESCE(excluded.order_id, aliases.order_id),"
+                " last_seen = excluded.last_seen, evidence = excluded.evidence, source = excluded.source",
+                (tenant, alias, status, marketplace, order_id, now, now, evidence, source))
+
+        self._tx(write)
+        record = self.get_alias_sync(alias, tenant)
+        assert record is not None
+        return record
+
+    def get_alias_sync(self, alias: str, tenant: str = "") -> AliasRecord | None:
+        row = self.conn.execute(
+            f"SELECT {self._ACOLS} FROM aliases WHERE tenant = ? AND alias = ?",
+            (tenant, alias.lower())).fetchone()
+        return AliasRecord(*row) if row else None
+
+    def remove_alias_sync(self, alias: str, tenant: str = "") -> bool:
+        return bool(self._tx(lambda c: c.execute("DELETE FROM aliases WHERE tenant = ? AND alias = ?",
+                                                  (tenant, alias.lower())).rowcount))
+
+    _ACOLS = "alias, status, marketplace, order_id, first_seen, last_seen, evidence, source, tenant"
+
+    def list_aliases_sync(self, status: AliasStatus | None = None, search: str | None = None,
+                          tenant: str | None = None) -> list[AliasRecord]:
+        """Registry entries; ``tenant`` None lists every tenant's."""
+        sql = f"SELECT {self._ACOLS} FROM aliases WHERE 1=1"
+        args: list[Any] = []
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if search:
+            sql += " AND (alias LIKE ? OR order_id LIKE ?)"
+            args += [f"%{search.lower()}%", f"%{search}%"]
+        sql += " ORDER BY last_seen DESC"
+        return [AliasRecord(*row) for row in self.conn.execute(sql, args)]
+
+    # -- bounce notices -----------------------------------------------------------------------------
+    def record_notice_sync(self, kind: str, order_id: str | None, marketplace: str | None,
+                           alias: str | None, matched_by: str | None, source: str,
+                           report: dict[str, Any], tenant: str = "") -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO bounce_notices(tenant, at, kind, order_id, marketplace, alias, matched_by, source,"
+                " report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (tenant, time.time(), kind, order_id, marketplace, alias, matched_by, source,
+                 json.dumps(report, ensure_ascii=False)))
+            return int(cur.lastrowid or 0)
+
+        return self._tx(write)
+
+    def unmatched_notices_sync(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, at, kind, order_id, marketplace, source, report FROM bounce_notices"
+            " WHERE alias IS NULL AND resolved = 0 ORDER BY at DESC").fetchall()
+        return [{"id": r[0], "at": r[1], "kind": r[2], "order_id": r[3], "marketplace": r[4],
+                 "source": r[5], "report": json.loads(r[6])} for r in rows]
+
+    def assign_notice_sync(self, notice_id: int, alias: str) -> None:
+        self._tx(lambda c: c.execute(
+            "UPDATE bounce_notices SET alias = ?, matched_by = 'admin', resolved = 1 WHERE id = ?",
+            (alias.lower(), notice_id)))
+
+    # -- decisions and audit --------------------------------------------------------------------------
+    def record_decision_sync(self, ref: str, message_id: str, peer: str, mail_from: str,
+                             rcpt_tos: Sequence[str], marketplace: str | None, action: str,
+                             rules: Sequence[str], *, tenant: str = "", shadow: bool = False) -> None:
+        """One decision; with ``shadow`` the action is what would have happened (the mail was relayed)."""
+        self._tx(lambda c: c.execute(
+            "INSERT INTO decisions(at, tenant, shadow, ref, message_id, peer, mail_from, rcpt_tos,"
+            " marketplace, action, rules) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), tenant, int(shadow), ref, message_id, peer, mail_from,
+             json.dumps(list(rcpt_tos)), marketplace, action, " ".join(rules))))
+
+    async def record_decision(self, ref: str, message_id: str, peer: str, mail_from: str,
+                              rcpt_tos: Sequence[str], marketplace: str | None, action: str,
+                              rules: Sequence[str], *, tenant: str = "", shadow: bool = False) -> None:
+        rcpts, rule_ids = list(rcpt_tos), list(rules)
+        await self._write(lambda: self.record_decision_sync(ref, message_id, peer, mail_from, rcpts,
+                                                            marketplace, action, rule_ids,
+                                                            tenant=tenant, shadow=shadow))
+
+    def decisions_sync(self, since: float = 0.0, limit: int = 1000,
+                       tenant: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules,"
+               " tenant, shadow FROM decisions WHERE at >= ?")
+        args: list[Any] = [since]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        rows = self.conn.execute(sql + " ORDER BY at DESC LIMIT ?", [*args, limit]).fetchall()
+        return [{"at": r[0], "ref": r[1], "message_id": r[2], "peer": r[3], "mail_from": r[4],
+                 "rcpt_tos": json.loads(r[5]), "marketplace": r[6], "action": r[7],
+                 "rules": r[8].split() if r[8] else [], "tenant": r[9], "shadow": bool(r[10])}
+                for r in rows]
+
+    # -- daily sending caps ---------------------------------------------------------------------------
+    def reserve_send_sync(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
+        """Count one proactive message against the day's cap; False (and no count) when it is full."""
+        def write(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT count FROM daily_sends WHERE tenant = ? AND marketplace = ? AND day = ?",
+                               (tenant, marketplace, day)).fetchone()
+            if (row[0] if row else 0) >= cap:
+                return False
+            conn.execute("INSERT INTO daily_sends(tenant, marketplace, day, count) VALUES (?, ?, ?, 1)"
+                         " ON CONFLICT(tenant, marketplace, day) DO UPDATE SET count = count + 1",
+                         (tenant, marketplace, day))
+            return True
+
+        return self._tx(write)
+
+    def release_send_sync(self, tenant: str, marketplace: str, day: str) -> None:
+        self._tx(lambda c: c.execute(
+            "UPDATE daily_sends SET count = MAX(count - 1, 0) WHERE tenant = ? AND marketplace = ? AND day = ?",
+            (tenant, marketplace, day)))
+
+    async def reserve_send(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
+        return await self._write(lambda: self.reserve_send_sync(tenant, marketplace, day, cap))
+
+    async def release_send(self, tenant: str, marketplace: str, day: str) -> None:
+        await self._write(lambda: self.release_send_sync(tenant, marketplace, day))
+
+    def sends_sync(self, tenant: str, marketplace: str, day: str) -> int:
+        row = self.conn.execute("SELECT count FROM daily_sends WHERE tenant = ? AND marketplace = ? AND day = ?",
+                                (tenant, marketplace, day)).fetchone()
+        return int(row[0]) if row else 0
+
+    def audit_sync(self, actor: str, action: str, obj: str, reason: str) -> None:
+        self._tx(lambda c: c.execute(
+            "INSERT INTO audit(at, actor, action, object, reason) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), actor, action, obj, reason)))
+
+    def audit_log_sync(self, limit: int = 200) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT at, actor, action, object, reason FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [{"at": r[0], "actor": r[1], "action": r[2], "object": r[3], "reason": r[4]}
+                for r in rows]
+
+    # -- quarantine ------------------------------------------------------------------------------------
+    def quarantine_sync(self, data: bytes, *, peer: str, mail_from: str, rcpt_tos: Sequence[str],
+                        message_id: str, subject: str, marketplace: str | None,
+                        verdict: dict[str, Any], tenant: str = "") -> str:
+        qid = "Q" + uuid.uuid4().hex[:16].upper()
+        path = self.quarantine_dir / f"{qid}.eml"
+        write_private_file(path, data)
+        self._tx(lambda c: c.execute(
+            "INSERT INTO quarantine(id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
+            " marketplace, verdict, size, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (qid, tenant, time.time(), peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject,
+             marketplace, json.dumps(verdict, ensure_ascii=False), len(data), str(path))))
+        return qid
+
+    async def quarantine(self, data: bytes, *, peer: str, mail_from: str, rcpt_tos: Sequence[str],
+                         message_id: str, subject: str, marketplace: str | None,
+                         verdict: dict[str, Any], tenant: str = "") -> str:
+        return await self._write(lambda: self.quarantine_sync(
+            data, peer=peer, mail_from=mail_from, rcpt_tos=rcpt_tos, message_id=message_id,
+            subject=subject, marketplace=marketplace, verdict=verdict, tenant=tenant))
+
+    def _quarantine_row(self, row: tuple[Any, ...]) -> QuarantineRecord:
+        return QuarantineRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5],
+                                row[6], row[7], json.loads(row[8]), row[9], Path(row[10]), row[11],
+                                row[12])
+
+    _QCOLS = ("id, held_at, peer, mail_from, rcpt_tos, message_id, subject, marketplace, verdict,"
+              " size, path, status, tenant")
+
+    def list_quarantine_sync(self, status: str | None = "held",
+                             tenant: str | None = None) -> list[QuarantineRecord]:
+        sql = f"SELECT {self._QCOLS} FROM quarantine WHERE 1=1"
+        args: list[Any] = []
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        sql += " ORDER BY held_at DESC"
+        return [self._quarantine_row(r) for r in self.conn.execute(sql, args)]
+
+    def get_quarantine_sync(self, qid: str) -> QuarantineRecord | None:
+        row = self.conn.execute(f"SELECT {self._QCOLS} FROM quarantine WHERE id = ?",
+                                (qid,)).fetchone()
+        return self._quarantine_row(row) if row else None
+
+    def claim_quarantine_sync(self, qid: str, new_status: str, actor: str, reason: str) -> bool:
+        """Move a held message to ``released``/``deleted`` exactly once, with its audit record."""
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("UPDATE quarantine SET status = ? WHERE id = ? AND status = 'held'",
+                               (new_status, qid))
+            if cur.rowcount != 1:
+                return False
+            conn.execute("INSERT INTO audit(at, actor, action, object, reason) VALUES (?, ?, ?, ?, ?)",
+                         (time.time(), actor, new_status, qid, reason))
+            return True
+
+        return self._tx(write)
+
+
+class StorePolicyState:
+    """The policy engine's view of state, read from the store in the evaluating thread."""
+
+    REVIEW_COUNTER = "review-request"
+
+    def __init__(self, store: SQLiteStore, tenant: str = "") -> None:
+        self._store = store
+        self.tenant = tenant
+
+    def review_requests(self, order_id: str) -> int:
+        return self._store.order_counter(order_id, self.REVIEW_COUNTER, self.tenant)
+
+    def alias_status(self, alias: str) -> AliasStatus | None:
+        return self._store.alias_status(alias, self.tenant)

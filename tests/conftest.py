@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import Gateway
+from gateway.config import GatewayConfig, config_from_mapping
+from tests.sink import Sink
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_config(tmp_path: Path, sink_port: int | None, **sections: Any) -> GatewayConfig:
+    data: dict[str, Any] = {
+        "server": {"listen": "127.0.0.1:0", "hostname": "gateway.test"},
+        "state": {"directory": str(tmp_path / "state")},
+        "delivery": {"retry_initial": 0.2, "retry_max": 1.0, "poll_interval": 0.1},
+        "log": {"format": "json", "level": "warning"},
+    }
+    if sink_port is not None:
+        data["upstream"] = {"host": "127.0.0.1", "port": sink_port, "tls": "none",
+                            "connect_timeout": 2.0, "command_timeout": 5.0}
+    for name, values in sections.items():
+        if isinstance(values, dict):
+            data.setdefault(name, {}).update(values)
+        else:
+            data[name] = values
+    return config_from_mapping(data)
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    s = await Sink().start()
+    yield s
+    await s.stop()
+
+
+GatewayFactory = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def gateway_factory(tmp_path: Path, sink: Sink) -> AsyncIterator[GatewayFactory]:
+    started: list[Gateway] = []
+
+    async def factory(*, policy: Any = None, use_sink: bool = True,
+                      **sections: Any) -> Gateway:
+        config = make_config(tmp_path, sink.port if use_sink else None, **sections)
+        gw = Gateway(config, policy=policy)
+        await gw.start()
+        started.append(gw)
+        return gw
+
+    yield factory
+    for gw in started:
+        if gw.listener is not None and gw.listener._servers:
+            await gw.stop(grace=2.0)
+
+
+@pytest.fixture
+async def gateway(gateway_factory: GatewayFactory) -> Gateway:
+    return await gateway_factory()
+
+
+def listener_port(gw: Gateway) -> int:
+    assert gw.listener is not None
+    return gw.listener.port
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MB tmpfs, so disk-full and read-only are the kernel's answers, not simulations."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
