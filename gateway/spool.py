@@ -244,6 +244,12 @@ class _Writer(threading.Thread):
             log.error("spool.commit_failed", error=str(exc), batch=len(batch))
             error = SpoolError(f"spool cannot store: {exc}")
             outcomes = [(False, error)] * len(batch)
+        except Exception as exc:  # a bug in an operation: fail this batch, keep the writer alive
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            log.exception("spool.batch_failed", batch=len(batch))
+            outcomes = [(False, SpoolError(f"spool write failed: {exc!r}"))] * len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((fut, ok, value))
