@@ -399,6 +399,8 @@ class Spool:
     async def _write(self, op: _Op | _Put) -> Any:
         if self._closed:
             raise SpoolError("spool is closed")
+        if not self._writer.is_alive():
+            raise SpoolError("spool writer thread is not running")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         # Writes issued in the same loop iteration go to the writer as one hand-off: waking the
