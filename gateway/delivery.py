@@ -13,9 +13,11 @@ status 4.4.7. Problems before MAIL (connect, TLS, AUTH) are always temporary: a 
 unreachable upstream must not bounce mail.
 
 Duplicate window: between the upstream's 250 to DATA and the spool commit that marks the recipients
-delivered (one group commit, normally a few milliseconds). A crash or a ``stop`` that has to cancel
-a worker exactly there makes the message go out again after restart. Nothing is ever lost: a
-message leaves the pending state only in that commit.
+delivered (one group commit, normally a few milliseconds). A crash there makes the message go out
+again after restart. Workers do not wait for that commit before their next message, but at most two
+results per worker may be awaiting it, so a crash re-sends at most 3 x workers messages (a test
+SIGKILLs a delivering process and checks this). ``stop()`` waits for every pending commit. Nothing
+is ever lost: a message leaves the pending state only in that commit.
 """
 
 from __future__ import annotations
@@ -227,7 +229,9 @@ class DeliveryService:
         self._recording: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._lock_fd: int | None = None
-        self._recording_slots = asyncio.Semaphore(delivery.workers * 8)
+        # Results awaiting their commit are the duplicate window (see module doc): at most two per
+        # worker, so at most 3 x workers messages can go out twice after a crash.
+        self._recording_slots = asyncio.Semaphore(delivery.workers * 2)
 
     def upstream_for(self, msg: SpooledMessage) -> UpstreamConfig:
         tenant = msg.meta.get("tenant")
