@@ -14,7 +14,7 @@ from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
 from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
-from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
 from gateway.server import Listener
@@ -38,6 +38,11 @@ def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
         return PolicyEngine.load(policy, config.marketplace)
 
     return build
+
+
+def upstream_routes(config: GatewayConfig) -> dict[str, UpstreamConfig]:
+    """Tenants with an upstream of their own."""
+    return {t.id: t.upstream for t in config.tenants if t.upstream is not None}
 
 
 class Gateway:
@@ -74,8 +79,8 @@ class Gateway:
             credentials = Credentials.load(cfg.auth.credentials_file)
         self.store = await SQLiteStore(cfg.state_dir).open()
         self.spool = await Spool.open(cfg.state_dir / "spool")
-        self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery,
-                                        outbox=cfg.outbox_dir, hostname=cfg.server.hostname)
+        self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery, outbox=cfg.outbox_dir,
+                                        hostname=cfg.server.hostname, routes=upstream_routes(cfg))
         await self.delivery.start()
         self.bounces = BounceIngestService(self.store, cfg)
         self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
@@ -128,6 +133,8 @@ class Gateway:
             self.bounces.reconfigure(config)
         if self.listener is not None:
             self.listener.reconfigure(config)
+        if self.delivery is not None:
+            await self.delivery.reconfigure(config.upstream, upstream_routes(config))
         log.info("reloaded", tenants=sorted(tenants.tenants),
                  shadow=sorted(t.id for t in tenants.tenants.values() if t.shadow))
         return True

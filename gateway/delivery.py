@@ -13,21 +13,24 @@ status 4.4.7. Problems before MAIL (connect, TLS, AUTH) are always temporary: a 
 unreachable upstream must not bounce mail.
 
 Duplicate window: between the upstream's 250 to DATA and the spool commit that marks the recipients
-delivered (one group commit, normally a few milliseconds). A crash or a ``stop`` that has to cancel
-a worker exactly there makes the message go out again after restart. Nothing is ever lost: a
-message leaves the pending state only in that commit.
+delivered (one group commit, normally a few milliseconds). A crash there makes the message go out
+again after restart. Workers do not wait for that commit before their next message, but at most two
+results per worker may be awaiting it, so a crash re-sends at most 3 x workers messages (a test
+SIGKILLs a delivering process and checks this). ``stop()`` waits for every pending commit. Nothing
+is ever lost: a message leaves the pending state only in that commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import mailbox
 import os
 import re
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,13 +191,31 @@ def _write_maildir(outbox: Path, queue_id: str, attempt: int, hostname: str, mai
     return name
 
 
+class DeliveryAlreadyRunning(RuntimeError):
+    """Another DeliveryService holds this spool's delivery lock."""
+
+
+def _lock_spool(directory: Path) -> int:
+    fd = os.open(directory / "delivery.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DeliveryAlreadyRunning(f"another delivery service is running on {directory}") from None
+    return fd
+
+
 class DeliveryService:
     """Delivers what the spool holds; ``notify()`` after each put for immediate delivery."""
 
     def __init__(self, spool: Spool, upstream: UpstreamConfig, delivery: DeliveryConfig, *,
-                 outbox: Path, hostname: str) -> None:
+                 outbox: Path, hostname: str, routes: Mapping[str, UpstreamConfig] | None = None) -> None:
         self._spool = spool
         self._upstream = upstream
+        # Tenants with their own upstream: meta["tenant"] -> upstream; the rest use ``upstream``.
+        self._routes: dict[str, UpstreamConfig] = dict(routes or {})
+        self._pools: dict[str, _Pool] = {}
+        self._pool_lock = asyncio.Lock()
         self._delivery = delivery
         self._outbox = outbox
         self._hostname = hostname
@@ -203,24 +224,60 @@ class DeliveryService:
         self._inflight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
-        self._pool: _Pool | None = None
         self._stopping = False
         self._poll_requested = False
         self._recording: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
-        self._recording_slots = asyncio.Semaphore(delivery.workers * 8)
+        self._lock_fd: int | None = None
+        # Results awaiting their commit are the duplicate window (see module doc): at most two per
+        # worker, so at most 3 x workers messages can go out twice after a crash.
+        self._recording_slots = asyncio.Semaphore(delivery.workers * 2)
+
+    def upstream_for(self, msg: SpooledMessage) -> UpstreamConfig:
+        tenant = msg.meta.get("tenant")
+        return self._routes.get(tenant, self._upstream) if isinstance(tenant, str) else self._upstream
+
+    async def _pool_for(self, upstream: UpstreamConfig) -> _Pool:
+        """One pool of reused connections per distinct upstream (tenants may share one)."""
+        key = upstream.model_dump_json()
+        pool = self._pools.get(key)
+        if pool is not None:
+            return pool
+        async with self._pool_lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                tls_context = (await asyncio.to_thread(_build_tls_context, upstream)
+                               if upstream.tls != "none" else None)
+                password = await asyncio.to_thread(upstream.resolved_password)
+                pool = _Pool(upstream, self._hostname, tls_context, password, upstream.pool_idle_timeout)
+                self._pools[key] = pool
+            return pool
+
+    async def reconfigure(self, upstream: UpstreamConfig, routes: Mapping[str, UpstreamConfig]) -> None:
+        """New upstreams after a reload; pools of upstreams no longer used are closed."""
+        self._upstream, self._routes = upstream, dict(routes)
+        wanted = {u.model_dump_json() for u in (upstream, *routes.values())}
+        for key in [k for k in self._pools if k not in wanted]:
+            await self._pools.pop(key).close()
 
     @property
     def connections_opened(self) -> int:
-        return self._pool.opened if self._pool is not None else 0
+        return sum(pool.opened for pool in self._pools.values())
 
     async def start(self) -> None:
-        """Start workers; whatever an earlier run left pending is picked up by the first poll."""
-        if self._upstream.host is not None:
-            up = self._upstream
-            tls_context = (await asyncio.to_thread(_build_tls_context, up)) if up.tls != "none" else None
-            password = await asyncio.to_thread(up.resolved_password)
-            self._pool = _Pool(up, self._hostname, tls_context, password, up.pool_idle_timeout)
+        """Start workers; whatever an earlier run left pending is picked up by the first poll.
+
+        Raises DeliveryAlreadyRunning if another service (in any process) delivers this spool:
+        two would send the same messages.
+        """
+        self._lock_fd = await asyncio.to_thread(_lock_spool, self._spool.directory)
+        try:
+            if self._upstream.host is not None:
+                await self._pool_for(self._upstream)  # a bad TLS or password file shows at start-up
+        except BaseException:
+            os.close(self._lock_fd)  # bad CA file, unreadable password file: free the lock
+            self._lock_fd = None
+            raise
         self._stopping = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-worker-{i}")
                        for i in range(self._delivery.workers)]
@@ -259,13 +316,25 @@ class DeliveryService:
         if self._recording:
             # Never cancelled: each records an upstream reply that has already happened.
             await asyncio.wait(set(self._recording))
-        if self._pool is not None:
-            await self._pool.close()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         log.info("delivery.stopped")
 
     # -- scheduling -------------------------------------------------------------------------------
 
     async def _schedule(self) -> None:
+        while not self._stopping:
+            try:
+                await self._schedule_loop()
+            except Exception as exc:  # a bug must not silently end delivery
+                log.exception("delivery.scheduler_error", error=str(exc))
+                await asyncio.sleep(self._delivery.poll_interval)
+
+    async def _schedule_loop(self) -> None:
         capacity = self._delivery.workers * 2
         next_poll = 0.0  # poll the database at once: an earlier run may have left work
         next_purge = 0.0
@@ -292,14 +361,19 @@ class DeliveryService:
                     next_poll = min(next_poll, next_at)
                 if len(ids) == room:
                     self._poll_requested = True  # more may be due once workers made room
-            if self._pool is not None:
-                self._pool.reap()
+            for pool in self._pools.values():
+                pool.reap()
             if now >= next_purge:
                 next_purge = now + PURGE_EVERY
                 self._purge(now - self._delivery.keep_finished)
-            wait = max(0.0, next_poll - time.time())
-            if room <= 0 or self._poll_requested:
-                wait = min(wait, 0.05)
+            if room <= 0:
+                # Workers are saturated; each one wakes us when it frees a slot. (Waiting on an
+                # overdue next_poll here would spin the loop.)
+                wait = self._delivery.poll_interval
+            else:
+                wait = max(0.0, min(next_poll - time.time(), self._delivery.poll_interval))
+                if self._poll_requested:
+                    wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
@@ -365,7 +439,8 @@ class DeliveryService:
                 else:
                     replies[rcpt] = _Reply(553, "5.1.3 recipient address contains control characters")
             if good:
-                if self._upstream.host is None:
+                upstream = self.upstream_for(msg)
+                if upstream.host is None:
                     replies.update(await self._attempt_maildir(msg, good, attempt))
                 else:
                     replies.update(await self._attempt_smtp(msg, good))
@@ -399,9 +474,9 @@ class DeliveryService:
         return dict.fromkeys(rcpts, _Reply(250, f"2.0.0 delivered to maildir as {name}"))
 
     async def _attempt_smtp(self, msg: SpooledMessage, rcpts: list[str]) -> dict[str, _Reply]:
-        assert self._pool is not None
+        pool = await self._pool_for(self.upstream_for(msg))
         try:
-            client = await self._pool.acquire()
+            client = await pool.acquire()
         except SMTPResponseException as exc:  # greeting, EHLO, STARTTLS or AUTH refused
             return dict.fromkeys(rcpts, _Reply(None, f"4.4.0 upstream session failed: {exc.code} "
                                                      f"{exc.message}"))
@@ -456,14 +531,14 @@ class DeliveryService:
                 replies.setdefault(rcpt, _Reply(None, text))
             return replies
         finally:
-            self._pool.release(client, reusable)
+            pool.release(client, reusable)
 
     # -- recording --------------------------------------------------------------------------------
 
     async def _record(self, msg: SpooledMessage, attempt: int, replies: dict[str, _Reply]) -> None:
         now = time.time()
         expired = now - msg.arrived >= self._delivery.give_up_after
-        remote = self._upstream.host
+        remote = self.upstream_for(msg).host
         results: list[RecipientResult] = []
         failed: list[FailedRecipient] = []
         temporary: list[str] = []

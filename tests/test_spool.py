@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,21 +92,6 @@ async def test_read_only_directory_raises_spool_error(tmp_path: Path) -> None:
             await Spool.open(ro)
     finally:
         ro.chmod(0o755)
-
-
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MB tmpfs, so disk-full and read-only are the kernel's answers, not simulations."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
 
 
 async def test_read_only_filesystem_raises_spool_error(small_fs: Path) -> None:
@@ -265,5 +249,17 @@ async def test_purge_forgets_only_old_finished_entries(tmp_path: Path) -> None:
         assert await spool.info(done) is None
         assert await spool.info(pending) is not None
         assert await spool.depth() == 1
+    finally:
+        await spool.close()
+
+
+async def test_a_failing_operation_does_not_kill_the_writer(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        with pytest.raises(SpoolError):
+            # Not a valid recipient result: the batch fails as a whole, with a SpoolError.
+            await spool.record_attempt("nope", [object()], None)  # type: ignore[list-item]
+        qid = await spool.put("s@example.com", ["r@example.net"], MSG)
+        assert await spool.load(qid) is not None
     finally:
         await spool.close()
