@@ -8,9 +8,11 @@ of .eml files, mbox files and Maildir folders, the IMAP poller). Each message go
 * ``commit_sync`` (the store's writer thread): record the notice and the alias statuses it
   establishes in one transaction; the same bytes seen twice are recorded once.
 
-The async ``ingest`` used at end of DATA runs the first in ``asyncio.to_thread`` and the second on
-the store's thread: nothing blocking runs on the event loop. ``ingest_one`` stays the parse-only
-path (``gateway bounce import --dry-run``).
+The async ``ingest`` used at end of DATA (and by the IMAP poller) runs the first in
+``asyncio.to_thread`` and the second in the store's next group commit: nothing blocking runs on the
+event loop. ``ingest_sync`` runs both in the caller's thread (the CLI). ``ingest_one`` is the
+parse-only path (``gateway bounce import`` without ``--config``, or with ``--dry-run``).
+Every notice belongs to one tenant's registry and is matched only against that tenant's relays.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from gateway.bounces.ingest import (
     iter_messages,
 )
 from gateway.bounces.parse import BounceReport, parse_bounce
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.log import configure_logging
 from gateway.store.sqlite import SQLiteStore
 
@@ -45,6 +46,11 @@ def register(subparsers: Any) -> None:
     i.add_argument("--tenant", default="", metavar="ID",
                    help="with --config: the tenant whose registry the notices belong to")
     i.set_defaults(func=run_import)
+
+    q = sub.add_parser("poll", help="poll the configured [bounces.imap] mailboxes once and record what is there")
+    q.add_argument("--config", type=Path, required=True, help="gateway configuration with [bounces.imap]")
+    q.add_argument("--json", action="store_true", help="one JSON object per mailbox")
+    q.set_defaults(func=run_poll)
 
 
 def _read(name: str) -> bytes:
@@ -161,3 +167,47 @@ def _import(args: argparse.Namespace, service: BounceIngestService | None) -> in
                   f"  failed: {summary.failed}")
             print(f"aliases marked: optout {summary.optout}  dead {summary.dead}")
     return 2 if failed_paths or summary.unreadable or summary.failed else 0
+
+
+def run_poll(args: argparse.Namespace) -> int:
+    """One poll of every configured mailbox: to check the settings, or from cron instead of the
+    gateway's own poller."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"gateway bounce poll: {exc}", file=sys.stderr)
+        return 2
+    if not config.bounces.imap:
+        print(f"gateway bounce poll: no [bounces.imap] mailbox in {args.config}", file=sys.stderr)
+        return 2
+    configure_logging(config.log.format, "warning")
+    return asyncio.run(_poll_all(config, args.json))
+
+
+async def _poll_all(config: GatewayConfig, as_json: bool) -> int:
+    from gateway.bounces.imap import ImapError, ImapPoller
+
+    store = await SQLiteStore(config.state_dir).open()
+    service = BounceIngestService(store, config)
+    failed = False
+    try:
+        for mailbox_config in config.bounces.imap:
+            poller = ImapPoller(mailbox_config, service)
+            try:
+                summary = await poller.poll_once()
+            except ImapError as exc:
+                failed = True
+                print(f"gateway bounce poll: {poller.source}: {exc}", file=sys.stderr)
+                continue
+            summary.recorded = True  # the registry counters are meaningful even for an empty mailbox
+            if as_json:
+                print(json.dumps({"mailbox": poller.source, "tenant": mailbox_config.tenant,
+                                  **summary.as_json()}))
+            else:
+                print(f"{poller.source}: messages {summary.messages}, matched {summary.matched}, "
+                      f"unmatched {summary.unmatched}, not a bounce {summary.not_bounce}, "
+                      f"already recorded {summary.duplicate}, failed {summary.failed}")
+            failed = failed or summary.failed > 0
+    finally:
+        await store.close()
+    return 2 if failed else 0

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import imaplib
+import json
+import os
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from gateway.bounces.ingest import BounceIngestService
 from gateway.config import GatewayConfig, config_from_mapping
 from gateway.store.sqlite import SQLiteStore
 from tests.bounces.messages import optout_notice, plain_mail
-from tests.conftest import GatewayFactory, wait_until
+from tests.conftest import REPO_ROOT, GatewayFactory, wait_until
 from tests.dovecot import DOVECOT, DovecotServer, run_dovecot
 
 pytestmark = pytest.mark.skipif(
@@ -184,3 +188,35 @@ async def test_cancelled_poll_loses_nothing_and_leaks_no_connection(tmp_path: Pa
     assert box.messages("INBOX") == []
     assert sorted(raw for _flags, raw in box.messages("Processed")) == sorted(notices)
     assert len(store.notices_sync()) == 12
+
+
+def test_bounce_poll_command(tmp_path: Path, dovecot: DovecotServer, box: Mailbox) -> None:
+    def poll(password: str) -> subprocess.CompletedProcess[str]:
+        cfg = tmp_path / "gateway.toml"
+        cfg.write_text(f"""
+[state]
+directory = "state"
+
+[bounces.imap]
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+ca_file = "{dovecot.cert.cert_file}"
+username = "{dovecot.username}"
+password = "{password}"
+""", encoding="utf-8")
+        return subprocess.run([sys.executable, "-m", "gateway", "bounce", "poll", "--config", str(cfg), "--json"],
+                              cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    box.append(optout_notice(ORDER))
+    first = poll(dovecot.password)
+    assert first.returncode == 0, first.stderr
+    [summary] = [json.loads(line) for line in first.stdout.splitlines()]
+    assert (summary["messages"], summary["unmatched"], summary["tenant"]) == (1, 1, "")
+    again = poll(dovecot.password)
+    assert json.loads(again.stdout)["messages"] == 0
+    assert box.messages("INBOX") == []
+
+    refused = poll("wrong")
+    assert refused.returncode == 2
+    assert "login" in refused.stderr and "AUTHENTICATIONFAILED" in refused.stderr
