@@ -96,7 +96,10 @@ class ImapSession:
             raise ImapError(f"connect {cfg.host}:{cfg.effective_port}: {exc}") from exc
 
     def _ensure_folder(self, name: str) -> None:
-        typ, data = self.conn.list('""', quote_mailbox(name))
+        try:
+            typ, data = self.conn.list('""', quote_mailbox(name))
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise ImapError(f"list {name}: {exc}") from exc
         if typ == "OK" and any(d for d in data if d):
             return
         _call(f"create {name}", self.conn.create, quote_mailbox(name))

@@ -195,7 +195,7 @@ async def _poll_all(config: GatewayConfig, as_json: bool) -> int:
             poller = ImapPoller(mailbox_config, service)
             try:
                 summary = await poller.poll_once()
-            except ImapError as exc:
+            except (ImapError, OSError) as exc:  # OSError: e.g. an unreadable password_file
                 failed = True
                 print(f"gateway bounce poll: {poller.source}: {exc}", file=sys.stderr)
                 continue
