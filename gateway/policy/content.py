@@ -9,6 +9,7 @@ message text and phrase lists, so "Rаbatt" (Cyrillic a), "R\\u00adabatt" and "R
 from __future__ import annotations
 
 import binascii
+import codecs
 import email.header
 import email.message
 import email.parser
@@ -168,18 +169,26 @@ class MessageContent:
 
 
 def decode_bytes(payload: bytes, charset: str | None) -> str:
-    """Decode with the declared charset, falling back to UTF-8 and then cp1252; never raises."""
-    candidates = [c for c in (charset, "utf-8") if c]
-    for cs in candidates:
+    """Decode with the declared charset, else UTF-8, else cp1252 (what 8-bit mail usually is);
+    never raises."""
+    known: str | None = None
+    if charset:
         try:
-            return payload.decode(cs)
-        except (LookupError, UnicodeError, ValueError, TypeError):
-            continue
-    for cs in candidates:
+            codec = codecs.lookup(charset)
+            known = charset if codec._is_text_encoding else None
+        except (LookupError, ValueError, TypeError):
+            known = None
+    for cs in (known, "utf-8"):
+        if cs:
+            try:
+                return payload.decode(cs)
+            except (LookupError, UnicodeError, ValueError, TypeError):
+                continue
+    if known and known.lower().replace("_", "-") not in ("us-ascii", "ascii"):
         try:
-            return payload.decode(cs, errors="replace")
+            return payload.decode(known, errors="replace")
         except (LookupError, UnicodeError, ValueError, TypeError):
-            continue
+            pass
     return payload.decode("cp1252", errors="replace")
 
 
@@ -196,6 +205,13 @@ def decode_header_value(value: object) -> str:
     """An RFC 2047 header as text; broken encoded words are kept as they were written."""
     if value is None:
         return ""
+    if isinstance(value, email.header.Header):  # compat32 hands raw 8-bit headers over like this
+        try:
+            chunks = email.header.decode_header(value)
+        except Exception:
+            return str(value)
+        return "".join(decode_bytes(c, cs) if isinstance(c, bytes) else c for c, cs in chunks).replace(
+            "\r", "").replace("\n", "")
     text = _unescape_8bit(str(value))
     try:
         parts = email.header.decode_header(text)
@@ -228,8 +244,8 @@ _ARCHIVE_MIMES = {"application/zip", "application/x-tar", "application/x-rar-com
                   "application/x-xz", "application/x-unix-archive", "application/x-compress",
                   "application/x-lzop", "application/x-lzip", "application/x-lz4", "application/zstd",
                   "application/x-brotli"}
-_EXECUTABLE_EXT = {"exe", "com", "scr", "pif", "msi", "msp", "dll", "cpl", "apk", "app", "dmg", "elf", "bin",
-                   "jar", "lnk", "iso", "img", "reg", "sys"}
+_EXECUTABLE_EXT = {"exe", "com", "scr", "pif", "msi", "msp", "dll", "cpl", "apk", "app", "dmg", "elf", "jar",
+                   "lnk", "iso", "reg", "sys"}
 _SCRIPT_EXT = {"js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "bat", "cmd", "ps1", "psm1", "sh", "bash",
                "py", "pl", "rb", "php", "scf", "url", "applescript", "command", "vb", "html", "htm", "svg"}
 _ARCHIVE_EXT = {"zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "cab", "arj", "lz", "zst", "z", "ace"}

@@ -310,7 +310,7 @@ def _format_reason(template: str, **values: str | None) -> str:
         return template
 
 
-_HEADER_END = regex.compile(rb"\r?\n\r?\n")
+_HEADER_END = regex.compile(rb"(\r?\n)\r?\n")
 _SUBJECT_LINE = regex.compile(rb"(?im)^subject[ \t]*:.*(?:\r?\n[ \t].*)*(?:\r?\n)?")
 
 
@@ -325,26 +325,23 @@ def encode_subject(subject: str, linesep: str) -> bytes:
 def replace_subject(raw: bytes, subject: str) -> bytes:
     """Replace the first Subject header (dropping any duplicates); everything else stays byte-exact."""
     end = _HEADER_END.search(raw)
-    header_end = end.start() if end else len(raw)
-    head, rest = raw[:header_end], raw[header_end:]
+    split = end.end(1) if end else len(raw)
+    head, rest = raw[:split], raw[split:]  # head: every header line with its line end
     eol = b"\r\n" if b"\r\n" in (head or raw[:200]) else b"\n"
+    if head and not head.endswith(b"\n"):
+        head += eol
     line = encode_subject(subject, eol.decode()) + eol
     matches = list(_SUBJECT_LINE.finditer(head))
     if not matches:
-        if head and not head.endswith(eol):
-            return head + eol + line.rstrip(b"\r\n") + rest
         return head + line + rest
-    first = matches[0]
     out = bytearray()
     pos = 0
     for i, m in enumerate(matches):
         out += head[pos:m.start()]
         if i == 0:
-            replacement = line if m.group(0).endswith(b"\n") else line.rstrip(b"\r\n")
-            out += replacement
+            out += line
         pos = m.end()
     out += head[pos:]
-    del first
     return bytes(out) + rest
 
 
