@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.classify import Classifier  # noqa: E402
-from gateway.config import MarketplaceConfig, PolicyConfig  # noqa: E402
-from gateway.policy.engine import InMemoryPolicyState, PolicyEngine  # noqa: E402
+from gateway.classify import Classifier
+from gateway.config import MarketplaceConfig, PolicyConfig
+from gateway.policy.engine import InMemoryPolicyState, PolicyEngine
 
 ORDER = "302-4817265-9034712"
 PARAGRAPH = (
@@ -59,14 +59,17 @@ def build_message(size: int) -> bytes:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3000)
     parser.add_argument("--size", type=int, default=20_000)
     args = parser.parse_args()
     engine = PolicyEngine.load(PolicyConfig(), MarketplaceConfig())
     raw = build_message(args.size)
     recipients = Classifier(MarketplaceConfig().tlds).marketplace_recipients(
-        ["b7d3kq9xz2m4np5@marketplace.amazon.de"])
+        ["b7d3kq9xz2m4np5@marketplace.amazon.de"]
+    )
     state = InMemoryPolicyState()
     verdict = engine.evaluate(raw, recipients, state)
     for _ in range(200):  # warm-up
@@ -79,10 +82,14 @@ def main() -> int:
         times.append((time.perf_counter_ns() - start) / 1e6)
     times.sort()
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-    print(f"message: {len(raw)} bytes, {len(engine.rules)} rules, verdict {verdict.action} "
-          f"({', '.join(h.rule for h in verdict.hits) or 'no hits'})")
-    print(f"runs: {args.runs}  median: {statistics.median(times):.3f} ms  p99: {p99:.3f} ms  "
-          f"max: {times[-1]:.3f} ms")
+    print(
+        f"message: {len(raw)} bytes, {len(engine.rules)} rules, verdict {verdict.action} "
+        f"({', '.join(h.rule for h in verdict.hits) or 'no hits'})"
+    )
+    print(
+        f"runs: {args.runs}  median: {statistics.median(times):.3f} ms  p99: {p99:.3f} ms  "
+        f"max: {times[-1]:.3f} ms"
+    )
     return 0
 
 

@@ -21,32 +21,59 @@ ALIAS_JP = "k5tx8vmr2dqz9bn@marketplace.amazon.co.jp"
 
 # Realistic order-critical and permitted mail in five languages: must not be held or refused.
 LEGITIMATE = [
-    (ALIAS_DE, f"Ihre Rechnung zur Bestellung {ORDER}",
-     f"Guten Tag,\n\nanbei die Rechnung zu Ihrer Bestellung {ORDER} als PDF.\n\nMit freundlichen Grüßen\nIhr Team"),
-    (ALIAS_DE, f"[Wichtig] Liefertermin für Bestellung {ORDER}",
-     f"Guten Tag,\n\nIhr Sofa aus Bestellung {ORDER} kommt per Spedition. Passt Ihnen Dienstag zwischen 8 und "
-     "12 Uhr als Liefertermin?\n\nViele Grüße\nIhr Team"),
-    (ALIAS_COM, f"[Important] Engraving for order {ORDER}",
-     f"Hello,\n\nplease confirm the engraving text for order {ORDER}: \"Anna & Tom\". Serif or script font?\n\n"
-     "Kind regards\nThe team"),
-    (ALIAS_FR, f"[Important] Date de livraison de la commande {ORDER}",
-     f"Bonjour,\n\nle transporteur propose une date de livraison pour la commande {ORDER} : mardi matin. "
-     "Cela vous convient-il ?\n\nCordialement"),
-    ("n2kd8vxq4tz7rbp@marketplace.amazon.it", f"[Importante] Personalizzazione ordine {ORDER}",
-     f"Buongiorno,\n\nper la personalizzazione della tazza (ordine {ORDER}) ci conferma il nome da stampare?\n\n"
-     "Cordiali saluti"),
-    ("z9rm3qdt6vkp2nx@marketplace.amazon.es", f"[Importante] Fecha de entrega del pedido {ORDER}",
-     f"Hola,\n\n¿qué fecha de entrega le conviene para su pedido {ORDER}? La empresa de transporte "
-     "necesita saberlo.\n\nSaludos cordiales"),
-    (ALIAS_DE, f"Transportschaden bei Bestellung {ORDER}",
-     f"Guten Tag,\n\nfür die Bewertung des Transportschadens an Bestellung {ORDER} benötigen wir zwei Fotos. "
-     "Danach schicken wir Ersatz.\n\nMit freundlichen Grüßen"),
+    (
+        ALIAS_DE,
+        f"Ihre Rechnung zur Bestellung {ORDER}",
+        f"Guten Tag,\n\nanbei die Rechnung zu Ihrer Bestellung {ORDER} als PDF.\n\nMit freundlichen "
+        "Grüßen\nIhr Team",
+    ),
+    (
+        ALIAS_DE,
+        f"[Wichtig] Liefertermin für Bestellung {ORDER}",
+        f"Guten Tag,\n\nIhr Sofa aus Bestellung {ORDER} kommt per Spedition. Passt Ihnen Dienstag "
+        "zwischen 8 und "
+        "12 Uhr als Liefertermin?\n\nViele Grüße\nIhr Team",
+    ),
+    (
+        ALIAS_COM,
+        f"[Important] Engraving for order {ORDER}",
+        f'Hello,\n\nplease confirm the engraving text for order {ORDER}: "Anna & Tom". Serif or '
+        "script font?\n\n"
+        "Kind regards\nThe team",
+    ),
+    (
+        ALIAS_FR,
+        f"[Important] Date de livraison de la commande {ORDER}",
+        f"Bonjour,\n\nle transporteur propose une date de livraison pour la commande {ORDER} : mardi matin. "
+        "Cela vous convient-il ?\n\nCordialement",
+    ),
+    (
+        "n2kd8vxq4tz7rbp@marketplace.amazon.it",
+        f"[Importante] Personalizzazione ordine {ORDER}",
+        f"Buongiorno,\n\nper la personalizzazione della tazza (ordine {ORDER}) ci conferma il nome "
+        "da stampare?\n\n"
+        "Cordiali saluti",
+    ),
+    (
+        "z9rm3qdt6vkp2nx@marketplace.amazon.es",
+        f"[Importante] Fecha de entrega del pedido {ORDER}",
+        f"Hola,\n\n¿qué fecha de entrega le conviene para su pedido {ORDER}? La empresa de transporte "
+        "necesita saberlo.\n\nSaludos cordiales",
+    ),
+    (
+        ALIAS_DE,
+        f"Transportschaden bei Bestellung {ORDER}",
+        f"Guten Tag,\n\nfür die Bewertung des Transportschadens an Bestellung {ORDER} benötigen wir "
+        "zwei Fotos. "
+        "Danach schicken wir Ersatz.\n\nMit freundlichen Grüßen",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("rcpt", "subject", "body"), LEGITIMATE)
-def test_realistic_legitimate_messages_relay_cleanly(engine: PolicyEngine, rcpt: str, subject: str,
-                                                      body: str) -> None:
+def test_realistic_legitimate_messages_relay_cleanly(
+    engine: PolicyEngine, rcpt: str, subject: str, body: str
+) -> None:
     raw = message(subject, body, to=rcpt, attachments=(attachment("Rechnung.pdf", PDF, "application/pdf"),))
     verdict = engine.evaluate(raw, recipients(rcpt))
     assert verdict.action is Action.RELAY, verdict.hits
@@ -75,7 +102,10 @@ def test_most_severe_action_wins(engine: PolicyEngine) -> None:
 
 
 def test_lookalike_soft_hyphen_and_href_hidden_evasions_are_caught(engine: PolicyEngine) -> None:
-    for body in (f"Zu {ORDER}: 10% R\u0430batt mit Code DANKE", f"Zu {ORDER}: Ihr Gut\u00adschein\u00adcode: X1"):
+    for body in (
+        f"Zu {ORDER}: 10% R\u0430batt mit Code DANKE",
+        f"Zu {ORDER}: Ihr Gut\u00adschein\u00adcode: X1",
+    ):
         verdict = engine.evaluate(message(f"Bestellung {ORDER}", body), recipients())
         assert "promotion-discount" in {h.rule for h in verdict.hits}, body
     html = f'<p>Rechnung zu {ORDER} finden Sie <a href="https://mein-shop.example/r">bei amazon.de</a></p>'
@@ -85,33 +115,56 @@ def test_lookalike_soft_hyphen_and_href_hidden_evasions_are_caught(engine: Polic
 
 
 def test_amazon_and_carrier_links_are_allowed_but_lookalike_hosts_are_not(engine: PolicyEngine) -> None:
-    ok = engine.evaluate(message(f"Zustellung {ORDER}", f"Zu {ORDER}: https://www.amazon.de/gp/css/order-history "
-                                 "und https://www.dhl.de/de/verfolgen.html?piececode=1"), recipients())
+    ok = engine.evaluate(
+        message(
+            f"Zustellung {ORDER}",
+            f"Zu {ORDER}: https://www.amazon.de/gp/css/order-history "
+            "und https://www.dhl.de/de/verfolgen.html?piececode=1",
+        ),
+        recipients(),
+    )
     assert "external-link" not in {h.rule for h in ok.hits}
-    fake = engine.evaluate(message(f"Zustellung {ORDER}", f"Zu {ORDER}: https://www.\u0430mazon.de/x"), recipients())
+    fake = engine.evaluate(
+        message(f"Zustellung {ORDER}", f"Zu {ORDER}: https://www.\u0430mazon.de/x"), recipients()
+    )
     assert "external-link" in {h.rule for h in fake.hits}
 
 
 def test_word_alone_is_not_a_violation_phrase_in_context_is(engine: PolicyEngine) -> None:
-    alone = engine.evaluate(message(f"Bestellung {ORDER}", f"Die Bewertung des Schadens an {ORDER} dauert "
-                                    "zwei Tage; danach schreiben wir Ihnen."), recipients())
-    assert not {h.rule for h in alone.hits} & {"review-request", "review-incentive", "review-positive-wording"}
-    asked = engine.evaluate(message(f"Bestellung {ORDER}", f"Wir würden uns über eine 5-Sterne-Bewertung zu {ORDER} "
-                                    "freuen."), recipients())
+    alone = engine.evaluate(
+        message(
+            f"Bestellung {ORDER}",
+            f"Die Bewertung des Schadens an {ORDER} dauert zwei Tage; danach schreiben wir Ihnen.",
+        ),
+        recipients(),
+    )
+    assert not {h.rule for h in alone.hits} & {
+        "review-request",
+        "review-incentive",
+        "review-positive-wording",
+    }
+    asked = engine.evaluate(
+        message(f"Bestellung {ORDER}", f"Wir würden uns über eine 5-Sterne-Bewertung zu {ORDER} freuen."),
+        recipients(),
+    )
     assert "review-positive-wording" in {h.rule for h in asked.hits}
     assert "review-request" in asked.tags
 
 
 # ---------------------------------------------------------------------------------------- replies
 
-@pytest.mark.parametrize(("subject", "headers", "body"), [
-    ("Frage", {"In-Reply-To": "<a@marketplace.amazon.de>"}, "Ja."),
-    ("Frage", {"References": "<a@marketplace.amazon.de>"}, "Ja."),
-    (f"AW: Frage zu {ORDER}", {}, "Ja."),
-    (f"RE: question {ORDER}", {}, "Yes."),
-    (f"TR: commande {ORDER}", {}, "Oui."),
-    ("Frage", {}, "Ja.\n\n[commMgrTok:A1B2C3D4E5]"),
-])
+
+@pytest.mark.parametrize(
+    ("subject", "headers", "body"),
+    [
+        ("Frage", {"In-Reply-To": "<a@marketplace.amazon.de>"}, "Ja."),
+        ("Frage", {"References": "<a@marketplace.amazon.de>"}, "Ja."),
+        (f"AW: Frage zu {ORDER}", {}, "Ja."),
+        (f"RE: question {ORDER}", {}, "Yes."),
+        (f"TR: commande {ORDER}", {}, "Oui."),
+        ("Frage", {}, "Ja.\n\n[commMgrTok:A1B2C3D4E5]"),
+    ],
+)
 def test_reply_detection(engine: PolicyEngine, subject: str, headers: dict[str, str], body: str) -> None:
     verdict = engine.evaluate(message(subject, body, headers=headers), recipients())
     assert verdict.reply is True
@@ -125,22 +178,33 @@ def test_re_subject_without_order_id_is_not_a_reply(engine: PolicyEngine) -> Non
 
 
 def test_quoted_buyer_message_is_not_held_against_the_seller(engine: PolicyEngine) -> None:
-    body = (f"Guten Tag,\n\nja, das Teil passt.\n\nAm 22.11.2026 schrieb Käufer:\n> Gebe 5 Sterne, "
-            f"schreibt mir per WhatsApp 0171 2345678 oder an kaeufer@example.com ({ORDER})\n")
-    verdict = engine.evaluate(message(f"AW: Frage {ORDER}", body, headers={"In-Reply-To": "<q@x>"}), recipients())
-    assert verdict.reply and verdict.action is Action.RELAY, verdict.hits
+    body = (
+        f"Guten Tag,\n\nja, das Teil passt.\n\nAm 22.11.2026 schrieb Käufer:\n> Gebe 5 Sterne, "
+        f"schreibt mir per WhatsApp 0171 2345678 oder an kaeufer@example.com ({ORDER})\n"
+    )
+    verdict = engine.evaluate(
+        message(f"AW: Frage {ORDER}", body, headers={"In-Reply-To": "<q@x>"}), recipients()
+    )
+    assert verdict.reply
+    assert verdict.action is Action.RELAY, verdict.hits
     # The same words in a reply's own text still count: replies are not exempt from content rules.
-    own = engine.evaluate(message(f"AW: Frage {ORDER}", "Schreiben Sie uns per WhatsApp.",
-                                  headers={"In-Reply-To": "<q@x>"}), recipients())
+    own = engine.evaluate(
+        message(f"AW: Frage {ORDER}", "Schreiben Sie uns per WhatsApp.", headers={"In-Reply-To": "<q@x>"}),
+        recipients(),
+    )
     assert "off-amazon-contact" in {h.rule for h in own.hits}
 
 
 # ---------------------------------------------------------------------------- critical & keyword
 
+
 def test_critical_message_gets_the_keyword_and_apply_rewrites_only_the_subject(engine: PolicyEngine) -> None:
-    raw = message(f"Lieferadresse zu {ORDER}", f"Die Lieferadresse zu {ORDER} ist unvollständig: die Hausnummer fehlt.")
+    raw = message(
+        f"Lieferadresse zu {ORDER}", f"Die Lieferadresse zu {ORDER} ist unvollständig: die Hausnummer fehlt."
+    )
     verdict = engine.evaluate(raw, recipients())
-    assert verdict.critical and verdict.action is Action.REWRITE
+    assert verdict.critical
+    assert verdict.action is Action.REWRITE
     assert verdict.subject == f"[Wichtig] Lieferadresse zu {ORDER}"
     out = engine.apply(raw, verdict)
     parsed = email.message_from_bytes(out, policy=email.policy.default)
@@ -156,8 +220,12 @@ def test_apply_leaves_non_rewrite_verdicts_byte_exact(engine: PolicyEngine) -> N
     assert engine.apply(raw, verdict) is raw
 
 
-def test_keyword_for_japan_uses_half_width_brackets_and_non_ascii_subjects_are_rfc2047(engine: PolicyEngine) -> None:
-    raw = message(f"ご注文 {ORDER} の刻印について", f"ご注文 {ORDER} の刻印の文字をご確認ください。", to=ALIAS_JP)
+def test_keyword_for_japan_uses_half_width_brackets_and_non_ascii_subjects_are_rfc2047(
+    engine: PolicyEngine,
+) -> None:
+    raw = message(
+        f"ご注文 {ORDER} の刻印について", f"ご注文 {ORDER} の刻印の文字をご確認ください。", to=ALIAS_JP
+    )
     verdict = engine.evaluate(raw, recipients(ALIAS_JP))
     assert verdict.subject.startswith("[重要] ")
     out = engine.apply(raw, verdict)
@@ -170,15 +238,19 @@ def test_keyword_for_japan_uses_half_width_brackets_and_non_ascii_subjects_are_r
 def test_existing_keyword_is_matched_case_insensitively_and_needs_brackets(engine: PolicyEngine) -> None:
     body = f"Bitte nennen Sie uns einen Liefertermin für {ORDER}."
     kept = engine.evaluate(message(f"Anfrage [WICHTIG] {ORDER}", body), recipients())
-    assert kept.action is Action.RELAY and kept.subject == f"Anfrage [WICHTIG] {ORDER}"
+    assert kept.action is Action.RELAY
+    assert kept.subject == f"Anfrage [WICHTIG] {ORDER}"
     bare = engine.evaluate(message(f"Wichtig: Anfrage {ORDER}", body), recipients())
-    assert bare.action is Action.REWRITE and bare.subject == f"[Wichtig] Wichtig: Anfrage {ORDER}"
+    assert bare.action is Action.REWRITE
+    assert bare.subject == f"[Wichtig] Wichtig: Anfrage {ORDER}"
 
 
 def test_misused_keyword_is_removed_and_the_message_quarantined(engine: PolicyEngine) -> None:
-    verdict = engine.evaluate(message(f"[Wichtig] Rechnung {ORDER}", f"Anbei die Rechnung zu {ORDER}."),
-                              recipients())
-    assert verdict.action is Action.QUARANTINE and not verdict.critical
+    verdict = engine.evaluate(
+        message(f"[Wichtig] Rechnung {ORDER}", f"Anbei die Rechnung zu {ORDER}."), recipients()
+    )
+    assert verdict.action is Action.QUARANTINE
+    assert not verdict.critical
     assert verdict.subject == f"Rechnung {ORDER}"
     assert [h.rule for h in verdict.hits] == ["critical-keyword-misused"]
 
@@ -192,21 +264,30 @@ def test_misused_keyword_action_is_configurable() -> None:
 
 
 def test_configured_keyword_table_overrides_defaults() -> None:
-    engine = PolicyEngine.load(PolicyConfig(critical_keywords={"nl": "Belangrijk", "de": "[WICHTIG]"}),
-                               MarketplaceConfig())
-    assert engine.keyword_for("nl") == "Belangrijk" and engine.keyword_for("de") == "WICHTIG"
+    engine = PolicyEngine.load(
+        PolicyConfig(critical_keywords={"nl": "Belangrijk", "de": "[WICHTIG]"}), MarketplaceConfig()
+    )
+    assert engine.keyword_for("nl") == "Belangrijk"
+    assert engine.keyword_for("de") == "WICHTIG"
     nl = "p3kdx8vm2tqz9rn@marketplace.amazon.nl"
-    verdict = engine.evaluate(message(f"Delivery date {ORDER}", f"Which delivery date suits you for {ORDER}?", to=nl),
-                              recipients(nl))
+    verdict = engine.evaluate(
+        message(f"Delivery date {ORDER}", f"Which delivery date suits you for {ORDER}?", to=nl),
+        recipients(nl),
+    )
     assert verdict.subject == f"[Belangrijk] Delivery date {ORDER}"
 
 
 # ----------------------------------------------------------------------------------- state
 
+
 def test_second_review_request_for_an_order_is_rejected(engine: PolicyEngine) -> None:
-    raw = message(f"Ihre Meinung zu {ORDER}", f"Würden Sie eine Bewertung zu Bestellung {ORDER} hinterlassen?")
+    raw = message(
+        f"Ihre Meinung zu {ORDER}", f"Würden Sie eine Bewertung zu Bestellung {ORDER} hinterlassen?"
+    )
     first = engine.evaluate(raw, recipients(), InMemoryPolicyState())
-    assert first.action is Action.RELAY and "review-request" in first.tags and first.order_ids == (ORDER,)
+    assert first.action is Action.RELAY
+    assert "review-request" in first.tags
+    assert first.order_ids == (ORDER,)
     second = engine.evaluate(raw, recipients(), InMemoryPolicyState(reviews={ORDER: 1}))
     assert second.action is Action.REJECT
     hit = next(h for h in second.hits if h.rule == "review-request-repeat")
@@ -215,26 +296,35 @@ def test_second_review_request_for_an_order_is_rejected(engine: PolicyEngine) ->
 
 def test_opted_out_buyer_proactive_rejected_with_explanation(engine: PolicyEngine) -> None:
     state = InMemoryPolicyState(aliases={ALIAS_DE: "optout"})
-    verdict = engine.evaluate(message(f"Rechnung {ORDER}", f"Anbei die Rechnung zu {ORDER}."), recipients(), state)
+    verdict = engine.evaluate(
+        message(f"Rechnung {ORDER}", f"Anbei die Rechnung zu {ORDER}."), recipients(), state
+    )
     assert verdict.action is Action.REJECT
     reason = next(h.reason for h in verdict.hits if h.rule == "buyer-opted-out")
-    assert "opted out" in reason and "Replies in the buyer's own thread" in reason and "[Wichtig]" in reason
+    assert "opted out" in reason
+    assert "Replies in the buyer's own thread" in reason
+    assert "[Wichtig]" in reason
 
 
 def test_opted_out_buyer_still_gets_critical_mail_and_replies(engine: PolicyEngine) -> None:
     state = InMemoryPolicyState(aliases={ALIAS_DE: "optout"})
-    critical = engine.evaluate(message(f"Liefertermin {ORDER}", f"Welcher Liefertermin passt für {ORDER}?"),
-                               recipients(), state)
-    assert critical.action is Action.REWRITE and critical.subject.startswith("[Wichtig]")
-    reply = engine.evaluate(message(f"AW: Frage {ORDER}", "Ja, passt.", headers={"In-Reply-To": "<q@x>"}),
-                            recipients(), state)
+    critical = engine.evaluate(
+        message(f"Liefertermin {ORDER}", f"Welcher Liefertermin passt für {ORDER}?"), recipients(), state
+    )
+    assert critical.action is Action.REWRITE
+    assert critical.subject.startswith("[Wichtig]")
+    reply = engine.evaluate(
+        message(f"AW: Frage {ORDER}", "Ja, passt.", headers={"In-Reply-To": "<q@x>"}), recipients(), state
+    )
     assert reply.action is Action.RELAY
 
 
 def test_opt_out_through_a_plus_token_address_uses_the_alias(engine: PolicyEngine) -> None:
     state = InMemoryPolicyState(aliases={ALIAS_DE: "optout"})
     rcpt = ALIAS_DE.replace("@", "+tok123@")
-    verdict = engine.evaluate(message(f"Rechnung {ORDER}", f"Rechnung zu {ORDER}.", to=rcpt), recipients(rcpt), state)
+    verdict = engine.evaluate(
+        message(f"Rechnung {ORDER}", f"Rechnung zu {ORDER}.", to=rcpt), recipients(rcpt), state
+    )
     assert verdict.action is Action.REJECT
 
 
@@ -247,16 +337,21 @@ def test_dead_alias_is_rejected_with_550_5_1_1(engine: PolicyEngine) -> None:
 
 # -------------------------------------------------------------------------------- robustness
 
+
 def test_no_marketplace_recipient_relays_without_rules(engine: PolicyEngine) -> None:
     verdict = engine.evaluate(message("Gutscheincode 📦", "WhatsApp", to="x@example.com"), [])
-    assert verdict.action is Action.RELAY and verdict.hits == () and verdict.marketplace is None
+    assert verdict.action is Action.RELAY
+    assert verdict.hits == ()
+    assert verdict.marketplace is None
 
 
 def test_score_rules_add_up_to_a_threshold(engine: PolicyEngine) -> None:
     one = engine.evaluate(message(f"Anleitung {ORDER}", f"Für {ORDER} klicken Sie hier."), recipients())
-    assert one.action is Action.RELAY and "scanner-click-here" in {h.rule for h in one.hits}
-    both = engine.evaluate(message(f"Anleitung {ORDER}", f"Für {ORDER} klicken Sie hier, externe Webseite."),
-                           recipients())
+    assert one.action is Action.RELAY
+    assert "scanner-click-here" in {h.rule for h in one.hits}
+    both = engine.evaluate(
+        message(f"Anleitung {ORDER}", f"Für {ORDER} klicken Sie hier, externe Webseite."), recipients()
+    )
     assert both.action is Action.QUARANTINE
     assert "score-threshold" in {h.rule for h in both.hits}
 
@@ -267,7 +362,9 @@ def test_attachment_rules(engine: PolicyEngine) -> None:
         return {h.rule for h in engine.evaluate(raw, recipients()).hits}
 
     assert "attachment-dangerous" in verdict_for(attachment("Rechnung.pdf", b"PK\x03\x04" + b"\x00" * 60))
-    assert "attachment-unusual-type" in verdict_for(attachment("a.mp3", b"ID3\x03\x00\x00\x00" + b"\x00" * 60))
+    assert "attachment-unusual-type" in verdict_for(
+        attachment("a.mp3", b"ID3\x03\x00\x00\x00" + b"\x00" * 60)
+    )
     big = attachment("Anleitung.pdf", b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024 + 1), "application/pdf")
     assert "attachment-too-large" in verdict_for(big)
     assert verdict_for(attachment("Rechnung.pdf", PDF, "application/pdf")) == set()
@@ -288,5 +385,9 @@ def test_replace_subject_keeps_everything_else_and_handles_folded_or_missing_sub
     dup = b"Subject: one\r\nSubject: two\r\n\r\nB"
     assert replace_subject(dup, "x") == b"Subject: x\r\n\r\nB"
     encoded = replace_subject(raw, "Grüße " * 30)
-    assert str(email.header.make_header(email.header.decode_header(
-        email.message_from_bytes(encoded)["Subject"]))) == "Grüße " * 30
+    assert (
+        str(
+            email.header.make_header(email.header.decode_header(email.message_from_bytes(encoded)["Subject"]))
+        )
+        == "Grüße " * 30
+    )
