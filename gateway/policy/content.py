@@ -143,25 +143,31 @@ class MessageContent:
     html_max_font_px: float = 0.0
     problems: list[str] = field(default_factory=list)
     """What could not be decoded (the message is still read as far as possible)."""
+    _body_text: str | None = None
 
     @property
     def body_text(self) -> str:
-        """Plain and HTML text together: an alternative can hide what the other shows."""
-        if self.html_text and self.plain_text:
-            return self.plain_text + "\n\n" + self.html_text
-        return self.plain_text or self.html_text
+        """Plain and HTML text together (an alternative can hide what the other shows); lines of
+        the HTML text that the plain text already has are left out, so nothing is matched twice."""
+        if self._body_text is None:
+            self._body_text = _merge_alternatives(self.plain_text, self.html_text)
+        return self._body_text
 
     def own_text(self) -> str:
         """The body with quoted earlier messages removed (for replies)."""
-        plain = strip_quoted(self.plain_text)
-        html = strip_quoted(self.html_own_text)
-        if plain and html:
-            return plain + "\n\n" + html
-        return plain or html
+        return _merge_alternatives(strip_quoted(self.plain_text), strip_quoted(self.html_own_text))
 
     @property
     def attachments_total(self) -> int:
         return sum(a.size for a in self.attachments)
+
+
+def _merge_alternatives(plain: str, html: str) -> str:
+    if not (plain and html):
+        return plain or html
+    seen = {" ".join(line.split()) for line in plain.split("\n")}
+    extra = [line for line in html.split("\n") if " ".join(line.split()) not in seen]
+    return plain + "\n\n" + "\n".join(extra) if extra else plain
 
 
 # --------------------------------------------------------------------------------------------------
@@ -379,6 +385,8 @@ def _read_style(style: str, out: MessageContent) -> int:
             px = size * (16 if unit in ("em", "rem") else 1.333 if unit == "pt" else 1)
             out.html_max_font_px = max(out.html_max_font_px, px)
     # Emphasis only: mail clients put font-family and font-size on every paragraph.
+    if not any(word in style for word in ("bold", "00", "underline", "italic", "background")):
+        return 0
     return 1 if _EMPHASIS.search(style) else 0
 
 
@@ -479,7 +487,22 @@ _MAX_DEPTH = 20
 _MAX_PARTS = 500
 
 
-_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+_LOGICAL_LINE = regex.compile(r"\r?\n(?![ \t])")
+_HEADER_FOLD = regex.compile(r"\r?\n(?=[ \t])")
+
+
+def parse_headers(head: bytes) -> email.message.Message:
+    """A header block as a compat32 Message (what the stdlib parser gives, without its per-line
+    feed machinery). Lines without a colon are skipped; raw 8-bit bytes survive as surrogates."""
+    msg = email.message.Message()
+    text = head.decode("ascii", "surrogateescape")
+    for line in _LOGICAL_LINE.split(text):
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not name or " " in name or "\t" in name:
+            continue
+        msg[name] = _HEADER_FOLD.sub("", value).lstrip(" \t").rstrip("\r\n")
+    return msg
 _BLANK_LINE = regex.compile(rb"\r?\n\r?\n")
 _NOT_BASE64 = regex.compile(rb"[^A-Za-z0-9+/]")
 
@@ -583,7 +606,7 @@ def _walk(headers: email.message.Message, body: bytes, out: MessageContent, dept
             return
         for segment in segments:
             head, sub_body = _split_head(segment)
-            _walk(_HEADERS.parsebytes(head), sub_body, out, depth + 1, counter)
+            _walk(parse_headers(head), sub_body, out, depth + 1, counter)
         return
     filename = _filename(headers)
     disposition = str(headers.get("content-disposition", "")).split(";", 1)[0].strip().lower()
@@ -656,7 +679,7 @@ def read_message(raw: bytes) -> MessageContent:
     out = MessageContent()
     try:
         head, body = _split_head(raw)
-        msg = _HEADERS.parsebytes(head)
+        msg = parse_headers(head)
     except Exception as exc:
         out.problems.append(f"unparseable message: {exc}")
         out.plain_text = decode_bytes(raw, "utf-8")

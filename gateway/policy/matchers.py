@@ -292,14 +292,15 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
     region = _REGION.get(ctx.marketplace or "", "DE")
     for text in (ctx.subject, strip_invisible(ctx.own_text)):
-        # Order ids look like phone numbers to the library.
-        text = _ORDER_ID.sub(lambda m: " " * len(m.group(0)), text)
         for cand in _PHONE_CANDIDATE.finditer(text):
-            digits = sum(ch.isdigit() for ch in cand.group(0))
+            number = cand.group(0)
+            if _ORDER_ID.search(number):  # order ids look like phone numbers to the library
+                number = _ORDER_ID.sub(lambda m: " " * len(m.group(0)), number)
+            digits = sum(ch.isdigit() for ch in number)
             if digits < 7 or digits > 15:
                 continue
             try:
-                matches = list(phonenumbers.PhoneNumberMatcher(cand.group(0), region,
+                matches = list(phonenumbers.PhoneNumberMatcher(number, region,
                                                                leniency=phonenumbers.Leniency.VALID))
             except Exception:
                 continue
@@ -353,7 +354,7 @@ def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 _SHOUT = regex.compile(r"!{3,}|\?{3,}")
-_CAPS_WORD = re.compile(r"\b[A-ZÀ-ÖØ-Þ]{4,}\b")
+_CAPS_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ]{4,}")
 
 
 _NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
