@@ -185,3 +185,18 @@ def test_nul_bytes_and_huge_headers_do_not_break_reading() -> None:
     content = read_message(raw)
     assert content.subject.startswith("AAAA")
     assert "NUL" in content.plain_text
+
+
+def test_header_block_parsing_unfolds_and_skips_junk_lines() -> None:
+    from gateway.policy.content import parse_headers
+
+    msg = parse_headers(
+        b"From foo@bar Mon Nov 23\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n  aus Berlin\r\n"
+        b"Content-Type: text/plain;\r\n\tcharset=utf-8\r\nX-8bit: K\xc3\xb6ln\r\n"
+    )
+    assert read_message(b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n  aus Berlin\r\n\r\nx").subject == (
+        "Grüße  aus Berlin"
+    )
+    assert msg.get_content_charset() == "utf-8"
+    assert "From foo@bar Mon Nov 23" not in msg.keys()
+    assert set(msg.keys()) == {"Subject", "Content-Type", "X-8bit"}
