@@ -198,5 +198,5 @@ def test_header_block_parsing_unfolds_and_skips_junk_lines() -> None:
         "Grüße  aus Berlin"
     )
     assert msg.get_content_charset() == "utf-8"
-    assert "From foo@bar Mon Nov 23" not in msg.keys()
+    assert "From foo@bar Mon Nov 23" not in msg
     assert set(msg.keys()) == {"Subject", "Content-Type", "X-8bit"}
