@@ -258,6 +258,18 @@ _ARCHIVE_EXT = {"zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "cab", "arj
 _SCRIPT_STARTS = (b"#!", b"@echo", b"<script", b"<?php", b"<job", b"<hta:")
 
 
+# The everyday attachments (invoices, photos), recognised without trying every matcher of filetype.
+_FAST_MAGIC: dict[bytes, tuple[str, AttachmentKind]] = {
+    b"%PDF": ("application/pdf", "pdf"),
+    b"\x89PNG": ("image/png", "image"),
+    b"\xff\xd8\xff\xe0": ("image/jpeg", "image"),
+    b"\xff\xd8\xff\xe1": ("image/jpeg", "image"),
+    b"\xff\xd8\xff\xdb": ("image/jpeg", "image"),
+    b"\xff\xd8\xff\xee": ("image/jpeg", "image"),
+    b"GIF8": ("image/gif", "image"),
+}
+
+
 def _extension(name: str) -> str:
     _, dot, ext = name.rpartition(".")
     return ext.lower().strip() if dot else ""
@@ -281,13 +293,16 @@ def classify_attachment(filename: str, declared: str, data: bytes) -> Attachment
     """Kind from the content first (the name may lie), then from the name for scripts."""
     kind: AttachmentKind
     sniffed = ""
-    try:
-        guess = filetype.guess(data[:8192]) if data else None
-    except Exception:
-        guess = None
     ext = _extension(filename)
     head = data[:64].lstrip().lower()
-    if guess is not None:
+    fast = _FAST_MAGIC.get(data[:4])
+    try:
+        guess = None if fast or not data else filetype.guess(data[:8192])
+    except Exception:
+        guess = None
+    if fast is not None:
+        sniffed, kind = fast
+    elif guess is not None:
         sniffed = str(guess.mime)
         if sniffed == "application/pdf":
             kind = "pdf"
@@ -397,8 +412,7 @@ _HTML_QUERY = ", ".join(["a[href]", "area[href]", "form[action]", "img", "[backg
 def _read_html(html: str, out: MessageContent) -> None:
     """Text, links, images and formatting of an HTML body, in one pass over the parsed tree."""
     tree = LexborHTMLParser(html)
-    for node in tree.css("script, style, head, title"):
-        node.decompose()
+    tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
     formatting = 0
     for node in tree.css(_HTML_QUERY):
         tag = node.tag or ""
