@@ -143,6 +143,8 @@ class MessageContent:
     html_max_font_px: float = 0.0
     problems: list[str] = field(default_factory=list)
     """What could not be decoded (the message is still read as far as possible)."""
+    truncated: bool = False
+    """The MIME structure was too deep or had too many parts: not everything was read."""
     _body_text: str | None = None
 
     @property
@@ -603,7 +605,9 @@ def _walk(headers: email.message.Message, body: bytes, out: MessageContent, dept
           counter: list[int]) -> None:
     counter[0] += 1
     if depth > _MAX_DEPTH or counter[0] > _MAX_PARTS:
-        out.problems.append("MIME structure too deep or too many parts")
+        if not out.truncated:
+            out.problems.append("MIME structure too deep or too many parts")
+        out.truncated = True
         return
     try:
         ctype = headers.get_content_type()
@@ -709,6 +713,7 @@ def read_message(raw: bytes) -> MessageContent:
         _walk(msg, body, out, 0, [0])
     except RecursionError:
         out.problems.append("MIME structure too deep")
+        out.truncated = True
     except Exception as exc:
         out.problems.append(f"MIME decoding stopped: {exc}")
     return out

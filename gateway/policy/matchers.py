@@ -409,6 +409,13 @@ def _attachment_other(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+@check("message-truncated", "MIME structure too deep or with too many parts to read completely")
+def _message_truncated(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if ctx.content.truncated:
+        return "; ".join(ctx.content.problems)[:200] or "structure limit reached"
+    return None
+
+
 @check("order-id-missing", "no 17-digit order id (3-7-7) in subject or body")
 def _order_id_missing(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None if ctx.order_ids else "no order id like 302-4817265-9034712"
