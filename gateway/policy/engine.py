@@ -143,10 +143,12 @@ class PolicyEngine:
                                      "The policy engine failed on this message; held for review",
                                      f"{type(exc).__name__}: {exc}"[:200]),))
 
-    def is_reply(self, content: MessageContent, order_ids: Sequence[str]) -> bool:
+    def is_reply(self, content: MessageContent) -> bool:
+        """A reply in a buyer-initiated thread: threading headers, an Re:/AW:/RE:/TR: subject that
+        names the order, or Amazon's thread token in the body."""
         if content.in_reply_to or content.references:
             return True
-        if _REPLY_PREFIX.match(content.subject) and order_ids:
+        if _REPLY_PREFIX.match(content.subject) and ORDER_ID.search(content.subject):
             return True
         return bool(_THREAD_TOKEN.search(content.body_text))
 
@@ -155,7 +157,7 @@ class PolicyEngine:
         subject = content.subject
         full_text = content.body_text
         order_ids = tuple(dict.fromkeys(ORDER_ID.findall(subject + "\n" + full_text)))
-        reply = self.is_reply(content, order_ids)
+        reply = self.is_reply(content)
         if not recipients:
             return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids)
         marketplace = recipients[0].marketplace

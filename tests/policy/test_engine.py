@@ -175,6 +175,9 @@ def test_re_subject_without_order_id_is_not_a_reply(engine: PolicyEngine) -> Non
     verdict = engine.evaluate(message("AW: Ihre Rechnung", "Anbei."), recipients())
     assert verdict.reply is False
     assert "order-id-missing" in {h.rule for h in verdict.hits}
+    # The order id must be in the subject: an "AW:" prefix alone does not make a thread.
+    body_only = engine.evaluate(message("AW: Ihre Rechnung", f"Rechnung zu {ORDER}."), recipients())
+    assert body_only.reply is False
 
 
 def test_quoted_buyer_message_is_not_held_against_the_seller(engine: PolicyEngine) -> None:
