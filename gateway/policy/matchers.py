@@ -429,7 +429,9 @@ def content_only(ctx: Context, filler_keys: set[Key], main_keys: set[Key], closi
                  min_words: int) -> str | None:
     """Hit when the body has one of the main phrases and every other sentence of substance is
     covered (at least half) by main or filler phrases. Short sentences (greetings, names) and the
-    signature after a closing phrase do not count."""
+    signature after a closing phrase do not count; a message with attachments has substance."""
+    if ctx.content.attachments:
+        return None  # an invoice or instructions attached is the message's substance
     body_start = ctx.doc.subject_end + 1
     main = [(s, e) for key in main_keys for s, e in ctx.occurrences.get(key, ()) if s >= body_start]
     if not main:

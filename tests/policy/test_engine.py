@@ -394,3 +394,13 @@ def test_replace_subject_keeps_everything_else_and_handles_folded_or_missing_sub
         )
         == "Grüße " * 30
     )
+
+
+def test_thanks_with_an_attached_invoice_is_not_thanks_only(engine: PolicyEngine) -> None:
+    body = f"Danke für Ihre Bestellung {ORDER}. Rechnung anbei."
+    bare = engine.evaluate(message(f"Bestellung {ORDER}", body), recipients())
+    assert "thanks-only" in {h.rule for h in bare.hits}
+    with_pdf = message(
+        f"Bestellung {ORDER}", body, attachments=(attachment("R.pdf", PDF, "application/pdf"),)
+    )
+    assert engine.evaluate(with_pdf, recipients()).action is Action.RELAY
