@@ -353,8 +353,7 @@ def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
-_SHOUT = regex.compile(r"!{3,}|\?{3,}")
-_CAPS_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ]{4,}")
+_CAPS_WORD = re.compile(r"[A-Z][A-ZÀ-ÖØ-Þ]{3,}")
 
 
 _NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
@@ -372,9 +371,9 @@ def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None
         return f"{len(colors)} colours: " + ", ".join(sorted(colors)[:5])
     if c.html_max_font_px > float(params["max_font_px"]):
         return f"font size {c.html_max_font_px:.0f}px"
-    shout = _SHOUT.search(ctx.subject + "\n" + ctx.own_text)
-    if shout:
-        return shout.group(0)
+    for shout in ("!!!", "???"):
+        if shout in ctx.subject or shout in ctx.own_text:
+            return shout
     caps = _CAPS_WORD.findall(ctx.own_text)
     if len(caps) > int(params["max_caps_words"]):
         return "capitals: " + " ".join(caps[:5])
