@@ -15,6 +15,7 @@ import email.message
 import email.parser
 import email.policy
 import email.utils
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
@@ -343,9 +344,9 @@ def classify_attachment(filename: str, declared: str, data: bytes) -> Attachment
 
 _FORMATTING_TAGS = ("b", "strong", "i", "em", "u", "font", "mark", "big", "h1", "h2", "h3", "blink",
                     "marquee", "s", "strike")
-_COLOR = regex.compile(r"(?i)(?:^|;|\s)(?:background-)?colou?r\s*:\s*([^;]+)")
-_FONT_SIZE = regex.compile(r"(?i)font-size\s*:\s*([\d.]+)\s*(px|pt|em|rem)?")
-_EMPHASIS = regex.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)|text-decoration\s*:\s*underline"
+_COLOR = re.compile(r"(?i)(?:^|;|\s)(?:background-)?colou?r\s*:\s*([^;]+)")
+_FONT_SIZE = re.compile(r"(?i)font-size\s*:\s*([\d.]+)\s*(px|pt|em|rem)?")
+_EMPHASIS = re.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)|text-decoration\s*:\s*underline"
                           r"|font-style\s*:\s*italic|background(?:-color)?\s*:")
 _QUOTE_SELECTORS = ("blockquote", ".gmail_quote", ".moz-cite-prefix", ".yahoo_quoted", "#divRplyFwdMsg",
                     "#appendonsend", ".OutlookMessageHeader")
@@ -402,8 +403,6 @@ def _read_style(style: str, out: MessageContent) -> int:
             px = size * (16 if unit in ("em", "rem") else 1.333 if unit == "pt" else 1)
             out.html_max_font_px = max(out.html_max_font_px, px)
     # Emphasis only: mail clients put font-family and font-size on every paragraph.
-    if not any(word in style for word in ("bold", "00", "underline", "italic", "background")):
-        return 0
     return 1 if _EMPHASIS.search(style) else 0
 
 

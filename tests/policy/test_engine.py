@@ -404,3 +404,19 @@ def test_thanks_with_an_attached_invoice_is_not_thanks_only(engine: PolicyEngine
         f"Bestellung {ORDER}", body, attachments=(attachment("R.pdf", PDF, "application/pdf"),)
     )
     assert engine.evaluate(with_pdf, recipients()).action is Action.RELAY
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200), st.text(max_size=1500), st.booleans())
+def test_evaluate_never_raises_on_any_text(engine: PolicyEngine, subject: str, body: str, html: bool) -> None:
+    raw = message(subject.replace("\r", " ").replace("\n", " "), body, html=body if html else None)
+    verdict = engine.evaluate(raw, recipients())
+    assert verdict.action in set(Action)
+    assert "engine-error" not in {h.rule for h in verdict.hits}
+
+
+def test_mixed_marketplaces_take_the_first_recipients_marketplace(engine: PolicyEngine) -> None:
+    raw = message(f"Delivery date {ORDER}", f"Which delivery date suits you for {ORDER}?", to=ALIAS_COM)
+    verdict = engine.evaluate(raw, recipients(ALIAS_DE, ALIAS_COM))
+    assert verdict.marketplace == "de"
+    assert verdict.subject.startswith("[Wichtig] ")
