@@ -420,3 +420,14 @@ def test_mixed_marketplaces_take_the_first_recipients_marketplace(engine: Policy
     verdict = engine.evaluate(raw, recipients(ALIAS_DE, ALIAS_COM))
     assert verdict.marketplace == "de"
     assert verdict.subject.startswith("[Wichtig] ")
+
+
+def test_verdict_log_fields(engine: PolicyEngine) -> None:
+    state = InMemoryPolicyState(aliases={ALIAS_DE: "dead"})
+    verdict = engine.evaluate(message(f"Rechnung {ORDER}", f"Rechnung zu {ORDER}."), recipients(), state)
+    log = verdict.as_log()
+    assert log["action"] == "reject"
+    assert log["smtp"] == "550 5.1.1"
+    assert log["order_ids"] == [ORDER]
+    assert [h["rule"] for h in log["hits"]] == ["alias-dead"]
+    assert log["misses"] == len(verdict.misses) > 0
