@@ -227,7 +227,7 @@ def _external_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 @check("optout-links", "links whose address or label offers to unsubscribe",
        words=["unsubscribe", "optout", "opt-out", "opt_out", "abmelden", "abbestellen", "desinscri",
-              "desabonn", "disiscriv", "cancelar-suscripcion", "darse-de-baja", "baja"])
+              "desabonn", "disiscriv", "cancelar-suscripcion", "darse-de-baja", "dar-de-baja"])
 def _optout_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
     words = [w.lower() for w in params["words"]]
     for link in ctx.links:

@@ -431,3 +431,32 @@ def test_verdict_log_fields(engine: PolicyEngine) -> None:
     assert log["order_ids"] == [ORDER]
     assert [h["rule"] for h in log["hits"]] == ["alias-dead"]
     assert log["misses"] == len(verdict.misses) > 0
+
+
+# Customer-service replies that mention feedback, opinions, refunds and satisfaction without asking
+# for a review: each of these was once refused by a too-broad review rule.
+LEGITIMATE_REPLIES = [
+    (ALIAS_COM, "Thanks for your feedback. We have issued a full refund for the damaged lamp."),
+    (ALIAS_COM, "Thank you for your feedback, we will update the listing based on your feedback."),
+    (
+        ALIAS_COM,
+        "If you are not satisfied with the replacement, we will refund you. Thanks for your feedback.",
+    ),
+    (ALIAS_COM, "Our product review team checked your return and approved it."),
+    (
+        ALIAS_DE,
+        "Danke für Ihr Feedback zur Artikelbeschreibung. Wir schreiben Ihnen morgen, sobald die "
+        "Erstattung veranlasst ist.",
+    ),
+    (ALIAS_FR, "Souhaitez-vous un remplacement ou un remboursement ? Votre avis nous intéresse."),
+    ("z9rm3qdt6vkp2nx@marketplace.amazon.es", "En nuestra opinión, lo mejor es un reembolso completo."),
+    ("n2kd8vxq4tz7rbp@marketplace.amazon.it", "Grazie per il suo feedback, il rimborso è stato effettuato."),
+]
+
+
+@pytest.mark.parametrize(("rcpt", "body"), LEGITIMATE_REPLIES)
+def test_service_replies_about_feedback_and_refunds_relay(engine: PolicyEngine, rcpt: str, body: str) -> None:
+    raw = message(f"Re: {ORDER}", body, to=rcpt, headers={"In-Reply-To": "<q@marketplace.amazon.com>"})
+    verdict = engine.evaluate(raw, recipients(rcpt))
+    assert verdict.action is Action.RELAY, verdict.hits
+    assert "review-request" not in verdict.tags
