@@ -460,3 +460,24 @@ def test_service_replies_about_feedback_and_refunds_relay(engine: PolicyEngine, 
     verdict = engine.evaluate(raw, recipients(rcpt))
     assert verdict.action is Action.RELAY, verdict.hits
     assert "review-request" not in verdict.tags
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"Anbei Ihre Rechnung.\nBestellnummer: {ORDER}\n"
+        "Lieferadresse: Max Muster, Hauptstr. 5, 10115 Berlin\nVoraussichtlicher Liefertermin: 03.12.2026\nArtikel: Personalisierte Tasse",
+        f"Invoice attached. Order: {ORDER}\nShipping address: 5 Main St\n"
+        "Delivery date: Dec 3\nItem: Personalized mug",
+        f"Bestellungen bis 14 Uhr werden am selben Tag versandt; die Lieferung dauert 2 Tage ({ORDER}).",
+        f"Bitte senden Sie den Artikel aus {ORDER} an unsere Adresse zurück; "
+        "das Etikett ist im Amazon-Konto.",
+    ],
+)
+def test_order_details_that_mention_address_or_dates_are_not_critical(
+    engine: PolicyEngine, body: str
+) -> None:
+    # Adding the keyword to non-critical mail is misuse that can cost the seller's account.
+    verdict = engine.evaluate(message(f"Rechnung {ORDER}", body), recipients())
+    assert not verdict.critical
+    assert not verdict.subject.startswith("[")
