@@ -466,7 +466,8 @@ def test_service_replies_about_feedback_and_refunds_relay(engine: PolicyEngine, 
     "body",
     [
         f"Anbei Ihre Rechnung.\nBestellnummer: {ORDER}\n"
-        "Lieferadresse: Max Muster, Hauptstr. 5, 10115 Berlin\nVoraussichtlicher Liefertermin: 03.12.2026\nArtikel: Personalisierte Tasse",
+        "Lieferadresse: Max Muster, Hauptstr. 5, 10115 Berlin\n"
+        "Voraussichtlicher Liefertermin: 03.12.2026\nArtikel: Personalisierte Tasse",
         f"Invoice attached. Order: {ORDER}\nShipping address: 5 Main St\n"
         "Delivery date: Dec 3\nItem: Personalized mug",
         f"Bestellungen bis 14 Uhr werden am selben Tag versandt; die Lieferung dauert 2 Tage ({ORDER}).",
@@ -481,3 +482,10 @@ def test_order_details_that_mention_address_or_dates_are_not_critical(
     verdict = engine.evaluate(message(f"Rechnung {ORDER}", body), recipients())
     assert not verdict.critical
     assert not verdict.subject.startswith("[")
+
+
+def test_partial_refund_written_as_a_percentage_is_not_promotion(engine: PolicyEngine) -> None:
+    body = f"Wir bieten Ihnen 10 % Rabatt auf den Kaufpreis von {ORDER} als Teilerstattung an."
+    assert engine.evaluate(message(f"Bestellung {ORDER}", body), recipients()).action is Action.RELAY
+    promo = f"Zu {ORDER}: 10 % Rabatt auf Ihre nächste Bestellung mit dem Code DANKE."
+    assert engine.evaluate(message(f"Bestellung {ORDER}", promo), recipients()).action is Action.REJECT
