@@ -8,6 +8,7 @@ bytes untouched.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import email.header
 from collections.abc import Mapping, Sequence
@@ -266,15 +267,8 @@ class PolicyEngine:
             first = allowed(occ.get(k0, []))
             if not first:
                 return None
-            second = allowed(occ.get(k1, []))
-            for s1, e1 in first:
-                for s2, e2 in second:
-                    if (s1 < doc.subject_end) != (s2 < doc.subject_end):
-                        continue
-                    gap = s2 - e1 if s2 >= e1 else s1 - e2
-                    if gap <= m.within:
-                        return doc.snippet(min(s1, s2), max(e1, e2), 20)
-            return None
+            pair = near_pair(first, allowed(occ.get(k1, [])), m.within, doc.subject_end)
+            return doc.snippet(*pair, 20) if pair else None
         if m.type == "only":
             return content_only(ctx, {k1}, {k0}, k2, m.min_words)
         if m.type == "regex":
@@ -294,6 +288,28 @@ class PolicyEngine:
         if verdict.action is not Action.REWRITE:
             return raw
         return replace_subject(raw, verdict.subject)
+
+
+def near_pair(first: list[tuple[int, int]], second: list[tuple[int, int]], within: int,
+              subject_end: int) -> tuple[int, int] | None:
+    """The span covering the first pair (one occurrence from each list, same zone) whose gap is at
+    most ``within`` characters; bisection keeps this fast when both words are frequent."""
+    if not second:
+        return None
+    ordered = sorted(second)
+    starts = [s for s, _ in ordered]
+    longest = max(e - s for s, e in ordered)
+    for s1, e1 in first:
+        i = bisect.bisect_left(starts, s1 - within - longest)
+        while i < len(ordered) and ordered[i][0] <= e1 + within:
+            s2, e2 = ordered[i]
+            i += 1
+            if (s1 < subject_end) != (s2 < subject_end):
+                continue
+            gap = s2 - e1 if s2 >= e1 else s1 - e2
+            if gap <= within:
+                return min(s1, s2), max(e1, e2)
+    return None
 
 
 _SCORE_RULE = Rule(id="score-threshold", description="Sum of scored rules", reason="", action=Action.RELAY,

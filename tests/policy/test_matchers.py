@@ -86,3 +86,13 @@ def test_copyright_and_trademark_signs_are_not_emoji(engine: PolicyEngine) -> No
 def test_buyer_alias_in_the_body_is_not_a_seller_email(engine: PolicyEngine) -> None:
     raw = message(f"Bestellung {ORDER}", f"Zu {ORDER}, gesendet an b7d3kq9xz2m4np5@marketplace.amazon.de.")
     assert "seller-email-address" not in {h.rule for h in engine.evaluate(raw, recipients()).hits}
+
+
+def test_near_pair_finds_close_occurrences_in_either_order_and_zone() -> None:
+    from gateway.policy.engine import near_pair
+
+    assert near_pair([(100, 105)], [(10, 15), (120, 125)], 20, 0) == (100, 125)
+    assert near_pair([(100, 105)], [(80, 90)], 10, 0) == (80, 105)
+    assert near_pair([(100, 105)], [(10, 15), (140, 145)], 20, 0) is None
+    # Subject (before 50) and body never pair up, however close.
+    assert near_pair([(45, 49)], [(52, 55)], 20, 50) is None
