@@ -21,7 +21,7 @@ import regex
 import gateway
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
-from gateway.policy.content import MessageContent, read_message
+from gateway.policy.content import MessageContent, decode_header_value, parse_headers, read_message
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule, load_rules
 from gateway.policy.matchers import CHECKS, Context, Document, Key, PhraseIndex, content_only
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
@@ -287,6 +287,10 @@ class PolicyEngine:
         """The bytes to relay: the Subject replaced on REWRITE, otherwise the input unchanged."""
         if verdict.action is not Action.REWRITE:
             return raw
+        head = _HEADER_END.search(raw)
+        current = parse_headers(raw[: head.end(1)] if head else raw).get("Subject")
+        if current is not None and decode_header_value(current) == verdict.subject:
+            return raw  # a rewrite rule that did not touch the subject: keep the bytes exact
         return replace_subject(raw, verdict.subject)
 
 

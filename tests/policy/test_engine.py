@@ -489,3 +489,11 @@ def test_partial_refund_written_as_a_percentage_is_not_promotion(engine: PolicyE
     assert engine.evaluate(message(f"Bestellung {ORDER}", body), recipients()).action is Action.RELAY
     promo = f"Zu {ORDER}: 10 % Rabatt auf Ihre nächste Bestellung mit dem Code DANKE."
     assert engine.evaluate(message(f"Bestellung {ORDER}", promo), recipients()).action is Action.REJECT
+
+
+def test_rewrite_without_a_subject_change_keeps_the_bytes() -> None:
+    engine = PolicyEngine.load(PolicyConfig(actions={"emoji": "rewrite"}), MarketplaceConfig())
+    raw = message(f"Rechnung {ORDER}", f"Anbei die Rechnung zu {ORDER} 📦")
+    verdict = engine.evaluate(raw, recipients())
+    assert verdict.action is Action.REWRITE
+    assert engine.apply(raw, verdict) is raw
