@@ -200,3 +200,17 @@ def test_header_block_parsing_unfolds_and_skips_junk_lines() -> None:
     assert msg.get_content_charset() == "utf-8"
     assert "From foo@bar Mon Nov 23" not in msg
     assert set(msg.keys()) == {"Subject", "Content-Type", "X-8bit"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 12), st.sampled_from(["\u200b", "\u00ad", "\u200d", "\ufeff", "\u2060"])),
+        max_size=6,
+    )
+)
+def test_invisible_characters_anywhere_in_a_word_do_not_hide_it(inserts: list[tuple[int, str]]) -> None:
+    word = list("Gutscheincode")
+    for pos, ch in sorted(inserts, reverse=True):
+        word.insert(pos, ch)
+    assert normalize("".join(word)) == " gutscheincode "

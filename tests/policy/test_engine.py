@@ -497,3 +497,22 @@ def test_rewrite_without_a_subject_change_keeps_the_bytes() -> None:
     verdict = engine.evaluate(raw, recipients())
     assert verdict.action is Action.REWRITE
     assert engine.apply(raw, verdict) is raw
+
+
+def test_concurrent_evaluation_gives_the_same_verdicts(engine: PolicyEngine) -> None:
+    # The server evaluates in worker threads with one shared engine.
+    from concurrent.futures import ThreadPoolExecutor
+
+    messages = [
+        message(f"Bestellung {ORDER}", body)
+        for body in (
+            f"Zu {ORDER}: Gutscheincode SPAR10.",
+            f"Welcher Liefertermin passt Ihnen für {ORDER}?",
+            f"Rechnung zu {ORDER} anbei.",
+            "Ohne Bestellnummer, per WhatsApp.",
+        )
+    ]
+    expected = [engine.evaluate(raw, recipients()) for raw in messages]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda raw: engine.evaluate(raw, recipients()), messages * 25))
+    assert results == expected * 25
