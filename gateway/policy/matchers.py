@@ -256,7 +256,12 @@ def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 def _context_allows(text: str, start: int, end: int, words: Sequence[str], window: int) -> bool:
     around = normalize(text[max(0, start - window): end + window])
-    return any(f" {normalize(w).strip()}" in around for w in words)
+    for word in words:
+        folded = normalize(word).strip()
+        # A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK.
+        if (f" {folded}" if not _CJK.search(folded) else folded) in around:
+            return True
+    return False
 
 
 _EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")

@@ -96,3 +96,15 @@ def test_near_pair_finds_close_occurrences_in_either_order_and_zone() -> None:
     assert near_pair([(100, 105)], [(10, 15), (140, 145)], 20, 0) is None
     # Subject (before 50) and body never pair up, however close.
     assert near_pair([(45, 49)], [(52, 55)], 20, 50) is None
+
+
+def test_phone_context_words_work_in_japanese(engine: PolicyEngine) -> None:
+    rcpt = "k5tx8vmr2dqz9bn@marketplace.amazon.co.jp"
+    maker = message(
+        f"ご注文 {ORDER}", f"ご注文 {ORDER} の保証については、メーカーのサポート 03-1234-5678 へ。", to=rcpt
+    )
+    own = message(
+        f"ご注文 {ORDER}", f"ご注文 {ORDER} について、当店 03-1234-5678 までお電話ください。", to=rcpt
+    )
+    assert "seller-phone-number" not in {h.rule for h in engine.evaluate(maker, recipients(rcpt)).hits}
+    assert "seller-phone-number" in {h.rule for h in engine.evaluate(own, recipients(rcpt)).hits}
