@@ -168,8 +168,8 @@ class MessageContent:
 def _merge_alternatives(plain: str, html: str) -> str:
     if not (plain and html):
         return plain or html
-    seen = {" ".join(line.split()) for line in plain.split("\n")}
-    extra = [line for line in html.split("\n") if " ".join(line.split()) not in seen]
+    seen = {line.strip() for line in plain.split("\n")}
+    extra = [line for line in html.split("\n") if line.strip() not in seen]
     return plain + "\n\n" + "\n".join(extra) if extra else plain
 
 

@@ -243,10 +243,19 @@ _EMOJI_BLOCKS = re.compile("[\u203c\u2049\u2122-\u2bff\u3030\u303d\u3297\u3299\U
 _NOT_EMOJI = frozenset("©®™‼⁉↔↕↖↗↘↙↩↪")
 
 
+def _latin1(text: str) -> bool:
+    """Only Latin-1 characters (most European mail): no emoji possible but the © and ® we allow."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @check("emoji", "emoji characters (Unicode Extended_Pictographic)")
 def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
     for text in (ctx.subject, ctx.own_text):
-        if not _EMOJI_BLOCKS.search(text):
+        if _latin1(text) or not _EMOJI_BLOCKS.search(text):
             continue
         for m in _EMOJI.finditer(text):
             if m.group(0) not in _NOT_EMOJI:
