@@ -262,7 +262,11 @@ class PolicyEngine:
 
         if m.type == "phrases":
             spans = allowed(occ.get(k0, []))
-            return doc.snippet(*spans[0]) if spans else None
+            if not spans:
+                return None
+            start, end = spans[0]
+            return f'"{doc.text[start:end]}" in {doc.snippet(start, end)}'
+
         if m.type == "near":
             first = allowed(occ.get(k0, []))
             if not first:
