@@ -116,6 +116,8 @@ async def main() -> None:
     parser.add_argument("--to", default="3vqmzxk4lhl9w1b@marketplace.amazon.de",
                         help="recipient (default: a marketplace alias, so the policy engine runs)")
     parser.add_argument("--no-policy", action="store_true", help="run the gateway without rule packs")
+    parser.add_argument("--delivery", choices=["inline", "separate"], default="inline",
+                        help="[delivery] process: in the serving process, or a child process of its own")
     args = parser.parse_args()
     total = (args.messages // args.sessions) * args.sessions
 
@@ -141,6 +143,7 @@ async def main() -> None:
                 f'[state]\ndirectory = "{tmp}/state"\n'
                 f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\npool_size = 4\n'
                 f'[policy]\nenabled = {"false" if args.no_policy else "true"}\n'
+                f'[delivery]\nprocess = "{args.delivery}"\npoll_interval = 0.05\n'
                 f'[log]\nformat = "json"\nlevel = "warning"\n')
             gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
                                        cwd=REPO, stderr=subprocess.DEVNULL)

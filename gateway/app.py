@@ -63,6 +63,7 @@ class Gateway:
         self.bounce_listener: Listener | None = None
         self.imap_pollers: list[ImapPoller] = []
         self._imap_tasks: list[asyncio.Task[None]] = []
+        self.delivery_process: Any = None
 
     def _tenant_directory(self, config: GatewayConfig) -> TenantDirectory:
         if self._policy_arg == "load":
@@ -78,10 +79,17 @@ class Gateway:
         if cfg.auth.credentials_file is not None:
             credentials = Credentials.load(cfg.auth.credentials_file)
         self.store = await SQLiteStore(cfg.state_dir).open()
-        self.spool = await Spool.open(cfg.state_dir / "spool")
-        self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery, outbox=cfg.outbox_dir,
-                                        hostname=cfg.server.hostname, routes=upstream_routes(cfg))
-        await self.delivery.start()
+        separate = cfg.delivery.process == "separate"
+        self.spool = await Spool.open(cfg.state_dir / "spool", handoff=not separate)
+        if separate:
+            from gateway.deliverer import DeliveryProcess
+
+            self.delivery_process = DeliveryProcess(cfg)
+            await self.delivery_process.start()
+        else:
+            self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery, outbox=cfg.outbox_dir,
+                                            hostname=cfg.server.hostname, routes=upstream_routes(cfg))
+            await self.delivery.start()
         self.bounces = BounceIngestService(self.store, cfg)
         self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
                                           bounces=self.bounces)
@@ -135,6 +143,8 @@ class Gateway:
             self.listener.reconfigure(config)
         if self.delivery is not None:
             await self.delivery.reconfigure(config.upstream, upstream_routes(config))
+        if self.delivery_process is not None:
+            await self.delivery_process.restart(config)
         log.info("reloaded", tenants=sorted(tenants.tenants),
                  shadow=sorted(t.id for t in tenants.tenants.values() if t.shadow))
         return True
@@ -153,6 +163,8 @@ class Gateway:
         await self._stop_pollers(grace)
         if self.delivery is not None:
             await self.delivery.stop(timeout=grace)
+        if self.delivery_process is not None:
+            await self.delivery_process.stop(timeout=grace)
         if self.spool is not None:
             await self.spool.close()
         if self.store is not None:

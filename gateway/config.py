@@ -165,6 +165,10 @@ class DeliveryConfig(_Section):
     poll_interval: PositiveFloat = 1.0
     # Finished spool entries (per-recipient results, no message bytes) are kept this long.
     keep_finished: PositiveFloat = 7 * 24 * 3600.0
+    # "separate": delivery runs in a child process on the same spool (like Postfix's smtp next to
+    # smtpd), so listening and policy get one core and relaying the other. The child polls the
+    # spool every poll_interval seconds.
+    process: Literal["inline", "separate"] = "inline"
 
 
 class MarketplaceConfig(_Section):

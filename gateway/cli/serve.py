@@ -21,6 +21,14 @@ def register(sub: Any) -> None:
                     "state in ./state, a Maildir outbox as upstream).")
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.set_defaults(func=run)
+    deliver = sub.add_parser(
+        "deliver", help="run only delivery from the spool (normally started by serve)",
+        description="Deliver what the spool holds, without listening. `gateway serve` starts this "
+                    "itself when [delivery] process = \"separate\".")
+    source = deliver.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help="TOML configuration file")
+    source.add_argument("--config-stdin", action="store_true", help="read the configuration as JSON on stdin")
+    deliver.set_defaults(func=deliver_only)
     reload = sub.add_parser(
         "reload", help="make a running gateway re-read its config and rule packs",
         description="Validate the config, then send SIGHUP to the gateway whose pid file is in the "
@@ -37,6 +45,25 @@ def _load(path: Path | None) -> GatewayConfig | None:
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
         return None
+
+
+def deliver_only(args: argparse.Namespace) -> int:
+    if args.config_stdin:
+        try:
+            config = GatewayConfig.model_validate_json(sys.stdin.buffer.read())
+        except ValueError as exc:
+            print(f"gateway deliver: bad configuration on stdin: {exc}", file=sys.stderr)
+            return 2
+    else:
+        loaded = _load(args.config)
+        if loaded is None:
+            return 2
+        config = loaded
+    configure_logging(config.log.format, config.log.level)
+    from gateway.deliverer import run_delivery
+
+    asyncio.run(run_delivery(config))
+    return 0
 
 
 def reload_running(args: argparse.Namespace) -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import REPO_ROOT
 from tests.e2e.test_tenants import mail, send
@@ -59,3 +61,23 @@ async def test_reload_without_running_gateway_fails_clearly(tmp_path: Path) -> N
         cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "no running gateway" in done.stderr
+
+
+async def test_delivery_in_a_separate_process(gateway_factory: Any, sink: Sink) -> None:
+    gw = await gateway_factory(delivery={"process": "separate", "poll_interval": 0.1})
+    assert gw.delivery is None and gw.delivery_process is not None
+    child = gw.delivery_process.pid
+    assert child is not None and child != os.getpid()
+    port = gw.listener.port
+    for n in range(5):
+        assert (await send(port, "seller@shop.example", mail("seller@shop.example", to="b@example.com",
+                                                                subject=f"m{n}"), to="b@example.com"))[0] == 250
+    received = await sink.handler.wait_for(5, timeout=20)
+    assert len(received) == 5
+    # A dead delivery process is restarted and picks up what waits in the spool.
+    os.kill(child, signal.SIGKILL)
+    await asyncio.sleep(0.1)
+    assert (await send(port, "seller@shop.example", mail("seller@shop.example", to="b@example.com",
+                                                            subject="after"), to="b@example.com"))[0] == 250
+    assert len(await sink.handler.wait_for(6, timeout=20)) >= 6
+    assert gw.delivery_process.restarts == 1
