@@ -135,3 +135,11 @@ def test_every_wording_is_recognised_as_its_own_kind_and_language() -> None:
             assert (report.kind, report.notice, report.language) == (expected_kind, entry["kind"],
                                                                     entry["language"]), phrase
             assert report.order_id == "111-2222222-3333333"
+
+
+def test_alias_in_upper_case_domain_is_found() -> None:
+    from gateway.bounces.amazon import alias_among
+
+    alias, marketplace = alias_among(["Buyer: 3VQMZXK4LHL9W1B@MARKETPLACE.AMAZON.DE wrote"])
+    assert alias == "3vqmzxk4lhl9w1b@marketplace.amazon.de"
+    assert marketplace == "de"
