@@ -134,6 +134,8 @@ class UpstreamConfig(_Section):
     connect_timeout: PositiveFloat = 30.0
     command_timeout: PositiveFloat = 60.0
     pool_size: PositiveInt = 4
+    # Pooled connections idle longer than this are closed rather than reused (servers drop them).
+    pool_idle_timeout: PositiveFloat = 30.0
     maildir: Path | None = None
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -87,7 +88,7 @@ class RecordingHandler:
         self.received.set()
         return "250 2.0.0 OK queued"
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
             while len(self.messages) < count:
                 self.received.clear()
@@ -98,8 +99,10 @@ class RecordingHandler:
 class Sink:
     """An upstream server on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, factory: Callable[[RecordingHandler], SMTP] | None = None) -> None:
+    def __init__(self, factory: Callable[[RecordingHandler], SMTP] | None = None,
+                 ssl: SSLContext | None = None) -> None:
         self.handler = RecordingHandler()
+        self._ssl = ssl  # implicit TLS (port 465 style) when set
         self._factory = factory or (lambda h: SMTP(h, hostname="sink.test", enable_SMTPUTF8=True,
                                                    data_size_limit=64 * 1024 * 1024))
         self.server: asyncio.Server | None = None
@@ -114,7 +117,7 @@ class Sink:
 
     async def start(self, port: int = 0) -> Sink:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._make, "127.0.0.1", port)
+        self.server = await loop.create_server(self._make, "127.0.0.1", port, ssl=self._ssl)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

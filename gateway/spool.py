@@ -1,0 +1,442 @@
+"""The durable spool: messages accepted by the listener wait here until the upstream took them.
+
+Storage is one SQLite database (``spool.sqlite3``) in WAL mode with ``synchronous=FULL``; message
+bytes are stored as blobs next to their envelope, so one commit (one fsync of the WAL) makes both
+durable together and there is never a half-written entry. Puts are group-committed: a single writer
+thread drains a queue of pending operations, runs them all in one transaction, commits once and
+then resolves every caller's future. Concurrent puts therefore share one fsync instead of paying
+one each. Reads (loading a message for delivery) run on a separate reader thread and connection, so
+a large blob being read never holds up the writer. No SQLite or file I/O runs on the event loop.
+
+A message is ``pending`` until every recipient is final (delivered or failed); then it becomes
+``done``, its bytes are dropped and its per-recipient results stay as the record of what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import queue
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway.log import get_logger
+
+log = get_logger("gateway.spool")
+
+DB_NAME = "spool.sqlite3"
+# How many queued operations one transaction takes at most; bounds the latency of the first one.
+MAX_BATCH = 512
+
+RecipientState = Literal["pending", "delivered", "failed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id            TEXT PRIMARY KEY,
+    mail_from     TEXT NOT NULL,
+    data          BLOB,
+    meta          TEXT NOT NULL,
+    arrived       REAL NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending',
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_attempt  REAL NOT NULL,
+    finished      REAL
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt);
+CREATE TABLE IF NOT EXISTS recipients (
+    message_id    TEXT NOT NULL REFERENCES messages(id),
+    position      INTEGER NOT NULL,
+    address       TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending',
+    code          INTEGER,
+    reply         TEXT,
+    updated       REAL,
+    PRIMARY KEY (message_id, position)
+);
+"""
+
+
+class SpoolError(Exception):
+    """The storage cannot take the message (disk full, read-only, ...): answer 452 4.3.1."""
+
+
+def _check_address(address: str) -> None:
+    # aiosmtplib silently truncates at an embedded CR/LF; such an address must never be stored.
+    if any(ch in address for ch in "\r\n\x00"):
+        raise ValueError(f"envelope address contains CR, LF or NUL: {address!r}")
+
+
+_BARE_CR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def _check_data(data: bytes) -> None:
+    # aiosmtplib would turn a bare CR or LF into CRLF on the way out, changing the content (and
+    # breaking DKIM); the listener refuses such messages, and the spool refuses to store them.
+    if _BARE_CR_LF.search(data):
+        raise ValueError("message data contains a bare CR or LF")
+
+
+def new_queue_id() -> str:
+    """Time-ordered and unique across restarts: microseconds since the epoch plus 24 random bits."""
+    return f"{time.time_ns() // 1000:014X}{secrets.token_hex(3).upper()}"
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    address: str
+    state: RecipientState
+    code: int | None = None
+    reply: str | None = None
+
+
+@dataclass(frozen=True)
+class SpooledMessage:
+    queue_id: str
+    mail_from: str
+    data: bytes = field(repr=False)
+    meta: dict[str, Any]
+    arrived: float
+    attempts: int
+    pending: tuple[str, ...]
+    recipients: tuple[RecipientResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to add inside another operation's transaction (a DSN next to its failure record)."""
+
+    mail_from: str
+    rcpt_tos: Sequence[str]
+    data: bytes = field(repr=False)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    queue_id: str
+    mail_from: str
+    state: str
+    attempts: int
+    next_attempt: float
+    arrived: float
+    meta: dict[str, Any]
+    recipients: tuple[RecipientResult, ...]
+
+
+_Op = Callable[[sqlite3.Connection], Any]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float) -> None:
+    conn.execute(
+        "INSERT INTO messages (id, mail_from, data, meta, arrived, next_attempt) VALUES (?,?,?,?,?,?)",
+        (queue_id, msg.mail_from, msg.data, json.dumps(dict(msg.meta), default=str), now, now),
+    )
+    conn.executemany(
+        "INSERT INTO recipients (message_id, position, address) VALUES (?,?,?)",
+        [(queue_id, i, rcpt) for i, rcpt in enumerate(msg.rcpt_tos)],
+    )
+
+
+class _Writer(threading.Thread):
+    """Owns the write connection; each loop runs every queued operation in one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(name="spool-writer", daemon=True)
+        self._conn = conn
+        self.ops: queue.SimpleQueue[
+            tuple[_Op, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+        self.batches = 0
+
+    def run(self) -> None:
+        stop = False
+        while not stop:
+            item = self.ops.get()
+            batch = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= MAX_BATCH:
+                    break
+                try:
+                    item = self.ops.get_nowait()
+                except queue.Empty:
+                    break
+            if item is None:
+                stop = True
+            if batch:
+                self._run_batch(batch)
+        self._conn.close()
+
+    def _run_batch(self, batch: list[tuple[_Op, asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for i, (op, _, _) in enumerate(batch):
+                # A savepoint per operation: one bad operation fails alone, the rest still commit.
+                conn.execute(f"SAVEPOINT op{i}")
+                try:
+                    result = op(conn)
+                except (sqlite3.IntegrityError, ValueError, KeyError) as exc:
+                    conn.execute(f"ROLLBACK TO op{i}")
+                    conn.execute(f"RELEASE op{i}")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute(f"RELEASE op{i}")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+            self.batches += 1
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            log.error("spool.commit_failed", error=str(exc), batch=len(batch))
+            error = SpoolError(f"spool cannot store: {exc}")
+            outcomes = [(False, error)] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for (_, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_resolve, items)
+
+
+def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in items:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+
+class Spool:
+    """Durable queue of messages awaiting delivery. Create with ``await Spool.open(directory)``."""
+
+    def __init__(self, directory: Path, writer: _Writer, reader: sqlite3.Connection) -> None:
+        self.directory = directory
+        self._writer = writer
+        self._reader = reader
+        self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-reader")
+        self._closed = False
+
+    @classmethod
+    async def open(cls, directory: Path, *, max_size_bytes: int | None = None) -> Spool:
+        """Open (creating if needed) the spool in ``directory``.
+
+        ``max_size_bytes`` caps the database; a put that would grow it beyond fails with SpoolError,
+        so a runaway queue cannot fill the disk that the rest of the host needs.
+        """
+
+        def _open() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / DB_NAME
+            conn = _connect(path)
+            try:
+                conn.executescript(_SCHEMA)
+                # A write transaction makes sure the -wal file exists; then the directory is fsync'd
+                # so the database and its WAL survive a crash as directory entries too. The WAL file
+                # stays in place while this connection is open (checkpoints reset, never unlink it).
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("CREATE TABLE IF NOT EXISTS spool_info (key TEXT PRIMARY KEY, value TEXT)")
+                conn.execute("INSERT OR REPLACE INTO spool_info VALUES ('opened', ?)", (str(time.time()),))
+                conn.execute("COMMIT")
+                if max_size_bytes is not None:
+                    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                    conn.execute(f"PRAGMA max_page_count={max(1, max_size_bytes // page_size)}")
+                _fsync_dir(directory)
+                reader = _connect(path)
+                reader.execute("PRAGMA query_only=ON")
+            except BaseException:
+                conn.close()
+                raise
+            return conn, reader
+
+        try:
+            conn, reader = await asyncio.to_thread(_open)
+        except (OSError, sqlite3.Error) as exc:
+            raise SpoolError(f"cannot open spool in {directory}: {exc}") from exc
+        writer = _Writer(conn)
+        writer.start()
+        spool = cls(directory, writer, reader)
+        log.info("spool.opened", directory=str(directory), pending=await spool.depth())
+        return spool
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _write(self, op: _Op) -> Any:
+        if self._closed:
+            raise SpoolError("spool is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._writer.ops.put((op, loop, fut))
+        # Shielded: if the caller gives up waiting, the operation still completes (or fails) as one.
+        return await asyncio.shield(fut)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self._closed:
+            raise SpoolError("spool is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._reader_pool, fn, self._reader)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool cannot read: {exc}") from exc
+
+    # -- the listener's API -----------------------------------------------------------------------
+
+    async def put(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes,
+                  meta: Mapping[str, Any] | None = None) -> str:
+        """Store a message; the queue id is returned only once bytes and envelope are on disk.
+
+        Raises SpoolError if storage fails, ValueError for an envelope address with CR/LF/NUL or
+        data with a bare CR or LF (the caller's bug: the listener rejects those first).
+        """
+        if not rcpt_tos:
+            raise ValueError("a message needs at least one recipient")
+        for address in (mail_from, *rcpt_tos):
+            _check_address(address)
+        msg = NewMessage(mail_from, tuple(rcpt_tos), bytes(data), dict(meta or {}))
+        queue_id = new_queue_id()
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> str:
+            _check_data(msg.data)  # here, on the writer thread: a 20 MB scan stays off the loop
+            _insert(conn, queue_id, msg, now)
+            return queue_id
+
+        result: str = await self._write(op)
+        return result
+
+    async def depth(self) -> int:
+        """Messages not yet finished (some recipient still pending)."""
+
+        def fn(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT count(*) FROM messages WHERE state='pending'").fetchone()
+            return int(row[0])
+
+        result: int = await self._read(fn)
+        return result
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.ops.put(None)
+        await asyncio.to_thread(self._writer.join)
+        await asyncio.get_running_loop().run_in_executor(self._reader_pool, self._reader.close)
+        self._reader_pool.shutdown(wait=False)
+        log.info("spool.closed", directory=str(self.directory))
+
+    # -- the delivery side ------------------------------------------------------------------------
+
+    async def due(self, now: float, limit: int, exclude: set[str] | frozenset[str] = frozenset()
+                  ) -> tuple[list[str], float | None]:
+        """Pending queue ids whose next attempt is due (oldest first), and the earliest future one."""
+
+        def fn(conn: sqlite3.Connection) -> tuple[list[str], float | None]:
+            rows = conn.execute(
+                "SELECT id FROM messages WHERE state='pending' AND next_attempt <= ? "
+                "ORDER BY next_attempt LIMIT ?", (now, limit + len(exclude))).fetchall()
+            ids = [r[0] for r in rows if r[0] not in exclude][:limit]
+            nxt = conn.execute("SELECT min(next_attempt) FROM messages WHERE state='pending' "
+                               "AND next_attempt > ?", (now,)).fetchone()[0]
+            return ids, nxt
+
+        result: tuple[list[str], float | None] = await self._read(fn)
+        return result
+
+    async def load(self, queue_id: str) -> SpooledMessage | None:
+        """The message with its still-pending recipients; None if it is unknown or already done."""
+
+        def fn(conn: sqlite3.Connection) -> SpooledMessage | None:
+            row = conn.execute("SELECT mail_from, data, meta, arrived, attempts FROM messages "
+                               "WHERE id=? AND state='pending'", (queue_id,)).fetchone()
+            if row is None:
+                return None
+            rcpts = conn.execute("SELECT address, state, code, reply FROM recipients WHERE message_id=? "
+                                 "ORDER BY position", (queue_id,)).fetchall()
+            results = tuple(RecipientResult(a, s, c, r) for a, s, c, r in rcpts)
+            return SpooledMessage(queue_id, row[0], bytes(row[1]), json.loads(row[2]), row[3], row[4],
+                                  tuple(r.address for r in results if r.state == "pending"), results)
+
+        result: SpooledMessage | None = await self._read(fn)
+        return result
+
+    async def info(self, queue_id: str) -> EntryInfo | None:
+        """Envelope, state and per-recipient results of any entry (pending or done)."""
+
+        def fn(conn: sqlite3.Connection) -> EntryInfo | None:
+            row = conn.execute("SELECT mail_from, state, attempts, next_attempt, arrived, meta "
+                               "FROM messages WHERE id=?", (queue_id,)).fetchone()
+            if row is None:
+                return None
+            rcpts = conn.execute("SELECT address, state, code, reply FROM recipients WHERE message_id=? "
+                                 "ORDER BY position", (queue_id,)).fetchall()
+            return EntryInfo(queue_id, row[0], row[1], row[2], row[3], row[4], json.loads(row[5]),
+                             tuple(RecipientResult(a, s, c, r) for a, s, c, r in rcpts))
+
+        result: EntryInfo | None = await self._read(fn)
+        return result
+
+    async def record_attempt(self, queue_id: str, results: Sequence[RecipientResult],
+                             next_attempt: float | None, dsn: NewMessage | None = None) -> str | None:
+        """Durably record one delivery attempt in a single transaction.
+
+        Recipient states are updated, the attempt counter advances, and the message becomes ``done``
+        (bytes dropped) once no recipient is pending. A DSN, if given, is spooled in the same commit,
+        so a failure is never recorded without its bounce, nor the other way round. Returns the
+        DSN's queue id.
+        """
+        now = time.time()
+        dsn_id = new_queue_id() if dsn is not None else None
+
+        def op(conn: sqlite3.Connection) -> str | None:
+            for r in results:
+                conn.execute("UPDATE recipients SET state=?, code=?, reply=?, updated=? "
+                             "WHERE message_id=? AND address=? AND state='pending'",
+                             (r.state, r.code, r.reply, now, queue_id, r.address))
+            left = conn.execute("SELECT count(*) FROM recipients WHERE message_id=? AND state='pending'",
+                                (queue_id,)).fetchone()[0]
+            if left:
+                conn.execute("UPDATE messages SET attempts=attempts+1, next_attempt=? WHERE id=?",
+                             (next_attempt if next_attempt is not None else now, queue_id))
+            else:
+                conn.execute("UPDATE messages SET attempts=attempts+1, state='done', data=NULL, "
+                             "finished=? WHERE id=?", (now, queue_id))
+            if dsn is not None and dsn_id is not None:
+                _insert(conn, dsn_id, dsn, now)
+            return dsn_id
+
+        result: str | None = await self._write(op)
+        return result
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed by the writer so far (for the bench and tests of group commit)."""
+        return self._writer.batches

@@ -1,0 +1,214 @@
+"""The spool on real SQLite files: durability, group commit, refusal of what cannot be stored."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.spool import DB_NAME, NewMessage, RecipientResult, Spool, SpoolError
+
+MSG = b"From: seller@example.com\r\nTo: buyer@example.net\r\nSubject: hi\r\n\r\nHello\r\n"
+
+
+async def _fill(spool: Spool, body: bytes, stored: list[str], count: int) -> None:
+    for _ in range(count):
+        stored.append(await spool.put("s@example.com", ["r@example.net"], body))
+
+
+async def test_put_is_durable_and_seen_by_a_new_instance(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    qid = await spool.put("seller@example.com", ["a@example.net", "b@example.net"], MSG,
+                          {"message_id": "<m1@x>", "tenant": "acme"})
+    await spool.close()
+
+    again = await Spool.open(tmp_path)
+    try:
+        assert await again.depth() == 1
+        msg = await again.load(qid)
+        assert msg is not None
+        assert msg.data == MSG
+        assert msg.mail_from == "seller@example.com"
+        assert msg.pending == ("a@example.net", "b@example.net")
+        assert msg.meta == {"message_id": "<m1@x>", "tenant": "acme"}
+        assert msg.attempts == 0
+    finally:
+        await again.close()
+
+
+async def test_committed_put_is_in_the_database_file_before_close(tmp_path: Path) -> None:
+    # Another connection (as after a crash: no clean close) must see the entry once put returned.
+    spool = await Spool.open(tmp_path)
+    try:
+        qid = await spool.put("s@example.com", ["r@example.net"], MSG)
+        conn = sqlite3.connect(tmp_path / DB_NAME)
+        try:
+            row = conn.execute("SELECT data FROM messages WHERE id=?", (qid,)).fetchone()
+            assert row is not None
+            assert bytes(row[0]) == MSG
+        finally:
+            conn.close()
+    finally:
+        await spool.close()
+
+
+async def test_concurrent_puts_get_distinct_ids_and_share_commits(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        before = spool.commits
+        ids = await asyncio.gather(*(spool.put("s@example.com", [f"r{i}@example.net"], MSG)
+                                     for i in range(300)))
+        assert len(set(ids)) == 300
+        assert await spool.depth() == 300
+        # Group commit: far fewer transactions than puts.
+        assert spool.commits - before < 300
+        loaded = await spool.load(ids[123])
+        assert loaded is not None
+        assert loaded.pending == ("r123@example.net",)
+    finally:
+        await spool.close()
+
+
+async def test_unusable_directory_raises_spool_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(SpoolError):
+        await Spool.open(blocker / "spool")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+async def test_read_only_directory_raises_spool_error(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(SpoolError):
+            await Spool.open(ro)
+    finally:
+        ro.chmod(0o755)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MB tmpfs, so disk-full and read-only are the kernel's answers, not simulations."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
+
+
+async def test_read_only_filesystem_raises_spool_error(small_fs: Path) -> None:
+    spool = await Spool.open(small_fs / "spool")
+    await spool.put("s@example.com", ["r@example.net"], MSG)
+    await spool.close()
+    remount = await asyncio.to_thread(subprocess.run, ["mount", "-o", "remount,ro", str(small_fs)],
+                                      capture_output=True, check=False)
+    assert remount.returncode == 0, remount.stderr
+    with pytest.raises(SpoolError):
+        await Spool.open(small_fs / "spool")
+
+
+async def test_disk_full_raises_spool_error_and_keeps_earlier_entries(small_fs: Path) -> None:
+    spool = await Spool.open(small_fs / "spool")
+    try:
+        body = (b"Y" * 62 + b"\r\n") * 1000  # 64 KB
+        stored: list[str] = []
+        with pytest.raises(SpoolError):
+            await _fill(spool, body, stored, 40)
+        assert stored, "the first puts should fit"
+        assert await spool.depth() == len(stored)
+        loaded = await spool.load(stored[-1])
+        assert loaded is not None
+        assert loaded.data == body
+    finally:
+        await spool.close()
+
+
+async def test_full_spool_raises_spool_error_and_keeps_earlier_entries(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path, max_size_bytes=256 * 1024)
+    try:
+        stored: list[str] = []
+        big = b"X" * 62 + b"\r\n"
+        body = big * 1000  # 64 KB
+        with pytest.raises(SpoolError):
+            await _fill(spool, body, stored, 20)
+        assert stored, "the first puts should fit"
+        assert await spool.depth() == len(stored)
+        # The spool still works for reads after the failure.
+        loaded = await spool.load(stored[0])
+        assert loaded is not None
+        assert loaded.data == body
+    finally:
+        await spool.close()
+
+
+async def test_put_refuses_what_the_client_library_would_rewrite(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="CR"):
+            await spool.put("s@example.com", ["r@example.net\r\nRCPT TO:<x@evil>"], MSG)
+        with pytest.raises(ValueError, match="bare"):
+            await spool.put("s@example.com", ["r@example.net"], b"Subject: x\n\nbare LF\n")
+        with pytest.raises(ValueError, match="recipient"):
+            await spool.put("s@example.com", [], MSG)
+        # A refused put does not disturb good ones in the same batch.
+        results = await asyncio.gather(
+            spool.put("s@example.com", ["r@example.net"], MSG),
+            spool.put("s@example.com", ["r@example.net"], b"bad\rdata\r\n"),
+            spool.put("s@example.com", ["r@example.net"], MSG),
+            return_exceptions=True)
+        assert isinstance(results[1], ValueError)
+        assert isinstance(results[0], str)
+        assert isinstance(results[2], str)
+        assert await spool.depth() == 2
+    finally:
+        await spool.close()
+
+
+async def test_record_attempt_finishes_and_spools_dsn_in_one_step(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        qid = await spool.put("s@example.com", ["a@example.net", "b@example.net"], MSG)
+        await spool.record_attempt(qid, [RecipientResult("a@example.net", "delivered", 250, "ok"),
+                                         RecipientResult("b@example.net", "pending", 450, "busy")],
+                                   next_attempt=0.0)
+        msg = await spool.load(qid)
+        assert msg is not None
+        assert msg.pending == ("b@example.net",)
+        assert msg.attempts == 1
+        dsn_id = await spool.record_attempt(
+            qid, [RecipientResult("b@example.net", "failed", 550, "no")], None,
+            NewMessage("", ["s@example.com"], b"DSN\r\n", {"dsn_for": qid}))
+        assert dsn_id is not None
+        assert await spool.load(qid) is None
+        info = await spool.info(qid)
+        assert info is not None
+        assert info.state == "done"
+        assert info.attempts == 2
+        assert [(r.address, r.state, r.code) for r in info.recipients] == [
+            ("a@example.net", "delivered", 250), ("b@example.net", "failed", 550)]
+        dsn = await spool.load(dsn_id)
+        assert dsn is not None
+        assert dsn.mail_from == ""
+        assert dsn.pending == ("s@example.com",)
+        assert await spool.depth() == 1
+    finally:
+        await spool.close()
+
+
+async def test_closed_spool_refuses_puts(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    await spool.close()
+    with pytest.raises(SpoolError):
+        await spool.put("s@example.com", ["r@example.net"], MSG)
