@@ -8,6 +8,7 @@ with message id, recipients, action and rule hits.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -15,6 +16,7 @@ from gateway import replies
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
 from gateway.log import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.policy.verdict import Action, Verdict
 from gateway.spool import Spool, SpoolError
 from gateway.store.sqlite import SQLiteStore, StorePolicyState
@@ -49,7 +51,7 @@ class MessageProcessor:
 
     def __init__(self, config: GatewayConfig, spool: Spool, store: SQLiteStore,
                  delivery: Notifier | None = None, policy: PolicyEvaluator | None = None,
-                 bounces: BounceIngest | None = None) -> None:
+                 bounces: BounceIngest | None = None, metrics: GatewayMetrics | None = None) -> None:
         self.config = config
         self.classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
         self.spool = spool
@@ -57,6 +59,7 @@ class MessageProcessor:
         self.delivery = delivery
         self.policy = policy
         self.bounces = bounces
+        self.metrics = metrics
         self.policy_state = StorePolicyState(store)
         self._bounce_addresses = frozenset(a.lower() for a in config.bounces.addresses)
 
@@ -68,11 +71,20 @@ class MessageProcessor:
                      rcpt_tos=txn.rcpt_tos, message_id=txn.message_id, summary=summary)
             return replies.BOUNCE_RECORDED.format(summary=summary)
 
+        started = time.perf_counter()
         txn.marketplace_recipients = self.classifier.marketplace_recipients(txn.rcpt_tos)
         verdict = await self._decide(txn)
         if verdict is None:
+            if self.metrics is not None:
+                self.metrics.observe_failure(time.perf_counter() - started)
             return replies.PROCESSING_TIMEOUT
-        return await self._act(txn, verdict)
+        reply = await self._act(txn, verdict)
+        if self.metrics is not None:
+            if reply.startswith("4"):
+                self.metrics.observe_failure(time.perf_counter() - started)
+            else:
+                self.metrics.observe_decision(verdict, time.perf_counter() - started)
+        return reply
 
     async def _decide(self, txn: Transaction) -> Verdict | None:
         if not txn.marketplace_recipients or self.policy is None or not self.config.policy.enabled:

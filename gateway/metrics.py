@@ -1,0 +1,112 @@
+"""Prometheus metrics of one gateway, in its own CollectorRegistry (tests run several gateways).
+
+Events counted where they happen (decisions, rule hits, end-of-DATA latency, admin actions) are
+plain counters and histograms. Facts that already live durably in the store and the spool (queue
+and quarantine depth, deliveries by outcome, bounce notices by kind) are read from SQLite when
+scraped, so they are right after a restart and need no hooks in the delivery code. A scrape does
+blocking SQLite reads: render it with ``render()`` in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway.policy.verdict import Verdict
+
+# End of DATA covers policy evaluation and an fsync'd store or spool write.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages = Counter("gateway_messages", "Messages decided at end of DATA, by action and marketplace",
+                                ["action", "marketplace"], registry=r)
+        self.rule_hits = Counter("gateway_rule_hits", "Policy rule hits, by rule and the rule's action",
+                                 ["rule", "action"], registry=r)
+        self.processing_seconds = Histogram(
+            "gateway_processing_seconds", "Time from end of DATA to the SMTP reply, by action",
+            ["action"], buckets=LATENCY_BUCKETS, registry=r)
+        self.admin_actions = Counter("gateway_admin_actions", "Quarantine actions taken by admins",
+                                     ["action"], registry=r)
+
+    def observe_decision(self, verdict: Verdict, seconds: float) -> None:
+        action = str(verdict.action)
+        self.messages.labels(action, verdict.marketplace or "none").inc()
+        for hit in verdict.hits:
+            self.rule_hits.labels(hit.rule, str(hit.action)).inc()
+        self.processing_seconds.labels(action).observe(seconds)
+
+    def observe_failure(self, seconds: float) -> None:
+        """End of DATA answered with a temporary failure (policy timeout, storage full)."""
+        self.messages.labels("tempfail", "none").inc()
+        self.processing_seconds.labels("tempfail").observe(seconds)
+
+    def watch_state(self, store_db: Path, spool_db: Path) -> None:
+        self.registry.register(StateCollector(store_db, spool_db))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _read_only(path: Path) -> sqlite3.Connection | None:
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    return conn
+
+
+class StateCollector(Collector):
+    """Depths and outcome counts read from the store and spool databases at scrape time."""
+
+    def __init__(self, store_db: Path, spool_db: Path) -> None:
+        self.store_db = store_db
+        self.spool_db = spool_db
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # no describe-time queries (registration must not touch the databases)
+
+    def collect(self) -> Iterator[Metric]:
+        spool_depth = GaugeMetricFamily("gateway_spool_depth", "Messages in the spool with a recipient still pending")
+        deferred = GaugeMetricFamily("gateway_spool_deferred_recipients",
+                                     "Pending recipients whose last attempt failed temporarily")
+        deliveries = CounterMetricFamily("gateway_deliveries", "Recipients finished by delivery, by outcome",
+                                         labels=["outcome"])
+        quarantine = GaugeMetricFamily("gateway_quarantine_depth", "Messages held in quarantine")
+        notices = CounterMetricFamily("gateway_bounce_notices", "Bounce notices recorded, by kind",
+                                      labels=["kind"])
+        conn = _read_only(self.spool_db)
+        if conn is not None:
+            try:
+                spool_depth.add_metric([], conn.execute(
+                    "SELECT count(*) FROM messages WHERE state='pending'").fetchone()[0])
+                deferred.add_metric([], conn.execute(
+                    "SELECT count(*) FROM recipients WHERE state='pending' AND code IS NOT NULL").fetchone()[0])
+                counts = dict(conn.execute("SELECT state, count(*) FROM recipients"
+                                           " WHERE state IN ('delivered', 'failed') GROUP BY state").fetchall())
+                for outcome in ("delivered", "failed"):
+                    deliveries.add_metric([outcome], counts.get(outcome, 0))
+            except sqlite3.Error:
+                pass  # a spool not initialised yet has no tables: report nothing rather than fail
+            finally:
+                conn.close()
+        conn = _read_only(self.store_db)
+        if conn is not None:
+            try:
+                quarantine.add_metric([], conn.execute(
+                    "SELECT count(*) FROM quarantine WHERE status='held'").fetchone()[0])
+                for kind, count in conn.execute("SELECT kind, count(*) FROM bounce_notices GROUP BY kind"):
+                    notices.add_metric([kind], count)
+            except sqlite3.Error:
+                pass
+            finally:
+                conn.close()
+        yield from (spool_depth, deferred, deliveries, quarantine, notices)
