@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import sdnotify
 from gateway.actions import MessageProcessor, PolicyEvaluator
@@ -12,9 +12,14 @@ from gateway.auth import Credentials
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.server import Listener
+from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from gateway.admin.http import AdminServer
 
 log = get_logger("gateway.app")
 
@@ -37,6 +42,9 @@ class Gateway:
         self.delivery: DeliveryService | None = None
         self.listener: Listener | None = None
         self.processor: MessageProcessor | None = None
+        self.admin: AdminServer | None = None
+        self.metrics = GatewayMetrics()
+        self.metrics.watch_state(config.state_dir / "gateway.db", config.state_dir / "spool" / SPOOL_DB_NAME)
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
@@ -51,15 +59,26 @@ class Gateway:
         self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery,
                                         outbox=cfg.outbox_dir, hostname=cfg.server.hostname)
         await self.delivery.start()
-        self.processor = MessageProcessor(cfg, self.spool, self.store, self.delivery, policy)
+        self.processor = MessageProcessor(cfg, self.spool, self.store, self.delivery, policy,
+                                          metrics=self.metrics)
         self.listener = Listener(cfg, self.processor, credentials)
         await self.listener.start()
+        if cfg.admin.listen is not None:
+            from gateway.admin.http import AdminServer
+            from gateway.admin.review import QuarantineReview
+
+            review = QuarantineReview(cfg, self.store, self.spool, policy, self.delivery.notify, self.metrics)
+            self.admin = AdminServer(self, review)
+            await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
                  policy=policy is not None)
 
     async def stop(self, grace: float = 30.0) -> None:
         """SIGTERM: refuse new sessions (421), let open ones finish, flush deliveries, exit."""
+        if self.admin is not None:
+            await self.admin.stop()
+            self.admin = None
         if self.listener is not None:
             drained = await self.listener.drain(grace)
             if not drained:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "config_cmd",
+    "quarantine",
+    "report",
 )
 
 
