@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.log import configure_logging
 
 
 def add_state_options(parser: argparse.ArgumentParser) -> None:
@@ -19,14 +20,21 @@ def add_state_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def load(args: argparse.Namespace) -> GatewayConfig | None:
+def load(args: argparse.Namespace, *, quiet: bool = True) -> GatewayConfig | None:
+    """The configuration, with logs going to stderr (stdout is for the command's output).
+
+    ``quiet`` keeps read-only commands to warnings; actions log at the configured level, so a
+    release or delete from the shell leaves the same structured record as one from the web page.
+    """
     try:
-        return load_config(args.config)
+        config = load_config(args.config)
     except ConfigError as exc:
         print(f"gateway: configuration error in {exc.source}:", file=sys.stderr)
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
         return None
+    configure_logging(config.log.format, "warning" if quiet else config.log.level)
+    return config
 
 
 def owner_mismatch(state_dir: Path) -> str | None:

@@ -165,7 +165,7 @@ def _run_review(config: GatewayConfig, fn: Any) -> Any:
 
 
 def _mutate(args: argparse.Namespace, what: str) -> int:
-    config = load(args)
+    config = load(args, quiet=False)
     if config is None:
         return 2
     problem = owner_mismatch(config.state_dir)
