@@ -159,11 +159,13 @@ class MessageProcessor:
             # record, never the message.
             try:
                 counters = [t for t in verdict.tags if t == StorePolicyState.REVIEW_COUNTER]
-                await self.store.record_relay(
-                    queue_id, txn.message_id,
-                    [(r.alias, r.marketplace) for r in txn.marketplace_recipients],
-                    verdict.order_ids, verdict.tags, counters)
-                await self._record_decision(txn, verdict, ref=queue_id)
+                # Both land in the same group commit.
+                await asyncio.gather(
+                    self.store.record_relay(
+                        queue_id, txn.message_id,
+                        [(r.alias, r.marketplace) for r in txn.marketplace_recipients],
+                        verdict.order_ids, verdict.tags, counters),
+                    self._record_decision(txn, verdict, ref=queue_id))
             except Exception:
                 log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
         if self.delivery is not None:

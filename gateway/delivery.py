@@ -225,7 +225,7 @@ class DeliveryService:
     def notify(self) -> None:
         self._wake.set()
 
-    async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (the agreed API)
+    async def stop(self, timeout: float = 30.0) -> None:
         """Let in-flight deliveries finish (up to ``timeout``), then close pooled connections."""
         self._stopping = True
         if self._scheduler is not None:

@@ -39,10 +39,11 @@ class TransactionProcessor(Protocol):
 
 def effective_peer(session: Session) -> str:
     """The client's address: from the PROXY header when a trusted proxy sent one."""
-    proxy = session.proxy_data
-    if proxy is not None and proxy.src_addr is not None:
-        return str(proxy.src_addr)
-    peer = session.peer
+    proxy: ProxyData | None = session.proxy_data
+    src: Any = proxy.src_addr if proxy is not None else None
+    if src is not None:
+        return str(src)
+    peer: Any = session.peer  # aiosmtpd types it as str; it is the (host, port) tuple
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return str(peer)
@@ -192,8 +193,9 @@ class GatewayHandler:
                         rcpt_tos=envelope.rcpt_tos, size=len(data))
             return replies.BARE_LINE_ENDING
         auth_user: str | None = None
-        if session.authenticated and isinstance(session.auth_data, LoginPassword):
-            auth_user = session.auth_data.login.decode("utf-8", "replace")
+        auth_data: Any = session.auth_data
+        if session.authenticated and isinstance(auth_data, LoginPassword):
+            auth_user = auth_data.login.decode("utf-8", "replace")
         txn = Transaction(peer=peer, mail_from=envelope.mail_from or "",
                           rcpt_tos=list(envelope.rcpt_tos), data=data,
                           mail_options=list(envelope.mail_options), auth_user=auth_user)
@@ -235,10 +237,10 @@ class GatewaySMTP(SMTP):
         super().connection_lost(error)
 
     def _timeout_cb(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(
-                f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n".encode("ascii"))
-        super()._timeout_cb()
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n".encode("ascii"))
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):

@@ -45,7 +45,7 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 async def gateway_factory(tmp_path: Path, sink: Sink) -> AsyncIterator[GatewayFactory]:
     started: list[Gateway] = []
 
-    async def factory(*, policy: Any = "load", use_sink: bool = True,
+    async def factory(*, policy: Any = None, use_sink: bool = True,
                       **sections: dict[str, Any]) -> Gateway:
         config = make_config(tmp_path, sink.port if use_sink else None, **sections)
         gw = Gateway(config, policy=policy)

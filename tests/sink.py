@@ -88,7 +88,7 @@ class RecordingHandler:
         self.received.set()
         return "250 2.0.0 OK queued"
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:  # noqa: ASYNC109
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:
         async with asyncio.timeout(timeout):
             while len(self.messages) < count:
                 self.received.clear()

@@ -1,8 +1,12 @@
 """State on SQLite: relay records, the opt-out registry, per-order counters, quarantine, audit.
 
 All writes go through one connection on one dedicated thread, so they are serialised without
-locks and never block the event loop. Policy evaluation runs in worker threads and reads through
-its own per-thread connections (WAL mode lets readers run beside the writer).
+locks and never block the event loop. Writes from the event loop are group-committed: whatever
+arrives while a commit is under way goes into the next one, each write in its own savepoint, so
+concurrent sessions share one fsync instead of queueing for one each. Policy evaluation runs in
+worker threads and reads through its own per-thread connections (WAL lets readers run beside
+the writer). The ``*_sync`` methods are for single-threaded callers (the CLI) and for the store
+thread itself.
 """
 
 from __future__ import annotations
@@ -152,6 +156,15 @@ class QuarantineRecord:
                 "status": self.status}
 
 
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -188,6 +201,10 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._pending: list[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        self._pending_lock = threading.Lock()
+        self._flush_scheduled = False
+        self._batching = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     def open_sync(self) -> None:
@@ -232,6 +249,49 @@ class SQLiteStore:
         """Run one of the ``*_sync`` methods on the store's thread (for async callers such as admin)."""
         return await self._run(fn, *args)
 
+    async def _write(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (which may call ``_tx``) on the store thread inside the next group commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._pending_lock:
+            self._pending.append((fn, loop, future))
+            schedule = not self._flush_scheduled
+            self._flush_scheduled = True
+        if schedule:
+            self._executor.submit(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._flush_scheduled = False
+        if not batch:
+            return
+        outcomes: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], bool, Any]] = []
+        conn = self.conn
+        self._batching = True
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, loop, future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = fn()
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append((loop, future, False, exc))
+                else:
+                    outcomes.append((loop, future, True, result))
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(loop, future, False, exc) for _, loop, future in batch]
+        finally:
+            self._batching = False
+        for loop, future, ok, value in outcomes:
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -250,6 +310,8 @@ class SQLiteStore:
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self.conn
+        if self._batching:
+            return fn(conn)  # inside a group commit: its savepoint and commit are the flush's
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
@@ -288,8 +350,9 @@ class SQLiteStore:
     async def record_relay(self, queue_id: str, message_id: str,
                            recipients: Sequence[tuple[str, str]], order_ids: Sequence[str],
                            tags: Iterable[str], counters: Sequence[str] = ()) -> None:
-        await self._run(self.record_relay_sync, queue_id, message_id, recipients, order_ids,
-                        tuple(tags), tuple(counters))
+        tags, counters = tuple(tags), tuple(counters)
+        await self._write(lambda: self.record_relay_sync(queue_id, message_id, recipients, order_ids,
+                                                         tags, counters))
 
     def order_counter(self, order_id: str, counter: str) -> int:
         row = self._reader().execute(
@@ -409,8 +472,9 @@ class SQLiteStore:
     async def record_decision(self, ref: str, message_id: str, peer: str, mail_from: str,
                               rcpt_tos: Sequence[str], marketplace: str | None, action: str,
                               rules: Sequence[str]) -> None:
-        await self._run(self.record_decision_sync, ref, message_id, peer, mail_from, list(rcpt_tos),
-                        marketplace, action, list(rules))
+        rcpts, rule_ids = list(rcpt_tos), list(rules)
+        await self._write(lambda: self.record_decision_sync(ref, message_id, peer, mail_from, rcpts,
+                                                            marketplace, action, rule_ids))
 
     def decisions_sync(self, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.conn.execute(
@@ -448,7 +512,7 @@ class SQLiteStore:
     async def quarantine(self, data: bytes, *, peer: str, mail_from: str, rcpt_tos: Sequence[str],
                          message_id: str, subject: str, marketplace: str | None,
                          verdict: dict[str, Any]) -> str:
-        return await self._run(lambda: self.quarantine_sync(
+        return await self._write(lambda: self.quarantine_sync(
             data, peer=peer, mail_from=mail_from, rcpt_tos=rcpt_tos, message_id=message_id,
             subject=subject, marketplace=marketplace, verdict=verdict))
 

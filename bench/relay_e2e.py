@@ -1,0 +1,171 @@
+"""End-to-end relay benchmark: the gateway against a bare aiosmtpd sink, in the same run.
+
+Starts a counting aiosmtpd sink in its own process, then drives N messages of about 4 KB over C
+concurrent SMTP sessions (each session reuses its connection) twice: straight into the sink, and
+through the gateway (its own process, real config, fsync'd spool, pooled delivery) into the sink.
+Prints messages/s accepted, end-to-end messages/s (until the sink has them all), p50/p99 latency of
+the 250 reply, and the gateway's peak RSS.
+
+    python bench/relay_e2e.py --messages 4000 --sessions 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+
+REPO = Path(__file__).resolve().parent.parent
+
+SINK_CODE = r"""
+import asyncio, sys
+from aiosmtpd.smtp import SMTP
+class H:
+    count = 0
+    async def handle_DATA(self, server, session, envelope):
+        H.count += 1
+        return "250 2.0.0 OK"
+async def main():
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(lambda: SMTP(H(), hostname="sink", enable_SMTPUTF8=True,
+                                                data_size_limit=None), "127.0.0.1", 0)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    async def report(reader, writer):
+        writer.write(f"{H.count}\n".encode()); await writer.drain(); writer.close()
+    ctl = await asyncio.start_server(report, "127.0.0.1", 0)
+    print(ctl.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def make_message(i: int, to: str) -> bytes:
+    body = ("Dear customer, your order 302-4817265-9034712 will be delivered on Tuesday "
+            "between 9 and 12. Please confirm the delivery address.\r\n") * 28
+    return (f"From: seller@shop.example\r\nTo: {to}\r\nSubject: Delivery scheduling {i}\r\n"
+            f"Message-ID: <bench-{i}-{time.time_ns()}@shop.example>\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
+
+
+async def sink_count(ctl_port: int) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", ctl_port)
+    line = await reader.readline()
+    writer.close()
+    return int(line)
+
+
+async def drive(port: int, messages: int, sessions: int, to: str) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    per_session = messages // sessions
+
+    async def session(s: int) -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=60)
+        await client.connect()
+        for i in range(per_session):
+            data = make_message(s * per_session + i, to)
+            started = time.perf_counter()
+            await client.sendmail("seller@shop.example", [to], data)
+            latencies.append(time.perf_counter() - started)
+        await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(session(s) for s in range(sessions)))
+    return time.perf_counter() - started, latencies
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def summary(label: str, total: int, elapsed: float, lat: list[float]) -> dict[str, float]:
+    qs = statistics.quantiles(lat, n=100)
+    figures = {"msg_s": total / elapsed, "p50_ms": qs[49] * 1000, "p99_ms": qs[98] * 1000}
+    print(f"{label:<28} {figures['msg_s']:8.0f} msg/s   p50 {figures['p50_ms']:6.2f} ms   "
+          f"p99 {figures['p99_ms']:6.2f} ms")
+    return figures
+
+
+async def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--to", default="3vqmzxk4lhl9w1b@marketplace.amazon.de",
+                        help="recipient (default: a marketplace alias, so the policy engine runs)")
+    parser.add_argument("--no-policy", action="store_true", help="run the gateway without rule packs")
+    args = parser.parse_args()
+    total = (args.messages // args.sessions) * args.sessions
+
+    sink = subprocess.Popen([sys.executable, "-c", SINK_CODE], stdout=subprocess.PIPE, text=True)
+    assert sink.stdout is not None
+    sink_port = int(sink.stdout.readline())
+    ctl_port = int(sink.stdout.readline())
+    gateway: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; "
+              f"{total} messages of {len(make_message(0, args.to))} bytes over {args.sessions} sessions")
+        elapsed, lat = await drive(sink_port, total, args.sessions, args.to)
+        bare = summary("bare aiosmtpd sink", total, elapsed, lat)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            gw_port_probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+            gw_port = gw_port_probe.sockets[0].getsockname()[1]
+            gw_port_probe.close()
+            await gw_port_probe.wait_closed()
+            config = Path(tmp) / "gateway.toml"
+            config.write_text(
+                f'[server]\nlisten = "127.0.0.1:{gw_port}"\nmax_sessions = 500\n'
+                f'[state]\ndirectory = "{tmp}/state"\n'
+                f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\npool_size = 4\n'
+                f'[policy]\nenabled = {"false" if args.no_policy else "true"}\n'
+                f'[log]\nformat = "json"\nlevel = "warning"\n')
+            gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+                                       cwd=REPO, stderr=subprocess.DEVNULL)
+            await wait_port(gw_port)
+            if os.environ.get("BENCH_PROFILE"):
+                subprocess.Popen(["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-f", "raw",
+                                  "-d", "6", "-p", str(gateway.pid)])
+            before = await sink_count(ctl_port)
+            elapsed, lat = await drive(gw_port, total, args.sessions, args.to)
+            accepted = summary("gateway (accept, 250)", total, elapsed, lat)
+            started = time.perf_counter() - elapsed
+            while await sink_count(ctl_port) - before < total:
+                await asyncio.sleep(0.01)
+            e2e = total / (time.perf_counter() - started)
+            print(f"{'gateway (end-to-end)':<28} {e2e:8.0f} msg/s   (until the sink had all {total})")
+            print(f"gateway peak RSS: {peak_rss_mb(gateway.pid):.0f} MB")
+            print(f"ratio accept/bare: {accepted['msg_s'] / bare['msg_s']:.2f}x   "
+                  f"end-to-end/bare: {e2e / bare['msg_s']:.2f}x   (target >= 0.8x)")
+    finally:
+        if gateway is not None:
+            gateway.terminate()
+            gateway.wait(timeout=30)
+        sink.terminate()
+        sink.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,130 @@
+"""STARTTLS, implicit TLS and AUTH against the real gateway with a certificate made in the test."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+
+from gateway.app import Gateway
+from gateway.auth import hash_password
+from tests.conftest import GatewayFactory, listener_port
+from tests.sink import Sink
+from tests.smtpclient import RawSMTP
+from tests.tlsutil import CertPair, make_self_signed
+
+MESSAGE = b"From: erp@shop.example\r\nTo: buyer@example.com\r\nSubject: Invoice\r\n\r\nHello\r\n"
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> CertPair:
+    return make_self_signed(tmp_path / "tls")
+
+
+@pytest.fixture
+async def tls_gateway(gateway_factory: GatewayFactory, cert: CertPair, tmp_path: Path) -> Gateway:
+    users = tmp_path / "users"
+    users.write_text(f"erp:{hash_password('correct horse')}\n")
+    # Outside allowed_networks: only authenticated sessions may relay.
+    return await gateway_factory(
+        server={"allowed_networks": ["192.0.2.0/24"], "implicit_tls_listen": "127.0.0.1:0"},
+        tls={"cert_file": str(cert.cert_file), "key_file": str(cert.key_file)},
+        auth={"credentials_file": str(users), "max_failures": 3},
+    )
+
+
+async def test_starttls_then_auth_then_relay(tls_gateway: Gateway, sink: Sink, cert: CertPair) -> None:
+    port = listener_port(tls_gateway)
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False,
+                             tls_context=cert.client_context())
+    await client.connect()
+    _, text = await client.ehlo()
+    assert "STARTTLS" in text.upper()
+    assert "AUTH" not in text.upper()  # never offered in plaintext
+    await client.starttls()
+    _, text = await client.ehlo()
+    assert "AUTH" in text.upper()
+    await client.login("erp", "correct horse")
+    errors, _ = await client.sendmail("erp@shop.example", ["buyer@example.com"], MESSAGE)
+    assert errors == {}
+    await client.quit()
+    received = await sink.handler.wait_for(1)
+    assert received[0].data == MESSAGE
+
+
+async def test_unauthenticated_tls_session_cannot_relay(tls_gateway: Gateway, cert: CertPair) -> None:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=listener_port(tls_gateway), start_tls=True,
+                             tls_context=cert.client_context())
+    await client.connect()
+    await client.mail("erp@shop.example")
+    with pytest.raises(aiosmtplib.SMTPRecipientRefused) as info:
+        await client.rcpt("buyer@example.com")
+    assert info.value.code == 554
+    assert "5.7.1" in info.value.message
+    await client.quit()
+
+
+async def test_auth_refused_before_tls(tls_gateway: Gateway) -> None:
+    client, _ = await RawSMTP.connect(listener_port(tls_gateway))
+    await client.cmd("EHLO client.test")
+    code, text = await client.cmd("AUTH PLAIN " + base64.b64encode(b"\0erp\0correct horse").decode())
+    assert code == 538
+    assert "5.7.11" in text
+    await client.close()
+
+
+async def test_plaintext_pipelined_after_starttls_is_discarded(tls_gateway: Gateway, cert: CertPair,
+                                                                sink: Sink) -> None:
+    client, _ = await RawSMTP.connect(listener_port(tls_gateway))
+    await client.cmd("EHLO client.test")
+    # STARTTLS with a command injected behind it in the same plaintext packet (CVE-2011-0411 style).
+    await client.send(b"STARTTLS\r\nMAIL FROM:<injected@attacker.example>\r\n")
+    code, _ = await client.read_reply()
+    assert code == 220
+    await client.writer.start_tls(cert.client_context())
+    code, text = await client.cmd("EHLO client.test")
+    assert code == 250
+    # Had the injected MAIL been kept, a second MAIL would be refused as nested.
+    code, text = await client.cmd("MAIL FROM:<erp@shop.example>")
+    assert code == 250, text
+    await client.close()
+
+
+async def test_failed_auth_is_rate_limited(tls_gateway: Gateway, cert: CertPair) -> None:
+    port = listener_port(tls_gateway)
+    for _ in range(3):
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=True,
+                                 tls_context=cert.client_context())
+        await client.connect()
+        await client.ehlo()
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError) as info:
+            await client.auth_plain("erp", "wrong")
+        assert info.value.code == 535
+        await client.quit()
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=True,
+                             tls_context=cert.client_context())
+    await client.connect()
+    await client.ehlo()
+    with pytest.raises(aiosmtplib.SMTPAuthenticationError) as info:
+        await client.auth_plain("erp", "correct horse")  # even the right password: locked for now
+    assert info.value.code == 454
+    assert "4.7.0" in info.value.message
+    await client.quit()
+
+
+async def test_implicit_tls_port_with_auth(tls_gateway: Gateway, cert: CertPair, sink: Sink) -> None:
+    assert tls_gateway.listener is not None
+    port = tls_gateway.listener.implicit_tls_port
+    assert port is not None
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=True,
+                             tls_context=cert.client_context())
+    await client.connect()
+    _, text = await client.ehlo()
+    assert "STARTTLS" not in text.upper()
+    await client.login("erp", "correct horse")
+    errors, _ = await client.sendmail("erp@shop.example", ["buyer@example.com"], MESSAGE)
+    assert errors == {}
+    await client.quit()
+    assert (await sink.handler.wait_for(1))[0].data == MESSAGE
