@@ -7,6 +7,7 @@ the Content-Security-Policy set on every response backs that up.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,7 @@ async def quarantine_detail(request: web.Request) -> web.Response:
         return render(request, "error.html", status=exc.status, message=str(exc))
     evidence = evidence_of(record)
     try:
-        view = preview(await review.raw(record))
+        view = await asyncio.to_thread(preview, await review.raw(record))  # heavy parsing: off the loop
         segments = highlight(view.text, evidence)
     except ReviewError:
         view, segments = None, []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,9 +63,14 @@ def held_body() -> str:
     return f"Thanks for your order!\r\nFor faster help write me on {EVIDENCE} any time.\r\n"
 
 
+@functools.cache
+def _credentials_text() -> str:
+    # argon2 is slow on purpose: hash once per test run.
+    return f"# admins\n{ADMIN_USER}:{hash_password(ADMIN_PASSWORD)}\nbob:{hash_password('smtp only')}\n"
+
+
 def write_credentials(path: Path) -> Path:
-    path.write_text(f"# admins\n{ADMIN_USER}:{hash_password(ADMIN_PASSWORD)}\nbob:{hash_password('smtp only')}\n",
-                    encoding="utf-8")
+    path.write_text(_credentials_text(), encoding="utf-8")
     return path
 
 

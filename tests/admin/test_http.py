@@ -310,3 +310,43 @@ async def test_pages_render_registry_bounces_and_stats(admin_gateway: Gateway, h
     async with http.get(admin_url(admin_gateway, "/stats")) as resp:
         page = await resp.text()
     assert "off-platform-contact" in page and "seller@shop.example" in page
+
+
+async def test_token_login_logout_and_lockout(admin_gateway: Gateway, http: aiohttp.ClientSession) -> None:
+    async with http.post(admin_url(admin_gateway, "/login"), data={"username": "", "password": TOKEN}) as resp:
+        assert resp.status == 200 and "token" in await resp.text()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text())
+    assert csrf
+    async with http.get(admin_url(admin_gateway, "/api/quarantine")) as resp:
+        assert resp.status == 200  # the session cookie works for the API's GETs too
+    async with http.post(admin_url(admin_gateway, "/logout"), data={"csrf_token": csrf.group(1)}) as resp:
+        assert resp.url.path == "/login"
+    async with http.get(admin_url(admin_gateway, "/api/quarantine")) as resp:
+        assert resp.status == 401
+    for _ in range(10):
+        async with http.post(admin_url(admin_gateway, "/login"), data={"username": ADMIN_USER, "password": "x"}):
+            pass
+    async with http.post(admin_url(admin_gateway, "/login"),
+                         data={"username": ADMIN_USER, "password": ADMIN_PASSWORD}) as resp:
+        assert resp.status == 429  # locked even with the right password, for this peer
+
+
+async def test_public_metrics_and_bounce_notice_counts(gateway_factory: GatewayFactory,
+                                                       http: aiohttp.ClientSession) -> None:
+    gw = await gateway_factory(policy=None, admin={"listen": "127.0.0.1:0", "public_metrics": True})
+    assert gw.store is not None
+    gw.store.record_notice_sync("amazon-optout", None, "de", None, None, "import", {})
+    gw.store.record_notice_sync("amazon-optout", None, "fr", None, None, "import", {})
+    gw.store.record_notice_sync("dsn", None, None, None, None, "smtp", {})
+    async with http.get(admin_url(gw, "/metrics")) as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    assert 'gateway_bounce_notices_total{kind="amazon-optout"} 2.0' in text
+    assert 'gateway_bounce_notices_total{kind="dsn"} 1.0' in text
+    async with http.get(admin_url(gw, "/api/quarantine")) as resp:
+        assert resp.status == 401  # no token, no users configured: only probes and metrics answer
+
+
+async def test_admin_can_be_disabled(gateway_factory: GatewayFactory) -> None:
+    gw = await gateway_factory(policy=None, admin={"listen": None})
+    assert gw.admin is None
