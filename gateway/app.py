@@ -63,7 +63,7 @@ class Gateway:
                                           metrics=self.metrics)
         self.listener = Listener(cfg, self.processor, credentials)
         await self.listener.start()
-        if cfg.admin.listen is not None:
+        if cfg.admin.listen_address is not None:
             from gateway.admin.http import AdminServer
             from gateway.admin.review import QuarantineReview
 

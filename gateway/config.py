@@ -207,7 +207,8 @@ class BounceConfig(_Section):
 class AdminConfig(_Section):
     """The admin HTTP server: metrics, health, the JSON API and the review pages."""
 
-    # None disables the admin server. Keep it on loopback (or behind a TLS-terminating proxy).
+    # enabled = false (or listen None, from code) turns it off. Keep it on loopback or behind a TLS proxy.
+    enabled: bool = True
     listen: str | None = "127.0.0.1:8025"
     # A bearer token for scripts and Prometheus; token_file keeps it out of the config file.
     token: str | None = Field(default=None, repr=False)
@@ -238,7 +239,9 @@ class AdminConfig(_Section):
 
     @property
     def listen_address(self) -> tuple[str, int] | None:
-        return None if self.listen is None else _parse_hostport(self.listen, "admin.listen")
+        if not self.enabled or self.listen is None:
+            return None
+        return _parse_hostport(self.listen, "admin.listen")
 
     def resolved_token(self) -> str | None:
         if self.token_file is not None:

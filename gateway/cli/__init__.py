@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "config_cmd",
+    "auth_cmd",
     "quarantine",
     "report",
 )

@@ -350,3 +350,8 @@ async def test_public_metrics_and_bounce_notice_counts(gateway_factory: GatewayF
 async def test_admin_can_be_disabled(gateway_factory: GatewayFactory) -> None:
     gw = await gateway_factory(policy=None, admin={"listen": None})
     assert gw.admin is None
+
+
+async def test_admin_can_be_disabled_from_a_config_file(gateway_factory: GatewayFactory) -> None:
+    gw = await gateway_factory(policy=None, admin={"enabled": False})
+    assert gw.admin is None
