@@ -83,7 +83,9 @@ class MessageProcessor:
             if reply.startswith("4"):
                 self.metrics.observe_failure(time.perf_counter() - started)
             else:
-                self.metrics.observe_decision(verdict, time.perf_counter() - started)
+                recipients = txn.marketplace_recipients
+                self.metrics.observe_decision(verdict, time.perf_counter() - started,
+                                              recipients[0].marketplace if recipients else None)
         return reply
 
     async def _decide(self, txn: Transaction) -> Verdict | None:

@@ -38,9 +38,10 @@ class GatewayMetrics:
         self.admin_actions = Counter("gateway_admin_actions", "Quarantine actions taken by admins",
                                      ["action"], registry=r)
 
-    def observe_decision(self, verdict: Verdict, seconds: float) -> None:
+    def observe_decision(self, verdict: Verdict, seconds: float, marketplace: str | None = None) -> None:
+        """``marketplace`` is the recipients' when the verdict names none (no policy engine ran)."""
         action = str(verdict.action)
-        self.messages.labels(action, verdict.marketplace or "none").inc()
+        self.messages.labels(action, verdict.marketplace or marketplace or "none").inc()
         for hit in verdict.hits:
             self.rule_hits.labels(hit.rule, str(hit.action)).inc()
         self.processing_seconds.labels(action).observe(seconds)

@@ -46,6 +46,8 @@ class Session:
     actor: str
     csrf: str
     expires: float
+    flash: tuple[str, str] = ("", "")
+    """(message, error) to show on the next page rendered for this session."""
 
 
 class AdminAuth:

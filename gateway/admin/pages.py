@@ -11,7 +11,7 @@ import asyncio
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -34,16 +34,25 @@ _env.filters["when"] = fmt_time
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     session = session_of(request)
-    context.setdefault("msg", request.query.get("msg", ""))
-    context.setdefault("err", request.query.get("err", ""))
+    if session is not None:
+        # Flash messages live in the server-side session, not in the URL: a crafted link cannot
+        # make the page show text of an attacker's choosing.
+        flash_msg, flash_err = session.flash
+        session.flash = ("", "")
+        context.setdefault("msg", flash_msg)
+        context.setdefault("err", flash_err)
+    context.setdefault("msg", "")
+    context.setdefault("err", "")
     html = _env.get_template(template).render(
         actor=session.actor if session else None, csrf=session.csrf if session else "", **context)
     return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
 
 
-def _back(path: str, **params: str) -> web.HTTPSeeOther:
-    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v)
-    return web.HTTPSeeOther(f"{path}?{query}" if query else path)
+def _back(request: web.Request, path: str, *, msg: str = "", err: str = "") -> web.HTTPSeeOther:
+    session = session_of(request)
+    if session is not None:
+        session.flash = (msg, err)
+    return web.HTTPSeeOther(path)
 
 
 def _safe_next(value: str) -> str:
@@ -138,8 +147,8 @@ async def quarantine_release(request: web.Request) -> web.StreamResponse:
         result = await review.release(qid, actor=actor_of(request), reason=str(fields.get("reason", "")),
                                       force=truthy(fields.get("force")))
     except ReviewError as exc:
-        raise _back(f"/quarantine/{qid}", err=f"Release refused: {exc}") from None
-    raise _back("/quarantine", msg=f"{qid} released as queue id {result.queue_id}.")
+        raise _back(request, f"/quarantine/{qid}", err=f"Release refused: {exc}") from None
+    raise _back(request, "/quarantine", msg=f"{qid} released as queue id {result.queue_id}.")
 
 
 async def quarantine_delete(request: web.Request) -> web.StreamResponse:
@@ -149,8 +158,8 @@ async def quarantine_delete(request: web.Request) -> web.StreamResponse:
     try:
         await review.delete(qid, actor=actor_of(request), reason=str(fields.get("reason", "")))
     except ReviewError as exc:
-        raise _back(f"/quarantine/{qid}", err=f"Delete refused: {exc}") from None
-    raise _back("/quarantine", msg=f"{qid} deleted.")
+        raise _back(request, f"/quarantine/{qid}", err=f"Delete refused: {exc}") from None
+    raise _back(request, "/quarantine", msg=f"{qid} deleted.")
 
 
 # -- registry, bounces, counts ------------------------------------------------------------------------
@@ -176,10 +185,10 @@ async def bounce_assign(request: web.Request) -> web.StreamResponse:
         await assign_notice(server_of(request), notice_id, str(fields.get("alias", "")).strip().lower(),
                             str(fields.get("status", "")), actor_of(request))
     except ValueError:
-        raise _back("/bounces", err="Bad notice id.") from None
+        raise _back(request, "/bounces", err="Bad notice id.") from None
     except ReviewError as exc:
-        raise _back("/bounces", err=str(exc)) from None
-    raise _back("/bounces", msg=f"Notice {notice_id} assigned.")
+        raise _back(request, "/bounces", err=str(exc)) from None
+    raise _back(request, "/bounces", msg=f"Notice {notice_id} assigned.")
 
 
 async def stats(request: web.Request) -> web.Response:

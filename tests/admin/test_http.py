@@ -355,3 +355,20 @@ async def test_admin_can_be_disabled(gateway_factory: GatewayFactory) -> None:
 async def test_admin_can_be_disabled_from_a_config_file(gateway_factory: GatewayFactory) -> None:
     gw = await gateway_factory(policy=None, admin={"enabled": False})
     assert gw.admin is None
+
+
+async def test_page_shows_no_text_from_the_url(admin_gateway: Gateway, http: aiohttp.ClientSession) -> None:
+    await login(http, admin_gateway)
+    async with http.get(admin_url(admin_gateway, "/quarantine?msg=Call+us+at+0900-SCAM&err=x")) as resp:
+        page = await resp.text()
+    assert "0900-SCAM" not in page and 'id="error"' not in page
+
+
+async def test_marketplace_label_without_policy_engine(gateway_factory: GatewayFactory) -> None:
+    gw = await gateway_factory(policy=None, admin={"listen": "127.0.0.1:0", "token": TOKEN})
+    uk = "a1@marketplace.amazon.co.uk"
+    await send(gw, message("Shipped", "On its way.\r\n", to=uk), to=uk)
+    await send(gw, message("Hello", "x\r\n", to="friend@example.com"), to="friend@example.com")
+    text = gw.metrics.render().decode()
+    assert 'gateway_messages_total{action="relay",marketplace="co.uk"} 1.0' in text
+    assert 'gateway_messages_total{action="relay",marketplace="none"} 1.0' in text
