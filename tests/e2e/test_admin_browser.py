@@ -61,6 +61,7 @@ def review_and_release(base: str, qid: str, screenshot: Path) -> dict[str, str]:
         driver = start_browser(Path(profile))
         try:
             driver.set_page_load_timeout(30)
+            driver.implicitly_wait(10)  # a click's navigation may still be under way when it returns
             driver.get(f"{base}/quarantine")
             assert "/login" in driver.current_url
             driver.find_element(By.ID, "username").send_keys(ADMIN_USER)
