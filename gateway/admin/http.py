@@ -200,9 +200,10 @@ class AdminServer:
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
         await self._site.start()
-        server = self._site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
+        if self.auth.users and self.auth.credentials is None:
+            log.warning("admin_users_without_credentials_file",
+                        hint="admin.users needs auth.credentials_file or admin.credentials_file")
         if self.auth.token is None and not self.auth.users:
             log.warning("admin_without_credentials",
                         hint="set admin.token, admin.token_file or admin.users; only /healthz and /readyz answer")

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli.common import add_state_options, emit_json, fmt_time, load
+from gateway.cli.common import add_state_options, emit_json, fmt_time, load, owner_mismatch
 from gateway.store.sqlite import SQLiteStore
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not (config.state_dir / "gateway.db").exists():
         print(f"gateway: no state at {config.state_dir}", file=sys.stderr)
+        return 2
+    problem = owner_mismatch(config.state_dir)  # opening the database may create its -wal/-shm files
+    if problem is not None:
+        print(f"gateway: {problem}", file=sys.stderr)
         return 2
     since = args.since if args.since is not None else time.time() - 7 * 86400
     store = SQLiteStore(config.state_dir)
