@@ -10,6 +10,8 @@ blocking SQLite reads: render it with ``render()`` in a worker thread, never on 
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from gateway.policy.verdict import Verdict
 
 # End of DATA covers policy evaluation and an fsync'd store or spool write.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -37,6 +40,13 @@ class GatewayMetrics:
             ["action"], buckets=LATENCY_BUCKETS, registry=r)
         self.admin_actions = Counter("gateway_admin_actions", "Quarantine actions taken by admins",
                                      ["action"], registry=r)
+        self.delivery_seconds = Histogram(
+            "gateway_delivery_seconds", "Time from acceptance to the upstream's final answer, per message",
+            buckets=DELIVERY_BUCKETS, registry=r)
+        self._spool_db: Path | None = None
+        self._render_lock = threading.Lock()
+        # Only messages finished from now on: a restart starts the histogram afresh, like the counters.
+        self._finished_cursor = time.time()
 
     def observe_decision(self, verdict: Verdict, seconds: float, marketplace: str | None = None) -> None:
         """``marketplace`` is the recipients' when the verdict names none (no policy engine ran)."""
@@ -53,9 +63,31 @@ class GatewayMetrics:
 
     def watch_state(self, store_db: Path, spool_db: Path) -> None:
         self.registry.register(StateCollector(store_db, spool_db))
+        self._spool_db = spool_db
+
+    def _observe_finished_deliveries(self) -> None:
+        """Feed the delivery histogram from messages the spool finished since the last scrape."""
+        if self._spool_db is None:
+            return
+        conn = _read_only(self._spool_db)
+        if conn is None:
+            return
+        try:
+            rows = conn.execute("SELECT finished, finished - arrived FROM messages"
+                                " WHERE state = 'done' AND finished > ?", (self._finished_cursor,)).fetchall()
+        except sqlite3.Error:
+            return
+        finally:
+            conn.close()
+        for finished, seconds in rows:
+            self.delivery_seconds.observe(max(0.0, seconds))
+            self._finished_cursor = max(self._finished_cursor, finished)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text; blocking (SQLite reads), so call it from a worker thread."""
+        with self._render_lock:
+            self._observe_finished_deliveries()
+            return generate_latest(self.registry)
 
 
 def _read_only(path: Path) -> sqlite3.Connection | None:

@@ -247,6 +247,8 @@ async def test_metrics_move_with_real_messages(admin_gateway: Gateway, http: aio
             break
         await asyncio.sleep(0.05)
     assert value('gateway_deliveries_total{outcome="delivered"}') == 1
+    assert value("gateway_delivery_seconds_count") == 1
+    assert 0 <= value("gateway_delivery_seconds_sum") < 10
 
 
 async def test_two_gateways_keep_separate_metrics(gateway_factory: GatewayFactory, tmp_path: object) -> None:
