@@ -1,15 +1,18 @@
-"""The running gateway: store, spool, delivery, policy and listener wired together."""
+"""The running gateway: store, spool, delivery, tenants with their policy, and the listener."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import sdnotify
-from gateway.actions import MessageProcessor, PolicyEvaluator
+from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
@@ -17,40 +20,58 @@ from gateway.server import Listener
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.sqlite import SQLiteStore
+from gateway.tenants import TenantDirectory
 
 if TYPE_CHECKING:
     from gateway.admin.http import AdminServer
 
 log = get_logger("gateway.app")
 
+PID_FILE = "gateway.pid"
 
-def load_policy(config: GatewayConfig) -> PolicyEvaluator | None:
-    if not config.policy.enabled:
-        return None
-    from gateway.policy.engine import PolicyEngine
 
-    engine: PolicyEvaluator = PolicyEngine.load(config.policy, config.marketplace)
-    return engine
+def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
+    """Builds the policy engine for a (tenant's) policy configuration."""
+
+    def build(policy: PolicyConfig) -> Any:
+        if not policy.enabled:
+            return None
+        from gateway.policy.engine import PolicyEngine
+
+        return PolicyEngine.load(policy, config.marketplace)
+
+    return build
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, *, policy: Any = "load") -> None:
+    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface."""
+
+    def __init__(self, config: GatewayConfig, *, policy: Any = "load",
+                 config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         self._policy_arg = policy
         self.store: SQLiteStore | None = None
         self.spool: Spool | None = None
         self.delivery: DeliveryService | None = None
         self.listener: Listener | None = None
         self.processor: MessageProcessor | None = None
+        self.tenants: TenantDirectory | None = None
         self.admin: AdminServer | None = None
+        # Its own registry: several gateways in one process (tests) keep separate metrics.
         self.metrics = GatewayMetrics()
         self.metrics.watch_state(config.state_dir / "gateway.db", config.state_dir / "spool" / SPOOL_DB_NAME)
-        self._stopped = asyncio.Event()
+
+    def _tenant_directory(self, config: GatewayConfig) -> TenantDirectory:
+        if self._policy_arg == "load":
+            return TenantDirectory(config, policy_loader(config))
+        fixed = self._policy_arg
+        return TenantDirectory(config, lambda _policy: fixed)
 
     async def start(self) -> None:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        policy = load_policy(cfg) if self._policy_arg == "load" else self._policy_arg
+        self.tenants = await asyncio.to_thread(self._tenant_directory, cfg)
         credentials = None
         if cfg.auth.credentials_file is not None:
             credentials = Credentials.load(cfg.auth.credentials_file)
@@ -59,20 +80,49 @@ class Gateway:
         self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery,
                                         outbox=cfg.outbox_dir, hostname=cfg.server.hostname)
         await self.delivery.start()
-        self.processor = MessageProcessor(cfg, self.spool, self.store, self.delivery, policy,
+        self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
                                           metrics=self.metrics)
         self.listener = Listener(cfg, self.processor, credentials)
         await self.listener.start()
         if cfg.admin.listen_address is not None:
             from gateway.admin.http import AdminServer
-            from gateway.admin.review import QuarantineReview
+            from gateway.admin.review import QuarantineReview, policy_from
 
-            review = QuarantineReview(cfg, self.store, self.spool, policy, self.delivery.notify, self.metrics)
+            review = QuarantineReview(cfg, self.store, self.spool, policy_from(lambda: self.tenants),
+                                      self.delivery.notify, self.metrics)
             self.admin = AdminServer(self, review)
             await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
-                 policy=policy is not None)
+                 policy=self.tenants.default_policy is not None,
+                 tenants=sorted(self.tenants.tenants))
+
+    async def reload(self, config: GatewayConfig | None = None) -> bool:
+        """New config and rule packs for new sessions; a broken one is refused and logged."""
+        try:
+            if config is None:
+                config = load_config(self.config_path)
+            tenants = await asyncio.to_thread(self._tenant_directory, config)
+        except ConfigError as exc:
+            log.error("reload_refused", source=exc.source, errors=exc.errors)
+            return False
+        except Exception as exc:
+            log.error("reload_refused", error=str(exc))
+            return False
+        restart_only = [name for name in ("listen", "implicit_tls_listen", "hostname")
+                        if getattr(config.server, name) != getattr(self.config.server, name)]
+        if config.tls != self.config.tls or config.state != self.config.state:
+            restart_only.append("tls/state")
+        if restart_only:
+            log.warning("reload_needs_restart_for", settings=restart_only)
+        self.config, self.tenants = config, tenants
+        if self.processor is not None:
+            self.processor.reconfigure(config, tenants)
+        if self.listener is not None:
+            self.listener.reconfigure(config)
+        log.info("reloaded", tenants=sorted(tenants.tenants),
+                 shadow=sorted(t.id for t in tenants.tenants.values() if t.shadow))
+        return True
 
     async def stop(self, grace: float = 30.0) -> None:
         """SIGTERM: refuse new sessions (421), let open ones finish, flush deliveries, exit."""
@@ -91,7 +141,6 @@ class Gateway:
             await self.spool.close()
         if self.store is not None:
             await self.store.close()
-        self._stopped.set()
         log.info("gateway_stopped")
 
     async def run(self) -> None:
@@ -100,7 +149,20 @@ class Gateway:
         stop_requested = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop_requested.set)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_hup() -> None:
+            task = loop.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        pid_file = self.config.state_dir / PID_FILE
+        pid_file.write_text(f"{os.getpid()}\n")
         sdnotify.notify("READY=1")
-        await stop_requested.wait()
-        sdnotify.notify("STOPPING=1")
-        await self.stop()
+        try:
+            await stop_requested.wait()
+        finally:
+            sdnotify.notify("STOPPING=1")
+            await self.stop()
+            pid_file.unlink(missing_ok=True)

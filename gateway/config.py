@@ -50,6 +50,15 @@ def _parse_hostport(value: str, what: str) -> tuple[str, int]:
     return host, number
 
 
+def _validate_networks(cls: type, value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not a network: {item!r} ({exc})") from None
+    return value
+
+
 class ServerConfig(_Section):
     listen: str = "127.0.0.1:2525"
     implicit_tls_listen: str | None = None
@@ -71,15 +80,7 @@ class ServerConfig(_Section):
             _parse_hostport(value, "listen address")
         return value
 
-    @field_validator("allowed_networks", "trusted_proxies")
-    @classmethod
-    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not a network: {item!r} ({exc})") from None
-        return value
+    _check_networks = field_validator("allowed_networks", "trusted_proxies")(_validate_networks)
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -160,6 +161,8 @@ class DeliveryConfig(_Section):
     give_up_after: PositiveFloat = 5 * 24 * 3600.0
     send_dsn: bool = True
     poll_interval: PositiveFloat = 1.0
+    # Finished spool entries (per-recipient results, no message bytes) are kept this long.
+    keep_finished: PositiveFloat = 7 * 24 * 3600.0
 
 
 class MarketplaceConfig(_Section):
@@ -187,7 +190,14 @@ class PolicyConfig(_Section):
     # Amazon may have removed the subject keyword override; keep the behaviour switchable.
     keyword_override: bool = True
     misused_keyword_action: Literal["quarantine", "reject", "rewrite"] = "quarantine"
+    # Shadow mode: decide, log and count everything, but relay every message unchanged.
+    shadow: bool = False
     evaluation_timeout: PositiveFloat = 10.0
+    # Hosts a message may link to besides Amazon's own and the carriers in the links pack.
+    link_allow_domains: tuple[str, ...] = ()
+    # Rules with a score instead of an action add up; these sums quarantine or reject.
+    score_quarantine: PositiveFloat = 5.0
+    score_reject: PositiveFloat = 10.0
 
 
 class BounceConfig(_Section):
@@ -202,6 +212,56 @@ class BounceConfig(_Section):
         if value is not None:
             _parse_hostport(value, "bounces.listen")
         return value
+
+
+class TenantPolicyConfig(_Section):
+    """A tenant's changes to the global policy: re-action or disable rules, its own packs."""
+
+    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay"]] = Field(default_factory=dict)
+    disabled: tuple[str, ...] = ()
+    local_packs_dir: Path | None = None
+    critical_keywords: dict[str, str] = Field(default_factory=dict)
+
+
+_TENANT_ID = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
+
+class TenantConfig(_Section):
+    """One merchant relaying through a shared gateway."""
+
+    id: Annotated[str, Field(pattern=_TENANT_ID)]
+    # How a session is mapped to this tenant (first match in [tenancy] match_order wins).
+    auth_users: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    sender_domains: tuple[str, ...] = ()
+    # The tenant's own upstream; None: the global [upstream].
+    upstream: UpstreamConfig | None = None
+    # From addresses registered with each marketplace ("de" = [...]); "*" applies to every
+    # marketplace. Amazon rejects mail from unregistered addresses, so the gateway does first.
+    senders: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    policy: TenantPolicyConfig = Field(default_factory=TenantPolicyConfig)
+    # None: follow [policy] shadow.
+    shadow: bool | None = None
+    # Proactive messages per marketplace and UTC day ("*" for every marketplace). Amazon's published
+    # cap is five times the average daily order volume plus 600.
+    daily_caps: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+
+    _check_networks = field_validator("networks")(_validate_networks)
+
+    @field_validator("sender_domains")
+    @classmethod
+    def _lower_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.lower().strip(".") for d in value)
+
+    @field_validator("senders")
+    @classmethod
+    def _lower_senders(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {k.lower(): tuple(a.lower() for a in v) for k, v in value.items()}
+
+
+class TenancyConfig(_Section):
+    match_order: tuple[Literal["auth", "network", "sender_domain"], ...] = (
+        "auth", "network", "sender_domain")
 
 
 class AdminConfig(_Section):
@@ -266,6 +326,17 @@ class GatewayConfig(_Section):
     bounces: BounceConfig = Field(default_factory=BounceConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    tenants: tuple[TenantConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_tenants(self) -> GatewayConfig:
+        seen: set[str] = set()
+        for tenant in self.tenants:
+            if tenant.id in seen:
+                raise ValueError(f"tenant id {tenant.id!r} is used twice")
+            seen.add(tenant.id)
+        return self
 
     @property
     def state_dir(self) -> Path:
@@ -305,6 +376,17 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         "policy": ("packs_dir", "local_packs_dir"),
         "admin": ("token_file", "credentials_file"),
     }
+    out = _resolve_sections(data, path_keys, base)
+    tenants = out.get("tenants")
+    if isinstance(tenants, list):
+        tenant_keys = {"upstream": path_keys["upstream"], "policy": ("local_packs_dir",)}
+        out["tenants"] = [_resolve_sections(t, tenant_keys, base) if isinstance(t, dict) else t
+                          for t in tenants]
+    return out
+
+
+def _resolve_sections(data: dict[str, Any], path_keys: dict[str, tuple[str, ...]],
+                      base: Path) -> dict[str, Any]:
     out = dict(data)
     for section, keys in path_keys.items():
         sect = out.get(section)

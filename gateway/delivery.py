@@ -49,6 +49,8 @@ from gateway.spool import NewMessage, RecipientResult, Spool, SpooledMessage, Sp
 
 log = get_logger("gateway.delivery")
 
+PURGE_EVERY = 3600.0  # seconds between sweeps of finished entries older than keep_finished
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Meta keys that would clash with the attempt log's own fields.
 _RESERVED_LOG_KEYS = frozenset({"event", "queue_id", "attempt", "recipients", "outcome", "reply",
@@ -203,6 +205,10 @@ class DeliveryService:
         self._scheduler: asyncio.Task[None] | None = None
         self._pool: _Pool | None = None
         self._stopping = False
+        self._poll_requested = False
+        self._recording: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        self._recording_slots = asyncio.Semaphore(delivery.workers * 8)
 
     @property
     def connections_opened(self) -> int:
@@ -248,6 +254,11 @@ class DeliveryService:
                 log.warning("delivery.stop_cancelled", in_flight=len(pending))
                 await asyncio.wait(pending)
         self._tasks = []
+        if self._background:
+            await asyncio.wait(set(self._background))
+        if self._recording:
+            # Never cancelled: each records an upstream reply that has already happened.
+            await asyncio.wait(set(self._recording))
         if self._pool is not None:
             await self._pool.close()
         log.info("delivery.stopped")
@@ -256,50 +267,91 @@ class DeliveryService:
 
     async def _schedule(self) -> None:
         capacity = self._delivery.workers * 2
+        next_poll = 0.0  # poll the database at once: an earlier run may have left work
+        next_purge = 0.0
         while not self._stopping:
             self._wake.clear()
-            wait = self._delivery.poll_interval
             room = capacity - self._queue.qsize()
             if room > 0:
-                now = time.time()
+                # Fresh puts come from memory; the database is polled for retries and leftovers.
+                room -= self._enqueue(self._spool.take_fresh(room))
+            if self._spool.fresh_overflowed:
+                self._spool.fresh_overflowed = False
+                self._poll_requested = True
+            now = time.time()
+            if room > 0 and (self._poll_requested or now >= next_poll):
+                self._poll_requested = False
+                next_poll = now + self._delivery.poll_interval
                 try:
                     ids, next_at = await self._spool.due(now, room, frozenset(self._inflight))
                 except SpoolError as exc:
                     log.error("delivery.poll_failed", error=str(exc))
                     ids, next_at = [], None
-                for queue_id in ids:
-                    self._inflight.add(queue_id)
-                    self._queue.put_nowait(queue_id)
+                self._enqueue(ids)
                 if next_at is not None:
-                    wait = min(wait, max(0.0, next_at - now))
+                    next_poll = min(next_poll, next_at)
                 if len(ids) == room:
-                    wait = min(wait, 0.05)  # more may be due; look again once workers drained some
+                    self._poll_requested = True  # more may be due once workers made room
             if self._pool is not None:
                 self._pool.reap()
+            if now >= next_purge:
+                next_purge = now + PURGE_EVERY
+                self._purge(now - self._delivery.keep_finished)
+            wait = max(0.0, next_poll - time.time())
+            if room <= 0 or self._poll_requested:
+                wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    def _purge(self, cutoff: float) -> None:
+        async def purge() -> None:
+            try:
+                removed = await self._spool.purge_finished(cutoff)
+            except SpoolError as exc:
+                log.warning("delivery.purge_failed", error=str(exc))
+            else:
+                if removed:
+                    log.info("delivery.purged", finished_entries=removed)
+
+        task = asyncio.create_task(purge())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _enqueue(self, ids: list[str]) -> int:
+        added = 0
+        for queue_id in ids:
+            if queue_id not in self._inflight:
+                self._inflight.add(queue_id)
+                self._queue.put_nowait(queue_id)
+                added += 1
+        return added
 
     async def _worker(self) -> None:
         while True:
             queue_id = await self._queue.get()
             if queue_id is None:
                 return
+            recording = False
             try:
-                await self._deliver(queue_id)
+                recording = await self._deliver(queue_id)
             except Exception as exc:  # a bug or a spool failure: keep the worker alive
                 log.exception("delivery.error", queue_id=queue_id, error=str(exc))
                 await asyncio.sleep(self._delivery.retry_initial)
             finally:
-                self._inflight.discard(queue_id)
-                self._wake.set()
+                if not recording:
+                    self._inflight.discard(queue_id)
+                    self._wake.set()
 
     # -- one attempt ------------------------------------------------------------------------------
 
-    async def _deliver(self, queue_id: str) -> None:
+    async def _deliver(self, queue_id: str) -> bool:
+        """One attempt. Returns True once a recording task owns the message's in-flight mark."""
         msg = await self._spool.load(queue_id)
         if msg is None or not msg.pending:
-            return
+            return False
+        if msg.next_attempt > time.time() + 0.01:
+            return False  # picked from a snapshot taken before its last attempt was recorded
         attempt = msg.attempts + 1
         replies: dict[str, _Reply] = {}
         if not _address_ok(msg.mail_from):
@@ -317,7 +369,24 @@ class DeliveryService:
                     replies.update(await self._attempt_maildir(msg, good, attempt))
                 else:
                     replies.update(await self._attempt_smtp(msg, good))
-        await self._record(msg, attempt, replies)
+        # The worker moves on to the next message while the result is committed (group commit
+        # with other workers' results and the listener's puts). The message stays in flight until
+        # then, so nothing can pick it up twice; stop() waits for these tasks.
+        await self._recording_slots.acquire()
+        task = asyncio.create_task(self._record(msg, attempt, replies))
+        self._recording.add(task)
+        task.add_done_callback(lambda t: self._recorded(t, msg.queue_id))
+        return True
+
+    def _recorded(self, task: asyncio.Task[None], queue_id: str) -> None:
+        self._recording.discard(task)
+        self._recording_slots.release()
+        self._inflight.discard(queue_id)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            # Typically SpoolError after the upstream accepted: the message stays pending and will
+            # be sent again (the documented duplicate window, widened by a failing disk).
+            log.error("delivery.record_failed", queue_id=queue_id, error=str(task.exception()))
 
     async def _attempt_maildir(self, msg: SpooledMessage, rcpts: list[str], attempt: int
                                ) -> dict[str, _Reply]:
@@ -378,9 +447,10 @@ class DeliveryService:
             replies.update(dict.fromkeys(accepted, reply))
             reusable = True
             return replies
-        except (SMTPException, OSError) as exc:
-            # Timeout, disconnect or protocol trouble mid-transaction: the connection is unusable
-            # and whatever is not yet answered is temporary.
+        except (SMTPException, OSError, ValueError) as exc:
+            # Timeout, disconnect or protocol trouble mid-transaction (ValueError: the client refused
+            # to encode something): the session state is unknown, so the connection is dropped, and
+            # whatever is not yet answered is temporary.
             text = f"4.4.2 upstream connection failed: {type(exc).__name__}: {exc}"
             for rcpt in rcpts:
                 replies.setdefault(rcpt, _Reply(None, text))
@@ -405,7 +475,7 @@ class DeliveryService:
             elif code is not None and 500 <= code < 600:
                 results.append(RecipientResult(rcpt, "failed", code, reply.text))
                 failed.append(FailedRecipient(rcpt, status_from_reply(code, reply.text), reply.line,
-                                              remote if code is not None else None))
+                                              remote))
             elif expired:
                 text = f"4.4.7 delivery time expired after {attempt} attempts; last: {reply.line}"
                 results.append(RecipientResult(rcpt, "failed", code, text))
@@ -429,6 +499,7 @@ class DeliveryService:
                              if next_attempt is not None else None),
                  dsn_queue_id=dsn_id, **fields)
         if dsn_id is not None:
+            self._poll_requested = True  # the DSN is in the database only
             self.notify()
 
     def _make_dsn(self, msg: SpooledMessage, failed: list[FailedRecipient]) -> NewMessage | None:

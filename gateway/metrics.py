@@ -36,8 +36,8 @@ class GatewayMetrics:
         self.rule_hits = Counter("gateway_rule_hits", "Policy rule hits, by rule and the rule's action",
                                  ["rule", "action"], registry=r)
         self.processing_seconds = Histogram(
-            "gateway_processing_seconds", "Time from end of DATA to the SMTP reply, by action",
-            ["action"], buckets=LATENCY_BUCKETS, registry=r)
+            "gateway_processing_seconds", "Time from end of DATA to the SMTP reply, by the reply's outcome",
+            ["outcome"], buckets=LATENCY_BUCKETS, registry=r)
         self.admin_actions = Counter("gateway_admin_actions", "Quarantine actions taken by admins",
                                      ["action"], registry=r)
         self.delivery_seconds = Histogram(
@@ -48,18 +48,20 @@ class GatewayMetrics:
         # Only messages finished from now on: a restart starts the histogram afresh, like the counters.
         self._finished_cursor = time.time()
 
-    def observe_decision(self, verdict: Verdict, seconds: float, marketplace: str | None = None) -> None:
-        """``marketplace`` is the recipients' when the verdict names none (no policy engine ran)."""
-        action = str(verdict.action)
+    def observe_decision(self, verdict: Verdict, marketplace: str | None = None, shadow: bool = False) -> None:
+        """One decision, as logged: ``marketplace`` is the recipients' when the verdict names none
+        (no policy engine ran); in shadow mode the action is what *would* have happened."""
+        action = f"would-{verdict.action}" if shadow else str(verdict.action)
         self.messages.labels(action, verdict.marketplace or marketplace or "none").inc()
         for hit in verdict.hits:
             self.rule_hits.labels(hit.rule, str(hit.action)).inc()
-        self.processing_seconds.labels(action).observe(seconds)
 
-    def observe_failure(self, seconds: float) -> None:
-        """End of DATA answered with a temporary failure (policy timeout, storage full)."""
-        self.messages.labels("tempfail", "none").inc()
-        self.processing_seconds.labels("tempfail").observe(seconds)
+    def observe_reply(self, reply: str, seconds: float) -> None:
+        """End-of-DATA latency by what the client was told; 4xx answers also count as ``tempfail``."""
+        outcome = reply_outcome(reply)
+        if outcome == "tempfail":
+            self.messages.labels("tempfail", "none").inc()
+        self.processing_seconds.labels(outcome).observe(seconds)
 
     def watch_state(self, store_db: Path, spool_db: Path) -> None:
         self.registry.register(StateCollector(store_db, spool_db))
@@ -88,6 +90,16 @@ class GatewayMetrics:
         with self._render_lock:
             self._observe_finished_deliveries()
             return generate_latest(self.registry)
+
+
+def reply_outcome(reply: str) -> str:
+    if reply.startswith("250 2.6"):
+        return "held"
+    if reply.startswith("2"):
+        return "accepted"
+    if reply.startswith("4"):
+        return "tempfail"
+    return "rejected"
 
 
 def _read_only(path: Path) -> sqlite3.Connection | None:

@@ -26,6 +26,14 @@ PROCESSING_TIMEOUT = "451 4.3.0 Message could not be checked in time; try again 
 PROCESSING_FAILED = "451 4.3.0 Temporary local problem while processing the message; try again later"
 AUTH_LOCKED = "454 4.7.0 Too many failed authentication attempts from {peer}; try again later"
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure"
+UNKNOWN_TENANT = (
+    "550 5.7.1 Sender identity not recognised (user {user}, client {peer}, sender domain {domain}): "
+    "no merchant is configured for it; relaying refused"
+)
+DAILY_CAP_REACHED = (
+    "452 4.7.1 Daily cap of {cap} proactive messages for marketplace {marketplace} reached; "
+    "try again tomorrow"
+)
 QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
 QUARANTINED = "250 2.6.0 Ok: held for review as {quarantine_id}"
 BOUNCE_RECORDED = "250 2.0.0 Ok: bounce-back recorded ({summary})"

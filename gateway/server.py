@@ -29,12 +29,17 @@ from gateway.transaction import Transaction, has_bare_line_ending
 log = get_logger("gateway.server")
 
 _FORBIDDEN_ADDRESS_CHARS = frozenset("\r\n\x00")
+# The tenant id is kept on aiosmtpd's Envelope, which is new for every transaction.
+_TENANT_ATTR = "gateway_tenant"
 
 
 class TransactionProcessor(Protocol):
     """What happens at end of DATA: classify, decide, store or relay. Returns the SMTP reply."""
 
     async def process(self, txn: Transaction) -> str: ...
+
+    def tenant_for(self, *, auth_user: str | None, peer: str, mail_from: str) -> str | None:
+        """The tenant id of a transaction; None when the sender identity maps to no tenant."""
 
 
 def effective_peer(session: Session) -> str:
@@ -47,6 +52,13 @@ def effective_peer(session: Session) -> str:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return str(peer)
+
+
+def session_user(session: Session) -> str | None:
+    auth_data: Any = session.auth_data
+    if session.authenticated and isinstance(auth_data, LoginPassword):
+        return auth_data.login.decode("utf-8", "replace")
+    return None
 
 
 def check_address(address: str, *, allow_empty: bool) -> str | None:
@@ -69,11 +81,14 @@ class GatewayHandler:
 
     def __init__(self, config: GatewayConfig, processor: TransactionProcessor,
                  credentials: Credentials | None) -> None:
-        self.config = config
         self.processor = processor
         self.credentials = credentials
-        self.allowed = NetworkList(config.server.allowed_networks)
         self.limiter = FailureLimiter(config.auth.max_failures, config.auth.failure_window)
+        self.reconfigure(config)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.allowed = NetworkList(config.server.allowed_networks)
 
     # -- connection ---------------------------------------------------------------------------
     async def handle_PROXY(self, server: SMTP, session: Session, envelope: Envelope,
@@ -164,6 +179,13 @@ class GatewayHandler:
         refusal = check_address(address, allow_empty=True)
         if refusal:
             return refusal
+        user, peer = session_user(session), effective_peer(session)
+        tenant = self.processor.tenant_for(auth_user=user, peer=peer, mail_from=address)
+        if tenant is None:
+            domain = address.rpartition("@")[2] or "none"
+            log.warning("unknown_sender_identity", peer=peer, user=user, mail_from=address)
+            return replies.UNKNOWN_TENANT.format(user=user or "none", peer=peer, domain=domain)
+        setattr(envelope, _TENANT_ATTR, tenant)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return replies.OK_SENDER
@@ -192,13 +214,10 @@ class GatewayHandler:
             log.warning("bare_line_ending_rejected", peer=peer, mail_from=envelope.mail_from,
                         rcpt_tos=envelope.rcpt_tos, size=len(data))
             return replies.BARE_LINE_ENDING
-        auth_user: str | None = None
-        auth_data: Any = session.auth_data
-        if session.authenticated and isinstance(auth_data, LoginPassword):
-            auth_user = auth_data.login.decode("utf-8", "replace")
         txn = Transaction(peer=peer, mail_from=envelope.mail_from or "",
                           rcpt_tos=list(envelope.rcpt_tos), data=data,
-                          mail_options=list(envelope.mail_options), auth_user=auth_user)
+                          mail_options=list(envelope.mail_options), auth_user=session_user(session),
+                          tenant=getattr(envelope, _TENANT_ATTR, ""))
         try:
             return await self.processor.process(txn)
         except Exception:
@@ -321,6 +340,12 @@ class Listener:
         if implicit_tls:
             kwargs["auth_require_tls"] = False
         return GatewaySMTP(self.handler, self, **kwargs)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """New limits and access rules for sessions from now on (addresses and TLS need a restart)."""
+        self.config = config
+        self.handler.reconfigure(config)
+        self.trusted_proxies = NetworkList(config.server.trusted_proxies)
 
     def session_closed(self) -> None:
         self.active_sessions -= 1

@@ -19,11 +19,11 @@ import contextlib
 import json
 import os
 import queue
-import re
 import secrets
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +37,9 @@ log = get_logger("gateway.spool")
 DB_NAME = "spool.sqlite3"
 # How many queued operations one transaction takes at most; bounds the latency of the first one.
 MAX_BATCH = 512
+# Fresh puts kept in memory for the delivery service (see Spool.take_fresh).
+FRESH_MAX_IDS = 100_000
+FRESH_MAX_BYTES = 64 * 1024 * 1024
 
 RecipientState = Literal["pending", "delivered", "failed"]
 
@@ -76,13 +79,13 @@ def _check_address(address: str) -> None:
         raise ValueError(f"envelope address contains CR, LF or NUL: {address!r}")
 
 
-_BARE_CR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
-
-
 def _check_data(data: bytes) -> None:
     # aiosmtplib would turn a bare CR or LF into CRLF on the way out, changing the content (and
     # breaking DKIM); the listener refuses such messages, and the spool refuses to store them.
-    if _BARE_CR_LF.search(data):
+    # Every CRLF holds one CR and one LF, so any surplus is bare. Counting is ~12x faster than a
+    # lookbehind regex (6 us vs 79 us for 4 KB), which matters on the GIL-sharing writer thread.
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
         raise ValueError("message data contains a bare CR or LF")
 
 
@@ -109,6 +112,7 @@ class SpooledMessage:
     attempts: int
     pending: tuple[str, ...]
     recipients: tuple[RecipientResult, ...] = ()
+    next_attempt: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Big blobs can swell the WAL; after a checkpoint, truncate it back to this size.
+    conn.execute("PRAGMA journal_size_limit=67108864")
     return conn
 
 
@@ -152,15 +158,32 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_INSERT_MESSAGE = ("INSERT INTO messages (id, mail_from, data, meta, arrived, next_attempt) "
+                   "VALUES (?,?,?,?,?,?)")
+_INSERT_RECIPIENT = "INSERT INTO recipients (message_id, position, address) VALUES (?,?,?)"
+
+
+@dataclass(frozen=True)
+class _Put:
+    """A new entry for the writer; puts are batched into multi-row inserts."""
+
+    queue_id: str
+    msg: NewMessage
+    now: float
+
+    def message_row(self) -> tuple[Any, ...]:
+        m = self.msg
+        return (self.queue_id, m.mail_from, m.data, json.dumps(dict(m.meta), default=str),
+                self.now, self.now)
+
+    def recipient_rows(self) -> list[tuple[str, int, str]]:
+        return [(self.queue_id, i, rcpt) for i, rcpt in enumerate(self.msg.rcpt_tos)]
+
+
 def _insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float) -> None:
-    conn.execute(
-        "INSERT INTO messages (id, mail_from, data, meta, arrived, next_attempt) VALUES (?,?,?,?,?,?)",
-        (queue_id, msg.mail_from, msg.data, json.dumps(dict(msg.meta), default=str), now, now),
-    )
-    conn.executemany(
-        "INSERT INTO recipients (message_id, position, address) VALUES (?,?,?)",
-        [(queue_id, i, rcpt) for i, rcpt in enumerate(msg.rcpt_tos)],
-    )
+    put = _Put(queue_id, msg, now)
+    conn.execute(_INSERT_MESSAGE, put.message_row())
+    conn.executemany(_INSERT_RECIPIENT, put.recipient_rows())
 
 
 class _Writer(threading.Thread):
@@ -170,7 +193,8 @@ class _Writer(threading.Thread):
         super().__init__(name="spool-writer", daemon=True)
         self._conn = conn
         self.ops: queue.SimpleQueue[
-            tuple[_Op, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None] = queue.SimpleQueue()
+            tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None
+        ] = queue.SimpleQueue()
         self.batches = 0
 
     def run(self) -> None:
@@ -192,23 +216,17 @@ class _Writer(threading.Thread):
                 self._run_batch(batch)
         self._conn.close()
 
-    def _run_batch(self, batch: list[tuple[_Op, asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+    def _run_batch(self, batch: list[tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
+                   ) -> None:
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for i, (op, _, _) in enumerate(batch):
-                # A savepoint per operation: one bad operation fails alone, the rest still commit.
-                conn.execute(f"SAVEPOINT op{i}")
-                try:
-                    result = op(conn)
-                except (sqlite3.IntegrityError, ValueError, KeyError) as exc:
-                    conn.execute(f"ROLLBACK TO op{i}")
-                    conn.execute(f"RELEASE op{i}")
-                    outcomes.append((False, exc))
-                else:
-                    conn.execute(f"RELEASE op{i}")
-                    outcomes.append((True, result))
+            try:
+                outcomes = self._fast(batch)
+            except sqlite3.IntegrityError:
+                # Something in the batch conflicts (say, a queue id collision): redo it with a
+                # savepoint per operation so only the offender fails.
+                conn.execute("ROLLBACK")
+                outcomes = self._careful(batch)
             conn.execute("COMMIT")
             self.batches += 1
         except sqlite3.Error as exc:
@@ -224,6 +242,64 @@ class _Writer(threading.Thread):
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_resolve, items)
+
+    def _fast(self, batch: list[tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
+              ) -> list[tuple[bool, Any]]:
+        """All puts of the batch as two executemany statements; other operations one by one.
+
+        Few Python-level round trips per put matter: the writer competes with the event loop for
+        the GIL, and every reacquisition can cost a switch interval.
+        """
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        messages: list[tuple[Any, ...]] = []
+        recipients: list[tuple[str, int, str]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for op, _, _ in batch:
+            if isinstance(op, _Put):
+                try:
+                    _check_data(op.msg.data)
+                except ValueError as exc:
+                    outcomes.append((False, exc))
+                    continue
+                messages.append(op.message_row())
+                recipients.extend(op.recipient_rows())
+                outcomes.append((True, op.queue_id))
+            else:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, op(conn)))
+                except (ValueError, KeyError) as exc:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE op")
+        if messages:
+            conn.executemany(_INSERT_MESSAGE, messages)
+            conn.executemany(_INSERT_RECIPIENT, recipients)
+        return outcomes
+
+    def _careful(self, batch: list[tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
+                 ) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for op, _, _ in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                if isinstance(op, _Put):
+                    _check_data(op.msg.data)
+                    conn.execute(_INSERT_MESSAGE, op.message_row())
+                    conn.executemany(_INSERT_RECIPIENT, op.recipient_rows())
+                    result: Any = op.queue_id
+                else:
+                    result = op(conn)
+            except (sqlite3.IntegrityError, ValueError, KeyError) as exc:
+                conn.execute("ROLLBACK TO op")
+                outcomes.append((False, exc))
+            else:
+                outcomes.append((True, result))
+            conn.execute("RELEASE op")
+        return outcomes
 
 
 def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
@@ -245,6 +321,14 @@ class Spool:
         self._reader = reader
         self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-reader")
         self._closed = False
+        # Fresh puts, handed to the delivery service without a database round trip: their ids in
+        # arrival order, and (within a memory budget) their content, until the first attempt is
+        # recorded. Each trip to a spool thread costs GIL hand-offs on a busy loop; this saves two
+        # per message (the due-query and the load). The database stays the source of truth.
+        self._fresh_ids: deque[str] = deque()
+        self._fresh: dict[str, SpooledMessage] = {}
+        self._fresh_bytes = 0
+        self.fresh_overflowed = False
 
     @classmethod
     async def open(cls, directory: Path, *, max_size_bytes: int | None = None) -> Spool:
@@ -290,7 +374,7 @@ class Spool:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    async def _write(self, op: _Op) -> Any:
+    async def _write(self, op: _Op | _Put) -> Any:
         if self._closed:
             raise SpoolError("spool is closed")
         loop = asyncio.get_running_loop()
@@ -322,16 +406,31 @@ class Spool:
         for address in (mail_from, *rcpt_tos):
             _check_address(address)
         msg = NewMessage(mail_from, tuple(rcpt_tos), bytes(data), dict(meta or {}))
-        queue_id = new_queue_id()
+        # The data check (a regex over the whole message) runs on the writer thread, off the loop.
         now = time.time()
-
-        def op(conn: sqlite3.Connection) -> str:
-            _check_data(msg.data)  # here, on the writer thread: a 20 MB scan stays off the loop
-            _insert(conn, queue_id, msg, now)
-            return queue_id
-
-        result: str = await self._write(op)
+        result: str = await self._write(_Put(new_queue_id(), msg, now))
+        if len(self._fresh_ids) < FRESH_MAX_IDS:
+            self._fresh_ids.append(result)
+            if self._fresh_bytes + len(msg.data) <= FRESH_MAX_BYTES:
+                self._fresh[result] = SpooledMessage(
+                    result, msg.mail_from, msg.data, dict(msg.meta), now, 0, tuple(msg.rcpt_tos),
+                    tuple(RecipientResult(r, "pending") for r in msg.rcpt_tos), now)
+                self._fresh_bytes += len(msg.data)
+        else:
+            self.fresh_overflowed = True  # the delivery service then finds it by polling
         return result
+
+    def take_fresh(self, limit: int) -> list[str]:
+        """Up to ``limit`` ids of messages put since the last call (for the one delivery service)."""
+        out: list[str] = []
+        while self._fresh_ids and len(out) < limit:
+            out.append(self._fresh_ids.popleft())
+        return out
+
+    def _forget_fresh(self, queue_id: str) -> None:
+        cached = self._fresh.pop(queue_id, None)
+        if cached is not None:
+            self._fresh_bytes -= len(cached.data)
 
     async def depth(self) -> int:
         """Messages not yet finished (some recipient still pending)."""
@@ -373,9 +472,12 @@ class Spool:
 
     async def load(self, queue_id: str) -> SpooledMessage | None:
         """The message with its still-pending recipients; None if it is unknown or already done."""
+        cached = self._fresh.get(queue_id)
+        if cached is not None:
+            return cached
 
         def fn(conn: sqlite3.Connection) -> SpooledMessage | None:
-            row = conn.execute("SELECT mail_from, data, meta, arrived, attempts FROM messages "
+            row = conn.execute("SELECT mail_from, data, meta, arrived, attempts, next_attempt FROM messages "
                                "WHERE id=? AND state='pending'", (queue_id,)).fetchone()
             if row is None:
                 return None
@@ -383,7 +485,8 @@ class Spool:
                                  "ORDER BY position", (queue_id,)).fetchall()
             results = tuple(RecipientResult(a, s, c, r) for a, s, c, r in rcpts)
             return SpooledMessage(queue_id, row[0], bytes(row[1]), json.loads(row[2]), row[3], row[4],
-                                  tuple(r.address for r in results if r.state == "pending"), results)
+                                  tuple(r.address for r in results if r.state == "pending"), results,
+                                  row[5])
 
         result: SpooledMessage | None = await self._read(fn)
         return result
@@ -415,6 +518,7 @@ class Spool:
         """
         now = time.time()
         dsn_id = new_queue_id() if dsn is not None else None
+        self._forget_fresh(queue_id)
 
         def op(conn: sqlite3.Connection) -> str | None:
             for r in results:
@@ -434,6 +538,18 @@ class Spool:
             return dsn_id
 
         result: str | None = await self._write(op)
+        return result
+
+    async def purge_finished(self, finished_before: float) -> int:
+        """Forget finished entries (their per-recipient records) older than ``finished_before``."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            old = "SELECT id FROM messages WHERE state='done' AND finished < ?"
+            conn.execute(f"DELETE FROM recipients WHERE message_id IN ({old})", (finished_before,))
+            return conn.execute("DELETE FROM messages WHERE state='done' AND finished < ?",
+                                (finished_before,)).rowcount
+
+        result: int = await self._write(op)
         return result
 
     @property

@@ -28,6 +28,7 @@ class Transaction:
     data: bytes
     mail_options: list[str] = field(default_factory=list)
     auth_user: str | None = None
+    tenant: str = ""
     marketplace_recipients: list[MarketplaceRecipient] = field(default_factory=list)
 
     @cached_property

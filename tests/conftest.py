@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from tests.sink import Sink
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_config(tmp_path: Path, sink_port: int | None, **sections: dict[str, Any]) -> GatewayConfig:
+def make_config(tmp_path: Path, sink_port: int | None, **sections: Any) -> GatewayConfig:
     data: dict[str, Any] = {
         "server": {"listen": "127.0.0.1:0", "hostname": "gateway.test"},
         "state": {"directory": str(tmp_path / "state")},
@@ -27,7 +28,10 @@ def make_config(tmp_path: Path, sink_port: int | None, **sections: dict[str, Any
         data["upstream"] = {"host": "127.0.0.1", "port": sink_port, "tls": "none",
                             "connect_timeout": 2.0, "command_timeout": 5.0}
     for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
+        if isinstance(values, dict):
+            data.setdefault(name, {}).update(values)
+        else:
+            data[name] = values
     return config_from_mapping(data)
 
 
@@ -46,7 +50,7 @@ async def gateway_factory(tmp_path: Path, sink: Sink) -> AsyncIterator[GatewayFa
     started: list[Gateway] = []
 
     async def factory(*, policy: Any = None, use_sink: bool = True,
-                      **sections: dict[str, Any]) -> Gateway:
+                      **sections: Any) -> Gateway:
         config = make_config(tmp_path, sink.port if use_sink else None, **sections)
         gw = Gateway(config, policy=policy)
         await gw.start()
@@ -73,3 +77,18 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MB tmpfs, so disk-full and read-only are the kernel's answers, not simulations."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)

@@ -6,6 +6,8 @@ import asyncio
 import os
 import sqlite3
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,3 +214,56 @@ async def test_closed_spool_refuses_puts(tmp_path: Path) -> None:
     await spool.close()
     with pytest.raises(SpoolError):
         await spool.put("s@example.com", ["r@example.net"], MSG)
+
+
+REPO = Path(__file__).resolve().parent.parent
+_CHILD = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from gateway.spool import Spool
+
+async def main() -> None:
+    spool = await Spool.open(Path(sys.argv[1]))
+    ids = await asyncio.gather(*(spool.put("s@example.com", [f"r{i}@example.net"],
+                                           b"Subject: %d\\r\\n\\r\\nbody\\r\\n" % i) for i in range(50)))
+    print("\\n".join("ID " + i for i in ids), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no atexit: as abrupt as a crash gets
+
+asyncio.run(main())
+"""
+
+
+async def test_entries_survive_a_killed_process(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, str(tmp_path / "spool"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        cwd=REPO)
+    out, _ = await proc.communicate()
+    assert proc.returncode == -9
+    ids = [line[3:] for line in out.decode().splitlines() if line.startswith("ID ")]
+    assert len(ids) == 50
+    spool = await Spool.open(tmp_path / "spool")
+    try:
+        assert await spool.depth() == 50
+        for i, qid in enumerate(ids):
+            msg = await spool.load(qid)
+            assert msg is not None
+            assert msg.pending == (f"r{i}@example.net",)
+            assert msg.data == b"Subject: %d\r\n\r\nbody\r\n" % i
+    finally:
+        await spool.close()
+
+
+async def test_purge_forgets_only_old_finished_entries(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        done = await spool.put("s@example.com", ["r@example.net"], MSG)
+        pending = await spool.put("s@example.com", ["r@example.net"], MSG)
+        await spool.record_attempt(done, [RecipientResult("r@example.net", "delivered", 250, "ok")], None)
+        assert await spool.purge_finished(time.time() - 3600) == 0
+        assert await spool.purge_finished(time.time() + 1) == 1
+        assert await spool.info(done) is None
+        assert await spool.info(pending) is not None
+        assert await spool.depth() == 1
+    finally:
+        await spool.close()

@@ -107,7 +107,8 @@ async def list_optouts(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status not in (None, "optout", "dead"):
         return _json({"error": "status must be optout or dead"}, 400)
-    records = await store.run(store.list_aliases_sync, status, request.query.get("search") or None)
+    tenant = request.query.get("tenant")  # absent: every tenant's entries
+    records = await store.run(store.list_aliases_sync, status, request.query.get("search") or None, tenant)
     return _json([r.as_json() for r in records])
 
 
@@ -150,10 +151,11 @@ async def assign_notice(server: AdminServer, notice_id: int, alias: str, status:
         alias_status: AliasStatus = "optout" if status == "optout" else "dead"
 
         def record() -> None:
+            # Into the registry of the tenant whose mail the notice came back for.
             store.record_alias_sync(alias, alias_status, marketplace=notice["marketplace"],
                                     order_id=notice["order_id"],
                                     evidence=f"{notice['kind']} notice {notice_id} assigned by {actor}",
-                                    source="admin")
+                                    source="admin", tenant=notice.get("tenant") or "")
 
         await store.run(record)
     await store.run(store.audit_sync, actor, "assign-notice", str(notice_id),
@@ -174,7 +176,7 @@ async def report(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
     since = _float_arg(request, "since", time.time() - 7 * 86400)
-    return _json(await store.run(store.report_sync, since))
+    return _json(await store.run(store.report_sync, since, 10, request.query.get("tenant")))
 
 
 async def daily(request: web.Request) -> web.Response:

@@ -32,6 +32,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.policy.verdict import Action, Verdict
 from gateway.spool import Spool, SpoolError
 from gateway.store.sqlite import QuarantineRecord, SQLiteStore, StorePolicyState
+from gateway.tenants import TenantDirectory
 
 log = get_logger("gateway.admin.review")
 
@@ -59,14 +60,30 @@ class ReleaseResult:
                 "recheck": self.recheck}
 
 
+PolicyFor = Callable[[str], PolicyEvaluator | None]
+"""The policy engine of a tenant id (the tenant the message was held for); None: none loaded."""
+
+
+def policy_from(tenants: Callable[[], TenantDirectory | None]) -> PolicyFor:
+    """Look the tenant up at use, so a reload's new rule packs are what a re-check uses."""
+    def policy_for(tenant_id: str) -> PolicyEvaluator | None:
+        directory = tenants()
+        if directory is None:
+            return None
+        policy: PolicyEvaluator | None = directory.get(tenant_id).policy
+        return policy
+
+    return policy_for
+
+
 class QuarantineReview:
     def __init__(self, config: GatewayConfig, store: SQLiteStore, spool: Spool,
-                 policy: PolicyEvaluator | None, notify: Callable[[], None] | None = None,
+                 policy_for: PolicyFor, notify: Callable[[], None] | None = None,
                  metrics: GatewayMetrics | None = None) -> None:
         self.config = config
         self.store = store
         self.spool = spool
-        self.policy = policy
+        self.policy_for = policy_for
         self.notify = notify
         self.metrics = metrics
         self.classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
@@ -83,15 +100,15 @@ class QuarantineReview:
         except FileNotFoundError:
             raise ReviewError("gone", f"{record.id}: its file is gone ({record.status})", status=410) from None
 
-    async def recheck(self, record: QuarantineRecord, data: bytes) -> Verdict:
-        """Evaluate the unchanged bytes against today's rules and registry."""
-        policy = self.policy
+    async def recheck(self, record: QuarantineRecord, data: bytes) -> tuple[Verdict, PolicyEvaluator]:
+        """Evaluate the unchanged bytes against today's rules and the tenant's registry."""
+        policy = self.policy_for(record.tenant)
         if policy is None or not self.config.policy.enabled:
             raise ReviewError("recheck-unavailable",
                               "no policy engine to re-check with; release with force and a reason")
         recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
-        state = StorePolicyState(self.store)
-        return await asyncio.to_thread(policy.evaluate, data, recipients, state)
+        state = StorePolicyState(self.store, record.tenant)
+        return await asyncio.to_thread(policy.evaluate, data, recipients, state), policy
 
     async def release(self, qid: str, *, actor: str, reason: str, force: bool = False) -> ReleaseResult:
         record = await self.get(qid)
@@ -102,14 +119,14 @@ class QuarantineReview:
         data = await self.raw(record)
         verdict_json: dict[str, Any] | None = None
         if not force:
-            verdict = await self.recheck(record, data)
+            verdict, policy = await self.recheck(record, data)
             verdict_json = verdict.as_json()
             if verdict.action in (Action.QUARANTINE, Action.REJECT):
                 raise ReviewError("still-violating",
                                   f"re-check says {verdict.action}: "
                                   + "; ".join(f"{h.rule}: {h.reason}" for h in verdict.hits))
-            if verdict.action is Action.REWRITE and self.policy is not None:
-                data = self.policy.apply(data, verdict)
+            if verdict.action is Action.REWRITE:
+                data = await asyncio.to_thread(policy.apply, data, verdict)
         why = reason.strip() or "re-check passed"
         if force:
             why = f"forced: {why}"
@@ -117,7 +134,8 @@ class QuarantineReview:
         if not claimed:
             raise ReviewError("not-held", f"{qid} was released or deleted by someone else")
         meta = {"message_id": record.message_id, "peer": record.peer, "action": "release",
-                "marketplace": record.marketplace, "quarantine_id": qid, "released_by": actor}
+                "marketplace": record.marketplace, "tenant": record.tenant, "quarantine_id": qid,
+                "released_by": actor}
         try:
             queue_id = await self.spool.put(record.mail_from, record.rcpt_tos, data, meta)
         except (SpoolError, ValueError) as exc:
@@ -130,7 +148,8 @@ class QuarantineReview:
             # Bounce-backs for a released message must correlate like any relayed one.
             with contextlib.suppress(Exception):
                 await self.store.record_relay(queue_id, record.message_id,
-                                              [(r.alias, r.marketplace) for r in recipients], (), ())
+                                              [(r.alias, r.marketplace) for r in recipients], (), (),
+                                              tenant=record.tenant)
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(record.path.unlink)
         if self.notify is not None:

@@ -143,19 +143,23 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _run_review(config: GatewayConfig, fn: Any) -> Any:
-    """Open store, spool and (if it loads) the policy engine, run ``fn(review)``, close them."""
-    from gateway.app import load_policy
+    """Open store, spool and (if the rule packs load) the tenants' policies, run ``fn(review)``."""
+    from gateway.admin.review import policy_from
+    from gateway.app import policy_loader
     from gateway.spool import Spool
+    from gateway.tenants import TenantDirectory
+
+    try:
+        tenants: TenantDirectory | None = TenantDirectory(config, policy_loader(config))
+    except Exception as exc:  # rule packs fail to load: a re-check is unavailable, --force still works
+        print(f"gateway: policy not loaded, re-check unavailable: {exc}", file=sys.stderr)
+        tenants = None
 
     async def main() -> Any:
         store = await SQLiteStore(config.state_dir).open()
         spool = await Spool.open(config.state_dir / "spool")
         try:
-            try:
-                policy = load_policy(config)
-            except Exception:  # no engine installed or rules fail to load: re-check unavailable
-                policy = None
-            review = QuarantineReview(config, store, spool, policy)
+            review = QuarantineReview(config, store, spool, policy_from(lambda: tenants))
             return await fn(review)
         finally:
             await spool.close()

@@ -32,6 +32,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS relays (
     id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT '',
     queue_id TEXT NOT NULL,
     message_id TEXT NOT NULL,
     alias TEXT NOT NULL,
@@ -49,23 +50,34 @@ CREATE TABLE IF NOT EXISTS relay_orders (
     PRIMARY KEY (order_id, marketplace, relay_id)
 );
 CREATE TABLE IF NOT EXISTS order_counters (
+    tenant TEXT NOT NULL DEFAULT '',
     order_id TEXT NOT NULL,
     counter TEXT NOT NULL,
     count INTEGER NOT NULL,
-    PRIMARY KEY (order_id, counter)
+    PRIMARY KEY (tenant, order_id, counter)
+);
+CREATE TABLE IF NOT EXISTS daily_sends (
+    tenant TEXT NOT NULL,
+    marketplace TEXT NOT NULL,
+    day TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (tenant, marketplace, day)
 );
 CREATE TABLE IF NOT EXISTS aliases (
-    alias TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT '',
+    alias TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('optout', 'dead')),
     marketplace TEXT,
     order_id TEXT,
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL,
     evidence TEXT NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    PRIMARY KEY (tenant, alias)
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL DEFAULT '',
     held_at REAL NOT NULL,
     peer TEXT NOT NULL,
     mail_from TEXT NOT NULL,
@@ -89,6 +101,8 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
+    tenant TEXT NOT NULL DEFAULT '',
+    shadow INTEGER NOT NULL DEFAULT 0,
     ref TEXT NOT NULL,
     message_id TEXT NOT NULL,
     peer TEXT NOT NULL,
@@ -102,6 +116,7 @@ CREATE INDEX IF NOT EXISTS decisions_at ON decisions(at);
 CREATE TABLE IF NOT EXISTS bounce_notices (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
+    tenant TEXT NOT NULL DEFAULT '',
     kind TEXT NOT NULL,
     order_id TEXT,
     marketplace TEXT,
@@ -126,11 +141,13 @@ class AliasRecord:
     last_seen: float
     evidence: str
     source: str
+    tenant: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"alias": self.alias, "status": self.status, "marketplace": self.marketplace,
                 "order_id": self.order_id, "first_seen": self.first_seen,
-                "last_seen": self.last_seen, "evidence": self.evidence, "source": self.source}
+                "last_seen": self.last_seen, "evidence": self.evidence, "source": self.source,
+                "tenant": self.tenant}
 
 
 @dataclass(frozen=True)
@@ -147,13 +164,14 @@ class QuarantineRecord:
     size: int
     path: Path
     status: str
+    tenant: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "held_at": self.held_at, "peer": self.peer,
                 "mail_from": self.mail_from, "rcpt_tos": list(self.rcpt_tos),
                 "message_id": self.message_id, "subject": self.subject,
                 "marketplace": self.marketplace, "verdict": self.verdict, "size": self.size,
-                "status": self.status}
+                "status": self.status, "tenant": self.tenant}
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -324,7 +342,7 @@ class SQLiteStore:
     # -- relays and counters ----------------------------------------------------------------------
     def record_relay_sync(self, queue_id: str, message_id: str,
                           recipients: Sequence[tuple[str, str]], order_ids: Sequence[str],
-                          tags: Iterable[str], counters: Sequence[str] = ()) -> None:
+                          tags: Iterable[str], counters: Sequence[str] = (), *, tenant: str = "") -> None:
         """Record a message relayed to marketplace aliases, and bump per-order counters."""
         now = time.time()
         tag_text = " ".join(sorted(tags))
@@ -332,98 +350,105 @@ class SQLiteStore:
         def write(conn: sqlite3.Connection) -> None:
             for alias, marketplace in recipients:
                 cur = conn.execute(
-                    "INSERT INTO relays(queue_id, message_id, alias, marketplace, order_ids, tags, sent_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (queue_id, message_id, alias, marketplace, " ".join(order_ids), tag_text, now))
+                    "INSERT INTO relays(tenant, queue_id, message_id, alias, marketplace, order_ids, tags,"
+                    " sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (tenant, queue_id, message_id, alias, marketplace, " ".join(order_ids), tag_text, now))
                 for order_id in order_ids:
                     conn.execute("INSERT OR IGNORE INTO relay_orders VALUES (?, ?, ?)",
                                  (order_id, marketplace, cur.lastrowid))
             for order_id in order_ids:
                 for counter in counters:
                     conn.execute(
-                        "INSERT INTO order_counters(order_id, counter, count) VALUES (?, ?, 1)"
-                        " ON CONFLICT(order_id, counter) DO UPDATE SET count = count + 1",
-                        (order_id, counter))
+                        "INSERT INTO order_counters(tenant, order_id, counter, count) VALUES (?, ?, ?, 1)"
+                        " ON CONFLICT(tenant, order_id, counter) DO UPDATE SET count = count + 1",
+                        (tenant, order_id, counter))
 
         self._tx(write)
 
     async def record_relay(self, queue_id: str, message_id: str,
                            recipients: Sequence[tuple[str, str]], order_ids: Sequence[str],
-                           tags: Iterable[str], counters: Sequence[str] = ()) -> None:
+                           tags: Iterable[str], counters: Sequence[str] = (), *, tenant: str = "") -> None:
         tags, counters = tuple(tags), tuple(counters)
         await self._write(lambda: self.record_relay_sync(queue_id, message_id, recipients, order_ids,
-                                                         tags, counters))
+                                                         tags, counters, tenant=tenant))
 
-    def order_counter(self, order_id: str, counter: str) -> int:
+    def order_counter(self, order_id: str, counter: str, tenant: str = "") -> int:
         row = self._reader().execute(
-            "SELECT count FROM order_counters WHERE order_id = ? AND counter = ?",
-            (order_id, counter)).fetchone()
+            "SELECT count FROM order_counters WHERE tenant = ? AND order_id = ? AND counter = ?",
+            (tenant, order_id, counter)).fetchone()
         return int(row[0]) if row else 0
 
-    def relays_by_message_id(self, message_ids: Sequence[str]) -> list[tuple[str, str]]:
+    def relays_by_message_id(self, message_ids: Sequence[str], tenant: str = "") -> list[tuple[str, str]]:
         """(alias, marketplace) of relays whose Message-ID is one of ``message_ids``."""
         ids = [m.strip() for m in message_ids if m.strip()]
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         rows = self._reader().execute(
-            f"SELECT DISTINCT alias, marketplace FROM relays WHERE message_id IN ({marks})", ids)
+            f"SELECT DISTINCT alias, marketplace FROM relays WHERE tenant = ? AND message_id IN ({marks})",
+            [tenant, *ids])
         return [(str(a), str(m)) for a, m in rows]
 
     def relays_by_order(self, order_id: str, marketplace: str | None,
-                        since: float) -> list[tuple[str, str]]:
+                        since: float, tenant: str = "") -> list[tuple[str, str]]:
         sql = ("SELECT DISTINCT r.alias, r.marketplace FROM relay_orders o JOIN relays r ON r.id = o.relay_id"
-               " WHERE o.order_id = ? AND r.sent_at >= ?")
-        args: list[Any] = [order_id, since]
+               " WHERE o.order_id = ? AND r.sent_at >= ? AND r.tenant = ?")
+        args: list[Any] = [order_id, since, tenant]
         if marketplace:
             sql += " AND o.marketplace = ?"
             args.append(marketplace)
         return [(str(a), str(m)) for a, m in self._reader().execute(sql, args)]
 
     # -- opt-out registry ---------------------------------------------------------------------------
-    def alias_status(self, alias: str) -> AliasStatus | None:
-        row = self._reader().execute("SELECT status FROM aliases WHERE alias = ?",
-                                     (alias.lower(),)).fetchone()
+    def alias_status(self, alias: str, tenant: str = "") -> AliasStatus | None:
+        row = self._reader().execute("SELECT status FROM aliases WHERE tenant = ? AND alias = ?",
+                                     (tenant, alias.lower())).fetchone()
         if row is None:
             return None
         status: AliasStatus = row[0]
         return status
 
     def record_alias_sync(self, alias: str, status: AliasStatus, *, marketplace: str | None,
-                          order_id: str | None, evidence: str, source: str) -> AliasRecord:
+                          order_id: str | None, evidence: str, source: str,
+                          tenant: str = "") -> AliasRecord:
         now = time.time()
         alias = alias.lower()
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO aliases(alias, status, marketplace, order_id, first_seen, last_seen, evidence, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(alias) DO UPDATE SET status = excluded.status,"
+                "INSERT INTO aliases(tenant, alias, status, marketplace, order_id, first_seen, last_seen,"
+                " evidence, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(tenant, alias) DO UPDATE SET status = excluded.status,"
                 " marketplace = COALESCE(excluded.marketplace, aliases.marketplace),"
                 " order_id = COALESCE(excluded.order_id, aliases.order_id),"
                 " last_seen = excluded.last_seen, evidence = excluded.evidence, source = excluded.source",
-                (alias, status, marketplace, order_id, now, now, evidence, source))
+                (tenant, alias, status, marketplace, order_id, now, now, evidence, source))
 
         self._tx(write)
-        record = self.get_alias_sync(alias)
+        record = self.get_alias_sync(alias, tenant)
         assert record is not None
         return record
 
-    def get_alias_sync(self, alias: str) -> AliasRecord | None:
+    def get_alias_sync(self, alias: str, tenant: str = "") -> AliasRecord | None:
         row = self.conn.execute(
-            "SELECT alias, status, marketplace, order_id, first_seen, last_seen, evidence, source"
-            " FROM aliases WHERE alias = ?", (alias.lower(),)).fetchone()
+            f"SELECT {self._ACOLS} FROM aliases WHERE tenant = ? AND alias = ?",
+            (tenant, alias.lower())).fetchone()
         return AliasRecord(*row) if row else None
 
-    def remove_alias_sync(self, alias: str) -> bool:
-        return bool(self._tx(lambda c: c.execute("DELETE FROM aliases WHERE alias = ?",
-                                                  (alias.lower(),)).rowcount))
+    def remove_alias_sync(self, alias: str, tenant: str = "") -> bool:
+        return bool(self._tx(lambda c: c.execute("DELETE FROM aliases WHERE tenant = ? AND alias = ?",
+                                                  (tenant, alias.lower())).rowcount))
 
-    def list_aliases_sync(self, status: AliasStatus | None = None,
-                          search: str | None = None) -> list[AliasRecord]:
-        sql = ("SELECT alias, status, marketplace, order_id, first_seen, last_seen, evidence, source"
-               " FROM aliases WHERE 1=1")
+    _ACOLS = "alias, status, marketplace, order_id, first_seen, last_seen, evidence, source, tenant"
+
+    def list_aliases_sync(self, status: AliasStatus | None = None, search: str | None = None,
+                          tenant: str | None = None) -> list[AliasRecord]:
+        """Registry entries; ``tenant`` None lists every tenant's."""
+        sql = f"SELECT {self._ACOLS} FROM aliases WHERE 1=1"
         args: list[Any] = []
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
         if status:
             sql += " AND status = ?"
             args.append(status)
@@ -436,12 +461,12 @@ class SQLiteStore:
     # -- bounce notices -----------------------------------------------------------------------------
     def record_notice_sync(self, kind: str, order_id: str | None, marketplace: str | None,
                            alias: str | None, matched_by: str | None, source: str,
-                           report: dict[str, Any]) -> int:
+                           report: dict[str, Any], tenant: str = "") -> int:
         def write(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                "INSERT INTO bounce_notices(at, kind, order_id, marketplace, alias, matched_by, source, report)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), kind, order_id, marketplace, alias, matched_by, source,
+                "INSERT INTO bounce_notices(tenant, at, kind, order_id, marketplace, alias, matched_by, source,"
+                " report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (tenant, time.time(), kind, order_id, marketplace, alias, matched_by, source,
                  json.dumps(report, ensure_ascii=False)))
             return int(cur.lastrowid or 0)
 
@@ -449,10 +474,10 @@ class SQLiteStore:
 
     def unmatched_notices_sync(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
-            "SELECT id, at, kind, order_id, marketplace, source, report FROM bounce_notices"
+            "SELECT id, at, kind, order_id, marketplace, source, report, tenant FROM bounce_notices"
             " WHERE alias IS NULL AND resolved = 0 ORDER BY at DESC").fetchall()
         return [{"id": r[0], "at": r[1], "kind": r[2], "order_id": r[3], "marketplace": r[4],
-                 "source": r[5], "report": json.loads(r[6])} for r in rows]
+                 "source": r[5], "report": json.loads(r[6]), "tenant": r[7]} for r in rows]
 
     def assign_notice_sync(self, notice_id: int, alias: str) -> None:
         self._tx(lambda c: c.execute(
@@ -462,27 +487,66 @@ class SQLiteStore:
     # -- decisions and audit --------------------------------------------------------------------------
     def record_decision_sync(self, ref: str, message_id: str, peer: str, mail_from: str,
                              rcpt_tos: Sequence[str], marketplace: str | None, action: str,
-                             rules: Sequence[str]) -> None:
+                             rules: Sequence[str], *, tenant: str = "", shadow: bool = False) -> None:
+        """One decision; with ``shadow`` the action is what would have happened (the mail was relayed)."""
         self._tx(lambda c: c.execute(
-            "INSERT INTO decisions(at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), ref, message_id, peer, mail_from, json.dumps(list(rcpt_tos)), marketplace,
-             action, " ".join(rules))))
+            "INSERT INTO decisions(at, tenant, shadow, ref, message_id, peer, mail_from, rcpt_tos,"
+            " marketplace, action, rules) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), tenant, int(shadow), ref, message_id, peer, mail_from,
+             json.dumps(list(rcpt_tos)), marketplace, action, " ".join(rules))))
 
     async def record_decision(self, ref: str, message_id: str, peer: str, mail_from: str,
                               rcpt_tos: Sequence[str], marketplace: str | None, action: str,
-                              rules: Sequence[str]) -> None:
+                              rules: Sequence[str], *, tenant: str = "", shadow: bool = False) -> None:
         rcpts, rule_ids = list(rcpt_tos), list(rules)
         await self._write(lambda: self.record_decision_sync(ref, message_id, peer, mail_from, rcpts,
-                                                            marketplace, action, rule_ids))
+                                                            marketplace, action, rule_ids,
+                                                            tenant=tenant, shadow=shadow))
 
-    def decisions_sync(self, since: float = 0.0, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules"
-            " FROM decisions WHERE at >= ? ORDER BY at DESC LIMIT ?", (since, limit)).fetchall()
+    def decisions_sync(self, since: float = 0.0, limit: int = 1000,
+                       tenant: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules,"
+               " tenant, shadow FROM decisions WHERE at >= ?")
+        args: list[Any] = [since]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        rows = self.conn.execute(sql + " ORDER BY at DESC LIMIT ?", [*args, limit]).fetchall()
         return [{"at": r[0], "ref": r[1], "message_id": r[2], "peer": r[3], "mail_from": r[4],
                  "rcpt_tos": json.loads(r[5]), "marketplace": r[6], "action": r[7],
-                 "rules": r[8].split() if r[8] else []} for r in rows]
+                 "rules": r[8].split() if r[8] else [], "tenant": r[9], "shadow": bool(r[10])}
+                for r in rows]
+
+    # -- daily sending caps ---------------------------------------------------------------------------
+    def reserve_send_sync(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
+        """Count one proactive message against the day's cap; False (and no count) when it is full."""
+        def write(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT count FROM daily_sends WHERE tenant = ? AND marketplace = ? AND day = ?",
+                               (tenant, marketplace, day)).fetchone()
+            if (row[0] if row else 0) >= cap:
+                return False
+            conn.execute("INSERT INTO daily_sends(tenant, marketplace, day, count) VALUES (?, ?, ?, 1)"
+                         " ON CONFLICT(tenant, marketplace, day) DO UPDATE SET count = count + 1",
+                         (tenant, marketplace, day))
+            return True
+
+        return self._tx(write)
+
+    def release_send_sync(self, tenant: str, marketplace: str, day: str) -> None:
+        self._tx(lambda c: c.execute(
+            "UPDATE daily_sends SET count = MAX(count - 1, 0) WHERE tenant = ? AND marketplace = ? AND day = ?",
+            (tenant, marketplace, day)))
+
+    async def reserve_send(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
+        return await self._write(lambda: self.reserve_send_sync(tenant, marketplace, day, cap))
+
+    async def release_send(self, tenant: str, marketplace: str, day: str) -> None:
+        await self._write(lambda: self.release_send_sync(tenant, marketplace, day))
+
+    def sends_sync(self, tenant: str, marketplace: str, day: str) -> int:
+        row = self.conn.execute("SELECT count FROM daily_sends WHERE tenant = ? AND marketplace = ? AND day = ?",
+                                (tenant, marketplace, day)).fetchone()
+        return int(row[0]) if row else 0
 
     def audit_sync(self, actor: str, action: str, obj: str, reason: str) -> None:
         self._tx(lambda c: c.execute(
@@ -498,37 +562,42 @@ class SQLiteStore:
     # -- quarantine ------------------------------------------------------------------------------------
     def quarantine_sync(self, data: bytes, *, peer: str, mail_from: str, rcpt_tos: Sequence[str],
                         message_id: str, subject: str, marketplace: str | None,
-                        verdict: dict[str, Any]) -> str:
+                        verdict: dict[str, Any], tenant: str = "") -> str:
         qid = "Q" + uuid.uuid4().hex[:16].upper()
         path = self.quarantine_dir / f"{qid}.eml"
         write_private_file(path, data)
         self._tx(lambda c: c.execute(
-            "INSERT INTO quarantine(id, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
-            " marketplace, verdict, size, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (qid, time.time(), peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject,
+            "INSERT INTO quarantine(id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
+            " marketplace, verdict, size, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (qid, tenant, time.time(), peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject,
              marketplace, json.dumps(verdict, ensure_ascii=False), len(data), str(path))))
         return qid
 
     async def quarantine(self, data: bytes, *, peer: str, mail_from: str, rcpt_tos: Sequence[str],
                          message_id: str, subject: str, marketplace: str | None,
-                         verdict: dict[str, Any]) -> str:
+                         verdict: dict[str, Any], tenant: str = "") -> str:
         return await self._write(lambda: self.quarantine_sync(
             data, peer=peer, mail_from=mail_from, rcpt_tos=rcpt_tos, message_id=message_id,
-            subject=subject, marketplace=marketplace, verdict=verdict))
+            subject=subject, marketplace=marketplace, verdict=verdict, tenant=tenant))
 
     def _quarantine_row(self, row: tuple[Any, ...]) -> QuarantineRecord:
         return QuarantineRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5],
-                                row[6], row[7], json.loads(row[8]), row[9], Path(row[10]), row[11])
+                                row[6], row[7], json.loads(row[8]), row[9], Path(row[10]), row[11],
+                                row[12])
 
     _QCOLS = ("id, held_at, peer, mail_from, rcpt_tos, message_id, subject, marketplace, verdict,"
-              " size, path, status")
+              " size, path, status, tenant")
 
-    def list_quarantine_sync(self, status: str | None = "held") -> list[QuarantineRecord]:
-        sql = f"SELECT {self._QCOLS} FROM quarantine"
+    def list_quarantine_sync(self, status: str | None = "held",
+                             tenant: str | None = None) -> list[QuarantineRecord]:
+        sql = f"SELECT {self._QCOLS} FROM quarantine WHERE 1=1"
         args: list[Any] = []
         if status:
-            sql += " WHERE status = ?"
+            sql += " AND status = ?"
             args.append(status)
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
         sql += " ORDER BY held_at DESC"
         return [self._quarantine_row(r) for r in self.conn.execute(sql, args)]
 
@@ -564,17 +633,24 @@ class SQLiteStore:
         return self._tx(write)
 
     # -- reports ----------------------------------------------------------------------------------------
-    def report_sync(self, since: float = 0.0, top: int = 10) -> dict[str, Any]:
-        """Counts by action, rule and marketplace, and the senders with most violations, since ``since``."""
+    def report_sync(self, since: float = 0.0, top: int = 10, tenant: str | None = None) -> dict[str, Any]:
+        """Counts by action, rule and marketplace, and the senders with most violations, since ``since``.
+
+        Shadow-mode decisions count as ``would-<action>`` (the mail was relayed), as in the log.
+        """
         by_action: dict[str, int] = {}
         by_rule: dict[str, int] = {}
         by_marketplace: dict[str, int] = {}
         senders: dict[str, dict[str, int]] = {}
         total = 0
-        rows = self.conn.execute("SELECT mail_from, marketplace, action, rules FROM decisions WHERE at >= ?",
-                                 (since,))
-        for mail_from, marketplace, action, rules in rows:
+        sql = "SELECT mail_from, marketplace, action, rules, shadow FROM decisions WHERE at >= ?"
+        args: list[Any] = [since]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        for mail_from, marketplace, action, rules, shadow in self.conn.execute(sql, args):
             total += 1
+            action = f"would-{action}" if shadow else action
             by_action[action] = by_action.get(action, 0) + 1
             market = marketplace or "none"
             by_marketplace[market] = by_marketplace.get(market, 0) + 1
@@ -590,8 +666,8 @@ class SQLiteStore:
             return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
         top_senders = sorted(senders.items(), key=lambda kv: (-kv[1]["messages"], -kv[1]["hits"], kv[0]))[:top]
-        return {"since": since, "total": total, "by_action": ordered(by_action), "by_rule": ordered(by_rule),
-                "by_marketplace": ordered(by_marketplace),
+        return {"since": since, "tenant": tenant, "total": total, "by_action": ordered(by_action),
+                "by_rule": ordered(by_rule), "by_marketplace": ordered(by_marketplace),
                 "top_senders": [{"mail_from": m, **c} for m, c in top_senders]}
 
     def daily_counts_sync(self, days: int = 14) -> list[dict[str, Any]]:
@@ -599,9 +675,10 @@ class SQLiteStore:
         since = time.time() - days * 86400
         out: dict[str, dict[str, Any]] = {}
         rows = self.conn.execute(
-            "SELECT date(at, 'unixepoch') AS day, action, rules FROM decisions WHERE at >= ?", (since,))
-        for day, action, rules in rows:
+            "SELECT date(at, 'unixepoch') AS day, action, rules, shadow FROM decisions WHERE at >= ?", (since,))
+        for day, action, rules, shadow in rows:
             entry = out.setdefault(day, {"day": day, "actions": {}, "rules": {}})
+            action = f"would-{action}" if shadow else action
             entry["actions"][action] = entry["actions"].get(action, 0) + 1
             for rule in (rules.split() if rules else []):
                 entry["rules"][rule] = entry["rules"].get(rule, 0) + 1
@@ -613,11 +690,12 @@ class StorePolicyState:
 
     REVIEW_COUNTER = "review-request"
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStore, tenant: str = "") -> None:
         self._store = store
+        self.tenant = tenant
 
     def review_requests(self, order_id: str) -> int:
-        return self._store.order_counter(order_id, self.REVIEW_COUNTER)
+        return self._store.order_counter(order_id, self.REVIEW_COUNTER, self.tenant)
 
     def alias_status(self, alias: str) -> AliasStatus | None:
-        return self._store.alias_status(alias)
+        return self._store.alias_status(alias, self.tenant)

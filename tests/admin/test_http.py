@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,7 +23,7 @@ from tests.admin.support import (
     message,
     send,
 )
-from tests.conftest import GatewayFactory
+from tests.conftest import GatewayFactory, make_config
 from tests.sink import Sink
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -237,7 +238,8 @@ async def test_metrics_move_with_real_messages(admin_gateway: Gateway, http: aio
     assert value('gateway_messages_total{action="quarantine",marketplace="de"}') == 1
     assert value('gateway_rule_hits_total{action="quarantine",rule="off-platform-contact"}') == 1
     assert value("gateway_quarantine_depth") == 1
-    assert value('gateway_processing_seconds_count{action="relay"}') == 1
+    assert value('gateway_processing_seconds_count{outcome="accepted"}') == 1
+    assert value('gateway_processing_seconds_count{outcome="held"}') == 1
     assert value("gateway_spool_depth") >= 0
     # The delivery's record is written right after the sink says 250; give it a moment.
     for _ in range(50):
@@ -374,3 +376,45 @@ async def test_marketplace_label_without_policy_engine(gateway_factory: GatewayF
     text = gw.metrics.render().decode()
     assert 'gateway_messages_total{action="relay",marketplace="co.uk"} 1.0' in text
     assert 'gateway_messages_total{action="relay",marketplace="none"} 1.0' in text
+
+
+async def test_tenant_release_keeps_tenant_and_assign_uses_its_registry(
+        gateway_factory: GatewayFactory, http: aiohttp.ClientSession, sink: Sink) -> None:
+    gw = await gateway_factory(policy=HoldOffPlatformContact(),
+                               tenants=[{"id": "acme", "sender_domains": ["shop.example"]}],
+                               admin={"listen": "127.0.0.1:0", "token": TOKEN})
+    qid = await hold_one(gw)
+    assert gw.store is not None and gw.spool is not None
+    record = gw.store.get_quarantine_sync(qid)
+    assert record is not None and record.tenant == "acme"
+    async with http.post(admin_url(gw, f"/api/quarantine/{qid}/release"), headers=BEARER,
+                         json={"reason": "ok", "force": True}) as resp:
+        body = await resp.json()
+    info = await gw.spool.info(body["queue_id"])
+    assert info is not None and info.meta["tenant"] == "acme" and info.meta["quarantine_id"] == qid
+    await sink.handler.wait_for(1)
+    notice = gw.store.record_notice_sync("amazon-optout", None, "de", None, None, "import", {}, tenant="acme")
+    async with http.post(admin_url(gw, f"/api/bounces/{notice}/assign"), headers=BEARER,
+                         json={"alias": ALIAS, "status": "optout"}) as resp:
+        assert resp.status == 200
+    assert gw.store.alias_status(ALIAS, "acme") == "optout"
+    assert gw.store.alias_status(ALIAS, "") is None
+
+
+async def test_shadow_mode_relays_and_reports_would_quarantine(tmp_path: Path, http: aiohttp.ClientSession,
+                                                               sink: Sink) -> None:
+    # The factory's `policy` is the engine, so this config (with a [policy] section) is built here.
+    config = make_config(tmp_path, sink.port, policy={"shadow": True}, admin={"listen": "127.0.0.1:0", "token": TOKEN})
+    gw = Gateway(config, policy=HoldOffPlatformContact())
+    await gw.start()
+    try:
+        await send(gw, message("About your order", held_body()))
+        await sink.handler.wait_for(1)
+        text = gw.metrics.render().decode()
+        assert 'gateway_messages_total{action="would-quarantine",marketplace="de"} 1.0' in text
+        async with http.get(admin_url(gw, "/api/report?since=0"), headers=BEARER) as resp:
+            report = await resp.json()
+        assert report["by_action"] == {"would-quarantine": 1}
+        assert gw.store is not None and gw.store.list_quarantine_sync() == []
+    finally:
+        await gw.stop(grace=2.0)

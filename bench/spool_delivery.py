@@ -1,0 +1,140 @@
+"""End-to-end cost of the spool and delivery behind an aiosmtpd listener.
+
+Starts an aiosmtpd server whose handle_DATA either just answers 250 (``--mode sink``, the bare
+baseline) or durably spools the message and notifies the DeliveryService, which relays it over a
+pooled connection to a second aiosmtpd sink (``--mode spool``). Clients run in a separate process
+(the second core) with C concurrent aiosmtplib sessions sending 4 KB messages.
+
+    python bench/spool_delivery.py --mode sink
+    python bench/spool_delivery.py --mode spool
+
+This is a stand-in listener for measuring this part only; the real one is gateway/server.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.config import DeliveryConfig, UpstreamConfig
+from gateway.delivery import DeliveryService
+from gateway.log import configure_logging
+from gateway.spool import Spool
+
+
+class Accepting:
+    def __init__(self, spool: Spool | None, service: DeliveryService | None) -> None:
+        self.spool = spool
+        self.service = service
+        self.count = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.count += 1
+        if self.spool is None or self.service is None:
+            return "250 2.0.0 OK"
+        queue_id = await self.spool.put(envelope.mail_from or "", envelope.rcpt_tos,
+                                        envelope.original_content or b"", {"message_id": None})
+        self.service.notify()
+        return f"250 2.0.0 queued as {queue_id}"
+
+
+class Counting:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.count += 1
+        return "250 2.0.0 OK"
+
+
+def _client(port: int, sessions: int, per_session: int, size: int, out: Any) -> None:
+    head = b"From: s@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n"
+    body = (b"y" * 76 + b"\r\n") * ((size - len(head)) // 78)
+    data = head + body
+
+    async def one() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=60)
+        await client.connect()
+        for _ in range(per_session):
+            await client.sendmail("s@example.com", ["r@example.net"], data)
+        await client.quit()
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(sessions)))
+        return time.perf_counter() - t0
+
+    out.put(asyncio.run(main()))
+
+
+async def run(mode: str, sessions: int, per_session: int, size: int, args_workers: int) -> None:
+    loop = asyncio.get_running_loop()
+    tmp = Path(tempfile.mkdtemp(prefix="relay-bench-", dir="."))
+    spool = service = None
+    upstream_handler = Counting()
+    upstream = await loop.create_server(lambda: SMTP(upstream_handler), "127.0.0.1", 0)
+    if mode == "spool":
+        spool = await Spool.open(tmp / "spool")
+        up = UpstreamConfig(host="127.0.0.1", port=upstream.sockets[0].getsockname()[1], tls="none",
+                            pool_size=args_workers)
+        service = DeliveryService(spool, up, DeliveryConfig(workers=args_workers), outbox=tmp / "outbox",
+                                  hostname="bench.local")
+        await service.start()
+    handler = Accepting(spool, service)
+    server = await loop.create_server(lambda: SMTP(handler, data_size_limit=None), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_client, args=(port, sessions, per_session, size, out))
+    proc.start()
+    elapsed: float = await asyncio.to_thread(out.get)
+    await asyncio.to_thread(proc.join)
+    total = sessions * per_session
+    drain_start = time.perf_counter()
+    if spool is not None:
+        while await spool.depth() > 0:  # noqa: ASYNC110 (observe the spool from outside)
+            await asyncio.sleep(0.05)
+    drained = time.perf_counter() - drain_start
+    print(f"mode={mode} workers={args_workers} sessions={sessions} messages={total} size={size}B "
+          f"accepted msg/s={total / elapsed:,.0f}"
+          + (f" relayed={upstream_handler.count} drain-after-last-250={drained:.2f}s"
+             if mode == "spool" else ""))
+    if service is not None:
+        await service.stop()
+    if spool is not None:
+        await spool.close()
+    server.close()
+    upstream.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["sink", "spool"], default="spool")
+    parser.add_argument("--sessions", "-c", type=int, default=20)
+    parser.add_argument("--per-session", "-n", type=int, default=300)
+    parser.add_argument("--size", "-s", type=int, default=4096)
+    parser.add_argument("--workers", type=int, default=4, help="delivery workers = pool size")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval for the server process (GIL hand-off latency)")
+    args = parser.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
+    configure_logging("console", "warning")
+    asyncio.run(run(args.mode, args.sessions, args.per_session, args.size, args.workers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Decide what a message is and dispatch to the matching parser.
+
+Order: Amazon seller notice, Amazon SES JSON notification, ARF feedback report, RFC 3464 DSN,
+vendor plain-text report, RFC 3834 auto-reply, and otherwise not a bounce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from gateway.bounces import amazon, dsn, vendors
+from gateway.bounces.message import Mail, message_ids_in, read_mail
+from gateway.bounces.parse import BouncedRecipient, BounceReport
+
+
+def correlation_ids(mail: Mail) -> tuple[str, ...]:
+    ids: list[str] = []
+    for name in ("In-Reply-To", "References"):
+        ids.extend(message_ids_in(mail.header(name)))
+    if mail.original is not None and mail.original.message_id:
+        ids.append(mail.original.message_id)
+    ids.extend(vendors.quoted_message_ids(mail.text))
+    own = set(message_ids_in(mail.header("Message-ID")))
+    seen: dict[str, None] = {}
+    for i in ids:
+        if i not in own:
+            seen.setdefault(i, None)
+    return tuple(seen)
+
+
+# An mbox "From " separator: some reports arrive as several messages in one file.
+_MBOX_FROM = re.compile(rb"\n\n(?=From \S+ +\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\r?\n)")
+
+
+def analyse(raw: bytes) -> BounceReport:
+    parts = _MBOX_FROM.split(raw.replace(b"\r\n", b"\n"))
+    if len(parts) > 1:
+        reports = [analyse_one(p) for p in parts[:20]]
+        first = reports[0]
+        merged = tuple(r for rep in reports if rep.kind == "dsn" for r in rep.recipients)
+        if first.kind == "dsn" and merged:
+            return dataclasses.replace(first, recipients=merged)
+        return first
+    return analyse_one(raw)
+
+
+def analyse_one(raw: bytes) -> BounceReport:
+    mail = read_mail(raw)
+    ids = correlation_ids(mail)
+
+    notice = amazon.parse_notice(mail)
+    if notice is not None:
+        return BounceReport(kind="amazon-optout" if notice.notice == "optout" else "amazon-notice",
+                            recipients=notice.recipients, order_id=notice.order_id,
+                            marketplace=notice.marketplace, alias=notice.alias, notice=notice.notice,
+                            language=notice.language, wording_verified=notice.verified, message_ids=ids,
+                            subject=mail.subject)
+
+    recipients: tuple[BouncedRecipient, ...] | None = (
+        dsn.parse_ses_json(mail) or dsn.parse_feedback(mail) or dsn.parse_dsn(mail)
+        or vendors.parse_text(mail) or dsn.parse_autoreply(mail)
+    )
+    if recipients:
+        alias, marketplace = amazon.alias_among(
+            [a for r in recipients for a in (r.original_recipient, r.address) if a]
+            + ([mail.original.to] if mail.original else []))
+        order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
+        return BounceReport(kind="dsn", recipients=recipients, alias=alias, marketplace=marketplace,
+                            order_id=order.group(1) if order else None, message_ids=ids, subject=mail.subject)
+    if dsn.looks_like_report(mail):
+        return BounceReport(kind="dsn", recipients=(), message_ids=ids, subject=mail.subject)
+    return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)

@@ -1,0 +1,231 @@
+"""Structured reports: RFC 3464 delivery status, RFC 5965 feedback, Amazon SES JSON, RFC 3834 replies."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from gateway.bounces import reasons, vendors
+from gateway.bounces.message import Mail
+from gateway.bounces.parse import BouncedRecipient
+
+ADDRESS_RE = vendors.ADDRESS_RE
+# Amazon SES bounceSubType -> reason, used when the diagnostic wording decides nothing.
+SES_SUBTYPES = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig",
+                "ContentRejected": "contenterror", "AttachmentRejected": "securityerror",
+                "Suppressed": "suppressed", "NoEmail": "userunknown",
+                "OnAccountSuppressionList": "suppressed"}
+UNDISCLOSED = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Markers:
+    bounce_subjects: tuple[str, ...]
+    report_senders: tuple[str, ...]
+    original_markers: re.Pattern[str]
+    delay_phrases: tuple[str, ...]
+    bounce_body: tuple[str, ...]
+
+
+@cache
+def markers() -> Markers:
+    data = tomllib.loads((reasons.POLICY_DIR / "markers.toml").read_text(encoding="utf-8"))
+    return Markers(
+        bounce_subjects=tuple(s.lower() for s in data["bounce_subjects"]),
+        report_senders=tuple(s.lower() for s in data["report_senders"]),
+        original_markers=re.compile("^(?:" + "|".join(f"(?:{p})" for p in data["original_markers"]) + ")",
+                                    re.I | re.M),
+        delay_phrases=tuple(s.lower() for s in data["delay_phrases"]),
+        bounce_body=tuple(s.lower() for s in data["bounce_body"]),
+    )
+
+
+def address_in(value: str) -> str | None:
+    """The mail address in a field value such as ``rfc822; <a@b>`` or ``"Name" <a@b>``."""
+    value = value.strip()
+    if ";" in value:
+        value = value.split(";", 1)[1]
+    m = ADDRESS_RE.search(value)
+    return m.group(0).strip(".").lower() if m else None
+
+
+def looks_like_report(mail: Mail) -> bool:
+    if mail.status_blocks or mail.feedback is not None or mail.content_type == "multipart/report":
+        return True
+    sender = mail.from_.lower()
+    subject = mail.subject.lower()
+    by_sender = any(s in sender for s in markers().report_senders)
+    by_subject = any(s in subject for s in markers().bounce_subjects)
+    null_path = (mail.header("Return-Path") or "x").strip() in ("<>", "")
+    if by_subject and (by_sender or null_path):
+        return True
+    body = " ".join(mail.text[:4000].lower().split())
+    by_body = any(s in body for s in markers().bounce_body)
+    return by_body and (by_sender or by_subject or null_path)
+
+
+def _is_delay(text: str) -> bool:
+    t = " ".join(text.lower().split())
+    return any(p in t for p in markers().delay_phrases)
+
+
+def make_recipient(address: str, status: str | None, diagnostic: str, action: str = "",
+                   hint: str | None = None, original: str | None = None,
+                   temporary: bool = False, dtype: str = "", vague: bool = False,
+                   context: str = "") -> BouncedRecipient:
+    if status is None:
+        status = reasons.find_status(diagnostic)
+    reason = reasons.classify(status, diagnostic, action, hint, dtype=dtype, vague=vague, context=context)
+    temporary = temporary or (status or "").startswith("4") or action.lower() == "delayed"
+    return BouncedRecipient(address=address, reason=reason,
+                            status=reasons.status_for(reason, status, temporary),
+                            diagnostic=" ".join(diagnostic.split())[:1000], action=action or "failed",
+                            original_recipient=original if original and original != address else None)
+
+
+def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+    blocks = [b for b in mail.status_blocks
+              if any(k in ("final-recipient", "original-recipient", "x-actual-recipient") for k, _ in b)]
+    if not blocks:
+        blocks = _inline_status_blocks(mail.text)
+        if not blocks:
+            return None
+    out: list[BouncedRecipient] = []
+    text_diag = vendors.text_diagnostics(mail)
+    failed = ADDRESS_RE.findall(mail.header("X-Failed-Recipients"))
+    for index, block in enumerate(blocks):
+        fields = dict(block)
+        final = address_in(fields.get("final-recipient", ""))
+        original = address_in(fields.get("original-recipient", ""))
+        if final is None or "." not in final.rpartition("@")[2] or ":" in fields.get("final-recipient", ""):
+            # No usable final address (a source route, a bare host, "@domain"): fall back.
+            final = original or address_in(fields.get("x-actual-recipient", "")) or final
+        if final is None and len(failed) == len(blocks):
+            final = failed[index].lower()
+        if final is None and len(blocks) == 1 and mail.original is not None:
+            final = address_in(mail.original.to)
+        if not final:
+            continue
+        action = fields.get("action", "").split()[0].lower() if fields.get("action", "").split() else ""
+        diag_field = fields.get("diagnostic-code", "")
+        dtype, _, diag = diag_field.partition(";") if ";" in diag_field else ("", "", diag_field)
+        # The human-readable part says more when the DSN gives no Diagnostic-Code.
+        extra = "" if diag.strip() else text_diag.get(final, "")
+        diagnostic = " ".join(p for p in (diag.strip(), extra) if p)
+        status = reasons.find_status(fields.get("status", "")) or None
+        from_diag = reasons.find_status(diag) or (None if status else reasons.find_status(extra))
+        if from_diag and from_diag[0] == (status or from_diag)[0]:
+            status = from_diag
+        dtype = dtype.strip().lower()
+        if "|" in fields.get("final-recipient", ""):
+            dtype = "x-unix"
+        hint = vendors.hint_for(mail, f"{diagnostic} {text_diag.get(final, '')}", dtype)
+        out.append(make_recipient(final, status, diagnostic, action, hint, original,
+                                  temporary=action == "delayed" or _is_delay(mail.subject), dtype=dtype,
+                                  context=text_diag.get(final, "")))
+    return tuple(out) or None
+
+
+def _inline_status_blocks(text: str) -> list[list[tuple[str, str]]]:
+    if "final-recipient:" not in text.lower():
+        return []
+    from gateway.bounces.message import split_blocks
+
+    return [b for b in split_blocks(text) if any(k == "final-recipient" for k, _ in b)]
+
+
+def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+    if mail.feedback is None:
+        return None
+    fields = mail.feedback
+    addrs = [a for k, v in fields if k in ("original-rcpt-to", "removal-recipient")
+             if (a := address_in(v))]
+    if not addrs and mail.original is not None:
+        addrs = [a.lower() for a in ADDRESS_RE.findall(mail.original.to)]
+    if not addrs:
+        addrs = [UNDISCLOSED]
+    ftype = next((v for k, v in fields if k == "feedback-type"), "")
+    return tuple(BouncedRecipient(address=a, reason="feedback", status="", diagnostic=ftype,
+                                  action="") for a in dict.fromkeys(addrs))
+
+
+def _ses_payload(text: str) -> dict[str, Any] | None:
+    start = text.find("{")
+    if start < 0 or ('"notificationType"' not in text and '"eventType"' not in text
+                     and '\\"notificationType\\"' not in text):
+        return None
+    end = text.rfind("}")
+    blob = text[start:end + 1].replace("!\n ", "").replace("\n", "")
+    try:
+        data = json.loads(blob)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("Message"), str):
+        try:
+            data = json.loads(data["Message"])
+        except ValueError:
+            return None
+    return data if isinstance(data, dict) else None
+
+
+def parse_ses_json(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+    data = _ses_payload(mail.text)
+    if data is None:
+        return None
+    kind = str(data.get("notificationType") or data.get("eventType") or "")
+    out: list[BouncedRecipient] = []
+    if kind == "Bounce":
+        bounce = data.get("bounce") or {}
+        sub = str(bounce.get("bounceSubType", ""))
+        hint = SES_SUBTYPES.get(sub)
+        temporary = bounce.get("bounceType") == "Transient"
+        for r in bounce.get("bouncedRecipients") or []:
+            addr = address_in(str(r.get("emailAddress", "")))
+            if addr:
+                diag = str(r.get("diagnosticCode", ""))
+                status = reasons.find_status(str(r.get("status", ""))) or reasons.find_status(diag)
+                text_reason = reasons.reason_from_text(diag)
+                out.append(make_recipient(addr, status, diag, str(r.get("action", "failed")),
+                                          None if text_reason else hint, temporary=temporary))
+    elif kind == "Complaint":
+        complaint = data.get("complaint") or {}
+        for r in complaint.get("complainedRecipients") or []:
+            addr = address_in(str(r.get("emailAddress", "")))
+            if addr:
+                out.append(BouncedRecipient(address=addr, reason="feedback", status="",
+                                            diagnostic=str(complaint.get("complaintFeedbackType", "")),
+                                            action=""))
+    elif kind == "Delivery":
+        delivery = data.get("delivery") or {}
+        resp = str(delivery.get("smtpResponse", ""))
+        for r in delivery.get("recipients") or []:
+            addr = address_in(str(r))
+            if addr:
+                out.append(BouncedRecipient(address=addr, reason="delivered",
+                                            status=reasons.find_status(resp) or "2.0.0", diagnostic=resp,
+                                            action="delivered"))
+    return tuple(out) or None
+
+
+_AUTOREPLY_SUBJECT = re.compile(
+    r"^(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|away|vacation|abwesend|"
+    r"absence|r[ée]ponse automatique|respuesta autom|risposta autom|自動応答|不在)", re.I)
+
+
+def parse_autoreply(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+    auto = (mail.header("Auto-Submitted").lower().startswith("auto-replied")
+            or mail.header("X-Autoreply") or mail.header("X-Autorespond")
+            or mail.header("Precedence").lower() == "auto_reply"
+            or _AUTOREPLY_SUBJECT.search(mail.subject.strip()) is not None)
+    if not auto or looks_like_report(mail):
+        # A non-delivery report we could not read is not the sender's vacation notice.
+        return None
+    addr = address_in(mail.from_) or address_in(mail.header("Return-Path"))
+    if not addr:
+        return None
+    return (BouncedRecipient(address=addr, reason="vacation", status="", diagnostic=mail.subject,
+                             action=""),)

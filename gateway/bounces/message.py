@@ -1,0 +1,180 @@
+"""A bounce message taken apart once: headers, readable text, DSN fields, and the quoted original."""
+
+from __future__ import annotations
+
+import email
+import email.message
+import re
+from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.policy import compat32
+
+_MSGID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:[ \t]?")
+
+
+def header(msg: email.message.Message, name: str) -> str:
+    """A header as text; compat32 hands back Header objects for undecodable bytes."""
+    value = msg.get(name)
+    return "" if value is None else str(value)
+
+
+def decode_words(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # malformed encoded-words: keep the raw text
+        return value
+
+
+def decode_part(part: email.message.Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    charset = part.get_content_charset() or "utf-8"
+    for cs in (charset, "utf-8", "latin-1"):
+        try:
+            return payload.decode(cs, errors="strict" if cs == "utf-8" and cs != charset else "replace")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1")
+
+
+def message_ids_in(value: str | None) -> list[str]:
+    return _MSGID.findall(value or "")
+
+
+@dataclass(slots=True)
+class Original:
+    """Headers of the returned original message (from a message/rfc822 part or inline copy)."""
+
+    message_id: str | None = None
+    to: str = ""
+    from_: str = ""
+    subject: str = ""
+
+
+@dataclass(slots=True)
+class Mail:
+    headers: email.message.Message
+    subject: str
+    from_: str
+    to: str
+    content_type: str
+    text: str
+    """Readable text of the bounce itself (text/* parts not inside a returned message), joined."""
+    status_blocks: list[list[tuple[str, str]]] = field(default_factory=list)
+    """Field blocks of message/delivery-status parts: first the per-message block, then per-recipient."""
+    feedback: list[tuple[str, str]] | None = None
+    original: Original | None = None
+
+    def header(self, name: str) -> str:
+        return header(self.headers, name)
+
+
+def _fields_of(sub: email.message.Message | str) -> list[tuple[str, str]]:
+    if isinstance(sub, email.message.Message):
+        return [(k.lower(), " ".join(str(v).split())) for k, v in sub.items()]
+    return parse_fields(sub)
+
+
+def parse_fields(text: str) -> list[tuple[str, str]]:
+    """``Name: value`` lines with folded continuations, as lower-cased names."""
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t") and out:
+            name, value = out[-1]
+            out[-1] = (name, f"{value} {line.strip()}")
+        elif (m := _HEADER_LINE.match(line)) is not None:
+            name = line[: line.index(":")].lower()
+            out.append((name, line[m.end():].strip()))
+    return out
+
+
+def split_blocks(text: str) -> list[list[tuple[str, str]]]:
+    blocks: list[list[tuple[str, str]]] = []
+    for chunk in re.split(r"\n[ \t]*\n", text):
+        fields = parse_fields(chunk)
+        if fields:
+            blocks.append(fields)
+    return blocks
+
+
+def _original_from(msg: email.message.Message) -> Original:
+    mid = message_ids_in(header(msg, "Message-ID"))
+    return Original(message_id=mid[0] if mid else None, to=decode_words(header(msg, "To")),
+                    from_=decode_words(header(msg, "From")), subject=decode_words(header(msg, "Subject")))
+
+
+def read_mail(raw: bytes) -> Mail:
+    raw = raw.replace(b"\r\n", b"\n")
+    msg = email.message_from_bytes(raw, policy=compat32)
+    texts: list[str] = []
+    mail = Mail(headers=msg, subject=decode_words(header(msg, "Subject")),
+                from_=decode_words(header(msg, "From")), to=decode_words(header(msg, "To")),
+                content_type=msg.get_content_type(), text="")
+    stack: list[email.message.Message] = [msg]
+    nested_report: email.message.Message | None = None
+    while stack:
+        part = stack.pop(0)
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                mail.status_blocks.extend(_fields_of(s) for s in payload)
+            else:
+                mail.status_blocks.extend(split_blocks(decode_part(part)))
+        elif ctype == "message/feedback-report":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                mail.feedback = [f for s in payload for f in _fields_of(s)]
+            else:
+                mail.feedback = parse_fields(decode_part(part))
+        elif ctype in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
+                inner = payload[0]
+                if mail.original is None:
+                    mail.original = _original_from(inner)
+                    nested_report = inner if inner.get_content_type() == "multipart/report" else None
+        elif ctype in ("text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers",
+                       "message/global-headers"):
+            hdr = email.message_from_string(decode_part(part), policy=compat32)
+            if mail.original is None:
+                mail.original = _original_from(hdr)
+        elif part.is_multipart():
+            sub = part.get_payload()
+            if isinstance(sub, list):
+                stack[0:0] = [s for s in sub if isinstance(s, email.message.Message)]
+        elif part.get_content_maintype() in ("text", "multipart") or part is msg:
+            # (a multipart whose boundary did not parse arrives here as text)
+            body = decode_part(part)
+            if part.get_content_subtype() == "html":
+                body = html_to_text(body)
+            texts.append(body)
+    mail.text = "\n".join(texts)
+    if nested_report is not None:
+        # A forwarded bounce: the report travels inside a message/rfc822 part.
+        try:
+            inner_mail = read_mail(nested_report.as_bytes())
+        except Exception:  # an unreadable nested report leaves the outer one as it is
+            return mail
+        mail.status_blocks = mail.status_blocks + inner_mail.status_blocks
+        mail.text = f"{mail.text}\n{inner_mail.text}"
+        mail.original = inner_mail.original or mail.original
+    return mail
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.S | re.I)
+
+
+def html_to_text(html: str) -> str:
+    import html as _html
+
+    text = re.sub(r"<\s*(br|/p|/div|/tr|/li|/h\d)\b[^>]*>", "\n", html, flags=re.I)
+    return _html.unescape(_TAG.sub("", text))
