@@ -1,10 +1,11 @@
 """Prometheus metrics of one gateway, in its own CollectorRegistry (tests run several gateways).
 
 Events counted where they happen (decisions, rule hits, end-of-DATA latency, admin actions) are
-plain counters and histograms. Facts that already live durably in the store and the spool (queue
-and quarantine depth, deliveries by outcome, bounce notices by kind) are read from SQLite when
-scraped, so they are right after a restart and need no hooks in the delivery code. A scrape does
-blocking SQLite reads: render it with ``render()`` in a worker thread, never on the event loop.
+plain counters and histograms. Delivery needs no hooks in its code: each scrape reads from the
+spool what finished since the previous one (recipients delivered or failed, message latency) and
+adds it to ordinary counters and a histogram, so the spool's purge of old entries never makes a
+counter go down. Depths (spool, quarantine) and bounce notices by kind are read from SQLite as they
+are. A scrape does blocking SQLite reads: call ``render()`` from a worker thread, not the loop.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway.policy.verdict import Verdict
 # End of DATA covers policy evaluation and an fsync'd store or spool write.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
+SETTLE_SECONDS = 1.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -40,13 +42,15 @@ class GatewayMetrics:
             ["outcome"], buckets=LATENCY_BUCKETS, registry=r)
         self.admin_actions = Counter("gateway_admin_actions", "Quarantine actions taken by admins",
                                      ["action"], registry=r)
+        self.deliveries = Counter("gateway_deliveries", "Recipients finished by delivery, by outcome",
+                                  ["outcome"], registry=r)
         self.delivery_seconds = Histogram(
             "gateway_delivery_seconds", "Time from acceptance to the upstream's final answer, per message",
             buckets=DELIVERY_BUCKETS, registry=r)
         self._spool_db: Path | None = None
         self._render_lock = threading.Lock()
-        # Only messages finished from now on: a restart starts the histogram afresh, like the counters.
-        self._finished_cursor = time.time()
+        # Only what finishes from now on: a restart starts these afresh, like every counter.
+        self._cursor = time.time()
 
     def observe_decision(self, verdict: Verdict, marketplace: str | None = None, shadow: bool = False) -> None:
         """One decision, as logged: ``marketplace`` is the recipients' when the verdict names none
@@ -68,22 +72,35 @@ class GatewayMetrics:
         self._spool_db = spool_db
 
     def _observe_finished_deliveries(self) -> None:
-        """Feed the delivery histogram from messages the spool finished since the last scrape."""
+        """Add what the spool finished in (cursor, now - SETTLE] to the delivery counters.
+
+        Results are time-stamped just before their commit; reading only up to SETTLE seconds ago
+        means a result committed a moment after its time stamp is still counted, exactly once.
+        """
         if self._spool_db is None:
+            return
+        upto = time.time() - SETTLE_SECONDS
+        if upto <= self._cursor:
             return
         conn = _read_only(self._spool_db)
         if conn is None:
             return
         try:
-            rows = conn.execute("SELECT finished, finished - arrived FROM messages"
-                                " WHERE state = 'done' AND finished > ?", (self._finished_cursor,)).fetchall()
+            outcomes = conn.execute(
+                "SELECT state, count(*) FROM recipients WHERE state IN ('delivered', 'failed')"
+                " AND updated > ? AND updated <= ? GROUP BY state", (self._cursor, upto)).fetchall()
+            latencies = conn.execute(
+                "SELECT finished - arrived FROM messages WHERE state = 'done' AND finished > ? AND finished <= ?",
+                (self._cursor, upto)).fetchall()
         except sqlite3.Error:
             return
         finally:
             conn.close()
-        for finished, seconds in rows:
+        for outcome, count in outcomes:
+            self.deliveries.labels(outcome).inc(count)
+        for (seconds,) in latencies:
             self.delivery_seconds.observe(max(0.0, seconds))
-            self._finished_cursor = max(self._finished_cursor, finished)
+        self._cursor = upto
 
     def render(self) -> bytes:
         """The exposition text; blocking (SQLite reads), so call it from a worker thread."""
@@ -123,8 +140,6 @@ class StateCollector(Collector):
         spool_depth = GaugeMetricFamily("gateway_spool_depth", "Messages in the spool with a recipient still pending")
         deferred = GaugeMetricFamily("gateway_spool_deferred_recipients",
                                      "Pending recipients whose last attempt failed temporarily")
-        deliveries = CounterMetricFamily("gateway_deliveries", "Recipients finished by delivery, by outcome",
-                                         labels=["outcome"])
         quarantine = GaugeMetricFamily("gateway_quarantine_depth", "Messages held in quarantine")
         notices = CounterMetricFamily("gateway_bounce_notices", "Bounce notices recorded, by kind",
                                       labels=["kind"])
@@ -135,10 +150,6 @@ class StateCollector(Collector):
                     "SELECT count(*) FROM messages WHERE state='pending'").fetchone()[0])
                 deferred.add_metric([], conn.execute(
                     "SELECT count(*) FROM recipients WHERE state='pending' AND code IS NOT NULL").fetchone()[0])
-                counts = dict(conn.execute("SELECT state, count(*) FROM recipients"
-                                           " WHERE state IN ('delivered', 'failed') GROUP BY state").fetchall())
-                for outcome in ("delivered", "failed"):
-                    deliveries.add_metric([outcome], counts.get(outcome, 0))
             except sqlite3.Error:
                 pass  # a spool not initialised yet has no tables: report nothing rather than fail
             finally:
@@ -154,4 +165,4 @@ class StateCollector(Collector):
                 pass
             finally:
                 conn.close()
-        yield from (spool_depth, deferred, deliveries, quarantine, notices)
+        yield from (spool_depth, deferred, quarantine, notices)
