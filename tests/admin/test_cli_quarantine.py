@@ -10,7 +10,8 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.cli.report import parse_since
-from tests.admin.support import ALIAS, EVIDENCE, held_body, message, run_cli, send, write_config
+from tests.admin.support import ALIAS, EVIDENCE, REPO_ROOT, held_body, message, run_cli, send, write_config
+from tests.conftest import GatewayFactory
 from tests.sink import Sink
 
 
@@ -175,3 +176,23 @@ def test_parse_since() -> None:
     assert parse_since("1970-01-01T01:00:00+01:00") == 0
     with pytest.raises(Exception, match="not a duration"):
         parse_since("yesterday")
+
+
+async def test_release_rechecks_with_the_real_rule_packs(gateway_factory: GatewayFactory, tmp_path: Path,
+                                                         sink: Sink) -> None:
+    """Held by the shipped rules; a plain release re-checks the same bytes with them and refuses."""
+    gw = await gateway_factory(policy="load")
+    raw = (REPO_ROOT / "policies/examples/contact/ask-phone-en.eml").read_bytes()
+    alias = "q8vrtn3kd2x7zm9@marketplace.amazon.com"
+    reply = await send(gw, raw, to=alias)
+    assert "held for review as" in reply, reply
+    qid = reply.rsplit(" ", 1)[-1]
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[state]\ndirectory = "{gw.config.state_dir}"\n', encoding="utf-8")  # packaged rules
+    code, out, err = await run_cli("quarantine", "release", qid, "--config", str(config), "--json")
+    assert code == 1, err
+    refused = json.loads(out)
+    assert refused["error"] == "still-violating" and "buyer-contact-request" in refused["message"]
+    code, out, err = await run_cli("quarantine", "show", qid, "--config", str(config))
+    assert "buyer-contact-request" in out
+    assert sink.messages == []
