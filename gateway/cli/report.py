@@ -39,6 +39,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--since", type=parse_since, default=None,
                         help="7d, 24h, 2026-11-01 or an ISO date-time (default: 7d)")
     parser.add_argument("--top", type=int, default=10, help="how many senders to list")
+    parser.add_argument("--tenant", help="only this tenant's decisions (default: all)")
     parser.set_defaults(func=run)
 
 
@@ -57,13 +58,14 @@ def run(args: argparse.Namespace) -> int:
     store = SQLiteStore(config.state_dir)
     store.open_sync()
     try:
-        report = store.report_sync(since, top=args.top)
+        report = store.report_sync(since, top=args.top, tenant=args.tenant)
     finally:
         store.close_sync()
     if args.json:
         emit_json(report)
         return 0
-    print(f"Decisions since {fmt_time(since)}: {report['total']}")
+    scope = f" for tenant {args.tenant}" if args.tenant is not None else ""
+    print(f"Decisions{scope} since {fmt_time(since)}: {report['total']}")
     for title, key in (("By action", "by_action"), ("By rule", "by_rule"), ("By marketplace", "by_marketplace")):
         print(f"\n{title}:")
         if not report[key]:

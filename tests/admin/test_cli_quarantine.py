@@ -167,6 +167,8 @@ async def test_report_counts(admin_gateway: Gateway, tmp_path: Path, sink: Sink)
     assert "off-platform-contact" in out and "seller@shop.example" in out
     code, out, _ = await run_cli("report", "--config", config, "--since", "2999-01-01", "--json")
     assert json.loads(out)["total"] == 0
+    code, out, _ = await run_cli("report", "--config", config, "--tenant", "other", "--json")
+    assert json.loads(out)["total"] == 0
 
 
 def test_parse_since() -> None:
