@@ -104,7 +104,7 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
     total = sessions * per_session
     drain_start = time.perf_counter()
     if spool is not None:
-        while await spool.depth() > 0:  # noqa: ASYNC110 (observe the spool from outside)
+        while await spool.depth() > 0:
             await asyncio.sleep(0.05)
     drained = time.perf_counter() - drain_start
     print(f"mode={mode} workers={args_workers} sessions={sessions} messages={total} size={size}B "

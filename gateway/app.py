@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gateway import sdnotify
 from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
-from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
@@ -41,6 +41,11 @@ def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
         return PolicyEngine.load(policy, config.marketplace)
 
     return build
+
+
+def upstream_routes(config: GatewayConfig) -> dict[str, UpstreamConfig]:
+    """Tenants with an upstream of their own."""
+    return {t.id: t.upstream for t in config.tenants if t.upstream is not None}
 
 
 class Gateway:
@@ -77,8 +82,8 @@ class Gateway:
             credentials = Credentials.load(cfg.auth.credentials_file)
         self.store = await SQLiteStore(cfg.state_dir).open()
         self.spool = await Spool.open(cfg.state_dir / "spool")
-        self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery,
-                                        outbox=cfg.outbox_dir, hostname=cfg.server.hostname)
+        self.delivery = DeliveryService(self.spool, cfg.upstream, cfg.delivery, outbox=cfg.outbox_dir,
+                                        hostname=cfg.server.hostname, routes=upstream_routes(cfg))
         await self.delivery.start()
         self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
                                           metrics=self.metrics)
@@ -120,6 +125,8 @@ class Gateway:
             self.processor.reconfigure(config, tenants)
         if self.listener is not None:
             self.listener.reconfigure(config)
+        if self.delivery is not None:
+            await self.delivery.reconfigure(config.upstream, upstream_routes(config))
         log.info("reloaded", tenants=sorted(tenants.tenants),
                  shadow=sorted(t.id for t in tenants.tenants.values() if t.shadow))
         return True

@@ -67,8 +67,9 @@ class ServerConfig(_Section):
     max_recipients: PositiveInt = 100
     max_sessions: PositiveInt = 200
     command_timeout: PositiveFloat = 300.0
-    # Bound on everything done at end of DATA (policy, spool write) before the client hears back.
-    data_timeout: PositiveFloat = 60.0
+    # Seconds for a whole DATA phase: the transfer plus the checks before the reply. aiosmtpd's
+    # command timeout would otherwise cover it, too short for big messages on slow links.
+    data_timeout: PositiveFloat = 600.0
     allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     trusted_proxies: tuple[str, ...] = ()
     proxy_protocol_timeout: PositiveFloat = 5.0

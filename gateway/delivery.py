@@ -27,7 +27,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,9 +192,13 @@ class DeliveryService:
     """Delivers what the spool holds; ``notify()`` after each put for immediate delivery."""
 
     def __init__(self, spool: Spool, upstream: UpstreamConfig, delivery: DeliveryConfig, *,
-                 outbox: Path, hostname: str) -> None:
+                 outbox: Path, hostname: str, routes: Mapping[str, UpstreamConfig] | None = None) -> None:
         self._spool = spool
         self._upstream = upstream
+        # Tenants with their own upstream: meta["tenant"] -> upstream; the rest use ``upstream``.
+        self._routes: dict[str, UpstreamConfig] = dict(routes or {})
+        self._pools: dict[str, _Pool] = {}
+        self._pool_lock = asyncio.Lock()
         self._delivery = delivery
         self._outbox = outbox
         self._hostname = hostname
@@ -203,24 +207,47 @@ class DeliveryService:
         self._inflight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
-        self._pool: _Pool | None = None
         self._stopping = False
         self._poll_requested = False
         self._recording: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._recording_slots = asyncio.Semaphore(delivery.workers * 8)
 
+    def upstream_for(self, msg: SpooledMessage) -> UpstreamConfig:
+        tenant = msg.meta.get("tenant")
+        return self._routes.get(tenant, self._upstream) if isinstance(tenant, str) else self._upstream
+
+    async def _pool_for(self, upstream: UpstreamConfig) -> _Pool:
+        """One pool of reused connections per distinct upstream (tenants may share one)."""
+        key = upstream.model_dump_json()
+        pool = self._pools.get(key)
+        if pool is not None:
+            return pool
+        async with self._pool_lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                tls_context = (await asyncio.to_thread(_build_tls_context, upstream)
+                               if upstream.tls != "none" else None)
+                password = await asyncio.to_thread(upstream.resolved_password)
+                pool = _Pool(upstream, self._hostname, tls_context, password, upstream.pool_idle_timeout)
+                self._pools[key] = pool
+            return pool
+
+    async def reconfigure(self, upstream: UpstreamConfig, routes: Mapping[str, UpstreamConfig]) -> None:
+        """New upstreams after a reload; pools of upstreams no longer used are closed."""
+        self._upstream, self._routes = upstream, dict(routes)
+        wanted = {u.model_dump_json() for u in (upstream, *routes.values())}
+        for key in [k for k in self._pools if k not in wanted]:
+            await self._pools.pop(key).close()
+
     @property
     def connections_opened(self) -> int:
-        return self._pool.opened if self._pool is not None else 0
+        return sum(pool.opened for pool in self._pools.values())
 
     async def start(self) -> None:
         """Start workers; whatever an earlier run left pending is picked up by the first poll."""
         if self._upstream.host is not None:
-            up = self._upstream
-            tls_context = (await asyncio.to_thread(_build_tls_context, up)) if up.tls != "none" else None
-            password = await asyncio.to_thread(up.resolved_password)
-            self._pool = _Pool(up, self._hostname, tls_context, password, up.pool_idle_timeout)
+            await self._pool_for(self._upstream)  # a bad TLS or password file shows at start-up
         self._stopping = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-worker-{i}")
                        for i in range(self._delivery.workers)]
@@ -259,8 +286,9 @@ class DeliveryService:
         if self._recording:
             # Never cancelled: each records an upstream reply that has already happened.
             await asyncio.wait(set(self._recording))
-        if self._pool is not None:
-            await self._pool.close()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
         log.info("delivery.stopped")
 
     # -- scheduling -------------------------------------------------------------------------------
@@ -292,8 +320,8 @@ class DeliveryService:
                     next_poll = min(next_poll, next_at)
                 if len(ids) == room:
                     self._poll_requested = True  # more may be due once workers made room
-            if self._pool is not None:
-                self._pool.reap()
+            for pool in self._pools.values():
+                pool.reap()
             if now >= next_purge:
                 next_purge = now + PURGE_EVERY
                 self._purge(now - self._delivery.keep_finished)
@@ -365,7 +393,8 @@ class DeliveryService:
                 else:
                     replies[rcpt] = _Reply(553, "5.1.3 recipient address contains control characters")
             if good:
-                if self._upstream.host is None:
+                upstream = self.upstream_for(msg)
+                if upstream.host is None:
                     replies.update(await self._attempt_maildir(msg, good, attempt))
                 else:
                     replies.update(await self._attempt_smtp(msg, good))
@@ -399,9 +428,9 @@ class DeliveryService:
         return dict.fromkeys(rcpts, _Reply(250, f"2.0.0 delivered to maildir as {name}"))
 
     async def _attempt_smtp(self, msg: SpooledMessage, rcpts: list[str]) -> dict[str, _Reply]:
-        assert self._pool is not None
+        pool = await self._pool_for(self.upstream_for(msg))
         try:
-            client = await self._pool.acquire()
+            client = await pool.acquire()
         except SMTPResponseException as exc:  # greeting, EHLO, STARTTLS or AUTH refused
             return dict.fromkeys(rcpts, _Reply(None, f"4.4.0 upstream session failed: {exc.code} "
                                                      f"{exc.message}"))
@@ -456,14 +485,14 @@ class DeliveryService:
                 replies.setdefault(rcpt, _Reply(None, text))
             return replies
         finally:
-            self._pool.release(client, reusable)
+            pool.release(client, reusable)
 
     # -- recording --------------------------------------------------------------------------------
 
     async def _record(self, msg: SpooledMessage, attempt: int, replies: dict[str, _Reply]) -> None:
         now = time.time()
         expired = now - msg.arrived >= self._delivery.give_up_after
-        remote = self._upstream.host
+        remote = self.upstream_for(msg).host
         results: list[RecipientResult] = []
         failed: list[FailedRecipient] = []
         temporary: list[str] = []
@@ -490,7 +519,7 @@ class DeliveryService:
                                msg.arrived + self._delivery.give_up_after)
         dsn = self._make_dsn(msg, failed) if failed else None
         # Pending results are recorded too (code and reply of the last try), so operators can see why.
-        dsn_id = await self._spool.record_attempt(msg.queue_id, results, next_attempt, dsn)
+        dsn_id = await self._record_until_stored(msg, results, next_attempt, dsn)
         fields = {k: v for k, v in msg.meta.items() if k not in _RESERVED_LOG_KEYS}
         log.info("delivery.attempt", queue_id=msg.queue_id, attempt=attempt, recipients=list(msg.pending),
                  outcome={r.address: f"{r.state} {replies[r.address].line}" for r in results},
@@ -501,6 +530,29 @@ class DeliveryService:
         if dsn_id is not None:
             self._poll_requested = True  # the DSN is in the database only
             self.notify()
+
+    async def _record_until_stored(self, msg: SpooledMessage, results: list[RecipientResult],
+                                   next_attempt: float | None, dsn: NewMessage | None) -> str | None:
+        """Store an attempt's results, retrying while the spool cannot write (disk full).
+
+        Giving up here would leave a message the upstream already accepted marked pending, and the
+        next attempt would deliver it twice. The message stays in flight meanwhile, so no worker
+        picks it up again.
+        """
+        delay = self._delivery.retry_initial
+        while True:
+            try:
+                return await self._spool.record_attempt(msg.queue_id, results, next_attempt, dsn)
+            except SpoolError as exc:
+                delivered = [r.address for r in results if r.state == "delivered"]
+                if self._stopping:
+                    log.error("delivery.result_lost_at_shutdown", queue_id=msg.queue_id,
+                              delivered=delivered, error=str(exc))
+                    raise
+                log.error("delivery.record_failed_retrying", queue_id=msg.queue_id, delivered=delivered,
+                          error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * self._delivery.retry_factor, self._delivery.retry_max)
 
     def _make_dsn(self, msg: SpooledMessage, failed: list[FailedRecipient]) -> NewMessage | None:
         if not self._delivery.send_dsn or msg.mail_from == "" or not _address_ok(msg.mail_from):

@@ -255,6 +255,10 @@ class GatewaySMTP(SMTP):
             self._listener.session_closed()
         super().connection_lost(error)
 
+    async def smtp_DATA(self, arg: str) -> None:
+        self._reset_timeout(self._listener.config.server.data_timeout)
+        await super().smtp_DATA(arg)
+
     def _timeout_cb(self) -> None:
         transport = self.transport
         if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():

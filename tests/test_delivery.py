@@ -51,7 +51,7 @@ def upstream_for(sink: Sink, **overrides: Any) -> UpstreamConfig:
 async def wait_until(predicate: Callable[[], Any], limit: float = 5.0) -> None:
     """Poll a (sync or async) predicate: the spool is observed from outside, as an operator would."""
     async with asyncio.timeout(limit):
-        while not await _maybe_await(predicate()):  # noqa: ASYNC110 (nothing to wait on but the spool)
+        while not await _maybe_await(predicate()):
             await asyncio.sleep(0.02)
 
 

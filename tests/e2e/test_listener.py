@@ -152,6 +152,21 @@ async def test_idle_client_gets_421_timeout(gateway_factory: GatewayFactory) -> 
     await client.close()
 
 
+async def test_data_phase_has_its_own_timeout(gateway_factory: GatewayFactory, sink: Sink) -> None:
+    gw = await gateway_factory(server={"command_timeout": 30, "data_timeout": 0.5})
+    client, _ = await RawSMTP.connect(listener_port(gw))
+    await client.cmd("EHLO client.test")
+    await client.cmd("MAIL FROM:<seller@shop.example>")
+    await client.cmd("RCPT TO:<buyer@example.com>")
+    assert (await client.cmd("DATA"))[0] == 354
+    await client.send(b"Subject: stalled\r\n\r\nhalf a message")
+    code, text = await client.read_reply(timeout=5)
+    assert code == 421
+    assert "4.4.2" in text
+    await client.close()
+    assert sink.messages == []
+
+
 # --- SMTP smuggling: every variant is refused, and at most one message ever reaches the upstream ---
 SMUGGLED = b"MAIL FROM:<evil@attacker.example>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nSmuggled\r\n"
 

@@ -163,3 +163,20 @@ async def test_mapping_by_network_or_sender_domain(gateway_factory: GatewayFacto
     got = gw.processor.tenant_for(auth_user=None, peer="127.0.0.1", mail_from="a@shop.example")
     assert got == ("net" if how == "network" else "dom")
     assert gw.processor.tenant_for(auth_user=None, peer="192.0.2.1", mail_from="a@other.example") is None
+
+
+async def test_each_tenant_relays_through_its_own_upstream(gateway_factory: GatewayFactory, sink: Sink) -> None:
+    own = await Sink().start()
+    try:
+        tenants = [{**TENANTS[0], "upstream": {"host": "127.0.0.1", "port": own.port, "tls": "none"}},
+                   TENANTS[1]]
+        gw = await gateway_factory(tenants=tenants)
+        port = listener_port(gw)
+        assert (await send(port, "orders@shop-a.example", mail("orders@shop-a.example")))[0] == 250
+        assert (await send(port, "orders@shop-b.example", mail("orders@shop-b.example")))[0] == 250
+        mine = await own.handler.wait_for(1)
+        shared = await sink.handler.wait_for(1)
+        assert [m.mail_from for m in mine] == ["orders@shop-a.example"]
+        assert [m.mail_from for m in shared] == ["orders@shop-b.example"]
+    finally:
+        await own.stop()
