@@ -1,12 +1,17 @@
-"""End-to-end cost of the spool and delivery behind an aiosmtpd listener.
+"""Component cost of the spool and delivery behind a stand-in aiosmtpd listener.
+
+For the whole gateway against a bare sink, see relay_e2e.py.
 
 Starts an aiosmtpd server whose handle_DATA either just answers 250 (``--mode sink``, the bare
 baseline) or durably spools the message and notifies the DeliveryService, which relays it over a
-pooled connection to a second aiosmtpd sink (``--mode spool``). Clients run in a separate process
-(the second core) with C concurrent aiosmtplib sessions sending 4 KB messages.
+pooled connection to a second aiosmtpd sink (``--mode spool``). Clients and that upstream sink run
+in a separate process (the second core), C concurrent aiosmtplib sessions sending 4 KB messages.
+``loop-cpu/msg`` is the server's event-loop-thread CPU per message: what the listener shares with
+the spool and delivery, and a figure that other load on the machine does not distort much.
 
-    python bench/spool_delivery.py --mode sink
-    python bench/spool_delivery.py --mode spool
+    python bench/spool_delivery.py --mode sink    # answer 250 at once: the baseline
+    python bench/spool_delivery.py --mode put     # durable put() only (delivery elsewhere)
+    python bench/spool_delivery.py --mode spool   # put() + DeliveryService in the same loop
 
 This is a stand-in listener for measuring this part only; the real one is gateway/server.py.
 """
@@ -42,11 +47,12 @@ class Accepting:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.count += 1
-        if self.spool is None or self.service is None:
+        if self.spool is None:
             return "250 2.0.0 OK"
         queue_id = await self.spool.put(envelope.mail_from or "", envelope.rcpt_tos,
                                         envelope.original_content or b"", {"message_id": None})
-        self.service.notify()
+        if self.service is not None:
+            self.service.notify()
         return f"250 2.0.0 queued as {queue_id}"
 
 
@@ -59,7 +65,7 @@ class Counting:
         return "250 2.0.0 OK"
 
 
-def _client(port: int, sessions: int, per_session: int, size: int, out: Any) -> None:
+def _client(port_in: Any, sessions: int, per_session: int, size: int, out: Any) -> None:
     head = b"From: s@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n"
     body = (b"y" * 76 + b"\r\n") * ((size - len(head)) // 78)
     data = head + body
@@ -71,58 +77,80 @@ def _client(port: int, sessions: int, per_session: int, size: int, out: Any) -> 
             await client.sendmail("s@example.com", ["r@example.net"], data)
         await client.quit()
 
-    async def main() -> float:
+    port = 0
+
+    async def main() -> None:
+        nonlocal port
+        # The upstream sink lives here, in the load generator's process, so the server process
+        # measured below runs only the listener, the spool and the delivery client.
+        upstream_handler = Counting()
+        upstream = await asyncio.get_running_loop().create_server(
+            lambda: SMTP(upstream_handler), "127.0.0.1", 0)
+        out.put(upstream.sockets[0].getsockname()[1])
+        port = await asyncio.to_thread(port_in.get)
         t0 = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(sessions)))
-        return time.perf_counter() - t0
+        out.put(time.perf_counter() - t0)
+        # Keep the upstream up until every message was relayed.
+        total = sessions * per_session
+        while upstream_handler.count < total and port_in.empty():
+            await asyncio.sleep(0.05)
+        out.put(upstream_handler.count)
+        await asyncio.to_thread(port_in.get)
+        upstream.close()
 
-    out.put(asyncio.run(main()))
+    asyncio.run(main())
 
 
 async def run(mode: str, sessions: int, per_session: int, size: int, args_workers: int) -> None:
     loop = asyncio.get_running_loop()
     tmp = Path(tempfile.mkdtemp(prefix="relay-bench-", dir="."))
     spool = service = None
-    upstream_handler = Counting()
-    upstream = await loop.create_server(lambda: SMTP(upstream_handler), "127.0.0.1", 0)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    port_in = ctx.Queue()
+    proc = ctx.Process(target=_client, args=(port_in, sessions, per_session, size, out))
+    proc.start()
+    upstream_port: int = await asyncio.to_thread(out.get)
+    if mode == "put":
+        spool = await Spool.open(tmp / "spool", handoff=False)
     if mode == "spool":
         spool = await Spool.open(tmp / "spool")
-        up = UpstreamConfig(host="127.0.0.1", port=upstream.sockets[0].getsockname()[1], tls="none",
-                            pool_size=args_workers)
+        up = UpstreamConfig(host="127.0.0.1", port=upstream_port, tls="none", pool_size=args_workers)
         service = DeliveryService(spool, up, DeliveryConfig(workers=args_workers), outbox=tmp / "outbox",
                                   hostname="bench.local")
         await service.start()
     handler = Accepting(spool, service)
     server = await loop.create_server(lambda: SMTP(handler, data_size_limit=None), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=_client, args=(port, sessions, per_session, size, out))
-    proc.start()
+    cpu0 = time.thread_time()
+    port_in.put(server.sockets[0].getsockname()[1])
     elapsed: float = await asyncio.to_thread(out.get)
-    await asyncio.to_thread(proc.join)
+    cpu_accept = time.thread_time() - cpu0
     total = sessions * per_session
     drain_start = time.perf_counter()
-    if spool is not None:
-        while await spool.depth() > 0:
-            await asyncio.sleep(0.05)
+    relayed = 0
+    if service is not None:
+        relayed = await asyncio.to_thread(out.get)
     drained = time.perf_counter() - drain_start
+    cpu_total = time.thread_time() - cpu0
+    port_in.put(0)
+    await asyncio.to_thread(proc.join)
     print(f"mode={mode} workers={args_workers} sessions={sessions} messages={total} size={size}B "
-          f"accepted msg/s={total / elapsed:,.0f}"
-          + (f" relayed={upstream_handler.count} drain-after-last-250={drained:.2f}s"
-             if mode == "spool" else ""))
+          f"accepted msg/s={total / elapsed:,.0f} loop-cpu/msg={cpu_total / total * 1e6:.0f}us "
+          f"(while accepting {cpu_accept / total * 1e6:.0f}us)"
+          + (f" relayed={relayed} drain-after-last-250={drained:.2f}s"
+             if service is not None else ""))
     if service is not None:
         await service.stop()
     if spool is not None:
         await spool.close()
     server.close()
-    upstream.close()
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["sink", "spool"], default="spool")
+    parser.add_argument("--mode", choices=["sink", "put", "spool"], default="spool")
     parser.add_argument("--sessions", "-c", type=int, default=20)
     parser.add_argument("--per-session", "-n", type=int, default=300)
     parser.add_argument("--size", "-s", type=int, default=4096)

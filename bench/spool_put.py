@@ -63,8 +63,10 @@ async def run(design: str, concurrency: int, count: int, size: int, directory: P
             latencies.append(time.perf_counter() - t0)
 
     started = time.perf_counter()
+    loop_cpu = time.thread_time()
     await asyncio.gather(*(writer() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    loop_cpu = time.thread_time() - loop_cpu
     commits = spool.commits if spool is not None else count
     if spool is not None:
         await spool.close()
@@ -73,6 +75,7 @@ async def run(design: str, concurrency: int, count: int, size: int, directory: P
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     print(f"design={design} concurrency={concurrency} count={count} size={size}B "
           f"puts/s={count / elapsed:,.0f} p50={p50:.2f}ms p99={p99:.2f}ms "
+          f"loop-thread-cpu/put={loop_cpu / count * 1e6:.0f}us "
           f"fsync-batches={commits} (avg {count / max(commits, 1):.1f} puts per commit)")
 
 

@@ -13,15 +13,18 @@ status 4.4.7. Problems before MAIL (connect, TLS, AUTH) are always temporary: a 
 unreachable upstream must not bounce mail.
 
 Duplicate window: between the upstream's 250 to DATA and the spool commit that marks the recipients
-delivered (one group commit, normally a few milliseconds). A crash or a ``stop`` that has to cancel
-a worker exactly there makes the message go out again after restart. Nothing is ever lost: a
-message leaves the pending state only in that commit.
+delivered (one group commit, normally a few milliseconds). A crash there makes the message go out
+again after restart. Workers do not wait for that commit before their next message, but at most two
+results per worker may be awaiting it, so a crash re-sends at most 3 x workers messages (a test
+SIGKILLs a delivering process and checks this). ``stop()`` waits for every pending commit. Nothing
+is ever lost: a message leaves the pending state only in that commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import mailbox
 import os
 import re
@@ -188,6 +191,20 @@ def _write_maildir(outbox: Path, queue_id: str, attempt: int, hostname: str, mai
     return name
 
 
+class DeliveryAlreadyRunning(RuntimeError):
+    """Another DeliveryService holds this spool's delivery lock."""
+
+
+def _lock_spool(directory: Path) -> int:
+    fd = os.open(directory / "delivery.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DeliveryAlreadyRunning(f"another delivery service is running on {directory}") from None
+    return fd
+
+
 class DeliveryService:
     """Delivers what the spool holds; ``notify()`` after each put for immediate delivery."""
 
@@ -211,7 +228,10 @@ class DeliveryService:
         self._poll_requested = False
         self._recording: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
-        self._recording_slots = asyncio.Semaphore(delivery.workers * 8)
+        self._lock_fd: int | None = None
+        # Results awaiting their commit are the duplicate window (see module doc): at most two per
+        # worker, so at most 3 x workers messages can go out twice after a crash.
+        self._recording_slots = asyncio.Semaphore(delivery.workers * 2)
 
     def upstream_for(self, msg: SpooledMessage) -> UpstreamConfig:
         tenant = msg.meta.get("tenant")
@@ -245,9 +265,19 @@ class DeliveryService:
         return sum(pool.opened for pool in self._pools.values())
 
     async def start(self) -> None:
-        """Start workers; whatever an earlier run left pending is picked up by the first poll."""
-        if self._upstream.host is not None:
-            await self._pool_for(self._upstream)  # a bad TLS or password file shows at start-up
+        """Start workers; whatever an earlier run left pending is picked up by the first poll.
+
+        Raises DeliveryAlreadyRunning if another service (in any process) delivers this spool:
+        two would send the same messages.
+        """
+        self._lock_fd = await asyncio.to_thread(_lock_spool, self._spool.directory)
+        try:
+            if self._upstream.host is not None:
+                await self._pool_for(self._upstream)  # a bad TLS or password file shows at start-up
+        except BaseException:
+            os.close(self._lock_fd)  # bad CA file, unreadable password file: free the lock
+            self._lock_fd = None
+            raise
         self._stopping = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-worker-{i}")
                        for i in range(self._delivery.workers)]
@@ -289,11 +319,22 @@ class DeliveryService:
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             await pool.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         log.info("delivery.stopped")
 
     # -- scheduling -------------------------------------------------------------------------------
 
     async def _schedule(self) -> None:
+        while not self._stopping:
+            try:
+                await self._schedule_loop()
+            except Exception as exc:  # a bug must not silently end delivery
+                log.exception("delivery.scheduler_error", error=str(exc))
+                await asyncio.sleep(self._delivery.poll_interval)
+
+    async def _schedule_loop(self) -> None:
         capacity = self._delivery.workers * 2
         next_poll = 0.0  # poll the database at once: an earlier run may have left work
         next_purge = 0.0
@@ -325,9 +366,14 @@ class DeliveryService:
             if now >= next_purge:
                 next_purge = now + PURGE_EVERY
                 self._purge(now - self._delivery.keep_finished)
-            wait = max(0.0, next_poll - time.time())
-            if room <= 0 or self._poll_requested:
-                wait = min(wait, 0.05)
+            if room <= 0:
+                # Workers are saturated; each one wakes us when it frees a slot. (Waiting on an
+                # overdue next_poll here would spin the loop.)
+                wait = self._delivery.poll_interval
+            else:
+                wait = max(0.0, min(next_poll - time.time(), self._delivery.poll_interval))
+                if self._poll_requested:
+                    wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import queue
+import random
 import secrets
 import sqlite3
 import threading
@@ -89,9 +90,14 @@ def _check_data(data: bytes) -> None:
         raise ValueError("message data contains a bare CR or LF")
 
 
+# Seeded from os.urandom once; a getrandbits call per id avoids a syscall per put (measured at
+# ~85 us under GIL contention). Uniqueness, not secrecy, is what a queue id needs.
+_id_random = random.Random(secrets.randbits(64))
+
+
 def new_queue_id() -> str:
     """Time-ordered and unique across restarts: microseconds since the epoch plus 24 random bits."""
-    return f"{time.time_ns() // 1000:014X}{secrets.token_hex(3).upper()}"
+    return f"{time.time_ns() // 1000:014X}{_id_random.getrandbits(24):06X}"
 
 
 @dataclass(frozen=True)
@@ -186,32 +192,34 @@ def _insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float
     conn.executemany(_INSERT_RECIPIENT, put.recipient_rows())
 
 
+_Item = tuple[_Op | _Put, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
 class _Writer(threading.Thread):
     """Owns the write connection; each loop runs every queued operation in one transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         super().__init__(name="spool-writer", daemon=True)
         self._conn = conn
-        self.ops: queue.SimpleQueue[
-            tuple[_Op | _Put, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None
-        ] = queue.SimpleQueue()
+        self.ops: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
         self.batches = 0
 
     def run(self) -> None:
         stop = False
         while not stop:
             item = self.ops.get()
-            batch = []
-            while item is not None:
-                batch.append(item)
+            batch: list[_Item] = []
+            while True:
+                if item is None:
+                    stop = True  # close() queues nothing after this
+                    break
+                batch.extend(item)
                 if len(batch) >= MAX_BATCH:
                     break
                 try:
                     item = self.ops.get_nowait()
                 except queue.Empty:
                     break
-            if item is None:
-                stop = True
             if batch:
                 self._run_batch(batch)
         self._conn.close()
@@ -236,6 +244,12 @@ class _Writer(threading.Thread):
             log.error("spool.commit_failed", error=str(exc), batch=len(batch))
             error = SpoolError(f"spool cannot store: {exc}")
             outcomes = [(False, error)] * len(batch)
+        except Exception as exc:  # a bug in an operation: fail this batch, keep the writer alive
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            log.exception("spool.batch_failed", batch=len(batch))
+            outcomes = [(False, SpoolError(f"spool write failed: {exc!r}"))] * len(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((fut, ok, value))
@@ -315,12 +329,15 @@ def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class Spool:
     """Durable queue of messages awaiting delivery. Create with ``await Spool.open(directory)``."""
 
-    def __init__(self, directory: Path, writer: _Writer, reader: sqlite3.Connection) -> None:
+    def __init__(self, directory: Path, writer: _Writer, reader: sqlite3.Connection,
+                 handoff: bool = True) -> None:
         self.directory = directory
         self._writer = writer
         self._reader = reader
         self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-reader")
         self._closed = False
+        self._handoff = handoff
+        self._buffer: list[_Item] = []
         # Fresh puts, handed to the delivery service without a database round trip: their ids in
         # arrival order, and (within a memory budget) their content, until the first attempt is
         # recorded. Each trip to a spool thread costs GIL hand-offs on a busy loop; this saves two
@@ -331,8 +348,13 @@ class Spool:
         self.fresh_overflowed = False
 
     @classmethod
-    async def open(cls, directory: Path, *, max_size_bytes: int | None = None) -> Spool:
+    async def open(cls, directory: Path, *, max_size_bytes: int | None = None,
+                   handoff: bool = True) -> Spool:
         """Open (creating if needed) the spool in ``directory``.
+
+        ``handoff=False`` when no DeliveryService runs on this instance (say, delivery runs in
+        another process on the same directory, which SQLite's locking allows): fresh puts are then
+        not kept in memory for it, and the other process finds them by polling.
 
         ``max_size_bytes`` caps the database; a put that would grow it beyond fails with SpoolError,
         so a runaway queue cannot fill the disk that the rest of the host needs.
@@ -368,7 +390,7 @@ class Spool:
             raise SpoolError(f"cannot open spool in {directory}: {exc}") from exc
         writer = _Writer(conn)
         writer.start()
-        spool = cls(directory, writer, reader)
+        spool = cls(directory, writer, reader, handoff)
         log.info("spool.opened", directory=str(directory), pending=await spool.depth())
         return spool
 
@@ -377,11 +399,22 @@ class Spool:
     async def _write(self, op: _Op | _Put) -> Any:
         if self._closed:
             raise SpoolError("spool is closed")
+        if not self._writer.is_alive():
+            raise SpoolError("spool writer thread is not running")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._writer.ops.put((op, loop, fut))
+        # Writes issued in the same loop iteration go to the writer as one hand-off: waking the
+        # writer thread costs a GIL switch on a busy loop, so do it once per iteration, not per op.
+        self._buffer.append((op, loop, fut))
+        if len(self._buffer) == 1:
+            loop.call_soon(self._flush)
         # Shielded: if the caller gives up waiting, the operation still completes (or fails) as one.
         return await asyncio.shield(fut)
+
+    def _flush(self) -> None:
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            self._writer.ops.put(batch)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._closed:
@@ -409,16 +442,20 @@ class Spool:
         # The data check (a regex over the whole message) runs on the writer thread, off the loop.
         now = time.time()
         result: str = await self._write(_Put(new_queue_id(), msg, now))
-        if len(self._fresh_ids) < FRESH_MAX_IDS:
-            self._fresh_ids.append(result)
-            if self._fresh_bytes + len(msg.data) <= FRESH_MAX_BYTES:
-                self._fresh[result] = SpooledMessage(
-                    result, msg.mail_from, msg.data, dict(msg.meta), now, 0, tuple(msg.rcpt_tos),
-                    tuple(RecipientResult(r, "pending") for r in msg.rcpt_tos), now)
-                self._fresh_bytes += len(msg.data)
-        else:
-            self.fresh_overflowed = True  # the delivery service then finds it by polling
+        if self._handoff:
+            self._hand_off(result, msg, now)
         return result
+
+    def _hand_off(self, queue_id: str, msg: NewMessage, now: float) -> None:
+        if len(self._fresh_ids) >= FRESH_MAX_IDS:
+            self.fresh_overflowed = True  # the delivery service then finds it by polling
+            return
+        self._fresh_ids.append(queue_id)
+        if self._fresh_bytes + len(msg.data) <= FRESH_MAX_BYTES:
+            self._fresh[queue_id] = SpooledMessage(
+                queue_id, msg.mail_from, msg.data, dict(msg.meta), now, 0, tuple(msg.rcpt_tos),
+                tuple(RecipientResult(r, "pending") for r in msg.rcpt_tos), now)
+            self._fresh_bytes += len(msg.data)
 
     def take_fresh(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of messages put since the last call (for the one delivery service)."""
@@ -446,6 +483,7 @@ class Spool:
         if self._closed:
             return
         self._closed = True
+        self._flush()
         self._writer.ops.put(None)
         await asyncio.to_thread(self._writer.join)
         await asyncio.get_running_loop().run_in_executor(self._reader_pool, self._reader.close)

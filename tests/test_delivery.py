@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,13 +18,14 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from structlog.testing import capture_logs
 
 from gateway.config import DeliveryConfig, UpstreamConfig
-from gateway.delivery import DeliveryService
+from gateway.delivery import DeliveryAlreadyRunning, DeliveryService
 from gateway.spool import Spool
 from tests.sink import RecordingHandler, Sink
 from tests.tlsutil import CertPair, make_self_signed
 
 SENDER = "seller@shop.example"
 BUYER = "buyer@marketplace.example"
+REPO = Path(__file__).resolve().parent.parent
 NULL_SENDER = "<>"  # how aiosmtpd records MAIL FROM:<>
 
 
@@ -487,3 +489,113 @@ async def test_maildir_permanent_dsn_goes_to_outbox_too(spool: Spool, tmp_path: 
     assert messages[0].startswith(b"Return-Path: <>\r\n")
     _, groups, _ = delivery_status(messages[0].split(b"\r\n", 3)[3])
     assert groups[1]["Status"] == "5.1.3"
+
+
+async def test_delivery_on_another_spool_instance_of_the_same_directory(tmp_path: Path,
+                                                                        sink: Sink) -> None:
+    # As when delivery runs in its own process: the listener's instance only puts, the delivery
+    # instance finds the entries by polling SQLite (WAL, busy timeout) and records the results.
+    directory = tmp_path / "spool"
+    listener_side = await Spool.open(directory, handoff=False)
+    delivery_side = await Spool.open(directory)
+    try:
+        async with running(delivery_side, upstream_for(sink)):
+            ids = await asyncio.gather(*(listener_side.put(SENDER, [BUYER], message(f"P {i}"))
+                                         for i in range(20)))
+            await sink.handler.wait_for(20)
+            await wait_until(lambda: drained(listener_side))
+            await asyncio.sleep(0.2)
+        assert len(sink.messages) == 20
+        for qid in ids:
+            info = await listener_side.info(qid)
+            assert info is not None
+            assert info.state == "done"
+    finally:
+        await listener_side.close()
+        await delivery_side.close()
+
+
+async def test_second_delivery_service_on_one_spool_is_refused(spool: Spool, sink: Sink) -> None:
+    async with running(spool, upstream_for(sink)):
+        other = await Spool.open(spool.directory)
+        try:
+            second = DeliveryService(other, upstream_for(sink), fast_delivery(),
+                                     outbox=spool.directory / "outbox", hostname="gw.test")
+            with pytest.raises(DeliveryAlreadyRunning):
+                await second.start()
+        finally:
+            await other.close()
+    # Once the first stopped, the lock is free again.
+    async with running(spool, upstream_for(sink)) as service:
+        await spool.put(SENDER, [BUYER], message())
+        service.notify()
+        await sink.handler.wait_for(1)
+
+
+async def test_failed_start_releases_the_spool_lock(spool: Spool, sink: Sink, tmp_path: Path) -> None:
+    broken = upstream_for(sink, tls="starttls", ca_file=tmp_path / "missing-ca.pem")
+    service = DeliveryService(spool, broken, fast_delivery(), outbox=tmp_path / "outbox",
+                              hostname="gw.test")
+    with pytest.raises(FileNotFoundError):
+        await service.start()
+    async with running(spool, upstream_for(sink)) as working:
+        await spool.put(SENDER, [BUYER], message())
+        working.notify()
+        await sink.handler.wait_for(1)
+
+
+_DELIVERING_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from gateway.config import DeliveryConfig, UpstreamConfig
+from gateway.delivery import DeliveryService
+from gateway.log import configure_logging
+from gateway.spool import Spool
+
+async def main() -> None:
+    configure_logging("console", "warning")
+    spool = await Spool.open(Path(sys.argv[1]))
+    up = UpstreamConfig(host="127.0.0.1", port=int(sys.argv[2]), tls="none", pool_size=2)
+    service = DeliveryService(spool, up, DeliveryConfig(workers=2, poll_interval=0.05),
+                              outbox=Path(sys.argv[1]) / "outbox", hostname="gw.test")
+    await service.start()
+    await asyncio.Event().wait()  # until killed
+
+asyncio.run(main())
+"""
+
+
+async def test_killed_delivery_process_loses_nothing_and_duplicates_at_most_in_flight(
+        tmp_path: Path, sink: Sink) -> None:
+    directory = tmp_path / "spool"
+    spool = await Spool.open(directory)
+    ids = [await spool.put(SENDER, [BUYER], message(f"K {i}")) for i in range(200)]
+    await spool.close()
+
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _DELIVERING_CHILD, str(directory), str(sink.port),
+        cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await sink.handler.wait_for(60, timeout=30)
+    finally:
+        child.kill()  # SIGKILL mid-stream: no stop(), no close()
+        await child.wait()
+    delivered_before = len(sink.messages)
+    assert delivered_before < 200, "the child should not have finished before it was killed"
+
+    spool = await Spool.open(directory)
+    try:
+        async with running(spool, upstream_for(sink)):
+            await wait_until(lambda: drained(spool), limit=30)
+        for qid in ids:
+            info = await spool.info(qid)
+            assert info is not None
+            assert info.state == "done"
+    finally:
+        await spool.close()
+    subjects = [m.data.split(b"Subject: ")[1].split(b"\r\n")[0] for m in sink.messages]
+    assert set(subjects) == {f"K {i}".encode() for i in range(200)}  # nothing lost
+    # Only messages in the window between upstream 250 and the spool commit can go out twice:
+    # per worker the one just answered plus at most two results awaiting their commit.
+    duplicates = len(subjects) - len(set(subjects))
+    assert duplicates <= 3 * 2, duplicates

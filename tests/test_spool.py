@@ -251,3 +251,15 @@ async def test_purge_forgets_only_old_finished_entries(tmp_path: Path) -> None:
         assert await spool.depth() == 1
     finally:
         await spool.close()
+
+
+async def test_a_failing_operation_does_not_kill_the_writer(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        with pytest.raises(SpoolError):
+            # Not a valid recipient result: the batch fails as a whole, with a SpoolError.
+            await spool.record_attempt("nope", [object()], None)  # type: ignore[list-item]
+        qid = await spool.put("s@example.com", ["r@example.net"], MSG)
+        assert await spool.load(qid) is not None
+    finally:
+        await spool.close()
