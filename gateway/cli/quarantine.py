@@ -157,7 +157,8 @@ def _run_review(config: GatewayConfig, fn: Any) -> Any:
 
     async def main() -> Any:
         store = await SQLiteStore(config.state_dir).open()
-        spool = await Spool.open(config.state_dir / "spool")
+        # No delivery runs in this process: the running gateway finds the message by polling.
+        spool = await Spool.open(config.state_dir / "spool", handoff=False)
         try:
             review = QuarantineReview(config, store, spool, policy_from(lambda: tenants))
             return await fn(review)
