@@ -2,14 +2,16 @@
 
     python bench/bench_policy.py [--runs 3000] [--size 20000]
 
-Prints the message size and the median and p99 time per message. Targets (issue): median < 1 ms,
-p99 < 3 ms. Timing lives here only, never in unit tests.
+Prints the median and p99 time per message, as wall-clock time and as the thread's CPU time (on a
+busy shared machine the CPU time shows the engine's own cost; wall time includes waiting for a
+core). Targets (issue): median < 1 ms, p99 < 3 ms. Timing lives here only, never in unit tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -59,30 +61,38 @@ def build_message(size: int) -> bytes:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3000)
     parser.add_argument("--size", type=int, default=20_000)
     args = parser.parse_args()
     engine = PolicyEngine.load(PolicyConfig(), MarketplaceConfig())
     raw = build_message(args.size)
     recipients = Classifier(MarketplaceConfig().tlds).marketplace_recipients(
-        ["b7d3kq9xz2m4np5@marketplace.amazon.de"])
+        ["b7d3kq9xz2m4np5@marketplace.amazon.de"]
+    )
     state = InMemoryPolicyState()
     verdict = engine.evaluate(raw, recipients, state)
     for _ in range(200):  # warm-up
         engine.evaluate(raw, recipients, state)
-    times: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     gc.collect()
     for _ in range(args.runs):
+        start_cpu = time.thread_time_ns()
         start = time.perf_counter_ns()
         engine.evaluate(raw, recipients, state)
-        times.append((time.perf_counter_ns() - start) / 1e6)
-    times.sort()
-    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        wall.append((time.perf_counter_ns() - start) / 1e6)
+        cpu.append((time.thread_time_ns() - start_cpu) / 1e6)
     print(f"message: {len(raw)} bytes, {len(engine.rules)} rules, verdict {verdict.action} "
           f"({', '.join(h.rule for h in verdict.hits) or 'no hits'})")
-    print(f"runs: {args.runs}  median: {statistics.median(times):.3f} ms  p99: {p99:.3f} ms  "
-          f"max: {times[-1]:.3f} ms")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cpus")
+    for name, times in (("wall", wall), ("cpu", cpu)):
+        times.sort()
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        print(f"{name:>4}: runs {args.runs}  median {statistics.median(times):.3f} ms  p99 {p99:.3f} ms  "
+              f"max {times[-1]:.3f} ms")
     return 0
 
 

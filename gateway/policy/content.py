@@ -9,11 +9,13 @@ message text and phrase lists, so "Rаbatt" (Cyrillic a), "R\\u00adabatt" and "R
 from __future__ import annotations
 
 import binascii
+import codecs
 import email.header
 import email.message
 import email.parser
 import email.policy
 import email.utils
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
@@ -142,25 +144,33 @@ class MessageContent:
     html_max_font_px: float = 0.0
     problems: list[str] = field(default_factory=list)
     """What could not be decoded (the message is still read as far as possible)."""
+    truncated: bool = False
+    """The MIME structure was too deep or had too many parts: not everything was read."""
+    _body_text: str | None = None
 
     @property
     def body_text(self) -> str:
-        """Plain and HTML text together: an alternative can hide what the other shows."""
-        if self.html_text and self.plain_text:
-            return self.plain_text + "\n\n" + self.html_text
-        return self.plain_text or self.html_text
+        """Plain and HTML text together (an alternative can hide what the other shows); lines of
+        the HTML text that the plain text already has are left out, so nothing is matched twice."""
+        if self._body_text is None:
+            self._body_text = _merge_alternatives(self.plain_text, self.html_text)
+        return self._body_text
 
     def own_text(self) -> str:
         """The body with quoted earlier messages removed (for replies)."""
-        plain = strip_quoted(self.plain_text)
-        html = strip_quoted(self.html_own_text)
-        if plain and html:
-            return plain + "\n\n" + html
-        return plain or html
+        return _merge_alternatives(strip_quoted(self.plain_text), strip_quoted(self.html_own_text))
 
     @property
     def attachments_total(self) -> int:
         return sum(a.size for a in self.attachments)
+
+
+def _merge_alternatives(plain: str, html: str) -> str:
+    if not (plain and html):
+        return plain or html
+    seen = {line.strip() for line in plain.split("\n")}
+    extra = [line for line in html.split("\n") if line.strip() not in seen]
+    return plain + "\n\n" + "\n".join(extra) if extra else plain
 
 
 # --------------------------------------------------------------------------------------------------
@@ -168,18 +178,26 @@ class MessageContent:
 
 
 def decode_bytes(payload: bytes, charset: str | None) -> str:
-    """Decode with the declared charset, falling back to UTF-8 and then cp1252; never raises."""
-    candidates = [c for c in (charset, "utf-8") if c]
-    for cs in candidates:
+    """Decode with the declared charset, else UTF-8, else cp1252 (what 8-bit mail usually is);
+    never raises."""
+    known: str | None = None
+    if charset:
         try:
-            return payload.decode(cs)
-        except (LookupError, UnicodeError, ValueError, TypeError):
-            continue
-    for cs in candidates:
+            codec = codecs.lookup(charset)
+            known = charset if codec._is_text_encoding else None
+        except (LookupError, ValueError, TypeError):
+            known = None
+    for cs in (known, "utf-8"):
+        if cs:
+            try:
+                return payload.decode(cs)
+            except (LookupError, UnicodeError, ValueError, TypeError):
+                continue
+    if known and known.lower().replace("_", "-") not in ("us-ascii", "ascii"):
         try:
-            return payload.decode(cs, errors="replace")
+            return payload.decode(known, errors="replace")
         except (LookupError, UnicodeError, ValueError, TypeError):
-            continue
+            pass
     return payload.decode("cp1252", errors="replace")
 
 
@@ -196,6 +214,13 @@ def decode_header_value(value: object) -> str:
     """An RFC 2047 header as text; broken encoded words are kept as they were written."""
     if value is None:
         return ""
+    if isinstance(value, email.header.Header):  # compat32 hands raw 8-bit headers over like this
+        try:
+            chunks = email.header.decode_header(value)
+        except Exception:
+            return str(value)
+        return "".join(decode_bytes(c, cs) if isinstance(c, bytes) else c for c, cs in chunks).replace(
+            "\r", "").replace("\n", "")
     text = _unescape_8bit(str(value))
     try:
         parts = email.header.decode_header(text)
@@ -228,12 +253,24 @@ _ARCHIVE_MIMES = {"application/zip", "application/x-tar", "application/x-rar-com
                   "application/x-xz", "application/x-unix-archive", "application/x-compress",
                   "application/x-lzop", "application/x-lzip", "application/x-lz4", "application/zstd",
                   "application/x-brotli"}
-_EXECUTABLE_EXT = {"exe", "com", "scr", "pif", "msi", "msp", "dll", "cpl", "apk", "app", "dmg", "elf", "bin",
-                   "jar", "lnk", "iso", "img", "reg", "sys"}
+_EXECUTABLE_EXT = {"exe", "com", "scr", "pif", "msi", "msp", "dll", "cpl", "apk", "app", "dmg", "elf", "jar",
+                   "lnk", "iso", "reg", "sys"}
 _SCRIPT_EXT = {"js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "bat", "cmd", "ps1", "psm1", "sh", "bash",
                "py", "pl", "rb", "php", "scf", "url", "applescript", "command", "vb", "html", "htm", "svg"}
 _ARCHIVE_EXT = {"zip", "rar", "7z", "gz", "tgz", "bz2", "xz", "tar", "cab", "arj", "lz", "zst", "z", "ace"}
 _SCRIPT_STARTS = (b"#!", b"@echo", b"<script", b"<?php", b"<job", b"<hta:")
+
+
+# The everyday attachments (invoices, photos), recognised without trying every matcher of filetype.
+_FAST_MAGIC: dict[bytes, tuple[str, AttachmentKind]] = {
+    b"%PDF": ("application/pdf", "pdf"),
+    b"\x89PNG": ("image/png", "image"),
+    b"\xff\xd8\xff\xe0": ("image/jpeg", "image"),
+    b"\xff\xd8\xff\xe1": ("image/jpeg", "image"),
+    b"\xff\xd8\xff\xdb": ("image/jpeg", "image"),
+    b"\xff\xd8\xff\xee": ("image/jpeg", "image"),
+    b"GIF8": ("image/gif", "image"),
+}
 
 
 def _extension(name: str) -> str:
@@ -259,13 +296,16 @@ def classify_attachment(filename: str, declared: str, data: bytes) -> Attachment
     """Kind from the content first (the name may lie), then from the name for scripts."""
     kind: AttachmentKind
     sniffed = ""
-    try:
-        guess = filetype.guess(data[:8192]) if data else None
-    except Exception:
-        guess = None
     ext = _extension(filename)
     head = data[:64].lstrip().lower()
-    if guess is not None:
+    fast = _FAST_MAGIC.get(data[:4])
+    try:
+        guess = None if fast or not data else filetype.guess(data[:8192])
+    except Exception:
+        guess = None
+    if fast is not None:
+        sniffed, kind = fast
+    elif guess is not None:
         sniffed = str(guess.mime)
         if sniffed == "application/pdf":
             kind = "pdf"
@@ -304,9 +344,9 @@ def classify_attachment(filename: str, declared: str, data: bytes) -> Attachment
 
 _FORMATTING_TAGS = ("b", "strong", "i", "em", "u", "font", "mark", "big", "h1", "h2", "h3", "blink",
                     "marquee", "s", "strike")
-_COLOR = regex.compile(r"(?i)(?:^|;|\s)(?:background-)?colou?r\s*:\s*([^;]+)")
-_FONT_SIZE = regex.compile(r"(?i)font-size\s*:\s*([\d.]+)\s*(px|pt|em|rem)?")
-_EMPHASIS = regex.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)|text-decoration\s*:\s*underline"
+_COLOR = re.compile(r"(?i)(?:^|;|\s)(?:background-)?colou?r\s*:\s*([^;]+)")
+_FONT_SIZE = re.compile(r"(?i)font-size\s*:\s*([\d.]+)\s*(px|pt|em|rem)?")
+_EMPHASIS = re.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)|text-decoration\s*:\s*underline"
                           r"|font-style\s*:\s*italic|background(?:-color)?\s*:")
 _QUOTE_SELECTORS = ("blockquote", ".gmail_quote", ".moz-cite-prefix", ".yahoo_quoted", "#divRplyFwdMsg",
                     "#appendonsend", ".OutlookMessageHeader")
@@ -373,8 +413,7 @@ _HTML_QUERY = ", ".join(["a[href]", "area[href]", "form[action]", "img", "[backg
 def _read_html(html: str, out: MessageContent) -> None:
     """Text, links, images and formatting of an HTML body, in one pass over the parsed tree."""
     tree = LexborHTMLParser(html)
-    for node in tree.css("script, style, head, title"):
-        node.decompose()
+    tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
     formatting = 0
     for node in tree.css(_HTML_QUERY):
         tag = node.tag or ""
@@ -463,7 +502,22 @@ _MAX_DEPTH = 20
 _MAX_PARTS = 500
 
 
-_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+_LOGICAL_LINE = regex.compile(r"\r?\n(?![ \t])")
+_HEADER_FOLD = regex.compile(r"\r?\n(?=[ \t])")
+
+
+def parse_headers(head: bytes) -> email.message.Message:
+    """A header block as a compat32 Message (what the stdlib parser gives, without its per-line
+    feed machinery). Lines without a colon are skipped; raw 8-bit bytes survive as surrogates."""
+    msg = email.message.Message()
+    text = head.decode("ascii", "surrogateescape")
+    for line in _LOGICAL_LINE.split(text):
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not name or " " in name or "\t" in name:
+            continue
+        msg[name] = _HEADER_FOLD.sub("", value).lstrip(" \t").rstrip("\r\n")
+    return msg
 _BLANK_LINE = regex.compile(rb"\r?\n\r?\n")
 _NOT_BASE64 = regex.compile(rb"[^A-Za-z0-9+/]")
 
@@ -550,7 +604,9 @@ def _walk(headers: email.message.Message, body: bytes, out: MessageContent, dept
           counter: list[int]) -> None:
     counter[0] += 1
     if depth > _MAX_DEPTH or counter[0] > _MAX_PARTS:
-        out.problems.append("MIME structure too deep or too many parts")
+        if not out.truncated:
+            out.problems.append("MIME structure too deep or too many parts")
+        out.truncated = True
         return
     try:
         ctype = headers.get_content_type()
@@ -567,7 +623,7 @@ def _walk(headers: email.message.Message, body: bytes, out: MessageContent, dept
             return
         for segment in segments:
             head, sub_body = _split_head(segment)
-            _walk(_HEADERS.parsebytes(head), sub_body, out, depth + 1, counter)
+            _walk(parse_headers(head), sub_body, out, depth + 1, counter)
         return
     filename = _filename(headers)
     disposition = str(headers.get("content-disposition", "")).split(";", 1)[0].strip().lower()
@@ -640,7 +696,7 @@ def read_message(raw: bytes) -> MessageContent:
     out = MessageContent()
     try:
         head, body = _split_head(raw)
-        msg = _HEADERS.parsebytes(head)
+        msg = parse_headers(head)
     except Exception as exc:
         out.problems.append(f"unparseable message: {exc}")
         out.plain_text = decode_bytes(raw, "utf-8")
@@ -656,6 +712,7 @@ def read_message(raw: bytes) -> MessageContent:
         _walk(msg, body, out, 0, [0])
     except RecursionError:
         out.problems.append("MIME structure too deep")
+        out.truncated = True
     except Exception as exc:
         out.problems.append(f"MIME decoding stopped: {exc}")
     return out

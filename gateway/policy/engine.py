@@ -8,6 +8,7 @@ bytes untouched.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import email.header
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ import regex
 import gateway
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
-from gateway.policy.content import MessageContent, read_message
+from gateway.policy.content import MessageContent, decode_header_value, parse_headers, read_message
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule, load_rules
 from gateway.policy.matchers import CHECKS, Context, Document, Key, PhraseIndex, content_only
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
@@ -143,10 +144,12 @@ class PolicyEngine:
                                      "The policy engine failed on this message; held for review",
                                      f"{type(exc).__name__}: {exc}"[:200]),))
 
-    def is_reply(self, content: MessageContent, order_ids: Sequence[str]) -> bool:
+    def is_reply(self, content: MessageContent) -> bool:
+        """A reply in a buyer-initiated thread: threading headers, an Re:/AW:/RE:/TR: subject that
+        names the order, or Amazon's thread token in the body."""
         if content.in_reply_to or content.references:
             return True
-        if _REPLY_PREFIX.match(content.subject) and order_ids:
+        if _REPLY_PREFIX.match(content.subject) and ORDER_ID.search(content.subject):
             return True
         return bool(_THREAD_TOKEN.search(content.body_text))
 
@@ -155,7 +158,7 @@ class PolicyEngine:
         subject = content.subject
         full_text = content.body_text
         order_ids = tuple(dict.fromkeys(ORDER_ID.findall(subject + "\n" + full_text)))
-        reply = self.is_reply(content, order_ids)
+        reply = self.is_reply(content)
         if not recipients:
             return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids)
         marketplace = recipients[0].marketplace
@@ -259,20 +262,17 @@ class PolicyEngine:
 
         if m.type == "phrases":
             spans = allowed(occ.get(k0, []))
-            return doc.snippet(*spans[0]) if spans else None
+            if not spans:
+                return None
+            start, end = spans[0]
+            return f'"{doc.text[start:end]}" in {doc.snippet(start, end)}'
+
         if m.type == "near":
             first = allowed(occ.get(k0, []))
             if not first:
                 return None
-            second = allowed(occ.get(k1, []))
-            for s1, e1 in first:
-                for s2, e2 in second:
-                    if (s1 < doc.subject_end) != (s2 < doc.subject_end):
-                        continue
-                    gap = s2 - e1 if s2 >= e1 else s1 - e2
-                    if gap <= m.within:
-                        return doc.snippet(min(s1, s2), max(e1, e2), 20)
-            return None
+            pair = near_pair(first, allowed(occ.get(k1, [])), m.within, doc.subject_end)
+            return doc.snippet(*pair, 20) if pair else None
         if m.type == "only":
             return content_only(ctx, {k1}, {k0}, k2, m.min_words)
         if m.type == "regex":
@@ -291,7 +291,33 @@ class PolicyEngine:
         """The bytes to relay: the Subject replaced on REWRITE, otherwise the input unchanged."""
         if verdict.action is not Action.REWRITE:
             return raw
+        head = _HEADER_END.search(raw)
+        current = parse_headers(raw[: head.end(1)] if head else raw).get("Subject")
+        if current is not None and decode_header_value(current) == verdict.subject:
+            return raw  # a rewrite rule that did not touch the subject: keep the bytes exact
         return replace_subject(raw, verdict.subject)
+
+
+def near_pair(first: list[tuple[int, int]], second: list[tuple[int, int]], within: int,
+              subject_end: int) -> tuple[int, int] | None:
+    """The span covering the first pair (one occurrence from each list, same zone) whose gap is at
+    most ``within`` characters; bisection keeps this fast when both words are frequent."""
+    if not second:
+        return None
+    ordered = sorted(second)
+    starts = [s for s, _ in ordered]
+    longest = max(e - s for s, e in ordered)
+    for s1, e1 in first:
+        i = bisect.bisect_left(starts, s1 - within - longest)
+        while i < len(ordered) and ordered[i][0] <= e1 + within:
+            s2, e2 = ordered[i]
+            i += 1
+            if (s1 < subject_end) != (s2 < subject_end):
+                continue
+            gap = s2 - e1 if s2 >= e1 else s1 - e2
+            if gap <= within:
+                return min(s1, s2), max(e1, e2)
+    return None
 
 
 _SCORE_RULE = Rule(id="score-threshold", description="Sum of scored rules", reason="", action=Action.RELAY,
@@ -310,7 +336,7 @@ def _format_reason(template: str, **values: str | None) -> str:
         return template
 
 
-_HEADER_END = regex.compile(rb"\r?\n\r?\n")
+_HEADER_END = regex.compile(rb"(\r?\n)\r?\n")
 _SUBJECT_LINE = regex.compile(rb"(?im)^subject[ \t]*:.*(?:\r?\n[ \t].*)*(?:\r?\n)?")
 
 
@@ -325,26 +351,23 @@ def encode_subject(subject: str, linesep: str) -> bytes:
 def replace_subject(raw: bytes, subject: str) -> bytes:
     """Replace the first Subject header (dropping any duplicates); everything else stays byte-exact."""
     end = _HEADER_END.search(raw)
-    header_end = end.start() if end else len(raw)
-    head, rest = raw[:header_end], raw[header_end:]
+    split = end.end(1) if end else len(raw)
+    head, rest = raw[:split], raw[split:]  # head: every header line with its line end
     eol = b"\r\n" if b"\r\n" in (head or raw[:200]) else b"\n"
+    if head and not head.endswith(b"\n"):
+        head += eol
     line = encode_subject(subject, eol.decode()) + eol
     matches = list(_SUBJECT_LINE.finditer(head))
     if not matches:
-        if head and not head.endswith(eol):
-            return head + eol + line.rstrip(b"\r\n") + rest
         return head + line + rest
-    first = matches[0]
     out = bytearray()
     pos = 0
     for i, m in enumerate(matches):
         out += head[pos:m.start()]
         if i == 0:
-            replacement = line if m.group(0).endswith(b"\n") else line.rstrip(b"\r\n")
-            out += replacement
+            out += line
         pos = m.end()
     out += head[pos:]
-    del first
     return bytes(out) + rest
 
 

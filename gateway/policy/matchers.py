@@ -227,7 +227,7 @@ def _external_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 @check("optout-links", "links whose address or label offers to unsubscribe",
        words=["unsubscribe", "optout", "opt-out", "opt_out", "abmelden", "abbestellen", "desinscri",
-              "desabonn", "disiscriv", "cancelar-suscripcion", "darse-de-baja", "baja"])
+              "desabonn", "disiscriv", "cancelar-suscripcion", "darse-de-baja", "dar-de-baja"])
 def _optout_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
     words = [w.lower() for w in params["words"]]
     for link in ctx.links:
@@ -243,10 +243,19 @@ _EMOJI_BLOCKS = re.compile("[\u203c\u2049\u2122-\u2bff\u3030\u303d\u3297\u3299\U
 _NOT_EMOJI = frozenset("©®™‼⁉↔↕↖↗↘↙↩↪")
 
 
+def _latin1(text: str) -> bool:
+    """Only Latin-1 characters (most European mail): no emoji possible but the © and ® we allow."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @check("emoji", "emoji characters (Unicode Extended_Pictographic)")
 def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
     for text in (ctx.subject, ctx.own_text):
-        if not _EMOJI_BLOCKS.search(text):
+        if _latin1(text) or not _EMOJI_BLOCKS.search(text):
             continue
         for m in _EMOJI.finditer(text):
             if m.group(0) not in _NOT_EMOJI:
@@ -256,7 +265,12 @@ def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 def _context_allows(text: str, start: int, end: int, words: Sequence[str], window: int) -> bool:
     around = normalize(text[max(0, start - window): end + window])
-    return any(f" {normalize(w).strip()}" in around for w in words)
+    for word in words:
+        folded = normalize(word).strip()
+        # A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK.
+        if (f" {folded}" if not _CJK.search(folded) else folded) in around:
+            return True
+    return False
 
 
 _EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")
@@ -292,14 +306,15 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
     region = _REGION.get(ctx.marketplace or "", "DE")
     for text in (ctx.subject, strip_invisible(ctx.own_text)):
-        # Order ids look like phone numbers to the library.
-        text = _ORDER_ID.sub(lambda m: " " * len(m.group(0)), text)
         for cand in _PHONE_CANDIDATE.finditer(text):
-            digits = sum(ch.isdigit() for ch in cand.group(0))
+            number = cand.group(0)
+            if _ORDER_ID.search(number):  # order ids look like phone numbers to the library
+                number = _ORDER_ID.sub(lambda m: " " * len(m.group(0)), number)
+            digits = sum(ch.isdigit() for ch in number)
             if digits < 7 or digits > 15:
                 continue
             try:
-                matches = list(phonenumbers.PhoneNumberMatcher(cand.group(0), region,
+                matches = list(phonenumbers.PhoneNumberMatcher(number, region,
                                                                leniency=phonenumbers.Leniency.VALID))
             except Exception:
                 continue
@@ -352,8 +367,7 @@ def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
-_SHOUT = regex.compile(r"!{3,}|\?{3,}")
-_CAPS_WORD = re.compile(r"\b[A-ZÀ-ÖØ-Þ]{4,}\b")
+_CAPS_WORD = re.compile(r"[A-Z][A-ZÀ-ÖØ-Þ]{3,}")
 
 
 _NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
@@ -371,9 +385,9 @@ def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None
         return f"{len(colors)} colours: " + ", ".join(sorted(colors)[:5])
     if c.html_max_font_px > float(params["max_font_px"]):
         return f"font size {c.html_max_font_px:.0f}px"
-    shout = _SHOUT.search(ctx.subject + "\n" + ctx.own_text)
-    if shout:
-        return shout.group(0)
+    for shout in ("!!!", "???"):
+        if shout in ctx.subject or shout in ctx.own_text:
+            return shout
     caps = _CAPS_WORD.findall(ctx.own_text)
     if len(caps) > int(params["max_caps_words"]):
         return "capitals: " + " ".join(caps[:5])
@@ -408,6 +422,13 @@ def _attachment_other(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+@check("message-truncated", "MIME structure too deep or with too many parts to read completely")
+def _message_truncated(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if ctx.content.truncated:
+        return "; ".join(ctx.content.problems)[:200] or "structure limit reached"
+    return None
+
+
 @check("order-id-missing", "no 17-digit order id (3-7-7) in subject or body")
 def _order_id_missing(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None if ctx.order_ids else "no order id like 302-4817265-9034712"
@@ -421,7 +442,9 @@ def content_only(ctx: Context, filler_keys: set[Key], main_keys: set[Key], closi
                  min_words: int) -> str | None:
     """Hit when the body has one of the main phrases and every other sentence of substance is
     covered (at least half) by main or filler phrases. Short sentences (greetings, names) and the
-    signature after a closing phrase do not count."""
+    signature after a closing phrase do not count; a message with attachments has substance."""
+    if ctx.content.attachments:
+        return None  # an invoice or instructions attached is the message's substance
     body_start = ctx.doc.subject_end + 1
     main = [(s, e) for key in main_keys for s, e in ctx.occurrences.get(key, ()) if s >= body_start]
     if not main:

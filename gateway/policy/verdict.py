@@ -71,4 +71,19 @@ class Verdict:
         }
 
 
+    def as_log(self) -> dict[str, Any]:
+        """Fields for the structured log line every verdict gets (hits in full, misses counted)."""
+        return {
+            "action": str(self.action),
+            "marketplace": self.marketplace,
+            "reply": self.reply,
+            "critical": self.critical,
+            "order_ids": list(self.order_ids),
+            "tags": sorted(self.tags),
+            "hits": [h.as_json() for h in self.hits],
+            "misses": len(self.misses),
+            "smtp": f"{self.smtp_code} {self.enhanced_status}" if self.smtp_code else None,
+        }
+
+
 RELAY = Verdict(action=Action.RELAY)
