@@ -19,6 +19,7 @@ from gateway import replies
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
 from gateway.log import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.orderids import order_ids_in_message
 from gateway.policy.reply import smtp_reject_reply
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
@@ -56,11 +57,12 @@ class MessageProcessor:
 
     def __init__(self, config: GatewayConfig, spool: Spool, store: SQLiteStore,
                  tenants: TenantDirectory, delivery: Notifier | None = None,
-                 bounces: BounceIngest | None = None) -> None:
+                 bounces: BounceIngest | None = None, metrics: GatewayMetrics | None = None) -> None:
         self.spool = spool
         self.store = store
         self.delivery = delivery
         self.bounces = bounces
+        self.metrics = metrics
         self.reconfigure(config, tenants)
 
     def reconfigure(self, config: GatewayConfig, tenants: TenantDirectory) -> None:
@@ -76,6 +78,13 @@ class MessageProcessor:
         return None if tenant is None else tenant.id
 
     async def process(self, txn: Transaction) -> str:
+        started = time.perf_counter()
+        reply = await self._process(txn)
+        if self.metrics is not None:
+            self.metrics.observe_reply(reply, time.perf_counter() - started)
+        return reply
+
+    async def _process(self, txn: Transaction) -> str:
         tenants = self.tenants  # one directory for the whole transaction, even across a reload
         tenant = tenants.get(txn.tenant)
         if self.bounces is not None and self._bounce_addresses and all(
@@ -133,6 +142,9 @@ class MessageProcessor:
     # -- logging and records ------------------------------------------------------------------------------
     def _log_decision(self, txn: Transaction, tenant: Tenant, verdict: Verdict, ref: str,
                       shadow: bool = False) -> None:
+        if self.metrics is not None:
+            recipients = txn.marketplace_recipients
+            self.metrics.observe_decision(verdict, recipients[0].marketplace if recipients else None, shadow)
         log.info(
             "decision",
             ref=ref,

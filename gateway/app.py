@@ -7,7 +7,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import sdnotify
 from gateway.actions import MessageProcessor
@@ -17,10 +17,15 @@ from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
 from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
+from gateway.metrics import GatewayMetrics
 from gateway.server import Listener
+from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.sqlite import SQLiteStore
 from gateway.tenants import TenantDirectory
+
+if TYPE_CHECKING:
+    from gateway.admin.http import AdminServer
 
 log = get_logger("gateway.app")
 
@@ -45,6 +50,10 @@ def upstream_routes(config: GatewayConfig) -> dict[str, UpstreamConfig]:
     return {t.id: t.upstream for t in config.tenants if t.upstream is not None}
 
 
+def _no_notify() -> None:
+    """Delivery runs in its own process and finds released messages by polling the spool."""
+
+
 class Gateway:
     """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface."""
 
@@ -64,6 +73,10 @@ class Gateway:
         self.imap_pollers: list[ImapPoller] = []
         self._imap_tasks: list[asyncio.Task[None]] = []
         self.delivery_process: Any = None
+        self.admin: AdminServer | None = None
+        # Its own registry: several gateways in one process (tests) keep separate metrics.
+        self.metrics = GatewayMetrics()
+        self.metrics.watch_state(config.state_dir / "gateway.db", config.state_dir / "spool" / SPOOL_DB_NAME)
 
     def _tenant_directory(self, config: GatewayConfig) -> TenantDirectory:
         if self._policy_arg == "load":
@@ -92,7 +105,7 @@ class Gateway:
             await self.delivery.start()
         self.bounces = BounceIngestService(self.store, cfg)
         self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
-                                          bounces=self.bounces)
+                                          bounces=self.bounces, metrics=self.metrics)
         self.listener = Listener(cfg, self.processor, credentials)
         await self.listener.start()
         if cfg.bounces.listen is not None:
@@ -106,6 +119,15 @@ class Gateway:
             poller = ImapPoller(mailbox, self.bounces)
             self.imap_pollers.append(poller)
             self._imap_tasks.append(asyncio.create_task(poller.run(), name=f"imap-poller:{poller.source}"))
+        if cfg.admin.listen_address is not None:
+            from gateway.admin.http import AdminServer
+            from gateway.admin.review import QuarantineReview, policy_from
+
+            review = QuarantineReview(cfg, self.store, self.spool, policy_from(lambda: self.tenants),
+                                      self.delivery.notify if self.delivery is not None else _no_notify,
+                                      self.metrics)
+            self.admin = AdminServer(self, review)
+            await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
                  policy=self.tenants.default_policy is not None,
@@ -151,6 +173,9 @@ class Gateway:
 
     async def stop(self, grace: float = 30.0) -> None:
         """SIGTERM: refuse new sessions (421), let open ones finish, flush deliveries, exit."""
+        if self.admin is not None:
+            await self.admin.stop()
+            self.admin = None
         if self.listener is not None:
             drained = await self.listener.drain(grace)
             if not drained:

@@ -324,6 +324,51 @@ class TenancyConfig(_Section):
         "auth", "network", "sender_domain")
 
 
+class AdminConfig(_Section):
+    """The admin HTTP server: metrics, health, the JSON API and the review pages."""
+
+    # enabled = false (or listen None, from code) turns it off. Keep it on loopback or behind a TLS proxy.
+    enabled: bool = True
+    listen: str | None = "127.0.0.1:8025"
+    # A bearer token for scripts and Prometheus; token_file keeps it out of the config file.
+    token: str | None = Field(default=None, repr=False)
+    token_file: Path | None = None
+    # Users of the credentials file (auth.credentials_file unless set here) who may log in to the pages.
+    users: tuple[str, ...] = ()
+    credentials_file: Path | None = None
+    session_ttl: PositiveFloat = 8 * 3600.0
+    # Mark the session cookie Secure (set when a TLS proxy fronts the admin port).
+    secure_cookies: bool = False
+    # Let /metrics be scraped without a token (it holds counts, no message content).
+    public_metrics: bool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_hostport(value, "admin.listen")
+        return value
+
+    @model_validator(mode="after")
+    def _one_token(self) -> AdminConfig:
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set token or token_file, not both")
+        if self.token is not None and len(self.token) < 16:
+            raise ValueError("token must be at least 16 characters")
+        return self
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        if not self.enabled or self.listen is None:
+            return None
+        return _parse_hostport(self.listen, "admin.listen")
+
+    def resolved_token(self) -> str | None:
+        if self.token_file is not None:
+            return self.token_file.read_text(encoding="utf-8").strip() or None
+        return self.token
+
+
 class LogConfig(_Section):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -339,6 +384,7 @@ class GatewayConfig(_Section):
     marketplace: MarketplaceConfig = Field(default_factory=MarketplaceConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     bounces: BounceConfig = Field(default_factory=BounceConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     tenants: tuple[TenantConfig, ...] = ()
@@ -395,6 +441,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         "state": ("directory",),
         "upstream": ("ca_file", "password_file", "maildir"),
         "policy": ("packs_dir", "local_packs_dir"),
+        "admin": ("token_file", "credentials_file"),
     }
     out = _resolve_sections(data, path_keys, base)
     bounces = out.get("bounces")

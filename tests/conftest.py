@@ -21,6 +21,8 @@ def make_config(tmp_path: Path, sink_port: int | None, **sections: Any) -> Gatew
         "state": {"directory": str(tmp_path / "state")},
         "delivery": {"retry_initial": 0.2, "retry_max": 1.0, "poll_interval": 0.1},
         "log": {"format": "json", "level": "warning"},
+        # An ephemeral admin port, so several gateways (and parallel runs) never collide on 8025.
+        "admin": {"listen": "127.0.0.1:0"},
     }
     if sink_port is not None:
         data["upstream"] = {"host": "127.0.0.1", "port": sink_port, "tls": "none",

@@ -15,6 +15,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "policy_cmd",
     "bounce",
     "optouts",
+    "auth_cmd",
+    "quarantine",
+    "report",
 )
 
 

@@ -281,6 +281,8 @@ class SQLiteStore:
     # -- lifecycle ------------------------------------------------------------------------------
     def open_sync(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # An existing folder keeps whatever mode it was made with: tighten it, it holds mail.
+        os.chmod(self.state_dir, 0o700)
         self.quarantine_dir.mkdir(exist_ok=True, mode=0o700)
         os.chmod(self.quarantine_dir, 0o700)
         self.evidence_dir.mkdir(exist_ok=True, mode=0o700)
@@ -326,6 +328,10 @@ class SQLiteStore:
         """Run ``fn(*args)`` (``*_sync`` methods that write) on the store thread, in the next group
         commit: it returns once the commit is durable."""
         return await self._write(lambda: fn(*args))
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one of the ``*_sync`` methods on the store's thread (for async callers such as admin)."""
+        return await self._run(fn, *args)
 
     async def _write(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` (which may call ``_tx``) on the store thread inside the next group commit."""
@@ -824,6 +830,71 @@ class SQLiteStore:
             return True
 
         return self._tx(write)
+
+    def unclaim_quarantine_sync(self, qid: str, actor: str, reason: str) -> bool:
+        """Undo a release whose spooling failed: back to ``held``, with its own audit record."""
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("UPDATE quarantine SET status = 'held' WHERE id = ? AND status = 'released'",
+                               (qid,))
+            if cur.rowcount != 1:
+                return False
+            conn.execute("INSERT INTO audit(at, actor, action, object, reason) VALUES (?, ?, ?, ?, ?)",
+                         (time.time(), actor, "release-failed", qid, reason))
+            return True
+
+        return self._tx(write)
+
+    # -- reports ----------------------------------------------------------------------------------------
+    def report_sync(self, since: float = 0.0, top: int = 10, tenant: str | None = None) -> dict[str, Any]:
+        """Counts by action, rule and marketplace, and the senders with most violations, since ``since``.
+
+        Shadow-mode decisions count as ``would-<action>`` (the mail was relayed), as in the log.
+        """
+        by_action: dict[str, int] = {}
+        by_rule: dict[str, int] = {}
+        by_marketplace: dict[str, int] = {}
+        senders: dict[str, dict[str, int]] = {}
+        total = 0
+        sql = "SELECT mail_from, marketplace, action, rules, shadow FROM decisions WHERE at >= ?"
+        args: list[Any] = [since]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        for mail_from, marketplace, action, rules, shadow in self.conn.execute(sql, args):
+            total += 1
+            action = f"would-{action}" if shadow else action
+            by_action[action] = by_action.get(action, 0) + 1
+            market = marketplace or "none"
+            by_marketplace[market] = by_marketplace.get(market, 0) + 1
+            rule_list = rules.split() if rules else []
+            for rule in rule_list:
+                by_rule[rule] = by_rule.get(rule, 0) + 1
+            if rule_list:
+                entry = senders.setdefault(mail_from, {"messages": 0, "hits": 0})
+                entry["messages"] += 1
+                entry["hits"] += len(rule_list)
+
+        def ordered(counts: dict[str, int]) -> dict[str, int]:
+            return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+        top_senders = sorted(senders.items(), key=lambda kv: (-kv[1]["messages"], -kv[1]["hits"], kv[0]))[:top]
+        return {"since": since, "tenant": tenant, "total": total, "by_action": ordered(by_action),
+                "by_rule": ordered(by_rule), "by_marketplace": ordered(by_marketplace),
+                "top_senders": [{"mail_from": m, **c} for m, c in top_senders]}
+
+    def daily_counts_sync(self, days: int = 14) -> list[dict[str, Any]]:
+        """Per UTC day: messages by action and hits by rule, newest day first."""
+        since = time.time() - days * 86400
+        out: dict[str, dict[str, Any]] = {}
+        rows = self.conn.execute(
+            "SELECT date(at, 'unixepoch') AS day, action, rules, shadow FROM decisions WHERE at >= ?", (since,))
+        for day, action, rules, shadow in rows:
+            entry = out.setdefault(day, {"day": day, "actions": {}, "rules": {}})
+            action = f"would-{action}" if shadow else action
+            entry["actions"][action] = entry["actions"].get(action, 0) + 1
+            for rule in (rules.split() if rules else []):
+                entry["rules"][rule] = entry["rules"].get(rule, 0) + 1
+        return [out[d] for d in sorted(out, reverse=True)]
 
 
 class StorePolicyState:

@@ -1,0 +1,1 @@
+"""Operating the gateway: quarantine review, the admin HTTP server (metrics, API, pages)."""

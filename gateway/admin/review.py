@@ -1,0 +1,286 @@
+"""Quarantine review shared by the CLI and the admin HTTP server: release, delete, preview.
+
+A release is exactly once: the quarantine row moves ``held -> released`` in one SQLite
+transaction with its audit record (``claim_quarantine_sync``), and only the caller that won that
+claim puts the bytes into the spool. If spooling then fails, the claim is undone (back to
+``held``, audited as ``release-failed``). The quarantine file is removed only after the spool has
+the message durably, so a crash between claim and spool leaves the bytes on disk for recovery.
+
+The spool is a SQLite database in WAL mode: the CLI, in its own process, opens it and inserts the
+message in an ordinary transaction while the gateway runs; the gateway's delivery sees it at its
+next poll (``delivery.poll_interval``). Both processes must run as the service user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.policy
+import html.parser
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from gateway.actions import PolicyEvaluator
+from gateway.classify import Classifier
+from gateway.config import GatewayConfig
+from gateway.log import get_logger
+from gateway.metrics import GatewayMetrics
+from gateway.policy.verdict import Action, Verdict
+from gateway.spool import Spool, SpoolError
+from gateway.store.sqlite import QuarantineRecord, SQLiteStore, StorePolicyState
+from gateway.tenants import TenantDirectory
+
+log = get_logger("gateway.admin.review")
+
+PREVIEW_LIMIT = 200_000
+
+
+class ReviewError(Exception):
+    """A quarantine action that was refused; ``code`` is a stable word for scripts and the API."""
+
+    def __init__(self, code: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    quarantine_id: str
+    queue_id: str
+    forced: bool
+    recheck: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"quarantine_id": self.quarantine_id, "queue_id": self.queue_id, "forced": self.forced,
+                "recheck": self.recheck}
+
+
+PolicyFor = Callable[[str], PolicyEvaluator | None]
+"""The policy engine of a tenant id (the tenant the message was held for); None: none loaded."""
+
+
+def policy_from(tenants: Callable[[], TenantDirectory | None]) -> PolicyFor:
+    """Look the tenant up at use, so a reload's new rule packs are what a re-check uses."""
+    def policy_for(tenant_id: str) -> PolicyEvaluator | None:
+        directory = tenants()
+        if directory is None:
+            return None
+        policy: PolicyEvaluator | None = directory.get(tenant_id).policy
+        return policy
+
+    return policy_for
+
+
+class QuarantineReview:
+    def __init__(self, config: GatewayConfig, store: SQLiteStore, spool: Spool,
+                 policy_for: PolicyFor, notify: Callable[[], None] | None = None,
+                 metrics: GatewayMetrics | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.spool = spool
+        self.policy_for = policy_for
+        self.notify = notify
+        self.metrics = metrics
+        self.classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
+
+    async def get(self, qid: str) -> QuarantineRecord:
+        record = await self.store.run(self.store.get_quarantine_sync, qid)
+        if record is None:
+            raise ReviewError("not-found", f"no quarantined message {qid}", status=404)
+        return record
+
+    async def raw(self, record: QuarantineRecord) -> bytes:
+        try:
+            return await asyncio.to_thread(record.path.read_bytes)
+        except FileNotFoundError:
+            raise ReviewError("gone", f"{record.id}: its file is gone ({record.status})", status=410) from None
+
+    async def recheck(self, record: QuarantineRecord, data: bytes) -> tuple[Verdict, PolicyEvaluator]:
+        """Evaluate the unchanged bytes against today's rules and the tenant's registry."""
+        policy = self.policy_for(record.tenant)
+        if policy is None or not self.config.policy.enabled:
+            raise ReviewError("recheck-unavailable",
+                              "no policy engine to re-check with; release with force and a reason")
+        recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
+        state = StorePolicyState(self.store, record.tenant)
+        return await asyncio.to_thread(policy.evaluate, data, recipients, state), policy
+
+    async def release(self, qid: str, *, actor: str, reason: str, force: bool = False) -> ReleaseResult:
+        record = await self.get(qid)
+        if record.status != "held":
+            raise ReviewError("not-held", f"{qid} is already {record.status}")
+        if force and not reason.strip():
+            raise ReviewError("reason-required", "a forced release needs a reason", status=400)
+        data = await self.raw(record)
+        verdict_json: dict[str, Any] | None = None
+        if not force:
+            verdict, policy = await self.recheck(record, data)
+            verdict_json = verdict.as_json()
+            if verdict.action in (Action.QUARANTINE, Action.REJECT):
+                raise ReviewError("still-violating",
+                                  f"re-check says {verdict.action}: "
+                                  + "; ".join(f"{h.rule}: {h.reason}" for h in verdict.hits))
+            if verdict.action is Action.REWRITE:
+                data = await asyncio.to_thread(policy.apply, data, verdict)
+        why = reason.strip() or "re-check passed"
+        if force:
+            why = f"forced: {why}"
+        claimed = await self.store.run(self.store.claim_quarantine_sync, qid, "released", actor, why)
+        if not claimed:
+            raise ReviewError("not-held", f"{qid} was released or deleted by someone else")
+        meta = {"message_id": record.message_id, "peer": record.peer, "action": "release",
+                "marketplace": record.marketplace, "tenant": record.tenant, "quarantine_id": qid,
+                "released_by": actor}
+        try:
+            queue_id = await self.spool.put(record.mail_from, record.rcpt_tos, data, meta)
+        except (SpoolError, ValueError) as exc:
+            await self.store.run(self.store.unclaim_quarantine_sync, qid, actor, f"spool refused: {exc}")
+            log.error("quarantine_release_failed", quarantine_id=qid, actor=actor, error=str(exc))
+            raise ReviewError("spool-failed", f"spool refused the message: {exc}", status=503) from exc
+        await self.store.run(self.store.audit_sync, actor, "spooled", qid, queue_id)
+        recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
+        if recipients:
+            # Bounce-backs for a released message must correlate like any relayed one.
+            with contextlib.suppress(Exception):
+                await self.store.record_relay(queue_id, record.message_id,
+                                              [(r.alias, r.marketplace) for r in recipients], (), (),
+                                              tenant=record.tenant)
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(record.path.unlink)
+        if self.notify is not None:
+            self.notify()
+        if self.metrics is not None:
+            self.metrics.admin_actions.labels("release").inc()
+        log.info("quarantine_released", quarantine_id=qid, queue_id=queue_id, actor=actor, reason=why,
+                 forced=force, message_id=record.message_id)
+        return ReleaseResult(qid, queue_id, force, verdict_json)
+
+    async def delete(self, qid: str, *, actor: str, reason: str) -> None:
+        record = await self.get(qid)
+        if record.status != "held":
+            raise ReviewError("not-held", f"{qid} is already {record.status}")
+        why = reason.strip() or "deleted by admin"
+        if not await self.store.run(self.store.claim_quarantine_sync, qid, "deleted", actor, why):
+            raise ReviewError("not-held", f"{qid} was released or deleted by someone else")
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(record.path.unlink)
+        if self.metrics is not None:
+            self.metrics.admin_actions.labels("delete").inc()
+        log.info("quarantine_deleted", quarantine_id=qid, actor=actor, reason=why,
+                 message_id=record.message_id)
+
+
+# -- preview and highlighting --------------------------------------------------------------------------
+
+class _TextFromHTML(html.parser.HTMLParser):
+    """Visible text of an HTML part: no tags, no scripts or styles, nothing fetched."""
+
+    _SKIP = frozenset({"script", "style", "head", "title"})
+    _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "table"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.parts.append(f" <{href}> ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    parser = _TextFromHTML()
+    parser.feed(markup)
+    parser.close()
+    return re.sub(r"\n{3,}", "\n\n", "".join(parser.parts)).strip()
+
+
+@dataclass
+class Preview:
+    headers: list[tuple[str, str]]
+    text: str
+    source: str
+    """Which part the text came from: ``text/plain``, ``text/html (as text)`` or ``none``."""
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"headers": [list(h) for h in self.headers], "text": self.text, "source": self.source,
+                "parts": self.parts}
+
+
+_SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
+
+
+def preview(data: bytes) -> Preview:
+    """Headers and the text of a message for review: never HTML, never anything remote."""
+    msg = BytesParser(policy=email.policy.default).parsebytes(data)
+    assert isinstance(msg, EmailMessage)
+    headers = [(name, str(msg.get(name, ""))) for name in _SHOWN_HEADERS if msg.get(name) is not None]
+    parts: list[dict[str, Any]] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        parts.append({"content_type": part.get_content_type(), "filename": part.get_filename(),
+                      "size": len(payload) if isinstance(payload, bytes) else 0})
+    text, source = "", "none"
+    body = msg.get_body(preferencelist=("plain",))
+    if body is not None:
+        text, source = _content(body), "text/plain"
+    else:
+        body = msg.get_body(preferencelist=("html",))
+        if body is not None:
+            text, source = html_to_text(_content(body)), "text/html (as text)"
+    if len(text) > PREVIEW_LIMIT:
+        text = text[:PREVIEW_LIMIT] + "\n[... truncated]"
+    return Preview(headers, text, source, parts)
+
+
+def _content(part: Any) -> str:
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError, AssertionError):
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def evidence_of(record: QuarantineRecord) -> list[str]:
+    hits = record.verdict.get("hits", [])
+    return [str(h.get("evidence")) for h in hits if isinstance(h, dict) and h.get("evidence")]
+
+
+def highlight(text: str, needles: list[str]) -> list[tuple[str, bool]]:
+    """Split ``text`` into (segment, is_evidence) pieces; matching is case-insensitive."""
+    wanted = sorted({n for n in needles if n.strip()}, key=len, reverse=True)
+    if not wanted:
+        return [(text, False)] if text else []
+    pattern = re.compile("|".join(re.escape(n) for n in wanted), re.IGNORECASE)
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for match in pattern.finditer(text):
+        if match.start() > pos:
+            out.append((text[pos:match.start()], False))
+        out.append((match.group(0), True))
+        pos = match.end()
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return out

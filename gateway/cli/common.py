@@ -1,0 +1,65 @@
+"""Helpers shared by the sub-commands that work on a gateway's state directory."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.log import configure_logging
+
+
+def add_state_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="the gateway's TOML configuration file")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def load(args: argparse.Namespace, *, quiet: bool = True) -> GatewayConfig | None:
+    """The configuration, with logs going to stderr (stdout is for the command's output).
+
+    ``quiet`` keeps read-only commands to warnings; actions log at the configured level, so a
+    release or delete from the shell leaves the same structured record as one from the web page.
+    """
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"gateway: configuration error in {exc.source}:", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return None
+    configure_logging(config.log.format, "warning" if quiet else config.log.level)
+    return config
+
+
+def owner_mismatch(state_dir: Path) -> str | None:
+    """Files this process creates in the state folder must belong to the service user."""
+    try:
+        owner = state_dir.stat().st_uid
+    except FileNotFoundError:
+        return f"no state directory at {state_dir}"
+    if owner != os.geteuid():
+        return (f"{state_dir} belongs to uid {owner}; run this as that user "
+                f"(e.g. sudo -u <service user> gateway ...), so its files stay the service's own")
+    return None
+
+
+def actor(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    return f"cli:{user}"
+
+
+def emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def fmt_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,80 @@
+"""`gateway report [--since ...]`: what the gateway decided, by action, rule and marketplace."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.cli.common import add_state_options, emit_json, fmt_time, load, owner_mismatch
+from gateway.store.sqlite import SQLiteStore
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(value: str, now: float | None = None) -> float:
+    """``7d``, ``12h``, ``30m``, an ISO date or date-time (UTC when no zone is given)."""
+    now = time.time() if now is None else now
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        return now - int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration (7d, 12h) or ISO date: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "report", help="counts by action, rule and marketplace; senders with most violations",
+        description="Summarise the gateway's decisions on messages to marketplace buyers.")
+    add_state_options(parser)
+    parser.add_argument("--since", type=parse_since, default=None,
+                        help="7d, 24h, 2026-11-01 or an ISO date-time (default: 7d)")
+    parser.add_argument("--top", type=int, default=10, help="how many senders to list")
+    parser.add_argument("--tenant", help="only this tenant's decisions (default: all)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    if config is None:
+        return 2
+    if not (config.state_dir / "gateway.db").exists():
+        print(f"gateway: no state at {config.state_dir}", file=sys.stderr)
+        return 2
+    problem = owner_mismatch(config.state_dir)  # opening the database may create its -wal/-shm files
+    if problem is not None:
+        print(f"gateway: {problem}", file=sys.stderr)
+        return 2
+    since = args.since if args.since is not None else time.time() - 7 * 86400
+    store = SQLiteStore(config.state_dir)
+    store.open_sync()
+    try:
+        report = store.report_sync(since, top=args.top, tenant=args.tenant)
+    finally:
+        store.close_sync()
+    if args.json:
+        emit_json(report)
+        return 0
+    scope = f" for tenant {args.tenant}" if args.tenant is not None else ""
+    print(f"Decisions{scope} since {fmt_time(since)}: {report['total']}")
+    for title, key in (("By action", "by_action"), ("By rule", "by_rule"), ("By marketplace", "by_marketplace")):
+        print(f"\n{title}:")
+        if not report[key]:
+            print("  (none)")
+        for name, count in report[key].items():
+            print(f"  {count:>7}  {name}")
+    print("\nTop senders with violations:")
+    if not report["top_senders"]:
+        print("  (none)")
+    for s in report["top_senders"]:
+        print(f"  {s['messages']:>7} messages, {s['hits']:>4} hits  {s['mail_from']}")
+    return 0

@@ -1,0 +1,168 @@
+"""Prometheus metrics of one gateway, in its own CollectorRegistry (tests run several gateways).
+
+Events counted where they happen (decisions, rule hits, end-of-DATA latency, admin actions) are
+plain counters and histograms. Delivery needs no hooks in its code: each scrape reads from the
+spool what finished since the previous one (recipients delivered or failed, message latency) and
+adds it to ordinary counters and a histogram, so the spool's purge of old entries never makes a
+counter go down. Depths (spool, quarantine) and bounce notices by kind are read from SQLite as they
+are. A scrape does blocking SQLite reads: call ``render()`` from a worker thread, not the loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway.policy.verdict import Verdict
+
+# End of DATA covers policy evaluation and an fsync'd store or spool write.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
+SETTLE_SECONDS = 1.0
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages = Counter("gateway_messages", "Messages decided at end of DATA, by action and marketplace",
+                                ["action", "marketplace"], registry=r)
+        self.rule_hits = Counter("gateway_rule_hits", "Policy rule hits, by rule and the rule's action",
+                                 ["rule", "action"], registry=r)
+        self.processing_seconds = Histogram(
+            "gateway_processing_seconds", "Time from end of DATA to the SMTP reply, by the reply's outcome",
+            ["outcome"], buckets=LATENCY_BUCKETS, registry=r)
+        self.admin_actions = Counter("gateway_admin_actions", "Quarantine actions taken by admins",
+                                     ["action"], registry=r)
+        self.deliveries = Counter("gateway_deliveries", "Recipients finished by delivery, by outcome",
+                                  ["outcome"], registry=r)
+        self.delivery_seconds = Histogram(
+            "gateway_delivery_seconds", "Time from acceptance to the upstream's final answer, per message",
+            buckets=DELIVERY_BUCKETS, registry=r)
+        self._spool_db: Path | None = None
+        self._render_lock = threading.Lock()
+        # Only what finishes from now on: a restart starts these afresh, like every counter.
+        self._cursor = time.time()
+
+    def observe_decision(self, verdict: Verdict, marketplace: str | None = None, shadow: bool = False) -> None:
+        """One decision, as logged: ``marketplace`` is the recipients' when the verdict names none
+        (no policy engine ran); in shadow mode the action is what *would* have happened."""
+        action = f"would-{verdict.action}" if shadow else str(verdict.action)
+        self.messages.labels(action, verdict.marketplace or marketplace or "none").inc()
+        for hit in verdict.hits:
+            self.rule_hits.labels(hit.rule, str(hit.action)).inc()
+
+    def observe_reply(self, reply: str, seconds: float) -> None:
+        """End-of-DATA latency by what the client was told; 4xx answers also count as ``tempfail``."""
+        outcome = reply_outcome(reply)
+        if outcome == "tempfail":
+            self.messages.labels("tempfail", "none").inc()
+        self.processing_seconds.labels(outcome).observe(seconds)
+
+    def watch_state(self, store_db: Path, spool_db: Path) -> None:
+        self.registry.register(StateCollector(store_db, spool_db))
+        self._spool_db = spool_db
+
+    def _observe_finished_deliveries(self) -> None:
+        """Add what the spool finished in (cursor, now - SETTLE] to the delivery counters.
+
+        Results are time-stamped just before their commit; reading only up to SETTLE seconds ago
+        means a result committed a moment after its time stamp is still counted, exactly once.
+        """
+        if self._spool_db is None:
+            return
+        upto = time.time() - SETTLE_SECONDS
+        if upto <= self._cursor:
+            return
+        conn = _read_only(self._spool_db)
+        if conn is None:
+            return
+        try:
+            outcomes = conn.execute(
+                "SELECT state, count(*) FROM recipients WHERE state IN ('delivered', 'failed')"
+                " AND updated > ? AND updated <= ? GROUP BY state", (self._cursor, upto)).fetchall()
+            latencies = conn.execute(
+                "SELECT finished - arrived FROM messages WHERE state = 'done' AND finished > ? AND finished <= ?",
+                (self._cursor, upto)).fetchall()
+        except sqlite3.Error:
+            return
+        finally:
+            conn.close()
+        for outcome, count in outcomes:
+            self.deliveries.labels(outcome).inc(count)
+        for (seconds,) in latencies:
+            self.delivery_seconds.observe(max(0.0, seconds))
+        self._cursor = upto
+
+    def render(self) -> bytes:
+        """The exposition text; blocking (SQLite reads), so call it from a worker thread."""
+        with self._render_lock:
+            self._observe_finished_deliveries()
+            return generate_latest(self.registry)
+
+
+def reply_outcome(reply: str) -> str:
+    if reply.startswith("250 2.6"):
+        return "held"
+    if reply.startswith("2"):
+        return "accepted"
+    if reply.startswith("4"):
+        return "tempfail"
+    return "rejected"
+
+
+def _read_only(path: Path) -> sqlite3.Connection | None:
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    return conn
+
+
+class StateCollector(Collector):
+    """Depths and outcome counts read from the store and spool databases at scrape time."""
+
+    def __init__(self, store_db: Path, spool_db: Path) -> None:
+        self.store_db = store_db
+        self.spool_db = spool_db
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # no describe-time queries (registration must not touch the databases)
+
+    def collect(self) -> Iterator[Metric]:
+        spool_depth = GaugeMetricFamily("gateway_spool_depth", "Messages in the spool with a recipient still pending")
+        deferred = GaugeMetricFamily("gateway_spool_deferred_recipients",
+                                     "Pending recipients whose last attempt failed temporarily")
+        quarantine = GaugeMetricFamily("gateway_quarantine_depth", "Messages held in quarantine")
+        notices = CounterMetricFamily("gateway_bounce_notices", "Bounce notices recorded, by kind",
+                                      labels=["kind"])
+        conn = _read_only(self.spool_db)
+        if conn is not None:
+            try:
+                spool_depth.add_metric([], conn.execute(
+                    "SELECT count(*) FROM messages WHERE state='pending'").fetchone()[0])
+                deferred.add_metric([], conn.execute(
+                    "SELECT count(*) FROM recipients WHERE state='pending' AND code IS NOT NULL").fetchone()[0])
+            except sqlite3.Error:
+                pass  # a spool not initialised yet has no tables: report nothing rather than fail
+            finally:
+                conn.close()
+        conn = _read_only(self.store_db)
+        if conn is not None:
+            try:
+                quarantine.add_metric([], conn.execute(
+                    "SELECT count(*) FROM quarantine WHERE status='held'").fetchone()[0])
+                for kind, count in conn.execute("SELECT kind, count(*) FROM bounce_notices GROUP BY kind"):
+                    notices.add_metric([kind], count)
+            except sqlite3.Error:
+                pass
+            finally:
+                conn.close()
+        yield from (spool_depth, deferred, quarantine, notices)

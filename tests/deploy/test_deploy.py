@@ -1,0 +1,200 @@
+"""Deployment files: the systemd unit (systemd-analyze verify when available, and the sd_notify
+handshake of a real `gateway serve`), the Dockerfile's references and the compose file.
+
+No container engine runs on the test machines, so the image is not built here: the Dockerfile is
+checked for what it copies, the user it runs as and its health check, and the compose file is
+parsed as YAML and checked for the files it mounts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = ROOT / "deploy/systemd/seller-mail-gateway.service"
+DROPIN = ROOT / "deploy/systemd/seller-mail-gateway.service.d/bind-port-25.conf"
+CONTAINER = ROOT / "deploy/container"
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    """key -> values of the [Service] section (systemd allows repeated keys)."""
+    out: dict[str, list[str]] = {}
+    section = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line
+            continue
+        key, _, value = line.partition("=")
+        out.setdefault(f"{section}{key}", []).append(value)
+    return out
+
+
+def test_unit_has_the_promised_hardening() -> None:
+    s = unit_settings(UNIT)
+    svc = "[Service]"
+    assert s[f"{svc}Type"] == ["notify"]
+    assert s[f"{svc}User"] == ["smgw"] and s[f"{svc}User"] != ["root"]
+    assert s[f"{svc}StateDirectory"] == ["seller-mail-gateway"]
+    assert s[f"{svc}StateDirectoryMode"] == ["0700"]
+    assert s[f"{svc}LogsDirectory"] == ["seller-mail-gateway"]
+    assert s[f"{svc}ProtectSystem"] == ["strict"]
+    assert s[f"{svc}NoNewPrivileges"] == ["yes"]
+    assert s[f"{svc}PrivateTmp"] == ["yes"]
+    assert s[f"{svc}UMask"] == ["0077"]
+    # No capability unless the port-25 drop-in is installed.
+    assert s[f"{svc}CapabilityBoundingSet"] == [""]
+    assert s[f"{svc}AmbientCapabilities"] == [""]
+    drop = unit_settings(DROPIN)
+    assert drop[f"{svc}AmbientCapabilities"] == ["CAP_NET_BIND_SERVICE"]
+    assert drop[f"{svc}CapabilityBoundingSet"] == ["CAP_NET_BIND_SERVICE"]
+    argv = shlex.split(s[f"{svc}ExecStart"][0])
+    assert argv[1:3] == ["serve", "--config"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    # verify insists that ExecStart exists and that User exists on this host: point them at things
+    # that do, and keep every other line as shipped.
+    text = UNIT.read_text()
+    text = re.sub(r"^ExecStart=.*$", f"ExecStart={sys.executable} -m gateway serve", text, flags=re.M)
+    text = re.sub(r"^(User|Group)=smgw$", r"\1=root", text, flags=re.M)
+    unit = tmp_path / UNIT.name
+    unit.write_text(text)
+    dropdir = tmp_path / f"{UNIT.name}.d"
+    dropdir.mkdir()
+    shutil.copy(DROPIN, dropdir / DROPIN.name)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    complaints = [line for line in (proc.stdout + proc.stderr).splitlines() if UNIT.name in line]
+    assert proc.returncode == 0, proc.stderr
+    assert complaints == []  # unknown keys and bad values are only warnings: fail on any
+
+
+def test_serve_tells_systemd_ready_and_stopping(tmp_path: Path) -> None:
+    """What Type=notify relies on: READY=1 once serving, STOPPING=1 on SIGTERM, then a clean exit."""
+    sock_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(sock_path))
+        sock.settimeout(30)
+        config = tmp_path / "gateway.toml"
+        config.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[state]\ndirectory = "{tmp_path / "state"}"\n'
+                          '[policy]\nenabled = false\n[admin]\nlisten = "127.0.0.1:0"\n'
+                          '[log]\nformat = "json"\nlevel = "warning"\n')
+        env = {**os.environ, "NOTIFY_SOCKET": str(sock_path)}
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert sock.recv(256) == b"READY=1"
+            proc.send_signal(signal.SIGTERM)
+            assert sock.recv(256) == b"STOPPING=1"
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stderr is not None
+            proc.stderr.close()
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+
+
+def test_dockerfile_references_exist_and_run_as_non_root() -> None:
+    text = (CONTAINER / "Dockerfile").read_text()
+    logical = re.sub(r"\\\n", " ", text)
+    instructions = [line.strip() for line in logical.splitlines() if line.strip() and not line.strip().startswith("#")]
+    first = instructions[0].split()
+    assert first[0] == "FROM" and re.fullmatch(r"python:3\.1[1-9]-slim", first[1])
+    copies = [i.split()[1:] for i in instructions if i.startswith("COPY")]
+    assert copies
+    for args in copies:
+        for source in args[:-1]:
+            assert (ROOT / source).exists(), f"COPY source missing from the build context: {source}"
+    users = [i.split()[1] for i in instructions if i.startswith("USER")]
+    assert users and users[-1] not in ("root", "0")
+    health = [i for i in instructions if i.startswith("HEALTHCHECK")]
+    assert len(health) == 1 and "/readyz" in health[0]
+    entry = next(i for i in instructions if i.startswith("ENTRYPOINT"))
+    assert '"gateway"' in entry  # the console script pyproject.toml declares
+    assert 'gateway = "gateway.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    cmd = next(i for i in instructions if i.startswith("CMD"))
+    assert "/etc/gateway/gateway.toml" in cmd
+
+
+def test_compose_file_is_valid_and_complete() -> None:
+    compose = yaml.safe_load((CONTAINER / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"gateway", "mailpit"}
+    gw = services["gateway"]
+    build_root = (CONTAINER / gw["build"]["context"]).resolve()
+    assert build_root == ROOT
+    assert (build_root / gw["build"]["dockerfile"]).is_file()
+    for volume in gw["volumes"]:
+        source = volume.split(":")[0]
+        if source.startswith("."):
+            assert (CONTAINER / source).exists(), source
+        else:
+            assert source in compose["volumes"]
+    for port in gw["ports"] + services["mailpit"]["ports"]:
+        assert port.startswith("127.0.0.1:"), "demo ports are published on loopback only"
+    assert "admin_token" in compose["secrets"]
+    # The gateway's upstream is the compose service it names.
+    config = load_config(CONTAINER / "gateway.toml")
+    assert config.upstream.host in services
+    assert config.admin.token_file == Path("/run/secrets/admin_token")
+    assert config.state_dir == Path("/var/lib/gateway")
+    # The code finds policies/ next to itself: the image installs in place, with policies/ copied.
+    dockerfile = (CONTAINER / "Dockerfile").read_text()
+    assert "WORKDIR /opt/gateway" in dockerfile and "COPY policies ./policies" in dockerfile
+    assert "pip install -e ." in dockerfile
+    assert "/var/lib/gateway" in (CONTAINER / "Dockerfile").read_text()
+
+
+def test_container_healthcheck_command_works_against_a_real_gateway(tmp_path: Path) -> None:
+    """The Dockerfile's HEALTHCHECK command, run against a gateway serving /readyz."""
+    text = re.sub(r"\\\n", " ", (CONTAINER / "Dockerfile").read_text())
+    line = next(x for x in text.splitlines() if x.strip().startswith("HEALTHCHECK"))
+    argv = json.loads(line[line.index("CMD") + 3:].strip())
+    code = argv[-1]
+    config = tmp_path / "gateway.toml"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[state]\ndirectory = "{tmp_path / "state"}"\n'
+                      f'[policy]\nenabled = false\n[admin]\nlisten = "127.0.0.1:{port}"\n'
+                      '[log]\nlevel = "warning"\n')
+    code = code.replace("8025", str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "gateway did not come up"
+                time.sleep(0.1)
+        assert subprocess.run([sys.executable, "-c", code], timeout=30, check=False).returncode == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert subprocess.run([sys.executable, "-c", code], timeout=30, check=False).returncode != 0
+
