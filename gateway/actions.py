@@ -144,7 +144,8 @@ class MessageProcessor:
                       shadow: bool = False) -> None:
         if self.metrics is not None:
             recipients = txn.marketplace_recipients
-            self.metrics.observe_decision(verdict, recipients[0].marketplace if recipients else None, shadow)
+            self.metrics.observe_decision(verdict, recipients[0].marketplace if recipients else None, shadow,
+                                          tenant.id)
         log.info(
             "decision",
             ref=ref,

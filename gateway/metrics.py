@@ -33,10 +33,12 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.messages = Counter("gateway_messages", "Messages decided at end of DATA, by action and marketplace",
-                                ["action", "marketplace"], registry=r)
-        self.rule_hits = Counter("gateway_rule_hits", "Policy rule hits, by rule and the rule's action",
-                                 ["rule", "action"], registry=r)
+        # The tenant label takes only configured tenant ids (and "" without tenants): bounded.
+        self.messages = Counter("gateway_messages",
+                                "Messages decided at end of DATA, by action, marketplace and tenant",
+                                ["action", "marketplace", "tenant"], registry=r)
+        self.rule_hits = Counter("gateway_rule_hits", "Policy rule hits, by rule, the rule's action and tenant",
+                                 ["rule", "action", "tenant"], registry=r)
         self.processing_seconds = Histogram(
             "gateway_processing_seconds", "Time from end of DATA to the SMTP reply, by the reply's outcome",
             ["outcome"], buckets=LATENCY_BUCKETS, registry=r)
@@ -52,19 +54,20 @@ class GatewayMetrics:
         # Only what finishes from now on: a restart starts these afresh, like every counter.
         self._cursor = time.time()
 
-    def observe_decision(self, verdict: Verdict, marketplace: str | None = None, shadow: bool = False) -> None:
+    def observe_decision(self, verdict: Verdict, marketplace: str | None = None, shadow: bool = False,
+                         tenant: str = "") -> None:
         """One decision, as logged: ``marketplace`` is the recipients' when the verdict names none
         (no policy engine ran); in shadow mode the action is what *would* have happened."""
         action = f"would-{verdict.action}" if shadow else str(verdict.action)
-        self.messages.labels(action, verdict.marketplace or marketplace or "none").inc()
+        self.messages.labels(action, verdict.marketplace or marketplace or "none", tenant).inc()
         for hit in verdict.hits:
-            self.rule_hits.labels(hit.rule, str(hit.action)).inc()
+            self.rule_hits.labels(hit.rule, str(hit.action), tenant).inc()
 
     def observe_reply(self, reply: str, seconds: float) -> None:
         """End-of-DATA latency by what the client was told; 4xx answers also count as ``tempfail``."""
         outcome = reply_outcome(reply)
         if outcome == "tempfail":
-            self.messages.labels("tempfail", "none").inc()
+            self.messages.labels("tempfail", "none", "").inc()
         self.processing_seconds.labels(outcome).observe(seconds)
 
     def watch_state(self, store_db: Path, spool_db: Path) -> None:

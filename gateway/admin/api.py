@@ -59,7 +59,8 @@ async def list_quarantine(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
     status = request.query.get("status", "held")
-    records = await store.run(store.list_quarantine_sync, None if status == "all" else status)
+    tenant = request.query.get("tenant")  # absent: every tenant's messages
+    records = await store.run(store.list_quarantine_sync, None if status == "all" else status, tenant)
     return _json([r.as_json() for r in records])
 
 
@@ -169,7 +170,7 @@ async def list_decisions(request: web.Request) -> web.Response:
     assert store is not None
     since = _float_arg(request, "since", time.time() - 86400)
     limit = int(min(_float_arg(request, "limit", 200), 5000))
-    return _json(await store.run(store.decisions_sync, since, limit))
+    return _json(await store.run(store.decisions_sync, since, limit, request.query.get("tenant")))
 
 
 async def report(request: web.Request) -> web.Response:

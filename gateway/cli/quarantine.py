@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
     p = qsub.add_parser("list", help="held messages (or --all)")
     add_state_options(p)
     p.add_argument("--all", action="store_true", help="include released and deleted messages")
+    p.add_argument("--tenant", help="only this tenant's messages")
     p.set_defaults(func=cmd_list)
 
     p = qsub.add_parser("show", help="a message's envelope, rule hits and text with evidence marked")
@@ -77,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if store is None:
         return 2
     try:
-        records = store.list_quarantine_sync(None if args.all else "held")
+        records = store.list_quarantine_sync(None if args.all else "held", args.tenant)
     finally:
         store.close_sync()
     if args.json:

@@ -29,6 +29,9 @@ async def test_list_and_show_json(admin_gateway: Gateway, tmp_path: Path) -> Non
     [entry] = json.loads(out)
     assert (entry["id"], entry["status"], entry["rcpt_tos"]) == (qid, "held", [ALIAS])
     assert entry["verdict"]["hits"][0]["rule"] == "off-platform-contact"
+    code, out, err = await run_cli("quarantine", "list", "--config", config, "--json", "--tenant", "someone-else")
+    assert code == 0, err
+    assert json.loads(out) == []
     code, out, err = await run_cli("quarantine", "show", qid, "--config", config, "--json")
     assert code == 0, err
     shown = json.loads(out)

@@ -235,9 +235,9 @@ async def test_metrics_move_with_real_messages(admin_gateway: Gateway, http: aio
         assert match, name
         return float(match.group(1))
 
-    assert value('gateway_messages_total{action="relay",marketplace="de"}') == 1
-    assert value('gateway_messages_total{action="quarantine",marketplace="de"}') == 1
-    assert value('gateway_rule_hits_total{action="quarantine",rule="off-platform-contact"}') == 1
+    assert value('gateway_messages_total{action="relay",marketplace="de",tenant=""}') == 1
+    assert value('gateway_messages_total{action="quarantine",marketplace="de",tenant=""}') == 1
+    assert value('gateway_rule_hits_total{action="quarantine",rule="off-platform-contact",tenant=""}') == 1
     assert value("gateway_quarantine_depth") == 1
     assert value('gateway_processing_seconds_count{outcome="accepted"}') == 1
     assert value('gateway_processing_seconds_count{outcome="held"}') == 1
@@ -381,8 +381,8 @@ async def test_marketplace_label_without_policy_engine(gateway_factory: GatewayF
     await send(gw, message("Shipped", "On its way.\r\n", to=uk), to=uk)
     await send(gw, message("Hello", "x\r\n", to="friend@example.com"), to="friend@example.com")
     text = gw.metrics.render().decode()
-    assert 'gateway_messages_total{action="relay",marketplace="co.uk"} 1.0' in text
-    assert 'gateway_messages_total{action="relay",marketplace="none"} 1.0' in text
+    assert 'gateway_messages_total{action="relay",marketplace="co.uk",tenant=""} 1.0' in text
+    assert 'gateway_messages_total{action="relay",marketplace="none",tenant=""} 1.0' in text
 
 
 async def test_tenant_release_keeps_tenant_and_assign_uses_its_registry(
@@ -418,10 +418,25 @@ async def test_shadow_mode_relays_and_reports_would_quarantine(tmp_path: Path, h
         await send(gw, message("About your order", held_body()))
         await sink.handler.wait_for(1)
         text = gw.metrics.render().decode()
-        assert 'gateway_messages_total{action="would-quarantine",marketplace="de"} 1.0' in text
+        assert 'gateway_messages_total{action="would-quarantine",marketplace="de",tenant=""} 1.0' in text
         async with http.get(admin_url(gw, "/api/report?since=0"), headers=BEARER) as resp:
             report = await resp.json()
         assert report["by_action"] == {"would-quarantine": 1}
         assert gw.store is not None and gw.store.list_quarantine_sync() == []
     finally:
         await gw.stop(grace=2.0)
+
+
+async def test_quarantine_and_decisions_filter_by_tenant(gateway_factory: GatewayFactory,
+                                                         http: aiohttp.ClientSession) -> None:
+    gw = await gateway_factory(policy=HoldOffPlatformContact(),
+                               tenants=[{"id": "acme", "sender_domains": ["shop.example"]},
+                                        {"id": "other", "sender_domains": ["other.example"]}],
+                               admin={"listen": "127.0.0.1:0", "token": TOKEN})
+    qid = await hold_one(gw)
+    for tenant, expected in (("acme", [qid]), ("other", []), (None, [qid])):
+        query = f"?tenant={tenant}" if tenant else ""
+        async with http.get(admin_url(gw, f"/api/quarantine{query}"), headers=BEARER) as resp:
+            assert [q["id"] for q in await resp.json()] == expected
+        async with http.get(admin_url(gw, f"/api/decisions{query}"), headers=BEARER) as resp:
+            assert [d["ref"] for d in await resp.json()] == expected

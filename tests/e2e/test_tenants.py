@@ -122,6 +122,9 @@ async def test_shadow_mode_relays_unchanged_and_records_would_be_verdict(
     assert decisions["shop-b"]["action"] == "reject"
     assert decisions["shop-b"]["rules"] == ["test-reject-all"]
     assert decisions["shop-a"]["shadow"] is False
+    metrics = gw.metrics.render().decode()
+    assert 'gateway_messages_total{action="would-reject",marketplace="de",tenant="shop-b"} 1.0' in metrics
+    assert 'gateway_messages_total{action="reject",marketplace="de",tenant="shop-a"} 1.0' in metrics
 
 
 async def test_optout_registry_is_per_tenant(gateway_factory: GatewayFactory) -> None:
