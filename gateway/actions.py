@@ -63,6 +63,7 @@ class MessageProcessor:
         self.delivery = delivery
         self.bounces = bounces
         self.metrics = metrics
+        self._pending_records: set[asyncio.Task[None]] = set()
         self.reconfigure(config, tenants)
 
     def reconfigure(self, config: GatewayConfig, tenants: TenantDirectory) -> None:
@@ -89,6 +90,7 @@ class MessageProcessor:
         tenant = tenants.get(txn.tenant)
         if self.bounces is not None and self._bounce_addresses and all(
                 r.lower() in self._bounce_addresses for r in txn.rcpt_tos):
+            await self.drain()  # a notice never overtakes the relay record it is matched against
             summary = await self.bounces.ingest(txn.data, source=f"smtp:{txn.peer}", tenant=tenant.id)
             log.info("bounce_ingested", tenant=tenant.id, peer=txn.peer, mail_from=txn.mail_from,
                      rcpt_tos=txn.rcpt_tos, message_id=txn.message_id, summary=summary)
@@ -230,6 +232,29 @@ class MessageProcessor:
             return [], replies.DAILY_CAP_REACHED.format(marketplace=marketplace, cap=cap)
         return counted, None
 
+    async def _record_relay(self, txn: Transaction, tenant: Tenant, verdict: Verdict, decided: Verdict,
+                            queue_id: str, data: bytes, counters: list[str], shadow: bool) -> None:
+        """Recorded after the message is safe in the spool: a failure loses a correlation record,
+        never the message."""
+        try:
+            # The engine's order ids when it ran; without one, read them from the message
+            # ourselves, so an opt-out notice that names only the order still finds the alias.
+            order_ids = verdict.order_ids or await asyncio.to_thread(order_ids_in_message, data)
+            # Both land in the same group commit.
+            await asyncio.gather(
+                self.store.record_relay(
+                    queue_id, txn.message_id,
+                    [(r.alias, r.marketplace) for r in txn.marketplace_recipients],
+                    order_ids, verdict.tags, counters, tenant=tenant.id),
+                self._record_decision(txn, tenant, decided, ref=queue_id, shadow=shadow))
+        except Exception:
+            log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
+
+    async def drain(self) -> None:
+        """Wait for relay records still being written (at shutdown)."""
+        while self._pending_records:
+            await asyncio.gather(*self._pending_records)
+
     async def _spool(self, txn: Transaction, tenant: Tenant, verdict: Verdict, data: bytes,
                      shadow_of: Verdict | None = None) -> str:
         shadow = shadow_of is not None
@@ -248,22 +273,17 @@ class MessageProcessor:
         decided = shadow_of or verdict
         self._log_decision(txn, tenant, decided, ref=queue_id, shadow=shadow)
         if txn.marketplace_recipients:
-            # Recorded after the message is safe in the spool: a failure here loses a correlation
-            # record, never the message.
-            try:
-                counters = [t for t in verdict.tags if t == StorePolicyState.REVIEW_COUNTER]
-                # The engine's order ids when it ran; without one, read them from the message
-                # ourselves, so an opt-out notice that names only the order still finds the alias.
-                order_ids = verdict.order_ids or await asyncio.to_thread(order_ids_in_message, data)
-                # Both land in the same group commit.
-                await asyncio.gather(
-                    self.store.record_relay(
-                        queue_id, txn.message_id,
-                        [(r.alias, r.marketplace) for r in txn.marketplace_recipients],
-                        order_ids, verdict.tags, counters, tenant=tenant.id),
-                    self._record_decision(txn, tenant, decided, ref=queue_id, shadow=shadow))
-            except Exception:
-                log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
+            counters = [t for t in verdict.tags if t == StorePolicyState.REVIEW_COUNTER]
+            records = self._record_relay(txn, tenant, verdict, decided, queue_id, data, counters, shadow)
+            if counters:
+                # A stateful rule reads this count: it is durable before the client hears 250.
+                await records
+            else:
+                # Correlation records need not hold up the reply (the message itself is already
+                # durable); stop() waits for them.
+                task = asyncio.create_task(records)
+                self._pending_records.add(task)
+                task.add_done_callback(self._pending_records.discard)
         if self.delivery is not None:
             self.delivery.notify()
         return replies.QUEUED.format(queue_id=queue_id)

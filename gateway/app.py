@@ -182,6 +182,8 @@ class Gateway:
                 log.warning("sessions_still_open_at_shutdown",
                             sessions=self.listener.active_sessions)
             await self.listener.close()
+        if self.processor is not None:
+            await self.processor.drain()
         if self.bounce_listener is not None:
             await self.bounce_listener.drain(grace)
             await self.bounce_listener.close()

@@ -156,6 +156,8 @@ async def test_report_counts(admin_gateway: Gateway, tmp_path: Path, sink: Sink)
     await hold(admin_gateway, "Two")
     await send(admin_gateway, message("Shipped", "On its way.\r\n"))
     await send(admin_gateway, message("Not marketplace", "x\r\n", to="someone@example.com"), to="someone@example.com")
+    assert admin_gateway.processor is not None
+    await admin_gateway.processor.drain()  # relayed mail's decisions are recorded beside the reply
     config = str(write_config(tmp_path / "gateway.toml", admin_gateway))
     code, out, err = await run_cli("report", "--config", config, "--since", "1d", "--json")
     assert code == 0, err

@@ -419,6 +419,8 @@ async def test_shadow_mode_relays_and_reports_would_quarantine(tmp_path: Path, h
         await sink.handler.wait_for(1)
         text = gw.metrics.render().decode()
         assert 'gateway_messages_total{action="would-quarantine",marketplace="de",tenant=""} 1.0' in text
+        assert gw.processor is not None
+        await gw.processor.drain()
         async with http.get(admin_url(gw, "/api/report?since=0"), headers=BEARER) as resp:
             report = await resp.json()
         assert report["by_action"] == {"would-quarantine": 1}

@@ -36,6 +36,8 @@ async def test_relay_records_order_ids_without_policy_engine(gateway_factory: Ga
     assert ORDER.encode() not in data
     await send(listener_port(gw), data, ALIAS)
     await sink.handler.wait_for(1)
+    assert gw.processor is not None
+    await gw.processor.drain()  # relay records are written beside the reply, not before it
     assert gw.store.relays_by_order(ORDER, "de", since=0) == [(ALIAS, "de")]
     assert gw.store.relays_by_message_id(["inv-1@shop.example"]) == [(ALIAS, "de")]
 

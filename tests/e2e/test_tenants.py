@@ -115,8 +115,8 @@ async def test_shadow_mode_relays_unchanged_and_records_would_be_verdict(
     # The enforcing tenant gets the same verdict for real.
     code, text = await send(port, "orders@shop-a.example", mail("orders@shop-a.example"))
     assert code == 550 and "test-reject-all" in text
-    assert gw.store is not None
-    await asyncio.sleep(0.1)
+    assert gw.store is not None and gw.processor is not None
+    await gw.processor.drain()  # relayed mail's decisions are recorded beside the reply
     decisions = {d["tenant"]: d for d in gw.store.decisions_sync()}
     assert decisions["shop-b"]["shadow"] is True
     assert decisions["shop-b"]["action"] == "reject"
