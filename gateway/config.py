@@ -188,6 +188,11 @@ class PolicyConfig(_Section):
     keyword_override: bool = True
     misused_keyword_action: Literal["quarantine", "reject", "rewrite"] = "quarantine"
     evaluation_timeout: PositiveFloat = 10.0
+    # Hosts a message may link to besides Amazon's own and the carriers in the links pack.
+    link_allow_domains: tuple[str, ...] = ()
+    # Rules with a score instead of an action add up; these sums quarantine or reject.
+    score_quarantine: PositiveFloat = 5.0
+    score_reject: PositiveFloat = 10.0
 
 
 class BounceConfig(_Section):

@@ -1,0 +1,365 @@
+"""The policy engine: every rule runs on the decoded message, then one decision is made.
+
+``PolicyEngine.evaluate`` is synchronous and CPU-bound (the server calls it in a worker thread). It
+never raises on bad input: a message it cannot read still gets a verdict. ``apply`` turns a REWRITE
+verdict into the bytes to relay (only the Subject header changes); any other verdict leaves the
+bytes untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.header
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import regex
+
+import gateway
+from gateway.classify import Classifier, MarketplaceRecipient
+from gateway.config import MarketplaceConfig, PolicyConfig
+from gateway.policy.content import MessageContent, read_message
+from gateway.policy.loader import Matcher, PolicyLoadError, Rule, load_rules
+from gateway.policy.matchers import CHECKS, Context, Document, Key, PhraseIndex, content_only
+from gateway.policy.verdict import Action, Hit, Verdict, most_severe
+
+__all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
+
+DEFAULT_PACKS_DIR = Path(gateway.__file__).parent.parent / "policies"
+
+# The subject keyword that lets critical mail through a buyer's opt-out, per marketplace tld.
+DEFAULT_KEYWORDS: dict[str, str] = {
+    "de": "Wichtig",
+    "com": "Important", "co.uk": "Important", "ca": "Important", "com.au": "Important", "in": "Important",
+    "sg": "Important", "ae": "Important",
+    "es": "Importante", "com.mx": "Importante", "it": "Importante",
+    "fr": "Important",
+    "co.jp": "重要",
+}
+FALLBACK_KEYWORD = "Important"
+
+# Amazon's own carrier and marketplace hosts that a message may need to link to.
+DEFAULT_ALLOW_DOMAINS: tuple[str, ...] = ("amazon.*", "amzn.*", "media-amazon.com", "ssl-images-amazon.com",
+                                          "images-amazon.com", "amazon-adsystem.com")
+
+ORDER_ID = regex.compile(r"(?<!\d)\d{3}-\d{7}-\d{7}(?!\d)")
+_REPLY_PREFIX = regex.compile(
+    r"(?i)^\s*(?:(?:re|aw|antw|tr|rif|r|rv|res|sv|wg|fw|fwd)\s*(?:\[\d+\])?\s*[:：]\s*)+")
+_THREAD_TOKEN = regex.compile(r"\[commMgrTok:[^\]\s]{1,200}\]")
+
+
+class PolicyState(Protocol):
+    """What the engine needs to know beyond the message (the lead implements it on SQLite)."""
+
+    def review_requests(self, order_id: str) -> int: ...
+
+    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None: ...
+
+
+@dataclass
+class InMemoryPolicyState:
+    """A PolicyState in a dict, for tests and ``gateway check``."""
+
+    reviews: dict[str, int] = field(default_factory=dict)
+    aliases: dict[str, Literal["optout", "dead"]] = field(default_factory=dict)
+
+    def review_requests(self, order_id: str) -> int:
+        return self.reviews.get(order_id, 0)
+
+    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None:
+        return self.aliases.get(alias.lower())
+
+
+def keyword_pattern(keyword: str) -> regex.Pattern[str]:
+    return regex.compile(r"\[" + regex.escape(keyword) + r"\]", regex.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    hit: Hit
+    rule: Rule
+
+
+class PolicyEngine:
+    def __init__(self, rules: Sequence[Rule], config: PolicyConfig, marketplace: MarketplaceConfig) -> None:
+        self.config = config
+        self.marketplace_config = marketplace
+        self.classifier = Classifier(marketplace.tlds, marketplace.domain_prefix)
+        # Rules that only read text run first: their tags (critical, review-request) feed the checks.
+        self.rules: tuple[Rule, ...] = tuple(sorted(rules, key=lambda r: r.uses_checks))
+        self.keywords: dict[str, str] = dict(DEFAULT_KEYWORDS)
+        for tld, kw in config.critical_keywords.items():
+            self.keywords[tld.lower().strip(".")] = kw.strip().removeprefix("[").removesuffix("]")
+        self._keyword_patterns = {tld: keyword_pattern(kw) for tld, kw in self.keywords.items()}
+        self._fallback_pattern = keyword_pattern(FALLBACK_KEYWORD)
+        self._all_keyword_patterns = tuple(
+            keyword_pattern(kw) for kw in sorted(set(self.keywords.values()) | {FALLBACK_KEYWORD}))
+        self.allow_domains = DEFAULT_ALLOW_DOMAINS + tuple(config.link_allow_domains)
+        self._index = PhraseIndex()
+        for i, rule in enumerate(self.rules):
+            for j, matcher in enumerate(rule.matchers):
+                for slot, plist in enumerate((matcher.phrases, matcher.second, matcher.unless)):
+                    if plist is not None:
+                        for phrase in plist.phrases(rule.languages):
+                            self._index.add((i, j, slot), phrase)
+        self._index.build()
+
+    @classmethod
+    def load(cls, config: PolicyConfig, marketplace: MarketplaceConfig) -> PolicyEngine:
+        """Read the packs; raises PolicyLoadError(file, rule, problem)."""
+        packs = config.packs_dir if config.packs_dir is not None else DEFAULT_PACKS_DIR
+        rules = load_rules(packs, config.local_packs_dir, config.disabled, config.actions)
+        if "critical-keyword-misused" not in config.actions:
+            misused = Action(config.misused_keyword_action)
+            rules = [dataclasses.replace(r, action=misused) if r.id == "critical-keyword-misused" else r
+                     for r in rules]
+        if not config.enabled:
+            rules = []
+        return cls(rules, config, marketplace)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    # ----------------------------------------------------------------------------------------------
+
+    def keyword_for(self, marketplace: str | None) -> str:
+        return self.keywords.get(marketplace or "", FALLBACK_KEYWORD)
+
+    def evaluate(self, raw: bytes, recipients: Sequence[MarketplaceRecipient],
+                 state: PolicyState | None = None) -> Verdict:
+        try:
+            content = read_message(bytes(raw))
+        except Exception as exc:  # read_message does not raise; this is the last line of defence
+            return Verdict(action=Action.QUARANTINE,
+                           hits=(Hit("engine-error", Action.QUARANTINE, "The message could not be read",
+                                     str(exc)[:200]),))
+        try:
+            return self._evaluate(content, recipients, state)
+        except Exception as exc:
+            return Verdict(action=Action.QUARANTINE, subject=content.subject,
+                           hits=(Hit("engine-error", Action.QUARANTINE,
+                                     "The policy engine failed on this message; held for review",
+                                     f"{type(exc).__name__}: {exc}"[:200]),))
+
+    def is_reply(self, content: MessageContent, order_ids: Sequence[str]) -> bool:
+        if content.in_reply_to or content.references:
+            return True
+        if _REPLY_PREFIX.match(content.subject) and order_ids:
+            return True
+        return bool(_THREAD_TOKEN.search(content.body_text))
+
+    def _evaluate(self, content: MessageContent, recipients: Sequence[MarketplaceRecipient],
+                  state: PolicyState | None) -> Verdict:
+        subject = content.subject
+        full_text = content.body_text
+        order_ids = tuple(dict.fromkeys(ORDER_ID.findall(subject + "\n" + full_text)))
+        reply = self.is_reply(content, order_ids)
+        if not recipients:
+            return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids)
+        marketplace = recipients[0].marketplace
+        own_text = content.own_text() if reply else full_text
+        doc = Document.build(subject, own_text)
+        keyword = self.keyword_for(marketplace)
+        ctx = Context(
+            content=content, subject=subject, own_text=own_text, doc=doc, reply=reply,
+            marketplace=marketplace, recipients=recipients, state=state, order_ids=order_ids,
+            keyword=f"[{keyword}]" if self.config.keyword_override else None,
+            keyword_pattern=self._keyword_patterns.get(marketplace, self._fallback_pattern),
+            keyword_patterns=self._all_keyword_patterns, allow_domains=self.allow_domains,
+        )
+        ctx.occurrences = self._index.scan(doc)
+        decided: list[_Decided] = []
+        misses: list[str] = []
+        score = 0.0
+        for i, rule in enumerate(self.rules):
+            if rule.marketplaces is not None and marketplace not in rule.marketplaces:
+                continue
+            if (rule.applies_to == "proactive" and reply) or (rule.applies_to == "reply" and not reply):
+                continue
+            try:
+                evidence = self._run_rule(i, rule, ctx)
+            except Exception as exc:
+                decided.append(_Decided(Hit(rule.id, Action.QUARANTINE,
+                                            "This rule failed on the message; held for review",
+                                            f"{type(exc).__name__}: {exc}"[:200]), rule))
+                continue
+            if evidence is None:
+                misses.append(rule.id)
+                continue
+            ctx.tags.update(rule.tags)
+            if "critical" in rule.tags:
+                ctx.critical = True
+            reason = _format_reason(rule.reason, evidence=evidence, keyword=ctx.keyword or f"[{keyword}]",
+                                    marketplace=marketplace, order_id=order_ids[0] if order_ids else "")
+            if rule.score is not None:
+                score += rule.score
+                decided.append(_Decided(Hit(rule.id, Action.RELAY, f"{reason} (score {rule.score:g})",
+                                            evidence[:300]), rule))
+            else:
+                assert rule.action is not None
+                decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300]), rule))
+        if score >= self.config.score_reject:
+            decided.append(_Decided(Hit("score-threshold", Action.REJECT,
+                                        f"Scored rules add up to {score:g} "
+                                        f"(reject at {self.config.score_reject:g})",
+                                        ", ".join(d.hit.rule for d in decided if d.rule.score)), _SCORE_RULE))
+        elif score >= self.config.score_quarantine:
+            decided.append(_Decided(Hit("score-threshold", Action.QUARANTINE,
+                                        f"Scored rules add up to {score:g} "
+                                        f"(quarantine at {self.config.score_quarantine:g})",
+                                        ", ".join(d.hit.rule for d in decided if d.rule.score)), _SCORE_RULE))
+        hits = tuple(d.hit for d in decided)
+        action = most_severe([h.action for h in hits])
+        new_subject = subject
+        for d in decided:
+            if d.hit.action is Action.RELAY:
+                continue
+            if d.rule.uses_checks and any(m.check == "critical-keyword-missing" for m in d.rule.matchers):
+                new_subject = f"[{keyword}] {new_subject}".rstrip() if new_subject else f"[{keyword}]"
+            elif d.rule.uses_checks and any(m.check == "critical-keyword-misused" for m in d.rule.matchers):
+                for pattern in self._all_keyword_patterns:
+                    new_subject = pattern.sub("", new_subject)
+                new_subject = regex.sub(r"\s{2,}", " ", new_subject).strip()
+        smtp_code: int | None = None
+        enhanced: str | None = None
+        for d in decided:
+            if d.hit.action is action and d.rule.smtp_code is not None:
+                smtp_code, enhanced = d.rule.smtp_code, d.rule.enhanced_status
+                break
+        return Verdict(action=action, hits=hits, misses=tuple(misses), subject=new_subject,
+                       critical=ctx.critical, reply=reply, marketplace=marketplace, order_ids=order_ids,
+                       tags=frozenset(ctx.tags), smtp_code=smtp_code, enhanced_status=enhanced)
+
+    def _run_rule(self, index: int, rule: Rule, ctx: Context) -> str | None:
+        for j, matcher in enumerate(rule.matchers):
+            evidence = self._run_matcher((index, j), matcher, ctx)
+            if evidence is not None:
+                return evidence
+        return None
+
+    def _run_matcher(self, key: tuple[int, int], m: Matcher, ctx: Context) -> str | None:
+        doc = ctx.doc
+        occ = ctx.occurrences
+        k0: Key = (key[0], key[1], 0)
+        k1: Key = (key[0], key[1], 1)
+        k2: Key = (key[0], key[1], 2)
+        unless = occ.get(k2, [])
+
+        def allowed(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+            out = []
+            for s, e in spans:
+                if not doc.in_zone(s, m.zone):
+                    continue
+                if any(us <= s < ue or us < e <= ue for us, ue in unless):
+                    continue
+                out.append((s, e))
+            return out
+
+        if m.type == "phrases":
+            spans = allowed(occ.get(k0, []))
+            return doc.snippet(*spans[0]) if spans else None
+        if m.type == "near":
+            first = allowed(occ.get(k0, []))
+            if not first:
+                return None
+            second = allowed(occ.get(k1, []))
+            for s1, e1 in first:
+                for s2, e2 in second:
+                    if (s1 < doc.subject_end) != (s2 < doc.subject_end):
+                        continue
+                    gap = s2 - e1 if s2 >= e1 else s1 - e2
+                    if gap <= m.within:
+                        return doc.snippet(min(s1, s2), max(e1, e2), 20)
+            return None
+        if m.type == "only":
+            return content_only(ctx, {k1}, {k0}, k2, m.min_words)
+        if m.type == "regex":
+            targets = {"subject": (ctx.subject,), "body": (ctx.own_text,), "all": (ctx.subject, ctx.own_text)}
+            for text in targets[m.zone]:
+                for pattern in m.patterns:
+                    found = pattern.search(text, timeout=1.0)
+                    if found:
+                        return found.group(0)[:200]
+            return None
+        return CHECKS[m.check].fn(ctx, m.params)
+
+    # ----------------------------------------------------------------------------------------------
+
+    def apply(self, raw: bytes, verdict: Verdict) -> bytes:
+        """The bytes to relay: the Subject replaced on REWRITE, otherwise the input unchanged."""
+        if verdict.action is not Action.REWRITE:
+            return raw
+        return replace_subject(raw, verdict.subject)
+
+
+_SCORE_RULE = Rule(id="score-threshold", description="Sum of scored rules", reason="", action=Action.RELAY,
+                   score=None, matchers=(), file=Path("<engine>"))
+
+
+class _SafeDict(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _format_reason(template: str, **values: str | None) -> str:
+    try:
+        return template.format_map(_SafeDict({k: v or "" for k, v in values.items()}))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template
+
+
+_HEADER_END = regex.compile(rb"\r?\n\r?\n")
+_SUBJECT_LINE = regex.compile(rb"(?im)^subject[ \t]*:.*(?:\r?\n[ \t].*)*(?:\r?\n)?")
+
+
+def encode_subject(subject: str, linesep: str) -> bytes:
+    """A Subject header line (without its line end), RFC 2047-encoded when it is not ASCII."""
+    subject = subject.replace("\r", " ").replace("\n", " ")
+    charset = "us-ascii" if subject.isascii() else "utf-8"
+    value = email.header.Header(subject, charset=charset, header_name="Subject").encode(linesep=linesep)
+    return b"Subject: " + value.encode("ascii")
+
+
+def replace_subject(raw: bytes, subject: str) -> bytes:
+    """Replace the first Subject header (dropping any duplicates); everything else stays byte-exact."""
+    end = _HEADER_END.search(raw)
+    header_end = end.start() if end else len(raw)
+    head, rest = raw[:header_end], raw[header_end:]
+    eol = b"\r\n" if b"\r\n" in (head or raw[:200]) else b"\n"
+    line = encode_subject(subject, eol.decode()) + eol
+    matches = list(_SUBJECT_LINE.finditer(head))
+    if not matches:
+        if head and not head.endswith(eol):
+            return head + eol + line.rstrip(b"\r\n") + rest
+        return head + line + rest
+    first = matches[0]
+    out = bytearray()
+    pos = 0
+    for i, m in enumerate(matches):
+        out += head[pos:m.start()]
+        if i == 0:
+            replacement = line if m.group(0).endswith(b"\n") else line.rstrip(b"\r\n")
+            out += replacement
+        pos = m.end()
+    out += head[pos:]
+    del first
+    return bytes(out) + rest
+
+
+def examples_state(headers: Mapping[str, str]) -> InMemoryPolicyState:
+    """State for a rule example, from its ``X-Example-*`` headers."""
+    state = InMemoryPolicyState()
+    for key, value in headers.items():
+        k = key.lower()
+        if k == "x-example-review-requests":
+            for item in value.split(","):
+                order, _, count = item.strip().partition("=")
+                if order and count.strip().isdigit():
+                    state.reviews[order.strip()] = int(count)
+        elif k == "x-example-alias-status":
+            alias, _, status = value.strip().partition("=")
+            if status.strip() in ("optout", "dead"):
+                state.aliases[alias.strip().lower()] = status.strip()  # type: ignore[assignment]
+    return state

@@ -1,0 +1,506 @@
+"""How rules look at a message: phrase lists (one Aho-Corasick pass for all rules), phrases near each
+other, regular expressions, and named built-in checks for what is not text (links, images,
+attachments, state).
+
+Phrases are normalised exactly as message text is (``content.normalize``): lower case, look-alikes
+folded, punctuation runs turned into one space. A phrase matches whole words; ``*`` at its start or
+end lets it match inside a longer word ("*rabatt" finds "Sommerrabatt"). Phrases in CJK scripts
+match anywhere, as those scripts do not separate words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import ahocorasick
+import phonenumbers
+import regex
+
+from gateway.policy.content import Link, MessageContent, normalize
+
+if TYPE_CHECKING:
+    from gateway.classify import MarketplaceRecipient
+
+LANGUAGES: frozenset[str] = frozenset({"any", "de", "en", "fr", "it", "es", "ja", "nl", "pl", "sv", "tr",
+                                       "pt", "ar"})
+
+Zone = Literal["subject", "body", "all"]
+
+_CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
+
+
+class PolicyStateLike(Protocol):
+    def review_requests(self, order_id: str) -> int: ...
+    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# The document rules match against
+
+
+@dataclass(slots=True)
+class Document:
+    """The normalised subject and body in one string: ``" subject \\x01 body "``."""
+
+    text: str
+    subject_end: int
+
+    @classmethod
+    def build(cls, subject: str, body: str) -> Document:
+        ns = normalize(subject)
+        return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns))
+
+    def in_zone(self, start: int, zone: Zone) -> bool:
+        if zone == "all":
+            return True
+        return (start < self.subject_end) == (zone == "subject")
+
+    def snippet(self, start: int, end: int, context: int = 25) -> str:
+        left = max(0, start - context)
+        right = min(len(self.text), end + context)
+        text = self.text[left:right].replace("\x01", " | ").strip()
+        return ("…" if left > 0 else "") + text + ("…" if right < len(self.text) else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    text: str
+    """Normalised, without the surrounding spaces."""
+    left_bound: bool
+    right_bound: bool
+
+    @classmethod
+    def parse(cls, raw: str) -> Phrase:
+        stripped = raw.strip()
+        left = not stripped.startswith("*")
+        right = not stripped.endswith("*")
+        text = normalize(stripped.strip("*")).strip()
+        if _CJK.search(text):
+            left = right = False
+        return cls(text=text, left_bound=left, right_bound=right)
+
+
+Key = tuple[int, int, int]
+"""(rule index, matcher index, slot): which phrase list of which matcher an occurrence belongs to."""
+
+
+class PhraseIndex:
+    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, list[tuple[Key, Phrase]]] = {}
+        self._automaton: Any = None
+
+    def add(self, key: Key, phrase: Phrase) -> None:
+        if phrase.text:
+            self._entries.setdefault(phrase.text, []).append((key, phrase))
+
+    def build(self) -> None:
+        automaton = ahocorasick.Automaton()
+        for text, entries in self._entries.items():
+            automaton.add_word(text, (len(text), tuple(entries)))
+        if len(automaton):
+            automaton.make_automaton()
+            self._automaton = automaton
+        else:
+            self._automaton = None
+
+    def scan(self, doc: Document, limit: int = 64) -> dict[Key, list[tuple[int, int]]]:
+        """Occurrences (start, end) per key, whole-word rules applied, at most ``limit`` per key."""
+        found: dict[Key, list[tuple[int, int]]] = {}
+        if self._automaton is None:
+            return found
+        text = doc.text
+        for end_index, (length, entries) in self._automaton.iter(text):
+            start = end_index - length + 1
+            end = end_index + 1
+            before_space = text[start - 1] in " \x01" if start > 0 else True
+            after_space = text[end] in " \x01" if end < len(text) else True
+            for key, phrase in entries:
+                if (phrase.left_bound and not before_space) or (phrase.right_bound and not after_space):
+                    continue
+                spans = found.setdefault(key, [])
+                if len(spans) < limit:
+                    spans.append((start, end))
+        return found
+
+
+# --------------------------------------------------------------------------------------------------
+# What a check sees
+
+
+@dataclass(slots=True)
+class Context:
+    content: MessageContent
+    subject: str
+    own_text: str
+    doc: Document
+    reply: bool
+    marketplace: str | None
+    recipients: Sequence[MarketplaceRecipient]
+    state: PolicyStateLike | None
+    order_ids: tuple[str, ...]
+    keyword: str | None
+    """The marketplace's critical keyword with brackets, e.g. ``[Wichtig]``; None when disabled."""
+    keyword_pattern: regex.Pattern[str] | None
+    """Finds the marketplace's keyword in a subject (any case, brackets required)."""
+    keyword_patterns: Sequence[regex.Pattern[str]]
+    """Every configured keyword, for finding misuse."""
+    allow_domains: tuple[str, ...]
+    critical: bool = False
+    tags: set[str] = field(default_factory=set)
+    occurrences: dict[Key, list[tuple[int, int]]] = field(default_factory=dict)
+    _links: list[Link] | None = None
+
+    @property
+    def links(self) -> list[Link]:
+        """Links in the seller's own text and HTML (quoted parts of replies excluded for text URLs)."""
+        if self._links is None:
+            from gateway.policy.content import text_links
+
+            hrefs = [lnk for lnk in self.content.links if lnk.source == "href"]
+            self._links = hrefs + text_links(self.own_text)
+        return self._links
+
+
+def domain_allowed(host: str, allowed: Sequence[str]) -> bool:
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        entry = entry.lower().strip(".")
+        if entry.endswith(".*"):  # amazon.* : any public suffix after the label
+            label = entry[:-2]
+            parts = host.split(".")
+            for i in range(len(parts)):
+                if parts[i] == label.split(".")[-1] and ".".join(parts[i - label.count("."): i + 1]) == label:
+                    rest = parts[i + 1:]
+                    if 1 <= len(rest) <= 2 and all(len(p) <= 3 for p in rest):
+                        return True
+        elif host == entry or host.endswith("." + entry):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Built-in checks: each returns evidence (a short string) when it hits, None otherwise.
+
+CheckFn = Callable[[Context, Mapping[str, Any]], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    fn: CheckFn
+    defaults: Mapping[str, Any]
+    description: str
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str, description: str, **defaults: Any) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[name] = Check(fn=fn, defaults=defaults, description=description)
+        return fn
+    return register
+
+
+@check("external-links", "links to hosts outside the allow-list", allow_domains=[])
+def _external_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
+    for link in ctx.links:
+        if link.url.lower().startswith(("mailto:", "tel:", "cid:", "data:")):
+            continue
+        if not link.host or not domain_allowed(link.host, allowed):
+            return link.url[:200]
+    return None
+
+
+@check("optout-links", "links whose address or label offers to unsubscribe",
+       words=["unsubscribe", "optout", "opt-out", "opt_out", "abmelden", "abbestellen", "desinscri",
+              "desabonn", "disiscriv", "cancelar-suscripcion", "darse-de-baja", "baja"])
+def _optout_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    words = [w.lower() for w in params["words"]]
+    for link in ctx.links:
+        target = (link.url + " " + link.label).lower()
+        if any(w in target for w in words):
+            return link.url[:200]
+    return None
+
+
+_EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
+_NOT_EMOJI = frozenset("©®™‼⁉↔↕↖↗↘↙↩↪")
+
+
+@check("emoji", "emoji characters (Unicode Extended_Pictographic)")
+def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    for text in (ctx.subject, ctx.own_text):
+        for m in _EMOJI.finditer(text):
+            if m.group(0) not in _NOT_EMOJI:
+                return f"U+{ord(m.group(0)):04X} {m.group(0)}"
+    return None
+
+
+def _context_allows(text: str, start: int, end: int, words: Sequence[str], window: int) -> bool:
+    around = normalize(text[max(0, start - window): end + window])
+    return any(f" {normalize(w).strip()}" in around for w in words)
+
+
+_EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")
+
+
+@check("email-addresses", "e-mail addresses written in the message (a buyer alias is not one)",
+       allow_context=[], window=80)
+def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    from gateway.policy.content import strip_invisible
+
+    for text in (ctx.subject, strip_invisible(ctx.own_text)):
+        for m in _EMAIL.finditer(text):
+            address = m.group(0)
+            if "@marketplace.amazon." in address.lower():
+                continue
+            if _context_allows(text, m.start(), m.end(), params["allow_context"], params["window"]):
+                continue
+            return address
+    return None
+
+
+_ORDER_ID = regex.compile(r"(?<!\d)\d{3}-\d{7}-\d{7}(?!\d)")
+_PHONE_CANDIDATE = regex.compile(r"(?:\+|\b00|\(0|\b0)[\d\s()./\-]{6,22}\d")
+_REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB", "de": "DE", "fr": "FR",
+           "it": "IT", "es": "ES", "nl": "NL", "se": "SE", "pl": "PL", "com.be": "BE", "com.tr": "TR",
+           "ae": "AE", "sa": "SA", "eg": "EG", "in": "IN", "co.jp": "JP", "com.au": "AU", "sg": "SG"}
+
+
+@check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
+       allow_context=[], window=80)
+def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    from gateway.policy.content import strip_invisible
+
+    region = _REGION.get(ctx.marketplace or "", "DE")
+    for text in (ctx.subject, strip_invisible(ctx.own_text)):
+        # Order ids look like phone numbers to the library.
+        text = _ORDER_ID.sub(lambda m: " " * len(m.group(0)), text)
+        for cand in _PHONE_CANDIDATE.finditer(text):
+            digits = sum(ch.isdigit() for ch in cand.group(0))
+            if digits < 7 or digits > 15:
+                continue
+            try:
+                matches = list(phonenumbers.PhoneNumberMatcher(cand.group(0), region,
+                                                               leniency=phonenumbers.Leniency.VALID))
+            except Exception:
+                continue
+            for match in matches:
+                start = cand.start() + match.start
+                end = cand.start() + match.end
+                if _context_allows(text, start, end, params["allow_context"], params["window"]):
+                    continue
+                return str(match.raw_string)
+    return None
+
+
+def _query_string(src: str) -> bool:
+    return "?" in src and "=" in src.split("?", 1)[1]
+
+
+@check("tracking-pixels", "tiny or query-string remote images (they report when a buyer opens the mail)",
+       max_pixels=3)
+def _tracking_pixels(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    limit = int(params["max_pixels"])
+    for img in ctx.content.images:
+        if not img.remote:
+            continue
+        tiny = ((img.width is not None and img.width <= limit)
+                or (img.height is not None and img.height <= limit))
+        if tiny or _query_string(img.src):
+            return img.src[:200]
+    return None
+
+
+@check("remote-images", "images loaded from a server outside the allow-list", allow_domains=[])
+def _remote_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
+    for img in ctx.content.images:
+        if img.remote and not domain_allowed(img.host, allowed):
+            return img.src[:200]
+    return None
+
+
+@check("linked-images", "images (logos) wrapped in a link that leaves Amazon", allow_domains=[])
+def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    from gateway.policy.content import host_of
+
+    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
+    for img in ctx.content.images:
+        if img.linked_to and not img.linked_to.lower().startswith(("#", "cid:")):
+            host = host_of(img.linked_to)
+            if not host or not domain_allowed(host, allowed):
+                return f"{img.src[:80]} -> {img.linked_to[:120]}"
+    return None
+
+
+_SHOUT = regex.compile(r"!{3,}|\?{3,}")
+_CAPS_WORD = regex.compile(r"\b\p{Lu}{4,}\b")
+
+
+@check("excessive-formatting", "many formatting tags, colours, large fonts, shouting",
+       max_tags=25, max_colors=3, max_font_px=24, max_caps_words=8)
+def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    c = ctx.content
+    if c.html_formatting > int(params["max_tags"]):
+        return f"{c.html_formatting} formatting elements"
+    colors = {col for col in c.html_colors if col not in ("#000", "#000000", "black", "inherit", "#fff",
+                                                           "#ffffff", "white", "transparent")}
+    if len(colors) > int(params["max_colors"]):
+        return f"{len(colors)} colours: " + ", ".join(sorted(colors)[:5])
+    if c.html_max_font_px > float(params["max_font_px"]):
+        return f"font size {c.html_max_font_px:.0f}px"
+    shout = _SHOUT.search(ctx.subject + "\n" + ctx.own_text)
+    if shout:
+        return shout.group(0)
+    caps = _CAPS_WORD.findall(ctx.own_text)
+    if len(caps) > int(params["max_caps_words"]):
+        return "capitals: " + " ".join(caps[:5])
+    return None
+
+
+@check("attachment-size", "decoded attachments larger in total than the limit", max_bytes=10 * 1024 * 1024)
+def _attachment_size(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    total = ctx.content.attachments_total
+    if total > int(params["max_bytes"]):
+        return f"{total} bytes in {len(ctx.content.attachments)} attachment(s)"
+    return None
+
+
+@check("attachment-kinds", "attachments whose content (or name) is of the listed kinds",
+       kinds=["executable", "script", "archive"])
+def _attachment_kinds(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    kinds = set(params["kinds"])
+    for att in ctx.content.attachments:
+        if att.kind in kinds:
+            return f"{att.filename or '(unnamed)'}: {att.kind} ({att.sniffed_type or att.declared_type})"
+    return None
+
+
+@check("attachment-not-allowed-kind", "attachments of a kind outside the allowed list",
+       allowed=["pdf", "image", "text"])
+def _attachment_other(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    allowed = set(params["allowed"])
+    for att in ctx.content.attachments:
+        if att.kind not in allowed:
+            return f"{att.filename or '(unnamed)'}: {att.sniffed_type or att.declared_type}"
+    return None
+
+
+@check("order-id-missing", "no 17-digit order id (3-7-7) in subject or body")
+def _order_id_missing(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    return None if ctx.order_ids else "no order id like 302-4817265-9034712"
+
+
+# Sentences that carry no request of their own.
+_SENTENCE = regex.compile(r"[^.!?。！？\n]+")
+
+
+def content_only(ctx: Context, filler_keys: set[Key], main_keys: set[Key], closing_key: Key,
+                 min_words: int) -> str | None:
+    """Hit when the body has one of the main phrases and every other sentence of substance is
+    covered (at least half) by main or filler phrases. Short sentences (greetings, names) and the
+    signature after a closing phrase do not count."""
+    body_start = ctx.doc.subject_end + 1
+    main = [(s, e) for key in main_keys for s, e in ctx.occurrences.get(key, ()) if s >= body_start]
+    if not main:
+        return None
+    text = ctx.doc.text
+    covered = bytearray(len(text))
+    for key in filler_keys | main_keys:
+        for start, end in ctx.occurrences.get(key, ()):
+            covered[start:end] = b"\x01" * (end - start)
+    closings = [s for s, _ in ctx.occurrences.get(closing_key, ()) if s >= body_start]
+    signature_at = min(closings) if closings else len(text)
+    pos = body_start
+    for sentence in _SENTENCE.findall(ctx.own_text):
+        norm = normalize(sentence).strip()
+        if not norm:
+            continue
+        found = text.find(norm, pos)
+        if found >= 0:
+            pos = found + len(norm)
+        if found >= signature_at:
+            break
+        words = [w for w in norm.split() if not w.isdigit()]
+        if len(words) <= min_words:
+            continue
+        if found >= 0:
+            # Share of letters covered: numbers (order ids, tracking numbers) are neutral.
+            letters = [i for i in range(found, found + len(norm)) if text[i].isalpha()]
+            if letters and sum(covered[i] for i in letters) >= 0.5 * len(letters):
+                continue
+        return None
+    start, end = min(main)
+    return ctx.doc.snippet(start, end, 30)
+
+
+@check("review-request-repeat", "a review request for an order that already had one (stateful)", limit=1)
+def _review_repeat(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if "review-request" not in ctx.tags or ctx.state is None:
+        return None
+    for order_id in ctx.order_ids:
+        try:
+            count = ctx.state.review_requests(order_id)
+        except Exception:
+            continue
+        if count >= int(params["limit"]):
+            return f"order {order_id} already had {count} review request(s)"
+    return None
+
+
+def _alias_statuses(ctx: Context) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if ctx.state is None:
+        return out
+    for rcpt in ctx.recipients:
+        try:
+            status = ctx.state.alias_status(rcpt.alias)
+        except Exception:
+            status = None
+        if status:
+            out.append((rcpt.alias, status))
+    return out
+
+
+@check("alias-dead", "the buyer alias bounced as unknown before")
+def _alias_dead(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    for alias, status in _alias_statuses(ctx):
+        if status == "dead":
+            return alias
+    return None
+
+
+@check("buyer-opted-out", "proactive, non-critical mail to a buyer who opted out of unsolicited messages")
+def _buyer_opted_out(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if ctx.reply or (ctx.critical and ctx.keyword is not None):
+        return None
+    for alias, status in _alias_statuses(ctx):
+        if status == "optout":
+            return alias
+    return None
+
+
+@check("critical-keyword-missing", "critical content without the marketplace's subject keyword")
+def _keyword_missing(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if not ctx.critical or ctx.keyword is None:
+        return None
+    if ctx.keyword_pattern is not None and ctx.keyword_pattern.search(ctx.subject):
+        return None
+    return f"subject {ctx.subject[:120]!r} lacks {ctx.keyword}"
+
+
+@check("critical-keyword-misused", "the subject keyword on a message that is not critical")
+def _keyword_misused(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if ctx.critical:
+        return None
+    for pattern in ctx.keyword_patterns:
+        m = pattern.search(ctx.subject)
+        if m:
+            return m.group(0)
+    return None
