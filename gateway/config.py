@@ -63,6 +63,9 @@ class ServerConfig(_Section):
     allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     trusted_proxies: tuple[str, ...] = ()
     proxy_protocol_timeout: PositiveFloat = 5.0
+    # Several gateway processes may share the listening port (SO_REUSEPORT; the kernel spreads new
+    # connections over them). Each process needs its own state directory (its own spool).
+    reuse_port: bool = False
 
     @field_validator("listen", "implicit_tls_listen")
     @classmethod

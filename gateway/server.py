@@ -331,14 +331,17 @@ class Listener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         host, port = self.config.server.listen_address
-        self._servers.append(await loop.create_server(self.protocol_factory, host, port))
+        reuse_port = self.config.server.reuse_port or None
+        self._servers.append(await loop.create_server(self.protocol_factory, host, port,
+                                                      reuse_port=reuse_port))
         implicit = self.config.server.implicit_tls_address
         if implicit is not None:
             if self.tls_context is None:
                 raise RuntimeError("server.implicit_tls_listen needs tls.cert_file and tls.key_file")
             ihost, iport = implicit
             self._servers.append(await loop.create_server(
-                lambda: self.protocol_factory(implicit_tls=True), ihost, iport, ssl=self.tls_context))
+                lambda: self.protocol_factory(implicit_tls=True), ihost, iport, ssl=self.tls_context,
+                reuse_port=reuse_port))
         for srv in self._servers:
             for sock in srv.sockets:
                 log.info("listening", address=sock.getsockname())
