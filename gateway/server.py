@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import collections
 import ssl
 from base64 import b64decode
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,69 @@ from gateway.transaction import Transaction, has_bare_line_ending
 log = get_logger("gateway.server")
 
 _FORBIDDEN_ADDRESS_CHARS = frozenset("\r\n\x00")
+
+
+class DataBudget:
+    """Bytes of message data the listener may hold in memory at once, granted first come first served.
+
+    aiosmtpd reads a whole message into memory before the handler sees it, so with many large
+    messages in parallel the process would grow without bound. Each session reserves before DATA and
+    gives the bytes back after its reply; a reservation larger than the whole budget is cut to the
+    budget, so one message can always pass.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    def _grant(self) -> None:
+        while self._waiters:
+            amount, fut = self._waiters[0]
+            if fut.done():
+                self._waiters.popleft()
+                continue
+            if self.used + amount > self.total:
+                return  # strict order: a large request is not starved by smaller ones behind it
+            self._waiters.popleft()
+            self.used += amount
+            fut.set_result(None)
+
+    async def reserve(self, amount: int, timeout: float) -> int | None:
+        """Reserve up to ``amount`` bytes; the amount reserved, or None when none came in time."""
+        amount = max(1, min(amount, self.total))
+        if not self._waiters and self.used + amount <= self.total:
+            self.used += amount
+            return amount
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((amount, fut))
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+        except TimeoutError:
+            return None
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.release(amount)  # granted just as we were cancelled
+            raise
+        finally:
+            if not fut.done():
+                fut.cancel()
+            self._grant()  # a cancelled head may have been blocking smaller requests
+        return amount
+
+    def release(self, amount: int) -> None:
+        self.used = max(0, self.used - amount)
+        self._grant()
+
+
+def declared_size(mail_options: list[str]) -> int | None:
+    """The SIZE= a client declared at MAIL (RFC 1870), if any."""
+    for option in mail_options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return None
 
 
 class TransactionProcessor(Protocol):
@@ -187,6 +251,8 @@ class GatewayHandler:
     # -- DATA -----------------------------------------------------------------------------------
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
+        if isinstance(server, GatewaySMTP):
+            server.data_size_known(len(data))
         peer = effective_peer(session)
         if has_bare_line_ending(data):
             log.warning("bare_line_ending_rejected", peer=peer, mail_from=envelope.mail_from,
@@ -218,6 +284,7 @@ class GatewaySMTP(SMTP):
         super().__init__(handler, **kwargs)
         self._listener = listener
         self._counted = True
+        self._reserved = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
@@ -235,6 +302,34 @@ class GatewaySMTP(SMTP):
             self._counted = False
             self._listener.session_closed()
         super().connection_lost(error)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        envelope = self.envelope
+        if envelope is None or not envelope.rcpt_tos or arg:
+            await super().smtp_DATA(arg)  # aiosmtpd answers 503 / 501; no data is read
+            return
+        cfg = self._listener.config.server
+        wanted = min(declared_size(envelope.mail_options) or cfg.max_message_size, cfg.max_message_size)
+        # The wait counts against aiosmtpd's command timeout, which is not reset until DATA ends.
+        wait = min(cfg.data_budget_wait, cfg.command_timeout / 2)
+        reserved = await self._listener.data_budget.reserve(wanted + 1024, wait)
+        if reserved is None:
+            log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
+                        wanted=wanted, in_flight=self._listener.data_budget.used)
+            await self.push(replies.DATA_BUDGET_EXHAUSTED)
+            return
+        self._reserved = reserved
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._listener.data_budget.release(self._reserved)
+            self._reserved = 0
+
+    def data_size_known(self, size: int) -> None:
+        """The data is read: keep only what it really takes (for the processing that follows)."""
+        if self._reserved > size:
+            self._listener.data_budget.release(self._reserved - size)
+            self._reserved = size
 
     def _timeout_cb(self) -> None:
         transport = self.transport
@@ -282,6 +377,7 @@ class Listener:
             self.tls_context = make_server_tls_context(str(config.tls.cert_file),
                                                        str(config.tls.key_file))
         self.credentials = credentials
+        self.data_budget = DataBudget(config.server.data_memory_budget)
         self.active_sessions = 0
         self.closing = False
         self._idle = asyncio.Event()
