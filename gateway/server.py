@@ -266,7 +266,14 @@ class GatewayHandler:
                           rcpt_tos=list(envelope.rcpt_tos), data=data,
                           mail_options=list(envelope.mail_options), auth_user=auth_user)
         try:
-            return await self.processor.process(txn)
+            # aiosmtpd's command timeout also runs while this handler works: without a bound of our
+            # own, a stuck step would silently drop the client, which then retries blind.
+            async with asyncio.timeout(self.config.server.data_timeout):
+                return await self.processor.process(txn)
+        except TimeoutError:
+            log.error("processing_timeout", peer=peer, mail_from=txn.mail_from, rcpt_tos=txn.rcpt_tos,
+                      size=txn.size, timeout=self.config.server.data_timeout)
+            return replies.PROCESSING_TIMEOUT
         except Exception:
             log.exception("processing_failed", peer=peer, mail_from=txn.mail_from,
                           rcpt_tos=txn.rcpt_tos)
