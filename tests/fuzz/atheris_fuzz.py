@@ -17,7 +17,7 @@ from pathlib import Path
 def main() -> None:
     import atheris
 
-    with atheris.instrument_imports():
+    with atheris.instrument_imports(include=["gateway", "email"]):
         from tests.fuzz import harness
         from tests.fuzz.mimegen import seed_files
 
