@@ -7,6 +7,7 @@ config written to a temporary folder, and a bare aiosmtpd sink that counts what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import socket
@@ -182,8 +183,6 @@ class RawClient:
         return await self.reply()
 
     async def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, TimeoutError):
             await asyncio.wait_for(self.cmd("QUIT"), 5)
-        except (OSError, TimeoutError):
-            pass
         self.writer.close()
