@@ -85,6 +85,14 @@ class DataBudget:
         self.used = max(0, self.used - amount)
         self._grant()
 
+    @property
+    def waiting(self) -> bool:
+        return any(not fut.done() for _, fut in self._waiters)
+
+
+# What DATA reserves when MAIL declared no SIZE; it grows to max_message_size if more arrives.
+UNDECLARED_INITIAL = 64 * 1024
+
 
 def declared_size(mail_options: list[str]) -> int | None:
     """The SIZE= a client declared at MAIL (RFC 1870), if any."""
@@ -292,6 +300,10 @@ class GatewaySMTP(SMTP):
         self._listener = listener
         self._counted = True
         self._reserved = 0
+        self._data_bytes = 0
+        self._in_data = False
+        self._held: list[bytes] | None = None
+        self._grower: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
@@ -316,21 +328,83 @@ class GatewaySMTP(SMTP):
             await super().smtp_DATA(arg)  # aiosmtpd answers 503 / 501; no data is read
             return
         cfg = self._listener.config.server
-        wanted = min(declared_size(envelope.mail_options) or cfg.max_message_size, cfg.max_message_size)
-        # The wait counts against aiosmtpd's command timeout, which is not reset until DATA ends.
-        wait = min(cfg.data_budget_wait, cfg.command_timeout / 2)
-        reserved = await self._listener.data_budget.reserve(wanted + 1024, wait)
+        declared = declared_size(envelope.mail_options)
+        # Undeclared size: a small start, grown as the data arrives (see data_received).
+        wanted = min(declared, cfg.max_message_size) if declared is not None else UNDECLARED_INITIAL
+        reserved = await self._listener.data_budget.reserve(wanted + 1024, self._budget_wait())
         if reserved is None:
             log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
                         wanted=wanted, in_flight=self._listener.data_budget.used)
             await self.push(replies.DATA_BUDGET_EXHAUSTED)
             return
         self._reserved = reserved
+        self._data_bytes = 0
+        self._in_data = True
         try:
             await super().smtp_DATA(arg)
         finally:
+            self._in_data = False
+            if self._grower is not None:
+                self._grower.cancel()
+                self._grower = None
+            self._held = None
             self._listener.data_budget.release(self._reserved)
             self._reserved = 0
+
+    def _budget_wait(self) -> float:
+        cfg = self._listener.config.server
+        # The wait counts against aiosmtpd's command timeout, which is not reset until DATA ends.
+        return min(cfg.data_budget_wait, cfg.command_timeout / 2)
+
+    def data_received(self, data: bytes) -> None:
+        if self._held is not None:  # waiting for budget: keep it from aiosmtpd, stop reading
+            self._held.append(data)
+            self._pause()
+            return
+        if self._in_data:
+            self._data_bytes += len(data)
+            cap = self._listener.config.server.max_message_size + 1024
+            if self._data_bytes > self._reserved and self._reserved < cap:
+                # More than reserved (no SIZE, or a SIZE too small): reserve up to the size limit at
+                # once, so a session that got its grant never waits again while holding budget.
+                want = cap - self._reserved
+                budget = self._listener.data_budget
+                if not budget.waiting and budget.used + want <= budget.total:
+                    budget.used += want
+                    self._reserved += want
+                else:
+                    self._held = [data]
+                    self._pause()
+                    self._grower = asyncio.get_running_loop().create_task(self._grow(want))
+                    return
+        super().data_received(data)
+
+    def _pause(self) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.ReadTransport) and transport.is_reading():
+            transport.pause_reading()
+
+    async def _grow(self, want: int) -> None:
+        got = await self._listener.data_budget.reserve(want, self._budget_wait())
+        if not self._in_data:  # the session ended meanwhile
+            if got is not None:
+                self._listener.data_budget.release(got)
+            return
+        self._grower = None
+        transport = self.transport
+        if got is None:
+            log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
+                        wanted=want, in_flight=self._listener.data_budget.used)
+            if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+                transport.write(replies.DATA_BUDGET_CLOSING.encode("ascii") + b"\r\n")
+                transport.close()
+            return
+        self._reserved += got
+        held, self._held = self._held or [], None
+        for chunk in held:
+            super().data_received(chunk)
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            transport.resume_reading()
 
     def data_size_known(self, size: int) -> None:
         """The data is read: keep only what it really takes (for the processing that follows)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
+import pytest
+
 from gateway.server import DataBudget, declared_size
-from tests.conftest import GatewayFactory, listener_port
+from tests.conftest import GatewayFactory, listener_port, wait_until
 from tests.sink import Sink
 from tests.smtpclient import RawSMTP
 
@@ -88,3 +91,74 @@ async def test_over_budget_data_gets_452_then_passes_on_retry(gateway_factory: G
         await c.close()
     await sink.handler.wait_for(2)
     assert gw.listener is not None and gw.listener.data_budget.used == 0
+
+
+def _body(size: int) -> bytes:
+    line = b"y" * 98 + b"\r\n"
+    return b"Subject: big\r\n\r\n" + line * (size // len(line))
+
+
+async def _hold_budget(port: int, declared: int) -> tuple[RawSMTP, bytes]:
+    """A client that declared ``declared`` bytes and is part-way through sending them."""
+    body = _body(declared - 100)
+    client = await _open_transaction(port, declared)
+    assert (await client.cmd("DATA"))[0] == 354
+    await client.send(body[:1000])
+    return client, body
+
+
+@pytest.mark.parametrize("declare", [False, True])
+async def test_data_beyond_the_reservation_waits_for_budget_then_passes(
+        gateway_factory: GatewayFactory, sink: Sink, declare: bool) -> None:
+    # Undeclared size, or a SIZE far too small: the reservation grows as the data comes in.
+    gw = await gateway_factory(server={"data_memory_budget": 200_000, "max_message_size": 150_000,
+                                       "data_budget_wait": 5})
+    assert gw.listener is not None
+    budget = gw.listener.data_budget
+    port = listener_port(gw)
+    holder, held_body = await _hold_budget(port, 120_000)
+    client, _ = await RawSMTP.connect(port)
+    await client.cmd("EHLO client.test")
+    await client.cmd("MAIL FROM:<seller@shop.example>" + (" SIZE=100" if declare else ""))
+    await client.cmd("RCPT TO:<buyer@example.com>")
+    assert (await client.cmd("DATA"))[0] == 354
+    await client.send(_body(100_000) + b".\r\n")
+    await wait_until(lambda: budget.waiting)
+    await asyncio.sleep(0.2)
+    assert budget.used <= budget.total
+    assert sink.messages == []
+    await holder.send(held_body[1000:] + b".\r\n")
+    assert (await holder.read_reply())[0] == 250
+    code, text = await client.read_reply()
+    assert code == 250, text
+    for c in (holder, client):
+        await c.close()
+    received = await sink.handler.wait_for(2)
+    assert sorted(len(m.data) for m in received) == sorted([len(_body(100_000)), len(held_body)])
+    assert budget.used == 0
+
+
+async def test_data_waiting_too_long_for_budget_is_told_421_and_closed(gateway_factory: GatewayFactory,
+                                                                       sink: Sink) -> None:
+    gw = await gateway_factory(server={"data_memory_budget": 200_000, "max_message_size": 150_000,
+                                       "data_budget_wait": 0.5})
+    assert gw.listener is not None
+    port = listener_port(gw)
+    holder, held_body = await _hold_budget(port, 120_000)
+    client, _ = await RawSMTP.connect(port)
+    await client.cmd("EHLO client.test")
+    await client.cmd("MAIL FROM:<seller@shop.example>")
+    await client.cmd("RCPT TO:<buyer@example.com>")
+    assert (await client.cmd("DATA"))[0] == 354
+    code, text = 0, ""
+    with contextlib.suppress(ConnectionError):
+        await client.send(_body(100_000) + b".\r\n")
+        code, text = await client.read_reply()
+    assert (code, text[4:9]) == (421, "4.3.1"), text
+    await client.close()
+    await holder.send(held_body[1000:] + b".\r\n")
+    assert (await holder.read_reply())[0] == 250
+    await holder.close()
+    await sink.handler.wait_for(1)
+    await wait_until(lambda: gw.listener is not None and gw.listener.data_budget.used == 0)
+    assert len(sink.messages) == 1
