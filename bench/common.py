@@ -185,4 +185,5 @@ class RawClient:
     async def close(self) -> None:
         with contextlib.suppress(OSError, TimeoutError):
             await asyncio.wait_for(self.cmd("QUIT"), 5)
-        self.writer.close()
+        with contextlib.suppress(OSError):
+            self.writer.close()

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     RawClient,
+    Reply,
     SinkProcess,
     free_port,
     gateway_config,
@@ -83,11 +84,15 @@ async def main() -> None:
                         await client.close()
                         await asyncio.sleep(args.retry_pause)
                         continue
-                    await client.cmd("EHLO bench.test")
-                    reply = await client.send_message("seller@shop.example", [args.to], body,
-                                                      declare_size=not args.no_declare_size)
+                    try:
+                        await client.cmd("EHLO bench.test")
+                        reply = await client.send_message("seller@shop.example", [args.to], body,
+                                                          declare_size=not args.no_declare_size)
+                    except ConnectionError:
+                        reply = Reply(0, "connection closed mid-transaction")
                     await client.close()
-                    outcomes[f"{reply.code} {reply.text[4:9]}"] += 1
+                    label = f"{reply.code} {reply.text[4:9]}" if reply.code else "closed mid-DATA"
+                    outcomes[label] += 1
                     if reply.code // 100 == 4 or reply.code == 0:
                         await asyncio.sleep(args.retry_pause)
                         continue
