@@ -97,7 +97,7 @@ def transact(port: int, raw: bytes, mail_params: str, rcpt: str) -> str:
         return answer
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(raw=messages(), params=st.sampled_from(["", " BODY=8BITMIME", " SMTPUTF8", " BODY=8BITMIME SMTPUTF8"]),

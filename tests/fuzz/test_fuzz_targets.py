@@ -12,7 +12,7 @@ from tests.fuzz import harness
 from tests.fuzz.mimegen import deep_nesting, messages, mutated_seed, seed_files
 
 SEEDS = [p.read_bytes() for p in seed_files()]
-FUZZ = settings(max_examples=120, deadline=None,
+FUZZ = settings(max_examples=80, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
