@@ -29,6 +29,8 @@ FULL = [
     ("Bounce parsing: accuracy and rate on the shared corpus", "bench/bounce_parse.py --repeat 5"),
     ("RSS with 100 concurrent sessions sending 10 MB messages (target: < 200 MB)",
      "bench/memory.py --sessions 100 --size-mb 10"),
+    ("The same without SIZE= at MAIL (the budget grows with the data instead of trusting the declaration)",
+     "bench/memory.py --sessions 100 --size-mb 10 --no-declare-size"),
     ("Throughput with 1, 2 and 4 gateway processes sharing the port (SO_REUSEPORT)",
      "bench/scaling.py --processes 1 2 4 --messages 3000 --sessions 40"),
     ("kill -9 during load: lost and duplicated messages", "bench/crash.py --clients 16 --per-client 100 --rounds 3"),
