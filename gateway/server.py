@@ -70,6 +70,8 @@ class DataBudget:
             async with asyncio.timeout(timeout):
                 await fut
         except TimeoutError:
+            if fut.done() and not fut.cancelled():
+                return amount  # granted just as the wait ran out: keep it rather than leak it
             return None
         except BaseException:
             if fut.done() and not fut.cancelled():
