@@ -410,6 +410,7 @@ class GatewaySMTP(SMTP):
 
     def data_size_known(self, size: int) -> None:
         """The data is read: keep only what it really takes (for the processing that follows)."""
+        self._in_data = False  # what arrives from now on (a pipelined QUIT) is no message data
         if self._reserved > size:
             self._listener.data_budget.release(self._reserved - size)
             self._reserved = size

@@ -162,3 +162,17 @@ async def test_data_waiting_too_long_for_budget_is_told_421_and_closed(gateway_f
     await sink.handler.wait_for(1)
     await wait_until(lambda: gw.listener is not None and gw.listener.data_budget.used == 0)
     assert len(sink.messages) == 1
+
+
+async def test_command_pipelined_behind_the_data_takes_no_budget(gateway_factory: GatewayFactory,
+                                                                 sink: Sink) -> None:
+    gw = await gateway_factory(server={"data_memory_budget": 100_000})
+    assert gw.listener is not None
+    client = await _open_transaction(listener_port(gw), 200)
+    assert (await client.cmd("DATA"))[0] == 354
+    await client.send(b"Subject: s\r\n\r\nbody\r\n.\r\nNOOP\r\n" + b"NOOP\r\n" * 20)
+    assert (await client.read_reply())[0] == 250
+    for _ in range(21):
+        assert (await client.read_reply())[0] == 250
+    assert gw.listener.data_budget.used == 0
+    await client.close()
