@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from gateway.policy.verdict import Action, Verdict
 from gateway.server import DataBudget, declared_size
 from tests.conftest import GatewayFactory, listener_port, wait_until
 from tests.sink import Sink
@@ -164,15 +165,32 @@ async def test_data_waiting_too_long_for_budget_is_told_421_and_closed(gateway_f
     assert len(sink.messages) == 1
 
 
+class SlowPolicy:
+    def evaluate(self, raw: bytes, recipients: object, state: object = None) -> Verdict:
+        time.sleep(0.4)
+        return Verdict(action=Action.RELAY)
+
+    def apply(self, raw: bytes, verdict: Verdict) -> bytes:
+        return raw
+
+
 async def test_command_pipelined_behind_the_data_takes_no_budget(gateway_factory: GatewayFactory,
                                                                  sink: Sink) -> None:
-    gw = await gateway_factory(server={"data_memory_budget": 100_000})
+    gw = await gateway_factory(policy=SlowPolicy(), server={"data_memory_budget": 10_000_000})
     assert gw.listener is not None
-    client = await _open_transaction(listener_port(gw), 200)
+    budget = gw.listener.data_budget
+    client, _ = await RawSMTP.connect(listener_port(gw))
+    await client.cmd("EHLO client.test")
+    await client.cmd("MAIL FROM:<seller@shop.example> SIZE=40")
+    await client.cmd("RCPT TO:<3vqmzxk4lhl9w1b@marketplace.amazon.de>")
     assert (await client.cmd("DATA"))[0] == 354
-    await client.send(b"Subject: s\r\n\r\nbody\r\n.\r\nNOOP\r\n" + b"NOOP\r\n" * 20)
+    await client.send(b"Subject: s\r\n\r\nbody\r\n.\r\n")
+    await asyncio.sleep(0.1)  # the message is being checked now
+    await client.send(b"NOOP\r\n" * 300)  # more than the message itself, while it is checked
+    await asyncio.sleep(0.1)
+    assert budget.used < 1000, budget.used
     assert (await client.read_reply())[0] == 250
-    for _ in range(21):
+    for _ in range(300):
         assert (await client.read_reply())[0] == 250
-    assert gw.listener.data_budget.used == 0
+    assert budget.used == 0
     await client.close()
