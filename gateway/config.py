@@ -74,6 +74,16 @@ class ServerConfig(_Section):
     allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     trusted_proxies: tuple[str, ...] = ()
     proxy_protocol_timeout: PositiveFloat = 5.0
+    # aiosmtpd holds a message in memory while it is read and checked (about 3x its size at the
+    # peak): at most this many bytes of message data are in flight in the listener at once. A session
+    # reserves its declared SIZE (or 64 KiB when it declared none) before DATA, and up to
+    # max_message_size once more arrives; when the budget is spent it waits up to data_budget_wait
+    # seconds (not reading from the client meanwhile), then hears 452 4.3.1 (or 421 4.3.1 mid-DATA).
+    data_memory_budget: PositiveInt = 24 * 1024 * 1024
+    data_budget_wait: PositiveFloat = 60.0
+    # Several gateway processes may share the listening port (SO_REUSEPORT; the kernel spreads new
+    # connections over them). Each process needs its own state directory (its own spool).
+    reuse_port: bool = False
 
     @field_validator("listen", "implicit_tls_listen")
     @classmethod

@@ -21,6 +21,8 @@ BARE_LINE_ENDING = (
 )
 SERVICE_BUSY = "421 4.7.0 {hostname} Too many concurrent sessions; try again later"
 SHUTTING_DOWN = "421 4.3.2 {hostname} Service shutting down; try again later"
+DATA_BUDGET_EXHAUSTED = "452 4.3.1 Too much mail in transit right now; try again later"
+DATA_BUDGET_CLOSING = "421 4.3.1 Too much mail in transit right now; closing, try again later"
 STORAGE_FAILED = "452 4.3.1 Insufficient system storage; message not accepted, try again later"
 PROCESSING_TIMEOUT = "451 4.3.0 Message could not be checked in time; try again later"
 PROCESSING_FAILED = "451 4.3.0 Temporary local problem while processing the message; try again later"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import collections
 import ssl
 from base64 import b64decode
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,81 @@ log = get_logger("gateway.server")
 _FORBIDDEN_ADDRESS_CHARS = frozenset("\r\n\x00")
 # The tenant id is kept on aiosmtpd's Envelope, which is new for every transaction.
 _TENANT_ATTR = "gateway_tenant"
+# Seconds aiosmtpd's timer gives beyond the processing bound, so the client hears 451, not a hang-up.
+PROCESSING_TIMER_MARGIN = 5.0
+
+
+class DataBudget:
+    """Bytes of message data the listener may hold in memory at once, granted first come first served.
+
+    aiosmtpd reads a whole message into memory before the handler sees it, so with many large
+    messages in parallel the process would grow without bound. Each session reserves before DATA and
+    gives the bytes back after its reply; a reservation larger than the whole budget is cut to the
+    budget, so one message can always pass.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    def _grant(self) -> None:
+        while self._waiters:
+            amount, fut = self._waiters[0]
+            if fut.done():
+                self._waiters.popleft()
+                continue
+            if self.used + amount > self.total:
+                return  # strict order: a large request is not starved by smaller ones behind it
+            self._waiters.popleft()
+            self.used += amount
+            fut.set_result(None)
+
+    async def reserve(self, amount: int, timeout: float) -> int | None:
+        """Reserve up to ``amount`` bytes; the amount reserved, or None when none came in time."""
+        amount = max(1, min(amount, self.total))
+        if not self._waiters and self.used + amount <= self.total:
+            self.used += amount
+            return amount
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((amount, fut))
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+        except TimeoutError:
+            if fut.done() and not fut.cancelled():
+                return amount  # granted just as the wait ran out: keep it rather than leak it
+            return None
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.release(amount)  # granted just as we were cancelled
+            raise
+        finally:
+            if not fut.done():
+                fut.cancel()
+            self._grant()  # a cancelled head may have been blocking smaller requests
+        return amount
+
+    def release(self, amount: int) -> None:
+        self.used = max(0, self.used - amount)
+        self._grant()
+
+    @property
+    def waiting(self) -> bool:
+        return any(not fut.done() for _, fut in self._waiters)
+
+
+# What DATA reserves when MAIL declared no SIZE; it grows to max_message_size if more arrives.
+UNDECLARED_INITIAL = 64 * 1024
+
+
+def declared_size(mail_options: list[str]) -> int | None:
+    """The SIZE= a client declared at MAIL (RFC 1870), if any."""
+    for option in mail_options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return None
 
 
 class TransactionProcessor(Protocol):
@@ -209,6 +285,8 @@ class GatewayHandler:
     # -- DATA -----------------------------------------------------------------------------------
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
+        if isinstance(server, GatewaySMTP):
+            server.data_size_known(len(data))
         peer = effective_peer(session)
         if has_bare_line_ending(data):
             log.warning("bare_line_ending_rejected", peer=peer, mail_from=envelope.mail_from,
@@ -219,7 +297,14 @@ class GatewayHandler:
                           mail_options=list(envelope.mail_options), auth_user=session_user(session),
                           tenant=getattr(envelope, _TENANT_ATTR, ""))
         try:
-            return await self.processor.process(txn)
+            # aiosmtpd's command timeout also runs while this handler works: without a bound of our
+            # own, a stuck step would silently drop the client, which then retries blind.
+            async with asyncio.timeout(self.config.server.data_timeout):
+                return await self.processor.process(txn)
+        except TimeoutError:
+            log.error("processing_timeout", peer=peer, mail_from=txn.mail_from, rcpt_tos=txn.rcpt_tos,
+                      size=txn.size, timeout=self.config.server.data_timeout)
+            return replies.PROCESSING_TIMEOUT
         except Exception:
             log.exception("processing_failed", peer=peer, mail_from=txn.mail_from,
                           rcpt_tos=txn.rcpt_tos)
@@ -237,6 +322,11 @@ class GatewaySMTP(SMTP):
         super().__init__(handler, **kwargs)
         self._listener = listener
         self._counted = True
+        self._reserved = 0
+        self._data_bytes = 0
+        self._in_data = False
+        self._held: list[bytes] | None = None
+        self._grower: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
@@ -256,8 +346,101 @@ class GatewaySMTP(SMTP):
         super().connection_lost(error)
 
     async def smtp_DATA(self, arg: str) -> None:
-        self._reset_timeout(self._listener.config.server.data_timeout)
-        await super().smtp_DATA(arg)
+        envelope = self.envelope
+        if envelope is None or not envelope.rcpt_tos or arg:
+            await super().smtp_DATA(arg)  # aiosmtpd answers 503 / 501; no data is read
+            return
+        cfg = self._listener.config.server
+        # The whole DATA transfer gets data_timeout (aiosmtpd's timer would otherwise give it only
+        # the idle command timeout); processing gets its own bound once the data is in.
+        self._reset_timeout(cfg.data_timeout)
+        declared = declared_size(envelope.mail_options)
+        # Undeclared size: a small start, grown as the data arrives (see data_received).
+        wanted = min(declared, cfg.max_message_size) if declared is not None else UNDECLARED_INITIAL
+        reserved = await self._listener.data_budget.reserve(wanted + 1024, self._budget_wait())
+        if reserved is None:
+            log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
+                        wanted=wanted, in_flight=self._listener.data_budget.used)
+            await self.push(replies.DATA_BUDGET_EXHAUSTED)
+            return
+        self._reserved = reserved
+        self._data_bytes = 0
+        self._in_data = True
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._in_data = False
+            if self._grower is not None:
+                self._grower.cancel()
+                self._grower = None
+            self._held = None
+            self._listener.data_budget.release(self._reserved)
+            self._reserved = 0
+
+    def _budget_wait(self) -> float:
+        cfg = self._listener.config.server
+        # The wait counts against the DATA phase's timer (data_timeout), set when DATA began.
+        return min(cfg.data_budget_wait, cfg.data_timeout / 2)
+
+    def data_received(self, data: bytes) -> None:
+        if self._held is not None:  # waiting for budget: keep it from aiosmtpd, stop reading
+            self._held.append(data)
+            self._pause()
+            return
+        if self._in_data:
+            self._data_bytes += len(data)
+            cap = self._listener.config.server.max_message_size + 1024
+            if self._data_bytes > self._reserved and self._reserved < cap:
+                # More than reserved (no SIZE, or a SIZE too small): reserve up to the size limit at
+                # once, so a session that got its grant never waits again while holding budget.
+                want = cap - self._reserved
+                budget = self._listener.data_budget
+                if not budget.waiting and budget.used + want <= budget.total:
+                    budget.used += want
+                    self._reserved += want
+                else:
+                    self._held = [data]
+                    self._pause()
+                    self._grower = asyncio.get_running_loop().create_task(self._grow(want))
+                    return
+        super().data_received(data)
+
+    def _pause(self) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.ReadTransport) and transport.is_reading():
+            transport.pause_reading()
+
+    async def _grow(self, want: int) -> None:
+        got = await self._listener.data_budget.reserve(want, self._budget_wait())
+        if not self._in_data:  # the session ended meanwhile
+            if got is not None:
+                self._listener.data_budget.release(got)
+            return
+        self._grower = None
+        transport = self.transport
+        if got is None:
+            log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
+                        wanted=want, in_flight=self._listener.data_budget.used)
+            if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+                transport.write(replies.DATA_BUDGET_CLOSING.encode("ascii") + b"\r\n")
+                transport.close()
+            return
+        self._reserved += got
+        held, self._held = self._held or [], None
+        for chunk in held:
+            super().data_received(chunk)
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            transport.resume_reading()
+
+    def data_size_known(self, size: int) -> None:
+        """The data is read: keep only what it really takes (for the processing that follows)."""
+        self._in_data = False  # what arrives from now on (a pipelined QUIT) is no message data
+        # Processing is bounded by data_timeout in handle_DATA (451 4.3.0); keep aiosmtpd's timer
+        # from hanging up first.
+        self._reset_timeout(self._listener.config.server.data_timeout + PROCESSING_TIMER_MARGIN)
+        if self._reserved > size:
+            self._listener.data_budget.release(self._reserved - size)
+            self._reserved = size
 
     def _timeout_cb(self) -> None:
         transport = self.transport
@@ -305,6 +488,7 @@ class Listener:
             self.tls_context = make_server_tls_context(str(config.tls.cert_file),
                                                        str(config.tls.key_file))
         self.credentials = credentials
+        self.data_budget = DataBudget(config.server.data_memory_budget)
         self.active_sessions = 0
         self.closing = False
         self._idle = asyncio.Event()
@@ -360,14 +544,17 @@ class Listener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         host, port = self.config.server.listen_address
-        self._servers.append(await loop.create_server(self.protocol_factory, host, port))
+        reuse_port = self.config.server.reuse_port or None
+        self._servers.append(await loop.create_server(self.protocol_factory, host, port,
+                                                      reuse_port=reuse_port))
         implicit = self.config.server.implicit_tls_address
         if implicit is not None:
             if self.tls_context is None:
                 raise RuntimeError("server.implicit_tls_listen needs tls.cert_file and tls.key_file")
             ihost, iport = implicit
             self._servers.append(await loop.create_server(
-                lambda: self.protocol_factory(implicit_tls=True), ihost, iport, ssl=self.tls_context))
+                lambda: self.protocol_factory(implicit_tls=True), ihost, iport, ssl=self.tls_context,
+                reuse_port=reuse_port))
         for srv in self._servers:
             for sock in srv.sockets:
                 log.info("listening", address=sock.getsockname())

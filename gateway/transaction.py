@@ -12,12 +12,16 @@ from functools import cached_property
 from gateway.classify import MarketplaceRecipient
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_BARE_LINE_ENDING = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
 
 def has_bare_line_ending(data: bytes) -> bool:
-    """True when DATA holds a CR not followed by LF, or an LF not preceded by CR (SMTP smuggling)."""
-    return _BARE_LINE_ENDING.search(data) is not None
+    """True when DATA holds a CR not followed by LF, or an LF not preceded by CR (SMTP smuggling).
+
+    Counting is C-speed (bytes.count); the regex with its look-behind took ~0.1 s per 10 MB on the
+    event loop. Every CR is part of a CRLF and every LF too exactly when the three counts agree.
+    """
+    pairs = data.count(b"\r\n")
+    return data.count(b"\r") != pairs or data.count(b"\n") != pairs
 
 
 @dataclass

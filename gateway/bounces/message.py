@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.message
+import email.parser
 import re
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
@@ -40,7 +41,7 @@ def decode_part(part: email.message.Message) -> str:
     for cs in (charset, "utf-8", "latin-1"):
         try:
             return payload.decode(cs, errors="strict" if cs == "utf-8" and cs != charset else "replace")
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: a NUL in the charset name (UnicodeError too)
             continue
     return payload.decode("latin-1")
 
@@ -113,7 +114,14 @@ def _original_from(msg: email.message.Message) -> Original:
 
 def read_mail(raw: bytes) -> Mail:
     raw = raw.replace(b"\r\n", b"\n")
-    msg = email.message_from_bytes(raw, policy=compat32)
+    try:
+        msg = email.message_from_bytes(raw, policy=compat32)
+    except RecursionError:
+        # MIME nested deeper than the stdlib parser can recurse (found by fuzzing): keep the
+        # headers and read the rest as plain text, so the report's wording is still seen.
+        msg = email.parser.BytesHeaderParser(policy=compat32).parsebytes(raw)
+        del msg["Content-Type"]
+        msg["Content-Type"] = "text/plain"
     texts: list[str] = []
     mail = Mail(headers=msg, subject=decode_words(header(msg, "Subject")),
                 from_=decode_words(header(msg, "From")), to=decode_words(header(msg, "To")),

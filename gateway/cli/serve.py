@@ -13,6 +13,29 @@ from typing import Any
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.log import configure_logging
 
+# glibc's mallopt parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD).
+_M_MMAP_THRESHOLD = -3
+
+
+def return_large_buffers_to_os(threshold: int = 1024 * 1024) -> bool:
+    """Serve allocations of ``threshold`` bytes and more with mmap, so freeing them returns memory.
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MB), after which
+    multi-megabyte message buffers come from the heap and stay in RSS once freed; a fixed threshold
+    keeps RSS close to what is really in use. Same as MALLOC_MMAP_THRESHOLD_=1048576. No-op off glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):
+        return False
+
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -88,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     configure_logging(config.log.format, config.log.level)
+    return_large_buffers_to_os()
     from gateway.app import Gateway
 
     try:
