@@ -25,7 +25,13 @@ PY = "python"
 FULL = [
     ("End-to-end relay against a bare sink (target: gateway >= 0.8x of the bare sink)",
      "bench/relay_e2e.py --messages 4000 --sessions 20"),
+    ("The same with delivery in its own process ([delivery] process = \"separate\")",
+     "bench/relay_e2e.py --messages 4000 --sessions 20 --delivery separate"),
+    ("The same without rule packs (listener, spool and delivery only)",
+     "bench/relay_e2e.py --messages 4000 --sessions 20 --no-policy"),
     ("Policy evaluation per message (target: median < 1 ms)", "bench/policy_eval.py --rounds 50"),
+    ("Policy evaluation of a ~26 KB HTML+text message with a PDF (issue target: median < 1 ms, p99 < 3 ms)",
+     "bench/bench_policy.py --runs 3000"),
     ("Bounce parsing: accuracy and rate on the shared corpus", "bench/bounce_parse.py --repeat 5"),
     ("RSS with 100 concurrent sessions sending 10 MB messages (target: < 200 MB)",
      "bench/memory.py --sessions 100 --size-mb 10"),
