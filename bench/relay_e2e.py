@@ -21,30 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import aiosmtplib
 
-REPO = Path(__file__).resolve().parent.parent
-
-SINK_CODE = r"""
-import asyncio, sys
-from aiosmtpd.smtp import SMTP
-class H:
-    count = 0
-    async def handle_DATA(self, server, session, envelope):
-        H.count += 1
-        return "250 2.0.0 OK"
-async def main():
-    loop = asyncio.get_running_loop()
-    srv = await loop.create_server(lambda: SMTP(H(), hostname="sink", enable_SMTPUTF8=True,
-                                                data_size_limit=None), "127.0.0.1", 0)
-    print(srv.sockets[0].getsockname()[1], flush=True)
-    async def report(reader, writer):
-        writer.write(f"{H.count}\n".encode()); await writer.drain(); writer.close()
-    ctl = await asyncio.start_server(report, "127.0.0.1", 0)
-    print(ctl.sockets[0].getsockname()[1], flush=True)
-    await asyncio.Event().wait()
-asyncio.run(main())
-"""
+from bench.common import SinkProcess, free_port, gateway_config, machine, rss_mb, start_gateway, wait_port
 
 
 def make_message(i: int, to: str) -> bytes:
@@ -53,13 +34,6 @@ def make_message(i: int, to: str) -> bytes:
     return (f"From: seller@shop.example\r\nTo: {to}\r\nSubject: Delivery scheduling {i}\r\n"
             f"Message-ID: <bench-{i}-{time.time_ns()}@shop.example>\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode()
-
-
-async def sink_count(ctl_port: int) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", ctl_port)
-    line = await reader.readline()
-    writer.close()
-    return int(line)
 
 
 REFUSED: list[str] = []  # replies other than 250 (a policy rejection is an answer, not a crash)
@@ -87,32 +61,12 @@ async def drive(port: int, messages: int, sessions: int, to: str) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def summary(label: str, total: int, elapsed: float, lat: list[float]) -> dict[str, float]:
     qs = statistics.quantiles(lat, n=100)
     figures = {"msg_s": total / elapsed, "p50_ms": qs[49] * 1000, "p99_ms": qs[98] * 1000}
     print(f"{label:<28} {figures['msg_s']:8.0f} msg/s   p50 {figures['p50_ms']:6.2f} ms   "
           f"p99 {figures['p99_ms']:6.2f} ms")
     return figures
-
-
-async def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 async def main() -> None:
@@ -127,55 +81,41 @@ async def main() -> None:
     args = parser.parse_args()
     total = (args.messages // args.sessions) * args.sessions
 
-    sink = subprocess.Popen([sys.executable, "-c", SINK_CODE], stdout=subprocess.PIPE, text=True)
-    assert sink.stdout is not None
-    sink_port = int(sink.stdout.readline())
-    ctl_port = int(sink.stdout.readline())
+    sink = SinkProcess()
     gateway: subprocess.Popen[bytes] | None = None
     try:
-        print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; "
+        print(f"machine: {machine()}; "
               f"{total} messages of {len(make_message(0, args.to))} bytes over {args.sessions} sessions")
-        elapsed, lat = await drive(sink_port, total, args.sessions, args.to)
+        elapsed, lat = await drive(sink.port, total, args.sessions, args.to)
         bare = summary("bare aiosmtpd sink", total, elapsed, lat)
 
         with tempfile.TemporaryDirectory() as tmp:
-            gw_port_probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-            gw_port = gw_port_probe.sockets[0].getsockname()[1]
-            gw_port_probe.close()
-            await gw_port_probe.wait_closed()
-            config = Path(tmp) / "gateway.toml"
-            config.write_text(
-                f'[server]\nlisten = "127.0.0.1:{gw_port}"\nmax_sessions = 500\n'
-                f'[state]\ndirectory = "{tmp}/state"\n'
-                f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\npool_size = 4\n'
-                f'[policy]\nenabled = {"false" if args.no_policy else "true"}\n'
-                f'[delivery]\nprocess = "{args.delivery}"\npoll_interval = 0.05\n'
-                f'[log]\nformat = "json"\nlevel = "warning"\n')
-            gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
-                                       cwd=REPO, stderr=subprocess.DEVNULL)
+            gw_port = free_port()
+            config = gateway_config(Path(tmp), gw_port, sink.port, policy=not args.no_policy,
+                                    extra=f'[delivery]\nprocess = "{args.delivery}"\npoll_interval = 0.05\n')
+            gateway = start_gateway(config)
             await wait_port(gw_port)
             if os.environ.get("BENCH_PROFILE"):
                 subprocess.Popen(["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "-f", "raw",
                                   "-d", "6", "-p", str(gateway.pid)])
-            before = await sink_count(ctl_port)
+            before = await sink.count()
             elapsed, lat = await drive(gw_port, total, args.sessions, args.to)
             accepted = summary("gateway (accept, 250)", total, elapsed, lat)
             started = time.perf_counter() - elapsed
-            while await sink_count(ctl_port) - before < total - len(REFUSED):
+            while await sink.count() - before < total - len(REFUSED):
                 await asyncio.sleep(0.01)
             e2e = total / (time.perf_counter() - started)
             print(f"{'gateway (end-to-end)':<28} {e2e:8.0f} msg/s   (until the sink had all {total})")
             if REFUSED:
                 print(f"refused by the gateway (not relayed): {len(REFUSED)}, e.g. {REFUSED[0]}")
-            print(f"gateway peak RSS: {peak_rss_mb(gateway.pid):.0f} MB")
+            print(f"gateway peak RSS: {rss_mb(gateway.pid, 'VmHWM'):.0f} MB")
             print(f"ratio accept/bare: {accepted['msg_s'] / bare['msg_s']:.2f}x   "
                   f"end-to-end/bare: {e2e / bare['msg_s']:.2f}x   (target >= 0.8x)")
     finally:
         if gateway is not None:
             gateway.terminate()
-            gateway.wait(timeout=90)  # SIGTERM lets open sessions finish (up to 30 s), then flushes
-        sink.terminate()
-        sink.wait()
+            gateway.wait(timeout=30)
+        sink.stop()
 
 
 if __name__ == "__main__":
