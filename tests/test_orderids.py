@@ -27,3 +27,12 @@ def test_order_ids_from_encoded_subject_and_body_not_attachments() -> None:
 
 def test_unreadable_message_gives_no_order_ids() -> None:
     assert order_ids_in_message(b"\xff\xfe not a message at all") == ()
+
+
+def test_plain_message_read_without_mime_parse() -> None:
+    raw = (b"From: a@shop.example\r\nSubject: Order 111-2222222-3333333\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nZu Bestellung 302-4817265-9034712.\r\n")
+    assert order_ids_in_message(raw) == ("111-2222222-3333333", "302-4817265-9034712")
+    # The same text quoted-printable encoded takes the MIME path and gives the same answer.
+    encoded = raw.replace(b"charset=utf-8\r\n", b"charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n")
+    assert order_ids_in_message(encoded) == ("111-2222222-3333333", "302-4817265-9034712")
