@@ -47,6 +47,7 @@ from aiosmtplib import (
 
 from gateway.config import DeliveryConfig, UpstreamConfig
 from gateway.dsn_report import FailedRecipient, build_dsn, status_from_reply
+from gateway.fsutil import fsync_dir
 from gateway.log import get_logger
 from gateway.spool import NewMessage, RecipientResult, Spool, SpooledMessage, SpoolError
 
@@ -183,11 +184,7 @@ def _write_maildir(outbox: Path, queue_id: str, attempt: int, hostname: str, mai
     finally:
         os.close(fd)
     os.rename(tmp_path, outbox / "new" / name)
-    dir_fd = os.open(outbox / "new", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(outbox / "new")
     return name
 
 

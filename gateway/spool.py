@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import queue
 import random
 import secrets
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.fsutil import fsync_dir
 from gateway.log import get_logger
 
 log = get_logger("gateway.spool")
@@ -154,14 +154,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     # Big blobs can swell the WAL; after a checkpoint, truncate it back to this size.
     conn.execute("PRAGMA journal_size_limit=67108864")
     return conn
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 _INSERT_MESSAGE = ("INSERT INTO messages (id, mail_from, data, meta, arrived, next_attempt) "
@@ -376,7 +368,7 @@ class Spool:
                 if max_size_bytes is not None:
                     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
                     conn.execute(f"PRAGMA max_page_count={max(1, max_size_bytes // page_size)}")
-                _fsync_dir(directory)
+                fsync_dir(directory)
                 reader = _connect(path)
                 reader.execute("PRAGMA query_only=ON")
             except BaseException:

@@ -12,12 +12,10 @@ thread itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 import uuid
@@ -26,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+
+from gateway.fsutil import write_durably
 
 T = TypeVar("T")
 
@@ -234,30 +234,6 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write ``data`` durably: temp file (0600), fsync, rename, fsync of the folder."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class SQLiteStore:
@@ -555,20 +531,7 @@ class SQLiteStore:
         digest = hashlib.sha256(raw).hexdigest()
         path = self.evidence_dir / f"{digest}.eml"
         if not path.exists():
-            # A temp file of its own: the same notice may arrive by IMAP and SMTP at once, and both
-            # writers then rename identical, complete files into place.
-            fd, tmp = tempfile.mkstemp(dir=self.evidence_dir, prefix=f".{digest[:16]}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(raw)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
-            _fsync_dir(self.evidence_dir)
+            write_durably(path, raw)
         return f"{EVIDENCE_DIR}/{path.name}", digest
 
     def evidence_path(self, reference: str) -> Path | None:
@@ -777,7 +740,7 @@ class SQLiteStore:
                         verdict: dict[str, Any], tenant: str = "") -> str:
         qid = "Q" + uuid.uuid4().hex[:16].upper()
         path = self.quarantine_dir / f"{qid}.eml"
-        write_private_file(path, data)
+        write_durably(path, data)
         self._tx(lambda c: c.execute(
             "INSERT INTO quarantine(id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
             " marketplace, verdict, size, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
