@@ -210,17 +210,18 @@ class GatewayHandler:
             await server.push("501 5.5.2 Cannot decode base64")
             return None
 
+    async def _initial_response(self, server: SMTP, args: list[str], challenge: str) -> bytes | None:
+        """The client's first credentials: given with the AUTH command, or asked for with a 334.
+        None when the client aborted or sent bad base64 (already answered)."""
+        if len(args) > 1:
+            return await self._decode_b64(server, args[1])
+        blob = await server.challenge_auth(challenge)
+        return blob if isinstance(blob, bytes) else None
+
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        if len(args) == 1:
-            blob = await server.challenge_auth("")
-            if blob is MISSING:
-                return AuthResult(success=False, handled=True)
-            assert isinstance(blob, bytes)
-        else:
-            decoded = await self._decode_b64(server, args[1])
-            if decoded is None:
-                return AuthResult(success=False, handled=True)
-            blob = decoded
+        blob = await self._initial_response(server, args, "")
+        if blob is None:
+            return AuthResult(success=False, handled=True)
         parts = blob.split(b"\x00")
         if len(parts) != 3:
             await server.push("501 5.5.2 Cannot split PLAIN credentials")
@@ -229,16 +230,9 @@ class GatewayHandler:
         return await self._authenticate(server.session, "PLAIN", parts[1], parts[2])
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        if len(args) == 1:
-            login = await server.challenge_auth(SMTP.AuthLoginUsernameChallenge)
-            if login is MISSING:
-                return AuthResult(success=False, handled=True)
-            assert isinstance(login, bytes)
-        else:
-            decoded = await self._decode_b64(server, args[1])
-            if decoded is None:
-                return AuthResult(success=False, handled=True)
-            login = decoded
+        login = await self._initial_response(server, args, SMTP.AuthLoginUsernameChallenge)
+        if login is None:
+            return AuthResult(success=False, handled=True)
         password = await server.challenge_auth(SMTP.AuthLoginPasswordChallenge)
         if password is MISSING:
             return AuthResult(success=False, handled=True)
