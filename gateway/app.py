@@ -22,7 +22,7 @@ from gateway.server import Listener
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.base import Store
-from gateway.store.factory import open_store
+from gateway.store.factory import describe, open_store
 from gateway.tenants import TenantDirectory
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class Gateway:
             self.admin = AdminServer(self, review)
             await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
-                 upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
+                 upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}", state=describe(cfg),
                  policy=self.tenants.default_policy is not None,
                  tenants=sorted(self.tenants.tenants), bounce_addresses=list(cfg.bounces.addresses),
                  bounce_port=self.bounce_listener.port if self.bounce_listener else None,
