@@ -10,7 +10,9 @@ with their own state directories and one recording upstream. What it proves:
   its own address in the reply);
 - the health check passes through PROXY-expecting listeners (the gateway greets a trusted proxy's
   connection only after its header), and balance spreads sessions over both instances;
-- when one instance stops, the health check marks it down and new sessions go to the survivor.
+- draining an instance through the runtime API (as the example's notes say) sends new sessions
+  elsewhere, and when one instance stops, the health check marks it down and new sessions go to
+  the survivor.
 
 Without haproxy installed the tests skip, unless CI is set (then they fail: CI installs it).
 """
@@ -140,18 +142,23 @@ def balancer(tmp_path: Path) -> Iterator[Balancer]:
             proc.wait()
 
 
-async def server_states(socket: Path) -> dict[str, str]:
-    """server name -> status in the backend ("UP", "DOWN", "UP 1/2", ...), from the runtime API."""
-    try:
-        reader, writer = await asyncio.open_unix_connection(str(socket))
-    except OSError:
-        return {}
-    writer.write(b"show stat\n")
+async def runtime(socket: Path, command: str) -> str:
+    """One command on HAProxy's runtime API (the example's "stats socket"); its answer."""
+    reader, writer = await asyncio.open_unix_connection(str(socket))
+    writer.write(command.encode() + b"\n")
     await writer.drain()
     raw = await reader.read()
     writer.close()
     await writer.wait_closed()
-    lines = raw.decode().splitlines()
+    return raw.decode()
+
+
+async def server_states(socket: Path) -> dict[str, str]:
+    """server name -> status in the backend ("UP", "DOWN", "DRAIN", ...), from the runtime API."""
+    try:
+        lines = (await runtime(socket, "show stat")).splitlines()
+    except OSError:
+        return {}
     if not lines or not lines[0].startswith("# "):
         return {}
     rows = csv.DictReader(lines[1:], fieldnames=lines[0][2:].split(","))
@@ -232,10 +239,17 @@ async def test_two_gateways_behind_haproxy(balancer: Balancer, gateway_factory: 
     # Health checks and finished sessions leave no session counted open on either instance.
     await wait_until(lambda: idle(gw1) and idle(gw2))
 
+    # The drain step of the example's notes: no new sessions for gw1 while it is still up.
+    assert (await runtime(balancer.socket, "set server gateways/gw1 state drain")).strip() == ""
+    await wait_states(balancer, {"gw1": "DRAIN", "gw2": "UP"})
+    drained = Counter([await send_through(ports[0], n) for n in range(100, 104)])
+    assert drained == {"gw2.test": 4}
+
     # One instance goes away: the check marks it down, and new sessions all go to the survivor.
+    assert (await runtime(balancer.socket, "set server gateways/gw1 state ready")).strip() == ""
     await gw1.stop(grace=2.0)
     await wait_states(balancer, {"gw1": "DOWN", "gw2": "UP"})
     after = Counter([await send_through(ports[0], n) for n in range(10, 15)])
     assert after == {"gw2.test": 5}
-    await sink.handler.wait_for(15)
-    assert len(sink.messages) == 15
+    await sink.handler.wait_for(19)
+    assert len(sink.messages) == 19
