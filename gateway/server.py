@@ -312,10 +312,12 @@ class GatewayHandler:
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP with enhanced status codes, per-peer PROXY trust and session accounting."""
 
-    def __init__(self, handler: GatewayHandler, listener: Listener, **kwargs: Any) -> None:
+    def __init__(self, handler: GatewayHandler, listener: Listener, *, counted: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._listener = listener
-        self._counted = True
+        # False on the implicit-TLS port: the session counts once its TLS handshake is done.
+        self._counted = counted
         self._reserved = 0
         self._data_bytes = 0
         self._in_data = False
@@ -324,6 +326,9 @@ class GatewaySMTP(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
+            if not self._counted:
+                self._counted = True
+                self._listener.session_opened()
             peer = transport.get_extra_info("peername")
             host = str(peer[0]) if isinstance(peer, tuple) else ""
             cfg = self._listener.config.server
@@ -448,6 +453,10 @@ class GatewaySMTP(SMTP):
         await super().push(status)
 
 
+# Seconds a client on the implicit-TLS port has to finish its handshake.
+TLS_HANDSHAKE_TIMEOUT = 30.0
+
+
 class _RefusingProtocol(asyncio.Protocol):
     """Greets with a 421 and hangs up: the session limit is reached or we are shutting down."""
 
@@ -513,9 +522,14 @@ class Listener:
         if self.active_sessions >= self.config.server.max_sessions:
             log.warning("session_limit_reached", limit=self.config.server.max_sessions)
             return _RefusingProtocol(replies.SERVICE_BUSY.format(hostname=hostname))
-        self.active_sessions += 1
-        self._idle.clear()
         kwargs = self._smtp_kwargs()
+        if implicit_tls:
+            # asyncio tells the protocol nothing of a TLS handshake that fails or is abandoned
+            # (scanners, health checks): such a connection is counted once the handshake is done,
+            # or it would stay counted for ever. Handshakes are bounded by ssl_handshake_timeout.
+            kwargs["counted"] = False
+        else:
+            self.session_opened()
         # On the implicit-TLS port the session is already encrypted: no STARTTLS offer; aiosmtpd
         # sees the TLS transport through its tls_context being unset, so AUTH is allowed there.
         kwargs["tls_context"] = None if implicit_tls else self.tls_context
@@ -528,6 +542,10 @@ class Listener:
         self.config = config
         self.handler.reconfigure(config)
         self.trusted_proxies = NetworkList(config.server.trusted_proxies)
+
+    def session_opened(self) -> None:
+        self.active_sessions += 1
+        self._idle.clear()
 
     def session_closed(self) -> None:
         self.active_sessions -= 1
@@ -548,6 +566,7 @@ class Listener:
             ihost, iport = implicit
             self._servers.append(await loop.create_server(
                 lambda: self.protocol_factory(implicit_tls=True), ihost, iport, ssl=self.tls_context,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
                 reuse_port=reuse_port))
         for srv in self._servers:
             for sock in srv.sockets:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 
@@ -128,3 +129,28 @@ async def test_implicit_tls_port_with_auth(tls_gateway: Gateway, cert: CertPair,
     assert errors == {}
     await client.quit()
     assert (await sink.handler.wait_for(1))[0].data == MESSAGE
+
+
+async def test_failed_handshakes_on_implicit_tls_port_are_not_counted_as_sessions(
+        tls_gateway: Gateway, cert: CertPair, sink: Sink) -> None:
+    """Scanners and TCP health checks that drop (or botch) the handshake must not use up max_sessions."""
+    listener = tls_gateway.listener
+    assert listener is not None and listener.implicit_tls_port is not None
+    for garbage in (b"", b"EHLO plaintext\r\n", b"\x16\x03\x01\x00\x05hello"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.implicit_tls_port)
+        writer.write(garbage)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        del reader
+    await asyncio.sleep(0.3)
+    assert listener.active_sessions == 0
+
+    # A real TLS session counts while it is open and is released when it ends.
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=listener.implicit_tls_port, use_tls=True,
+                             tls_context=cert.client_context())
+    await client.connect()
+    assert listener.active_sessions == 1
+    await client.quit()
+    await asyncio.sleep(0.2)
+    assert listener.active_sessions == 0
