@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -63,7 +64,7 @@ def migrations() -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def read_version(conn: psycopg.AsyncConnection[object]) -> int:
+async def read_version(conn: psycopg.AsyncConnection[Any]) -> int:
     """The schema version of the database behind ``conn`` (0 when it has none)."""
     cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
     row = await cur.fetchone()
