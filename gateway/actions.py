@@ -24,7 +24,7 @@ from gateway.orderids import order_ids_in_message
 from gateway.policy.reply import smtp_reject_reply
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 from gateway.spool import Spool, SpoolError
-from gateway.store.sqlite import SQLiteStore, StorePolicyState
+from gateway.store.base import REVIEW_COUNTER, PolicyStateView, Store
 from gateway.tenants import Tenant, TenantDirectory
 from gateway.transaction import Transaction
 
@@ -35,7 +35,7 @@ SENDER_NOT_REGISTERED = "sender-not-registered"
 
 class PolicyEvaluator(Protocol):
     def evaluate(self, raw: bytes, recipients: Sequence[MarketplaceRecipient],
-                 state: StorePolicyState | None = None) -> Verdict: ...
+                 state: PolicyStateView | None = None) -> Verdict: ...
 
     def apply(self, raw: bytes, verdict: Verdict) -> bytes: ...
 
@@ -55,7 +55,7 @@ def utc_day(now: float | None = None) -> str:
 class MessageProcessor:
     """The listener's TransactionProcessor."""
 
-    def __init__(self, config: GatewayConfig, spool: Spool, store: SQLiteStore,
+    def __init__(self, config: GatewayConfig, spool: Spool, store: Store,
                  tenants: TenantDirectory, delivery: Notifier | None = None,
                  bounces: BounceIngest | None = None, metrics: GatewayMetrics | None = None) -> None:
         self.spool = spool
@@ -110,7 +110,7 @@ class MessageProcessor:
         policy: PolicyEvaluator | None = tenant.policy
         if not txn.marketplace_recipients or policy is None or not self.config.policy.enabled:
             return Verdict(action=Action.RELAY)
-        state = StorePolicyState(self.store, tenant.id)
+        state = self.store.policy_state(tenant.id)
         try:
             # Policy work is CPU-bound: a worker thread, bounded so the client hears back in time.
             async with asyncio.timeout(self.config.policy.evaluation_timeout):
@@ -273,7 +273,7 @@ class MessageProcessor:
         decided = shadow_of or verdict
         self._log_decision(txn, tenant, decided, ref=queue_id, shadow=shadow)
         if txn.marketplace_recipients:
-            counters = [t for t in verdict.tags if t == StorePolicyState.REVIEW_COUNTER]
+            counters = [t for t in verdict.tags if t == REVIEW_COUNTER]
             records = self._record_relay(txn, tenant, verdict, decided, queue_id, data, counters, shadow)
             if counters:
                 # A stateful rule reads this count: it is durable before the client hears 250.

@@ -21,7 +21,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.server import Listener
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
-from gateway.store.sqlite import SQLiteStore
+from gateway.store.base import Store
+from gateway.store.factory import describe, open_store
 from gateway.tenants import TenantDirectory
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class Gateway:
         self.config = config
         self.config_path = config_path
         self._policy_arg = policy
-        self.store: SQLiteStore | None = None
+        self.store: Store | None = None
         self.spool: Spool | None = None
         self.delivery: DeliveryService | None = None
         self.listener: Listener | None = None
@@ -91,7 +92,7 @@ class Gateway:
         credentials = None
         if cfg.auth.credentials_file is not None:
             credentials = Credentials.load(cfg.auth.credentials_file)
-        self.store = await SQLiteStore(cfg.state_dir).open()
+        self.store = await open_store(cfg)
         separate = cfg.delivery.process == "separate"
         self.spool = await Spool.open(cfg.state_dir / "spool", handoff=not separate)
         if separate:
@@ -129,7 +130,7 @@ class Gateway:
             self.admin = AdminServer(self, review)
             await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
-                 upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}",
+                 upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}", state=describe(cfg),
                  policy=self.tenants.default_policy is not None,
                  tenants=sorted(self.tenants.tenants), bounce_addresses=list(cfg.bounces.addresses),
                  bounce_port=self.bounce_listener.port if self.bounce_listener else None,

@@ -130,7 +130,26 @@ class AuthConfig(_Section):
 
 
 class StateConfig(_Section):
+    # This instance's own files: its durable spool, and (without ``database``) the SQLite state.
     directory: Path = Path("state")
+    # Shared state for several instances: a PostgreSQL DSN ("postgresql://user@host/dbname"; the
+    # password from the DSN, PGPASSFILE or PGPASSWORD). Absent: SQLite in ``directory``.
+    database: str | None = None
+    pool_min_size: Annotated[int, Field(ge=0)] = 1
+    pool_max_size: PositiveInt = 10
+
+    @field_validator("database")
+    @classmethod
+    def _postgres_dsn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database must be a PostgreSQL DSN (postgresql://user@host/dbname)")
+        return value
+
+    @model_validator(mode="after")
+    def _pool_sizes(self) -> StateConfig:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("pool_min_size must not exceed pool_max_size")
+        return self
 
 
 class UpstreamConfig(_Section):

@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway.admin.http import ADMIN_KEY, AdminServer, actor_of
 from gateway.admin.review import ReviewError, evidence_of, preview
 from gateway.log import get_logger
-from gateway.store.sqlite import AliasStatus
+from gateway.store.base import AliasStatus
 
 log = get_logger("gateway.admin.api")
 
@@ -60,7 +60,7 @@ async def list_quarantine(request: web.Request) -> web.Response:
     assert store is not None
     status = request.query.get("status", "held")
     tenant = request.query.get("tenant")  # absent: every tenant's messages
-    records = await store.run(store.list_quarantine_sync, None if status == "all" else status, tenant)
+    records = await store.list_quarantine(None if status == "all" else status, tenant)
     return _json([r.as_json() for r in records])
 
 
@@ -105,18 +105,20 @@ async def delete_quarantine(request: web.Request) -> web.Response:
 async def list_optouts(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
-    status = request.query.get("status") or None
-    if status not in (None, "optout", "dead"):
+    query = request.query.get("status") or None
+    statuses: dict[str | None, AliasStatus | None] = {None: None, "optout": "optout", "dead": "dead"}
+    if query not in statuses:
         return _json({"error": "status must be optout or dead"}, 400)
+    status = statuses[query]
     tenant = request.query.get("tenant")  # absent: every tenant's entries
-    records = await store.run(store.list_aliases_sync, status, request.query.get("search") or None, tenant)
+    records = await store.list_aliases(status, request.query.get("search") or None, tenant)
     return _json([r.as_json() for r in records])
 
 
 async def list_unmatched_bounces(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
-    return _json(await store.run(store.unmatched_notices_sync))
+    return _json(await store.unmatched_notices())
 
 
 async def assign_bounce(request: web.Request) -> web.Response:
@@ -143,23 +145,19 @@ async def assign_notice(server: AdminServer, notice_id: int, alias: str, status:
         raise ReviewError("bad-alias", f"not an address: {alias!r}", status=400)
     if status not in ("", "optout", "dead"):
         raise ReviewError("bad-status", "status must be optout, dead or empty", status=400)
-    notices = {n["id"]: n for n in await store.run(store.unmatched_notices_sync)}
+    notices = {n["id"]: n for n in await store.unmatched_notices()}
     notice = notices.get(notice_id)
     if notice is None:
         raise ReviewError("not-found", f"no unmatched notice {notice_id}", status=404)
-    await store.run(store.assign_notice_sync, notice_id, alias)
+    await store.assign_notice(notice_id, alias)
     if status:
         alias_status: AliasStatus = "optout" if status == "optout" else "dead"
-
-        def record() -> None:
-            # Into the registry of the tenant whose mail the notice came back for.
-            store.record_alias_sync(alias, alias_status, marketplace=notice["marketplace"],
-                                    order_id=notice["order_id"],
-                                    evidence=f"{notice['kind']} notice {notice_id} assigned by {actor}",
-                                    source="admin", tenant=notice.get("tenant") or "")
-
-        await store.run(record)
-    await store.run(store.audit_sync, actor, "assign-notice", str(notice_id),
+        # Into the registry of the tenant whose mail the notice came back for.
+        await store.record_alias(alias, alias_status, marketplace=notice["marketplace"],
+                                 order_id=notice["order_id"],
+                                 evidence=f"{notice['kind']} notice {notice_id} assigned by {actor}",
+                                 source="admin", tenant=notice.get("tenant") or "")
+    await store.audit(actor, "assign-notice", str(notice_id),
                     f"{alias} {status or 'linked'}")
     log.info("bounce_notice_assigned", notice_id=notice_id, alias=alias, status=status or None, actor=actor)
     return {"notice_id": notice_id, "alias": alias, "status": status or None}
@@ -170,27 +168,27 @@ async def list_decisions(request: web.Request) -> web.Response:
     assert store is not None
     since = _float_arg(request, "since", time.time() - 86400)
     limit = int(min(_float_arg(request, "limit", 200), 5000))
-    return _json(await store.run(store.decisions_sync, since, limit, request.query.get("tenant")))
+    return _json(await store.decisions(since, limit, request.query.get("tenant")))
 
 
 async def report(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
     since = _float_arg(request, "since", time.time() - 7 * 86400)
-    return _json(await store.run(store.report_sync, since, 10, request.query.get("tenant")))
+    return _json(await store.report(since, 10, request.query.get("tenant")))
 
 
 async def daily(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
     days = int(min(max(_float_arg(request, "days", 14), 1), 366))
-    return _json(await store.run(store.daily_counts_sync, days))
+    return _json(await store.daily_counts(days))
 
 
 async def audit(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
-    return _json(await store.run(store.audit_log_sync, 500))
+    return _json(await store.audit_log(500))
 
 
 def add_routes(app: web.Application) -> None:

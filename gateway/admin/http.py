@@ -225,7 +225,7 @@ class AdminServer:
             problems.append("listener not serving")
         elif gw.listener.closing:
             problems.append("draining")
-        if gw.store is None or gw.store._conn is None:
+        if gw.store is None or not gw.store.is_open:
             problems.append("store not open")
         if gw.spool is None:
             problems.append("spool not open")

@@ -117,7 +117,7 @@ async def quarantine_list(request: web.Request) -> web.Response:
     status = request.query.get("status", "held")
     if status not in ("held", "released", "deleted", "all"):
         status = "held"
-    records = await store.run(store.list_quarantine_sync, None if status == "all" else status)
+    records = await store.list_quarantine(None if status == "all" else status)
     rows = [{"r": r, "hits": _hits(r.verdict)} for r in records]
     return render(request, "quarantine_list.html", rows=rows, shown=status)
 
@@ -134,7 +134,7 @@ async def quarantine_detail(request: web.Request) -> web.Response:
         segments = highlight(view.text, evidence)
     except ReviewError:
         view, segments = None, []
-    audit = [a for a in await review.store.run(review.store.audit_log_sync, 1000) if a["object"] == record.id]
+    audit = [a for a in await review.store.audit_log(1000) if a["object"] == record.id]
     return render(request, "quarantine_detail.html", r=record, hits=_hits(record.verdict), view=view,
                   segments=segments, subject=highlight(record.subject, evidence), audit=audit)
 
@@ -167,14 +167,14 @@ async def optouts(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
     search = request.query.get("q", "").strip()
-    records = await store.run(store.list_aliases_sync, None, search or None)
+    records = await store.list_aliases(None, search or None)
     return render(request, "optouts.html", records=records, q=search)
 
 
 async def bounces(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
-    notices = await store.run(store.unmatched_notices_sync)
+    notices = await store.unmatched_notices()
     return render(request, "bounces.html", notices=notices)
 
 
@@ -194,8 +194,8 @@ async def bounce_assign(request: web.Request) -> web.StreamResponse:
 async def stats(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
-    days = await store.run(store.daily_counts_sync, 14)
-    report = await store.run(store.report_sync, time.time() - 14 * 86400)
+    days = await store.daily_counts(14)
+    report = await store.report(time.time() - 14 * 86400)
     actions = sorted({a for d in days for a in d["actions"]})
     rules = sorted({r for d in days for r in d["rules"]})
     return render(request, "stats.html", days=days, actions=actions, rules=rules, report=report)

@@ -31,7 +31,7 @@ from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.policy.verdict import Action, Verdict
 from gateway.spool import Spool, SpoolError
-from gateway.store.sqlite import QuarantineRecord, SQLiteStore, StorePolicyState
+from gateway.store.base import QuarantineRecord, Store
 from gateway.tenants import TenantDirectory
 
 log = get_logger("gateway.admin.review")
@@ -77,7 +77,7 @@ def policy_from(tenants: Callable[[], TenantDirectory | None]) -> PolicyFor:
 
 
 class QuarantineReview:
-    def __init__(self, config: GatewayConfig, store: SQLiteStore, spool: Spool,
+    def __init__(self, config: GatewayConfig, store: Store, spool: Spool,
                  policy_for: PolicyFor, notify: Callable[[], None] | None = None,
                  metrics: GatewayMetrics | None = None) -> None:
         self.config = config
@@ -89,16 +89,16 @@ class QuarantineReview:
         self.classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
 
     async def get(self, qid: str) -> QuarantineRecord:
-        record = await self.store.run(self.store.get_quarantine_sync, qid)
+        record = await self.store.get_quarantine(qid)
         if record is None:
             raise ReviewError("not-found", f"no quarantined message {qid}", status=404)
         return record
 
     async def raw(self, record: QuarantineRecord) -> bytes:
-        try:
-            return await asyncio.to_thread(record.path.read_bytes)
-        except FileNotFoundError:
-            raise ReviewError("gone", f"{record.id}: its file is gone ({record.status})", status=410) from None
+        data = await self.store.quarantined_bytes(record.id)
+        if data is None:
+            raise ReviewError("gone", f"{record.id}: its bytes are gone ({record.status})", status=410)
+        return data
 
     async def recheck(self, record: QuarantineRecord, data: bytes) -> tuple[Verdict, PolicyEvaluator]:
         """Evaluate the unchanged bytes against today's rules and the tenant's registry."""
@@ -107,7 +107,7 @@ class QuarantineReview:
             raise ReviewError("recheck-unavailable",
                               "no policy engine to re-check with; release with force and a reason")
         recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
-        state = StorePolicyState(self.store, record.tenant)
+        state = self.store.policy_state(record.tenant)
         return await asyncio.to_thread(policy.evaluate, data, recipients, state), policy
 
     async def release(self, qid: str, *, actor: str, reason: str, force: bool = False) -> ReleaseResult:
@@ -130,7 +130,7 @@ class QuarantineReview:
         why = reason.strip() or "re-check passed"
         if force:
             why = f"forced: {why}"
-        claimed = await self.store.run(self.store.claim_quarantine_sync, qid, "released", actor, why)
+        claimed = await self.store.claim_quarantine(qid, "released", actor, why)
         if not claimed:
             raise ReviewError("not-held", f"{qid} was released or deleted by someone else")
         meta = {"message_id": record.message_id, "peer": record.peer, "action": "release",
@@ -139,10 +139,10 @@ class QuarantineReview:
         try:
             queue_id = await self.spool.put(record.mail_from, record.rcpt_tos, data, meta)
         except (SpoolError, ValueError) as exc:
-            await self.store.run(self.store.unclaim_quarantine_sync, qid, actor, f"spool refused: {exc}")
+            await self.store.unclaim_quarantine(qid, actor, f"spool refused: {exc}")
             log.error("quarantine_release_failed", quarantine_id=qid, actor=actor, error=str(exc))
             raise ReviewError("spool-failed", f"spool refused the message: {exc}", status=503) from exc
-        await self.store.run(self.store.audit_sync, actor, "spooled", qid, queue_id)
+        await self.store.audit(actor, "spooled", qid, queue_id)
         recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
         if recipients:
             # Bounce-backs for a released message must correlate like any relayed one.
@@ -150,8 +150,7 @@ class QuarantineReview:
                 await self.store.record_relay(queue_id, record.message_id,
                                               [(r.alias, r.marketplace) for r in recipients], (), (),
                                               tenant=record.tenant)
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(record.path.unlink)
+        await self.store.drop_quarantined_bytes(qid)
         if self.notify is not None:
             self.notify()
         if self.metrics is not None:
@@ -165,10 +164,9 @@ class QuarantineReview:
         if record.status != "held":
             raise ReviewError("not-held", f"{qid} is already {record.status}")
         why = reason.strip() or "deleted by admin"
-        if not await self.store.run(self.store.claim_quarantine_sync, qid, "deleted", actor, why):
+        if not await self.store.claim_quarantine(qid, "deleted", actor, why):
             raise ReviewError("not-held", f"{qid} was released or deleted by someone else")
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(record.path.unlink)
+        await self.store.drop_quarantined_bytes(qid)
         if self.metrics is not None:
             self.metrics.admin_actions.labels("delete").inc()
         log.info("quarantine_deleted", quarantine_id=qid, actor=actor, reason=why,

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from gateway.bounces.parse import BouncedRecipient, BounceReport
 from gateway.classify import Classifier
-from gateway.store.sqlite import AliasStatus, SQLiteStore
+from gateway.store.base import AliasStatus, Store
 
 MatchedBy = Literal["alias", "message-id", "order"]
 
@@ -98,7 +98,7 @@ def status_for_recipient(recipient: BouncedRecipient) -> AliasStatus | None:
 
 
 class Correlator:
-    def __init__(self, store: SQLiteStore, classifier: Classifier, correlation_days: int) -> None:
+    def __init__(self, store: Store, classifier: Classifier, correlation_days: int) -> None:
         self.store = store
         self.classifier = classifier
         self.window = correlation_days * 86400.0
@@ -114,14 +114,14 @@ class Correlator:
         found = self.classifier.classify(address)
         return (found.alias, found.marketplace) if found else None
 
-    def correlate(self, report: BounceReport, now: float | None = None, tenant: str = "") -> Correlation:
+    async def correlate(self, report: BounceReport, now: float | None = None, tenant: str = "") -> Correlation:
         """Match ``report`` against ``tenant``'s relays (each merchant's registry is its own)."""
         if report.kind == "dsn":
-            return self._correlate_dsn(report, now, tenant)
-        return self._correlate_notice(report, now, tenant)
+            return await self._correlate_dsn(report, now, tenant)
+        return await self._correlate_notice(report, now, tenant)
 
     # -- Amazon notices ---------------------------------------------------------------------------
-    def _correlate_notice(self, report: BounceReport, now: float | None, tenant: str) -> Correlation:
+    async def _correlate_notice(self, report: BounceReport, now: float | None, tenant: str) -> Correlation:
         marketplace = normalize_marketplace(report.marketplace, self.classifier)
         status = status_for_notice(report)
         reason = report.notice or report.kind
@@ -142,13 +142,13 @@ class Correlator:
         by_order: list[tuple[str, str]] | None = None
         if report.order_id:
             since = (time.time() if now is None else now) - self.window
-            by_order = _distinct(self.store.relays_by_order(report.order_id, marketplace, since, tenant))
+            by_order = _distinct(await self.store.relays_by_order(report.order_id, marketplace, since, tenant))
             if not by_order and marketplace is not None:
                 # The notice's marketplace is a guess from its sender (Amazon also writes from
                 # amazon.com about other marketplaces); an order id is unique across marketplaces.
-                by_order = _distinct(self.store.relays_by_order(report.order_id, None, since, tenant))
+                by_order = _distinct(await self.store.relays_by_order(report.order_id, None, since, tenant))
 
-        by_message = _distinct(self.store.relays_by_message_id(report.message_ids, tenant))
+        by_message = _distinct(await self.store.relays_by_message_id(report.message_ids, tenant))
         if len(by_message) > 1 and by_order:
             # A message to several aliases: the order narrows it down.
             by_message = [m for m in by_message if m in by_order]
@@ -162,7 +162,7 @@ class Correlator:
         return Correlation(candidates=tuple(a for a, _ in by_order or ()))
 
     # -- DSNs ---------------------------------------------------------------------------------------
-    def _correlate_dsn(self, report: BounceReport, now: float | None, tenant: str) -> Correlation:
+    async def _correlate_dsn(self, report: BounceReport, now: float | None, tenant: str) -> Correlation:
         found: dict[str, Target] = {}
         for r in report.recipients:
             named = self.alias_of(r.original_recipient) or self.alias_of(r.address)
@@ -179,7 +179,7 @@ class Correlator:
 
         # A DSN that names no alias (e.g. from the buyer's real mailbox behind Amazon's relay) but
         # refers to a message we relayed: record it against that alias, without a status change.
-        relayed = _distinct(self.store.relays_by_message_id(report.message_ids, tenant))
+        relayed = _distinct(await self.store.relays_by_message_id(report.message_ids, tenant))
         if len(relayed) == 1:
             alias, marketplace = relayed[0]
             reasons = ", ".join(sorted({r.reason for r in report.recipients})) or "dsn"

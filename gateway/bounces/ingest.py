@@ -3,15 +3,13 @@
 One service for the three ways notices arrive (SMTP to a bounce address, ``gateway bounce import``
 of .eml files, mbox files and Maildir folders, the IMAP poller). Each message goes through two steps:
 
-* ``prepare`` (any worker thread): parse, correlate against relay records, keep the raw bytes as
-  evidence under ``<state>/evidence`` (0600, content-addressed);
-* ``commit_sync`` (the store's writer thread): record the notice and the alias statuses it
-  establishes in one transaction; the same bytes seen twice are recorded once.
+* ``prepare``: parse (in a worker thread: it is CPU work), correlate against relay records, keep
+  the raw bytes as evidence in the store (content-addressed);
+* ``commit``: record the notice and the alias statuses it establishes in one transaction; the
+  same bytes seen twice (by this instance or another one sharing the store) are recorded once.
 
-The async ``ingest`` used at end of DATA (and by the IMAP poller) runs the first in
-``asyncio.to_thread`` and the second in the store's next group commit: nothing blocking runs on the
-event loop. ``ingest_sync`` runs both in the caller's thread (the CLI). ``ingest_one`` is the
-parse-only path (``gateway bounce import`` without ``--config``, or with ``--dry-run``).
+``ingest_one`` is the parse-only path (``gateway bounce import`` without ``--config``, or with
+``--dry-run``).
 Every notice belongs to one tenant's registry and is matched only against that tenant's relays.
 """
 
@@ -35,7 +33,7 @@ from gateway.classify import Classifier
 from gateway.config import GatewayConfig
 from gateway.log import get_logger
 from gateway.orderids import order_ids_in_message
-from gateway.store.sqlite import AliasStatus, AliasUpdate, NoticeRow, SQLiteStore
+from gateway.store.base import AliasStatus, AliasUpdate, NoticeRow, Store
 from gateway.transaction import Transaction
 
 log = get_logger("gateway.bounces.ingest")
@@ -108,7 +106,7 @@ def _looks_like_amazon_notice(raw: bytes, report: BounceReport) -> bool:
 class BounceIngestService:
     """Parse, correlate and record bounce-backs; the ``bounces`` side of the MessageProcessor."""
 
-    def __init__(self, store: SQLiteStore, config: GatewayConfig) -> None:
+    def __init__(self, store: Store, config: GatewayConfig) -> None:
         self.store = store
         self.reconfigure(config)
 
@@ -119,22 +117,21 @@ class BounceIngestService:
         self.correlator = Correlator(self.store, classifier, config.bounces.correlation_days)
 
     # -- the two steps ------------------------------------------------------------------------------
-    def prepare(self, raw: bytes, source: str, tenant: str = "") -> Prepared:
-        """Parse, correlate against ``tenant``'s relays and keep the evidence (blocking: run in a
-        worker thread)."""
-        report = parse_bounce(raw)
+    async def prepare(self, raw: bytes, source: str, tenant: str = "") -> Prepared:
+        """Parse, correlate against ``tenant``'s relays and keep the evidence."""
+        report = await asyncio.to_thread(parse_bounce, raw)
         if report.kind == "not-bounce":
-            if not _looks_like_amazon_notice(raw, report):
+            if not await asyncio.to_thread(_looks_like_amazon_notice, raw, report):
                 return Prepared(report, source, tenant, None, None, ())
-            reference, digest = self.store.store_evidence_sync(raw)
-            order_ids = order_ids_in_message(raw)
+            reference, digest = await self.store.store_evidence(raw)
+            order_ids = await asyncio.to_thread(order_ids_in_message, raw)
             notice = NoticeRow(kind="unrecognised", source=source, report=report.as_json(),
                                order_id=order_ids[0] if order_ids else None, evidence=reference,
                                sha256=digest, tenant=tenant)
             return Prepared(report, source, tenant, None, notice, ())
 
-        correlation = self.correlator.correlate(report, tenant=tenant)
-        reference, digest = self.store.store_evidence_sync(raw)
+        correlation = await self.correlator.correlate(report, tenant=tenant)
+        reference, digest = await self.store.store_evidence(raw)
         first = correlation.targets[0] if correlation.targets else None
         order_id = report.order_id
         marketplace = first.marketplace if first else report.marketplace
@@ -148,14 +145,14 @@ class BounceIngestService:
                         for t in correlation.targets if t.status is not None)
         return Prepared(report, source, tenant, correlation, notice, updates)
 
-    def commit_sync(self, prepared: Prepared) -> IngestResult:
-        """Record the prepared notice (call on the store's writer thread, or from a CLI)."""
+    async def commit(self, prepared: Prepared) -> IngestResult:
+        """Record the prepared notice."""
         report, correlation, notice = prepared.report, prepared.correlation, prepared.notice
         if notice is None:
             log.info("bounce_not_a_bounce", tenant=prepared.tenant, source=prepared.source,
                      subject=report.subject[:200])
             return IngestResult(report, "not-bounce")
-        recorded = self.store.record_bounce_sync(notice, prepared.updates)
+        recorded = await self.store.record_bounce(notice, prepared.updates)
         if recorded is None:
             log.info("bounce_duplicate", tenant=prepared.tenant, source=prepared.source, kind=report.kind,
                      order_id=report.order_id, evidence=notice.evidence)
@@ -190,13 +187,8 @@ class BounceIngestService:
         return IngestResult(report, outcome, correlation, recorded.notice_id, notice.evidence, changes)
 
     # -- entry points ---------------------------------------------------------------------------------
-    def ingest_sync(self, raw: bytes, source: str, tenant: str = "") -> IngestResult:
-        """Both steps in the calling thread (the CLI, with the store used from that thread only)."""
-        return self.commit_sync(self.prepare(raw, source, tenant))
-
     async def ingest_result(self, raw: bytes, source: str, tenant: str = "") -> IngestResult:
-        prepared = await asyncio.to_thread(self.prepare, raw, source, tenant)
-        return await self.store.run_write(self.commit_sync, prepared)
+        return await self.commit(await self.prepare(raw, source, tenant))
 
     async def ingest(self, raw: bytes, source: str, tenant: str = "") -> str:
         """The SMTP path: record one forwarded bounce-back, return the summary for the 250 reply.
@@ -231,12 +223,12 @@ class BounceOnlyProcessor:
         return replies.BOUNCE_RECORDED.format(summary=summary)
 
 
-def assign_notice_sync(store: SQLiteStore, notice_id: int, alias: str, actor: str) -> AliasStatus | None:
+async def assign_notice(store: Store, notice_id: int, alias: str, actor: str) -> AliasStatus | None:
     """An admin matches a notice from the review list to an alias; the notice's status applies.
 
     Returns the status now recorded for the alias (None: the notice changes no status).
     """
-    notice = store.notice_sync(notice_id)
+    notice = await store.notice(notice_id)
     if notice is None:
         raise KeyError(notice_id)
     report: dict[str, Any] = notice["report"]
@@ -245,12 +237,12 @@ def assign_notice_sync(store: SQLiteStore, notice_id: int, alias: str, actor: st
         status = "optout"
     elif notice["kind"] == "amazon-notice" and str(report.get("notice") or "").lower() in DEAD_NOTICES:
         status = "dead"
-    store.assign_notice_sync(notice_id, alias)
+    await store.assign_notice(notice_id, alias)
     if status is not None:
-        store.record_alias_sync(alias, status, marketplace=notice["marketplace"],
+        await store.record_alias(alias, status, marketplace=notice["marketplace"],
                                 order_id=notice["order_id"], evidence=notice["evidence"] or "",
                                 source=f"admin:{actor}", tenant=notice["tenant"])
-    store.audit_sync(actor, "assign-notice", f"notice:{notice_id}", f"{alias} {status or '-'}")
+    await store.audit(actor, "assign-notice", f"notice:{notice_id}", f"{alias} {status or '-'}")
     return status
 
 

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "auth_cmd",
     "quarantine",
     "report",
+    "db",
 )
 
 

@@ -19,7 +19,8 @@ from gateway.bounces.ingest import (
 from gateway.bounces.parse import BounceReport, parse_bounce
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.log import configure_logging
-from gateway.store.sqlite import SQLiteStore
+from gateway.store.base import StoreError
+from gateway.store.factory import describe, open_store
 
 # Show a progress bar (on a terminal) from this many messages on.
 PROGRESS_FROM = 200
@@ -94,10 +95,9 @@ def run_parse(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    service: BounceIngestService | None = None
-    store: SQLiteStore | None = None
     if args.dry_run or args.config is None:
         configure_logging("auto", "warning")
+        return asyncio.run(_import(args, None))
     else:
         try:
             config = load_config(args.config)
@@ -110,17 +110,22 @@ def run_import(args: argparse.Namespace) -> int:
         # Per-notice records stay out of the summary on stdout; warnings (policy notices, status
         # changes) go to stderr.
         configure_logging(config.log.format, "warning")
-        store = SQLiteStore(config.state_dir)
-        store.open_sync()
-        service = BounceIngestService(store, config)
+
+    async def recording() -> int:
+        store = await open_store(config)
+        try:
+            return await _import(args, BounceIngestService(store, config))
+        finally:
+            await store.close()
+
     try:
-        return _import(args, service)
-    finally:
-        if store is not None:
-            store.close_sync()
+        return asyncio.run(recording())
+    except StoreError as exc:
+        print(f"gateway bounce import: state at {describe(config)}: {exc}", file=sys.stderr)
+        return 2
 
 
-def _import(args: argparse.Namespace, service: BounceIngestService | None) -> int:
+async def _import(args: argparse.Namespace, service: BounceIngestService | None) -> int:
     summary = ImportSummary()
     failed_paths = 0
     paths: list[Path] = []
@@ -147,7 +152,7 @@ def _import(args: argparse.Namespace, service: BounceIngestService | None) -> in
                     summary.add(ingest_one(raw, source))
                     continue
                 try:
-                    summary.add(service.ingest_sync(raw, f"file:{source}", args.tenant))
+                    summary.add(await service.ingest_result(raw, f"file:{source}", args.tenant))
                 except Exception as exc:  # one bad message must not stop a mailbox import
                     summary.failed += 1
                     print(f"gateway bounce import: {source}: not recorded: {exc!r}", file=sys.stderr)
@@ -187,7 +192,7 @@ def run_poll(args: argparse.Namespace) -> int:
 async def _poll_all(config: GatewayConfig, as_json: bool) -> int:
     from gateway.bounces.imap import ImapError, ImapPoller
 
-    store = await SQLiteStore(config.state_dir).open()
+    store = await open_store(config)
     service = BounceIngestService(store, config)
     failed = False
     try:

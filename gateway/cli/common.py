@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.log import configure_logging
+from gateway.store.base import Store, StoreError
+from gateway.store.factory import describe, open_store
+
+T = TypeVar("T")
 
 
 def add_state_options(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +53,23 @@ def owner_mismatch(state_dir: Path) -> str | None:
         return (f"{state_dir} belongs to uid {owner}; run this as that user "
                 f"(e.g. sudo -u <service user> gateway ...), so its files stay the service's own")
     return None
+
+
+def with_store(config: GatewayConfig, fn: Callable[[Store], Awaitable[T]]) -> T | None:
+    """Open the configured store, run ``fn(store)`` and close it; None (after saying why on stderr)
+    when the store cannot be opened."""
+    async def main() -> T:
+        store = await open_store(config)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except StoreError as exc:
+        print(f"gateway: state at {describe(config)}: {exc}", file=sys.stderr)
+        return None
 
 
 def actor(explicit: str | None) -> str:

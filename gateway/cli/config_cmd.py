@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, load_config
+from gateway.store.factory import describe
 
 
 def register(sub: Any) -> None:
@@ -37,5 +38,5 @@ def check_file(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return 1
     print(f"{args.file}: OK (listen {config.server.listen}, upstream "
-          f"{config.upstream.host or 'maildir ' + str(config.outbox_dir)})")
+          f"{config.upstream.host or 'maildir ' + str(config.outbox_dir)}, state {describe(config)})")
     return 0

@@ -19,6 +19,7 @@ first/last seen.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import datetime
 import getpass
@@ -26,15 +27,16 @@ import io
 import json
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.bounces.ingest import assign_notice_sync
+from gateway.bounces.ingest import assign_notice
 from gateway.classify import Classifier
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.store.sqlite import ALIAS_STATUSES, AliasRecord, AliasStatus, SQLiteStore
+from gateway.store.base import ALIAS_STATUSES, AliasRecord, AliasStatus, Store
+from gateway.store.factory import open_store
 
 FIELDS = ("alias", "status", "marketplace", "order_id", "first_seen", "last_seen", "evidence", "source",
           "tenant")
@@ -105,15 +107,14 @@ def register(sub: Any) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-@contextmanager
-def open_registry(args: argparse.Namespace) -> Iterator[tuple[SQLiteStore, GatewayConfig]]:
+@asynccontextmanager
+async def open_registry(args: argparse.Namespace) -> AsyncIterator[tuple[Store, GatewayConfig]]:
     config = load_config(args.config)
-    store = SQLiteStore(config.state_dir)
-    store.open_sync()
+    store = await open_store(config)
     try:
         yield store, config
     finally:
-        store.close_sync()
+        await store.close()
 
 
 def tenant_of(args: argparse.Namespace, config: GatewayConfig, *, every: bool = False) -> str | None:
@@ -201,8 +202,12 @@ def _guard(fn: Any) -> Any:
 # -- commands -----------------------------------------------------------------------------------------
 @_guard
 def run_list(args: argparse.Namespace) -> int:
-    with open_registry(args) as (store, config):
-        records = store.list_aliases_sync(status=args.status, search=args.search,
+    return asyncio.run(_list(args))
+
+
+async def _list(args: argparse.Namespace) -> int:
+    async with open_registry(args) as (store, config):
+        records = await store.list_aliases(status=args.status, search=args.search,
                                           tenant=tenant_of(args, config, every=True))
     if args.json:
         print(json.dumps([record_row(r) for r in records], ensure_ascii=False, indent=1))
@@ -223,12 +228,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 @_guard
 def run_show(args: argparse.Namespace) -> int:
-    with open_registry(args) as (store, config):
+    return asyncio.run(_show(args))
+
+
+async def _show(args: argparse.Namespace) -> int:
+    async with open_registry(args) as (store, config):
         tenant = tenant_of(args, config) or ""
         alias, _marketplace = alias_of(config, args.alias)
-        record = store.get_alias_sync(alias, tenant)
-        notices = store.notices_sync(alias=alias, tenant=tenant)
-        evidence = store.evidence_path(record.evidence) if record else None
+        record = await store.get_alias(alias, tenant)
+        notices = await store.notices(alias=alias, tenant=tenant)
+        evidence = getattr(store, "evidence_path", lambda _ref: None)(record.evidence) if record else None
     if args.json:
         print(json.dumps({"alias": alias, "record": record_row(record) if record else None,
                           "evidence_file": str(evidence) if evidence else None,
@@ -249,28 +258,36 @@ def run_show(args: argparse.Namespace) -> int:
 
 @_guard
 def run_add(args: argparse.Namespace) -> int:
+    return asyncio.run(_add(args))
+
+
+async def _add(args: argparse.Namespace) -> int:
     actor = _actor(args)
-    with open_registry(args) as (store, config):
+    async with open_registry(args) as (store, config):
         tenant = tenant_of(args, config) or ""
         alias, marketplace = alias_of(config, args.alias)
         status: AliasStatus = args.status
         evidence = f"manual entry by {actor}" + (f": {args.reason}" if args.reason else "")
-        record = store.record_alias_sync(alias, status, marketplace=marketplace, order_id=args.order_id,
+        record = await store.record_alias(alias, status, marketplace=marketplace, order_id=args.order_id,
                                          evidence=evidence, source=f"admin:{actor}", tenant=tenant)
-        store.audit_sync(actor, "optout-add", _object(alias, tenant), f"{status} {args.reason}".strip())
+        await store.audit(actor, "optout-add", _object(alias, tenant), f"{status} {args.reason}".strip())
     print(f"{record.alias}: {record.status}")
     return 0
 
 
 @_guard
 def run_remove(args: argparse.Namespace) -> int:
+    return asyncio.run(_remove(args))
+
+
+async def _remove(args: argparse.Namespace) -> int:
     actor = _actor(args)
-    with open_registry(args) as (store, config):
+    async with open_registry(args) as (store, config):
         tenant = tenant_of(args, config) or ""
         alias, _marketplace = alias_of(config, args.alias)
-        removed = store.remove_alias_sync(alias, tenant)
+        removed = await store.remove_alias(alias, tenant)
         if removed:
-            store.audit_sync(actor, "optout-remove", _object(alias, tenant), args.reason)
+            await store.audit(actor, "optout-remove", _object(alias, tenant), args.reason)
     if not removed:
         print(f"{alias}: not registered", file=sys.stderr)
         return 1
@@ -292,8 +309,12 @@ def export_text(records: list[AliasRecord], fmt: str) -> str:
 
 @_guard
 def run_export(args: argparse.Namespace) -> int:
-    with open_registry(args) as (store, config):
-        records = sorted(store.list_aliases_sync(tenant=tenant_of(args, config, every=True)),
+    return asyncio.run(_export(args))
+
+
+async def _export(args: argparse.Namespace) -> int:
+    async with open_registry(args) as (store, config):
+        records = sorted(await store.list_aliases(tenant=tenant_of(args, config, every=True)),
                          key=lambda r: (r.tenant, r.alias))
     text = export_text(records, args.format)
     if args.output is None:
@@ -343,9 +364,13 @@ def row_record(row: dict[str, Any], config: GatewayConfig, now: float, default_s
 
 @_guard
 def run_import(args: argparse.Namespace) -> int:
+    return asyncio.run(_import(args))
+
+
+async def _import(args: argparse.Namespace) -> int:
     actor = _actor(args)
     rows = read_rows(args.file, args.format)
-    with open_registry(args) as (store, config):
+    async with open_registry(args) as (store, config):
         default_tenant = tenant_of(args, config) or ""
         now = time.time()
         source = f"import:{args.file.name}"
@@ -363,16 +388,20 @@ def run_import(args: argparse.Namespace) -> int:
             print(f"gateway optouts import: nothing imported ({len(problems)} bad entries)", file=sys.stderr)
             return 2
         for record in records:
-            store.put_alias_record_sync(record)
-        store.audit_sync(actor, "optout-import", str(args.file), f"{len(records)} aliases")
+            await store.put_alias_record(record)
+        await store.audit(actor, "optout-import", str(args.file), f"{len(records)} aliases")
     print(f"{len(records)} aliases imported from {args.file}")
     return 0
 
 
 @_guard
 def run_review(args: argparse.Namespace) -> int:
-    with open_registry(args) as (store, config):
-        notices = store.unmatched_notices_sync(tenant_of(args, config, every=True))
+    return asyncio.run(_review(args))
+
+
+async def _review(args: argparse.Namespace) -> int:
+    async with open_registry(args) as (store, config):
+        notices = await store.unmatched_notices(tenant_of(args, config, every=True))
     if args.json:
         print(json.dumps(notices, ensure_ascii=False, indent=1))
         return 0
@@ -395,11 +424,15 @@ def run_review(args: argparse.Namespace) -> int:
 
 @_guard
 def run_assign(args: argparse.Namespace) -> int:
+    return asyncio.run(_assign(args))
+
+
+async def _assign(args: argparse.Namespace) -> int:
     actor = _actor(args)
-    with open_registry(args) as (store, config):
+    async with open_registry(args) as (store, config):
         alias, _marketplace = alias_of(config, args.alias)
         try:
-            status = assign_notice_sync(store, args.notice_id, alias, actor)
+            status = await assign_notice(store, args.notice_id, alias, actor)
         except KeyError:
             raise UsageError(f"no notice #{args.notice_id}") from None
     print(f"notice #{args.notice_id} -> {alias}: {status or 'recorded, no status change'}")

@@ -13,9 +13,10 @@ import sys
 from typing import Any
 
 from gateway.admin.review import QuarantineReview, ReviewError, evidence_of, highlight, preview
-from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch
+from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
 from gateway.config import GatewayConfig
-from gateway.store.sqlite import QuarantineRecord, SQLiteStore
+from gateway.store.base import QuarantineRecord, Store
+from gateway.store.factory import open_store
 
 _MARK_ON, _MARK_OFF = "\x1b[7m", "\x1b[0m"
 
@@ -55,14 +56,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_delete)
 
 
-def _open_store(config: GatewayConfig) -> SQLiteStore | None:
+def _state_usable(config: GatewayConfig) -> bool:
+    """Files this command creates in the state folder (SQLite's, the spool's) must be the service's."""
     problem = owner_mismatch(config.state_dir)
     if problem is not None:
         print(f"gateway: {problem}", file=sys.stderr)
-        return None
-    store = SQLiteStore(config.state_dir)
-    store.open_sync()
-    return store
+        return False
+    return True
 
 
 def _hits(record: QuarantineRecord) -> list[dict[str, Any]]:
@@ -74,13 +74,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     config = load(args)
     if config is None:
         return 2
-    store = _open_store(config)
-    if store is None:
+    if config.state.database is None and not _state_usable(config):
         return 2
-    try:
-        records = store.list_quarantine_sync(None if args.all else "held", args.tenant)
-    finally:
-        store.close_sync()
+    records = with_store(config, lambda store: store.list_quarantine(None if args.all else "held", args.tenant))
+    if records is None:
+        return 2
     if args.json:
         emit_json([r.as_json() for r in records])
         return 0
@@ -98,20 +96,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     config = load(args)
     if config is None:
         return 2
-    store = _open_store(config)
-    if store is None:
+    if config.state.database is None and not _state_usable(config):
         return 2
-    try:
-        record = store.get_quarantine_sync(args.id)
-    finally:
-        store.close_sync()
+
+    async def fetch(store: Store) -> tuple[QuarantineRecord | None, bytes | None]:
+        record = await store.get_quarantine(args.id)
+        return record, (await store.quarantined_bytes(args.id) if record is not None else None)
+
+    found = with_store(config, fetch)
+    if found is None:
+        return 2
+    record, data = found
     if record is None:
         print(f"gateway: no quarantined message {args.id}", file=sys.stderr)
         return 1
-    try:
-        data = record.path.read_bytes()
-    except FileNotFoundError:
-        data = None
     view = preview(data) if data is not None else None
     if args.json:
         out = record.as_json()
@@ -157,7 +155,7 @@ def _run_review(config: GatewayConfig, fn: Any) -> Any:
         tenants = None
 
     async def main() -> Any:
-        store = await SQLiteStore(config.state_dir).open()
+        store = await open_store(config)
         # No delivery runs in this process: the running gateway finds the message by polling.
         spool = await Spool.open(config.state_dir / "spool", handoff=False)
         try:

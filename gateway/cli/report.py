@@ -9,8 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli.common import add_state_options, emit_json, fmt_time, load, owner_mismatch
-from gateway.store.sqlite import SQLiteStore
+from gateway.cli.common import add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -47,20 +46,18 @@ def run(args: argparse.Namespace) -> int:
     config = load(args)
     if config is None:
         return 2
-    if not (config.state_dir / "gateway.db").exists():
-        print(f"gateway: no state at {config.state_dir}", file=sys.stderr)
-        return 2
-    problem = owner_mismatch(config.state_dir)  # opening the database may create its -wal/-shm files
-    if problem is not None:
-        print(f"gateway: {problem}", file=sys.stderr)
-        return 2
+    if config.state.database is None:
+        if not (config.state_dir / "gateway.db").exists():
+            print(f"gateway: no state at {config.state_dir}", file=sys.stderr)
+            return 2
+        problem = owner_mismatch(config.state_dir)  # opening the database may create its -wal/-shm files
+        if problem is not None:
+            print(f"gateway: {problem}", file=sys.stderr)
+            return 2
     since = args.since if args.since is not None else time.time() - 7 * 86400
-    store = SQLiteStore(config.state_dir)
-    store.open_sync()
-    try:
-        report = store.report_sync(since, top=args.top, tenant=args.tenant)
-    finally:
-        store.close_sync()
+    report = with_store(config, lambda store: store.report(since, top=args.top, tenant=args.tenant))
+    if report is None:
+        return 2
     if args.json:
         emit_json(report)
         return 0

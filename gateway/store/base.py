@@ -36,6 +36,11 @@ def evidence_digest(reference: str) -> str | None:
     return digest
 
 
+class StoreError(Exception):
+    """The state backend cannot be used: unreachable, or its schema is not the one this code needs.
+    Every backend raises its failures as this (or a subclass), with a message for an admin."""
+
+
 @dataclass(frozen=True)
 class NoticeRow:
     """A bounce notice as recorded: what it was, what it was matched to, where its bytes are."""

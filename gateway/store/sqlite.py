@@ -21,11 +21,28 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from gateway.fsutil import write_durably
+from gateway.store.base import (
+    ALIAS_STATUSES,
+    EVIDENCE_DIR,
+    REVIEW_COUNTER,
+    AliasRecord,
+    AliasStatus,
+    AliasUpdate,
+    NoticeRow,
+    PolicyStateView,
+    QuarantineRecord,
+    RecordedBounce,
+    daily_from_rows,
+    evidence_reference,
+    report_from_rows,
+)
+
+__all__ = ["ALIAS_STATUSES", "AliasRecord", "AliasStatus", "AliasUpdate", "NoticeRow", "QuarantineRecord",
+           "RecordedBounce", "SQLiteStore", "StorePolicyState"]
 
 T = TypeVar("T")
 
@@ -145,87 +162,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS bounce_notices_sha256 ON bounce_notices(tenant
 CREATE INDEX IF NOT EXISTS bounce_notices_alias ON bounce_notices(tenant, alias);
 """
 
-EVIDENCE_DIR = "evidence"
-
-AliasStatus = Literal["optout", "dead"]
-ALIAS_STATUSES: tuple[AliasStatus, ...] = ("optout", "dead")
-
-
-@dataclass(frozen=True)
-class NoticeRow:
-    """A bounce notice as recorded: what it was, what it was matched to, where its bytes are."""
-
-    kind: str
-    source: str
-    report: dict[str, Any]
-    order_id: str | None = None
-    marketplace: str | None = None
-    alias: str | None = None
-    matched_by: str | None = None
-    evidence: str | None = None
-    sha256: str | None = None
-    resolved: bool = False
-    """True when nothing is left for an admin to review (matched, or not about a buyer alias)."""
-    tenant: str = ""
-
-
-@dataclass(frozen=True)
-class AliasUpdate:
-    alias: str
-    status: AliasStatus
-    marketplace: str | None
-    order_id: str | None
-
-
-@dataclass(frozen=True)
-class RecordedBounce:
-    notice_id: int
-    previous_status: dict[str, AliasStatus | None]
-    """Each updated alias's status before this notice."""
-
-
-@dataclass(frozen=True)
-class AliasRecord:
-    alias: str
-    status: AliasStatus
-    marketplace: str | None
-    order_id: str | None
-    first_seen: float
-    last_seen: float
-    evidence: str
-    source: str
-    tenant: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {"alias": self.alias, "status": self.status, "marketplace": self.marketplace,
-                "order_id": self.order_id, "first_seen": self.first_seen,
-                "last_seen": self.last_seen, "evidence": self.evidence, "source": self.source,
-                "tenant": self.tenant}
-
-
-@dataclass(frozen=True)
-class QuarantineRecord:
-    id: str
-    held_at: float
-    peer: str
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    message_id: str
-    subject: str
-    marketplace: str | None
-    verdict: dict[str, Any]
-    size: int
-    path: Path
-    status: str
-    tenant: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "held_at": self.held_at, "peer": self.peer,
-                "mail_from": self.mail_from, "rcpt_tos": list(self.rcpt_tos),
-                "message_id": self.message_id, "subject": self.subject,
-                "marketplace": self.marketplace, "verdict": self.verdict, "size": self.size,
-                "status": self.status, "tenant": self.tenant}
-
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
     if future.done():
@@ -238,6 +174,8 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 
 class SQLiteStore:
     """The gateway's state in ``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine``."""
+
+    backend = "sqlite"
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -414,13 +352,13 @@ class SQLiteStore:
         await self._write(lambda: self.record_relay_sync(queue_id, message_id, recipients, order_ids,
                                                          tags, counters, tenant=tenant))
 
-    def order_counter(self, order_id: str, counter: str, tenant: str = "") -> int:
+    def order_counter_sync(self, order_id: str, counter: str, tenant: str = "") -> int:
         row = self._reader().execute(
             "SELECT count FROM order_counters WHERE tenant = ? AND order_id = ? AND counter = ?",
             (tenant, order_id, counter)).fetchone()
         return int(row[0]) if row else 0
 
-    def relays_by_message_id(self, message_ids: Sequence[str], tenant: str = "") -> list[tuple[str, str]]:
+    def relays_by_message_id_sync(self, message_ids: Sequence[str], tenant: str = "") -> list[tuple[str, str]]:
         """(alias, marketplace) of relays whose Message-ID is one of ``message_ids``.
 
         Relays keep the header value as sent (``<id@host>``); bounce parsers give ids without the
@@ -439,7 +377,7 @@ class SQLiteStore:
             [tenant, *ids])
         return [(str(a), str(m)) for a, m in rows]
 
-    def relays_by_order(self, order_id: str, marketplace: str | None,
+    def relays_by_order_sync(self, order_id: str, marketplace: str | None,
                         since: float, tenant: str = "") -> list[tuple[str, str]]:
         sql = ("SELECT DISTINCT r.alias, r.marketplace FROM relay_orders o JOIN relays r ON r.id = o.relay_id"
                " WHERE o.order_id = ? AND r.sent_at >= ? AND r.tenant = ?")
@@ -450,7 +388,7 @@ class SQLiteStore:
         return [(str(a), str(m)) for a, m in self._reader().execute(sql, args)]
 
     # -- opt-out registry ---------------------------------------------------------------------------
-    def alias_status(self, alias: str, tenant: str = "") -> AliasStatus | None:
+    def alias_status_sync(self, alias: str, tenant: str = "") -> AliasStatus | None:
         row = self._reader().execute("SELECT status FROM aliases WHERE tenant = ? AND alias = ?",
                                      (tenant, alias.lower())).fetchone()
         if row is None:
@@ -532,7 +470,7 @@ class SQLiteStore:
         path = self.evidence_dir / f"{digest}.eml"
         if not path.exists():
             write_durably(path, raw)
-        return f"{EVIDENCE_DIR}/{path.name}", digest
+        return evidence_reference(digest), digest
 
     def evidence_path(self, reference: str) -> Path | None:
         """The file behind an evidence reference, or None when it is not a stored notice."""
@@ -809,68 +747,164 @@ class SQLiteStore:
 
     # -- reports ----------------------------------------------------------------------------------------
     def report_sync(self, since: float = 0.0, top: int = 10, tenant: str | None = None) -> dict[str, Any]:
-        """Counts by action, rule and marketplace, and the senders with most violations, since ``since``.
-
-        Shadow-mode decisions count as ``would-<action>`` (the mail was relayed), as in the log.
-        """
-        by_action: dict[str, int] = {}
-        by_rule: dict[str, int] = {}
-        by_marketplace: dict[str, int] = {}
-        senders: dict[str, dict[str, int]] = {}
-        total = 0
+        """Counts by action, rule and marketplace, and the senders with most violations, since ``since``."""
         sql = "SELECT mail_from, marketplace, action, rules, shadow FROM decisions WHERE at >= ?"
         args: list[Any] = [since]
         if tenant is not None:
             sql += " AND tenant = ?"
             args.append(tenant)
-        for mail_from, marketplace, action, rules, shadow in self.conn.execute(sql, args):
-            total += 1
-            action = f"would-{action}" if shadow else action
-            by_action[action] = by_action.get(action, 0) + 1
-            market = marketplace or "none"
-            by_marketplace[market] = by_marketplace.get(market, 0) + 1
-            rule_list = rules.split() if rules else []
-            for rule in rule_list:
-                by_rule[rule] = by_rule.get(rule, 0) + 1
-            if rule_list:
-                entry = senders.setdefault(mail_from, {"messages": 0, "hits": 0})
-                entry["messages"] += 1
-                entry["hits"] += len(rule_list)
-
-        def ordered(counts: dict[str, int]) -> dict[str, int]:
-            return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-        top_senders = sorted(senders.items(), key=lambda kv: (-kv[1]["messages"], -kv[1]["hits"], kv[0]))[:top]
-        return {"since": since, "tenant": tenant, "total": total, "by_action": ordered(by_action),
-                "by_rule": ordered(by_rule), "by_marketplace": ordered(by_marketplace),
-                "top_senders": [{"mail_from": m, **c} for m, c in top_senders]}
+        return report_from_rows(self.conn.execute(sql, args), since, top, tenant)
 
     def daily_counts_sync(self, days: int = 14) -> list[dict[str, Any]]:
         """Per UTC day: messages by action and hits by rule, newest day first."""
         since = time.time() - days * 86400
-        out: dict[str, dict[str, Any]] = {}
-        rows = self.conn.execute(
-            "SELECT date(at, 'unixepoch') AS day, action, rules, shadow FROM decisions WHERE at >= ?", (since,))
-        for day, action, rules, shadow in rows:
-            entry = out.setdefault(day, {"day": day, "actions": {}, "rules": {}})
-            action = f"would-{action}" if shadow else action
-            entry["actions"][action] = entry["actions"].get(action, 0) + 1
-            for rule in (rules.split() if rules else []):
-                entry["rules"][rule] = entry["rules"].get(rule, 0) + 1
-        return [out[d] for d in sorted(out, reverse=True)]
+        return daily_from_rows(self.conn.execute(
+            "SELECT date(at, 'unixepoch') AS day, action, rules, shadow FROM decisions WHERE at >= ?", (since,)))
+
+    # -- the Store interface (async) ------------------------------------------------------------------
+    # Reads run on the store thread; writes join the next group commit.
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    async def schema_version(self) -> int:
+        def read() -> int:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0]) if row else 0
+        return await self._run(read)
+
+    def policy_state(self, tenant: str = "") -> PolicyStateView:
+        return StorePolicyState(self, tenant)
+
+    async def order_counter(self, order_id: str, counter: str, tenant: str = "") -> int:
+        return await self._run(self.order_counter_sync, order_id, counter, tenant)
+
+    async def relays_by_message_id(self, message_ids: Sequence[str],
+                                         tenant: str = "") -> list[tuple[str, str]]:
+        return await self._run(self.relays_by_message_id_sync, message_ids, tenant)
+
+    async def relays_by_order(self, order_id: str, marketplace: str | None, since: float,
+                                    tenant: str = "") -> list[tuple[str, str]]:
+        return await self._run(self.relays_by_order_sync, order_id, marketplace, since, tenant)
+
+    async def alias_status(self, alias: str, tenant: str = "") -> AliasStatus | None:
+        return await self._run(self.alias_status_sync, alias, tenant)
+
+    async def record_alias(self, alias: str, status: AliasStatus, *, marketplace: str | None,
+                           order_id: str | None, evidence: str, source: str,
+                           tenant: str = "") -> AliasRecord:
+        return await self._write(lambda: self.record_alias_sync(
+            alias, status, marketplace=marketplace, order_id=order_id, evidence=evidence, source=source,
+            tenant=tenant))
+
+    async def get_alias(self, alias: str, tenant: str = "") -> AliasRecord | None:
+        return await self._run(self.get_alias_sync, alias, tenant)
+
+    async def remove_alias(self, alias: str, tenant: str = "") -> bool:
+        return await self._write(lambda: self.remove_alias_sync(alias, tenant))
+
+    async def list_aliases(self, status: AliasStatus | None = None, search: str | None = None,
+                           tenant: str | None = None) -> list[AliasRecord]:
+        return await self._run(self.list_aliases_sync, status, search, tenant)
+
+    async def put_alias_record(self, record: AliasRecord) -> AliasRecord:
+        return await self._write(lambda: self.put_alias_record_sync(record))
+
+    async def store_evidence(self, raw: bytes) -> tuple[str, str]:
+        return await asyncio.to_thread(self.store_evidence_sync, raw)
+
+    async def read_evidence(self, reference: str) -> bytes | None:
+        path = self.evidence_path(reference)
+        if path is None:
+            return None
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return None
+
+    async def record_notice(self, kind: str, order_id: str | None, marketplace: str | None,
+                            alias: str | None, matched_by: str | None, source: str,
+                            report: dict[str, Any], tenant: str = "") -> int:
+        return await self._write(lambda: self.record_notice_sync(kind, order_id, marketplace, alias,
+                                                                 matched_by, source, report, tenant))
+
+    async def record_bounce(self, notice: NoticeRow,
+                            alias_updates: Sequence[AliasUpdate] = ()) -> RecordedBounce | None:
+        updates = tuple(alias_updates)
+        return await self._write(lambda: self.record_bounce_sync(notice, updates))
+
+    async def notice(self, notice_id: int) -> dict[str, Any] | None:
+        return await self._run(self.notice_sync, notice_id)
+
+    async def notices(self, alias: str | None = None, tenant: str | None = None,
+                      limit: int = 1000) -> list[dict[str, Any]]:
+        return await self._run(self.notices_sync, alias, tenant, limit)
+
+    async def unmatched_notices(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return await self._run(self.unmatched_notices_sync, tenant)
+
+    async def assign_notice(self, notice_id: int, alias: str) -> None:
+        await self._write(lambda: self.assign_notice_sync(notice_id, alias))
+
+    async def decisions(self, since: float = 0.0, limit: int = 1000,
+                        tenant: str | None = None) -> list[dict[str, Any]]:
+        return await self._run(self.decisions_sync, since, limit, tenant)
+
+    async def audit(self, actor: str, action: str, obj: str, reason: str) -> None:
+        await self._write(lambda: self.audit_sync(actor, action, obj, reason))
+
+    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        return await self._run(self.audit_log_sync, limit)
+
+    async def sends(self, tenant: str, marketplace: str, day: str) -> int:
+        return await self._run(self.sends_sync, tenant, marketplace, day)
+
+    async def list_quarantine(self, status: str | None = "held",
+                              tenant: str | None = None) -> list[QuarantineRecord]:
+        return await self._run(self.list_quarantine_sync, status, tenant)
+
+    async def get_quarantine(self, qid: str) -> QuarantineRecord | None:
+        return await self._run(self.get_quarantine_sync, qid)
+
+    async def quarantined_bytes(self, qid: str) -> bytes | None:
+        record = await self.get_quarantine(qid)
+        if record is None or record.path is None:
+            return None
+        try:
+            return await asyncio.to_thread(record.path.read_bytes)
+        except FileNotFoundError:
+            return None
+
+    async def drop_quarantined_bytes(self, qid: str) -> None:
+        record = await self.get_quarantine(qid)
+        if record is not None and record.path is not None:
+            await asyncio.to_thread(record.path.unlink, True)
+
+    async def claim_quarantine(self, qid: str, new_status: str, actor: str, reason: str) -> bool:
+        return await self._write(lambda: self.claim_quarantine_sync(qid, new_status, actor, reason))
+
+    async def unclaim_quarantine(self, qid: str, actor: str, reason: str) -> bool:
+        return await self._write(lambda: self.unclaim_quarantine_sync(qid, actor, reason))
+
+    async def report(self, since: float = 0.0, top: int = 10,
+                     tenant: str | None = None) -> dict[str, Any]:
+        return await self._run(self.report_sync, since, top, tenant)
+
+    async def daily_counts(self, days: int = 14) -> list[dict[str, Any]]:
+        return await self._run(self.daily_counts_sync, days)
 
 
 class StorePolicyState:
     """The policy engine's view of state, read from the store in the evaluating thread."""
 
-    REVIEW_COUNTER = "review-request"
+    REVIEW_COUNTER = REVIEW_COUNTER
 
     def __init__(self, store: SQLiteStore, tenant: str = "") -> None:
         self._store = store
         self.tenant = tenant
 
     def review_requests(self, order_id: str) -> int:
-        return self._store.order_counter(order_id, self.REVIEW_COUNTER, self.tenant)
+        return self._store.order_counter_sync(order_id, self.REVIEW_COUNTER, self.tenant)
 
     def alias_status(self, alias: str) -> AliasStatus | None:
-        return self._store.alias_status(alias, self.tenant)
+        return self._store.alias_status_sync(alias, self.tenant)

@@ -317,7 +317,7 @@ async def test_pages_render_registry_bounces_and_stats(admin_gateway: Gateway, h
     async with http.post(admin_url(admin_gateway, f"/bounces/{notice}/assign"),
                          data={"alias": ALIAS, "status": "dead", "csrf_token": csrf}) as resp:
         assert f"Notice {notice} assigned." in await resp.text()
-    assert store.alias_status(ALIAS) == "dead"
+    assert store.alias_status_sync(ALIAS) == "dead"
     async with http.get(admin_url(admin_gateway, "/stats")) as resp:
         page = await resp.text()
     assert "off-platform-contact" in page and "seller@shop.example" in page
@@ -404,8 +404,8 @@ async def test_tenant_release_keeps_tenant_and_assign_uses_its_registry(
     async with http.post(admin_url(gw, f"/api/bounces/{notice}/assign"), headers=BEARER,
                          json={"alias": ALIAS, "status": "optout"}) as resp:
         assert resp.status == 200
-    assert gw.store.alias_status(ALIAS, "acme") == "optout"
-    assert gw.store.alias_status(ALIAS, "") is None
+    assert gw.store.alias_status_sync(ALIAS, "acme") == "optout"
+    assert gw.store.alias_status_sync(ALIAS, "") is None
 
 
 async def test_shadow_mode_relays_and_reports_would_quarantine(tmp_path: Path, http: aiohttp.ClientSession,

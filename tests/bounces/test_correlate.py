@@ -36,7 +36,7 @@ async def test_alias_named_in_the_notice_wins(store: SQLiteStore) -> None:
     # A relay of the same order to another alias must not matter when the notice names the alias.
     await store.record_relay("Q1", "<m1@shop.example>", [(OTHER, "de")], [ORDER], set())
     report = parse_bounce(optout_notice(ORDER, alias="BCDFGHJKLMNPQRS@marketplace.amazon.de"))
-    result = correlator(store).correlate(report)
+    result = await correlator(store).correlate(report)
     assert result.matched_by == "alias"
     assert [(t.alias, t.status) for t in result.targets] == [(ALIAS, "optout")]
 
@@ -46,7 +46,7 @@ async def test_notice_matched_by_in_reply_to_message_id(store: SQLiteStore) -> N
     await store.record_relay("Q2", "<m2@shop.example>", [(OTHER, "de")], [], set())
     report = parse_bounce(optout_notice("999-9999999-9999999", in_reply_to="<m1@shop.example>"))
     assert report.message_ids == ("m1@shop.example",)  # the parser strips the brackets
-    result = correlator(store).correlate(report)
+    result = await correlator(store).correlate(report)
     assert (result.matched_by, [t.alias for t in result.targets]) == ("message-id", [ALIAS])
 
 
@@ -55,7 +55,7 @@ async def test_notice_with_only_the_order_matched_by_order_and_marketplace(store
     # The same order number on another marketplace is another order.
     await store.record_relay("Q2", "<m2@shop.example>", [("qqqqqqqqqqqqqqq@marketplace.amazon.fr", "fr")],
                              [ORDER], set())
-    result = correlator(store).correlate(parse_bounce(optout_notice(ORDER, tld="de")))
+    result = await correlator(store).correlate(parse_bounce(optout_notice(ORDER, tld="de")))
     assert result.matched_by == "order"
     assert [(t.alias, t.marketplace, t.status) for t in result.targets] == [(ALIAS, "de", "optout")]
 
@@ -65,7 +65,7 @@ async def test_order_found_on_another_marketplace_when_the_notice_guessed_wrong(
     await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
     report = parse_bounce(optout_notice(ORDER, tld="com"))
     assert report.marketplace == "com"
-    result = correlator(store).correlate(report)
+    result = await correlator(store).correlate(report)
     assert (result.matched_by, [(t.alias, t.marketplace) for t in result.targets]) == ("order", [(ALIAS, "de")])
 
 
@@ -73,14 +73,14 @@ async def test_order_match_only_within_correlation_window(store: SQLiteStore) ->
     await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
     report = parse_bounce(optout_notice(ORDER))
     later = time.time() + 3 * 86400
-    assert not correlator(store, days=2).correlate(report, now=later).matched
-    assert correlator(store, days=4).correlate(report, now=later).matched
+    assert not (await correlator(store, days=2).correlate(report, now=later)).matched
+    assert (await correlator(store, days=4).correlate(report, now=later)).matched
 
 
 async def test_ambiguous_order_is_not_guessed(store: SQLiteStore) -> None:
     await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
     await store.record_relay("Q2", "<m2@shop.example>", [(OTHER, "de")], [ORDER], set())
-    result = correlator(store).correlate(parse_bounce(optout_notice(ORDER)))
+    result = await correlator(store).correlate(parse_bounce(optout_notice(ORDER)))
     assert not result.matched
     assert result.about_alias
     assert sorted(result.candidates) == sorted([ALIAS, OTHER])
@@ -90,26 +90,26 @@ async def test_message_to_two_aliases_narrowed_by_order(store: SQLiteStore) -> N
     await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de"), (OTHER, "de")], [], set())
     await store.record_relay("Q2", "<m2@shop.example>", [(ALIAS, "de")], [ORDER], set())
     report = parse_bounce(optout_notice(ORDER, in_reply_to="<m1@shop.example>"))
-    result = correlator(store).correlate(report)
+    result = await correlator(store).correlate(report)
     assert (result.matched_by, [t.alias for t in result.targets]) == ("message-id", [ALIAS])
 
 
 async def test_unknown_order_is_unmatched(store: SQLiteStore) -> None:
-    result = correlator(store).correlate(parse_bounce(optout_notice(ORDER)))
+    result = await correlator(store).correlate(parse_bounce(optout_notice(ORDER)))
     assert not result.matched and result.about_alias and result.candidates == ()
 
 
 async def test_dsn_user_unknown_for_alias_is_dead_mailbox_full_is_not(store: SQLiteStore) -> None:
     dead = parse_bounce(dsn(ALIAS, "5.1.1", "550 5.1.1 Recipient address rejected: User unknown"))
-    result = correlator(store).correlate(dead)
+    result = await correlator(store).correlate(dead)
     assert (result.matched_by, [(t.alias, t.status) for t in result.targets]) == ("alias", [(ALIAS, "dead")])
     full = parse_bounce(dsn(ALIAS, "4.2.2", "452 4.2.2 Mailbox full", action="delayed"))
-    assert [(t.alias, t.status) for t in correlator(store).correlate(full).targets] == [(ALIAS, None)]
+    assert [(t.alias, t.status) for t in (await correlator(store).correlate(full)).targets] == [(ALIAS, None)]
 
 
 async def test_dsn_for_ordinary_address_is_not_about_an_alias(store: SQLiteStore) -> None:
     report = parse_bounce(dsn("someone@example.org", "5.1.1", "550 5.1.1 User unknown"))
-    result = correlator(store).correlate(report)
+    result = await correlator(store).correlate(report)
     assert not result.matched and not result.about_alias
 
 
@@ -117,7 +117,7 @@ async def test_dsn_without_alias_but_with_relayed_message_id_records_without_sta
     await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [], set())
     report = parse_bounce(dsn("buyer@real-mailbox.example", "5.1.1", "550 5.1.1 User unknown",
                               original_message_id="<m1@shop.example>"))
-    result = correlator(store).correlate(report)
+    result = await correlator(store).correlate(report)
     assert result.matched_by == "message-id"
     assert [(t.alias, t.status) for t in result.targets] == [(ALIAS, None)]
 
@@ -131,7 +131,7 @@ async def test_dsn_without_alias_but_with_relayed_message_id_records_without_sta
     ("4.1.1", "userunknown", "delayed", None),
     ("5.7.1", "filtered", "failed", None),
 ])
-def test_dsn_recipient_status(status: str, reason: str, action: str, expected: str | None) -> None:
+async def test_dsn_recipient_status(status: str, reason: str, action: str, expected: str | None) -> None:
     recipient = BouncedRecipient(address=ALIAS, reason=reason, status=status, action=action)
     assert status_for_recipient(recipient) == expected
 
@@ -139,11 +139,11 @@ def test_dsn_recipient_status(status: str, reason: str, action: str, expected: s
 async def test_amazon_notice_kinds(store: SQLiteStore) -> None:
     invalid = BounceReport(kind="amazon-notice", notice="invalid-alias", alias=ALIAS)
     policy = BounceReport(kind="amazon-notice", notice="policy", alias=ALIAS)
-    assert [t.status for t in correlator(store).correlate(invalid).targets] == ["dead"]
-    assert [t.status for t in correlator(store).correlate(policy).targets] == [None]
+    assert [t.status for t in (await correlator(store).correlate(invalid)).targets] == ["dead"]
+    assert [t.status for t in (await correlator(store).correlate(policy)).targets] == [None]
 
 
-def test_alias_token_dropped_and_local_part_completed(tmp_path: Path) -> None:
+async def test_alias_token_dropped_and_local_part_completed(tmp_path: Path) -> None:
     c = Correlator(SQLiteStore(tmp_path), CLASSIFIER, 60)
     assert c.alias_of("BCDFGHJKLMNPQRS+t0k3n@Marketplace.Amazon.de") == (ALIAS, "de")
     assert c.alias_of("bcdfghjklmnpqrs", "de") == (ALIAS, "de")
@@ -154,5 +154,5 @@ def test_alias_token_dropped_and_local_part_completed(tmp_path: Path) -> None:
     ("de", "de"), ("amazon.de", "de"), ("www.amazon.co.uk", "co.uk"), ("Amazon.CO.JP", "co.jp"),
     ("marketplace.amazon.fr", "fr"), ("example.org", None), (None, None),
 ])
-def test_normalize_marketplace(value: str | None, expected: str | None) -> None:
+async def test_normalize_marketplace(value: str | None, expected: str | None) -> None:
     assert normalize_marketplace(value, CLASSIFIER) == expected

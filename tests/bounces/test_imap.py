@@ -109,7 +109,7 @@ async def test_poll_records_notices_and_moves_them(tmp_path: Path, dovecot: Dove
 
     counts = await poller.poll_once()
     assert (counts.messages, counts.matched, counts.unmatched, counts.not_bounce) == (3, 1, 1, 1)
-    assert store.alias_status(ALIAS) == "optout"
+    assert store.alias_status_sync(ALIAS) == "optout"
     assert [n["order_id"] for n in store.unmatched_notices_sync()] == ["111-1111111-1111111"]
     record = store.get_alias_sync(ALIAS)
     assert record is not None and record.source.startswith(
@@ -162,7 +162,7 @@ async def test_gateway_polls_the_mailbox_it_is_configured_with(dovecot: DovecotS
     await gw.store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
     box.append(optout_notice(ORDER))
     store = gw.store
-    await wait_until(lambda: store.alias_status(ALIAS) == "optout", timeout=15)
+    await wait_until(lambda: store.alias_status_sync(ALIAS) == "optout", timeout=15)
     # Moved out of the INBOX once recorded.
     await wait_until(lambda: box.messages("INBOX") == [], timeout=15)
     assert len(box.messages("Processed")) == 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bounces.ingest import BounceIngestService, assign_notice_sync
+from gateway.bounces.ingest import BounceIngestService, assign_notice
 from gateway.config import GatewayConfig, config_from_mapping
 from gateway.store.sqlite import SQLiteStore
 from tests.bounces.messages import dsn, optout_notice, plain_mail
@@ -76,8 +76,8 @@ async def test_unmatched_notice_goes_to_review_and_admin_assigns_it(service: Bou
     assert store.get_alias_sync(ALIAS) is None
     review = store.unmatched_notices_sync()
     assert [(n["kind"], n["order_id"], n["marketplace"]) for n in review] == [("amazon-optout", ORDER, "de")]
-    assert assign_notice_sync(store, review[0]["id"], ALIAS, "alice") == "optout"
-    assert store.alias_status(ALIAS) == "optout"
+    assert await assign_notice(store, review[0]["id"], ALIAS, "alice") == "optout"
+    assert store.alias_status_sync(ALIAS) == "optout"
     assert store.unmatched_notices_sync() == []
     assert store.audit_log_sync()[0]["actor"] == "alice"
 
@@ -97,7 +97,7 @@ async def test_invalid_alias_notice_marks_dead(service: BounceIngestService) -> 
     assert result.outcome == "matched"
     [(alias, _before, now)] = result.changes
     assert now == "dead"
-    assert service.store.alias_status(alias) == "dead"
+    assert service.store.alias_status_sync(alias) == "dead"
 
 
 async def test_dsn_user_unknown_marks_alias_dead(service: BounceIngestService) -> None:

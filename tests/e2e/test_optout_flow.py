@@ -53,7 +53,7 @@ async def test_optout_notice_blocks_next_proactive_message_but_not_a_reply(
     await sink.handler.wait_for(1)
     assert gw.processor is not None
     await gw.processor.drain()  # relay records are written beside the reply, not before it
-    assert gw.store.relays_by_order(ORDER, "de", since=0) == [(ALIAS, "de")]
+    assert gw.store.relays_by_order_sync(ORDER, "de", since=0) == [(ALIAS, "de")]
 
     # 2. Amazon's notice names only the order; the seller's mailbox forwards it to the gateway.
     reply = await send(port, optout_notice(ORDER, tld="de"), BOUNCES)

@@ -14,9 +14,9 @@ ALIAS = "bcdfghjklmnpqrs@marketplace.amazon.de"
 async def test_relays_by_message_id_accepts_bracketed_and_bare_ids(tmp_path: Path) -> None:
     store = await SQLiteStore(tmp_path / "state").open()
     await store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [], set())
-    assert store.relays_by_message_id(["m1@shop.example"]) == [(ALIAS, "de")]
-    assert store.relays_by_message_id([" <m1@shop.example> "]) == [(ALIAS, "de")]
-    assert store.relays_by_message_id(["m2@shop.example", ""]) == []
+    assert store.relays_by_message_id_sync(["m1@shop.example"]) == [(ALIAS, "de")]
+    assert store.relays_by_message_id_sync([" <m1@shop.example> "]) == [(ALIAS, "de")]
+    assert store.relays_by_message_id_sync(["m2@shop.example", ""]) == []
     await store.close()
 
 
@@ -44,7 +44,7 @@ async def test_record_bounce_is_once_per_notice_and_reports_previous_status(tmp_
     assert (record.status, record.order_id, record.evidence, record.source) == (
         "dead", "302-4817265-9034712", "evidence/a.eml", "smtp:test")
     assert store.record_bounce_sync(notice, [AliasUpdate(ALIAS, "optout", "de", None)]) is None
-    assert store.alias_status(ALIAS) == "dead"  # the duplicate changed nothing
+    assert store.alias_status_sync(ALIAS) == "dead"  # the duplicate changed nothing
     assert len(store.notices_sync()) == 1
     await store.close()
 

@@ -21,10 +21,10 @@ async def test_relay_records_and_review_counters_survive_reopen(tmp_path: Path) 
     state = StorePolicyState(store)
     assert state.review_requests("302-4817265-9034712") == 2
     assert state.review_requests("111-1111111-1111111") == 0
-    assert store.relays_by_message_id(["<m1@shop>"]) == [("abc@marketplace.amazon.de", "de")]
-    assert store.relays_by_order("302-4817265-9034712", "de", since=0) == [
+    assert store.relays_by_message_id_sync(["<m1@shop>"]) == [("abc@marketplace.amazon.de", "de")]
+    assert store.relays_by_order_sync("302-4817265-9034712", "de", since=0) == [
         ("abc@marketplace.amazon.de", "de")]
-    assert store.relays_by_order("302-4817265-9034712", "fr", since=0) == []
+    assert store.relays_by_order_sync("302-4817265-9034712", "fr", since=0) == []
     await store.close()
 
 

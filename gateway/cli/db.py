@@ -1,0 +1,105 @@
+"""`gateway db upgrade|status`: the state database's schema version, and applying migrations.
+
+SQLite state upgrades itself when the gateway opens it. A shared PostgreSQL database is upgraded
+only by ``gateway db upgrade``: run it once per release, from any one machine, before (or while)
+the instances are restarted with the new code. Migrations are additive, so instances still on the
+previous release keep serving while it runs; two upgrades at once apply each migration once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from gateway.cli.common import add_state_options, emit_json, load
+from gateway.config import GatewayConfig
+from gateway.store.base import StoreError
+from gateway.store.factory import describe
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "db", help="state database: schema status and migrations",
+        description="Show or upgrade the schema of the gateway's state database.")
+    actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    for name, fn, text in (("status", cmd_status, "the schema version the database is at, and the latest"),
+                           ("upgrade", cmd_upgrade, "apply the pending schema migrations")):
+        p = actions.add_parser(name, help=text, description=text)
+        add_state_options(p)
+        p.set_defaults(func=fn)
+
+
+async def _status(config: GatewayConfig) -> dict[str, Any]:
+    if config.state.database is None:
+        from gateway.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+        store = await SQLiteStore(config.state_dir).open()
+        try:
+            current = await store.schema_version()
+        finally:
+            await store.close()
+        return {"backend": "sqlite", "database": describe(config), "schema_version": current,
+                "latest": SCHEMA_VERSION}
+    from gateway.store import migrate
+
+    current = await migrate.current_version(config.state.database)
+    return {"backend": "postgresql", "database": describe(config), "schema_version": current,
+            "latest": migrate.LATEST_VERSION}
+
+
+async def _upgrade(config: GatewayConfig) -> dict[str, Any]:
+    if config.state.database is None:
+        before = await _status(config)  # opening SQLite state applies its schema
+        return {**before, "applied": []}
+    from gateway.store import migrate
+
+    applied = await migrate.upgrade(config.state.database)
+    return {**await _status(config), "applied": applied}
+
+
+def _run(args: argparse.Namespace, work: Any) -> dict[str, Any] | None:
+    config = load(args, quiet=False)
+    if config is None:
+        return None
+    try:
+        result: dict[str, Any] = asyncio.run(work(config))
+    except (StoreError, OSError) as exc:
+        print(f"gateway db: {describe(config)}: {exc}", file=sys.stderr)
+        return None
+    except Exception as exc:
+        # psycopg's errors (unreachable server, refused login, a failed migration) have no common
+        # base with ours; they are reported, not raised as a traceback at the admin.
+        if type(exc).__module__.split(".")[0] != "psycopg":
+            raise
+        print(f"gateway db: {describe(config)}: {exc}".rstrip(), file=sys.stderr)
+        return None
+    return result
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _run(args, _status)
+    if status is None:
+        return 2
+    behind = status["schema_version"] < status["latest"]
+    if args.json:
+        emit_json({**status, "up_to_date": not behind})
+    else:
+        print(f"{status['backend']} {status['database']}: schema version {status['schema_version']}"
+              f" (latest {status['latest']})" + ("; run `gateway db upgrade`" if behind else ", up to date"))
+    return 1 if behind else 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    result = _run(args, _upgrade)
+    if result is None:
+        return 2
+    if args.json:
+        emit_json(result)
+    elif result["applied"]:
+        print(f"{result['database']}: applied migrations {', '.join(map(str, result['applied']))};"
+              f" schema version {result['schema_version']}")
+    else:
+        print(f"{result['database']}: schema version {result['schema_version']}, nothing to apply")
+    return 0
