@@ -37,9 +37,6 @@ ORDER = "302-4817265-9034712"
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     opened: Store
     if request.param == "sqlite":
-        # TEMPORARY, drop at the merge: SQLiteStore's async Store methods land on main separately.
-        if not hasattr(SQLiteStore, "backend"):
-            pytest.skip("SQLiteStore has no async Store API on this branch yet")
         opened = await SQLiteStore(tmp_path / "state").open()
     else:
         dsn: str = request.getfixturevalue("pg_dsn")
