@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Json
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gateway.store.base import (
     AliasRecord,
@@ -33,6 +33,7 @@ from gateway.store.base import (
     NoticeRow,
     QuarantineRecord,
     RecordedBounce,
+    StoreError,
     daily_from_rows,
     evidence_digest,
     evidence_reference,
@@ -67,7 +68,7 @@ _UPSERT_ALIAS = (
 )
 
 
-class SchemaError(RuntimeError):
+class SchemaError(StoreError):
     """The database's schema is older than this gateway needs (or absent)."""
 
     def __init__(self, have: int, need: int) -> None:
@@ -124,15 +125,25 @@ class PostgresStore:
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def open(self) -> PostgresStore:
-        """Connect and check the schema; raises ``SchemaError`` when it is behind this code."""
+        """Connect and check the schema.
+
+        Raises ``SchemaError`` when the schema is behind this code, ``StoreError`` when the
+        database cannot be reached or used (with libpq's reason: refused, bad password, ...).
+        """
+        # One plain connection first: a failure says why, where the pool would only time out.
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=max(1, round(self._open_timeout))) as conn:
+                version = await read_version(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot use the PostgreSQL database: {exc}".rstrip()) from exc
+        if version < LATEST_VERSION:
+            raise SchemaError(version, LATEST_VERSION)
         try:
             await self._pool.open(wait=True, timeout=self._open_timeout)
-            version = await self.schema_version()
-            if version < LATEST_VERSION:
-                raise SchemaError(version, LATEST_VERSION)
-        except BaseException:
+        except PoolTimeout as exc:
             await self._pool.close()
-            raise
+            raise StoreError(f"cannot use the PostgreSQL database: {exc}") from exc
         self._loop = asyncio.get_running_loop()
         return self
 

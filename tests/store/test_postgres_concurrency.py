@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
-from gateway.store.base import REVIEW_COUNTER, AliasUpdate, NoticeRow
+from gateway.store.base import REVIEW_COUNTER, AliasUpdate, NoticeRow, StoreError
 from gateway.store.migrate import LATEST_VERSION, current_version, upgrade
 from gateway.store.postgres import PostgresStore, SchemaError
 
@@ -168,3 +169,10 @@ async def test_open_accepts_a_newer_schema(pg_dsn: str) -> None:
         assert await store.schema_version() == LATEST_VERSION + 1
     finally:
         await store.close()
+
+
+async def test_open_reports_an_unreachable_database_as_a_store_error(pg_dsn: str) -> None:
+    store = PostgresStore(make_conninfo(pg_dsn, password="wrong-password"), open_timeout=5)
+    with pytest.raises(StoreError, match=r"cannot use the PostgreSQL database: .*password"):
+        await store.open()
+    assert not store.is_open
