@@ -92,3 +92,12 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def pg_dsn() -> Iterator[str]:
+    """A fresh PostgreSQL database (no schema) for this test; see tests/pgutil.py."""
+    from tests.pgutil import admin_dsn, temporary_database
+
+    with temporary_database(admin_dsn()) as dsn:
+        yield dsn

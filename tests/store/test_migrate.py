@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from gateway.store.migrate import ADVISORY_LOCK_KEY, LATEST_VERSION, current_version, migrations, upgrade
+
+
+def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
+    shipped = migrations()
+    assert [m.version for m in shipped] == list(range(1, len(shipped) + 1))
+    assert shipped[-1].version == LATEST_VERSION
+    assert shipped[0].name == "initial"
+    assert all(m.sql.strip() for m in shipped)
+
+
+async def test_upgrade_from_empty_then_idempotent(pg_dsn: str) -> None:
+    assert await current_version(pg_dsn) == 0
+    assert await upgrade(pg_dsn) == list(range(1, LATEST_VERSION + 1))
+    assert await current_version(pg_dsn) == LATEST_VERSION
+    assert await upgrade(pg_dsn) == []
+    assert await current_version(pg_dsn) == LATEST_VERSION
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
+        cur = await conn.execute("SELECT version, name, applied_at IS NOT NULL FROM schema_migrations ORDER BY 1")
+        assert await cur.fetchall() == [(m.version, m.name, True) for m in migrations()]
+
+
+async def test_upgrade_of_a_current_database_keeps_its_rows(pg_dsn: str) -> None:
+    await upgrade(pg_dsn)
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await conn.execute("INSERT INTO aliases (alias, status, first_seen, last_seen, evidence, source)"
+                           " VALUES ('kept@m.de', 'optout', 1, 1, 'e', 's')")
+    assert await upgrade(pg_dsn) == []
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
+        cur = await conn.execute("SELECT alias FROM aliases")
+        assert await cur.fetchall() == [("kept@m.de",)]
+
+
+async def test_upgrade_waits_for_the_advisory_lock(pg_dsn: str) -> None:
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as holder:
+        await holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        task = asyncio.create_task(upgrade(pg_dsn))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        assert await current_version(pg_dsn) == 0
+        await holder.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+        assert await asyncio.wait_for(task, 10) == list(range(1, LATEST_VERSION + 1))
+    assert await current_version(pg_dsn) == LATEST_VERSION
+
+
+async def test_a_failed_migration_leaves_nothing_behind(pg_dsn: str) -> None:
+    """Each migration is one transaction: a failure (here: a table in the way) records nothing."""
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await conn.execute("CREATE TABLE evidence (in_the_way int)")
+    with pytest.raises(psycopg.errors.DuplicateTable):
+        await upgrade(pg_dsn)
+    assert await current_version(pg_dsn) == 0
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
+        cur = await conn.execute("SELECT to_regclass('relays') IS NULL")
+        assert await cur.fetchone() == (True,)
