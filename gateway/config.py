@@ -132,8 +132,9 @@ class AuthConfig(_Section):
 class StateConfig(_Section):
     # This instance's own files: its durable spool, and (without ``database``) the SQLite state.
     directory: Path = Path("state")
-    # Shared state for several instances: a PostgreSQL DSN ("postgresql://user@host/dbname"; the
-    # password from the DSN, PGPASSFILE or PGPASSWORD). Absent: SQLite in ``directory``.
+    # Shared state for several instances: a PostgreSQL DSN ("postgresql://user@host/dbname" or
+    # "host=... dbname=..."; the password from the DSN, PGPASSFILE or PGPASSWORD). Absent: SQLite
+    # in ``directory``.
     database: str | None = None
     pool_min_size: Annotated[int, Field(ge=0)] = 1
     pool_max_size: PositiveInt = 10
@@ -141,8 +142,18 @@ class StateConfig(_Section):
     @field_validator("database")
     @classmethod
     def _postgres_dsn(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("database must be a PostgreSQL DSN (postgresql://user@host/dbname)")
+        """A libpq connection string: a URI (postgresql://user@host/dbname) or key=value pairs."""
+        if value is None:
+            return None
+        message = "database must be a PostgreSQL DSN (postgresql://user@host/dbname or host=... dbname=...)"
+        if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(message)
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(value)
+        except Exception:
+            raise ValueError(message) from None
         return value
 
     @model_validator(mode="after")

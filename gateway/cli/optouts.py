@@ -35,7 +35,7 @@ from typing import Any
 from gateway.bounces.ingest import assign_notice
 from gateway.classify import Classifier
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.store.base import ALIAS_STATUSES, AliasRecord, AliasStatus, Store
+from gateway.store.base import ALIAS_STATUSES, AliasRecord, AliasStatus, Store, StoreError
 from gateway.store.factory import open_store
 
 FIELDS = ("alias", "status", "marketplace", "order_id", "first_seen", "last_seen", "evidence", "source",
@@ -194,6 +194,8 @@ def _guard(fn: Any) -> Any:
             return _fail(str(exc))
         except UsageError as exc:
             return _fail(str(exc))
+        except StoreError as exc:
+            return _fail(f"state: {exc}")
         except OSError as exc:
             return _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror or exc}")
     return wrapped

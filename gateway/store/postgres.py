@@ -114,13 +114,17 @@ class PostgresStore:
     backend = "postgresql"
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
-                 open_timeout: float = 30.0) -> None:
+                 open_timeout: float = 30.0, acquire_timeout: float = 10.0) -> None:
         self.dsn = dsn
         self._open_timeout = open_timeout
         # autocommit: a read is one round trip; writes open their own transaction block.
+        # check: a connection is tested as it leaves the pool, so after a database restart or a
+        # failover behind a proxy no message fails on a connection that died meanwhile.
+        # acquire_timeout: with the database gone, an operation fails (and the SMTP client hears
+        # 451 4.3.0) well inside the client's own DATA timeout instead of hanging.
         self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             dsn, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True},
-            name="gateway-store")
+            name="gateway-store", check=AsyncConnectionPool.check_connection, timeout=acquire_timeout)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""State backends: the Store interface (base), SQLite (embedded default) and PostgreSQL (shared)."""

@@ -1,0 +1,107 @@
+"""``gateway db status|upgrade`` as an admin runs them, on SQLite state and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, config_from_mapping
+from gateway.store.factory import describe, redact_dsn
+from tests.conftest import REPO_ROOT
+
+
+def gateway_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO_ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def config_file(tmp_path: Path, database: str | None = None) -> Path:
+    path = tmp_path / "gateway.toml"
+    text = f'[state]\ndirectory = "{tmp_path / "state"}"\n'
+    if database is not None:
+        text += f'database = "{database}"\n'
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sqlite_state_is_current_once_opened(tmp_path: Path) -> None:
+    cfg = config_file(tmp_path)
+    done = gateway_cli("db", "upgrade", "--json", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["backend"] == "sqlite" and result["applied"] == []
+    assert result["schema_version"] == result["latest"] >= 1
+    assert (tmp_path / "state" / "gateway.db").is_file()
+    status = gateway_cli("db", "status", "--config", str(cfg))
+    assert status.returncode == 0 and "up to date" in status.stdout
+
+
+def test_postgres_status_upgrade_status(tmp_path: Path, pg_dsn: str) -> None:
+    cfg = config_file(tmp_path, pg_dsn)
+    before = gateway_cli("db", "status", "--json", "--config", str(cfg))
+    assert before.returncode == 1, before.stderr  # behind: scripts can gate a deploy on it
+    status = json.loads(before.stdout)
+    assert (status["backend"], status["schema_version"], status["up_to_date"]) == ("postgresql", 0, False)
+
+    # Using a schema that is behind is refused with the command that fixes it.
+    for command in (("report",), ("optouts", "list"), ("quarantine", "list")):
+        refused = gateway_cli(*command, "--config", str(cfg))
+        assert refused.returncode == 2 and "gateway db upgrade" in refused.stderr, command
+        assert "Traceback" not in refused.stderr
+
+    upgraded = gateway_cli("db", "upgrade", "--config", str(cfg))
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "applied migrations 1" in upgraded.stdout
+    again = gateway_cli("db", "upgrade", "--json", "--config", str(cfg))
+    assert again.returncode == 0 and json.loads(again.stdout)["applied"] == []
+    after = json.loads(gateway_cli("db", "status", "--json", "--config", str(cfg)).stdout)
+    assert after["up_to_date"] is True and after["schema_version"] == after["latest"] == status["latest"]
+
+
+def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    cfg = config_file(tmp_path, "postgresql://gw:hunter2@127.0.0.1:1/gateway?connect_timeout=2")
+    done = gateway_cli("db", "status", "--config", str(cfg))
+    assert done.returncode == 2
+    assert "127.0.0.1" in done.stderr and "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_optouts_cli_on_postgres(tmp_path: Path, pg_dsn: str) -> None:
+    cfg = config_file(tmp_path, pg_dsn)
+    assert gateway_cli("db", "upgrade", "--config", str(cfg)).returncode == 0
+    alias = "bcdfghjklmnpqrs@marketplace.amazon.de"
+    added = gateway_cli("optouts", "add", alias, "--reason", "buyer asked", "--actor", "alice", "--config", str(cfg))
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(gateway_cli("optouts", "list", "--json", "--config", str(cfg)).stdout)
+    assert [(r["alias"], r["status"]) for r in listed] == [(alias, "optout")]
+    # Nothing was written to a local SQLite file: the registry is the shared one.
+    assert not (tmp_path / "state" / "gateway.db").exists()
+
+
+def test_database_key_takes_postgres_dsns_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        config_from_mapping({"state": {"database": "mysql://db/gw"}})
+    with pytest.raises(ConfigError):
+        config_from_mapping({"state": {"database": "host=db dbname"}})
+    keyvalue = config_from_mapping({"state": {"database": "host=db dbname=gw password=pw"}})
+    assert describe(keyvalue) == "host=db dbname=gw password=***"
+    with pytest.raises(ConfigError):
+        config_from_mapping({"state": {"database": "postgresql://db/gw", "pool_min_size": 5, "pool_max_size": 2}})
+    config = config_from_mapping({"state": {"directory": str(tmp_path), "database": "postgresql://gw:pw@db/gw"}})
+    assert describe(config) == "postgresql://gw:***@db/gw"
+    assert describe(config_from_mapping({"state": {"directory": str(tmp_path)}})).startswith("sqlite:")
+
+
+@pytest.mark.parametrize(("dsn", "shown"), [
+    ("postgresql://gw:s3cr%40t@db.example:5432/gw", "postgresql://gw:***@db.example:5432/gw"),
+    ("postgresql://gw@db/gw?password=xx&sslmode=require", "postgresql://gw@db/gw?password=***&sslmode=require"),
+    ("postgresql://db.example:5432/gw", "postgresql://db.example:5432/gw"),
+])
+def test_redact_dsn(dsn: str, shown: str) -> None:
+    assert redact_dsn(dsn) == shown

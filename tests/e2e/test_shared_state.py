@@ -1,0 +1,198 @@
+"""Two gateway instances on different ports sharing one PostgreSQL, each with its own spool.
+
+What one instance learns (a relay record, an opt-out, a review request, a quarantined message),
+the other one knows and enforces: this is what lets a provider run N instances behind a load
+balancer. Real PostgreSQL (``pg_dsn``), real policy packs, real SMTP on loopback, a real sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiosmtplib
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from gateway.app import Gateway
+from tests.bounces.messages import optout_notice, seller_message
+from tests.conftest import REPO_ROOT, GatewayFactory, listener_port
+from tests.sink import Sink
+
+ALIAS = "bcdfghjklmnpqrs@marketplace.amazon.de"
+ORDER = "302-4817265-9034712"
+BOUNCES = "optout-notices@gw.shop.example"
+SELLER = "orders@shop.example"
+EXAMPLES = REPO_ROOT / "policies" / "examples"
+
+
+def db_upgrade(tmp_path: Path, dsn: str) -> dict[str, object]:
+    """``gateway db upgrade --json`` as an admin runs it, against the shared database."""
+    cfg = tmp_path / "db.toml"
+    cfg.write_text(f'[state]\ndirectory = "{tmp_path / "cli-state"}"\ndatabase = "{dsn}"\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade", "--json", "--config", str(cfg)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+async def two_instances(gateway_factory: GatewayFactory, tmp_path: Path, dsn: str) -> tuple[Gateway, Gateway]:
+    upgraded = db_upgrade(tmp_path, dsn)
+    assert upgraded["backend"] == "postgresql" and upgraded["applied"]
+    assert upgraded["schema_version"] == upgraded["latest"]
+    gateways = []
+    for name in ("a", "b"):
+        gw = await gateway_factory(policy="load", bounces={"addresses": [BOUNCES]},
+                                   state={"directory": str(tmp_path / f"state-{name}"), "database": dsn})
+        assert gw.store is not None and gw.store.backend == "postgresql"
+        gateways.append(gw)
+    a, b = gateways
+    assert listener_port(a) != listener_port(b)
+    return a, b
+
+
+async def send(gw: Gateway, data: bytes, to: str) -> str:
+    errors, reply = await aiosmtplib.send(data, sender=SELLER, recipients=[to], hostname="127.0.0.1",
+                                          port=listener_port(gw))
+    assert errors == {}
+    return reply
+
+
+def invoice(message_id: str) -> bytes:
+    return seller_message(
+        ALIAS, f"Ihre Rechnung zur Bestellung {ORDER}",
+        f"Guten Tag,\n\nanbei die Rechnung zu Bestellung {ORDER}.\n\n"
+        "Mit freundlichen Grüßen\nIhr Team von Mustermann Handel\n",
+        message_id=message_id)
+
+
+async def test_optout_learned_by_one_instance_is_enforced_by_the_other(
+        gateway_factory: GatewayFactory, sink: Sink, tmp_path: Path, pg_dsn: str) -> None:
+    a, b = await two_instances(gateway_factory, tmp_path, pg_dsn)
+
+    # A relays a proactive message; its relay record goes to the shared database.
+    assert "queued as" in await send(a, invoice("<inv-1@shop.example>"), ALIAS)
+    await sink.handler.wait_for(1)
+    assert a.processor is not None
+    await a.processor.drain()
+
+    # Amazon's opt-out notice names only the order, and reaches instance B: B matches it against
+    # the relay A recorded.
+    reply = await send(b, optout_notice(ORDER, tld="de"), BOUNCES)
+    assert "bounce-back recorded" in reply and "matched by order" in reply
+    assert b.store is not None
+    record = await b.store.get_alias(ALIAS)
+    assert record is not None and (record.status, record.order_id) == ("optout", ORDER)
+    evidence = await b.store.read_evidence(record.evidence)
+    assert evidence is not None and b"could not be delivered" in evidence
+
+    # A refuses the next proactive message to that buyer, naming the opt-out; nothing is relayed.
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await send(a, invoice("<inv-2@shop.example>"), ALIAS)
+    assert 500 <= refused.value.code < 600 and "opted out" in refused.value.message
+
+    # A reply in the buyer's thread still goes through either instance.
+    answer = seller_message(ALIAS, f"AW: Frage zu Bestellung {ORDER}",
+                            f"Guten Tag,\n\ndie Lieferung zu Bestellung {ORDER} kommt am Montag.\n",
+                            in_reply_to="<buyer-question-1@marketplace.amazon.de>")
+    assert "queued as" in await send(a, answer, ALIAS)
+    await sink.handler.wait_for(2)
+    await asyncio.sleep(0.2)
+    assert len(sink.messages) == 2
+
+
+async def test_one_review_request_per_order_across_instances(
+        gateway_factory: GatewayFactory, sink: Sink, tmp_path: Path, pg_dsn: str) -> None:
+    a, b = await two_instances(gateway_factory, tmp_path, pg_dsn)
+    request = (EXAMPLES / "reviews" / "request-de.eml").read_bytes()
+    to = "b7d3kq9xz2m4np5@marketplace.amazon.de"
+    assert "queued as" in await send(a, request, to)
+    assert a.processor is not None
+    await a.processor.drain()  # the per-order counter is written before the 250, the rest beside it
+    assert b.store is not None
+    assert await b.store.order_counter(ORDER, "review-request") == 1
+
+    # The same order's second request, through the other instance, is refused by name.
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await send(b, request.replace(b"<607076430331@", b"<second-request@"), to)
+    assert 500 <= refused.value.code < 600 and "review-request-repeat" in refused.value.message
+    await sink.handler.wait_for(1)
+    await asyncio.sleep(0.2)
+    assert len(sink.messages) == 1
+
+
+async def test_message_held_on_one_instance_is_released_once_by_either(
+        gateway_factory: GatewayFactory, sink: Sink, tmp_path: Path, pg_dsn: str) -> None:
+    a, b = await two_instances(gateway_factory, tmp_path, pg_dsn)
+    held = (EXAMPLES / "contact" / "ask-phone-en.eml").read_bytes()
+    to = held.split(b"\nTo: ", 1)[1].split(b"\n", 1)[0].strip().decode()
+    reply = await send(a, held, to)
+    assert "held for review" in reply
+    qid = reply.rsplit(" ", 1)[-1]
+
+    # Both instances' admins press "release" at the same moment: one wins, the other is told.
+    assert a.admin is not None and b.admin is not None
+    outcomes = await asyncio.gather(
+        a.admin.review.release(qid, actor="alice", reason="carrier needs the number", force=True),
+        b.admin.review.release(qid, actor="bob", reason="carrier needs the number", force=True),
+        return_exceptions=True)
+    released = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(released) == 1 and len(refused) == 1
+    assert getattr(refused[0], "code", None) == "not-held"
+
+    # Delivered once, from the spool of the instance that won; the bytes are gone from the store.
+    await sink.handler.wait_for(1)
+    await asyncio.sleep(0.5)
+    assert len(sink.messages) == 1
+    assert b"<216157667125@mustermann-handel.example>" in sink.messages[0].data
+    assert a.store is not None
+    record = await a.store.get_quarantine(qid)
+    assert record is not None and record.status == "released"
+    assert await a.store.quarantined_bytes(qid) is None
+    audit = [e for e in await a.store.audit_log() if e["object"] == qid]
+    assert [e["action"] for e in audit].count("released") == 1
+
+
+def set_database_reachable(dsn: str, reachable: bool) -> None:
+    """A real outage of one database: refuse new connections and cut the open ones (or undo that)."""
+    name = conninfo_to_dict(dsn)["dbname"]
+    admin = make_conninfo(dsn, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+            sql.Identifier(str(name)), sql.SQL("true" if reachable else "false")))
+        if not reachable:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+async def test_database_outage_defers_marketplace_mail_and_recovers(
+        gateway_factory: GatewayFactory, sink: Sink, tmp_path: Path, pg_dsn: str) -> None:
+    db_upgrade(tmp_path, pg_dsn)
+    gw = await gateway_factory(policy="load", state={"directory": str(tmp_path / "state"), "database": pg_dsn})
+    assert gw.store is not None
+    await asyncio.to_thread(set_database_reachable, pg_dsn, False)
+    try:
+        # Mail to a buyer alias cannot be checked against the registry: a temporary failure, so
+        # the seller's system retries; nothing is relayed unchecked.
+        with pytest.raises(aiosmtplib.SMTPDataError) as deferred:
+            await send(gw, invoice("<inv-outage@shop.example>"), ALIAS)
+        assert deferred.value.code == 451 and deferred.value.message.startswith("4.3.0")
+        # Mail to anyone else needs no state and still goes through.
+        plain = b"From: orders@shop.example\r\nTo: someone@example.com\r\nSubject: Hi\r\n\r\nHello\r\n"
+        errors, reply = await aiosmtplib.send(plain, sender=SELLER, recipients=["someone@example.com"],
+                                              hostname="127.0.0.1", port=listener_port(gw))
+        assert errors == {} and "queued as" in reply
+    finally:
+        await asyncio.to_thread(set_database_reachable, pg_dsn, True)
+    # The database is back: the retried message is checked and relayed, without a restart.
+    assert "queued as" in await send(gw, invoice("<inv-outage@shop.example>"), ALIAS)
+    received = await sink.handler.wait_for(2)
+    assert sorted(m.rcpt_tos[0] for m in received) == sorted([ALIAS, "someone@example.com"])
