@@ -85,13 +85,14 @@ class SinkProcess:
 
 
 def gateway_config(directory: Path, port: int, sink_port: int, *, policy: bool = True,
-                   reuse_port: bool = False, extra: str = "") -> Path:
+                   reuse_port: bool = False, extra: str = "", database: str | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "gateway.toml"
     config.write_text(
         f'[server]\nlisten = "127.0.0.1:{port}"\nmax_sessions = 1000\n'
         f'reuse_port = {"true" if reuse_port else "false"}\n{extra}'
         f'[state]\ndirectory = "{directory}/state"\n'
+        + (f'database = "{database}"\n' if database else "") +
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\npool_size = 4\n'
         f'[policy]\nenabled = {"true" if policy else "false"}\n'
         f'[log]\nformat = "json"\nlevel = "warning"\n')

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -78,13 +80,45 @@ async def main() -> None:
     parser.add_argument("--no-policy", action="store_true", help="run the gateway without rule packs")
     parser.add_argument("--delivery", choices=["inline", "separate"], default="inline",
                         help="[delivery] process: in the serving process, or a child process of its own")
+    parser.add_argument("--database", metavar="ADMIN_DSN",
+                        help="shared state on PostgreSQL: a throwaway database is made with this admin DSN")
     args = parser.parse_args()
     total = (args.messages // args.sessions) * args.sessions
+    if args.database:
+        with throwaway_database(args.database) as dsn:
+            await run(args, total, dsn)
+    else:
+        await run(args, total, None)
+
+
+@contextlib.contextmanager
+def throwaway_database(admin: str) -> Iterator[str]:
+    """A new database, upgraded with ``gateway db upgrade``'s code, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"gw_bench_{os.getpid()}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = make_conninfo(admin, dbname=name)
+    try:
+        yield dsn
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def run(args: argparse.Namespace, total: int, database: str | None) -> None:
+    if database is not None:
+        from gateway.store.migrate import upgrade
+
+        await upgrade(database)
 
     sink = SinkProcess()
     gateway: subprocess.Popen[bytes] | None = None
     try:
-        print(f"machine: {machine()}; "
+        print(f"machine: {machine()}; state: {'PostgreSQL' if database else 'SQLite'}; "
               f"{total} messages of {len(make_message(0, args.to))} bytes over {args.sessions} sessions")
         elapsed, lat = await drive(sink.port, total, args.sessions, args.to)
         bare = summary("bare aiosmtpd sink", total, elapsed, lat)
@@ -92,7 +126,8 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             gw_port = free_port()
             config = gateway_config(Path(tmp), gw_port, sink.port, policy=not args.no_policy,
-                                    extra=f'[delivery]\nprocess = "{args.delivery}"\npoll_interval = 0.05\n')
+                                    extra=f'[delivery]\nprocess = "{args.delivery}"\npoll_interval = 0.05\n',
+                                    database=database)
             gateway = start_gateway(config)
             await wait_port(gw_port)
             if os.environ.get("BENCH_PROFILE"):

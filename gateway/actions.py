@@ -110,7 +110,7 @@ class MessageProcessor:
         policy: PolicyEvaluator | None = tenant.policy
         if not txn.marketplace_recipients or policy is None or not self.config.policy.enabled:
             return Verdict(action=Action.RELAY)
-        state = self.store.policy_state(tenant.id)
+        state = await self.store.policy_state(tenant.id, [r.alias for r in txn.marketplace_recipients])
         try:
             # Policy work is CPU-bound: a worker thread, bounded so the client hears back in time.
             async with asyncio.timeout(self.config.policy.evaluation_timeout):

@@ -107,7 +107,7 @@ class QuarantineReview:
             raise ReviewError("recheck-unavailable",
                               "no policy engine to re-check with; release with force and a reason")
         recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
-        state = self.store.policy_state(record.tenant)
+        state = await self.store.policy_state(record.tenant, [r.alias for r in recipients])
         return await asyncio.to_thread(policy.evaluate, data, recipients, state), policy
 
     async def release(self, qid: str, *, actor: str, reason: str, force: bool = False) -> ReleaseResult:

@@ -9,7 +9,7 @@ worker threads and reads state through ``Store.policy_state`` (a synchronous vie
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -138,8 +138,12 @@ class Store(Protocol):
     @property
     def is_open(self) -> bool: ...
     async def schema_version(self) -> int: ...
-    def policy_state(self, tenant: str = "") -> PolicyStateView:
-        """A view for the policy engine; call its methods from a worker thread, never the loop."""
+    async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> PolicyStateView:
+        """A view for the policy engine; call its methods from a worker thread, never the loop.
+
+        ``aliases`` (the message's buyer aliases) may be read ahead, so the evaluating thread need
+        not wait on the database for them.
+        """
         ...
 
     # -- relays and counters ------------------------------------------------------------------------
@@ -154,6 +158,9 @@ class Store(Protocol):
 
     # -- opt-out registry ---------------------------------------------------------------------------
     async def alias_status(self, alias: str, tenant: str = "") -> AliasStatus | None: ...
+    async def alias_statuses(self, aliases: Sequence[str], tenant: str = "") -> dict[str, AliasStatus]:
+        """The registered ones among ``aliases`` (lower-cased), in one read."""
+        ...
     async def record_alias(self, alias: str, status: AliasStatus, *, marketplace: str | None,
                            order_id: str | None, evidence: str, source: str,
                            tenant: str = "") -> AliasRecord: ...
@@ -215,13 +222,21 @@ class LoopPolicyState:
     """
 
     def __init__(self, store: Store, tenant: str, loop: asyncio.AbstractEventLoop,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, known: Mapping[str, AliasStatus | None] | None = None) -> None:
         self._store = store
         self.tenant = tenant
         self._loop = loop
         self._timeout = timeout
         self._reviews: dict[str, int] = {}
-        self._aliases: dict[str, AliasStatus | None] = {}
+        self._aliases: dict[str, AliasStatus | None] = dict(known or {})
+
+    @classmethod
+    async def read_ahead(cls, store: Store, tenant: str, aliases: Sequence[str]) -> LoopPolicyState:
+        """A view with ``aliases``' statuses already read (one query), on the running loop."""
+        wanted = [a.lower() for a in aliases]
+        found = await store.alias_statuses(wanted, tenant) if wanted else {}
+        known: dict[str, AliasStatus | None] = {a: found.get(a) for a in wanted}
+        return cls(store, tenant, asyncio.get_running_loop(), known=known)
 
     def review_requests(self, order_id: str) -> int:
         if order_id not in self._reviews:

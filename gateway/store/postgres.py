@@ -163,10 +163,12 @@ class PostgresStore:
         async with self._pool.connection() as conn:
             return await read_version(conn)
 
-    def policy_state(self, tenant: str = "") -> LoopPolicyState:
+    async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> LoopPolicyState:
         if self._loop is None:
             raise RuntimeError("store is not open")
-        return LoopPolicyState(self, tenant, self._loop)
+        # The message's aliases are read here, in one query: the evaluating thread would otherwise
+        # hold a worker while it waits on the database for each.
+        return await LoopPolicyState.read_ahead(self, tenant, aliases)
 
     async def _fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         async with self._pool.connection() as conn:
@@ -240,6 +242,14 @@ class PostgresStore:
             return None
         status: AliasStatus = row[0]
         return status
+
+    async def alias_statuses(self, aliases: Sequence[str], tenant: str = "") -> dict[str, AliasStatus]:
+        wanted = sorted({a.lower() for a in aliases})
+        if not wanted:
+            return {}
+        rows = await self._fetchall("SELECT alias, status FROM aliases WHERE tenant = %s AND alias = ANY(%s)",
+                                    (tenant, wanted))
+        return {str(a): s for a, s in rows}
 
     async def record_alias(self, alias: str, status: AliasStatus, *, marketplace: str | None,
                            order_id: str | None, evidence: str, source: str,

@@ -773,8 +773,21 @@ class SQLiteStore:
             return int(row[0]) if row else 0
         return await self._run(read)
 
-    def policy_state(self, tenant: str = "") -> PolicyStateView:
+    async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> PolicyStateView:
+        # Reads from the evaluating thread go through its own WAL reader: nothing to read ahead.
         return StorePolicyState(self, tenant)
+
+    def alias_statuses_sync(self, aliases: Sequence[str], tenant: str = "") -> dict[str, AliasStatus]:
+        wanted = sorted({a.lower() for a in aliases})
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._reader().execute(
+            f"SELECT alias, status FROM aliases WHERE tenant = ? AND alias IN ({marks})", [tenant, *wanted])
+        return {str(a): s for a, s in rows}
+
+    async def alias_statuses(self, aliases: Sequence[str], tenant: str = "") -> dict[str, AliasStatus]:
+        return await self._run(self.alias_statuses_sync, aliases, tenant)
 
     async def order_counter(self, order_id: str, counter: str, tenant: str = "") -> int:
         return await self._run(self.order_counter_sync, order_id, counter, tenant)

@@ -154,7 +154,7 @@ async def test_open_refuses_a_database_that_was_not_upgraded(pg_dsn: str) -> Non
     assert (info.value.have, info.value.need) == (0, LATEST_VERSION)
     assert not store.is_open
     with pytest.raises(RuntimeError, match="not open"):
-        store.policy_state()
+        await store.policy_state()
 
 
 async def test_open_accepts_a_newer_schema(pg_dsn: str) -> None:

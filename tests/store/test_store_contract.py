@@ -61,10 +61,16 @@ async def test_policy_state_reads_from_a_worker_thread(store: Store) -> None:
                              tenant="t1")
     await store.record_relay("Q1", "<m1@shop>", [(ALIAS, "de")], [ORDER], {REVIEW_COUNTER}, [REVIEW_COUNTER],
                              tenant="t1")
-    view = store.policy_state("t1")
+    view = await store.policy_state("t1")
     assert await asyncio.to_thread(view.alias_status, ALIAS.upper()) == "optout"
     assert await asyncio.to_thread(view.review_requests, ORDER) == 1
-    other = store.policy_state("t2")
+    ahead = await store.policy_state("t1", [ALIAS.upper(), "nobody@marketplace.amazon.de"])
+    assert await asyncio.to_thread(ahead.alias_status, ALIAS) == "optout"
+    assert await asyncio.to_thread(ahead.alias_status, "nobody@marketplace.amazon.de") is None
+    assert await store.alias_statuses([ALIAS.upper(), "nobody@marketplace.amazon.de"], "t1") == {ALIAS: "optout"}
+    assert await store.alias_statuses([ALIAS], "t2") == {}
+    assert await store.alias_statuses([]) == {}
+    other = await store.policy_state("t2")
     assert await asyncio.to_thread(other.alias_status, ALIAS) is None
     assert await asyncio.to_thread(other.review_requests, ORDER) == 0
 
