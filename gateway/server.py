@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import collections
+import contextlib
 import ssl
 from base64 import b64decode
 from collections.abc import Awaitable, Callable
@@ -329,6 +330,7 @@ class GatewaySMTP(SMTP):
             if not self._counted:
                 self._counted = True
                 self._listener.session_opened()
+            self._listener.sessions.add(self)
             peer = transport.get_extra_info("peername")
             host = str(peer[0]) if isinstance(peer, tuple) else ""
             cfg = self._listener.config.server
@@ -339,10 +341,21 @@ class GatewaySMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        self._listener.sessions.discard(self)
         if self._counted:
             self._counted = False
             self._listener.session_closed()
         super().connection_lost(error)
+
+    def hang_up(self, reply: str) -> None:
+        """End the session now with ``reply`` (shutdown after the drain period)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        assert isinstance(transport, asyncio.WriteTransport)
+        with contextlib.suppress(Exception):
+            transport.write(reply.encode("ascii") + b"\r\n")
+        transport.close()
 
     async def smtp_DATA(self, arg: str) -> None:
         envelope = self.envelope
@@ -497,6 +510,7 @@ class Listener:
         self._idle = asyncio.Event()
         self._idle.set()
         self._servers: list[asyncio.Server] = []
+        self.sessions: set[GatewaySMTP] = set()
 
     def _smtp_kwargs(self) -> dict[str, Any]:
         cfg = self.config.server
@@ -595,8 +609,26 @@ class Listener:
         return True
 
     async def close(self) -> None:
+        """Stop listening and end the sessions still open after the drain (421, then hang up):
+        none is left to the garbage collector, whatever state it was in (PROXY header, DATA)."""
+        # Stop accepting first, then let connections accepted a moment ago finish being set up,
+        # and only then close the servers: in Python 3.11 a connection accepted just before
+        # Server.close() fails to attach to the closed server and its socket is never closed.
+        loop = asyncio.get_running_loop()
+        for srv in self._servers:
+            for sock in srv.sockets:
+                loop.remove_reader(sock.fileno())
+        for _ in range(3):
+            await asyncio.sleep(0)
         for srv in self._servers:
             srv.close()
+        reply = replies.SHUTTING_DOWN.format(hostname=self.config.server.hostname)
+        for session in list(self.sessions):
+            session.hang_up(reply)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                while self.sessions:
+                    await asyncio.sleep(0.01)
         for srv in self._servers:
             await srv.wait_closed()
         self._servers.clear()

@@ -253,3 +253,43 @@ async def test_two_gateways_behind_haproxy(balancer: Balancer, gateway_factory: 
     assert after == {"gw2.test": 5}
     await sink.handler.wait_for(19)
     assert len(sink.messages) == 19
+
+
+@pytest.mark.slow
+async def test_opt_out_holds_whichever_instance_haproxy_picks(
+        balancer: Balancer, gateway_factory: GatewayFactory, sink: Sink, tmp_path: Path, pg_dsn: str) -> None:
+    """The whole topology of issue 7: balancer, two instances, one PostgreSQL. An opt-out recorded
+    once is enforced on every session, whichever instance the balancer sends it to."""
+    from gateway.store.migrate import upgrade
+    from tests.bounces.messages import seller_message
+
+    await upgrade(pg_dsn)
+    gateways = []
+    for name in ("gw1", "gw2"):
+        gateways.append(await gateway_factory(
+            policy="load",
+            server={"listen": f"127.0.0.1:{balancer.gateway_ports[name]}", "hostname": f"{name}.test",
+                    "trusted_proxies": ["127.0.0.1/32"], "allowed_networks": [f"{CLIENT}/32"]},
+            state={"directory": str(tmp_path / name), "database": pg_dsn}))
+    await wait_states(balancer, {"gw1": "UP", "gw2": "UP"})
+    alias = "bcdfghjklmnpqrs@marketplace.amazon.de"
+    assert gateways[0].store is not None
+    await gateways[0].store.record_alias(alias, "optout", marketplace="de", order_id=None,
+                                         evidence="notice", source="test")
+
+    refused_by: Counter[str] = Counter()
+    for n in range(6):
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=balancer.frontend_ports[0], source_address=(CLIENT, 0),
+                               local_hostname="erp.shop.example", start_tls=False, timeout=10)
+        greeting = await smtp.connect()
+        try:
+            proactive = seller_message(alias, f"Neue Angebote {n}", "Guten Tag,\n\nunser neuer Katalog ist da.\n")
+            with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+                await smtp.sendmail("erp@shop.example", [alias], proactive)
+            assert 500 <= refused.value.code < 600 and "opted out" in refused.value.message
+        finally:
+            await smtp.quit()
+        refused_by[greeting.message.split()[0]] += 1
+    assert set(refused_by) == {"gw1.test", "gw2.test"}, refused_by
+    await asyncio.sleep(0.3)
+    assert sink.messages == []

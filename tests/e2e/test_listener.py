@@ -288,3 +288,17 @@ async def test_auth_plain_needs_credentials_file_entry(gateway_factory: GatewayF
     assert code in (503, 504, 538)
     assert "5." in text
     await client.close()
+
+
+async def test_sessions_still_open_after_the_drain_period_hear_421_and_are_closed(
+        gateway_factory: GatewayFactory) -> None:
+    gw = await gateway_factory()
+    idle_client, _ = await RawSMTP.connect(listener_port(gw))
+    await idle_client.cmd("EHLO client.test")  # then says nothing more: only the stop ends it
+    assert gw.listener is not None and gw.listener.active_sessions == 1
+    await gw.stop(grace=0.3)
+    code, text = await idle_client.read_reply(timeout=5.0)
+    assert code == 421 and "4.3.2" in text
+    assert await idle_client.reader.read() == b""  # and the connection is closed, not left open
+    assert gw.listener.sessions == set() and gw.listener.active_sessions == 0
+    await idle_client.close()
