@@ -26,6 +26,7 @@ from gateway.admin.review import QuarantineReview
 from gateway.auth import Credentials, FailureLimiter
 from gateway.log import get_logger
 from gateway.metrics import CONTENT_TYPE
+from gateway.store.base import StoreError
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -126,6 +127,16 @@ def _set_headers(response: web.StreamResponse) -> None:
     response.headers.setdefault("Cache-Control", "no-store")
 
 
+@web.middleware
+async def store_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The state backend is unreachable (PostgreSQL down): 503 with the reason, not a 500."""
+    try:
+        return await handler(request)
+    except StoreError as exc:
+        log.error("admin_store_unavailable", path=request.path, error=str(exc))
+        return web.json_response({"error": "store-unavailable", "message": str(exc)}, status=503)
+
+
 def make_auth_middleware(auth: AdminAuth, public_metrics: bool) -> Any:
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -176,7 +187,7 @@ class AdminServer:
             credentials = Credentials.load(creds_file)
         self.auth = AdminAuth(cfg.resolved_token(), credentials, cfg.users, cfg.session_ttl)
         self.secure_cookies = cfg.secure_cookies
-        self.app = web.Application(middlewares=[make_auth_middleware(self.auth, cfg.public_metrics)],
+        self.app = web.Application(middlewares=[make_auth_middleware(self.auth, cfg.public_metrics), store_unavailable],
                                    client_max_size=64 * 1024)
         self.app.on_response_prepare.append(_security_headers)
         self.app[ADMIN_KEY] = self

@@ -18,7 +18,8 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -76,6 +77,10 @@ class SchemaError(StoreError):
         self.need = need
         super().__init__(f"database schema is at version {have}, this gateway needs {need}:"
                          " run `gateway db upgrade`")
+
+
+class DatabaseUnavailable(StoreError):
+    """The database could not be reached (or the connection broke) during an operation."""
 
 
 def _json(value: Any) -> Json:
@@ -159,8 +164,18 @@ class PostgresStore:
     def is_open(self) -> bool:
         return self._loop is not None and not self._pool.closed
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection; losing the database is a ``StoreError`` (``DatabaseUnavailable``),
+        so callers handle it as they handle any unusable store."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".rstrip()) from exc
+
     async def schema_version(self) -> int:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             return await read_version(conn)
 
     async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> LoopPolicyState:
@@ -171,12 +186,12 @@ class PostgresStore:
         return await LoopPolicyState.read_ahead(self, tenant, aliases)
 
     async def _fetchone(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute(sql, args)
             return await cur.fetchone()
 
     async def _fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute(sql, args)
             return await cur.fetchall()
 
@@ -189,7 +204,7 @@ class PostgresStore:
         order_text = " ".join(order_ids)
         # Counter rows are locked in sorted order: two relays naming the same orders never deadlock.
         bumps = sorted((order_id, counter) for order_id in order_ids for counter in counters)
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             for alias, marketplace in recipients:
                 cur = await conn.execute(
                     "INSERT INTO relays (tenant, queue_id, message_id, alias, marketplace, order_ids, tags,"
@@ -316,7 +331,7 @@ class PostgresStore:
     async def store_evidence(self, raw: bytes) -> tuple[str, str]:
         """Keep a notice's raw bytes; content-addressed, so the same notice stored twice is one row."""
         digest = hashlib.sha256(raw).hexdigest()
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cur = await conn.execute("SELECT 1 FROM evidence WHERE sha256 = %s", (digest,))
             if await cur.fetchone() is None:
                 await conn.execute(
@@ -351,7 +366,7 @@ class PostgresStore:
         index; the second waits for the first and then records nothing.
         """
         tenant = notice.tenant
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "INSERT INTO bounce_notices (tenant, at, kind, order_id, marketplace, alias, matched_by,"
                 f" source, report, resolved, evidence, sha256) VALUES (%s, {_NOW}, %s, %s, %s, %s, %s, %s,"
@@ -434,7 +449,7 @@ class PostgresStore:
                               rcpt_tos: Sequence[str], marketplace: str | None, action: str,
                               rules: Sequence[str], *, tenant: str = "", shadow: bool = False) -> None:
         """One decision; with ``shadow`` the action is what would have happened (the mail was relayed)."""
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             await conn.execute(
                 "INSERT INTO decisions (at, tenant, shadow, ref, message_id, peer, mail_from, rcpt_tos,"
                 f" marketplace, action, rules) VALUES ({_NOW}, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -456,7 +471,7 @@ class PostgresStore:
                 for r in rows]
 
     async def audit(self, actor: str, action: str, obj: str, reason: str) -> None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             await _audit(conn, actor, action, obj, reason)
 
     async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
@@ -495,7 +510,7 @@ class PostgresStore:
                          message_id: str, subject: str, marketplace: str | None,
                          verdict: dict[str, Any], tenant: str = "") -> str:
         qid = "Q" + uuid.uuid4().hex[:16].upper()
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO quarantine (id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
                 f" marketplace, verdict, size) VALUES (%s, %s, {_NOW}, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -541,7 +556,7 @@ class PostgresStore:
         return await self._transition(qid, "released", "held", actor, "release-failed", reason)
 
     async def _transition(self, qid: str, old: str, new: str, actor: str, action: str, reason: str) -> bool:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             cur = await conn.execute("UPDATE quarantine SET status = %s WHERE id = %s AND status = %s RETURNING id",
                                      (new, qid, old))
             if await cur.fetchone() is None:
