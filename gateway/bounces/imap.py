@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from gateway.bounces.ingest import BounceIngestService, ImportSummary
 from gateway.config import ImapConfig
 from gateway.log import get_logger
+from gateway.store.base import StoreError
 
 log = get_logger("gateway.bounces.imap")
 
@@ -163,6 +164,7 @@ class ImapPoller:
         self.service = service
         self._stop = asyncio.Event()
         self.polls = 0
+        self.skipped = 0
 
     @property
     def source(self) -> str:
@@ -225,9 +227,17 @@ class ImapPoller:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
-                await self.poll_once()
-            except (ImapError, OSError, imaplib.IMAP4.error) as exc:
-                # The mailbox being down is an operational problem, not a reason to stop polling.
+                # Instances sharing a database poll a mailbox one at a time: the others skip the
+                # round instead of racing to fetch and move the same messages.
+                async with self.service.store.exclusive(f"imap-poll:{self.source}") as mine:
+                    if mine:
+                        await self.poll_once()
+                    else:
+                        self.skipped += 1
+                        log.debug("imap_poll_skipped", source=self.source, reason="polled by another instance")
+            except (ImapError, OSError, imaplib.IMAP4.error, StoreError) as exc:
+                # The mailbox (or the database) being down is an operational problem, not a
+                # reason to stop polling.
                 log.error("imap_poll_failed", source=self.source, error=str(exc))
             try:
                 async with asyncio.timeout(self.config.poll_interval):

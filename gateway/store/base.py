@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -144,6 +145,11 @@ class Store(Protocol):
         ``aliases`` (the message's buyer aliases) may be read ahead, so the evaluating thread need
         not wait on the database for them.
         """
+        ...
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Work that one instance sharing this store does at a time (e.g. polling one mailbox):
+        yields True when this instance holds ``name`` for the block, False when another does."""
         ...
 
     # -- relays and counters ------------------------------------------------------------------------

@@ -174,6 +174,20 @@ class PostgresStore:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".rstrip()) from exc
 
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """A session-level advisory lock on one pooled connection, held for the block: if this
+        instance dies, its connection closes and PostgreSQL releases the lock."""
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
+            row = await cur.fetchone()
+            held = bool(row and row[0])
+            try:
+                yield held
+            finally:
+                if held:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+
     async def schema_version(self) -> int:
         async with self._connection() as conn:
             return await read_version(conn)

@@ -19,8 +19,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,6 +192,7 @@ class SQLiteStore:
         self._pending_lock = threading.Lock()
         self._flush_scheduled = False
         self._batching = False
+        self._exclusive: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
     def open_sync(self) -> None:
@@ -766,6 +768,16 @@ class SQLiteStore:
     @property
     def is_open(self) -> bool:
         return self._conn is not None
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        # One process owns a SQLite state directory: within it, one holder per name at a time.
+        lock = self._exclusive.setdefault(name, asyncio.Lock())
+        if lock.locked():
+            yield False
+            return
+        async with lock:
+            yield True
 
     async def schema_version(self) -> int:
         def read() -> int:

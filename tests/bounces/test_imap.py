@@ -220,3 +220,33 @@ password = "{password}"
     refused = poll("wrong")
     assert refused.returncode == 2
     assert "login" in refused.stderr and "AUTHENTICATIONFAILED" in refused.stderr
+
+
+async def test_instances_sharing_a_database_poll_a_mailbox_one_at_a_time(
+        dovecot: DovecotServer, box: Mailbox, gateway_factory: GatewayFactory, tmp_path: Path, pg_dsn: str) -> None:
+    """While another instance holds the mailbox's poll, this one skips its rounds and leaves the
+    mail alone; once the other is done, it polls."""
+    from gateway.store.migrate import upgrade
+    from gateway.store.postgres import PostgresStore
+
+    await upgrade(pg_dsn)
+    other = await PostgresStore(pg_dsn).open()
+    try:
+        section = imap_section(dovecot)
+        source = f"imap:{dovecot.username}@127.0.0.1:{dovecot.imaps_port}/INBOX"
+        box.append(optout_notice(ORDER))
+        async with other.exclusive(f"imap-poll:{source}") as held:
+            assert held
+            gw = await gateway_factory(policy=None, bounces={"imap": section},
+                                       state={"directory": str(tmp_path / "gw"), "database": pg_dsn})
+            assert gw.store is not None and len(gw.imap_pollers) == 1
+            poller = gw.imap_pollers[0]
+            assert poller.source == source
+            await gw.store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
+            await wait_until(lambda: poller.skipped >= 3, timeout=15)
+            assert poller.polls == 0 and len(box.messages("INBOX")) == 1
+        await wait_until(lambda: poller.polls >= 1, timeout=15)
+        await wait_until(lambda: box.messages("INBOX") == [], timeout=15)
+        assert await gw.store.alias_status(ALIAS) == "optout"
+    finally:
+        await other.close()

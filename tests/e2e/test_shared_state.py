@@ -204,13 +204,15 @@ async def test_database_outage_defers_marketplace_mail_and_recovers(
     # The database is back: a client retrying (as MTAs and ERPs do on 4xx) gets the message checked
     # and relayed without a restart, once the pool has reconnected (it backs off while the
     # database is away, so the first retries may still hear 451).
+    codes: list[int] = []
     async with asyncio.timeout(60):
         while True:
             try:
-                assert "queued as" in await send(gw, invoice("<inv-outage@shop.example>"), ALIAS)
+                reply = await send(gw, invoice("<inv-outage@shop.example>"), ALIAS)
                 break
             except aiosmtplib.SMTPDataError as exc:
-                assert exc.code == 451, exc
+                codes.append(exc.code)
                 await asyncio.sleep(1.0)
+    assert "queued as" in reply and set(codes) <= {451}
     received = await sink.handler.wait_for(2)
     assert sorted(m.rcpt_tos[0] for m in received) == sorted([ALIAS, "someone@example.com"])

@@ -176,3 +176,19 @@ async def test_open_reports_an_unreachable_database_as_a_store_error(pg_dsn: str
     with pytest.raises(StoreError, match=r"cannot use the PostgreSQL database: .*password"):
         await store.open()
     assert not store.is_open
+
+
+async def test_exclusive_work_goes_to_one_instance_and_passes_on_when_it_ends(
+        two: tuple[PostgresStore, PostgresStore]) -> None:
+    a, b = two
+
+    async def attempt(store: PostgresStore, hold: float) -> bool:
+        async with store.exclusive("imap-poll:shared") as mine:
+            if mine:
+                await asyncio.sleep(hold)
+            return mine
+
+    for _ in range(10):
+        results = await asyncio.gather(attempt(a, 0.05), attempt(b, 0.05))
+        assert sorted(results) == [False, True]
+    assert await attempt(b, 0) and await attempt(a, 0)  # nobody holds it between rounds

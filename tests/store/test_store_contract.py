@@ -56,6 +56,15 @@ async def test_lifecycle_and_schema_version(store: Store) -> None:
     assert not store.is_open
 
 
+async def test_exclusive_has_one_holder_at_a_time(store: Store) -> None:
+    async with store.exclusive("imap-poll:box") as first:
+        assert first is True
+        async with store.exclusive("imap-poll:box") as second, store.exclusive("other") as other:
+            assert (second, other) == (False, True)
+    async with store.exclusive("imap-poll:box") as again:
+        assert again is True  # released when the block ended
+
+
 async def test_policy_state_reads_from_a_worker_thread(store: Store) -> None:
     await store.record_alias(ALIAS, "optout", marketplace="de", order_id=None, evidence="e", source="s",
                              tenant="t1")
