@@ -113,9 +113,18 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(config.log.format, config.log.level)
     return_large_buffers_to_os()
     from gateway.app import Gateway
+    from gateway.log import get_logger
+    from gateway.store.base import StoreError
+    from gateway.store.factory import describe
 
     try:
         asyncio.run(Gateway(config, config_path=args.config).run())
     except KeyboardInterrupt:
         return 130
+    except StoreError as exc:
+        # Unreachable database or a schema that is behind: say so (and how to fix it), no traceback;
+        # systemd's Restart= tries again, which is what an unreachable database needs.
+        get_logger("gateway.serve").error("state_unavailable", state=describe(config), error=str(exc))
+        print(f"gateway: state at {describe(config)}: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -105,3 +105,13 @@ def test_database_key_takes_postgres_dsns_only(tmp_path: Path) -> None:
 ])
 def test_redact_dsn(dsn: str, shown: str) -> None:
     assert redact_dsn(dsn) == shown
+
+
+def test_serve_refuses_a_database_that_is_behind(tmp_path: Path, pg_dsn: str) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[admin]\nenabled = false\n'
+                    f'[state]\ndirectory = "{tmp_path / "state"}"\ndatabase = "{pg_dsn}"\n', encoding="utf-8")
+    done = gateway_cli("serve", "--config", str(path))
+    assert done.returncode == 2
+    assert "run `gateway db upgrade`" in done.stderr and "Traceback" not in done.stderr
+    assert "password=***" in done.stderr and "gateway_test password=gateway_test" not in done.stderr
