@@ -50,6 +50,7 @@ class GatewayMetrics:
             "gateway_delivery_seconds", "Time from acceptance to the upstream's final answer, per message",
             buckets=DELIVERY_BUCKETS, registry=r)
         self._spool_db: Path | None = None
+        self._state: StateCollector | None = None
         self._render_lock = threading.Lock()
         # Only what finishes from now on: a restart starts these afresh, like every counter.
         self._cursor = time.time()
@@ -70,9 +71,16 @@ class GatewayMetrics:
             self.messages.labels("tempfail", "none", "").inc()
         self.processing_seconds.labels(outcome).observe(seconds)
 
-    def watch_state(self, store_db: Path, spool_db: Path) -> None:
-        self.registry.register(StateCollector(store_db, spool_db))
+    def watch_state(self, store_db: Path | None, spool_db: Path) -> None:
+        """``store_db`` None: the store is not a local SQLite file (PostgreSQL); its counts come
+        from ``set_store_counts`` (the admin server reads them through the Store before a scrape)."""
+        self._state = StateCollector(store_db, spool_db)
+        self.registry.register(self._state)
         self._spool_db = spool_db
+
+    def set_store_counts(self, quarantine_held: int, notices_by_kind: dict[str, int]) -> None:
+        if self._state is not None:
+            self._state.store_counts = (quarantine_held, dict(notices_by_kind))
 
     def _observe_finished_deliveries(self) -> None:
         """Add what the spool finished in (cursor, now - SETTLE] to the delivery counters.
@@ -132,9 +140,10 @@ def _read_only(path: Path) -> sqlite3.Connection | None:
 class StateCollector(Collector):
     """Depths and outcome counts read from the store and spool databases at scrape time."""
 
-    def __init__(self, store_db: Path, spool_db: Path) -> None:
+    def __init__(self, store_db: Path | None, spool_db: Path) -> None:
         self.store_db = store_db
         self.spool_db = spool_db
+        self.store_counts: tuple[int, dict[str, int]] | None = None
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no describe-time queries (registration must not touch the databases)
@@ -157,7 +166,12 @@ class StateCollector(Collector):
                 pass  # a spool not initialised yet has no tables: report nothing rather than fail
             finally:
                 conn.close()
-        conn = _read_only(self.store_db)
+        if self.store_counts is not None:
+            held, by_kind = self.store_counts
+            quarantine.add_metric([], held)
+            for kind, count in sorted(by_kind.items()):
+                notices.add_metric([kind], count)
+        conn = _read_only(self.store_db) if self.store_db is not None and self.store_counts is None else None
         if conn is not None:
             try:
                 quarantine.add_metric([], conn.execute(

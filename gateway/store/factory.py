@@ -24,10 +24,26 @@ async def open_store(config: GatewayConfig) -> Store:
     return await make_store(config).open()
 
 
+_SECRETS = ("password", "sslpassword")
+
+
 def redact_dsn(dsn: str) -> str:
-    """A DSN fit for logs and output: any password replaced by ``***``."""
-    dsn = re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1:***@", dsn)
-    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", dsn)
+    """A DSN fit for logs and output: a URI keeps its form with the password shown as ``***``;
+    anything else is parsed as libpq does and written back without its secrets."""
+    uri = re.fullmatch(r"(postgres(?:ql)?://)([^@/?#]*@)?([^?#]*)(\?[^#]*)?", dsn)
+    if uri is not None and not re.search(r"(?i)(^|[?&])(ssl)?password=", uri.group(4) or ""):
+        scheme, userinfo, rest, query = uri.group(1), uri.group(2) or "", uri.group(3), uri.group(4) or ""
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***@"
+        return f"{scheme}{userinfo}{rest}{query}"
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:
+        return "(unparsable connection string)"
+    shown = {k: ("***" if k in _SECRETS else v) for k, v in params.items() if v is not None}
+    return make_conninfo("", **shown)
 
 
 def describe(config: GatewayConfig) -> str:

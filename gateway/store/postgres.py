@@ -23,6 +23,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -83,8 +85,34 @@ class DatabaseUnavailable(StoreError):
     """The database could not be reached (or the connection broke) during an operation."""
 
 
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """A failure of the connection (client side, SQLSTATE class 08, or the server shutting down
+    or refusing connections, 57P0x), as opposed to a failed statement."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
 def _json(value: Any) -> Json:
-    return Json(value, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    # jsonb refuses the escape \u0000 as well: the same replacement as for text.
+    return Json(value, dumps=lambda v: json.dumps(v, ensure_ascii=False).replace("\\u0000", "\\ufffd"))
+
+
+class _NulSafeStrDumper(Dumper):
+    """Strings as text parameters with NUL replaced by U+FFFD.
+
+    PostgreSQL text cannot hold NUL, SQLite's can; a header with a raw NUL (any sender can send
+    one) must not turn into an error that defers or loses the message on this backend only.
+    """
+
+    format = Format.TEXT
+    oid = 0  # unknown: the server infers the type from the statement, as for psycopg's own str dumper
+
+    def dump(self, obj: str) -> bytes:
+        return obj.replace("\x00", "\ufffd").encode()
+
+
+async def _configure(conn: Connection) -> None:
+    conn.adapters.register_dumper(str, _NulSafeStrDumper)
 
 
 def _bare_and_bracketed(message_ids: Sequence[str]) -> list[str]:
@@ -128,7 +156,7 @@ class PostgresStore:
         # acquire_timeout: with the database gone, an operation fails (and the SMTP client hears
         # 451 4.3.0) well inside the client's own DATA timeout instead of hanging.
         self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True},
+            dsn, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}, configure=_configure,
             name="gateway-store", check=AsyncConnectionPool.check_connection, timeout=acquire_timeout)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -171,22 +199,29 @@ class PostgresStore:
         try:
             async with self._pool.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".rstrip()) from exc
+        except psycopg.OperationalError as exc:
+            if not _connection_lost(exc):
+                raise  # a deadlock, a cancelled statement, a lock timeout: the statement failed
             raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".rstrip()) from exc
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
-        """A session-level advisory lock on one pooled connection, held for the block: if this
-        instance dies, its connection closes and PostgreSQL releases the lock."""
-        async with self._connection() as conn:
+        """A session-level advisory lock, on a connection of its own (not the pool's: a long
+        holder must not take one of the connections mail needs), held for the block. Closing that
+        connection releases the lock, also when this instance dies."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
+                                                         connect_timeout=max(1, round(self._open_timeout)))
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".rstrip()) from exc
+        try:
             cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
             row = await cur.fetchone()
-            held = bool(row and row[0])
-            try:
-                yield held
-            finally:
-                if held:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+            yield bool(row and row[0])
+        finally:
+            await conn.close()
 
     async def schema_version(self) -> int:
         async with self._connection() as conn:
@@ -587,6 +622,11 @@ class PostgresStore:
             sql += " AND tenant = %s"
             args.append(tenant)
         return report_from_rows(await self._fetchall(sql, args), since, top, tenant)
+
+    async def state_counts(self) -> tuple[int, dict[str, int]]:
+        held = await self._fetchone("SELECT count(*) FROM quarantine WHERE status = 'held'")
+        kinds = await self._fetchall("SELECT kind, count(*) FROM bounce_notices GROUP BY kind")
+        return int(held[0]) if held else 0, {str(k): int(n) for k, n in kinds}
 
     async def daily_counts(self, days: int = 14) -> list[dict[str, Any]]:
         """Per UTC day: messages by action and hits by rule, newest day first."""

@@ -918,6 +918,14 @@ class SQLiteStore:
     async def daily_counts(self, days: int = 14) -> list[dict[str, Any]]:
         return await self._run(self.daily_counts_sync, days)
 
+    def state_counts_sync(self) -> tuple[int, dict[str, int]]:
+        held = self.conn.execute("SELECT count(*) FROM quarantine WHERE status = 'held'").fetchone()[0]
+        kinds = self.conn.execute("SELECT kind, count(*) FROM bounce_notices GROUP BY kind").fetchall()
+        return int(held), {str(k): int(n) for k, n in kinds}
+
+    async def state_counts(self) -> tuple[int, dict[str, int]]:
+        return await self._run(self.state_counts_sync)
+
 
 class StorePolicyState:
     """The policy engine's view of state, read from the store in the evaluating thread."""

@@ -53,12 +53,20 @@ async def two_instances(gateway_factory: GatewayFactory, tmp_path: Path, dsn: st
     gateways = []
     for name in ("a", "b"):
         gw = await gateway_factory(policy="load", bounces={"addresses": [BOUNCES]},
-                                   state={"directory": str(tmp_path / f"state-{name}"), "database": dsn})
+                                   state={"directory": str(tmp_path / f"state-{name}"), "database": dsn},
+                                   admin={"listen": "127.0.0.1:0", "token": TOKEN})
         assert gw.store is not None and gw.store.backend == "postgresql"
         gateways.append(gw)
     a, b = gateways
     assert listener_port(a) != listener_port(b)
     return a, b
+
+
+async def scrape(gw: Gateway) -> str:
+    async with aiohttp.ClientSession() as http, http.get(
+            admin_url(gw, "/metrics"), headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 200
+        return await resp.text()
 
 
 async def send(gw: Gateway, data: bytes, to: str) -> str:
@@ -140,6 +148,10 @@ async def test_message_held_on_one_instance_is_released_once_by_either(
     assert "held for review" in reply
     qid = reply.rsplit(" ", 1)[-1]
 
+    # Either instance's /metrics shows the shared quarantine (read from the database, not a file).
+    for gw in (a, b):
+        assert "gateway_quarantine_depth 1.0" in await scrape(gw)
+
     # Both instances' admins press "release" at the same moment: one wins, the other is told.
     assert a.admin is not None and b.admin is not None
     outcomes = await asyncio.gather(
@@ -162,6 +174,7 @@ async def test_message_held_on_one_instance_is_released_once_by_either(
     assert await a.store.quarantined_bytes(qid) is None
     audit = [e for e in await a.store.audit_log() if e["object"] == qid]
     assert [e["action"] for e in audit].count("released") == 1
+    assert "gateway_quarantine_depth 0.0" in await scrape(b)
 
 
 def set_database_reachable(dsn: str, reachable: bool) -> None:

@@ -409,3 +409,32 @@ async def test_claim_and_unclaim_exactly_once_with_audit(store: Store) -> None:
     log = [(e["actor"], e["action"], e["object"], e["reason"]) for e in await store.audit_log()]
     assert log == [("bob", "deleted", qid, "spam after all"), ("alice", "release-failed", qid, "spool full"),
                    ("alice", "released", qid, "looks fine")]
+
+
+async def test_nul_in_header_values_is_stored_not_an_error(store: Store) -> None:
+    """Any sender can put a NUL into a header; PostgreSQL text cannot hold one. Every backend
+    stores the message's records (PostgreSQL with U+FFFD in its place)."""
+    nul_id, nul_subject = "<a\x00b@shop>", "hi\x00there"
+    qid = await store.quarantine(b"Subject: x\r\n\r\nbody\r\n", peer="10.0.0.1", mail_from="s@shop",
+                                 rcpt_tos=[ALIAS], message_id=nul_id, subject=nul_subject, marketplace="de",
+                                 verdict={"hits": [{"evidence": "x\x00y"}]})
+    record = await store.get_quarantine(qid)
+    assert record is not None
+    assert record.message_id in (nul_id, "<a\ufffdb@shop>")
+    assert record.subject in (nul_subject, "hi\ufffdthere")
+    assert record.verdict["hits"][0]["evidence"] in ("x\x00y", "x\ufffdy")
+    await store.record_decision("ref", nul_id, "10.0.0.1", "s@shop", [ALIAS], "de", "quarantine", ["r1"])
+    await store.record_relay("Q9", nul_id, [(ALIAS, "de")], [ORDER], set())
+    assert [d["message_id"] for d in await store.decisions()] == [record.message_id]
+    assert await store.relays_by_message_id([record.message_id]) == [(ALIAS, "de")]
+
+
+async def test_state_counts(store: Store) -> None:
+    assert await store.state_counts() == (0, {})
+    held = await _hold(store)
+    await _hold(store)
+    assert await store.claim_quarantine(held, "deleted", "admin", "spam")
+    await store.record_notice("amazon-optout", ORDER, "de", None, None, "import", {})
+    await store.record_notice("dsn", None, None, None, None, "smtp", {})
+    await store.record_notice("dsn", None, None, None, None, "smtp", {})
+    assert await store.state_counts() == (1, {"amazon-optout": 1, "dsn": 2})
