@@ -319,6 +319,7 @@ class GatewaySMTP(SMTP):
         self._listener = listener
         # False on the implicit-TLS port: the session counts once its TLS handshake is done.
         self._counted = counted
+        self._refused = False
         self._reserved = 0
         self._data_bytes = 0
         self._in_data = False
@@ -328,6 +329,14 @@ class GatewaySMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
             if not self._counted:
+                # Implicit TLS, handshake done: the checks protocol_factory makes for other ports.
+                refusal = self._listener.refusal()
+                if refusal is not None:
+                    self._refused = True
+                    assert isinstance(transport, asyncio.WriteTransport)
+                    transport.write(refusal.encode("ascii") + b"\r\n")
+                    transport.close()
+                    return
                 self._counted = True
                 self._listener.session_opened()
             self._listener.sessions.add(self)
@@ -341,6 +350,8 @@ class GatewaySMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # never started: nothing of aiosmtpd's to tear down
         self._listener.sessions.discard(self)
         if self._counted:
             self._counted = False
@@ -356,6 +367,16 @@ class GatewaySMTP(SMTP):
         with contextlib.suppress(Exception):
             transport.write(reply.encode("ascii") + b"\r\n")
         transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection without another word (shutdown, after hang_up had its chance)."""
+        if isinstance(self.transport, asyncio.WriteTransport):
+            self.transport.abort()
+
+    @property
+    def in_data(self) -> bool:
+        """Receiving or processing a message: it may be spooled and not yet acknowledged."""
+        return self._in_data
 
     async def smtp_DATA(self, arg: str) -> None:
         envelope = self.envelope
@@ -468,6 +489,8 @@ class GatewaySMTP(SMTP):
 
 # Seconds a client on the implicit-TLS port has to finish its handshake.
 TLS_HANDSHAKE_TIMEOUT = 30.0
+# Seconds shutdown waits, after the drain period, for sessions still inside DATA.
+SHUTDOWN_DATA_WAIT = 10.0
 
 
 class _RefusingProtocol(asyncio.Protocol):
@@ -530,12 +553,9 @@ class Listener:
         return kwargs
 
     def protocol_factory(self, *, implicit_tls: bool = False) -> asyncio.BaseProtocol:
-        hostname = self.config.server.hostname
-        if self.closing:
-            return _RefusingProtocol(replies.SHUTTING_DOWN.format(hostname=hostname))
-        if self.active_sessions >= self.config.server.max_sessions:
-            log.warning("session_limit_reached", limit=self.config.server.max_sessions)
-            return _RefusingProtocol(replies.SERVICE_BUSY.format(hostname=hostname))
+        refusal = self.refusal()
+        if refusal is not None:
+            return _RefusingProtocol(refusal)
         kwargs = self._smtp_kwargs()
         if implicit_tls:
             # asyncio tells the protocol nothing of a TLS handshake that fails or is abandoned
@@ -550,6 +570,16 @@ class Listener:
         if implicit_tls:
             kwargs["auth_require_tls"] = False
         return GatewaySMTP(self.handler, self, **kwargs)
+
+    def refusal(self) -> str | None:
+        """The 421 for a new session when shutting down or at the session limit, else None."""
+        hostname = self.config.server.hostname
+        if self.closing:
+            return replies.SHUTTING_DOWN.format(hostname=hostname)
+        if self.active_sessions >= self.config.server.max_sessions:
+            log.warning("session_limit_reached", limit=self.config.server.max_sessions)
+            return replies.SERVICE_BUSY.format(hostname=hostname)
+        return None
 
     def reconfigure(self, config: GatewayConfig) -> None:
         """New limits and access rules for sessions from now on (addresses and TLS need a restart)."""
@@ -622,6 +652,12 @@ class Listener:
             await asyncio.sleep(0)
         for srv in self._servers:
             srv.close()
+        # A session inside DATA may have spooled its message and not yet said 250: hanging up
+        # now would make the client send it again. Those get a little longer.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_DATA_WAIT):
+                while any(s.in_data for s in self.sessions):
+                    await asyncio.sleep(0.05)
         reply = replies.SHUTTING_DOWN.format(hostname=self.config.server.hostname)
         for session in list(self.sessions):
             session.hang_up(reply)
@@ -629,6 +665,8 @@ class Listener:
             async with asyncio.timeout(2.0):
                 while self.sessions:
                     await asyncio.sleep(0.01)
+        for session in list(self.sessions):
+            session.abort()  # a peer that does not read: no waiting on it (wait_closed would)
         for srv in self._servers:
             await srv.wait_closed()
         self._servers.clear()

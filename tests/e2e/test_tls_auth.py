@@ -154,3 +154,26 @@ async def test_failed_handshakes_on_implicit_tls_port_are_not_counted_as_session
     await client.quit()
     await asyncio.sleep(0.2)
     assert listener.active_sessions == 0
+
+
+async def test_implicit_tls_port_keeps_to_max_sessions(gateway_factory: GatewayFactory, cert: CertPair) -> None:
+    """Sessions there count only once their handshake is done, so the limit is checked then too:
+    connections accepted while the count was low still may not all become sessions."""
+    gw = await gateway_factory(server={"implicit_tls_listen": "127.0.0.1:0", "max_sessions": 1},
+                               tls={"cert_file": str(cert.cert_file), "key_file": str(cert.key_file)})
+    assert gw.listener is not None and gw.listener.implicit_tls_port is not None
+    # Four TCP connections, all accepted before any of them starts its handshake.
+    streams = [await asyncio.open_connection("127.0.0.1", gw.listener.implicit_tls_port) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    greetings = []
+    for reader, writer in streams:
+        await writer.start_tls(cert.client_context(), server_hostname="localhost")
+        greetings.append((await asyncio.wait_for(reader.readline(), 5)).decode())
+    assert sum(g.startswith("220") for g in greetings) == 1, greetings
+    assert [g for g in greetings if not g.startswith("220")] == [
+        "421 4.7.0 gateway.test Too many concurrent sessions; try again later\r\n"] * 3
+    assert gw.listener.active_sessions == 1
+    for _reader, writer in streams:
+        writer.close()
+    await asyncio.sleep(0.2)
+    assert gw.listener.active_sessions == 0
