@@ -32,6 +32,9 @@ ADVISORY_LOCK_KEY = 4274281931038900250
 """``pg_advisory_xact_lock`` key held while a migration runs (first 8 bytes of
 sha256("seller-mail-gateway schema migrations"), signed)."""
 
+CONNECT_TIMEOUT = 10
+"""Seconds ``gateway db`` waits for the server to answer (libpq's default is to wait forever)."""
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 _BOOTSTRAP = """
@@ -77,7 +80,7 @@ async def read_version(conn: psycopg.AsyncConnection[Any]) -> int:
 
 async def current_version(dsn: str) -> int:
     """The schema version of the database at ``dsn``: 0 for an empty database."""
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
         return await read_version(conn)
 
 
@@ -87,7 +90,7 @@ async def upgrade(dsn: str, *, lock_timeout: float = 10.0) -> list[int]:
     ``lock_timeout`` (seconds) bounds how long one DDL statement waits for a table lock.
     """
     applied: list[int] = []
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
         have = await read_version(conn)
         for migration in migrations():
             if migration.version <= have:
