@@ -232,6 +232,39 @@ class MessageProcessor:
             return [], replies.DAILY_CAP_REACHED.format(marketplace=marketplace, cap=cap)
         return counted, None
 
+    async def _reserve_counters(self, txn: Transaction, tenant: Tenant, verdict: Verdict,
+                                shadow: bool) -> tuple[list[tuple[str, str]], str | None]:
+        """Take the per-order counts a stateful rule limited (one review request per order) before
+        the message is spooled, atomically in the store: of two messages for one order evaluated at
+        the same moment (on two instances, or two sessions) only one gets the count.
+
+        Returns the (order id, tag) pairs counted and, when another message took the last one
+        meanwhile, the refusal to send instead.
+        """
+        if shadow or not txn.marketplace_recipients:
+            return [], None
+        reserved: list[tuple[str, str]] = []
+        for tag, limit in verdict.counter_limits:
+            if tag not in verdict.tags:
+                continue
+            for order_id in verdict.order_ids:
+                if await self.store.reserve_counter(order_id, tag, limit, tenant.id):
+                    reserved.append((order_id, tag))
+                    continue
+                for done_order, done_tag in reserved:
+                    await self.store.release_counter(done_order, done_tag, tenant.id)
+                rule = "review-request-repeat" if tag == REVIEW_COUNTER else f"{tag}-limit"
+                hit = Hit(rule=rule, action=Action.REJECT,
+                          reason=f"Order {order_id} already had its {tag} (at most {limit}); "
+                                 "another message for it was relayed meanwhile",
+                          evidence=order_id)
+                refused = dataclasses.replace(verdict, action=Action.REJECT, hits=(*verdict.hits, hit),
+                                              smtp_code=None, enhanced_status=None)
+                self._log_decision(txn, tenant, refused, ref="")
+                await self._record_decision(txn, tenant, refused, ref="")
+                return [], smtp_reject_reply(refused)
+        return reserved, None
+
     async def _record_relay(self, txn: Transaction, tenant: Tenant, verdict: Verdict, decided: Verdict,
                             queue_id: str, data: bytes, counters: list[str], shadow: bool) -> None:
         """Recorded after the message is safe in the spool: a failure loses a correlation record,
@@ -261,6 +294,11 @@ class MessageProcessor:
         counted, refusal = await self._reserve_caps(txn, tenant, verdict, shadow)
         if refusal is not None:
             return refusal
+        reserved, refusal = await self._reserve_counters(txn, tenant, verdict, shadow)
+        if refusal is not None:
+            for marketplace in counted:
+                await self.store.release_send(tenant.id, marketplace, utc_day())
+            return refusal
         meta = {"message_id": txn.message_id, "peer": txn.peer, "action": str(verdict.action),
                 "marketplace": verdict.marketplace, "tenant": tenant.id}
         try:
@@ -269,11 +307,14 @@ class MessageProcessor:
             log.error("spool_failed", error=str(exc), message_id=txn.message_id, peer=txn.peer)
             for marketplace in counted:
                 await self.store.release_send(tenant.id, marketplace, utc_day())
+            for order_id, tag in reserved:
+                await self.store.release_counter(order_id, tag, tenant.id)
             return replies.STORAGE_FAILED
         decided = shadow_of or verdict
         self._log_decision(txn, tenant, decided, ref=queue_id, shadow=shadow)
         if txn.marketplace_recipients:
-            counters = [t for t in verdict.tags if t == REVIEW_COUNTER]
+            # Counted here unless already reserved above (a rule limited them).
+            counters = [t for t in verdict.tags if t == REVIEW_COUNTER and t not in {tag for _, tag in reserved}]
             records = self._record_relay(txn, tenant, verdict, decided, queue_id, data, counters, shadow)
             if counters:
                 # A stateful rule reads this count: it is durable before the client hears 250.

@@ -233,7 +233,8 @@ class PolicyEngine:
                 break
         return Verdict(action=action, hits=hits, misses=tuple(misses), subject=new_subject,
                        critical=ctx.critical, reply=reply, marketplace=marketplace, order_ids=order_ids,
-                       tags=frozenset(ctx.tags), smtp_code=smtp_code, enhanced_status=enhanced)
+                       tags=frozenset(ctx.tags), counter_limits=tuple(sorted(ctx.limits.items())),
+                       smtp_code=smtp_code, enhanced_status=enhanced)
 
     def _run_rule(self, index: int, rule: Rule, ctx: Context) -> str | None:
         for j, matcher in enumerate(rule.matchers):

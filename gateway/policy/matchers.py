@@ -160,6 +160,8 @@ class Context:
     allow_domains: tuple[str, ...]
     critical: bool = False
     tags: set[str] = field(default_factory=set)
+    limits: dict[str, int] = field(default_factory=dict)
+    """Per counted tag, the limit a stateful check applied (see Verdict.counter_limits)."""
     occurrences: dict[Key, list[tuple[int, int]]] = field(default_factory=dict)
     _links: list[Link] | None = None
 
@@ -483,6 +485,7 @@ def content_only(ctx: Context, filler_keys: set[Key], main_keys: set[Key], closi
 def _review_repeat(ctx: Context, params: Mapping[str, Any]) -> str | None:
     if "review-request" not in ctx.tags or ctx.state is None:
         return None
+    ctx.limits["review-request"] = int(params["limit"])
     for order_id in ctx.order_ids:
         try:
             count = ctx.state.review_requests(order_id)

@@ -51,6 +51,10 @@ class Verdict:
     order_ids: tuple[str, ...] = ()
     tags: frozenset[str] = field(default_factory=frozenset)
     """Facts found on the way that the store keeps count of, e.g. ``review-request``."""
+    counter_limits: tuple[tuple[str, int], ...] = ()
+    """(tag, limit) for counted tags whose limit a stateful rule checked, e.g. one review request
+    per order: the server reserves the count atomically before it relays, so two instances that
+    both read "none yet" cannot both send."""
     smtp_code: int | None = None
     """An SMTP code other than the action's default (e.g. 550 5.1.1 for a dead alias)."""
     enhanced_status: str | None = None

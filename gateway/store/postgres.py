@@ -542,6 +542,21 @@ class PostgresStore:
             (tenant, marketplace, day, cap, cap))
         return row is not None
 
+    async def reserve_counter(self, order_id: str, counter: str, limit: int, tenant: str = "") -> bool:
+        """One statement, like reserve_send: racing instances never take the count past ``limit``."""
+        row = await self._fetchone(
+            "INSERT INTO order_counters (tenant, order_id, counter, count) SELECT %s, %s, %s, 1 WHERE %s > 0"
+            " ON CONFLICT (tenant, order_id, counter) DO UPDATE SET count = order_counters.count + 1"
+            " WHERE order_counters.count < %s RETURNING count",
+            (tenant, order_id, counter, limit, limit))
+        return row is not None
+
+    async def release_counter(self, order_id: str, counter: str, tenant: str = "") -> None:
+        await self._fetchall(
+            "UPDATE order_counters SET count = GREATEST(count - 1, 0)"
+            " WHERE tenant = %s AND order_id = %s AND counter = %s RETURNING count",
+            (tenant, order_id, counter))
+
     async def release_send(self, tenant: str, marketplace: str, day: str) -> None:
         await self._fetchall(
             "UPDATE daily_sends SET count = GREATEST(count - 1, 0)"

@@ -647,6 +647,30 @@ class SQLiteStore:
 
         return self._tx(write)
 
+    def reserve_counter_sync(self, order_id: str, counter: str, limit: int, tenant: str = "") -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT count FROM order_counters WHERE tenant = ? AND order_id = ? AND counter = ?",
+                               (tenant, order_id, counter)).fetchone()
+            if (row[0] if row else 0) >= limit:
+                return False
+            conn.execute("INSERT INTO order_counters(tenant, order_id, counter, count) VALUES (?, ?, ?, 1)"
+                         " ON CONFLICT(tenant, order_id, counter) DO UPDATE SET count = count + 1",
+                         (tenant, order_id, counter))
+            return True
+
+        return self._tx(write)
+
+    def release_counter_sync(self, order_id: str, counter: str, tenant: str = "") -> None:
+        self._tx(lambda c: c.execute(
+            "UPDATE order_counters SET count = MAX(count - 1, 0) WHERE tenant = ? AND order_id = ? AND counter = ?",
+            (tenant, order_id, counter)))
+
+    async def reserve_counter(self, order_id: str, counter: str, limit: int, tenant: str = "") -> bool:
+        return await self._write(lambda: self.reserve_counter_sync(order_id, counter, limit, tenant))
+
+    async def release_counter(self, order_id: str, counter: str, tenant: str = "") -> None:
+        await self._write(lambda: self.release_counter_sync(order_id, counter, tenant))
+
     def release_send_sync(self, tenant: str, marketplace: str, day: str) -> None:
         self._tx(lambda c: c.execute(
             "UPDATE daily_sends SET count = MAX(count - 1, 0) WHERE tenant = ? AND marketplace = ? AND day = ?",

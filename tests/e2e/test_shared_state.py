@@ -229,3 +229,32 @@ async def test_database_outage_defers_marketplace_mail_and_recovers(
     assert "queued as" in reply and set(codes) <= {451}
     received = await sink.handler.wait_for(2)
     assert sorted(m.rcpt_tos[0] for m in received) == sorted([ALIAS, "someone@example.com"])
+
+
+def review_request(order: str, n: int) -> bytes:
+    return seller_message(
+        "b7d3kq9xz2m4np5@marketplace.amazon.de", f"Ihre Meinung zu Bestellung {order}",
+        f"Guten Tag,\n\nwir hoffen, Bestellung {order} ist gut angekommen. Wir würden uns freuen, wenn "
+        "Sie eine Bewertung auf Amazon abgeben.\n\nMit freundlichen Grüßen\nIhr Team\n",
+        message_id=f"<review-{order}-{n}@shop.example>")
+
+
+async def test_simultaneous_review_requests_for_one_order_relay_once(
+        gateway_factory: GatewayFactory, sink: Sink, tmp_path: Path, pg_dsn: str) -> None:
+    """Both instances evaluate at the same moment and may both read "no request yet": the count is
+    reserved atomically before spooling, so exactly one of them relays."""
+    a, b = await two_instances(gateway_factory, tmp_path, pg_dsn)
+    to = "b7d3kq9xz2m4np5@marketplace.amazon.de"
+    orders = [f"302-4817265-90347{n:02d}" for n in range(5)]
+    for order in orders:
+        outcomes = await asyncio.gather(send(a, review_request(order, 1), to), send(b, review_request(order, 2), to),
+                                        return_exceptions=True)
+        relayed = [o for o in outcomes if isinstance(o, str) and "queued as" in o]
+        refused = [o for o in outcomes if isinstance(o, aiosmtplib.SMTPDataError)]
+        assert len(relayed) == 1 and len(refused) == 1, outcomes
+        assert refused[0].code == 550 and "review-request-repeat" in refused[0].message
+        assert a.store is not None
+        assert await a.store.order_counter(order, "review-request") == 1
+    await sink.handler.wait_for(len(orders))
+    await asyncio.sleep(0.3)
+    assert len(sink.messages) == len(orders)

@@ -192,3 +192,12 @@ async def test_exclusive_work_goes_to_one_instance_and_passes_on_when_it_ends(
         results = await asyncio.gather(attempt(a, 0.05), attempt(b, 0.05))
         assert sorted(results) == [False, True]
     assert await attempt(b, 0) and await attempt(a, 0)  # nobody holds it between rounds
+
+
+async def test_one_review_request_per_order_when_instances_race(two: tuple[PostgresStore, PostgresStore]) -> None:
+    a, b = two
+    for n in range(20):
+        order = f"302-0000000-{n:07d}"
+        won = await asyncio.gather(*(store.reserve_counter(order, REVIEW_COUNTER, 1) for store in (a, b, a, b)))
+        assert sorted(won) == [False, False, False, True]
+        assert await a.order_counter(order, REVIEW_COUNTER) == 1

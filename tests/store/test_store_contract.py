@@ -438,3 +438,16 @@ async def test_state_counts(store: Store) -> None:
     await store.record_notice("dsn", None, None, None, None, "smtp", {})
     await store.record_notice("dsn", None, None, None, None, "smtp", {})
     assert await store.state_counts() == (1, {"amazon-optout": 1, "dsn": 2})
+
+
+async def test_reserve_counter_keeps_to_the_limit(store: Store) -> None:
+    assert await store.reserve_counter(ORDER, REVIEW_COUNTER, 1, "t1")
+    assert not await store.reserve_counter(ORDER, REVIEW_COUNTER, 1, "t1")
+    assert await store.order_counter(ORDER, REVIEW_COUNTER, "t1") == 1
+    assert await store.reserve_counter(ORDER, REVIEW_COUNTER, 1, "t2")  # another tenant's order
+    assert await store.reserve_counter(ORDER, REVIEW_COUNTER, 2, "t1")  # a higher limit allows one more
+    assert not await store.reserve_counter("other-order", REVIEW_COUNTER, 0, "t1")
+    await store.release_counter(ORDER, REVIEW_COUNTER, "t1")
+    assert await store.order_counter(ORDER, REVIEW_COUNTER, "t1") == 1
+    await store.release_counter("never-counted", REVIEW_COUNTER, "t1")  # harmless
+    assert await store.order_counter("never-counted", REVIEW_COUNTER, "t1") == 0
