@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
 from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
 from gateway.delivery import DeliveryService
+from gateway.instance import instance_id
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.server import Listener
@@ -27,10 +29,17 @@ from gateway.tenants import TenantDirectory
 
 if TYPE_CHECKING:
     from gateway.admin.http import AdminServer
+    from gateway.admin.review import QuarantineReview
 
 log = get_logger("gateway.app")
 
 PID_FILE = "gateway.pid"
+# Release recovery: how often, and how old an unfinished release must be. A release in progress
+# takes milliseconds between its claim and its spooling; at start, a few seconds' margin keeps a
+# release the CLI is making on this state directory right then out of it.
+RELEASE_RECOVERY_INTERVAL = 60.0
+RELEASE_RECOVERY_AFTER = 60.0
+RELEASE_RECOVERY_AT_START_AFTER = 5.0
 
 
 def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
@@ -75,6 +84,7 @@ class Gateway:
         self._imap_tasks: list[asyncio.Task[None]] = []
         self.delivery_process: Any = None
         self.admin: AdminServer | None = None
+        self._recovery_task: asyncio.Task[None] | None = None
         # Its own registry: several gateways in one process (tests) keep separate metrics.
         self.metrics = GatewayMetrics()
         self.metrics.watch_state(config.state_dir / "gateway.db" if config.state.database is None else None,
@@ -121,13 +131,17 @@ class Gateway:
             poller = ImapPoller(mailbox, self.bounces)
             self.imap_pollers.append(poller)
             self._imap_tasks.append(asyncio.create_task(poller.run(), name=f"imap-poller:{poller.source}"))
+        from gateway.admin.review import QuarantineReview, policy_from
+
+        review = QuarantineReview(cfg, self.store, self.spool, policy_from(lambda: self.tenants),
+                                  self.delivery.notify if self.delivery is not None else _no_notify,
+                                  self.metrics, instance=instance_id(cfg.state_dir))
+        # Releases this instance's previous process claimed and did not finish: at start, all of
+        # them; later, any left by a commit whose acknowledgement was lost.
+        self._recovery_task = asyncio.create_task(self._recover_releases(review), name="release-recovery")
         if cfg.admin.listen_address is not None:
             from gateway.admin.http import AdminServer
-            from gateway.admin.review import QuarantineReview, policy_from
 
-            review = QuarantineReview(cfg, self.store, self.spool, policy_from(lambda: self.tenants),
-                                      self.delivery.notify if self.delivery is not None else _no_notify,
-                                      self.metrics)
             self.admin = AdminServer(self, review)
             await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
@@ -175,6 +189,11 @@ class Gateway:
 
     async def stop(self, grace: float = 30.0) -> None:
         """SIGTERM: refuse new sessions (421), let open ones finish, flush deliveries, exit."""
+        if self._recovery_task is not None:
+            self._recovery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery_task
+            self._recovery_task = None
         if self.admin is not None:
             await self.admin.stop()
             self.admin = None
@@ -199,6 +218,16 @@ class Gateway:
         if self.store is not None:
             await self.store.close()
         log.info("gateway_stopped")
+
+    async def _recover_releases(self, review: QuarantineReview) -> None:
+        older_than = RELEASE_RECOVERY_AT_START_AFTER
+        while True:
+            try:
+                await review.recover_releases(older_than=older_than)
+            except Exception as exc:  # the database or spool unavailable for now: next round
+                log.error("release_recovery_failed", error=str(exc))
+            older_than = RELEASE_RECOVERY_AFTER
+            await asyncio.sleep(RELEASE_RECOVERY_INTERVAL)
 
     async def _stop_pollers(self, grace: float) -> None:
         for poller in self.imap_pollers:

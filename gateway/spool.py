@@ -521,6 +521,19 @@ class Spool:
         result: SpooledMessage | None = await self._read(fn)
         return result
 
+    async def find_by_meta(self, key: str, value: str) -> str | None:
+        """The queue id of an entry (pending or done, until purged) whose meta has ``key`` = ``value``."""
+        if not key.isidentifier():
+            raise ValueError(f"not a meta key: {key!r}")
+
+        def fn(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT id FROM messages WHERE json_extract(meta, ?) = ? LIMIT 1",
+                               (f"$.{key}", value)).fetchone()
+            return str(row[0]) if row else None
+
+        result: str | None = await self._read(fn)
+        return result
+
     async def info(self, queue_id: str) -> EntryInfo | None:
         """Envelope, state and per-recipient results of any entry (pending or done)."""
 

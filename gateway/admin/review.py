@@ -18,6 +18,7 @@ import contextlib
 import email.policy
 import html.parser
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -79,8 +80,11 @@ def policy_from(tenants: Callable[[], TenantDirectory | None]) -> PolicyFor:
 class QuarantineReview:
     def __init__(self, config: GatewayConfig, store: Store, spool: Spool,
                  policy_for: PolicyFor, notify: Callable[[], None] | None = None,
-                 metrics: GatewayMetrics | None = None) -> None:
+                 metrics: GatewayMetrics | None = None, instance: str = "") -> None:
         self.config = config
+        self.instance = instance
+        """Marks the releases this instance claims, so that it (and only it: its spool is its own)
+        can finish one left half done."""
         self.store = store
         self.spool = spool
         self.policy_for = policy_for
@@ -130,18 +134,32 @@ class QuarantineReview:
         why = reason.strip() or "re-check passed"
         if force:
             why = f"forced: {why}"
-        claimed = await self.store.claim_quarantine(qid, "released", actor, why)
+        claimed = await self.store.claim_quarantine(qid, "released", actor, why, instance=self.instance)
         if not claimed:
             raise ReviewError("not-held", f"{qid} was released or deleted by someone else")
-        meta = {"message_id": record.message_id, "peer": record.peer, "action": "release",
-                "marketplace": record.marketplace, "tenant": record.tenant, "quarantine_id": qid,
-                "released_by": actor}
         try:
-            queue_id = await self.spool.put(record.mail_from, record.rcpt_tos, data, meta)
+            queue_id = await self._spool_release(record, data, actor)
         except (SpoolError, ValueError) as exc:
             await self.store.unclaim_quarantine(qid, actor, f"spool refused: {exc}")
             log.error("quarantine_release_failed", quarantine_id=qid, actor=actor, error=str(exc))
             raise ReviewError("spool-failed", f"spool refused the message: {exc}", status=503) from exc
+        await self._finish_release(record, queue_id, actor)
+        log.info("quarantine_released", quarantine_id=qid, queue_id=queue_id, actor=actor, reason=why,
+                 forced=force, message_id=record.message_id)
+        return ReleaseResult(qid, queue_id, force, verdict_json)
+
+    async def _spool_release(self, record: QuarantineRecord, data: bytes, actor: str) -> str:
+        meta = {"message_id": record.message_id, "peer": record.peer, "action": "release",
+                "marketplace": record.marketplace, "tenant": record.tenant, "quarantine_id": record.id,
+                "released_by": actor}
+        queue_id = await self.spool.put(record.mail_from, record.rcpt_tos, data, meta)
+        # From here the spool has it: a crash before the next line is repaired by recover_releases
+        # finding the message in the spool, not by spooling it twice.
+        await self.store.mark_release_spooled(record.id, queue_id)
+        return queue_id
+
+    async def _finish_release(self, record: QuarantineRecord, queue_id: str, actor: str) -> None:
+        qid = record.id
         await self.store.audit(actor, "spooled", qid, queue_id)
         recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
         if recipients:
@@ -155,9 +173,43 @@ class QuarantineReview:
             self.notify()
         if self.metrics is not None:
             self.metrics.admin_actions.labels("release").inc()
-        log.info("quarantine_released", quarantine_id=qid, queue_id=queue_id, actor=actor, reason=why,
-                 forced=force, message_id=record.message_id)
-        return ReleaseResult(qid, queue_id, force, verdict_json)
+
+    async def recover_releases(self, older_than: float = 60.0) -> list[str]:
+        """Finish releases this instance claimed more than ``older_than`` seconds ago that never
+        reached the step after spooling: the process died in between, or the claim's commit was
+        lost on its way back. A message the spool already has is only marked; one it has not is
+        spooled now (re-checked for the subject rewrite the release would have applied).
+        Returns the quarantine ids finished."""
+        if not self.instance:
+            return []
+        finished: list[str] = []
+        for record in await self.store.unspooled_releases(self.instance, time.time() - older_than):
+            queue_id = await self.spool.find_by_meta("quarantine_id", record.id)
+            if queue_id is not None:
+                await self.store.mark_release_spooled(record.id, queue_id)
+            else:
+                data = await self.store.quarantined_bytes(record.id)
+                if data is None:
+                    log.error("quarantine_release_unrecoverable", quarantine_id=record.id,
+                              reason="released, never spooled, and its bytes are gone")
+                    continue
+                data = await self._rewritten(record, data)
+                queue_id = await self._spool_release(record, data, "recovery")
+            await self._finish_release(record, queue_id, "recovery")
+            log.warning("quarantine_release_recovered", quarantine_id=record.id, queue_id=queue_id,
+                        message_id=record.message_id)
+            finished.append(record.id)
+        return finished
+
+    async def _rewritten(self, record: QuarantineRecord, data: bytes) -> bytes:
+        """The bytes a release sends: with the subject rewrite today's rules ask for, if any."""
+        try:
+            verdict, policy = await self.recheck(record, data)
+        except ReviewError:
+            return data  # no policy engine here: the bytes as held (a forced release sends those)
+        if verdict.action is Action.REWRITE:
+            return await asyncio.to_thread(policy.apply, data, verdict)
+        return data
 
     async def delete(self, qid: str, *, actor: str, reason: str) -> None:
         record = await self.get(qid)

@@ -145,6 +145,7 @@ def _run_review(config: GatewayConfig, fn: Any) -> Any:
     """Open store, spool and (if the rule packs load) the tenants' policies, run ``fn(review)``."""
     from gateway.admin.review import policy_from
     from gateway.app import policy_loader
+    from gateway.instance import instance_id
     from gateway.spool import Spool
     from gateway.tenants import TenantDirectory
 
@@ -159,7 +160,9 @@ def _run_review(config: GatewayConfig, fn: Any) -> Any:
         # No delivery runs in this process: the running gateway finds the message by polling.
         spool = await Spool.open(config.state_dir / "spool", handoff=False)
         try:
-            review = QuarantineReview(config, store, spool, policy_from(lambda: tenants))
+            # The instance id of this state directory: its gateway finishes a release left half done.
+            review = QuarantineReview(config, store, spool, policy_from(lambda: tenants),
+                                      instance=instance_id(config.state_dir))
             return await fn(review)
         finally:
             await spool.close()

@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-LATEST_VERSION: int = 1
+LATEST_VERSION: int = 2
 """The schema version this code needs: the highest migration shipped with it."""
 
 ADVISORY_LOCK_KEY = 4274281931038900250
@@ -84,8 +84,9 @@ async def current_version(dsn: str) -> int:
         return await read_version(conn)
 
 
-async def upgrade(dsn: str, *, lock_timeout: float = 10.0) -> list[int]:
-    """Apply the pending migrations; return the versions this call applied (oldest first).
+async def upgrade(dsn: str, *, lock_timeout: float = 10.0, target: int | None = None) -> list[int]:
+    """Apply the pending migrations (up to ``target``, default all); return the versions this call
+    applied (oldest first).
 
     ``lock_timeout`` (seconds) bounds how long one DDL statement waits for a table lock.
     """
@@ -93,7 +94,7 @@ async def upgrade(dsn: str, *, lock_timeout: float = 10.0) -> list[int]:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
         have = await read_version(conn)
         for migration in migrations():
-            if migration.version <= have:
+            if migration.version <= have or (target is not None and migration.version > target):
                 continue
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))

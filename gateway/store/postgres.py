@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -607,22 +608,35 @@ class PostgresStore:
     async def drop_quarantined_bytes(self, qid: str) -> None:
         await self._fetchall("DELETE FROM quarantine_messages WHERE id = %s RETURNING id", (qid,))
 
-    async def claim_quarantine(self, qid: str, new_status: str, actor: str, reason: str) -> bool:
+    async def claim_quarantine(self, qid: str, new_status: str, actor: str, reason: str,
+                               instance: str = "") -> bool:
         """Move a held message to ``released``/``deleted`` exactly once, with its audit record.
 
         Of two instances claiming at once, the second's UPDATE waits for the first to commit, then
         finds the row no longer held and changes nothing.
         """
-        return await self._transition(qid, "held", new_status, actor, new_status, reason)
+        return await self._transition(qid, "held", new_status, actor, new_status, reason, instance)
+
+    async def mark_release_spooled(self, qid: str, queue_id: str) -> None:
+        await self._fetchall("UPDATE quarantine SET queue_id = %s WHERE id = %s RETURNING id", (queue_id, qid))
+
+    async def unspooled_releases(self, instance: str, claimed_before: float) -> list[QuarantineRecord]:
+        rows = await self._fetchall(
+            f"SELECT {_QCOLS} FROM quarantine WHERE status = 'released' AND queue_id IS NULL"
+            " AND claimed_by = %s AND claimed_at < %s ORDER BY claimed_at", (instance, claimed_before))
+        return [_quarantine_record(r) for r in rows]
 
     async def unclaim_quarantine(self, qid: str, actor: str, reason: str) -> bool:
         """Undo a release whose spooling failed: back to ``held``, with its own audit record."""
         return await self._transition(qid, "released", "held", actor, "release-failed", reason)
 
-    async def _transition(self, qid: str, old: str, new: str, actor: str, action: str, reason: str) -> bool:
+    async def _transition(self, qid: str, old: str, new: str, actor: str, action: str, reason: str,
+                          instance: str = "") -> bool:
         async with self._connection() as conn, conn.transaction():
-            cur = await conn.execute("UPDATE quarantine SET status = %s WHERE id = %s AND status = %s RETURNING id",
-                                     (new, qid, old))
+            # claimed_at from this instance's clock: unspooled_releases compares it with the same.
+            cur = await conn.execute(
+                "UPDATE quarantine SET status = %s, claimed_by = %s, claimed_at = %s, queue_id = NULL"
+                " WHERE id = %s AND status = %s RETURNING id", (new, instance, time.time(), qid, old))
             if await cur.fetchone() is None:
                 return False
             await _audit(conn, actor, action, qid, reason)

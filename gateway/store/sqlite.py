@@ -47,7 +47,7 @@ __all__ = ["ALIAS_STATUSES", "AliasRecord", "AliasStatus", "AliasUpdate", "Notic
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -156,6 +156,10 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("bounce_notices", "tenant", "TEXT NOT NULL DEFAULT ''"),
     ("bounce_notices", "evidence", "TEXT"),
     ("bounce_notices", "sha256", "TEXT"),
+    # 2: release tracking (see claim_quarantine_sync)
+    ("quarantine", "claimed_by", "TEXT"),
+    ("quarantine", "claimed_at", "REAL"),
+    ("quarantine", "queue_id", "TEXT"),
 )
 # Indexes on added columns: created after the columns exist.
 _LATE_INDEXES = """
@@ -214,8 +218,8 @@ class SQLiteStore:
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_LATE_INDEXES)
-        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                     (str(SCHEMA_VERSION),))
+        conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
+                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
         os.chmod(self.db_path, 0o600)
         self._conn = conn
 
@@ -745,11 +749,12 @@ class SQLiteStore:
                                 (qid,)).fetchone()
         return self._quarantine_row(row) if row else None
 
-    def claim_quarantine_sync(self, qid: str, new_status: str, actor: str, reason: str) -> bool:
+    def claim_quarantine_sync(self, qid: str, new_status: str, actor: str, reason: str,
+                              instance: str = "") -> bool:
         """Move a held message to ``released``/``deleted`` exactly once, with its audit record."""
         def write(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute("UPDATE quarantine SET status = ? WHERE id = ? AND status = 'held'",
-                               (new_status, qid))
+            cur = conn.execute("UPDATE quarantine SET status = ?, claimed_by = ?, claimed_at = ?, queue_id = NULL"
+                               " WHERE id = ? AND status = 'held'", (new_status, instance, time.time(), qid))
             if cur.rowcount != 1:
                 return False
             conn.execute("INSERT INTO audit(at, actor, action, object, reason) VALUES (?, ?, ?, ?, ?)",
@@ -929,8 +934,21 @@ class SQLiteStore:
         if record is not None and record.path is not None:
             await asyncio.to_thread(record.path.unlink, True)
 
-    async def claim_quarantine(self, qid: str, new_status: str, actor: str, reason: str) -> bool:
-        return await self._write(lambda: self.claim_quarantine_sync(qid, new_status, actor, reason))
+    async def claim_quarantine(self, qid: str, new_status: str, actor: str, reason: str,
+                               instance: str = "") -> bool:
+        return await self._write(lambda: self.claim_quarantine_sync(qid, new_status, actor, reason, instance))
+
+    async def mark_release_spooled(self, qid: str, queue_id: str) -> None:
+        await self._write(lambda: self._tx(lambda c: c.execute(
+            "UPDATE quarantine SET queue_id = ? WHERE id = ?", (queue_id, qid))))
+
+    async def unspooled_releases(self, instance: str, claimed_before: float) -> list[QuarantineRecord]:
+        def read() -> list[QuarantineRecord]:
+            rows = self.conn.execute(
+                f"SELECT {self._QCOLS} FROM quarantine WHERE status = 'released' AND queue_id IS NULL"
+                " AND claimed_by = ? AND claimed_at < ? ORDER BY claimed_at", (instance, claimed_before))
+            return [self._quarantine_row(r) for r in rows]
+        return await self._run(read)
 
     async def unclaim_quarantine(self, qid: str, actor: str, reason: str) -> bool:
         return await self._write(lambda: self.unclaim_quarantine_sync(qid, actor, reason))

@@ -57,7 +57,7 @@ def test_postgres_status_upgrade_status(tmp_path: Path, pg_dsn: str) -> None:
 
     upgraded = gateway_cli("db", "upgrade", "--config", str(cfg))
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "applied migrations 1" in upgraded.stdout
+    assert "applied migrations 1, 2" in upgraded.stdout
     again = gateway_cli("db", "upgrade", "--json", "--config", str(cfg))
     assert again.returncode == 0 and json.loads(again.stdout)["applied"] == []
     after = json.loads(gateway_cli("db", "status", "--json", "--config", str(cfg)).stdout)

@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +24,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from gateway.app import Gateway
+from gateway.instance import instance_id
 from tests.admin.support import TOKEN, admin_url
 from tests.bounces.messages import optout_notice, seller_message
 from tests.conftest import REPO_ROOT, GatewayFactory, listener_port
@@ -258,3 +261,75 @@ async def test_simultaneous_review_requests_for_one_order_relay_once(
     await sink.handler.wait_for(len(orders))
     await asyncio.sleep(0.3)
     assert len(sink.messages) == len(orders)
+
+
+# -- a release left half done by a process that died -----------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    if request.param == "sqlite":
+        return None
+    dsn: str = request.getfixturevalue("pg_dsn")
+    db_upgrade(tmp_path, dsn)
+    return dsn
+
+
+@dataclass
+class ClaimedRelease:
+    gateway: Gateway
+    state: dict[str, str | None]
+    instance: str
+    qid: str
+    raw: bytes
+    to: str
+
+
+@pytest.fixture
+async def claimed_release(gateway_factory: GatewayFactory, tmp_path: Path, database: str | None,
+                          monkeypatch: pytest.MonkeyPatch) -> ClaimedRelease:
+    """A held message whose release an admin started: the claim is made by this instance."""
+    # The restarts in these tests come at once; a real one takes longer than the start-up margin.
+    monkeypatch.setattr("gateway.app.RELEASE_RECOVERY_AT_START_AFTER", 0.0)
+    state: dict[str, str | None] = {"directory": str(tmp_path / "state"), "database": database}
+    gw = await gateway_factory(policy="load", state=state)
+    raw = (EXAMPLES / "contact" / "ask-phone-en.eml").read_bytes()
+    to = raw.split(b"\nTo: ", 1)[1].split(b"\n", 1)[0].strip().decode()
+    reply = await send(gw, raw, to)
+    assert "held for review" in reply
+    qid = reply.rsplit(" ", 1)[-1]
+    me = instance_id(tmp_path / "state")
+    assert gw.store is not None
+    assert await gw.store.claim_quarantine(qid, "released", "alice", "carrier needs it", instance=me)
+    return ClaimedRelease(gw, state, me, qid, raw, to)
+
+
+async def test_release_claimed_but_never_spooled_is_finished_after_a_restart(
+        claimed_release: ClaimedRelease, gateway_factory: GatewayFactory, sink: Sink) -> None:
+    c = claimed_release
+    await c.gateway.stop(grace=1.0)  # the process died right after the claim
+    assert sink.messages == []
+
+    again = await gateway_factory(policy="load", state=c.state)
+    await sink.handler.wait_for(1)
+    await asyncio.sleep(0.5)
+    assert len(sink.messages) == 1 and b"<216157667125@mustermann-handel.example>" in sink.messages[0].data
+    assert again.store is not None
+    assert await again.store.unspooled_releases(c.instance, time.time() + 1) == []
+    spooled = [e for e in await again.store.audit_log() if e["object"] == c.qid and e["action"] == "spooled"]
+    assert [e["actor"] for e in spooled] == ["recovery"]
+    assert await again.store.quarantined_bytes(c.qid) is None
+
+
+async def test_release_spooled_but_not_marked_is_not_sent_twice(
+        claimed_release: ClaimedRelease, gateway_factory: GatewayFactory, sink: Sink) -> None:
+    c = claimed_release
+    assert c.gateway.spool is not None
+    # Spooled (so it will be delivered), and the process died before recording that.
+    await c.gateway.spool.put(SELLER, [c.to], c.raw, {"quarantine_id": c.qid, "action": "release"})
+    await c.gateway.stop(grace=1.0)
+
+    again = await gateway_factory(policy="load", state=c.state)
+    await sink.handler.wait_for(1)
+    await asyncio.sleep(1.0)
+    assert len(sink.messages) == 1  # found in the spool: marked, not spooled a second time
+    assert again.store is not None
+    assert await again.store.unspooled_releases(c.instance, time.time() + 1) == []

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import psycopg
 import pytest
@@ -60,3 +61,29 @@ async def test_a_failed_migration_leaves_nothing_behind(pg_dsn: str) -> None:
     async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
         cur = await conn.execute("SELECT to_regclass('relays') IS NULL")
         assert await cur.fetchone() == (True,)
+
+
+async def test_release_tracking_migration_keeps_what_schema_1_code_wrote(pg_dsn: str) -> None:
+    """Schema 1 -> 2 under rows written by schema-1 code: nothing is lost, the new columns start
+    empty, and the new code works on those rows."""
+    from gateway.store.postgres import PostgresStore
+
+    assert await upgrade(pg_dsn, target=1) == [1]
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO quarantine (id, held_at, peer, mail_from, rcpt_tos, message_id, subject, verdict, size)"
+            " VALUES ('QOLD0000000000000', 1.0, 'p', 's@shop', ARRAY['a@marketplace.amazon.de'], '<m>', 's',"
+            " '{}', 3)")
+        await conn.execute("INSERT INTO quarantine_messages (id, data) VALUES ('QOLD0000000000000', 'abc')")
+    assert await upgrade(pg_dsn) == [2]
+    assert await current_version(pg_dsn) == LATEST_VERSION == 2
+    store = await PostgresStore(pg_dsn).open()
+    try:
+        [held] = await store.list_quarantine()
+        assert held.id == "QOLD0000000000000" and await store.quarantined_bytes(held.id) == b"abc"
+        assert await store.claim_quarantine(held.id, "released", "alice", "ok", instance="i1")
+        assert [r.id for r in await store.unspooled_releases("i1", time.time() + 1)] == [held.id]
+        await store.mark_release_spooled(held.id, "QUEUE1")
+        assert await store.unspooled_releases("i1", time.time() + 1) == []
+    finally:
+        await store.close()

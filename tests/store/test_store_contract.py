@@ -451,3 +451,19 @@ async def test_reserve_counter_keeps_to_the_limit(store: Store) -> None:
     assert await store.order_counter(ORDER, REVIEW_COUNTER, "t1") == 1
     await store.release_counter("never-counted", REVIEW_COUNTER, "t1")  # harmless
     assert await store.order_counter("never-counted", REVIEW_COUNTER, "t1") == 0
+
+
+async def test_release_tracking(store: Store) -> None:
+    qid = await _hold(store)
+    other = await _hold(store)
+    assert await store.claim_quarantine(qid, "released", "alice", "ok", instance="i1")
+    assert await store.claim_quarantine(other, "released", "bob", "ok", instance="i2")
+    later = time.time() + 1
+    assert [r.id for r in await store.unspooled_releases("i1", later)] == [qid]
+    assert await store.unspooled_releases("i1", time.time() - 60) == []  # claimed just now
+    await store.mark_release_spooled(qid, "QUEUE1")
+    assert await store.unspooled_releases("i1", later) == []
+    assert [r.id for r in await store.unspooled_releases("i2", later)] == [other]
+    deleted = await _hold(store)
+    assert await store.claim_quarantine(deleted, "deleted", "alice", "spam", instance="i1")
+    assert await store.unspooled_releases("i1", later) == []  # a delete is not a release
