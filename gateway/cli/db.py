@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from typing import Any
 
 from gateway.cli.common import add_state_options, emit_json, load
+from gateway.cli.report import parse_since
 from gateway.config import GatewayConfig
 from gateway.store.base import StoreError
-from gateway.store.factory import describe
+from gateway.store.factory import describe, open_store
 
 
 def register(sub: Any) -> None:
@@ -29,6 +31,16 @@ def register(sub: Any) -> None:
         p = actions.add_parser(name, help=text, description=text)
         add_state_options(p)
         p.set_defaults(func=fn)
+    p = actions.add_parser(
+        "prune", help="delete old relay records and decisions (run it from a daily timer)",
+        description="Delete relay records and decisions older than the given ages. The opt-out "
+                    "registry, bounce notices, the quarantine and the audit log are kept.")
+    add_state_options(p)
+    p.add_argument("--relays-older-than", type=_age, default=None, metavar="AGE",
+                   help="e.g. 120d; default: twice [bounces] correlation_days; 'keep' keeps them")
+    p.add_argument("--decisions-older-than", type=_age, default=DEFAULT_DECISIONS_AGE, metavar="AGE",
+                   help=f"e.g. 400d (the default: {DEFAULT_DECISIONS_AGE}); 'keep' keeps them")
+    p.set_defaults(func=cmd_prune)
 
 
 async def _status(config: GatewayConfig) -> dict[str, Any]:
@@ -76,6 +88,51 @@ def _run(args: argparse.Namespace, work: Any) -> dict[str, Any] | None:
         print(f"gateway db: {describe(config)}: {exc}".rstrip(), file=sys.stderr)
         return None
     return result
+
+
+DEFAULT_DECISIONS_AGE = "400d"
+
+
+def _age(value: str) -> str:
+    """An age as given (checked here, turned into a time when the command runs)."""
+    if value != "keep":
+        parse_since(value)
+    return value
+
+
+def _before(age: str | None, now: float) -> float | None:
+    return None if age == "keep" or age is None else parse_since(age, now)
+
+
+async def _prune(config: GatewayConfig, relays_age: str, decisions_age: str) -> dict[str, Any]:
+    now = time.time()
+    relays_before, decisions_before = _before(relays_age, now), _before(decisions_age, now)
+    store = await open_store(config)
+    try:
+        deleted = await store.prune(relays_before=relays_before, decisions_before=decisions_before)
+    finally:
+        await store.close()
+    return {"database": describe(config), "relays_before": relays_before,
+            "decisions_before": decisions_before, "deleted": deleted}
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    config = load(args, quiet=False)
+    if config is None:
+        return 2
+    # Relay records are what bounce notices are matched against: keep twice the window.
+    relays_age = args.relays_older_than or f"{2 * config.bounces.correlation_days}d"
+    try:
+        result = asyncio.run(_prune(config, relays_age, args.decisions_older_than))
+    except StoreError as exc:
+        print(f"gateway db: {describe(config)}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        emit_json(result)
+    else:
+        deleted = result["deleted"]
+        print(f"{result['database']}: deleted {deleted['relays']} relay records and {deleted['decisions']} decisions")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -235,6 +235,14 @@ class Store(Protocol):
                      tenant: str | None = None) -> dict[str, Any]: ...
     async def daily_counts(self, days: int = 14) -> list[dict[str, Any]]: ...
 
+    # -- retention ----------------------------------------------------------------------------------
+    async def prune(self, *, relays_before: float | None = None,
+                    decisions_before: float | None = None) -> dict[str, int]:
+        """Delete relay records (with their order links) sent before ``relays_before`` and
+        decisions made before ``decisions_before`` (epoch seconds; None keeps all). Returns how
+        many rows of each went. The registry, notices, quarantine and audit log are kept."""
+        ...
+
 
 class LoopPolicyState:
     """A ``PolicyStateView`` for a backend that is only reachable from the event loop.

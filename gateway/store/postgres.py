@@ -652,6 +652,19 @@ class PostgresStore:
             args.append(tenant)
         return report_from_rows(await self._fetchall(sql, args), since, top, tenant)
 
+    async def prune(self, *, relays_before: float | None = None,
+                    decisions_before: float | None = None) -> dict[str, int]:
+        # Row locks on the deleted rows only: serving instances keep inserting meanwhile.
+        out = {"relays": 0, "decisions": 0}
+        async with self._connection() as conn:
+            if relays_before is not None:  # relay_orders go with them (ON DELETE CASCADE)
+                cur = await conn.execute("DELETE FROM relays WHERE sent_at < %s", (relays_before,))
+                out["relays"] = cur.rowcount
+            if decisions_before is not None:
+                cur = await conn.execute("DELETE FROM decisions WHERE at < %s", (decisions_before,))
+                out["decisions"] = cur.rowcount
+        return out
+
     async def state_counts(self) -> tuple[int, dict[str, int]]:
         held = await self._fetchone("SELECT count(*) FROM quarantine WHERE status = 'held'")
         kinds = await self._fetchall("SELECT kind, count(*) FROM bounce_notices GROUP BY kind")

@@ -960,6 +960,25 @@ class SQLiteStore:
     async def daily_counts(self, days: int = 14) -> list[dict[str, Any]]:
         return await self._run(self.daily_counts_sync, days)
 
+    def prune_sync(self, *, relays_before: float | None = None,
+                   decisions_before: float | None = None) -> dict[str, int]:
+        def write(conn: sqlite3.Connection) -> dict[str, int]:
+            out = {"relays": 0, "decisions": 0}
+            if relays_before is not None:
+                conn.execute("DELETE FROM relay_orders WHERE relay_id IN (SELECT id FROM relays WHERE sent_at < ?)",
+                             (relays_before,))
+                out["relays"] = conn.execute("DELETE FROM relays WHERE sent_at < ?", (relays_before,)).rowcount
+            if decisions_before is not None:
+                out["decisions"] = conn.execute("DELETE FROM decisions WHERE at < ?", (decisions_before,)).rowcount
+            return out
+
+        return self._tx(write)
+
+    async def prune(self, *, relays_before: float | None = None,
+                    decisions_before: float | None = None) -> dict[str, int]:
+        return await self._write(lambda: self.prune_sync(relays_before=relays_before,
+                                                         decisions_before=decisions_before))
+
     def state_counts_sync(self) -> tuple[int, dict[str, int]]:
         held = self.conn.execute("SELECT count(*) FROM quarantine WHERE status = 'held'").fetchone()[0]
         kinds = self.conn.execute("SELECT kind, count(*) FROM bounce_notices GROUP BY kind").fetchall()

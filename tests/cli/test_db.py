@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, config_from_mapping
-from gateway.store.factory import describe, redact_dsn
+from gateway.config import ConfigError, config_from_mapping, load_config
+from gateway.store.factory import describe, open_store, redact_dsn
 from tests.conftest import REPO_ROOT
 
 
@@ -128,3 +130,33 @@ def test_serve_refuses_a_database_that_is_behind(tmp_path: Path, pg_dsn: str) ->
     assert done.returncode == 2
     assert "run `gateway db upgrade`" in done.stderr and "Traceback" not in done.stderr
     assert "password=***" in done.stderr and "gateway_test password=gateway_test" not in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_prune_from_the_command_line(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    dsn = request.getfixturevalue("pg_dsn") if backend == "postgresql" else None
+    cfg = config_file(tmp_path, dsn)
+    assert gateway_cli("db", "upgrade", "--config", str(cfg)).returncode == 0
+    alias = "bcdfghjklmnpqrs@marketplace.amazon.de"
+    assert gateway_cli("optouts", "add", alias, "--config", str(cfg)).returncode == 0
+
+    async def relayed_and_decided() -> None:
+        store = await open_store(load_config(cfg))
+        try:
+            await store.record_relay("Q1", "<m@shop>", [(alias, "de")], [], set())
+            await store.record_decision("Q1", "<m@shop>", "p", "s@shop", [alias], "de", "relay", [])
+        finally:
+            await store.close()
+
+    asyncio.run(relayed_and_decided())
+    time.sleep(1.1)
+    done = gateway_cli("db", "prune", "--json", "--relays-older-than", "0d", "--decisions-older-than", "keep",
+                       "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["deleted"] == {"relays": 1, "decisions": 0} and result["decisions_before"] is None
+    assert result["relays_before"] is not None
+    listed = json.loads(gateway_cli("optouts", "list", "--json", "--config", str(cfg)).stdout)
+    assert [r["alias"] for r in listed] == [alias]  # the registry is never pruned
+    bad = gateway_cli("db", "prune", "--relays-older-than", "soon", "--config", str(cfg))
+    assert bad.returncode == 2 and "soon" in bad.stderr

@@ -198,3 +198,20 @@ def test_container_healthcheck_command_works_against_a_real_gateway(tmp_path: Pa
         proc.wait(timeout=60)
     assert subprocess.run([sys.executable, "-c", code], timeout=30, check=False).returncode != 0
 
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_prune_timer_and_service_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    service = ROOT / "deploy/systemd/seller-mail-gateway-prune.service"
+    timer = ROOT / "deploy/systemd/seller-mail-gateway-prune.timer"
+    text = service.read_text()
+    assert re.search(r"^ExecStart=\S+/gateway db prune --config ", text, flags=re.M)
+    text = re.sub(r"^ExecStart=.*$", f"ExecStart={sys.executable} -m gateway db prune", text, flags=re.M)
+    text = re.sub(r"^(User|Group)=smgw$", r"\1=root", text, flags=re.M)
+    (tmp_path / service.name).write_text(text)
+    shutil.copy(timer, tmp_path / timer.name)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / timer.name),
+                           str(tmp_path / service.name)], capture_output=True, text=True, timeout=60, check=False)
+    complaints = [line for line in (proc.stdout + proc.stderr).splitlines() if "seller-mail-gateway-prune" in line]
+    assert proc.returncode == 0, proc.stderr
+    assert complaints == []

@@ -467,3 +467,24 @@ async def test_release_tracking(store: Store) -> None:
     deleted = await _hold(store)
     assert await store.claim_quarantine(deleted, "deleted", "alice", "spam", instance="i1")
     assert await store.unspooled_releases("i1", later) == []  # a delete is not a release
+
+
+async def test_prune_deletes_old_relays_and_decisions_only(store: Store) -> None:
+    await store.record_relay("Q1", "<old@shop>", [(ALIAS, "de")], [ORDER], set(), [REVIEW_COUNTER])
+    await store.record_decision("r1", "<old@shop>", "p", "s@shop", [ALIAS], "de", "relay", [])
+    await store.record_alias(ALIAS, "optout", marketplace="de", order_id=ORDER, evidence="e", source="s")
+    cutoff = time.time() + 1  # everything so far is older
+    await asyncio.sleep(1.2)
+    await store.record_relay("Q2", "<new@shop>", [(ALIAS, "de")], [ORDER], set())
+    await store.record_decision("r2", "<new@shop>", "p", "s@shop", [ALIAS], "de", "relay", [])
+
+    assert await store.prune() == {"relays": 0, "decisions": 0}
+    assert await store.prune(relays_before=cutoff) == {"relays": 1, "decisions": 0}
+    assert await store.relays_by_message_id(["<old@shop>"]) == []
+    assert await store.relays_by_message_id(["<new@shop>"]) == [(ALIAS, "de")]
+    assert await store.relays_by_order(ORDER, "de", 0) == [(ALIAS, "de")]  # the new one's order link stays
+    assert await store.prune(decisions_before=cutoff) == {"relays": 0, "decisions": 1}
+    assert [d["message_id"] for d in await store.decisions()] == ["<new@shop>"]
+    # The registry and the per-order counts are not retention's business.
+    assert await store.alias_status(ALIAS) == "optout"
+    assert await store.order_counter(ORDER, REVIEW_COUNTER) == 1
