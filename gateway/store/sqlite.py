@@ -5,8 +5,8 @@ locks and never block the event loop. Writes from the event loop are group-commi
 arrives while a commit is under way goes into the next one, each write in its own savepoint, so
 concurrent sessions share one fsync instead of queueing for one each. Policy evaluation runs in
 worker threads and reads through its own per-thread connections (WAL lets readers run beside
-the writer). The ``*_sync`` methods are for single-threaded callers (the CLI) and for the store
-thread itself.
+the writer). Callers use the async methods of the ``Store`` interface (gateway/store/base.py);
+the ``*_sync`` methods behind them run on the store thread.
 """
 
 from __future__ import annotations
@@ -243,15 +243,6 @@ class SQLiteStore:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
-
-    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` (``*_sync`` methods that write) on the store thread, in the next group
-        commit: it returns once the commit is durable."""
-        return await self._write(lambda: fn(*args))
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run one of the ``*_sync`` methods on the store's thread (for async callers such as admin)."""
-        return await self._run(fn, *args)
 
     async def _write(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` (which may call ``_tx``) on the store thread inside the next group commit."""
