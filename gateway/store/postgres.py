@@ -530,39 +530,40 @@ class PostgresStore:
         return [{"at": float(r[0]), "actor": r[1], "action": r[2], "object": r[3], "reason": r[4]}
                 for r in rows]
 
-    async def reserve_send(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
-        """Count one proactive message against the day's cap; False (and no count) when it is full.
+    async def _reserve_count(self, table: str, key: dict[str, str], limit: int) -> bool:
+        """Add one to ``table``'s count for ``key`` unless it is at ``limit``; False (and no count)
+        when it is. ``table`` and the key's columns are this module's own names, never input.
 
-        One statement: the conflicting row is locked and the cap re-checked against its latest
-        count, so instances racing for the last slot never push the count past ``cap``.
+        One statement: the conflicting row is locked and the limit re-checked against its latest
+        count, so instances racing for the last slot never push the count past ``limit``.
         """
+        columns = ", ".join(key)
         row = await self._fetchone(
-            "INSERT INTO daily_sends (tenant, marketplace, day, count) SELECT %s, %s, %s, 1 WHERE %s > 0"
-            " ON CONFLICT (tenant, marketplace, day) DO UPDATE SET count = daily_sends.count + 1"
-            " WHERE daily_sends.count < %s RETURNING count",
-            (tenant, marketplace, day, cap, cap))
+            f"INSERT INTO {table} ({columns}, count) SELECT {', '.join(['%s'] * len(key))}, 1 WHERE %s > 0"
+            f" ON CONFLICT ({columns}) DO UPDATE SET count = {table}.count + 1"
+            f" WHERE {table}.count < %s RETURNING count",
+            (*key.values(), limit, limit))
         return row is not None
+
+    async def _release_count(self, table: str, key: dict[str, str]) -> None:
+        where = " AND ".join(f"{column} = %s" for column in key)
+        await self._fetchall(f"UPDATE {table} SET count = GREATEST(count - 1, 0) WHERE {where} RETURNING count",
+                             tuple(key.values()))
+
+    async def reserve_send(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
+        """Count one proactive message against the day's cap; False (and no count) when it is full."""
+        return await self._reserve_count("daily_sends", {"tenant": tenant, "marketplace": marketplace, "day": day},
+                                         cap)
 
     async def reserve_counter(self, order_id: str, counter: str, limit: int, tenant: str = "") -> bool:
-        """One statement, like reserve_send: racing instances never take the count past ``limit``."""
-        row = await self._fetchone(
-            "INSERT INTO order_counters (tenant, order_id, counter, count) SELECT %s, %s, %s, 1 WHERE %s > 0"
-            " ON CONFLICT (tenant, order_id, counter) DO UPDATE SET count = order_counters.count + 1"
-            " WHERE order_counters.count < %s RETURNING count",
-            (tenant, order_id, counter, limit, limit))
-        return row is not None
+        return await self._reserve_count("order_counters",
+                                         {"tenant": tenant, "order_id": order_id, "counter": counter}, limit)
 
     async def release_counter(self, order_id: str, counter: str, tenant: str = "") -> None:
-        await self._fetchall(
-            "UPDATE order_counters SET count = GREATEST(count - 1, 0)"
-            " WHERE tenant = %s AND order_id = %s AND counter = %s RETURNING count",
-            (tenant, order_id, counter))
+        await self._release_count("order_counters", {"tenant": tenant, "order_id": order_id, "counter": counter})
 
     async def release_send(self, tenant: str, marketplace: str, day: str) -> None:
-        await self._fetchall(
-            "UPDATE daily_sends SET count = GREATEST(count - 1, 0)"
-            " WHERE tenant = %s AND marketplace = %s AND day = %s RETURNING count",
-            (tenant, marketplace, day))
+        await self._release_count("daily_sends", {"tenant": tenant, "marketplace": marketplace, "day": day})
 
     async def sends(self, tenant: str, marketplace: str, day: str) -> int:
         row = await self._fetchone(

@@ -628,37 +628,38 @@ class SQLiteStore:
                 for r in rows]
 
     # -- daily sending caps ---------------------------------------------------------------------------
-    def reserve_send_sync(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
-        """Count one proactive message against the day's cap; False (and no count) when it is full."""
-        def write(conn: sqlite3.Connection) -> bool:
-            row = conn.execute("SELECT count FROM daily_sends WHERE tenant = ? AND marketplace = ? AND day = ?",
-                               (tenant, marketplace, day)).fetchone()
-            if (row[0] if row else 0) >= cap:
-                return False
-            conn.execute("INSERT INTO daily_sends(tenant, marketplace, day, count) VALUES (?, ?, ?, 1)"
-                         " ON CONFLICT(tenant, marketplace, day) DO UPDATE SET count = count + 1",
-                         (tenant, marketplace, day))
-            return True
+    def _reserve_count_sync(self, table: str, key: dict[str, str], limit: int) -> bool:
+        """Add one to ``table``'s count for ``key`` unless it is at ``limit``; False (and no count)
+        when it is. ``table`` and the key's columns are this module's own names, never input."""
+        where = " AND ".join(f"{column} = ?" for column in key)
+        columns = ", ".join(key)
 
-        return self._tx(write)
-
-    def reserve_counter_sync(self, order_id: str, counter: str, limit: int, tenant: str = "") -> bool:
         def write(conn: sqlite3.Connection) -> bool:
-            row = conn.execute("SELECT count FROM order_counters WHERE tenant = ? AND order_id = ? AND counter = ?",
-                               (tenant, order_id, counter)).fetchone()
+            row = conn.execute(f"SELECT count FROM {table} WHERE {where}", tuple(key.values())).fetchone()
             if (row[0] if row else 0) >= limit:
                 return False
-            conn.execute("INSERT INTO order_counters(tenant, order_id, counter, count) VALUES (?, ?, ?, 1)"
-                         " ON CONFLICT(tenant, order_id, counter) DO UPDATE SET count = count + 1",
-                         (tenant, order_id, counter))
+            conn.execute(f"INSERT INTO {table}({columns}, count) VALUES ({', '.join('?' * len(key))}, 1)"
+                         f" ON CONFLICT({columns}) DO UPDATE SET count = count + 1", tuple(key.values()))
             return True
 
         return self._tx(write)
 
+    def _release_count_sync(self, table: str, key: dict[str, str]) -> None:
+        where = " AND ".join(f"{column} = ?" for column in key)
+        self._tx(lambda c: c.execute(f"UPDATE {table} SET count = MAX(count - 1, 0) WHERE {where}",
+                                     tuple(key.values())))
+
+    def reserve_send_sync(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
+        """Count one proactive message against the day's cap; False (and no count) when it is full."""
+        return self._reserve_count_sync("daily_sends", {"tenant": tenant, "marketplace": marketplace, "day": day},
+                                        cap)
+
+    def reserve_counter_sync(self, order_id: str, counter: str, limit: int, tenant: str = "") -> bool:
+        return self._reserve_count_sync("order_counters",
+                                        {"tenant": tenant, "order_id": order_id, "counter": counter}, limit)
+
     def release_counter_sync(self, order_id: str, counter: str, tenant: str = "") -> None:
-        self._tx(lambda c: c.execute(
-            "UPDATE order_counters SET count = MAX(count - 1, 0) WHERE tenant = ? AND order_id = ? AND counter = ?",
-            (tenant, order_id, counter)))
+        self._release_count_sync("order_counters", {"tenant": tenant, "order_id": order_id, "counter": counter})
 
     async def reserve_counter(self, order_id: str, counter: str, limit: int, tenant: str = "") -> bool:
         return await self._write(lambda: self.reserve_counter_sync(order_id, counter, limit, tenant))
@@ -667,9 +668,7 @@ class SQLiteStore:
         await self._write(lambda: self.release_counter_sync(order_id, counter, tenant))
 
     def release_send_sync(self, tenant: str, marketplace: str, day: str) -> None:
-        self._tx(lambda c: c.execute(
-            "UPDATE daily_sends SET count = MAX(count - 1, 0) WHERE tenant = ? AND marketplace = ? AND day = ?",
-            (tenant, marketplace, day)))
+        self._release_count_sync("daily_sends", {"tenant": tenant, "marketplace": marketplace, "day": day})
 
     async def reserve_send(self, tenant: str, marketplace: str, day: str, cap: int) -> bool:
         return await self._write(lambda: self.reserve_send_sync(tenant, marketplace, day, cap))
