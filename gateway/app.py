@@ -87,8 +87,7 @@ class Gateway:
         self._recovery_task: asyncio.Task[None] | None = None
         # Its own registry: several gateways in one process (tests) keep separate metrics.
         self.metrics = GatewayMetrics()
-        self.metrics.watch_state(config.state_dir / "gateway.db" if config.state.database is None else None,
-                                 config.state_dir / "spool" / SPOOL_DB_NAME)
+        self.metrics.watch_state(config.state_dir / "spool" / SPOOL_DB_NAME)
 
     def _tenant_directory(self, config: GatewayConfig) -> TenantDirectory:
         if self._policy_arg == "load":

@@ -71,16 +71,17 @@ class GatewayMetrics:
             self.messages.labels("tempfail", "none", "").inc()
         self.processing_seconds.labels(outcome).observe(seconds)
 
-    def watch_state(self, store_db: Path | None, spool_db: Path) -> None:
-        """``store_db`` None: the store is not a local SQLite file (PostgreSQL); its counts come
-        from ``set_store_counts`` (the admin server reads them through the Store before a scrape)."""
-        self._state = StateCollector(store_db, spool_db)
+    def watch_state(self, spool_db: Path) -> None:
+        """The spool's depths are read from its file at scrape time; the store's counts come from
+        ``set_store_counts`` (the admin server reads them through the Store before a scrape)."""
+        self._state = StateCollector(spool_db)
         self.registry.register(self._state)
         self._spool_db = spool_db
 
-    def set_store_counts(self, quarantine_held: int, notices_by_kind: dict[str, int]) -> None:
+    def set_store_counts(self, counts: tuple[int, dict[str, int]]) -> None:
+        """(messages held, notices by kind) as ``Store.state_counts`` gives them."""
         if self._state is not None:
-            self._state.store_counts = (quarantine_held, dict(notices_by_kind))
+            self._state.store_counts = counts
 
     def _observe_finished_deliveries(self) -> None:
         """Add what the spool finished in (cursor, now - SETTLE] to the delivery counters.
@@ -138,10 +139,9 @@ def _read_only(path: Path) -> sqlite3.Connection | None:
 
 
 class StateCollector(Collector):
-    """Depths and outcome counts read from the store and spool databases at scrape time."""
+    """Spool depths read at scrape time, and the store's counts as last set."""
 
-    def __init__(self, store_db: Path | None, spool_db: Path) -> None:
-        self.store_db = store_db
+    def __init__(self, spool_db: Path) -> None:
         self.spool_db = spool_db
         self.store_counts: tuple[int, dict[str, int]] | None = None
 
@@ -171,15 +171,4 @@ class StateCollector(Collector):
             quarantine.add_metric([], held)
             for kind, count in sorted(by_kind.items()):
                 notices.add_metric([kind], count)
-        conn = _read_only(self.store_db) if self.store_db is not None and self.store_counts is None else None
-        if conn is not None:
-            try:
-                quarantine.add_metric([], conn.execute(
-                    "SELECT count(*) FROM quarantine WHERE status='held'").fetchone()[0])
-                for kind, count in conn.execute("SELECT kind, count(*) FROM bounce_notices GROUP BY kind"):
-                    notices.add_metric([kind], count)
-            except sqlite3.Error:
-                pass
-            finally:
-                conn.close()
         yield from (spool_depth, deferred, quarantine, notices)

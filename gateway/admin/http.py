@@ -246,14 +246,13 @@ class AdminServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         store = self.gateway.store
-        if store is not None and store.backend != "sqlite":
-            # Shared state: the quarantine depth and notice counts are the database's, read now.
+        if store is not None:
+            # The quarantine depth and notice counts, read now through the store (on PostgreSQL
+            # they are every instance's).
             try:
-                held, by_kind = await store.state_counts()
+                self.gateway.metrics.set_store_counts(await store.state_counts())
             except StoreError as exc:
                 log.warning("metrics_store_unavailable", error=str(exc))
-            else:
-                self.gateway.metrics.set_store_counts(held, by_kind)
         body = await asyncio.to_thread(self.gateway.metrics.render)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
