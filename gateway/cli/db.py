@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+import psycopg
+
 from gateway.cli.common import add_state_options, emit_json, load
 from gateway.cli.report import parse_since
 from gateway.config import GatewayConfig
@@ -77,14 +79,9 @@ def _run(args: argparse.Namespace, work: Any) -> dict[str, Any] | None:
         return None
     try:
         result: dict[str, Any] = asyncio.run(work(config))
-    except (StoreError, OSError) as exc:
-        print(f"gateway db: {describe(config)}: {exc}", file=sys.stderr)
-        return None
-    except Exception as exc:
-        # psycopg's errors (unreachable server, refused login, a failed migration) have no common
-        # base with ours; they are reported, not raised as a traceback at the admin.
-        if type(exc).__module__.split(".")[0] != "psycopg":
-            raise
+    except (StoreError, OSError, psycopg.Error) as exc:
+        # psycopg's errors come from the migration code (unreachable server, refused login, a
+        # failed migration): reported, not raised as a traceback at the admin.
         print(f"gateway db: {describe(config)}: {exc}".rstrip(), file=sys.stderr)
         return None
     return result
@@ -104,7 +101,9 @@ def _before(age: str | None, now: float) -> float | None:
     return None if age == "keep" or age is None else parse_since(age, now)
 
 
-async def _prune(config: GatewayConfig, relays_age: str, decisions_age: str) -> dict[str, Any]:
+async def _prune(config: GatewayConfig, relays_age: str | None, decisions_age: str) -> dict[str, Any]:
+    # Relay records are what bounce notices are matched against: keep twice the window.
+    relays_age = relays_age or f"{2 * config.bounces.correlation_days}d"
     now = time.time()
     relays_before, decisions_before = _before(relays_age, now), _before(decisions_age, now)
     store = await open_store(config)
@@ -117,15 +116,8 @@ async def _prune(config: GatewayConfig, relays_age: str, decisions_age: str) -> 
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    config = load(args, quiet=False)
-    if config is None:
-        return 2
-    # Relay records are what bounce notices are matched against: keep twice the window.
-    relays_age = args.relays_older_than or f"{2 * config.bounces.correlation_days}d"
-    try:
-        result = asyncio.run(_prune(config, relays_age, args.decisions_older_than))
-    except StoreError as exc:
-        print(f"gateway db: {describe(config)}: {exc}", file=sys.stderr)
+    result = _run(args, lambda config: _prune(config, args.relays_older_than, args.decisions_older_than))
+    if result is None:
         return 2
     if args.json:
         emit_json(result)
