@@ -1,0 +1,8 @@
+"""Template data per language; ALL is every locale the generator composes messages for."""
+
+from __future__ import annotations
+
+from tests.corpus.locales import de
+from tests.corpus.model import Locale
+
+ALL: tuple[Locale, ...] = (de.LOCALE,)
