@@ -16,6 +16,7 @@ import hashlib
 import html
 import itertools
 import random
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -550,7 +551,7 @@ def compose(loc: Locale, spec: Spec, index: int, locales: dict[str, Locale]) -> 
             blocks.append(f"<p>{html.escape(before)}<a href=\"{html.escape(tracking_url)}\">"
                           f"{html.escape(loc.words['tracking'])}</a>{html.escape(after)}</p>")
         elif "https://" in p and "shop-link" in kinds:
-            url = next(w for w in p.split() if w.startswith("https://")).rstrip(".")
+            url = re.search(r"https://[^\s　]+", p).group(0).rstrip(".")  # type: ignore[union-attr]
             text = p.replace(url, "")
             blocks.append(f'<p>{html.escape(text)} <a href="{html.escape(url)}">{html.escape(shop.name)}</a></p>')
         else:
@@ -797,7 +798,12 @@ def build_all() -> list[Built]:
     for loc in ALL:
         size = SIZES.get(loc.tag, "mini")
         for i, spec in enumerate(recipe(size)):
-            built.append(compose(loc, spec, i, {})) if spec.purpose != "reply" or loc.questions else None
+            if spec.purpose == "reply" and not loc.questions:
+                continue
+            if "messenger" in spec.inject and "messenger-line" in loc.snippets:
+                # where sellers offer LINE rather than WhatsApp (Japan), the messenger is LINE
+                spec = replace(spec, inject=tuple("messenger-line" if k == "messenger" else k for k in spec.inject))
+            built.append(compose(loc, spec, i, {}))
     by_tag = {loc.tag: loc for loc in ALL}
     for j, (tag, mp) in enumerate(WRONG_LANGUAGE):
         wrong = by_tag.get(tag)

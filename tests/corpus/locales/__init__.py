@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.corpus.locales import de
+from tests.corpus.locales import de, en, es, fr, it, ja
 from tests.corpus.model import Locale
 
-ALL: tuple[Locale, ...] = (de.LOCALE,)
+ALL: tuple[Locale, ...] = (de.LOCALE, en.US, en.GB, fr.LOCALE, it.LOCALE, es.LOCALE, ja.LOCALE)
