@@ -337,10 +337,11 @@ def main() -> int:
     fig = analyse(labels, verdicts, keyword_for)
     fig["seconds"] = seconds
     command = "gateway check --json per message" if args.subprocess else "engine in process, as gateway check"
-    if args.json:
-        print(json.dumps(fig, ensure_ascii=False, indent=1))
-    else:
-        print(report(fig, args.misses, command))
+    text = json.dumps(fig, ensure_ascii=False, indent=1) if args.json else report(fig, args.misses, command)
+    try:
+        print(text)
+    except BrokenPipeError:  # piped into head
+        sys.stderr.close()
     return 0
 
 

@@ -42,7 +42,7 @@ EXPECT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "spelled-link": ((), ("reject", "quarantine")),
     "seller-phone": (("seller-phone-number",), ("reject",)),
     "seller-email": (("seller-email-address",), ("reject",)),
-    "contact-footer": (("seller-phone-number",), ("reject",)),
+    "contact-footer": (("seller-phone-number", "seller-email-address"), ("reject",)),
     "messenger": (("off-amazon-contact",), ("reject",)),
     "messenger-line": ((), ("reject", "quarantine")),
     "contact-request": (("buyer-contact-request",), ("quarantine", "reject")),
@@ -351,7 +351,7 @@ MAILERS = {
 
 
 def _cte_for(charset: str, rng: random.Random, html_part: bool) -> str:
-    if charset == "iso-2022-jp":
+    if charset in ("iso-2022-jp", "us-ascii"):
         return "7bit"
     if charset == "shift_jis":
         return rng.choice(("base64", "8bit"))
@@ -491,9 +491,9 @@ def compose(loc: Locale, spec: Spec, index: int, locales: dict[str, Locale]) -> 
         subject = subject.replace(order, invoice_no)
         paragraphs = [p.replace(order, invoice_no) for p in paragraphs]
     if spec.keyword:
-        kw = loc.keyword or {"fr": "Important", "it": "Importante", "nl": "Belangrijk", "pl": "Ważne",
-                             "se": "Viktigt", "com.tr": "Önemli", "com.br": "Importante", "ae": "Important"}.get(
-            loc.marketplace, "Important")
+        # documented keywords where a source names one, else the gateway's default table (configurable;
+        # AMAZON-RULES.md: not found for FR, IT, NL, PL, SE, TR)
+        kw = loc.keyword or {"fr": "Important", "it": "Importante"}.get(loc.marketplace, "Important")
         subject = f"[{kw}] {subject}" if rng.random() < 0.7 else f"{subject} [{kw}]"
     paragraphs += extra
     drop_number = spec.purpose == "address-problem" and index % 3 == 0

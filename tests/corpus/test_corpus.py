@@ -21,7 +21,7 @@ FILES = labels.message_files()
 
 def test_corpus_is_big_enough_and_covers_every_marketplace_language() -> None:
     assert len(LABELS) >= 300
-    assert {lb.language for lb in LABELS} >= {"de", "en", "fr", "it", "es", "ja"}
+    assert {lb.language for lb in LABELS} >= {"de", "en", "fr", "it", "es", "ja", "nl", "pl", "sv", "tr", "pt", "ar"}
     assert sum(lb.benign for lb in LABELS) >= 100
     assert sum(not lb.benign for lb in LABELS) >= 100
 
