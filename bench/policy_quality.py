@@ -170,6 +170,21 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
          "exact": sum(act[lb.name] in lb.actions for lb in labels if lb.language == lang),
          "messages": sum(lb.language == lang for lb in labels)} for lang in langs]
 
+    # per labelled purpose and per sender format (charset / transfer encoding of the text part)
+    def group(key: Callable[[Label], str]) -> list[dict[str, Any]]:
+        rows: dict[str, list[Label]] = defaultdict(list)
+        for lb in labels:
+            rows[key(lb)].append(lb)
+        return [{"group": g, "messages": len(v), "exact": sum(act[lb.name] in lb.actions for lb in v),
+                 "benign": sum(lb.benign for lb in v),
+                 "benign_refused_or_held": sum(lb.benign and act[lb.name] in REFUSED for lb in v),
+                 "violating": sum(not lb.benign for lb in v),
+                 "caught": sum(not lb.benign and act[lb.name] in REFUSED for lb in v)}
+                for g, v in sorted(rows.items())]
+
+    out["purposes"] = group(lambda lb: lb.purpose)
+    out["formats"] = group(lambda lb: "/".join(str(lb.raw.get("format", "hand-written")).split("/")[1:]) or "hand")
+
     # critical keyword, per language (benign mail only: refused mail needs no keyword)
     kw_rows = []
     kw_misses = []
@@ -282,6 +297,13 @@ def report(fig: dict[str, Any], show_misses: bool, command: str) -> str:
     for r in fig["languages"]:
         lines.append(f"  {r['language']:<5} {r['messages']:>5} {r['benign']:>7} {r['benign_refused_or_held']:>4} "
                      f"{r['violating']:>5} {r['caught']:>7} {r['exact']:>6}")
+    for title, key in (("Per labelled purpose", "purposes"),
+                       ("Per charset/transfer encoding of the text", "formats")):
+        lines += ["", f"{title}:",
+                  f"  {'':<28} {'msgs':>5} {'exact':>6} {'benign':>7} {'FP':>4} {'viol':>5} {'caught':>7}"]
+        for r in fig[key]:
+            lines.append(f"  {r['group']:<28} {r['messages']:>5} {r['exact']:>6} {r['benign']:>7} "
+                         f"{r['benign_refused_or_held']:>4} {r['violating']:>5} {r['caught']:>7}")
     lines += ["", "Critical keyword per language (benign critical mail leaves with the marketplace's keyword; "
                   "misused keywords are removed):",
               f"  {'lang':<5} {'critical':>8} {'kw ok':>6} {'misused':>8} {'stripped':>9} {'added wrongly':>14}"]

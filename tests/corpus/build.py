@@ -450,6 +450,9 @@ def compose(loc: Locale, spec: Spec, index: int, locales: dict[str, Locale]) -> 
         question = ""
     subject = _fill(variant.subject, values)
     paragraphs = [_fill(p, values) for p in variant.paragraphs]
+    if paragraphs and loc.lang not in ("de", "it", "pl") and paragraphs[0][:1].islower():
+        # German, Italian and Polish letters go on in lower case after "Hallo Anna,"; the others do not
+        paragraphs[0] = paragraphs[0][0].upper() + paragraphs[0][1:]
     with_ean = "ean" in spec.hard
     # --- violations worked into the text
     extra: list[str] = []
