@@ -257,6 +257,12 @@ class Line:
     price: float
 
 
+def _totals(loc: Locale, lines: list[Line], shipping: float) -> tuple[float, float]:
+    """Gross total and the VAT it contains (prices are gross, as on EU consumer invoices)."""
+    total = sum(ln.price * ln.qty for ln in lines) + shipping
+    return total, (total - total / (1 + loc.vat_rate) if loc.vat_rate else 0.0)
+
+
 def _text_table(loc: Locale, lines: list[Line], shipping: float, with_ean: bool) -> str:
     w = loc.words
     rows = [f"{w['pos']:<5}{w['sku']:<12}{w['item']:<44}{w['qty']:>6}{w['price']:>14}{w['sum']:>14}"]
@@ -266,8 +272,7 @@ def _text_table(loc: Locale, lines: list[Line], shipping: float, with_ean: bool)
                     f"{loc.money(ln.price * ln.qty):>14}")
         if with_ean:
             rows.append(f"{'':<5}{w['ean']}: {ln.ean}")
-    total = sum(ln.price * ln.qty for ln in lines) + shipping
-    vat = total - total / (1 + loc.vat_rate) if loc.vat_rate else 0.0
+    total, vat = _totals(loc, lines, shipping)
     rows.append("-" * len(rows[0]))
     rows.append(f"{w['subtotal']}: {loc.money(total - shipping)}")
     rows.append(f"{w['shipping']}: {loc.money(shipping)}")
@@ -291,8 +296,7 @@ def _html_table(loc: Locale, lines: list[Line], shipping: float, with_ean: bool)
                     f'<td align="right" style="padding:4px 6px">{ln.qty}</td>'
                     f'<td align="right" style="padding:4px 6px">{e(loc.money(ln.price))}</td>'
                     f'<td align="right" style="padding:4px 6px">{e(loc.money(ln.price * ln.qty))}</td></tr>')
-    total = sum(ln.price * ln.qty for ln in lines) + shipping
-    vat = total - total / (1 + loc.vat_rate) if loc.vat_rate else 0.0
+    total, vat = _totals(loc, lines, shipping)
     sums = [(w["subtotal"], loc.money(total - shipping)), (w["shipping"], loc.money(shipping)),
             (f"<b>{e(w['total'])}</b>", f"<b>{e(loc.money(total))}</b>")]
     if loc.vat_rate:
