@@ -479,6 +479,8 @@ def compose(loc: Locale, spec: Spec, index: int, locales: dict[str, Locale]) -> 
     else:
         options = loc.texts[spec.purpose]
         variant = options[index % len(options)]
+        if ("label" in spec.attach or "proof" in spec.attach) and len(options) > 1:
+            variant = options[1]  # the variant that says a return label / design proof is attached
         question = ""
     subject = _fill(variant.subject, values)
     paragraphs = [_fill(p, values) for p in variant.paragraphs]
