@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from gateway.bounces import reasons
+from gateway.bounces.addresses import address_in
 from gateway.bounces.message import Mail
-from gateway.bounces.parse import BouncedRecipient
+from gateway.bounces.report import BouncedRecipient
 from gateway.classify import Classifier
 
 ORDER_ID = re.compile(r"(?<![\d-])(\d{3}-\d{7}-\d{7})(?![\d-])")
@@ -70,7 +71,6 @@ def rules() -> AmazonRules:
 
 
 def _sender_marketplace(mail: Mail, tlds: frozenset[str]) -> tuple[bool, str | None]:
-    from gateway.bounces.dsn import address_in
 
     addr = address_in(mail.from_) or ""
     m = _SENDER_TLD.search(addr)

@@ -10,8 +10,9 @@ import dataclasses
 import re
 
 from gateway.bounces import amazon, dsn, vendors
+from gateway.bounces.markers import looks_like_report
 from gateway.bounces.message import Mail, message_ids_in, read_mail
-from gateway.bounces.parse import BouncedRecipient, BounceReport
+from gateway.bounces.report import BouncedRecipient, BounceReport
 
 
 def correlation_ids(mail: Mail) -> tuple[str, ...]:
@@ -68,6 +69,6 @@ def analyse_one(raw: bytes) -> BounceReport:
         order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
         return BounceReport(kind="dsn", recipients=recipients, alias=alias, marketplace=marketplace,
                             order_id=order.group(1) if order else None, message_ids=ids, subject=mail.subject)
-    if dsn.looks_like_report(mail):
+    if looks_like_report(mail):
         return BounceReport(kind="dsn", recipients=(), message_ids=ids, subject=mail.subject)
     return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.bounces.parse import BouncedRecipient, BounceReport
+from gateway.bounces.report import BouncedRecipient, BounceReport
 from gateway.classify import Classifier
 from gateway.store.base import AliasStatus, Store
 

@@ -9,17 +9,15 @@ that decides a reason lives in ``policies/bounces/reasons.toml``; provider verdi
 from __future__ import annotations
 
 import re
-import tomllib
-from dataclasses import dataclass
-from functools import cache
 
-from gateway.bounces import reasons
+from gateway.bounces import providers, reasons
+from gateway.bounces.addresses import ADDR as _ADDR
+from gateway.bounces.addresses import ADDRESS_RE
+from gateway.bounces.markers import is_delay, looks_like_report, markers
 from gateway.bounces.message import Mail, message_ids_in
-from gateway.bounces.parse import BouncedRecipient
+from gateway.bounces.recipient import make_recipient
+from gateway.bounces.report import BouncedRecipient
 
-# Bounded repetitions keep the scan linear on long address-free text.
-_ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?"
-ADDRESS_RE = re.compile(_ADDR)
 # A line that names a failed recipient: the address leads the line (after quotes, brackets, bullets,
 # or a short label such as "Recipient:" or "RCPT TO:").
 _RCPT_LINE = re.compile(
@@ -52,8 +50,6 @@ def _senders(mail: Mail) -> set[str]:
 
 def error_region(text: str) -> tuple[str, str]:
     """Split report text into the explanation and the returned original."""
-    from gateway.bounces.dsn import markers
-
     # A report's own text is short; bound the work on huge inputs.
     text = text[:MAX_REGION]
     cut = len(text)
@@ -141,45 +137,12 @@ def text_diagnostics(mail: Mail) -> dict[str, str]:
     return dict(_recipient_blocks(region, set()))
 
 
-@dataclass(frozen=True, slots=True)
-class Hint:
-    reason: str
-    text: tuple[str, ...]
-    from_: tuple[str, ...]
-    text_all: tuple[str, ...] = ()
-
-
-@cache
-def hints() -> tuple[Hint, ...]:
-    data = tomllib.loads((reasons.POLICY_DIR / "vendors.toml").read_text(encoding="utf-8"))
-    return tuple(Hint(reason=str(h["reason"]), text=tuple(t.lower() for t in h.get("text", [])),
-                      from_=tuple(f.lower() for f in h.get("from", [])),
-                      text_all=tuple(t.lower() for t in h.get("text_all", []))) for h in data["hint"])
-
-
-def hint_for(mail: Mail, diagnostic: str, dtype: str = "") -> str | None:
-    """A vendor's own verdict where its wording decides the reason regardless of status codes."""
-    sender = mail.from_.lower()
-    text = f"{diagnostic} {mail.subject}".lower()
-    for h in hints():
-        if h.from_ and not any(f in sender for f in h.from_):
-            continue
-        if h.text and not any(t in text for t in h.text):
-            continue
-        if h.text_all and not all(t in text for t in h.text_all):
-            continue
-        return h.reason
-    return None
-
-
 def _has_words(text: str, address: str) -> bool:
     """Whether a recipient's block says anything beyond the address itself."""
     return any(ch.isalnum() for ch in text.replace(address, "").replace(address.upper(), ""))
 
 
 def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
-    from gateway.bounces.dsn import _is_delay, looks_like_report, make_recipient
-
     if not looks_like_report(mail):
         return None
     region, _ = error_region(mail.text)
@@ -205,13 +168,14 @@ def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
                 break
     if not blocks:
         return None
-    temporary = _is_delay(region) or _is_delay(mail.subject)
+    temporary = is_delay(region) or is_delay(mail.subject)
+    applicable = providers.vendors_of(mail)
     whole = " ".join(region.split())
     out: list[BouncedRecipient] = []
     for addr, diag in blocks:
         specific = bool(reasons.reason_from_text(diag) or reasons.find_status(diag))
         diagnostic = diag if specific else f"{diag} {whole}".strip()
-        hint = hint_for(mail, diagnostic)
+        hint = providers.vendor_verdict(applicable, diagnostic)
         out.append(make_recipient(addr, None, diagnostic, "delayed" if temporary else "failed", hint,
                                   temporary=temporary, vague=not specific and not _has_words(diag, addr)))
     return tuple(out)

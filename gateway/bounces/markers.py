@@ -1,0 +1,53 @@
+"""Wording that tells a report from ordinary mail, delimits its parts and marks a delay (markers.toml)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+
+from gateway.bounces.message import Mail
+from gateway.bounces.reasons import POLICY_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class Markers:
+    bounce_subjects: tuple[str, ...]
+    report_senders: tuple[str, ...]
+    original_markers: re.Pattern[str]
+    delay_phrases: tuple[str, ...]
+    bounce_body: tuple[str, ...]
+
+
+@cache
+def markers() -> Markers:
+    data = tomllib.loads((POLICY_DIR / "markers.toml").read_text(encoding="utf-8"))
+    return Markers(
+        bounce_subjects=tuple(s.lower() for s in data["bounce_subjects"]),
+        report_senders=tuple(s.lower() for s in data["report_senders"]),
+        original_markers=re.compile("^(?:" + "|".join(f"(?:{p})" for p in data["original_markers"]) + ")",
+                                    re.I | re.M),
+        delay_phrases=tuple(s.lower() for s in data["delay_phrases"]),
+        bounce_body=tuple(s.lower() for s in data["bounce_body"]),
+    )
+
+
+def looks_like_report(mail: Mail) -> bool:
+    if mail.status_blocks or mail.feedback is not None or mail.content_type == "multipart/report":
+        return True
+    sender = mail.from_.lower()
+    subject = mail.subject.lower()
+    by_sender = any(s in sender for s in markers().report_senders)
+    by_subject = any(s in subject for s in markers().bounce_subjects)
+    null_path = (mail.header("Return-Path") or "x").strip() in ("<>", "")
+    if by_subject and (by_sender or null_path):
+        return True
+    body = " ".join(mail.text[:4000].lower().split())
+    by_body = any(s in body for s in markers().bounce_body)
+    return by_body and (by_sender or by_subject or null_path)
+
+
+def is_delay(text: str) -> bool:
+    t = " ".join(text.lower().split())
+    return any(p in t for p in markers().delay_phrases)
