@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.bounces import providers, reasons, vendors
 from gateway.bounces.addresses import ADDRESS_RE, address_in
-from gateway.bounces.markers import is_delay, looks_like_report
+from gateway.bounces.markers import is_delay, looks_like_report, markers
 from gateway.bounces.message import Mail, split_blocks
 from gateway.bounces.recipient import make_recipient
 from gateway.bounces.report import BouncedRecipient
@@ -74,7 +74,7 @@ def _inline_status_blocks(text: str) -> list[list[tuple[str, str]]]:
 
 def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     if mail.feedback is None:
-        return None
+        return _complaint_without_report(mail)
     fields = mail.feedback
     addrs = [a for k, v in fields if k in ("original-rcpt-to", "removal-recipient")
              if (a := address_in(v))]
@@ -85,6 +85,15 @@ def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     ftype = next((v for k, v in fields if k == "feedback-type"), "")
     return tuple(BouncedRecipient(address=a, reason="feedback", status="", diagnostic=ftype,
                                   action="") for a in dict.fromkeys(addrs))
+
+
+def _complaint_without_report(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+    """A complaint loop that forwards the message as multipart/mixed, without a feedback-report part."""
+    subject = mail.subject.lower()
+    if mail.original is None or not any(s in subject for s in markers().complaint_subjects):
+        return None
+    addr = address_in(mail.original.reported_recipient) or address_in(mail.original.to) or UNDISCLOSED
+    return (BouncedRecipient(address=addr, reason="feedback", status="", diagnostic="abuse", action=""),)
 
 
 def _ses_payload(text: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ class Markers:
     original_markers: re.Pattern[str]
     delay_phrases: tuple[str, ...]
     bounce_body: tuple[str, ...]
+    complaint_subjects: tuple[str, ...]
 
 
 @cache
@@ -30,6 +31,7 @@ def markers() -> Markers:
                                     re.I | re.M),
         delay_phrases=tuple(s.lower() for s in data["delay_phrases"]),
         bounce_body=tuple(s.lower() for s in data["bounce_body"]),
+        complaint_subjects=tuple(s.lower() for s in data.get("complaint_subjects", [])),
     )
 
 

@@ -58,6 +58,8 @@ class Original:
     to: str = ""
     from_: str = ""
     subject: str = ""
+    reported_recipient: str = ""
+    """Where a complaint loop names the complaining recipient in the copy (Hotmail's JMRP)."""
 
 
 @dataclass(slots=True)
@@ -109,7 +111,22 @@ def split_blocks(text: str) -> list[list[tuple[str, str]]]:
 def _original_from(msg: email.message.Message) -> Original:
     mid = message_ids_in(header(msg, "Message-ID"))
     return Original(message_id=mid[0] if mid else None, to=decode_words(header(msg, "To")),
-                    from_=decode_words(header(msg, "From")), subject=decode_words(header(msg, "Subject")))
+                    from_=decode_words(header(msg, "From")), subject=decode_words(header(msg, "Subject")),
+                    reported_recipient=header(msg, "X-HmXmrOriginalRecipient"))
+
+
+def _per_recipient(blocks: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+    """Split field blocks where a second recipient starts without the blank line RFC 3464 wants."""
+    out: list[list[tuple[str, str]]] = []
+    for block in blocks:
+        current: list[tuple[str, str]] = []
+        for name, value in block:
+            if name == "final-recipient" and any(n == "final-recipient" for n, _ in current):
+                out.append(current)
+                current = []
+            current.append((name, value))
+        out.append(current)
+    return out
 
 
 def read_mail(raw: bytes) -> Mail:
@@ -134,9 +151,9 @@ def read_mail(raw: bytes) -> Mail:
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
             payload = part.get_payload()
             if isinstance(payload, list):
-                mail.status_blocks.extend(_fields_of(s) for s in payload)
+                mail.status_blocks.extend(_per_recipient([_fields_of(s) for s in payload]))
             else:
-                mail.status_blocks.extend(split_blocks(decode_part(part)))
+                mail.status_blocks.extend(_per_recipient(split_blocks(decode_part(part))))
         elif ctype == "message/feedback-report":
             payload = part.get_payload()
             if isinstance(payload, list):
