@@ -21,7 +21,7 @@ def correlation_ids(mail: Mail) -> tuple[str, ...]:
         ids.extend(message_ids_in(mail.header(name)))
     if mail.original is not None and mail.original.message_id:
         ids.append(mail.original.message_id)
-    ids.extend(vendors.quoted_message_ids(mail.text))
+    ids.extend(vendors.quoted_message_ids(mail))
     own = set(message_ids_in(mail.header("Message-ID")))
     seen: dict[str, None] = {}
     for i in ids:

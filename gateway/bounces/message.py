@@ -75,6 +75,8 @@ class Mail:
     """Field blocks of message/delivery-status parts: first the per-message block, then per-recipient."""
     feedback: list[tuple[str, str]] | None = None
     original: Original | None = None
+    regions: tuple[str, str] | None = None
+    """The text split into the report's explanation and the returned original (computed once)."""
 
     def header(self, name: str) -> str:
         return header(self.headers, name)

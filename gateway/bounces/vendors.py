@@ -53,9 +53,14 @@ def error_region(text: str) -> tuple[str, str]:
     # A report's own text is short; bound the work on huge inputs.
     text = text[:MAX_REGION]
     cut = len(text)
-    m = markers().original_markers.search(text)
-    if m is not None:
-        cut = m.start()
+    marker = markers().original_markers
+    pos = 0
+    # Line by line with an anchored match: one attempt per line, not one per character.
+    for line in text.split("\n"):
+        if line.strip() and marker.match(line) is not None:
+            cut = pos
+            break
+        pos += len(line) + 1
     # An inline copy of the original without a marker: a header block after a blank line.
     for hm in _HEADER_BLOCK.finditer(text, 0, cut):
         start = hm.start()
@@ -70,8 +75,15 @@ def error_region(text: str) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def quoted_message_ids(text: str) -> list[str]:
-    _, original = error_region(text)
+def regions_of(mail: Mail) -> tuple[str, str]:
+    """``error_region`` of the mail's text, computed once per mail."""
+    if mail.regions is None:
+        mail.regions = error_region(mail.text)
+    return mail.regions
+
+
+def quoted_message_ids(mail: Mail) -> list[str]:
+    _, original = regions_of(mail)
     out: list[str] = []
     for line in original.splitlines():
         if line.lower().startswith("message-id:"):
@@ -92,6 +104,8 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
     lines = region.split("\n")
     found: list[tuple[int, str, str]] = []
     for i, line in enumerate(lines):
+        if "@" not in line:  # every pattern below needs an address: skip the rest cheaply
+            continue
         m = _RCPT_LINE.match(line)
         if m is None:
             tm = _TRANSCRIPT_RCPT.search(line)
@@ -133,7 +147,7 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
 
 
 def text_diagnostics(mail: Mail) -> dict[str, str]:
-    region, _ = error_region(mail.text)
+    region, _ = regions_of(mail)
     return dict(_recipient_blocks(region, set()))
 
 
@@ -145,7 +159,7 @@ def _has_words(text: str, address: str) -> bool:
 def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     if not looks_like_report(mail):
         return None
-    region, _ = error_region(mail.text)
+    region, _ = regions_of(mail)
     exclude = _senders(mail)
     blocks = _recipient_blocks(region, exclude)
     failed_hdr = mail.header("X-Failed-Recipients")
@@ -161,7 +175,7 @@ def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     if not blocks and mail.original is not None:
         blocks = [(a.lower(), "") for a in ADDRESS_RE.findall(mail.original.to)][:1]
     if not blocks:
-        _, original = error_region(mail.text)
+        _, original = regions_of(mail)
         for line in original.splitlines():
             if line.lower().startswith("to:"):
                 blocks = [(a.lower(), "") for a in ADDRESS_RE.findall(line)][:1]
