@@ -48,9 +48,11 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
         action = fields.get("action", "").split()[0].lower() if fields.get("action", "").split() else ""
         diag_field = fields.get("diagnostic-code", "")
         dtype, _, diag = diag_field.partition(";") if ";" in diag_field else ("", "", diag_field)
-        # The human-readable part says more when the DSN gives no Diagnostic-Code.
+        # The human-readable part says more when the DSN gives no Diagnostic-Code, and often
+        # continues a diagnostic that the DSN field cuts short (the SMTP phase, further reply lines).
         extra = "" if diag.strip() else text_diag.get(final, "")
         diagnostic = " ".join(p for p in (diag.strip(), extra) if p)
+        diagnostic = _continued(diagnostic, text_diag.get(final, ""), mail.text)
         status = reasons.find_status(fields.get("status", "")) or None
         generic = status is None or status.endswith(".0.0")
         from_diag = reasons.find_status(diag) or (reasons.find_status(extra) if generic else None)
@@ -64,6 +66,43 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
                                   temporary=action == "delayed" or is_delay(mail.subject), dtype=dtype,
                                   context=text_diag.get(final, ""), rhost=fields.get("remote-mta", "")))
     return tuple(out) or None
+
+
+_PHASE = re.compile(r"\(in reply to (?:the )?(?:rcpt to|mail from|end of data|data|helo|ehlo) command\)", re.I)
+
+
+def _continued(diagnostic: str, context: str, text: str) -> str:
+    """The diagnostic with what the report's own text adds to it: the SMTP phase Postfix names
+    ("(in reply to RCPT TO command)") and the further lines of a multi-line reply that the DSN field
+    cut after its first line (Sendmail's transcript)."""
+    head = " ".join(diagnostic.split())
+    if not head:
+        return diagnostic
+    m = re.match(r"([245]\d\d)-", head)
+    if m is not None:
+        joined = _reply_lines(text, head, m.group(1))
+        if joined:
+            head = joined
+    if _PHASE.search(head) is None and (pm := _PHASE.search(" ".join(context.split()))) is not None:
+        head = f"{head} {pm.group(0)}"
+    return head
+
+
+def _reply_lines(text: str, first: str, reply: str) -> str:
+    """The whole multi-line reply whose first line is ``first``, from a session transcript."""
+    lines = text[:vendors.MAX_REGION].split("\n")
+    for i, line in enumerate(lines):
+        if " ".join(line.split()).endswith(first):
+            out = [first]
+            for nxt in lines[i + 1:i + 40]:
+                body = nxt.strip().removeprefix("<<<").strip()
+                if not body.startswith((f"{reply}-", f"{reply} ")):
+                    break
+                out.append(body)
+                if body.startswith(f"{reply} "):
+                    break
+            return reasons.clean_reply("\n".join(out)) if len(out) > 1 else ""
+    return ""
 
 
 def _inline_status_blocks(text: str) -> list[list[tuple[str, str]]]:

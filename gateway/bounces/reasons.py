@@ -146,6 +146,25 @@ def find_status(text: str) -> str | None:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
 
 
+_TRANSCRIPT_MARK = re.compile(r"(?m)^[ \t]*<<<[ \t]?")
+
+
+def clean_reply(text: str) -> str:
+    """A multi-line SMTP reply read as one sentence: transcript marks and the repeated
+    ``550-5.7.1`` continuation prefixes removed, the code kept once in front."""
+    text = _TRANSCRIPT_MARK.sub("", text[:MAX_TEXT])
+    reply = find_reply(text)
+    if reply is None or f"{reply}-" not in text:
+        return text
+    status = find_status(text) or ""
+    cleaned = text
+    for joint in ("-", " "):
+        if status:
+            cleaned = cleaned.replace(f"{reply}{joint}{status} ", " ").replace(f"{reply}{joint}{status}", " ")
+        cleaned = cleaned.replace(f"{reply}{joint}", " ") if joint == "-" else cleaned
+    return f"{reply} {status} {' '.join(cleaned.split())}".replace("  ", " ")
+
+
 def find_reply(text: str) -> str | None:
     m = REPLY_RE.search(text)
     return m.group(1) if m else None
