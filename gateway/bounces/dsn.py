@@ -61,7 +61,12 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
         dtype = dtype.strip().lower()
         if "|" in fields.get("final-recipient", ""):
             dtype = "x-unix"
-        hint = providers.vendor_verdict(applicable, f"{diagnostic} {text_diag.get(final, '')}", status, fields)
+        said = f"{diagnostic} {text_diag.get(final, '')}".strip()
+        if not said and len(blocks) == 1:
+            # Nothing about this recipient in particular: a vendor's sentence in the explanation
+            # (Gmail: "... because the address couldn't be found") still says what happened.
+            said = vendors.regions_of(mail)[0][:4096]
+        hint = providers.vendor_verdict(applicable, said, status, fields)
         out.append(make_recipient(final, status, diagnostic, action, hint, original,
                                   temporary=action == "delayed" or is_delay(mail.subject), dtype=dtype,
                                   context=text_diag.get(final, ""), rhost=fields.get("remote-mta", "")))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.bounces.message import Mail
-from gateway.bounces.reasons import MAX_TEXT, POLICY_DIR
+from gateway.bounces.reasons import MAX_TEXT, POLICY_DIR, status_class
 
 # How much of a report's own text is searched for a vendor's markers.
 DETECT_TEXT = 16384
@@ -145,6 +145,9 @@ def vendor_verdict(applicable: tuple[Vendor, ...], diagnostic: str, status: str 
                 if rule.matches(status):
                     return rule.reason
         if v.state and (m := _STATE.search(t)) is not None and m.group(1) in v.state:
+            # A specific status code in the same text outranks the state number.
+            if status and ".0" not in status[1:]:
+                return status_class(status) or None
             return v.state[m.group(1)]
     return None
 

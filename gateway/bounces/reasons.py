@@ -81,6 +81,7 @@ class Condition:
     words_only_after: tuple[str, ...] = ()
     or_words_if_status: tuple[str, ...] = ()
     also_words_of: tuple[str, ...] = ()
+    not_if_status_after: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,9 @@ def load_rules(path: Path) -> ReasonRules:
         classes[name] = _wording(name, entry)
         kwargs: dict[str, Any] = {}
         for key, value in entry.items():
-            if key in _CONDITION_FIELDS:
+            if key == "not_if_status_after":
+                kwargs[key] = tuple((str(a), str(b)) for a, b in value)
+            elif key in _CONDITION_FIELDS:
                 kwargs[key] = value if isinstance(value, bool) else _strs(value)
         conditions[name] = Condition(**kwargs)
     prec = data["precedence"]
@@ -241,6 +244,8 @@ def _accepts(r: ReasonRules, name: str, t: str, status: str | None, named: str, 
             return False
         return says() if c.status_needs_words else True
     if command and command in c.not_after:
+        return False
+    if any(named == st and command == cmd for st, cmd in c.not_if_status_after):
         return False
     if c.words_only_after and command not in c.words_only_after and named not in c.or_words_if_status:
         return False

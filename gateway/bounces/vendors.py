@@ -189,7 +189,7 @@ def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     for addr, diag in blocks:
         specific = bool(reasons.reason_from_text(diag) or reasons.find_status(diag))
         diagnostic = diag if specific else f"{diag} {whole}".strip()
-        hint = providers.vendor_verdict(applicable, diagnostic)
+        hint = providers.vendor_verdict(applicable, diagnostic, reasons.find_status(diagnostic))
         out.append(make_recipient(addr, None, diagnostic, "delayed" if temporary else "failed", hint,
                                   temporary=temporary, vague=not specific and not _has_words(diag, addr)))
     return tuple(out)
