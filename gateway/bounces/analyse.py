@@ -35,7 +35,11 @@ _MBOX_FROM = re.compile(rb"\n\n(?=From \S+ +\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4
 
 
 def analyse(raw: bytes) -> BounceReport:
-    parts = _MBOX_FROM.split(raw.replace(b"\r\n", b"\n"))
+    raw = raw.replace(b"\r\n", b"\n")
+    if raw.startswith(b"From ") and (end := raw.find(b"\n")) > 0:
+        # An mbox envelope line before the headers (a file saved from a mailbox) is not a header.
+        raw = raw[end + 1:]
+    parts = _MBOX_FROM.split(raw)
     if len(parts) > 1:
         reports = [analyse_one(p) for p in parts[:20]]
         first = reports[0]

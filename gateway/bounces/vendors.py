@@ -37,6 +37,7 @@ MAX_REGION = 256 * 1024
 PARAGRAPH_GAP = 2
 _ORIGINAL_HEAD = re.compile(r"^(Received|Return-Path|Message-I[dD]|From|To|DKIM-Signature):", re.I)
 _BRACKETED = re.compile(r"<(" + _ADDR + r")>")
+_QMAIL_LEAD = re.compile(r"^<" + _ADDR + r">:[ \t]*$", re.M)
 _TRANSCRIPT_RCPT = re.compile(r"RCPT TO:\s*<(" + _ADDR + r")>", re.I)
 
 
@@ -162,6 +163,11 @@ def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     region, _ = regions_of(mail)
     exclude = _senders(mail)
     blocks = _recipient_blocks(region, exclude)
+    if not blocks and _QMAIL_LEAD.search(region) is not None:
+        # qmail-style "<address>:" lines are failures even when the address is also the report's
+        # To or From (a bounce of a message a mailbox sent to itself).
+        lowered = region.lower()
+        blocks = [(a, d) for a, d in _recipient_blocks(region, set()) if f"<{a}>:" in lowered]
     failed_hdr = mail.header("X-Failed-Recipients")
     if not blocks and failed_hdr:
         blocks = [(a.lower(), "") for a in ADDRESS_RE.findall(failed_hdr)]
