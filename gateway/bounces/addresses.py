@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
-# Bounded repetitions keep the scan linear on long address-free text.
-ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?"
+# Bounded repetitions keep the scan linear on long address-free text. A local part is a dot-atom
+# or an RFC 5321 quoted string ("neko..nyaan"@example.org); a quoted display name followed by a
+# space ("Name" <a@b>) is not one, since the quote must be followed by the "@".
+ADDR = (r"(?:\"(?:[^\"\\\r\n]|\\.){1,64}\"|[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64})"
+        r"@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?")
 ADDRESS_RE = re.compile(ADDR)
 
 

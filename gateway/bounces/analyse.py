@@ -10,7 +10,7 @@ import dataclasses
 import re
 
 from gateway.bounces import amazon, dsn, vendors
-from gateway.bounces.markers import looks_like_report
+from gateway.bounces.markers import is_challenge, looks_like_report
 from gateway.bounces.message import Mail, message_ids_in, read_mail
 from gateway.bounces.report import BouncedRecipient, BounceReport
 
@@ -43,8 +43,8 @@ def analyse(raw: bytes) -> BounceReport:
     if len(parts) > 1:
         reports = [analyse_one(p) for p in parts[:20]]
         first = reports[0]
-        merged = tuple(r for rep in reports if rep.kind == "dsn" for r in rep.recipients)
-        if first.kind == "dsn" and merged:
+        merged = tuple(r for rep in reports if rep.kind in ("dsn", "delay") for r in rep.recipients)
+        if first.kind in ("dsn", "delay") and merged:
             return dataclasses.replace(first, recipients=merged)
         return first
     return analyse_one(raw)
@@ -62,6 +62,9 @@ def analyse_one(raw: bytes) -> BounceReport:
                             language=notice.language, wording_verified=notice.verified, message_ids=ids,
                             subject=mail.subject)
 
+    if is_challenge(mail):
+        return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)
+
     recipients: tuple[BouncedRecipient, ...] | None = (
         dsn.parse_ses_json(mail) or dsn.parse_feedback(mail) or dsn.parse_dsn(mail)
         or vendors.parse_text(mail) or dsn.parse_autoreply(mail)
@@ -71,7 +74,9 @@ def analyse_one(raw: bytes) -> BounceReport:
             [a for r in recipients for a in (r.original_recipient, r.address) if a]
             + ([mail.original.to] if mail.original else []))
         order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
-        return BounceReport(kind="dsn", recipients=recipients, alias=alias, marketplace=marketplace,
+        delayed = all(r.action.lower() == "delayed" for r in recipients)
+        return BounceReport(kind="delay" if delayed else "dsn", recipients=recipients, alias=alias,
+                            marketplace=marketplace,
                             order_id=order.group(1) if order else None, message_ids=ids, subject=mail.subject)
     if looks_like_report(mail):
         return BounceReport(kind="dsn", recipients=(), message_ids=ids, subject=mail.subject)

@@ -19,6 +19,8 @@ class Markers:
     delay_phrases: tuple[str, ...]
     bounce_body: tuple[str, ...]
     complaint_subjects: tuple[str, ...]
+    challenge_senders: tuple[str, ...]
+    challenge_phrases: tuple[str, ...]
 
 
 @cache
@@ -32,6 +34,8 @@ def markers() -> Markers:
         delay_phrases=tuple(s.lower() for s in data["delay_phrases"]),
         bounce_body=tuple(s.lower() for s in data["bounce_body"]),
         complaint_subjects=tuple(s.lower() for s in data.get("complaint_subjects", [])),
+        challenge_senders=tuple(s.lower() for s in data.get("challenge_senders", [])),
+        challenge_phrases=tuple(" ".join(s.lower().split()) for s in data.get("challenge_phrases", [])),
     )
 
 
@@ -53,3 +57,20 @@ def looks_like_report(mail: Mail) -> bool:
 def is_delay(text: str) -> bool:
     t = " ".join(text.lower().split())
     return any(p in t for p in markers().delay_phrases)
+
+
+# How much of a message is read for the wording of a challenge or whitelist notice.
+CHALLENGE_TEXT = 8192
+
+
+def is_challenge(mail: Mail) -> bool:
+    """A challenge-response or whitelist notice: the message is held until the sender confirms,
+    nothing failed. A report with a failed delivery-status block is never one."""
+    if any(dict(b).get("action", "").lower().startswith("failed") for b in mail.status_blocks):
+        return False
+    m = markers()
+    sender = f"{mail.from_} {mail.header('Sender')} {mail.header('Return-Path')}".lower()
+    if any(s in sender for s in m.challenge_senders):
+        return True
+    text = " ".join(f"{mail.subject}\n{mail.text[:CHALLENGE_TEXT]}".lower().split())
+    return any(p in text for p in m.challenge_phrases)

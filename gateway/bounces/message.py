@@ -29,6 +29,32 @@ def decode_words(value: str | None) -> str:
         return value
 
 
+# When the label does not fit the bytes, these are tried by content, in this order: the label's own
+# family first (Japanese mail is mislabelled between JIS, EUC and Shift_JIS), then UTF-8.
+_FAMILIES = {
+    "iso-2022-jp": ("euc-jp", "cp932"), "iso-2022-jp-1": ("euc-jp", "cp932"),
+    "iso-2022-jp-2": ("euc-jp", "cp932"), "csiso2022jp": ("euc-jp", "cp932"),
+    "euc-jp": ("cp932", "iso-2022-jp"), "shift_jis": ("cp932", "euc-jp"), "sjis": ("cp932", "euc-jp"),
+    "cp932": ("euc-jp",), "windows-31j": ("euc-jp",), "us-ascii": ("iso-2022-jp",),
+    "gb2312": ("gb18030",), "gbk": ("gb18030",), "ks_c_5601-1987": ("cp949",), "euc-kr": ("cp949",),
+}
+
+
+def decode_bytes(payload: bytes, label: str | None) -> str:
+    """Text from bytes whose charset label may lie: the label if the bytes decode under it without
+    error, else the first candidate that does (by content), else the label with replacement."""
+    label = (label or "utf-8").lower()
+    for cs in (label, *_FAMILIES.get(label, ()), "utf-8"):
+        try:
+            return payload.decode(cs)
+        except (LookupError, ValueError):  # ValueError: a NUL in the charset name (UnicodeError too)
+            continue
+    try:
+        return payload.decode(label, errors="replace")
+    except (LookupError, ValueError):
+        return payload.decode("latin-1")
+
+
 def decode_part(part: email.message.Message) -> str:
     try:
         payload = part.get_payload(decode=True)
@@ -37,13 +63,7 @@ def decode_part(part: email.message.Message) -> str:
     if not isinstance(payload, bytes):
         raw = part.get_payload()
         return raw if isinstance(raw, str) else ""
-    charset = part.get_content_charset() or "utf-8"
-    for cs in (charset, "utf-8", "latin-1"):
-        try:
-            return payload.decode(cs, errors="strict" if cs == "utf-8" and cs != charset else "replace")
-        except (LookupError, ValueError):  # ValueError: a NUL in the charset name (UnicodeError too)
-            continue
-    return payload.decode("latin-1")
+    return decode_bytes(payload, part.get_content_charset())
 
 
 def message_ids_in(value: str | None) -> list[str]:

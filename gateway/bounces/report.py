@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["amazon-optout", "amazon-notice", "dsn", "not-bounce"]
+Kind = Literal["amazon-optout", "amazon-notice", "dsn", "delay", "not-bounce"]
+"""``delay``: a report whose every recipient is only delayed (still being retried): nothing failed."""
 
 
 @dataclass(frozen=True, slots=True)
