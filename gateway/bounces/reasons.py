@@ -15,6 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gateway.bounces.phrases import PhraseIndex
+
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "bounces"
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
@@ -48,12 +50,19 @@ class Wording:
     unless: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = ()
 
-    def says(self, t: str) -> bool:
-        """Whether normalised text ``t`` carries this wording."""
-        if self.unless and any(u in t for u in self.unless):
-            return False
-        if any(w in t for w in self.words):
-            return True
+    def says(self, t: str, found: set[str] | None = None) -> bool:
+        """Whether normalised text ``t`` carries this wording; ``found`` is what the rules' phrase
+        index found in ``t`` (see ``ReasonRules.index``), saving a substring scan per phrase."""
+        if found is None:
+            if self.unless and any(u in t for u in self.unless):
+                return False
+            if any(w in t for w in self.words):
+                return True
+        else:
+            if self.unless and f"u:{self.name}" in found:
+                return False
+            if f"w:{self.name}" in found:
+                return True
         for fragments in self.ordered:
             pos = 0
             for f in fragments:
@@ -86,9 +95,13 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class ReasonRules:
+    index: PhraseIndex
+    """Every class's and lead rule's words (key ``w:NAME``) and unless-words (``u:NAME``)."""
     classes: dict[str, Wording]
     conditions: dict[str, Condition]
     lead: tuple[Wording, ...]
+    lead_names: tuple[str, ...]
+    """The class each lead rule names (a lead rule's own name is its position)."""
     decide: tuple[str, ...]
     wording: tuple[str, ...]
     tentative: frozenset[str]
@@ -127,8 +140,11 @@ def load_rules(path: Path) -> ReasonRules:
     for name in (*prec["decide"], *prec["wording"]):
         if name not in classes:
             raise ValueError(f"{path}: precedence names {name!r}, which has no [class.{name}] table")
-    return ReasonRules(classes=classes, conditions=conditions,
-                       lead=tuple(_wording(str(e["name"]), e) for e in data.get("lead", [])),
+    lead = tuple(_wording(f"lead:{i}", e) for i, e in enumerate(data.get("lead", [])))
+    lead_names = tuple(str(e["name"]) for e in data.get("lead", []))
+    index = PhraseIndex([(w, f"w:{c.name}") for c in (*classes.values(), *lead) for w in c.words]
+                        + [(u, f"u:{c.name}") for c in (*classes.values(), *lead) for u in c.unless])
+    return ReasonRules(index=index, classes=classes, conditions=conditions, lead=lead, lead_names=lead_names,
                        decide=_strs(prec["decide"]), wording=_strs(prec["wording"]),
                        tentative=frozenset(_strs(prec["tentative"])),
                        vacation=tuple(_norm(v) for v in _strs(prec.get("vacation"))),
@@ -213,17 +229,18 @@ def reason_from_text(text: str) -> str | None:
     if not t:
         return None
     r = rules()
-    for lead in r.lead:
-        if lead.says(t):
-            return lead.name
+    found = r.index.keys_in(t)
+    for lead, name in zip(r.lead, r.lead_names, strict=True):
+        if lead.says(t, found):
+            return name
     for name in (*r.decide, *r.wording):
-        if r.classes[name].says(t):
+        if r.classes[name].says(t, found):
             return name
     return None
 
 
-def _accepts(r: ReasonRules, name: str, t: str, status: str | None, named: str, reply: str | None,
-             command: str | None, preset: str | None) -> bool:
+def _accepts(r: ReasonRules, name: str, t: str, found: set[str], status: str | None, named: str,
+             reply: str | None, command: str | None, preset: str | None) -> bool:
     """The decide pass's question to one class (``preset``: a vendor's tentative verdict)."""
     c = r.conditions[name]
     if c.needs_status and not status:
@@ -237,10 +254,10 @@ def _accepts(r: ReasonRules, name: str, t: str, status: str | None, named: str, 
     wording = r.classes[name]
 
     def says() -> bool:
-        return wording.says(t) or any(r.classes[o].says(t) for o in c.also_words_of)
+        return wording.says(t, found) or any(r.classes[o].says(t, found) for o in c.also_words_of)
 
     if c.by_status and named == name:
-        if any(r.classes[y].says(t) for y in c.status_yields_to):
+        if any(r.classes[y].says(t, found) for y in c.status_yields_to):
             return False
         return says() if c.status_needs_words else True
     if command and command in c.not_after:
@@ -269,29 +286,30 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
     if (status and status.startswith("2.")) or action.lower() in ("delivered", "relayed", "expanded"):
         return "delivered"
     t = _norm(diagnostic[:MAX_TEXT])
-    for lead in r.lead:
-        if lead.says(t):
-            return lead.name
+    found = r.index.keys_in(t)
+    for lead, lead_name in zip(r.lead, r.lead_names, strict=True):
+        if lead.says(t, found):
+            return lead_name
     named = status_class(status)
     reply = find_reply(diagnostic[:MAX_TEXT])
     command = smtp_command(diagnostic) or smtp_command(context)
     dtype = dtype.lower()
     if dtype in ("smtp", ""):
         for name in r.decide:
-            if _accepts(r, name, t, status, named, reply, command, hint):
+            if _accepts(r, name, t, found, status, named, reply, command, hint):
                 return name
     if hint:
         return hint
     if named and named not in r.tentative and dtype in ("smtp", ""):
         return named
     for name in r.wording:
-        if r.classes[name].says(t):
+        if r.classes[name].says(t, found):
             return name
     if named:
         return named
-    found = _fallback(status, dtype, reply, action, command)
-    if found:
-        return found
+    fallback = _fallback(status, dtype, reply, action, command)
+    if fallback:
+        return fallback
     if any(v in t for v in r.vacation):
         return "vacation"
     return "onhold" if t and not vague else "undefined"
