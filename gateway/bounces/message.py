@@ -23,6 +23,8 @@ def header(msg: email.message.Message, name: str) -> str:
 def decode_words(value: str | None) -> str:
     if not value:
         return ""
+    if "=?" not in value:  # no encoded words: nothing to decode
+        return value
     try:
         return str(make_header(decode_header(value)))
     except Exception:  # malformed encoded-words: keep the raw text
@@ -104,7 +106,7 @@ class Mail:
 
 def _fields_of(sub: email.message.Message | str) -> list[tuple[str, str]]:
     if isinstance(sub, email.message.Message):
-        return [(k.lower(), " ".join(str(v).split())) for k, v in sub.items()]
+        return [(k.lower(), " ".join(str(v).split())) for k, v in sub.raw_items()]
     return parse_fields(sub)
 
 
@@ -198,10 +200,10 @@ def read_mail(raw: bytes) -> Mail:
             sub = part.get_payload()
             if isinstance(sub, list):
                 stack[0:0] = [s for s in sub if isinstance(s, email.message.Message)]
-        elif part.get_content_maintype() in ("text", "multipart") or part is msg:
+        elif ctype.partition("/")[0] in ("text", "multipart") or part is msg:
             # (a multipart whose boundary did not parse arrives here as text)
             body = decode_part(part)
-            if part.get_content_subtype() == "html":
+            if ctype == "text/html":
                 body = html_to_text(body)
             texts.append(body)
     mail.text = "\n".join(texts)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.bounces.message import Mail
+from gateway.bounces.phrases import PhraseIndex
 from gateway.bounces.reasons import MAX_TEXT, POLICY_DIR, status_class
 
 # How much of a report's own text is searched for a vendor's markers.
@@ -99,6 +100,14 @@ def vendors(path: Path | None = None) -> tuple[Vendor, ...]:
     return tuple(_vendor(e) for e in data["vendor"])
 
 
+@cache
+def _say_index() -> PhraseIndex:
+    """Every vendor's and remote host's wording, keyed by the phrase itself."""
+    words = [w for v in vendors() for _, row in v.say for w in row]
+    words += [rule.wording for host in remote_hosts() for rule in host.say]
+    return PhraseIndex((w, w) for w in words)
+
+
 def vendors_of(mail: Mail) -> tuple[Vendor, ...]:
     """The vendor tables that apply to this report."""
     sender = mail.from_.lower()
@@ -132,14 +141,16 @@ def vendor_verdict(applicable: tuple[Vendor, ...], diagnostic: str, status: str 
                    fields: dict[str, str] | None = None) -> str | None:
     """The first vendor verdict on what a server said about one recipient."""
     t = _norm(diagnostic[:MAX_TEXT])
+    said = _say_index().keys_in(t)
     for v in applicable:
         if v.field and fields and (value := fields.get(v.field, "").strip().lower()):
             found = v.fields.get(value.split()[0] if value.split() else value)
             if found:
                 return found
-        for reason, words in v.say:
-            if all(w in t for w in words):
-                return reason
+        if said:
+            for reason, words in v.say:
+                if all(w in said for w in words):
+                    return reason
         if status:
             for rule in v.status:
                 if rule.matches(status):
@@ -203,6 +214,7 @@ def rhost_verdict(rhost: str, domain: str, diagnostic: str, status: str | None,
         return None
     head = diagnostic[:MAX_TEXT]
     t = _norm(head)
+    said: set[str] | None = None
     for host in remote_hosts():
         if not host.serves(rhost, domain, t):
             continue
@@ -215,8 +227,10 @@ def rhost_verdict(rhost: str, domain: str, diagnostic: str, status: str | None,
                 for first, last, reason in host.code_ranges:
                     if n == first or (last and first <= n <= last):
                         return reason
+        if said is None:
+            said = _say_index().keys_in(t)
         for rule in host.say:
-            if rule.wording not in t:
+            if rule.wording not in said:
                 continue
             if rule.status is not None and not (status and rule.status.matches(status, host.any_class)):
                 continue
