@@ -99,9 +99,21 @@ class Mail:
     original: Original | None = None
     regions: tuple[str, str] | None = None
     """The text split into the report's explanation and the returned original (computed once)."""
+    _by_name: dict[str, str] | None = None
 
     def header(self, name: str) -> str:
-        return header(self.headers, name)
+        """The first header of that name as text ("" if absent), looked up in a table built once."""
+        if self._by_name is None:
+            table: dict[str, str] = {}
+            for key, value in self.headers.items():
+                table.setdefault(key.lower(), str(value))
+            self._by_name = table
+        return self._by_name.get(name.lower(), "")
+
+    def header_names(self) -> set[str]:
+        self.header("")
+        assert self._by_name is not None
+        return set(self._by_name)
 
 
 def _fields_of(sub: email.message.Message | str) -> list[tuple[str, str]]:

@@ -67,10 +67,8 @@ class Vendor:
     field: str
     fields: dict[str, str]
     state: dict[str, str]
-
-    @property
-    def always(self) -> bool:
-        return not (self.detect_from or self.detect_subject or self.detect_text or self.detect_header)
+    always: bool
+    """No detect_* markers: the table applies to every report."""
 
 
 def _vendor(entry: dict[str, Any]) -> Vendor:
@@ -91,6 +89,7 @@ def _vendor(entry: dict[str, Any]) -> Vendor:
         field=str(entry.get("field", "")).lower(),
         fields={str(k).lower(): str(v) for k, v in (entry.get("fields") or {}).items()},
         state={str(k): str(v) for k, v in (entry.get("state") or {}).items()},
+        always=not any(entry.get(k) for k in ("detect_from", "detect_subject", "detect_text", "detect_header")),
     )
 
 
@@ -113,7 +112,7 @@ def vendors_of(mail: Mail) -> tuple[Vendor, ...]:
     sender = mail.from_.lower()
     subject = mail.subject.lower()
     text: str | None = None
-    names = {k.lower() for k in mail.headers}
+    names = mail.header_names()
     out: list[Vendor] = []
     for v in vendors():
         if v.always:
