@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.policy import compat32
 
+# More MIME boundaries than this and the message is read as headers plus plain text.
+MAX_BOUNDARIES = 64
 _MSGID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:[ \t]?")
 
@@ -168,10 +170,16 @@ def _per_recipient(blocks: list[list[tuple[str, str]]]) -> list[list[tuple[str, 
 def read_mail(raw: bytes) -> Mail:
     raw = raw.replace(b"\r\n", b"\n")
     try:
+        if raw.lower().count(b"boundary=") > MAX_BOUNDARIES:
+            # The stdlib parser tests every line against every open boundary: its cost grows with
+            # size times nesting depth (a fuzzed 160 KB message took minutes). No real report
+            # nests this deep.
+            raise RecursionError
         msg = email.message_from_bytes(raw, policy=compat32)
     except RecursionError:
-        # MIME nested deeper than the stdlib parser can recurse (found by fuzzing): keep the
-        # headers and read the rest as plain text, so the report's wording is still seen.
+        # MIME nested deeper than the stdlib parser can recurse (found by fuzzing), or deeper
+        # than is worth parsing: keep the headers and read the rest as plain text, so the
+        # report's wording is still seen.
         msg = email.parser.BytesHeaderParser(policy=compat32).parsebytes(raw)
         del msg["Content-Type"]
         msg["Content-Type"] = "text/plain"

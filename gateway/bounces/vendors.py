@@ -54,11 +54,12 @@ def error_region(text: str) -> tuple[str, str]:
     # A report's own text is short; bound the work on huge inputs.
     text = text[:MAX_REGION]
     cut = len(text)
-    marker = markers().original_markers
+    match = markers().original_markers.match
     pos = 0
-    # Line by line with an anchored match: one attempt per line, not one per character.
+    # Line by line with an anchored match: one attempt per line, not one per character (one
+    # MULTILINE search tries every marker at every character).
     for line in text.split("\n"):
-        if line.strip() and marker.match(line) is not None:
+        if match(line) is not None:
             cut = pos
             break
         pos += len(line) + 1
