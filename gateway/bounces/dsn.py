@@ -132,7 +132,13 @@ def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
 
 
 def _complaint_without_report(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
-    """A complaint loop that forwards the message as multipart/mixed, without a feedback-report part."""
+    """A complaint loop that forwards the message as multipart/mixed, without a feedback-report part,
+    or an unsubscribe request a mail client sends for the recipient."""
+    if any(mail.header(h).strip().lower() == "true" for h in markers().unsubscribe_headers):
+        # A mail client's one-click unsubscribe sent on the recipient's behalf (Apple Mail).
+        addr = address_in(mail.from_)
+        return (BouncedRecipient(address=addr, reason="feedback", status="", diagnostic="opt-out",
+                                 action=""),) if addr else None
     subject = mail.subject.lower()
     if mail.original is None or not any(s in subject for s in markers().complaint_subjects):
         return None

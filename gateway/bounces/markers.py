@@ -20,6 +20,7 @@ class Markers:
     bounce_body: tuple[str, ...]
     complaint_subjects: tuple[str, ...]
     challenge_senders: tuple[str, ...]
+    unsubscribe_headers: tuple[str, ...]
     challenge_phrases: tuple[str, ...]
 
 
@@ -34,6 +35,7 @@ def markers() -> Markers:
         delay_phrases=tuple(s.lower() for s in data["delay_phrases"]),
         bounce_body=tuple(s.lower() for s in data["bounce_body"]),
         complaint_subjects=tuple(s.lower() for s in data.get("complaint_subjects", [])),
+        unsubscribe_headers=tuple(data.get("unsubscribe_headers", [])),
         challenge_senders=tuple(s.lower() for s in data.get("challenge_senders", [])),
         challenge_phrases=tuple(" ".join(s.lower().split()) for s in data.get("challenge_phrases", [])),
     )

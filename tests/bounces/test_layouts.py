@@ -122,3 +122,12 @@ def test_mbox_envelope_line_before_headers() -> None:
         "Recipient address rejected: User unknown (in reply to RCPT TO command)\n")
     (rcpt,) = parse_bounce(raw).recipients
     assert (rcpt.address, rcpt.reason, rcpt.status) == ("gone@example.com", "userunknown", "5.1.1")
+
+
+def test_mail_client_unsubscribe_is_feedback_from_the_recipient() -> None:
+    raw = (b"From: buyer@icloud.example\nTo: opt-out-1234@shop.example\nSubject: unsubscribe\n"
+           b"Auto-Submitted: auto-replied\nX-Apple-Unsubscribe: true\n\n"
+           b"Apple Mail sent this email to unsubscribe from the message \"Your order\".\n")
+    report = parse_bounce(raw)
+    assert [(r.address, r.reason, r.diagnostic) for r in report.recipients] == [
+        ("buyer@icloud.example", "feedback", "opt-out")]
