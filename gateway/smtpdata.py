@@ -52,24 +52,45 @@ def _bare_split(body: bytes) -> list[bytes]:
     return out
 
 
+def normalize_line_endings(data: bytes) -> bytes:
+    """``data`` (dot-unstuffed CRLF lines) with every bare LF or CR made a line ending; the lines
+    that begin after one are dot-unstuffed too, as the client stuffed them."""
+    out: list[bytes] = []
+    for line in data.split(b"\r\n"):
+        if b"\r" not in line and b"\n" not in line:
+            out.append(line)
+            continue
+        first, *rest = _bare_split(line)
+        out.append(first)
+        out.extend(text[1:] if text[:1] == b"." else text for text in rest)
+    return b"\r\n".join(out)
+
+
+def count_bare_line_endings(data: bytes) -> int:
+    """Bare CRs plus bare LFs: every CRLF holds one of each, any surplus is bare (C-speed counts)."""
+    crlf = data.count(b"\r\n")
+    return data.count(b"\r") - crlf + data.count(b"\n") - crlf
+
+
 async def read_data(reader: asyncio.StreamReader, *, max_size: int | None,
                     bare_line_endings: BareLineEndings = "normalize") -> MessageData:
     """Read DATA up to ``<CRLF>.<CRLF>`` (the 354 is already sent).
 
     The whole data is always read, even when it is refused, so the session stays in step: what
     follows is the client's next command. Raises ConnectionResetError when the client goes away.
+    Lines are kept as read (one slice off a stuffed dot); bare line endings and long lines are
+    dealt with once the data is in, on the whole message (they are rare).
     """
     limit = max_size or 0
     lines: list[bytes] = []
     partial: list[bytes] = []
     pending = 0  # octets in ``partial``
     size = 0
-    bare = 0
     too_big = False
     long_lines = False
     while True:
         try:
-            chunk = await reader.readuntil(b"\r\n")
+            line = await reader.readuntil(b"\r\n")
         except asyncio.LimitOverrunError as exc:
             # A line longer than the reader's buffer: keep its pieces until its CRLF comes.
             piece = await reader.read(exc.consumed)
@@ -82,43 +103,36 @@ async def read_data(reader: asyncio.StreamReader, *, max_size: int | None,
         except asyncio.IncompleteReadError:
             raise ConnectionResetError("connection closed during DATA") from None
         if partial:
-            line = b"".join((*partial, chunk))
+            line = b"".join((*partial, line))
             partial.clear()
             pending = 0
-        elif chunk == b".\r\n":
+        elif line == b".\r\n":
             break
-        else:
-            line = chunk
         if too_big:
             continue
-        body = line[:-2]
-        if b"\r" in body or b"\n" in body:
-            bare += 1
-            if bare_line_endings == "reject":
-                continue  # refused at the end; nothing more needs keeping
-            pieces = _bare_split(body)
-        else:
-            pieces = [body]
-        for text in pieces:
-            if text[:1] == b".":
-                text = text[1:]
-            size += len(text) + 2
-            if len(text) > MAX_LINE:
-                long_lines = True
-            lines.append(text)
+        if line[:1] == b".":
+            line = line[1:]
+        size += len(line)
+        if len(line) > MAX_LINE + 2:
+            long_lines = True
+        lines.append(line)
         if limit and size > limit:
             too_big = True
             lines.clear()
-    if too_big:
-        return MessageData(None, replies.MESSAGE_TOO_BIG.format(limit=limit), size, bare, long_lines)
+    data = b"".join(lines)
+    lines.clear()
+    bare = count_bare_line_endings(data) if not too_big else 0
     if bare and bare_line_endings == "reject":
         return MessageData(None, replies.BARE_LINE_ENDING, size, bare, long_lines)
-    if lines:
-        lines.append(b"")
-    data = b"\r\n".join(lines)
+    if bare:
+        data = normalize_line_endings(data)
+    if too_big or (limit and len(data) > limit):
+        return MessageData(None, replies.MESSAGE_TOO_BIG.format(limit=limit), size, bare, long_lines)
     if long_lines:
-        data = break_long_lines(data)
-    return MessageData(data, None, size, bare, long_lines)
+        broken = break_long_lines(data)
+        long_lines = broken is not data
+        data = broken
+    return MessageData(data, None, len(data), bare, long_lines)
 
 
 def has_long_line(data: bytes) -> bool:

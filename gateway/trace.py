@@ -53,8 +53,14 @@ def rfc5322_date(now: float | None = None) -> str:
     return email.utils.format_datetime(datetime.fromtimestamp(time.time() if now is None else now, UTC))
 
 
+_PLAIN_COMMENT = re.compile(r"[ !-'*-\[\]-~]*")  # printable ASCII without ( ) and backslash
+_PLAIN_TOKEN = re.compile(r"[!-'*-:<-\[\]-~]+")  # ... and without space and ';' either
+
+
 def _comment_safe(text: str) -> str:
     """Printable ASCII without backslashes; unbalanced parentheses neutralised (as Postfix does)."""
+    if _PLAIN_COMMENT.fullmatch(text):
+        return text
     out: list[str] = []
     depth = 0
     for ch in text:
@@ -76,6 +82,8 @@ def _comment_safe(text: str) -> str:
 
 def _token_safe(text: str) -> str:
     """A HELO name or address as one token: no space, parenthesis or ';' that would end it."""
+    if _PLAIN_TOKEN.fullmatch(text):
+        return text
     safe = _comment_safe(text)
     return "".join("?" if ch in " ();" else ch for ch in safe) or "unknown"
 
@@ -140,9 +148,11 @@ def _header_block_end(data: bytes) -> tuple[int, set[bytes], bool]:
     return pos, names, False
 
 
-def missing_headers(data: bytes, *, hostname: str, queue_id: str, now: float | None = None) -> bytes:
+def missing_headers(data: bytes, *, hostname: str, queue_id: str, now: float | None = None,
+                    names: set[bytes] | None = None) -> bytes:
     """The Message-ID and Date fields ``data`` lacks, as header lines (empty when it has both)."""
-    _end, names, _blank = _header_block_end(data)
+    if names is None:
+        _end, names, _blank = _header_block_end(data)
     out = b""
     if _MESSAGE_ID not in names:
         out += f"Message-ID: <{queue_id}@{_token_safe(hostname)}>\r\n".encode("ascii")
@@ -155,11 +165,12 @@ def add_trace_headers(data: bytes, received: bytes, *, add_missing: bool, hostna
                       queue_id: str, now: float | None = None) -> bytes:
     """``data`` with ``received`` on top and, if ``add_missing``, Message-ID and Date at the end
     of its header block. Nothing else changes."""
-    now = time.time() if now is None else now
-    extra = missing_headers(data, hostname=hostname, queue_id=queue_id, now=now) if add_missing else b""
+    if not add_missing:
+        return received + data
+    end, names, blank = _header_block_end(data)
+    extra = missing_headers(data, hostname=hostname, queue_id=queue_id, now=now, names=names)
     if not extra:
         return received + data
-    end, _names, blank = _header_block_end(data)
     head, tail = data[:end], data[end:]
     if head and not head.endswith(b"\r\n"):
         head += b"\r\n"  # a message that is all header and no final CRLF

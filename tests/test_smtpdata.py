@@ -49,7 +49,7 @@ async def test_only_crlf_dot_crlf_ends_data(wire: bytes) -> None:
 async def test_bare_lf_is_a_line_end_and_crs_before_it_go() -> None:
     result, _ = await read(b"Subject: x\n\nbody\r\r\nmore\rend\r\n.\r\n")
     assert result.data == b"Subject: x\r\n\r\nbody\r\nmore\r\nend\r\n"
-    assert result.bare_line_endings == 2  # CRLF-terminated lines that held a bare CR or LF
+    assert result.bare_line_endings == 4  # two bare LFs, two bare CRs
 
 
 async def test_lines_longer_than_the_stream_limit_are_read_whole_and_broken() -> None:
