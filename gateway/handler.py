@@ -186,6 +186,8 @@ class GatewayHandler(SaslAuthenticator):
                                            show_auth_user=cfg.received_auth_user)
                 data = add_trace_headers(data, received, add_missing=cfg.add_missing_headers,
                                          hostname=cfg.hostname, queue_id=queue_id)
+                # Only the copy with the headers is needed from here on: one message in memory, not two.
+                envelope.content = envelope.original_content = None
                 txn = Transaction(peer=peer, mail_from=envelope_sender(envelope.mail_from),
                                   rcpt_tos=list(envelope.rcpt_tos), data=data,
                                   mail_options=list(envelope.mail_options),
