@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from aiosmtpd.proxy_protocol import ProxyData
@@ -53,6 +54,10 @@ class TransactionProcessor(Protocol):
         """The tenant id of a transaction; None when the sender identity maps to no tenant."""
 
 
+def _no_event(name: str) -> None:
+    """Events go nowhere until the gateway wires its metrics in."""
+
+
 async def verified_client_name(address: str) -> str:
     """The client's reverse-DNS name when it resolves back to ``address`` ("unknown" otherwise),
     as Postfix's smtpd prints it in Received."""
@@ -80,6 +85,8 @@ class GatewayHandler(SaslAuthenticator):
             per_user=auth.max_failures, per_peer=auth.max_failures_per_peer,
             total=auth.max_failures_total, window=auth.failure_window))
         self._names: dict[str, tuple[float, str]] = {}
+        # Counted events (session, auth_failed, relay_denied, tls_failed_*): the gateway's metrics.
+        self.events: Callable[[str], None] = _no_event
         self.reconfigure(config)
 
     def reconfigure(self, config: GatewayConfig) -> None:
@@ -127,6 +134,7 @@ class GatewayHandler(SaslAuthenticator):
                           rcpt_options: list[str]) -> str:
         if not self.may_relay(session):
             peer = effective_peer(session)
+            self.events("relay_denied")
             log.warning("relay_denied", peer=peer, mail_from=envelope.mail_from, rcpt=address)
             return replies.RELAY_DENIED.format(peer=peer)
         refusal = check_address(address, allow_empty=False)

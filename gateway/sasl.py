@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.proxy_protocol import ProxyData
@@ -52,6 +53,7 @@ class SaslAuthenticator:
 
     credentials: Credentials | None
     limiter: FailureLimiter
+    events: Callable[[str], None]
 
     async def handle_AUTH(self, server: SMTP, session: Session, envelope: Envelope,
                           args: list[str]) -> Any:
@@ -88,6 +90,7 @@ class SaslAuthenticator:
             log.info("auth_ok", peer=peer, user=user, mechanism=mechanism)
             return AuthResult(success=True, auth_data=LoginPassword(login, b""))
         self.limiter.record_failure(peer, user)
+        self.events("auth_failed")
         log.warning("auth_failed", peer=peer, user=user, mechanism=mechanism)
         return AuthResult(success=False, handled=False)
 

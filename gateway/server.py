@@ -129,6 +129,7 @@ class Listener:
         self.trusted_proxies = NetworkList(config.server.trusted_proxies)
 
     def session_opened(self) -> None:
+        self.handler.events("session")
         self.active_sessions += 1
         self._idle.clear()
 

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import Any, Protocol
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException
 
 from gateway import replies
 from gateway.access import NetworkList
@@ -27,6 +27,7 @@ class SessionHost(Protocol):
     """What a session needs of its listener (gateway.server.Listener)."""
 
     config: GatewayConfig
+    handler: GatewayHandler
     data_budget: DataBudget
     trusted_proxies: NetworkList
     sessions: set[GatewaySMTP]
@@ -38,6 +39,13 @@ class SessionHost(Protocol):
     def session_closed(self) -> None: ...
 
 
+class _Session(Session):
+    # aiosmtpd itself sets the deprecated ``login_data`` on every AUTH, and its property logs a
+    # deprecation warning each time; a plain attribute here takes the value silently. Nothing reads
+    # it: the login is in ``auth_data`` (gateway.sasl.session_user).
+    login_data: Any = None
+
+
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP with enhanced status codes, per-peer PROXY trust and session accounting."""
 
@@ -47,6 +55,8 @@ class GatewaySMTP(SMTP):
         self._listener = listener
         # False on the implicit-TLS port: the session counts once its TLS handshake is done.
         self._counted = counted
+        # On the implicit-TLS port: True until the handshake is done (connection_made).
+        self._handshake_pending = not counted
         self._refused = False
         self._reserved = 0
         self._data_bytes = 0
@@ -54,8 +64,26 @@ class GatewaySMTP(SMTP):
         self._held: list[bytes] | None = None
         self._grower: asyncio.Task[None] | None = None
 
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        try:
+            await super().smtp_STARTTLS(arg)
+        except TLSSetupException:
+            self._listener.handler.events("tls_failed_starttls")
+            raise
+
+    def __del__(self) -> None:
+        # asyncio tells a protocol nothing of a failed implicit-TLS handshake: such a protocol is
+        # dropped without connection_made ever having counted it.
+        if getattr(self, "_handshake_pending", False):
+            self._listener.handler.events("tls_failed_implicit")
+        super().__del__()  # type: ignore[no-untyped-call]  # aiosmtpd's: retrieves a pending exception
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
+            self._handshake_pending = False
             if not self._counted:
                 # Implicit TLS, handshake done: the checks protocol_factory makes for other ports.
                 refusal = self._listener.refusal()
