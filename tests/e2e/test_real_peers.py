@@ -8,9 +8,8 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import aiosmtplib
 import pytest
@@ -22,11 +21,11 @@ from tests.postfix import POSTFIX, SWAKS, PostfixInstance, require, run_postfix,
 from tests.sink import Sink, split_trace
 from tests.tlsutil import CertPair, make_self_signed
 
-PostfixFactory = Callable[..., "asyncio.Future[PostfixInstance]"]
+StartPostfix = Callable[..., Awaitable[PostfixInstance]]
 
 
 @pytest.fixture
-async def postfix() -> AsyncIterator[Callable[..., Any]]:
+async def postfix() -> AsyncIterator[StartPostfix]:
     """Starts private Postfix instances for this test; all are stopped at teardown."""
     require(POSTFIX, "postfix")
     stack = contextlib.ExitStack()
@@ -70,8 +69,8 @@ async def submit(instance: PostfixInstance, data: bytes, sender: str = "erp@shop
 # -- Postfix as the sending MTA -----------------------------------------------------------------
 
 async def test_postfix_relays_through_the_gateway(gateway: Gateway, sink: Sink,
-                                                  postfix: Callable[..., Any]) -> None:
-    sender: PostfixInstance = await postfix("mta.shop.test", {"relayhost": f"[127.0.0.1]:{listener_port(gateway)}"})
+                                                  postfix: StartPostfix) -> None:
+    sender = await postfix("mta.shop.test", {"relayhost": f"[127.0.0.1]:{listener_port(gateway)}"})
     await submit(sender, msg("via postfix"), recipients=("a@example.com", "b@example.com"))
     # Postfix logs what the gateway answered: its queue id, with 2.0.0.
     match = await sender.wait_for_log(r"status=sent \(250 2\.0\.0 Ok: queued as (\w+)\)")
@@ -84,9 +83,9 @@ async def test_postfix_relays_through_the_gateway(gateway: Gateway, sink: Sink,
 
 
 async def test_postfix_bounce_with_null_sender_is_relayed(gateway: Gateway, sink: Sink,
-                                                          postfix: Callable[..., Any]) -> None:
+                                                          postfix: StartPostfix) -> None:
     """A DSN (MAIL FROM:<>) relayed by Postfix: refused with 501 5.1.3 before, and lost."""
-    sender: PostfixInstance = await postfix("mta.shop.test", {"relayhost": f"[127.0.0.1]:{listener_port(gateway)}"})
+    sender = await postfix("mta.shop.test", {"relayhost": f"[127.0.0.1]:{listener_port(gateway)}"})
     await submit(sender, msg("Undelivered Mail Returned to Sender"), sender="")
     await sender.wait_for_log(r"from=<>.*\n(?:.*\n)*?.*status=sent \(250 2\.0\.0")
     received = await sink.handler.wait_for(1)
@@ -94,10 +93,10 @@ async def test_postfix_bounce_with_null_sender_is_relayed(gateway: Gateway, sink
 
 
 async def test_postfix_long_lines_are_accepted_and_relayed_valid(gateway: Gateway, sink: Sink,
-                                                                 postfix: Callable[..., Any]) -> None:
+                                                                 postfix: StartPostfix) -> None:
     """An HTML line of 5000 octets, sent as is (smtp_line_length_limit = 0): a permanent 500 5.5.2
     before; now accepted and broken so the upstream gets no line over 998 octets."""
-    sender: PostfixInstance = await postfix("mta.shop.test", {
+    sender = await postfix("mta.shop.test", {
         "relayhost": f"[127.0.0.1]:{listener_port(gateway)}", "smtp_line_length_limit": "0"})
     html = "<p>" + "x" * 5000 + "</p>\r\n"
     await submit(sender, msg("long html", html, "Content-Type: text/html\r\n"))
@@ -114,12 +113,12 @@ def cert(tmp_path: Path) -> CertPair:
     return make_self_signed(tmp_path / "tls")
 
 
-async def upstream_postfix(postfix: Callable[..., Any], sink: Sink, root: Path) -> PostfixInstance:
+async def upstream_postfix(postfix: StartPostfix, sink: Sink, root: Path) -> PostfixInstance:
     """Postfix that takes mail only over STARTTLS and passes it on to the test's sink."""
     tls = make_self_signed(root / "upstream-tls")
     for path in (tls.cert_file, tls.key_file):
         await asyncio.to_thread(path.chmod, 0o644)  # read by Postfix's unprivileged smtpd
-    instance: PostfixInstance = await postfix("upstream.test", {
+    instance = await postfix("upstream.test", {
         "relayhost": f"[127.0.0.1]:{sink.port}",
         "smtpd_tls_security_level": "encrypt",
         "smtpd_tls_cert_file": str(tls.cert_file),
@@ -145,7 +144,7 @@ def world_readable_tmp() -> Iterator[Path]:
 
 
 async def test_upstream_postfix_requiring_starttls(gateway_factory: GatewayFactory, sink: Sink,
-                                                   postfix: Callable[..., Any], world_readable_tmp: Path) -> None:
+                                                   postfix: StartPostfix, world_readable_tmp: Path) -> None:
     upstream = await upstream_postfix(postfix, sink, world_readable_tmp)
     gw = await relay_gateway(gateway_factory, upstream)
     errors, reply = await aiosmtplib.send(msg("over starttls"), sender="erp@shop.example",
@@ -165,7 +164,7 @@ async def test_upstream_postfix_requiring_starttls(gateway_factory: GatewayFacto
                                        "upstream's capabilities in gateway/delivery.py); remove this "
                                        "marker when that fix is merged")
 async def test_smtputf8_first_message_on_a_fresh_upstream_connection(
-        gateway_factory: GatewayFactory, sink: Sink, postfix: Callable[..., Any],
+        gateway_factory: GatewayFactory, sink: Sink, postfix: StartPostfix,
         world_readable_tmp: Path) -> None:
     upstream = await upstream_postfix(postfix, sink, world_readable_tmp)
     gw = await relay_gateway(gateway_factory, upstream)
