@@ -90,7 +90,7 @@ async def test_null_sender_reaches_the_bounce_intake(gateway_factory: GatewayFac
         code, text = await client.cmd(data + b".")
         assert code == 250 and "bounce-back recorded" in text, text
         await client.close()
-    assert gw.store.alias_status_sync(alias) == "dead"
+    assert await gw.store.alias_status(alias) == "dead"
     await asyncio.sleep(0.2)
     assert sink.messages == []
 
