@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from gateway.errors import StoreError as StoreError  # re-exported: callers import it from here too
+
 AliasStatus = Literal["optout", "dead"]
 ALIAS_STATUSES: tuple[AliasStatus, ...] = ("optout", "dead")
 
@@ -35,11 +37,6 @@ def evidence_digest(reference: str) -> str | None:
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         return None
     return digest
-
-
-class StoreError(Exception):
-    """The state backend cannot be used: unreachable, or its schema is not the one this code needs.
-    Every backend raises its failures as this (or a subclass), with a message for an admin."""
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ from gateway.store.base import (
     PolicyStateView,
     QuarantineRecord,
     RecordedBounce,
+    StoreError,
     daily_from_rows,
     evidence_reference,
     report_from_rows,
@@ -168,6 +169,16 @@ CREATE INDEX IF NOT EXISTS bounce_notices_alias ON bounce_notices(tenant, alias)
 """
 
 
+@contextmanager
+def _as_store_error() -> Iterator[None]:
+    """SQLite's and the file system's failures reach callers as the ``StoreError`` every backend
+    raises (the disk is full, the state directory is read-only, the database file is damaged)."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"SQLite state: {exc}") from exc
+
+
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
     if future.done():
         return
@@ -242,7 +253,8 @@ class SQLiteStore:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        with _as_store_error():
+            return await loop.run_in_executor(self._executor, fn, *args)
 
     async def _write(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` (which may call ``_tx``) on the store thread inside the next group commit."""
@@ -254,7 +266,8 @@ class SQLiteStore:
             self._flush_scheduled = True
         if schedule:
             self._executor.submit(self._flush)
-        return await future
+        with _as_store_error():
+            return await future
 
     def _flush(self) -> None:
         with self._pending_lock:
@@ -855,7 +868,8 @@ class SQLiteStore:
         return await self._write(lambda: self.put_alias_record_sync(record))
 
     async def store_evidence(self, raw: bytes) -> tuple[str, str]:
-        return await asyncio.to_thread(self.store_evidence_sync, raw)
+        with _as_store_error():
+            return await asyncio.to_thread(self.store_evidence_sync, raw)
 
     async def read_evidence(self, reference: str) -> bytes | None:
         path = self.evidence_path(reference)
