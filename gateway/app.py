@@ -8,7 +8,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway import sdnotify
 from gateway.actions import MessageProcessor
@@ -25,11 +25,11 @@ from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.base import Store
 from gateway.store.factory import describe, open_store
-from gateway.tenants import TenantDirectory
+from gateway.tenants import PolicyEvaluator, TenantDirectory
 
 if TYPE_CHECKING:
     from gateway.admin.http import AdminServer
-    from gateway.admin.review import QuarantineReview
+    from gateway.quarantine import QuarantineReview
 
 log = get_logger("gateway.app")
 
@@ -42,10 +42,10 @@ RELEASE_RECOVERY_AFTER = 60.0
 RELEASE_RECOVERY_AT_START_AFTER = 5.0
 
 
-def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
+def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], PolicyEvaluator | None]:
     """Builds the policy engine for a (tenant's) policy configuration."""
 
-    def build(policy: PolicyConfig) -> Any:
+    def build(policy: PolicyConfig) -> PolicyEvaluator | None:
         if not policy.enabled:
             return None
         from gateway.policy.engine import PolicyEngine
@@ -65,9 +65,10 @@ def _no_notify() -> None:
 
 
 class Gateway:
-    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface."""
+    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface
+    (or None: no policy)."""
 
-    def __init__(self, config: GatewayConfig, *, policy: Any = "load",
+    def __init__(self, config: GatewayConfig, *, policy: PolicyEvaluator | Literal["load"] | None = "load",
                  config_path: Path | None = None) -> None:
         self.config = config
         self.config_path = config_path
@@ -130,9 +131,9 @@ class Gateway:
             poller = ImapPoller(mailbox, self.bounces)
             self.imap_pollers.append(poller)
             self._imap_tasks.append(asyncio.create_task(poller.run(), name=f"imap-poller:{poller.source}"))
-        from gateway.admin.review import QuarantineReview, policy_from
+        from gateway.quarantine import QuarantineReview, tenants_from
 
-        review = QuarantineReview(cfg, self.store, self.spool, policy_from(lambda: self.tenants),
+        review = QuarantineReview(cfg, self.store, self.spool, tenants_from(lambda: self.tenants),
                                   self.delivery.notify if self.delivery is not None else _no_notify,
                                   self.metrics, instance=instance_id(cfg.state_dir))
         # Releases this instance's previous process claimed and did not finish: at start, all of

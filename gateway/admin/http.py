@@ -22,10 +22,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.admin.review import QuarantineReview
 from gateway.auth import Credentials, FailureLimiter
 from gateway.log import get_logger
 from gateway.metrics import CONTENT_TYPE
+from gateway.quarantine import QuarantineReview
 from gateway.store.base import StoreError
 
 if TYPE_CHECKING:
