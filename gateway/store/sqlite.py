@@ -238,6 +238,19 @@ class SQLiteStore:
         await self._run(self.open_sync)
         return self
 
+    async def open_readonly(self) -> SQLiteStore:
+        """Open an existing database to read only (``gateway check``): no schema, no writes, nothing
+        created in the state directory; a write raises ``StoreError``."""
+        def connect() -> None:
+            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            self._conn = conn
+
+        await self._run(connect)
+        return self
+
     def close_sync(self) -> None:
         if self._conn is not None:
             self._conn.close()
