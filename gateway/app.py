@@ -85,6 +85,7 @@ class Gateway:
         self._imap_tasks: list[asyncio.Task[None]] = []
         self.delivery_process: Any = None
         self.admin: AdminServer | None = None
+        self.review: QuarantineReview | None = None
         self._recovery_task: asyncio.Task[None] | None = None
         # Its own registry: several gateways in one process (tests) keep separate metrics.
         self.metrics = GatewayMetrics()
@@ -133,9 +134,10 @@ class Gateway:
             self._imap_tasks.append(asyncio.create_task(poller.run(), name=f"imap-poller:{poller.source}"))
         from gateway.quarantine import QuarantineReview, tenants_from
 
-        review = QuarantineReview(cfg, self.store, self.spool, tenants_from(lambda: self.tenants),
-                                  self.delivery.notify if self.delivery is not None else _no_notify,
-                                  self.metrics, instance=instance_id(cfg.state_dir))
+        self.review = review = QuarantineReview(
+            cfg, self.store, self.spool, tenants_from(lambda: self.tenants),
+            self.delivery.notify if self.delivery is not None else _no_notify, self.metrics,
+            instance=instance_id(cfg.state_dir))
         # Releases this instance's previous process claimed and did not finish: at start, all of
         # them; later, any left by a commit whose acknowledgement was lost.
         self._recovery_task = asyncio.create_task(self._recover_releases(review), name="release-recovery")
@@ -175,6 +177,8 @@ class Gateway:
         self.config, self.tenants = config, tenants
         if self.processor is not None:
             self.processor.reconfigure(config, tenants)
+        if self.review is not None:
+            self.review.reconfigure(config)
         if self.bounces is not None:
             self.bounces.reconfigure(config)
         if self.listener is not None:

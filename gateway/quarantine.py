@@ -123,6 +123,11 @@ class QuarantineReview:
         self.metrics = metrics
         self.pipeline = Pipeline(config, store, spool, notify, metrics)
 
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """After a reload (tenants are looked up at use; this is the global policy switch)."""
+        self.config = config
+        self.pipeline.reconfigure(config)
+
     async def get(self, qid: str) -> QuarantineRecord:
         record = await self.store.get_quarantine(qid)
         if record is None:
