@@ -15,11 +15,12 @@ from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
 from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
-from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.instance import instance_id
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
+from gateway.routing import upstream_routes
 from gateway.server import Listener
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
@@ -53,11 +54,6 @@ def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], PolicyEvalu
         return PolicyEngine.load(policy, config.marketplace)
 
     return build
-
-
-def upstream_routes(config: GatewayConfig) -> dict[str, UpstreamConfig]:
-    """Tenants with an upstream of their own."""
-    return {t.id: t.upstream for t in config.tenants if t.upstream is not None}
 
 
 def _no_notify() -> None:
@@ -142,9 +138,9 @@ class Gateway:
         # them; later, any left by a commit whose acknowledgement was lost.
         self._recovery_task = asyncio.create_task(self._recover_releases(review), name="release-recovery")
         if cfg.admin.listen_address is not None:
-            from gateway.admin.http import AdminServer
+            from gateway.admin.server import admin_server
 
-            self.admin = AdminServer(self, review)
+            self.admin = admin_server(self, review)
             await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}", state=describe(cfg),
@@ -152,6 +148,19 @@ class Gateway:
                  tenants=sorted(self.tenants.tenants), bounce_addresses=list(cfg.bounces.addresses),
                  bounce_port=self.bounce_listener.port if self.bounce_listener else None,
                  imap=[p.source for p in self.imap_pollers])
+
+    def readiness_problems(self) -> list[str]:
+        """Why the gateway cannot take mail right now (empty: ready), for ``/readyz``."""
+        problems = []
+        if self.listener is None or not self.listener._servers:
+            problems.append("listener not serving")
+        elif self.listener.closing:
+            problems.append("draining")
+        if self.store is None or not self.store.is_open:
+            problems.append("store not open")
+        if self.spool is None:
+            problems.append("spool not open")
+        return problems
 
     async def reload(self, config: GatewayConfig | None = None) -> bool:
         """New config and rule packs for new sessions; a broken one is refused and logged."""
