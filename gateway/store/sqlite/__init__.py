@@ -1,0 +1,63 @@
+"""State on SQLite: one file in the state directory, the embedded default backend.
+
+``SQLiteStore`` is the core (gateway/store/sqlite/core.py: the connection, the writer thread and
+its group commits) with one mixin per role of the ``Store`` interface (relays and counters, the
+registry, notices, quarantine, the journal of decisions and audit). Callers await the ``Store``
+methods; the policy engine reads through ``StorePolicyState`` in its worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gateway.store.records import (
+    ALIAS_STATUSES,
+    REVIEW_COUNTER,
+    AliasRecord,
+    AliasStatus,
+    AliasUpdate,
+    NoticeRow,
+    QuarantineRecord,
+    RecordedBounce,
+)
+from gateway.store.sqlite.core import SCHEMA_VERSION
+from gateway.store.sqlite.journal import SQLiteJournal
+from gateway.store.sqlite.notices import SQLiteNotices
+from gateway.store.sqlite.quarantine import SQLiteQuarantine
+from gateway.store.sqlite.registry import SQLiteRegistry
+from gateway.store.sqlite.relays import SQLiteCounters, SQLiteRelays
+
+__all__ = ["ALIAS_STATUSES", "SCHEMA_VERSION", "AliasRecord", "AliasStatus", "AliasUpdate", "NoticeRow",
+           "QuarantineRecord", "RecordedBounce", "SQLiteStore", "StorePolicyState"]
+
+
+class SQLiteStore(SQLiteRelays, SQLiteCounters, SQLiteRegistry, SQLiteNotices, SQLiteQuarantine, SQLiteJournal):
+    """The gateway's state in ``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine``."""
+
+    async def open(self) -> SQLiteStore:
+        await self._run(self._open)
+        return self
+
+    async def open_readonly(self) -> SQLiteStore:
+        await super().open_readonly()
+        return self
+
+    async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> StorePolicyState:
+        # Reads from the evaluating thread go through its own WAL reader: nothing to read ahead.
+        return StorePolicyState(self, tenant)
+
+
+class StorePolicyState:
+    """The policy engine's view of state, read from the store in the evaluating thread."""
+
+    REVIEW_COUNTER = REVIEW_COUNTER
+
+    def __init__(self, store: SQLiteStore, tenant: str = "") -> None:
+        self._store = store
+        self.tenant = tenant
+
+    def review_requests(self, order_id: str) -> int:
+        return self._store._order_counter_now(order_id, self.REVIEW_COUNTER, self.tenant)
+
+    def alias_status(self, alias: str) -> AliasStatus | None:
+        return self._store._alias_status_now(alias, self.tenant)
