@@ -9,8 +9,8 @@ are for things that could not be done at all. Every exception the gateway raises
     ├── PolicyLoadError        gateway.policy.loader: a rule pack cannot be loaded (file, rule)
     ├── CredentialsError       gateway.auth: the credentials file cannot be used
     ├── StoreError             the state backend cannot be used (both backends raise only this)
-    │   ├── SchemaError        gateway.store.postgres: the schema is older than this code
-    │   └── DatabaseUnavailable  gateway.store.postgres: the connection is gone
+    │   ├── SchemaError        gateway.store.postgres.core: the schema is older than this code
+    │   └── DatabaseUnavailable  gateway.store.postgres.core: the connection is gone
     ├── SpoolError             gateway.spool: the spool cannot take or give a message
     └── ReviewError            gateway.quarantine: a quarantine action was refused (code, status)
 
