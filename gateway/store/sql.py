@@ -28,13 +28,15 @@ class Dialect:
     least: str
     greatest: str
     true: str
+    false: str
 
     def marks(self, n: int) -> str:
         return ", ".join([self.p] * n)
 
 
-SQLITE = Dialect("sqlite", "?", "gw_now()", "MIN", "MAX", "1")
-POSTGRES = Dialect("postgresql", "%s", "extract(epoch FROM now())::double precision", "LEAST", "GREATEST", "true")
+SQLITE = Dialect("sqlite", "?", "gw_now()", "MIN", "MAX", "1", "0")
+POSTGRES = Dialect("postgresql", "%s", "extract(epoch FROM now())::double precision", "LEAST", "GREATEST", "true",
+                   "false")
 
 ALIAS_COLUMNS = "alias, status, marketplace, order_id, first_seen, last_seen, evidence, source, tenant"
 NOTICE_COLUMNS = ("id, at, kind, order_id, marketplace, alias, matched_by, source, report, resolved,"

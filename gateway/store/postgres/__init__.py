@@ -8,9 +8,10 @@ wait for each other. Quarantined messages and notice evidence are kept in the da
 instance can release or show them. Times are the database's clock (epoch seconds), so instances
 with skewed clocks still agree on which record is newer.
 
-``PostgresStore`` is the core (pool, schema check, errors) with one mixin per role; the SQL both
-backends share is gateway/store/sql.py. The schema is managed by ``gateway.store.migrate``
-(``gateway db upgrade``); ``open`` refuses a database whose schema is older than this code.
+``PostgresStore`` is the core (pool, schema check, errors) with the operations both backends share
+(gateway/store/shared.py) and one module per role for what is PostgreSQL's own. The schema is
+managed by ``gateway.store.migrate`` (``gateway db upgrade``); ``open`` refuses a database whose
+schema is older than this code.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from gateway.store.postgres.core import DatabaseUnavailable, SchemaError
 from gateway.store.postgres.journal import PostgresJournal
 from gateway.store.postgres.notices import PostgresNotices
 from gateway.store.postgres.quarantine import PostgresQuarantine
-from gateway.store.postgres.registry import PostgresRegistry
-from gateway.store.postgres.relays import PostgresCounters, PostgresRelays
+from gateway.store.postgres.relays import PostgresRelays
+from gateway.store.shared import SharedCounters, SharedRegistry
 
 __all__ = ["DatabaseUnavailable", "PostgresStore", "SchemaError"]
 
 
-class PostgresStore(PostgresRelays, PostgresCounters, PostgresRegistry, PostgresNotices, PostgresQuarantine,
+class PostgresStore(SharedCounters, SharedRegistry, PostgresRelays, PostgresNotices, PostgresQuarantine,
                     PostgresJournal):
+    _search = "(alias ILIKE {p} ESCAPE '' OR order_id ILIKE {p} ESCAPE '')"  # as SQLite's LIKE
+
     async def open(self) -> PostgresStore:
         """Connect and check the schema.
 

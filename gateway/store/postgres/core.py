@@ -21,6 +21,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gateway.store.base import StoreError
 from gateway.store.migrate import LATEST_VERSION, read_version
+from gateway.store.shared import SQLBackend
+from gateway.store.sql import POSTGRES
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -69,10 +71,11 @@ async def _configure(conn: Connection) -> None:
     conn.adapters.register_dumper(str, _NulSafeStrDumper)
 
 
-class PostgresCore:
+class PostgresCore(SQLBackend):
     """The gateway's state in one PostgreSQL database, through a connection pool."""
 
     backend = "postgresql"
+    dialect = POSTGRES
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
                  open_timeout: float = 30.0, acquire_timeout: float = 10.0) -> None:
@@ -167,3 +170,9 @@ class PostgresCore:
     async def _execute(self, sql: str, args: Sequence[Any] = ()) -> None:
         async with self._connection() as conn:
             await conn.execute(sql, args)
+
+    async def _execute_returning(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return await self._fetchone(sql, args)
+
+    def _decode(self, value: Any) -> Any:
+        return value  # jsonb and arrays arrive as Python values

@@ -16,14 +16,11 @@ from gateway.store.records import (
     evidence_digest,
     evidence_reference,
 )
+from gateway.store.shared import SharedNotices
 from gateway.store.sql import POSTGRES as D
 
 
-def _as_is(value: Any) -> Any:
-    return value
-
-
-class PostgresNotices(PostgresCore):
+class PostgresNotices(SharedNotices, PostgresCore):
     async def store_evidence(self, raw: bytes) -> tuple[str, str]:
         """Keep a notice's raw bytes; content-addressed, so the same notice stored twice is one row."""
         digest = hashlib.sha256(raw).hexdigest()
@@ -97,25 +94,3 @@ class PostgresNotices(PostgresCore):
         await conn.execute(sql.upsert_alias(D), args)
         status: AliasStatus | None = row[0] if row else None
         return status
-
-    async def notice(self, notice_id: int) -> dict[str, Any] | None:
-        row = await self._fetchone(f"SELECT {sql.NOTICE_COLUMNS} FROM bounce_notices WHERE id = %s", (notice_id,))
-        return sql.notice(row, _as_is) if row else None
-
-    async def notices(self, alias: str | None = None, tenant: str | None = None,
-                      limit: int = 1000) -> list[dict[str, Any]]:
-        """Recorded notices, newest first; ``tenant`` None gives every tenant's."""
-        statement, args = sql.select(D, f"SELECT {sql.NOTICE_COLUMNS} FROM bounce_notices",
-                                     [("tenant", tenant), ("alias", alias.lower() if alias else None)],
-                                     order="id DESC", limit=limit)
-        return [sql.notice(r, _as_is) for r in await self._fetchall(statement, args)]
-
-    async def unmatched_notices(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        """The admins' review list: notices no alias was found for; ``tenant`` None gives all."""
-        statement, args = sql.select(
-            D, f"SELECT {sql.UNMATCHED_COLUMNS} FROM bounce_notices WHERE alias IS NULL AND NOT resolved",
-            [("tenant", tenant)], order="at DESC")
-        return [sql.unmatched_notice(r, _as_is) for r in await self._fetchall(statement, args)]
-
-    async def assign_notice(self, notice_id: int, alias: str) -> None:
-        await self._execute(sql.assign_notice(D), (alias.lower(), notice_id))

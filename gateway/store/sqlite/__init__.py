@@ -1,8 +1,9 @@
 """State on SQLite: one file in the state directory, the embedded default backend.
 
 ``SQLiteStore`` is the core (gateway/store/sqlite/core.py: the connection, the writer thread and
-its group commits) with one mixin per role of the ``Store`` interface (relays and counters, the
-registry, notices, quarantine, the journal of decisions and audit). Callers await the ``Store``
+its group commits) with the operations both backends share (gateway/store/shared.py: counters,
+the registry, lists) and one module per role for what is SQLite's own (relays, notices and their
+evidence files, quarantined bytes, decisions). Callers await the ``Store``
 methods; the policy engine reads through ``StorePolicyState`` in its worker thread.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gateway.store import sql
 from gateway.store.records import (
     ALIAS_STATUSES,
     REVIEW_COUNTER,
@@ -20,18 +22,18 @@ from gateway.store.records import (
     QuarantineRecord,
     RecordedBounce,
 )
+from gateway.store.shared import SharedCounters, SharedRegistry
 from gateway.store.sqlite.core import SCHEMA_VERSION
 from gateway.store.sqlite.journal import SQLiteJournal
 from gateway.store.sqlite.notices import SQLiteNotices
 from gateway.store.sqlite.quarantine import SQLiteQuarantine
-from gateway.store.sqlite.registry import SQLiteRegistry
-from gateway.store.sqlite.relays import SQLiteCounters, SQLiteRelays
+from gateway.store.sqlite.relays import SQLiteRelays
 
 __all__ = ["ALIAS_STATUSES", "SCHEMA_VERSION", "AliasRecord", "AliasStatus", "AliasUpdate", "NoticeRow",
            "QuarantineRecord", "RecordedBounce", "SQLiteStore", "StorePolicyState"]
 
 
-class SQLiteStore(SQLiteRelays, SQLiteCounters, SQLiteRegistry, SQLiteNotices, SQLiteQuarantine, SQLiteJournal):
+class SQLiteStore(SharedCounters, SharedRegistry, SQLiteRelays, SQLiteNotices, SQLiteQuarantine, SQLiteJournal):
     """The gateway's state in ``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine``."""
 
     async def open(self) -> SQLiteStore:
@@ -57,7 +59,13 @@ class StorePolicyState:
         self.tenant = tenant
 
     def review_requests(self, order_id: str) -> int:
-        return self._store._order_counter_now(order_id, self.REVIEW_COUNTER, self.tenant)
+        row = self._store._reader().execute(sql.order_counter(sql.SQLITE),
+                                            (self.tenant, order_id, self.REVIEW_COUNTER)).fetchone()
+        return int(row[0]) if row else 0
 
     def alias_status(self, alias: str) -> AliasStatus | None:
-        return self._store._alias_status_now(alias, self.tenant)
+        row = self._store._reader().execute(sql.alias_status(sql.SQLITE), (self.tenant, alias.lower())).fetchone()
+        if row is None:
+            return None
+        status: AliasStatus = row[0]
+        return status

@@ -14,6 +14,7 @@ The operations themselves, one module per role, are mixins over this core (``SQL
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import threading
@@ -26,6 +27,8 @@ from typing import Any, TypeVar
 
 from gateway.errors import StoreError
 from gateway.store.records import EVIDENCE_DIR
+from gateway.store.shared import SQLBackend
+from gateway.store.sql import SQLITE
 
 T = TypeVar("T")
 
@@ -172,11 +175,12 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
 Write = Callable[[sqlite3.Connection], Any]
 
 
-class SQLiteCore:
+class SQLiteCore(SQLBackend):
     """``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine`` and notice evidence
     in ``<state>/evidence``."""
 
     backend = "sqlite"
+    dialect = SQLITE
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -300,9 +304,15 @@ class SQLiteCore:
         with as_store_error():
             return await future
 
-    async def _execute(self, sql: str, args: Any = ()) -> int:
-        """One write statement in the next group commit; returns the rows it changed."""
-        return await self._write(lambda c: c.execute(sql, args).rowcount)
+    async def _execute(self, sql: str, args: Any = ()) -> None:
+        """One write statement in the next group commit."""
+        await self._write(lambda c: c.execute(sql, args))
+
+    async def _execute_returning(self, sql: str, args: Any = ()) -> Any:
+        return await self._write(lambda c: c.execute(sql, args).fetchone())
+
+    def _decode(self, value: Any) -> Any:
+        return json.loads(value)
 
     def _flush(self) -> None:
         with self._pending_lock:

@@ -13,6 +13,7 @@ from typing import Any
 from gateway.fsutil import write_durably
 from gateway.store import sql
 from gateway.store.records import EVIDENCE_DIR, AliasStatus, AliasUpdate, NoticeRow, RecordedBounce, evidence_reference
+from gateway.store.shared import SharedNotices
 from gateway.store.sql import SQLITE as D
 from gateway.store.sqlite.core import SQLiteCore, as_store_error
 
@@ -21,7 +22,7 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-class SQLiteNotices(SQLiteCore):
+class SQLiteNotices(SharedNotices, SQLiteCore):
     def _store_evidence(self, raw: bytes) -> tuple[str, str]:
         digest = hashlib.sha256(raw).hexdigest()
         path = self.evidence_dir / f"{digest}.eml"
@@ -91,25 +92,3 @@ class SQLiteNotices(SQLiteCore):
             return RecordedBounce(notice_id=int(row[0]), previous_status=previous)
 
         return await self._write(write)
-
-    async def notice(self, notice_id: int) -> dict[str, Any] | None:
-        row = await self._fetchone(f"SELECT {sql.NOTICE_COLUMNS} FROM bounce_notices WHERE id = ?", (notice_id,))
-        return sql.notice(row, json.loads) if row else None
-
-    async def notices(self, alias: str | None = None, tenant: str | None = None,
-                      limit: int = 1000) -> list[dict[str, Any]]:
-        """Recorded notices, newest first; ``tenant`` None gives every tenant's."""
-        statement, args = sql.select(D, f"SELECT {sql.NOTICE_COLUMNS} FROM bounce_notices",
-                                     [("tenant", tenant), ("alias", alias.lower() if alias else None)],
-                                     order="id DESC", limit=limit)
-        return [sql.notice(r, json.loads) for r in await self._fetchall(statement, args)]
-
-    async def unmatched_notices(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        """The admins' review list: notices no alias was found for; ``tenant`` None gives all."""
-        statement, args = sql.select(
-            D, f"SELECT {sql.UNMATCHED_COLUMNS} FROM bounce_notices WHERE alias IS NULL AND resolved = 0",
-            [("tenant", tenant)], order="at DESC")
-        return [sql.unmatched_notice(r, json.loads) for r in await self._fetchall(statement, args)]
-
-    async def assign_notice(self, notice_id: int, alias: str) -> None:
-        await self._execute(sql.assign_notice(D), (alias.lower(), notice_id))

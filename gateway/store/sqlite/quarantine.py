@@ -15,17 +15,19 @@ from typing import Any
 from gateway.fsutil import write_durably
 from gateway.store import sql
 from gateway.store.records import QuarantineRecord
+from gateway.store.shared import SharedQuarantine
 from gateway.store.sql import SQLITE as D
 from gateway.store.sqlite.core import SQLiteCore, as_store_error
 
 _COLUMNS = f"{sql.QUARANTINE_COLUMNS}, path"
 
 
-def _record(row: Sequence[Any]) -> QuarantineRecord:
-    return sql.quarantine_record(row, json.loads, Path(row[12]))
+class SQLiteQuarantine(SharedQuarantine, SQLiteCore):
+    _quarantine_columns = _COLUMNS
 
+    def _quarantine_record(self, row: Sequence[Any]) -> QuarantineRecord:
+        return sql.quarantine_record(row, json.loads, Path(row[12]))
 
-class SQLiteQuarantine(SQLiteCore):
     async def quarantine(self, data: bytes, *, peer: str, mail_from: str, rcpt_tos: Sequence[str],
                          message_id: str, subject: str, marketplace: str | None,
                          verdict: dict[str, Any], tenant: str = "") -> str:
@@ -40,16 +42,6 @@ class SQLiteQuarantine(SQLiteCore):
             (qid, tenant, peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject, marketplace,
              json.dumps(verdict, ensure_ascii=False), len(data), str(path)))
         return qid
-
-    async def list_quarantine(self, status: str | None = "held",
-                              tenant: str | None = None) -> list[QuarantineRecord]:
-        statement, args = sql.select(D, f"SELECT {_COLUMNS} FROM quarantine",
-                                     [("status", status or None), ("tenant", tenant)], order="held_at DESC")
-        return [_record(r) for r in await self._fetchall(statement, args)]
-
-    async def get_quarantine(self, qid: str) -> QuarantineRecord | None:
-        row = await self._fetchone(f"SELECT {_COLUMNS} FROM quarantine WHERE id = ?", (qid,))
-        return _record(row) if row else None
 
     async def quarantined_bytes(self, qid: str) -> bytes | None:
         record = await self.get_quarantine(qid)
@@ -76,19 +68,3 @@ class SQLiteQuarantine(SQLiteCore):
             return True
 
         return await self._write(write)
-
-    async def claim_quarantine(self, qid: str, new_status: str, actor: str, reason: str,
-                               instance: str = "") -> bool:
-        """Move a held message to ``released``/``deleted`` exactly once, with its audit record."""
-        return await self._transition(qid, "held", new_status, actor, new_status, reason, instance)
-
-    async def unclaim_quarantine(self, qid: str, actor: str, reason: str) -> bool:
-        """Undo a release whose spooling failed: back to ``held``, with its own audit record."""
-        return await self._transition(qid, "released", "held", actor, "release-failed", reason)
-
-    async def mark_release_spooled(self, qid: str, queue_id: str) -> None:
-        await self._execute("UPDATE quarantine SET queue_id = ? WHERE id = ?", (queue_id, qid))
-
-    async def unspooled_releases(self, instance: str, claimed_before: float) -> list[QuarantineRecord]:
-        rows = await self._fetchall(sql.unspooled_releases(D, _COLUMNS), (instance, claimed_before))
-        return [_record(r) for r in rows]
