@@ -34,6 +34,22 @@ class Dialect:
         return ", ".join([self.p] * n)
 
 
+class Statement:
+    """One statement written once, with ``?`` for each parameter and ``{now}`` for the clock,
+    rendered for a dialect when called (and cached)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self._rendered: dict[str, str] = {}
+
+    def __call__(self, d: Dialect) -> str:
+        text = self._rendered.get(d.name)
+        if text is None:
+            text = self.template.replace("?", d.p).replace("{now}", d.now).replace("{true}", d.true)
+            self._rendered[d.name] = text
+        return text
+
+
 SQLITE = Dialect("sqlite", "?", "gw_now()", "MIN", "MAX", "1", "0")
 POSTGRES = Dialect("postgresql", "%s", "extract(epoch FROM now())::double precision", "LEAST", "GREATEST", "true",
                    "false")
@@ -80,8 +96,7 @@ def merge_alias(d: Dialect) -> str:
             f" last_seen = {d.greatest}(aliases.last_seen, excluded.last_seen)")
 
 
-def alias_status(d: Dialect) -> str:
-    return f"SELECT status FROM aliases WHERE tenant = {d.p} AND alias = {d.p}"
+alias_status = Statement("SELECT status FROM aliases WHERE tenant = ? AND alias = ?")
 
 
 def alias_record(row: Sequence[Any]) -> AliasRecord:
@@ -90,23 +105,22 @@ def alias_record(row: Sequence[Any]) -> AliasRecord:
 
 # -- relays and counters --------------------------------------------------------------------------
 
-def insert_relay(d: Dialect) -> str:
-    """(tenant, queue_id, message_id, alias, marketplace, order_ids, tags), sent now; returns its id."""
-    return ("INSERT INTO relays (tenant, queue_id, message_id, alias, marketplace, order_ids, tags, sent_at)"
-            f" VALUES ({d.marks(7)}, {d.now}) RETURNING id")
+insert_relay = Statement(
+    "INSERT INTO relays (tenant, queue_id, message_id, alias, marketplace, order_ids, tags, sent_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, {now}) RETURNING id")
+"""(tenant, queue_id, message_id, alias, marketplace, order_ids, tags), sent now; returns its id."""
 
 
-def insert_relay_order(d: Dialect) -> str:
-    return f"INSERT INTO relay_orders (order_id, marketplace, relay_id) VALUES ({d.marks(3)}) ON CONFLICT DO NOTHING"
+insert_relay_order = Statement(
+    "INSERT INTO relay_orders (order_id, marketplace, relay_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
 
 
-def bump_counter(d: Dialect) -> str:
-    return (f"INSERT INTO order_counters (tenant, order_id, counter, count) VALUES ({d.marks(3)}, 1)"
-            " ON CONFLICT (tenant, order_id, counter) DO UPDATE SET count = order_counters.count + 1")
+bump_counter = Statement(
+    "INSERT INTO order_counters (tenant, order_id, counter, count) VALUES (?, ?, ?, 1)"
+    " ON CONFLICT (tenant, order_id, counter) DO UPDATE SET count = order_counters.count + 1")
 
 
-def order_counter(d: Dialect) -> str:
-    return f"SELECT count FROM order_counters WHERE tenant = {d.p} AND order_id = {d.p} AND counter = {d.p}"
+order_counter = Statement("SELECT count FROM order_counters WHERE tenant = ? AND order_id = ? AND counter = ?")
 
 
 def relays_by_order(d: Dialect, marketplace: bool) -> str:
@@ -142,8 +156,7 @@ def release_count(d: Dialect, table: str, columns: Sequence[str]) -> str:
     return f"UPDATE {table} SET count = {d.greatest}(count - 1, 0) WHERE {where}"
 
 
-def daily_sends(d: Dialect) -> str:
-    return f"SELECT count FROM daily_sends WHERE tenant = {d.p} AND marketplace = {d.p} AND day = {d.p}"
+daily_sends = Statement("SELECT count FROM daily_sends WHERE tenant = ? AND marketplace = ? AND day = ?")
 
 
 # -- lists with optional filters ------------------------------------------------------------------
@@ -173,25 +186,24 @@ def select(d: Dialect, base: str, filters: Sequence[tuple[str, Any]], *, order: 
 
 # -- notices, decisions, audit --------------------------------------------------------------------
 
-def insert_notice(d: Dialect) -> str:
-    """(tenant, kind, order_id, marketplace, alias, matched_by, source, report, resolved, evidence,
-    sha256), at now; a notice with the same bytes recorded before is left as it is (no row back)."""
-    return ("INSERT INTO bounce_notices (tenant, at, kind, order_id, marketplace, alias, matched_by,"
-            f" source, report, resolved, evidence, sha256) VALUES ({d.p}, {d.now}, {d.marks(10)})"
-            " ON CONFLICT (tenant, sha256) DO NOTHING RETURNING id")
+insert_notice = Statement(
+    "INSERT INTO bounce_notices (tenant, at, kind, order_id, marketplace, alias, matched_by, source, report, resolved,"
+    " evidence, sha256) VALUES (?, {now}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, sha256) DO NOTHING"
+    " RETURNING id")
+"""(tenant, kind, order_id, marketplace, alias, matched_by, source, report, resolved, evidence,
+sha256), at now; a notice with the same bytes recorded before is left as it is (no row back)."""
 
 
-def insert_decision(d: Dialect) -> str:
-    return ("INSERT INTO decisions (at, tenant, shadow, ref, message_id, peer, mail_from, rcpt_tos,"
-            f" marketplace, action, rules) VALUES ({d.now}, {d.marks(10)})")
+insert_decision = Statement(
+    "INSERT INTO decisions (at, tenant, shadow, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action,"
+    " rules) VALUES ({now}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def insert_audit(d: Dialect) -> str:
-    return f"INSERT INTO audit (at, actor, action, object, reason) VALUES ({d.now}, {d.marks(4)})"
+insert_audit = Statement("INSERT INTO audit (at, actor, action, object, reason) VALUES ({now}, ?, ?, ?, ?)")
 
 
-def assign_notice(d: Dialect) -> str:
-    return f"UPDATE bounce_notices SET alias = {d.p}, matched_by = 'admin', resolved = {d.true} WHERE id = {d.p}"
+assign_notice = Statement(
+    "UPDATE bounce_notices SET alias = ?, matched_by = 'admin', resolved = {true} WHERE id = ?")
 
 
 Decode = Callable[[Any], Any]
@@ -229,10 +241,10 @@ def quarantine_record(row: Sequence[Any], decode: Decode, path: Path | None = No
                             verdict=decode(row[8]), size=int(row[9]), path=path, status=row[10], tenant=row[11])
 
 
-def transition_quarantine(d: Dialect) -> str:
-    """(new status, claimed_by, claimed_at, id, old status): one row when the move happened."""
-    return (f"UPDATE quarantine SET status = {d.p}, claimed_by = {d.p}, claimed_at = {d.p}, queue_id = NULL"
-            f" WHERE id = {d.p} AND status = {d.p} RETURNING id")
+transition_quarantine = Statement(
+    "UPDATE quarantine SET status = ?, claimed_by = ?, claimed_at = ?, queue_id = NULL WHERE id = ? AND status = ?"
+    " RETURNING id")
+"""(new status, claimed_by, claimed_at, id, old status): one row when the move happened."""
 
 
 def unspooled_releases(d: Dialect, columns: str = QUARANTINE_COLUMNS) -> str:

@@ -6,7 +6,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from gateway.store.sqlite import AliasRecord, AliasUpdate, NoticeRow, SQLiteStore
+from gateway.store.records import AliasRecord, AliasUpdate, NoticeRow
+from gateway.store.sqlite import SQLiteStore
 
 ALIAS = "bcdfghjklmnpqrs@marketplace.amazon.de"
 

@@ -12,16 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.store import sql
-from gateway.store.records import (
-    ALIAS_STATUSES,
-    REVIEW_COUNTER,
-    AliasRecord,
-    AliasStatus,
-    AliasUpdate,
-    NoticeRow,
-    QuarantineRecord,
-    RecordedBounce,
-)
+from gateway.store.records import REVIEW_COUNTER, AliasStatus
 from gateway.store.shared import SharedCounters, SharedRegistry
 from gateway.store.sqlite.core import SCHEMA_VERSION
 from gateway.store.sqlite.journal import SQLiteJournal
@@ -29,8 +20,7 @@ from gateway.store.sqlite.notices import SQLiteNotices
 from gateway.store.sqlite.quarantine import SQLiteQuarantine
 from gateway.store.sqlite.relays import SQLiteRelays
 
-__all__ = ["ALIAS_STATUSES", "SCHEMA_VERSION", "AliasRecord", "AliasStatus", "AliasUpdate", "NoticeRow",
-           "QuarantineRecord", "RecordedBounce", "SQLiteStore", "StorePolicyState"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "StorePolicyState"]
 
 
 class SQLiteStore(SharedCounters, SharedRegistry, SQLiteRelays, SQLiteNotices, SQLiteQuarantine, SQLiteJournal):
