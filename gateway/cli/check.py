@@ -194,11 +194,8 @@ def run(args: argparse.Namespace) -> int:
         outcome, tenant = asyncio.run(check_message(
             config, tenants, raw, addresses, mail_from=args.mail_from, tenant_id=args.tenant,
             auth_user=args.auth_user, peer=args.peer, read_state=args.config is not None))
-    except CheckError as exc:
+    except (CheckError, StoreError) as exc:  # no tenant for the sender; the state cannot be read
         print(f"gateway check: {exc}", file=sys.stderr)
-        return 1
-    except StoreError as exc:
-        print(f"gateway check: state: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(as_json(outcome, tenant, raw), ensure_ascii=False))
