@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.errors import GatewayError
 from gateway.fsutil import fsync_dir
 from gateway.log import get_logger
 from gateway.transaction import FORBIDDEN_ADDRESS_CHARS, has_bare_line_ending
@@ -71,7 +72,7 @@ CREATE TABLE IF NOT EXISTS recipients (
 """
 
 
-class SpoolError(Exception):
+class SpoolError(GatewayError):
     """The storage cannot take the message (disk full, read-only, ...): answer 452 4.3.1."""
 
 
