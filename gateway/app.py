@@ -22,6 +22,7 @@ from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.routing import upstream_routes
 from gateway.server import Listener
+from gateway.signing import DkimSigner
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.base import Store
@@ -168,6 +169,7 @@ class Gateway:
             if config is None:
                 config = load_config(self.config_path)
             tenants = await asyncio.to_thread(self._tenant_directory, config)
+            await asyncio.to_thread(DkimSigner.from_config, config.dkim)  # key files readable, or refused
         except ConfigError as exc:
             log.error("reload_refused", source=exc.source, errors=exc.errors)
             return False

@@ -43,6 +43,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.orderids import order_ids_in_message
 from gateway.outcome import Cause, Disposition, Outcome, StageResult
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
+from gateway.signing import DkimSigner
 from gateway.spool import Spool, SpoolError
 from gateway.store.base import AliasStatus, PolicyStateView, Store
 from gateway.tenants import PolicyEvaluator, Tenant
@@ -153,7 +154,10 @@ class Pipeline:
         self.reconfigure(config)
 
     def reconfigure(self, config: GatewayConfig) -> None:
+        """Swap in a new config; a DkimError (an unreadable key file) leaves the old one in place."""
+        signer = DkimSigner.from_config(config.dkim)
         self.config = config
+        self.signer = signer
         self.classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
 
     async def run(self, txn: Transaction, tenant: Tenant, entrance: Entrance = Entrance.SMTP,
@@ -410,6 +414,7 @@ class Pipeline:
                 run.finish(Disposition.REFUSED, Cause.NOT_HELD, "store",
                            f"{release.quarantine_id} was released or deleted by someone else")
                 return
+        await self._sign(run)
         try:
             queue_id = await self.spool.put(txn.mail_from, txn.rcpt_tos, run.data, meta, queue_id=txn.queue_id)
         except (SpoolError, ValueError) as exc:
@@ -427,6 +432,20 @@ class Pipeline:
             # recovery finding the message in the spool, not by spooling it twice.
             await self.store.mark_release_spooled(release.quarantine_id, queue_id)
         run.finish(Disposition.QUEUED, Cause.ACCEPTED, "store", f"queued as {queue_id}", queue_id=queue_id)
+
+    async def _sign(self, run: Run) -> None:
+        """DKIM-sign what is relayed, for the From domain's key: a subject rewrite (or a repair)
+        breaks a signature made before the gateway, so the gateway's replaces it."""
+        signer = self.signer
+        if signer is None or (self.config.dkim.sign == "changed" and run.data == run.txn.data):
+            return
+        signed = await asyncio.to_thread(signer.sign, run.data)
+        if signed.domain is None:
+            run.note("sign", "skipped", "no DKIM key for the From domain")
+            return
+        run.data = signed.raw
+        run.note("sign", "changed", f"DKIM d={signed.domain}"
+                 + (f", replaced {signed.replaced} earlier signature(s)" if signed.replaced else ""))
 
     # -- record -----------------------------------------------------------------------------------
     async def _record(self, run: Run) -> None:
