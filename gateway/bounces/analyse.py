@@ -12,6 +12,7 @@ import re
 from gateway.bounces import amazon, dsn, vendors
 from gateway.bounces.message import Mail, message_ids_in, read_mail
 from gateway.bounces.parse import BouncedRecipient, BounceReport
+from gateway.orderids import ORDER_ID
 
 
 def correlation_ids(mail: Mail) -> tuple[str, ...]:
@@ -65,7 +66,7 @@ def analyse_one(raw: bytes) -> BounceReport:
         alias, marketplace = amazon.alias_among(
             [a for r in recipients for a in (r.original_recipient, r.address) if a]
             + ([mail.original.to] if mail.original else []))
-        order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
+        order = ORDER_ID.search(mail.original.subject) if mail.original else None
         return BounceReport(kind="dsn", recipients=recipients, alias=alias, marketplace=marketplace,
                             order_id=order.group(1) if order else None, message_ids=ids, subject=mail.subject)
     if dsn.looks_like_report(mail):

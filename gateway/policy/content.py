@@ -406,18 +406,91 @@ def _read_style(style: str, out: MessageContent) -> int:
     return 1 if _EMPHASIS.search(style) else 0
 
 
+# Elements that do not break a line: text on either side of them is one word when no space
+# separates it ("Ra<b></b>batt" reads "Rabatt", as a browser shows it).
+_INLINE_TAGS = frozenset({"b", "i", "u", "s", "em", "strong", "span", "font", "small", "big", "sup", "sub",
+                          "mark", "abbr", "wbr", "ins", "del", "tt", "strike", "nobr", "q", "cite", "code",
+                          "kbd", "samp", "var", "bdi", "bdo", "data", "time", "label"})
 _HTML_QUERY = ", ".join(["a[href]", "area[href]", "form[action]", "img", "[background]", "[style]",
-                         "font[color]", *_FORMATTING_TAGS])
+                         "font[color]", *sorted(set(_FORMATTING_TAGS) | _INLINE_TAGS)])
 
 
-def _read_html(html: str, out: MessageContent) -> None:
+@dataclass(frozen=True, slots=True)
+class HtmlLimits:
+    """Bounded work per message: an order of magnitude above what real seller mail needs (ERP
+    templates: up to a few hundred KB, a few thousand elements, nesting below 60). Past a limit
+    the rest of the HTML is not read, and the message says so (``truncated``, a problem)."""
+
+    max_chars: int = 3_000_000
+    max_tags: int = 50_000
+    max_depth: int = 400
+    depth_scan_from: int = 2_000
+    """Nesting is measured only in HTML with more tags than this (cheaper for ordinary mail)."""
+
+
+HTML_LIMITS = HtmlLimits()
+_TAG = regex.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+                   "track", "wbr", "p", "li", "td", "tr", "th", "option", "dt", "dd"})
+"""Void elements, and elements whose end tag the parser implies (they never nest unbounded)."""
+
+
+def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
+    """The part of ``html`` within the limits; what is cut is recorded as a problem."""
+    if len(html) > limits.max_chars:
+        html = html[: limits.max_chars]
+        out.problems.append(f"HTML longer than {limits.max_chars} characters: the rest was not read")
+        out.truncated = True
+    tags = html.count("<")
+    if tags <= limits.depth_scan_from:
+        return html
+    depth = 0
+    seen = 0
+    for m in _TAG.finditer(html):
+        seen += 1
+        if seen > limits.max_tags:
+            out.problems.append(f"HTML with more than {limits.max_tags} elements: the rest was not read")
+            out.truncated = True
+            return html[: m.start()]
+        name = m.group(2).lower()
+        if name in _VOID or m.group(3):
+            continue
+        if m.group(1):
+            depth = max(0, depth - 1)
+            continue
+        depth += 1
+        if depth > limits.max_depth:
+            out.problems.append(f"HTML nested deeper than {limits.max_depth} elements: the rest was not read")
+            out.truncated = True
+            return html[: m.start()]
+    return html
+
+
+def _glued(node: LexborNode) -> bool:
+    """An inline element with no white space between it and the text before or after it."""
+    prev, nxt = node.prev, node.next
+    before = (prev.text_content or "") if prev is not None and prev.tag == "-text" else ""
+    after = (nxt.text_content or "") if nxt is not None and nxt.tag == "-text" else ""
+    if not before and not after:
+        return False
+    inner = node.text(deep=True)
+    if not inner:
+        return bool(before and after) and not before[-1].isspace() and not after[0].isspace()
+    return ((bool(before) and not before[-1].isspace() and not inner[0].isspace())
+            or (bool(after) and not after[0].isspace() and not inner[-1].isspace()))
+
+
+def _read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> None:
     """Text, links, images and formatting of an HTML body, in one pass over the parsed tree."""
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(_bounded_html(html, out, limits))
     tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
     formatting = 0
+    glued: list[LexborNode] = []
     for node in tree.css(_HTML_QUERY):
         tag = node.tag or ""
         attrs = node.attributes
+        if tag in _INLINE_TAGS and _glued(node):
+            glued.append(node)
         if tag in ("a", "area"):
             href = (attrs.get("href") or "").strip()
             if href and not href.lower().startswith(("mailto:", "tel:", "#")):
@@ -445,6 +518,13 @@ def _read_html(html: str, out: MessageContent) -> None:
         if style:
             formatting += _read_style(style.lower(), out)
     out.html_formatting += formatting
+    if glued:
+        for node in glued:
+            if node.text(deep=True):
+                node.unwrap()
+            else:
+                node.decompose()
+        tree.merge_text_nodes()
     body = tree.body or tree.root
     text = body.text(deep=True, separator="\n", strip=False) if body is not None else ""
     out.html_text = (out.html_text + "\n\n" + text) if out.html_text else text

@@ -21,7 +21,14 @@ import regex
 import gateway
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
-from gateway.policy.content import MessageContent, decode_header_value, parse_headers, read_message
+from gateway.orderids import ORDER_ID, find_order_ids, mask_order_ids
+from gateway.policy.content import (
+    MessageContent,
+    decode_header_value,
+    parse_headers,
+    read_message,
+    strip_invisible,
+)
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule, load_rules
 from gateway.policy.matchers import CHECKS, Context, Document, Key, PhraseIndex, content_only
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
@@ -45,7 +52,6 @@ FALLBACK_KEYWORD = "Important"
 DEFAULT_ALLOW_DOMAINS: tuple[str, ...] = ("amazon.*", "amzn.*", "media-amazon.com", "ssl-images-amazon.com",
                                           "images-amazon.com", "amazon-adsystem.com")
 
-ORDER_ID = regex.compile(r"(?<!\d)\d{3}-\d{7}-\d{7}(?!\d)")
 _REPLY_PREFIX = regex.compile(
     r"(?i)^\s*(?:(?:re|aw|antw|tr|rif|r|rv|res|sv|wg|fw|fwd)\s*(?:\[\d+\])?\s*[:：]\s*)+")
 _THREAD_TOKEN = regex.compile(r"\[commMgrTok:[^\]\s]{1,200}\]")
@@ -157,7 +163,7 @@ class PolicyEngine:
                   state: PolicyState | None) -> Verdict:
         subject = content.subject
         full_text = content.body_text
-        order_ids = tuple(dict.fromkeys(ORDER_ID.findall(subject + "\n" + full_text)))
+        order_ids = find_order_ids(subject + "\n" + full_text)
         reply = self.is_reply(content)
         if not recipients:
             return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids)
@@ -171,6 +177,8 @@ class PolicyEngine:
             keyword=f"[{keyword}]" if self.config.keyword_override else None,
             keyword_pattern=self._keyword_patterns.get(marketplace, self._fallback_pattern),
             keyword_patterns=self._all_keyword_patterns, allow_domains=self.allow_domains,
+            masked_subject=mask_order_ids(strip_invisible(subject)),
+            masked_text=mask_order_ids(strip_invisible(own_text)),
         )
         ctx.occurrences = self._index.scan(doc)
         decided: list[_Decided] = []

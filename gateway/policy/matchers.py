@@ -158,6 +158,11 @@ class Context:
     keyword_patterns: Sequence[regex.Pattern[str]]
     """Every configured keyword, for finding misuse."""
     allow_domains: tuple[str, ...]
+    masked_subject: str = ""
+    """The subject, NFKC-folded, invisible characters removed, order ids blanked: what number
+    matchers read."""
+    masked_text: str = ""
+    """The seller's own text, prepared like ``masked_subject``."""
     critical: bool = False
     tags: set[str] = field(default_factory=set)
     limits: dict[str, int] = field(default_factory=dict)
@@ -265,8 +270,29 @@ def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+_PARAGRAPH_BREAK = regex.compile(r"\n[ \t]*\n")
+
+
+def _paragraph_around(text: str, start: int, end: int, window: int) -> tuple[int, int]:
+    """The paragraph (text between blank lines) around a span, cut to ``window`` characters on
+    either side: "Hersteller" two lines above a hotline number belongs to it, a word three
+    paragraphs away does not."""
+    left = max(0, start - window)
+    found = None
+    for found in _PARAGRAPH_BREAK.finditer(text, left, start):
+        pass
+    if found is not None:
+        left = found.end()
+    right = min(len(text), end + window)
+    after = _PARAGRAPH_BREAK.search(text, end, right)
+    if after is not None:
+        right = after.start()
+    return left, right
+
+
 def _context_allows(text: str, start: int, end: int, words: Sequence[str], window: int) -> bool:
-    around = normalize(text[max(0, start - window): end + window])
+    left, right = _paragraph_around(text, start, end, window)
+    around = normalize(text[left:right])
     for word in words:
         folded = normalize(word).strip()
         # A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK.
@@ -281,9 +307,7 @@ _EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,
 @check("email-addresses", "e-mail addresses written in the message (a buyer alias is not one)",
        allow_context=[], window=80)
 def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    from gateway.policy.content import strip_invisible
-
-    for text in (ctx.subject, strip_invisible(ctx.own_text)):
+    for text in (ctx.masked_subject, ctx.masked_text):
         for m in _EMAIL.finditer(text):
             address = m.group(0)
             if "@marketplace.amazon." in address.lower():
@@ -294,24 +318,54 @@ def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
-_ORDER_ID = regex.compile(r"(?<!\d)\d{3}-\d{7}-\d{7}(?!\d)")
 _PHONE_CANDIDATE = regex.compile(r"(?:\+|\b00|\(0|\b0)[\d\s()./\-]{6,22}\d")
+# Bank, tax and register ids hold long digit runs that parse as foreign phone numbers ("0044 ..." in
+# an IBAN is +44): blanked before the search, like order ids.
+_ACCOUNT_IDS = regex.compile(
+    r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"  # IBAN
+    r"|\b(?:DE|ATU|FR|IT|ES|NL|BE|PL|SE|GB|CHE)[ ]?[0-9A-Z]{8,12}\b"      # VAT ids
+)
 _REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB", "de": "DE", "fr": "FR",
            "it": "IT", "es": "ES", "nl": "NL", "se": "SE", "pl": "PL", "com.be": "BE", "com.tr": "TR",
            "ae": "AE", "sa": "SA", "eg": "EG", "in": "IN", "co.jp": "JP", "com.au": "AU", "sg": "SG"}
+_PHONE_LIKE = regex.compile(r"^(?:\+|00|\(0)|\d[\s./\-]+\d")
+
+
+def _label_before(text: str, start: int, reach: int = 48) -> str:
+    """The words on the number's line just before it (where a label like "Tel.:" or "IBAN:" stands)."""
+    line_start = text.rfind("\n", max(0, start - reach), start) + 1
+    return normalize(text[max(line_start, start - reach):start])
+
+
+def _last_of(label: str, words: Sequence[str], whole: bool) -> int:
+    """Where in ``label`` the last of ``words`` starts (-1 when none occurs); as whole words or
+    as word beginnings ("kunden" finds "Kundennummer")."""
+    best = -1
+    for word in words:
+        folded = normalize(word).strip()
+        pos = label.rfind(" " + folded + (" " if whole else ""))
+        if pos > best:
+            best = pos
+    return best
 
 
 @check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
-       allow_context=[], window=80)
+       allow_context=[], window=80, phone_labels=[], other_labels=[])
 def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    from gateway.policy.content import strip_invisible
-
+    """A number that the phonenumbers library calls valid, and that reads as a phone number: it has
+    a phone label ("Tel.", "Hotline", "rufen Sie an") before it on its line, or is written as one
+    ("+49 ...", "030 1234567", "(030) ..."). A number whose label says it is something else
+    (invoice, customer or VAT number, IBAN) is not one; carrier, manufacturer and warranty numbers
+    are allowed when their paragraph says so."""
     region = _REGION.get(ctx.marketplace or "", "DE")
-    for text in (ctx.subject, strip_invisible(ctx.own_text)):
+    phone_labels = params["phone_labels"]
+    other_labels = params["other_labels"]
+    for text in (ctx.masked_subject, ctx.masked_text):
+        if not any(ch.isdigit() for ch in text):
+            continue
+        text = _ACCOUNT_IDS.sub(lambda m: "#" * len(m.group(0)), text)
         for cand in _PHONE_CANDIDATE.finditer(text):
             number = cand.group(0)
-            if _ORDER_ID.search(number):  # order ids look like phone numbers to the library
-                number = _ORDER_ID.sub(lambda m: " " * len(m.group(0)), number)
             digits = sum(ch.isdigit() for ch in number)
             if digits < 7 or digits > 15:
                 continue
@@ -323,6 +377,13 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
             for match in matches:
                 start = cand.start() + match.start
                 end = cand.start() + match.end
+                label = _label_before(text, start)
+                phone_at = _last_of(label, phone_labels, True)
+                other_at = _last_of(label, other_labels, False)
+                if other_at > phone_at:
+                    continue
+                if phone_at < 0 and not _PHONE_LIKE.search(str(match.raw_string)):
+                    continue  # a bare digit run with no label: an id, not a phone number
                 if _context_allows(text, start, end, params["allow_context"], params["window"]):
                     continue
                 return str(match.raw_string)

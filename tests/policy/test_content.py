@@ -214,3 +214,26 @@ def test_invisible_characters_anywhere_in_a_word_do_not_hide_it(inserts: list[tu
     for pos, ch in sorted(inserts, reverse=True):
         word.insert(pos, ch)
     assert normalize("".join(word)) == " gutscheincode "
+
+
+def test_text_split_across_inline_tags_reads_as_one_word() -> None:
+    html = ("<p>Ihr Ra<b></b>batt<span>code</span>: <i>S</i>PAR10</p><p>Zweiter Absatz</p>"
+            "<table><tr><td>5</td><td>Sterne</td></tr></table>")
+    content = read_message(message("x", "", html=html))
+    assert "Rabattcode" in content.html_text
+    assert "SPAR10" in content.html_text
+    assert "Zweiter Absatz" in content.html_text.split("Rabattcode", 1)[1]
+    assert "5Sterne" not in content.html_text  # table cells stay apart
+
+
+def test_deeply_nested_html_is_cut_with_a_clear_problem_and_quickly() -> None:
+    import time
+
+    html = "<div>" * 100_000 + "Rabatt" + "</div>" * 100_000
+    start = time.process_time()
+    content = read_message(message("x", "", html=html))
+    assert time.process_time() - start < 5  # the unbounded parse took 25 s and more
+    assert content.truncated
+    assert any("nested deeper" in p for p in content.problems)
+    ordinary = read_message(message("x", "", html="<div>" * 60 + "Hallo" + "</div>" * 60))
+    assert not ordinary.truncated
