@@ -51,6 +51,14 @@ def mask_order_ids(text: str, fill: str = "#") -> str:
     return _MASKABLE.sub(lambda m: fill * len(m.group(0)), text)
 
 
+def order_id_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The order-id-shaped numbers that overlap ``text[start:end]`` (looked for in a window around
+    it only: number matchers ask about their few candidates instead of masking a whole text)."""
+    left = max(0, start - 24)
+    return [(left + m.start(), left + m.end()) for m in _MASKABLE.finditer(text[left:end + 24])
+            if left + m.start() < end and left + m.end() > start]
+
+
 def order_ids_in_message(raw: bytes) -> tuple[str, ...]:
     """Order ids in the Subject and the text of a raw message, read by the one message reader
     (every part decoded, HTML as text). CPU work: call it in a thread."""

@@ -65,7 +65,57 @@ _FOLD = str.maketrans({**{ch: " " for ch in _PUNCTUATION}, **_LOOKALIKE_MAP})
 
 def strip_invisible(text: str) -> str:
     """Invisible characters removed and NFKC applied: still readable, for links and addresses."""
-    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
+    if text.isascii():
+        return text
+    try:
+        text.encode("cp1252")  # the only invisible character cp1252 has is the soft hyphen
+    except UnicodeEncodeError:
+        return unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
+    return unicodedata.normalize("NFKC", text.replace("\u00ad", ""))
+
+
+def _fold_any(text: str) -> str:
+    return strip_invisible(text).translate(_FOLD).casefold()
+
+
+def _byte_fold_table() -> tuple[bytes, bytes, dict[str, str]]:
+    """The folding of every cp1252 character as one byte table: most European mail is cp1252
+    text, and bytes.translate runs at memory speed where str.translate with a dict looks up
+    every character. Characters whose folding is not one Latin-1 character keep their byte and
+    are replaced afterwards (few: ß -> ss, € stays €)."""
+    table = bytearray(range(256))
+    delete = bytearray()
+    after: dict[str, str] = {}
+    for b in range(256):
+        try:
+            ch = bytes([b]).decode("cp1252")
+        except UnicodeDecodeError:
+            continue
+        folded = _fold_any(ch)
+        if folded == "":
+            delete.append(b)
+        elif len(folded) == 1 and (ord(folded) < 0x80 or 0xA0 <= ord(folded) <= 0xFF):
+            table[b] = ord(folded)
+        else:
+            table[b] = b
+            after[chr(b)] = folded
+    return bytes(table), bytes(delete), after
+
+
+_BYTE_FOLD, _BYTE_DELETE, _BYTE_AFTER = _byte_fold_table()
+
+
+def fold(text: str) -> str:
+    """NFKC, look-alikes, invisible characters, casefold, punctuation to spaces (not collapsed)."""
+    try:
+        raw = text.encode("cp1252")
+    except UnicodeEncodeError:
+        return _fold_any(text)
+    folded = raw.translate(_BYTE_FOLD, _BYTE_DELETE).decode("latin-1")
+    for ch, replacement in _BYTE_AFTER.items():
+        if ch in folded:
+            folded = folded.replace(ch, replacement)
+    return folded
 
 
 def normalize(text: str) -> str:
@@ -74,8 +124,7 @@ def normalize(text: str) -> str:
     The result starts and ends with a space so that a phrase match can check word boundaries by
     looking at its neighbours.
     """
-    folded = strip_invisible(text).translate(_FOLD).casefold()
-    return " " + " ".join(folded.split()) + " "
+    return " " + " ".join(fold(text).split()) + " "
 
 
 # --------------------------------------------------------------------------------------------------
@@ -530,9 +579,19 @@ def _read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS)
     out.html_text = (out.html_text + "\n\n" + text) if out.html_text else text
     # The same document without quoted material, for replies.
     quoted = tree.css(", ".join(_QUOTE_SELECTORS))
+    doomed: dict[int, LexborNode] = {}
     if quoted:
-        doomed: dict[int, LexborNode] = {}
         for node in quoted:
+            # Only the buyer's quoted message is exempt: its container or the attribution just
+            # before it names Amazon's side ("... schrieb <alias@marketplace.amazon.de>:").
+            prev = node.prev
+            while prev is not None and prev.tag == "-text" and not (prev.text_content or "").strip():
+                prev = prev.prev
+            attribution = prev.text(deep=True).strip() if prev is not None else ""
+            if len(attribution) > 400 or not _ATTRIBUTION.search(attribution):
+                attribution = ""
+            if not _from_amazon_side(node.text(deep=True)[:600] + " " + attribution):
+                continue
             doomed[node.mem_id] = node
             if node.id in ("divRplyFwdMsg", "appendonsend"):  # Outlook: the quote follows the header
                 sibling = node.next
@@ -546,7 +605,7 @@ def _read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS)
                 parent = parent.parent
             if parent is None:
                 node.decompose()
-    own = (body.text(deep=True, separator="\n", strip=False) if body is not None and quoted else text)
+    own = (body.text(deep=True, separator="\n", strip=False) if body is not None and doomed else text)
     out.html_own_text = (out.html_own_text + "\n\n" + own) if out.html_own_text else own
 
 
@@ -565,14 +624,57 @@ _QUOTE_START = regex.compile(
 )
 
 
+_AMAZON_SIDE = regex.compile(r"(?i)marketplace\.amazon\.|amazon marketplace|@(?:[\w-]+\.)*amazon(?:ses)?\.")
+_ATTRIBUTION = regex.compile(
+    r"(?i)(?:\bwrote|\bschrieb|a écrit|ha scritto|escribió|schreef|napisał|skrev|yazdı|のメッセージ)"
+    r"[^\n]{0,200}[:：]\s*$")
+_AMAZON_NOTICE_QUOTE = regex.compile(r"(?i)^-{5,}\s*(?:message|nachricht|messaggio|mensaje|メッセージ)\s*:?\s*-{5,}")
+
+
+def _from_amazon_side(text: str) -> bool:
+    return _AMAZON_SIDE.search(text) is not None
+
+
 def strip_quoted(text: str) -> str:
-    """Cut at the first quote header and drop '>' lines: what remains is the sender's own text."""
+    """The sender's own words: quoted text is left out only where it is the buyer's (Amazon's side).
+
+    A quote header (Outlook's "Von: ... Gesendet:", "-----Original Message-----", Amazon's own
+    "----- Nachricht: -----") ends the seller's text only when the header names Amazon's side; a
+    block of ``>`` lines is dropped only when its attribution line ("Am ... schrieb ...:") does.
+    Text after a quoted block is the seller's again and is kept, as is a "quote" of the seller's
+    own earlier mail.
+    """
     if not text:
         return text
-    m = _QUOTE_START.search(text, timeout=0.5) if len(text) < 2_000_000 else None
-    if m is not None:
-        text = text[: m.start()]
-    return "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+    if len(text) < 2_000_000:
+        for m in _QUOTE_START.finditer(text, timeout=0.5):
+            if _ATTRIBUTION.search(m.group(0).rstrip()):
+                continue  # "Am ... schrieb X:": the '>' lines after it are judged below
+            # The header block: from the quote line to the first empty line, at most 8 lines.
+            block = text[m.start(): m.end() + 600].split("\n\n", 1)[0]
+            header = "\n".join(block.split("\n")[:8])
+            if _AMAZON_NOTICE_QUOTE.match(m.group(0).strip()) or _from_amazon_side(header):
+                text = text[: m.start()]
+                break
+    lines = text.split("\n")
+    out: list[str] = []
+    quoting = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(">"):
+            if not quoting:
+                before = "\n".join(lines[max(0, i - 3): i])
+                quoting = bool(_ATTRIBUTION.search(before.rstrip())) and _from_amazon_side(before)
+                if quoting:  # the attribution line goes with its quote
+                    while out and not _ATTRIBUTION.search(out[-1].rstrip()):
+                        out.pop()
+                    if out:
+                        out.pop()
+            if quoting:
+                continue
+        else:
+            quoting = False
+        out.append(line)
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -51,7 +51,9 @@ class PolicyLoadError(Exception):
 
 _ID = regex.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_KEYS = {"id", "description", "action", "score", "reason", "applies_to", "scope", "tags", "examples",
-              "match", "enabled", "smtp_code", "enhanced_status"}
+              "match", "enabled", "smtp_code", "enhanced_status", "rewrite"}
+_REWRITES = ("add-keyword", "remove-keyword")
+Rewrite = Literal["add-keyword", "remove-keyword"]
 _ACTIONS = {"reject", "quarantine", "rewrite", "relay"}
 
 
@@ -101,6 +103,8 @@ class Rule:
     examples_miss: tuple[Path, ...] = ()
     smtp_code: int | None = None
     enhanced_status: str | None = None
+    rewrite: Rewrite | None = None
+    """What a hit does to the subject: add the marketplace's keyword, or remove every keyword."""
 
     @property
     def uses_checks(self) -> bool:
@@ -133,7 +137,7 @@ def _pack_files(directory: Path) -> list[Path]:
 
 def _read_pack(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     data = _read_toml(path)
-    unknown = set(data) - {"pack", "rules", "disable"}
+    unknown = set(data) - {"pack", "rules", "disable", "purposes", "keywords"}
     if unknown:
         raise PolicyLoadError(path, None, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
     rules = data.get("rules", [])
@@ -158,7 +162,7 @@ def _phrase_list(value: Any, file: Path, rule: str, what: str) -> PhraseList:
                                               f"(known: {', '.join(sorted(LANGUAGES))})")
         if not isinstance(items, list) or not all(isinstance(i, str) and i.strip("* ") for i in items):
             raise PolicyLoadError(file, rule, f"{what}.{lang} must be a list of non-empty strings")
-        phrases = tuple(Phrase.parse(i) for i in items)
+        phrases = tuple(Phrase.parse(i, lang) for i in items)
         empty = [i for i, p in zip(items, phrases, strict=True) if not p.text]
         if empty:
             raise PolicyLoadError(file, rule, f"{what}.{lang}: phrase {empty[0]!r} has no letters or digits")
@@ -310,10 +314,13 @@ def build_rule(raw: _RawRule) -> Rule:
     if enhanced is not None and (not isinstance(enhanced, str)
                                  or not regex.fullmatch(r"5\.\d{1,3}\.\d{1,3}", enhanced)):
         raise PolicyLoadError(file, rid, "enhanced_status must look like 5.x.y")
+    rewrite = data.get("rewrite")
+    if rewrite is not None and rewrite not in _REWRITES:
+        raise PolicyLoadError(file, rid, f"rewrite must be one of {', '.join(_REWRITES)}, not {rewrite!r}")
     return Rule(id=rid, description=data["description"].strip(), reason=data["reason"].strip(), action=action,
                 score=score, matchers=matchers, file=file, applies_to=applies_to, marketplaces=marketplaces,
                 languages=languages, tags=tags, examples_hit=resolved["hit"], examples_miss=resolved["miss"],
-                smtp_code=smtp_code, enhanced_status=enhanced)
+                smtp_code=smtp_code, enhanced_status=enhanced, rewrite=rewrite)
 
 
 def load_rules(packs_dir: Path, local_dir: Path | None = None, disabled: tuple[str, ...] = (),
@@ -376,3 +383,107 @@ def load_rules(packs_dir: Path, local_dir: Path | None = None, disabled: tuple[s
             raise PolicyLoadError(raw.file, rid, "'enabled' must be true or false")
         rules_out.append(build_rule(raw))
     return rules_out
+
+
+# --------------------------------------------------------------------------------------------------
+# Purposes: what a message is about, from weighted evidence (rspamd-style: scores and a threshold
+# beside the matchers, the decision in the rules that read the purpose).
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    score: float
+    """Added to the purpose's score when the matcher hits (may be negative: counter-evidence)."""
+    matcher: Matcher
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    id: str
+    description: str
+    permitted: bool
+    """On Amazon's list of reasons a proactive message may be sent."""
+    critical: bool
+    """Critical mail (customization, delivery scheduling, address problems): gets the keyword."""
+    threshold: float
+    evidence: tuple[Evidence, ...]
+    file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Packs:
+    rules: list[Rule]
+    purposes: list[Purpose]
+    keywords: dict[str, str]
+    """Critical subject keyword per marketplace tld (``*``: every other marketplace)."""
+
+
+_PURPOSE_KEYS = {"id", "description", "permitted", "critical", "threshold", "evidence"}
+
+
+def _purpose(data: Any, file: Path) -> Purpose:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not _ID.match(data["id"]):
+        raise PolicyLoadError(file, None, "each [[purposes]] needs a kebab-case 'id'")
+    pid = data["id"]
+    unknown = set(data) - _PURPOSE_KEYS
+    if unknown:
+        raise PolicyLoadError(file, pid, f"purpose: unknown key(s) {', '.join(sorted(unknown))}")
+    if not isinstance(data.get("description"), str):
+        raise PolicyLoadError(file, pid, "purpose: 'description' is required")
+    threshold = data.get("threshold")
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or threshold <= 0:
+        raise PolicyLoadError(file, pid, "purpose: 'threshold' must be a positive number")
+    for flag in ("permitted", "critical"):
+        if not isinstance(data.get(flag, False), bool):
+            raise PolicyLoadError(file, pid, f"purpose: '{flag}' must be true or false")
+    items = data.get("evidence")
+    if not isinstance(items, list) or not items:
+        raise PolicyLoadError(file, pid, "purpose: needs at least one [[purposes.evidence]]")
+    evidence = []
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise PolicyLoadError(file, pid, "each [[purposes.evidence]] must be a table")
+        spec = dict(item)
+        score = spec.pop("score", None)
+        label = spec.pop("label", f"evidence {n}")
+        if not isinstance(score, int | float) or isinstance(score, bool) or score == 0:
+            raise PolicyLoadError(file, pid, f"evidence {n}: 'score' must be a non-zero number")
+        if not isinstance(label, str):
+            raise PolicyLoadError(file, pid, f"evidence {n}: 'label' must be a string")
+        evidence.append(Evidence(float(score), _matcher(spec, file, pid), label))
+    return Purpose(id=pid, description=data["description"].strip(), permitted=bool(data.get("permitted", False)),
+                   critical=bool(data.get("critical", False)), threshold=float(threshold),
+                   evidence=tuple(evidence), file=file)
+
+
+def _keywords(data: Any, file: Path) -> dict[str, str]:
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                             for k, v in data.items()):
+        raise PolicyLoadError(file, None, "'keywords' must be a table of marketplace = \"Keyword\"")
+    return {k.lower().strip("."): v.strip().removeprefix("[").removesuffix("]") for k, v in data.items()}
+
+
+def load_packs(packs_dir: Path, local_dir: Path | None = None, disabled: tuple[str, ...] = (),
+               actions: Mapping[str, str] | None = None) -> Packs:
+    """Rules (see ``load_rules``), purposes and the keyword table; local packs may add purposes,
+    replace one by its id, and override keywords."""
+    rules = load_rules(packs_dir, local_dir, disabled, actions)
+    purposes: dict[str, Purpose] = {}
+    keywords: dict[str, str] = {}
+    for directory, local in ((packs_dir, False), (local_dir, True)):
+        if directory is None:
+            continue
+        for path in _pack_files(directory):
+            data = _read_toml(path)
+            items = data.get("purposes", [])
+            if not isinstance(items, list):
+                raise PolicyLoadError(path, None, "'purposes' must be an array of tables ([[purposes]])")
+            for item in items:
+                purpose = _purpose(item, path)
+                if purpose.id in purposes and not local:
+                    raise PolicyLoadError(path, purpose.id, "duplicate purpose id")
+                purposes[purpose.id] = purpose
+            if "keywords" in data:
+                keywords.update(_keywords(data["keywords"], path))
+    return Packs(rules=rules, purposes=list(purposes.values()), keywords=keywords)

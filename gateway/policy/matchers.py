@@ -10,6 +10,9 @@ match anywhere, as those scripts do not separate words.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +22,9 @@ import ahocorasick
 import phonenumbers
 import regex
 
+from gateway.orderids import order_id_spans
 from gateway.policy.content import Link, MessageContent, normalize
+from gateway.policy.stems import COMPOUNDING, MIN_COMPOUND_HEAD, has_stemmer, japanese_stem, stem_words
 
 if TYPE_CHECKING:
     from gateway.classify import MarketplaceRecipient
@@ -42,16 +47,50 @@ class PolicyStateLike(Protocol):
 
 
 @dataclass(slots=True)
+class StemView:
+    """The document's words replaced by their stems in one language, with the way back: where
+    each word starts in the stemmed text and in the normalised text."""
+
+    text: str
+    words: list[str]
+    stem_starts: list[int]
+    word_starts: list[int]
+
+    def span_in_document(self, start: int, end: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.stem_starts, start) - 1
+        j = bisect.bisect_right(self.stem_starts, max(start, end - 1)) - 1
+        return self.word_starts[i], self.word_starts[j] + len(self.words[j])
+
+
+def _starts(words: list[str]) -> list[int]:
+    """Where each word starts in ``" ".join(words)``."""
+    lengths = itertools.accumulate(map(len, words), initial=0)
+    return list(map(operator.add, lengths, range(len(words))))
+
+
+@dataclass(slots=True)
 class Document:
     """The normalised subject and body in one string: ``" subject \\x01 body "``."""
 
     text: str
     subject_end: int
+    _stems: dict[str, StemView] = field(default_factory=dict)
 
     @classmethod
     def build(cls, subject: str, body: str) -> Document:
         ns = normalize(subject)
         return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns))
+
+    def stemmed(self, lang: str) -> StemView:
+        view = self._stems.get(lang)
+        if view is None:
+            words = self.text[1:-1].split(" ")
+            stems = stem_words(lang, words)
+            view = StemView(text=" " + " ".join(stems) + " ", words=words,
+                            stem_starts=[1 + s for s in _starts(stems)],
+                            word_starts=[1 + s for s in _starts(words)])
+            self._stems[lang] = view
+        return view
 
     def in_zone(self, start: int, zone: Zone) -> bool:
         if zone == "all":
@@ -71,24 +110,54 @@ class Phrase:
     """Normalised, without the surrounding spaces."""
     left_bound: bool
     right_bound: bool
+    lang: str = "any"
 
     @classmethod
-    def parse(cls, raw: str) -> Phrase:
+    def parse(cls, raw: str, lang: str = "any") -> Phrase:
         stripped = raw.strip()
         left = not stripped.startswith("*")
         right = not stripped.endswith("*")
         text = normalize(stripped.strip("*")).strip()
         if _CJK.search(text):
             left = right = False
-        return cls(text=text, left_bound=left, right_bound=right)
+        return cls(text=text, left_bound=left, right_bound=right, lang=lang)
+
+    def stemmed(self) -> Phrase | None:
+        """The phrase as its stems in its language (None where no stemmer applies)."""
+        if not self.left_bound or not has_stemmer(self.lang) or _CJK.search(self.text):
+            return None
+        stems = stem_words(self.lang, self.text.split(" "))
+        right = self.right_bound
+        if right and self.lang in COMPOUNDING and len(stems[-1]) >= MIN_COMPOUND_HEAD:
+            right = False  # the head of a compound: "termin" finds "Terminvorschlägen"
+        return Phrase(text=" ".join(stems), left_bound=True, right_bound=right, lang=self.lang)
 
 
 Key = tuple[int, int, int]
 """(rule index, matcher index, slot): which phrase list of which matcher an occurrence belongs to."""
 
+_Entries = dict[tuple[str, bool, bool], list[Key]]
+
+
+def _automaton(entries: _Entries) -> Any:
+    automaton = ahocorasick.Automaton()
+    for (text, left, right), keys in entries.items():
+        word = (" " if left else "") + text + (" " if right else "")
+        lead, trail = int(left), int(right)
+        if word in automaton:
+            length, _, _, old = automaton.get(word)
+            automaton.add_word(word, (length, lead, trail, old + tuple(keys)))
+        else:
+            automaton.add_word(word, (len(word), lead, trail, tuple(keys)))
+    if not len(automaton):
+        return None
+    automaton.make_automaton()
+    return automaton
+
 
 class PhraseIndex:
-    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message.
+    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message, plus
+    one pass per stemmed language over the document's stems.
 
     Word boundaries are part of the automaton's keys: the normalised text separates words by
     exactly one space, so a whole-word phrase is stored as " phrase " and only whole-word
@@ -96,43 +165,82 @@ class PhraseIndex:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, bool, bool], list[Key]] = {}
-        self._automaton: Any = None
+        self._entries: dict[str, _Entries] = {}
+        """Phrases as written, by the language whose stems also hold them ("" for the rest)."""
+        self._stem_entries: dict[str, _Entries] = {}
+        self._exact: dict[frozenset[str], Any] = {}
+        self._stem_automata: dict[str, Any] = {}
 
     def add(self, key: Key, phrase: Phrase) -> None:
-        if phrase.text:
-            self._entries.setdefault((phrase.text, phrase.left_bound, phrase.right_bound), []).append(key)
+        if not phrase.text:
+            return
+        stem = phrase.stemmed()
+        group = phrase.lang if stem is not None and stem.text else ""
+        entries = self._entries.setdefault(group, {})
+        entries.setdefault((phrase.text, phrase.left_bound, phrase.right_bound), []).append(key)
+        if phrase.lang == "ja":
+            short = japanese_stem(phrase.text)
+            if short:
+                entries.setdefault((short, False, False), []).append(key)
+        if stem is not None and stem.text:
+            stems = self._stem_entries.setdefault(phrase.lang, {})
+            stems.setdefault((stem.text, stem.left_bound, stem.right_bound), []).append(key)
 
     def build(self) -> None:
-        automaton = ahocorasick.Automaton()
-        for (text, left, right), keys in self._entries.items():
-            word = (" " if left else "") + text + (" " if right else "")
-            lead, trail = int(left), int(right)
-            if word in automaton:
-                length, _, _, old = automaton.get(word)
-                automaton.add_word(word, (length, lead, trail, old + tuple(keys)))
-            else:
-                automaton.add_word(word, (len(word), lead, trail, tuple(keys)))
-        if len(automaton):
-            automaton.make_automaton()
-            self._automaton = automaton
-        else:
-            self._automaton = None
+        self._exact = {}
+        self._stem_automata = {lang: a for lang, entries in self._stem_entries.items()
+                               if (a := _automaton(entries)) is not None}
 
-    def scan(self, doc: Document, limit: int = 64) -> dict[Key, list[tuple[int, int]]]:
-        """Occurrences (start, end) of each phrase list, at most ``limit`` per key."""
+    def _exact_without(self, stemmed: frozenset[str]) -> Any:
+        """The automaton of the phrases as written, less those of the languages scanned as stems
+        (their phrases are found through their stems; one pass per message either way)."""
+        automaton = self._exact.get(stemmed, False)
+        if automaton is False:
+            merged: _Entries = {}
+            for group, entries in self._entries.items():
+                if group in stemmed:
+                    continue
+                for entry, keys in entries.items():
+                    merged.setdefault(entry, []).extend(keys)
+            automaton = _automaton(merged)
+            if len(self._exact) < 64:
+                self._exact[stemmed] = automaton
+        return automaton
+
+    @property
+    def stemmed_languages(self) -> frozenset[str]:
+        return frozenset(self._stem_automata)
+
+    def scan(self, doc: Document, languages: Sequence[str] = (), limit: int = 64) -> dict[Key, list[tuple[int, int]]]:
+        """Occurrences (start, end) of each phrase list, at most ``limit`` per key; in the words
+        as written and, for each of ``languages`` with a stemmer, in their stems."""
         found: dict[Key, list[tuple[int, int]]] = {}
-        if self._automaton is None:
-            return found
-        for end_index, (length, lead, trail, keys) in self._automaton.iter(doc.text):
-            start = end_index - length + 1 + lead
-            end = end_index + 1 - trail
-            for key in keys:
-                spans = found.get(key)
-                if spans is None:
-                    found[key] = [(start, end)]
-                elif len(spans) < limit:
-                    spans.append((start, end))
+        languages = [lang for lang in languages if lang in self._stem_automata]
+        exact = self._exact_without(frozenset(languages))
+        if exact is not None:
+            for end_index, (length, lead, trail, keys) in exact.iter(doc.text):
+                start = end_index - length + 1 + lead
+                end = end_index + 1 - trail
+                for key in keys:
+                    spans = found.get(key)
+                    if spans is None:
+                        found[key] = [(start, end)]
+                    elif len(spans) < limit:
+                        spans.append((start, end))
+        for lang in languages:
+            automaton = self._stem_automata[lang]
+            view = doc.stemmed(lang)
+            for end_index, (length, lead, trail, keys) in automaton.iter(view.text):
+                span = view.span_in_document(end_index - length + 1 + lead, end_index + 1 - trail)
+                for key in keys:
+                    spans = found.get(key)
+                    if spans is None:
+                        found[key] = [span]
+                    elif len(spans) < limit and span not in spans:
+                        spans.append(span)
+        for spans in found.values():
+            if len(spans) > 1:
+                spans.sort()
         return found
 
 
@@ -162,7 +270,13 @@ class Context:
     """The subject, NFKC-folded, invisible characters removed, order ids blanked: what number
     matchers read."""
     masked_text: str = ""
-    """The seller's own text, prepared like ``masked_subject``."""
+    """The seller's own text, NFKC-folded and invisible characters removed; number matchers blank
+    the order ids around each candidate they look at (``orderids.order_id_spans``)."""
+    language: str | None = None
+    language_percent: int = 0
+    purpose: str | None = None
+    critical_evidence: float = 0.0
+    """The summed evidence for critical purposes (>0: the message is at least partly critical)."""
     critical: bool = False
     tags: set[str] = field(default_factory=set)
     limits: dict[str, int] = field(default_factory=dict)
@@ -278,11 +392,9 @@ def _paragraph_around(text: str, start: int, end: int, window: int) -> tuple[int
     either side: "Hersteller" two lines above a hotline number belongs to it, a word three
     paragraphs away does not."""
     left = max(0, start - window)
-    found = None
-    for found in _PARAGRAPH_BREAK.finditer(text, left, start):
-        pass
-    if found is not None:
-        left = found.end()
+    breaks = list(_PARAGRAPH_BREAK.finditer(text, left, start))
+    if breaks:
+        left = breaks[-1].end()
     right = min(len(text), end + window)
     after = _PARAGRAPH_BREAK.search(text, end, right)
     if after is not None:
@@ -321,7 +433,7 @@ def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
 _PHONE_CANDIDATE = regex.compile(r"(?:\+|\b00|\(0|\b0)[\d\s()./\-]{6,22}\d")
 # Bank, tax and register ids hold long digit runs that parse as foreign phone numbers ("0044 ..." in
 # an IBAN is +44): blanked before the search, like order ids.
-_ACCOUNT_IDS = regex.compile(
+_ACCOUNT_IDS = re.compile(
     r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"  # IBAN
     r"|\b(?:DE|ATU|FR|IT|ES|NL|BE|PL|SE|GB|CHE)[ ]?[0-9A-Z]{8,12}\b"      # VAT ids
 )
@@ -361,12 +473,26 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
     phone_labels = params["phone_labels"]
     other_labels = params["other_labels"]
     for text in (ctx.masked_subject, ctx.masked_text):
-        if not any(ch.isdigit() for ch in text):
-            continue
-        text = _ACCOUNT_IDS.sub(lambda m: "#" * len(m.group(0)), text)
         for cand in _PHONE_CANDIDATE.finditer(text):
             number = cand.group(0)
             digits = sum(ch.isdigit() for ch in number)
+            if digits < 7:
+                continue
+            # Order ids and bank or tax ids around the candidate are not phone numbers: blanked.
+            line_start = text.rfind("\n", 0, cand.start()) + 1
+            line_end = text.find("\n", cand.end())
+            line = text[line_start: line_end if line_end >= 0 else len(text)]
+            blanks = [(s - line_start, e - line_start)
+                      for s, e in order_id_spans(text, cand.start(), cand.end())]
+            blanks += [m.span() for m in _ACCOUNT_IDS.finditer(line)]
+            if blanks:
+                chars = list(number)
+                offset = cand.start() - line_start
+                for s, e in blanks:
+                    for i in range(max(s, offset), min(e, offset + len(chars))):
+                        chars[i - offset] = " "
+                number = "".join(chars)
+                digits = sum(ch.isdigit() for ch in number)
             if digits < 7 or digits > 15:
                 continue
             try:
@@ -431,6 +557,18 @@ def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 _CAPS_WORD = re.compile(r"[A-Z][A-ZÀ-ÖØ-Þ]{3,}")
+# Capital letters of cp1252 text as "A", everything else as a space: runs of capitals in C speed.
+_CAPS_TABLE = bytes(0x41 if (0x41 <= b <= 0x5A or 0xC0 <= b <= 0xDE and b != 0xD7) else 0x20 for b in range(256))
+
+
+def _many_capital_words(text: str, limit: int) -> bool:
+    """A fast pre-check: more than ``limit`` runs of four or more capitals (may over-count)."""
+    try:
+        raw = text.encode("cp1252")
+    except UnicodeEncodeError:
+        return True
+    runs = raw.translate(_CAPS_TABLE).split()
+    return sum(1 for r in runs if len(r) >= 4) > limit
 
 
 _NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
@@ -451,9 +589,10 @@ def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None
     for shout in ("!!!", "???"):
         if shout in ctx.subject or shout in ctx.own_text:
             return shout
-    caps = _CAPS_WORD.findall(ctx.own_text)
-    if len(caps) > int(params["max_caps_words"]):
-        return "capitals: " + " ".join(caps[:5])
+    if _many_capital_words(ctx.own_text, int(params["max_caps_words"])):
+        caps = _CAPS_WORD.findall(ctx.own_text)
+        if len(caps) > int(params["max_caps_words"]):
+            return "capitals: " + " ".join(caps[:5])
     return None
 
 
@@ -595,12 +734,18 @@ def _keyword_missing(ctx: Context, params: Mapping[str, Any]) -> str | None:
         return None
     if ctx.keyword_pattern is not None and ctx.keyword_pattern.search(ctx.subject):
         return None
+    for pattern in ctx.keyword_patterns:
+        written = pattern.search(ctx.subject)
+        if written is not None:
+            return f"subject writes {written.group(0)!r}; Amazon reads only {ctx.keyword}"
     return f"subject {ctx.subject[:120]!r} lacks {ctx.keyword}"
 
 
 @check("critical-keyword-misused", "the subject keyword on a message that is not critical")
 def _keyword_misused(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    if ctx.critical:
+    # Only a message with no critical evidence at all is a misuse: the seller's keyword on a
+    # message that is partly about a delivery date or an address is given the benefit of the doubt.
+    if ctx.critical or ctx.critical_evidence > 0:
         return None
     for pattern in ctx.keyword_patterns:
         m = pattern.search(ctx.subject)

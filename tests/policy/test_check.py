@@ -29,7 +29,12 @@ def test_json_contract_exact_keys_and_types(tmp_path: Path) -> None:
     proc = run(str(eml), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) == {"action", "subject", "critical", "reply", "marketplace", "hits"}
+    # The original contract, extended (issue 13) by language and purpose; nothing renamed.
+    assert {"action", "subject", "critical", "reply", "marketplace", "hits"} <= set(data)
+    assert set(data) - {"action", "subject", "critical", "reply", "marketplace", "hits"} <= {
+        "language", "purpose", "stages"}
+    assert data["language"] in ("de", None)
+    assert data["purpose"] is None or isinstance(data["purpose"], str)
     assert data["action"] == "rewrite"
     assert data["subject"] == f"[Wichtig] Lieferadresse {ORDER}"
     assert data["critical"] is True
