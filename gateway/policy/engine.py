@@ -201,7 +201,12 @@ class PolicyEngine:
             scores.append((purpose, total, labels))
         reached = [(pu, sc) for pu, sc, _ in scores if sc >= pu.threshold]
         permitted = [(pu, sc) for pu, sc in reached if pu.permitted]
-        pool = permitted or reached
+        doubtful = {pu.id for pu, sc, _ in scores if pu.permitted and sc >= pu.doubt}
+        forbidden = [(pu, sc) for pu, sc in reached
+                     if not pu.permitted and not (doubtful - pu.not_saved_by)]
+        # A non-permitted purpose that no permitted evidence contradicts decides; otherwise the
+        # best permitted one (the benefit of the doubt goes to the seller).
+        pool = forbidden or permitted
         best = max(pool, key=lambda item: item[1] / item[0].threshold, default=None)
         critical_evidence = sum(max(sc, 0.0) for pu, sc, _ in scores if pu.critical)
         table = tuple((pu.id, sc) for pu, sc, _ in scores if sc)

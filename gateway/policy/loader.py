@@ -409,6 +409,12 @@ class Purpose:
     threshold: float
     evidence: tuple[Evidence, ...]
     file: Path
+    doubt: float = 0.0
+    """A permitted purpose with at least this score (default: two thirds of the threshold) keeps
+    the message from being judged non-permitted."""
+    not_saved_by: frozenset[str] = frozenset()
+    """Permitted purposes whose evidence does not keep this non-permitted one from counting (an
+    out-of-stock notice that mentions the refund is still an out-of-stock notice)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +425,7 @@ class Packs:
     """Critical subject keyword per marketplace tld (``*``: every other marketplace)."""
 
 
-_PURPOSE_KEYS = {"id", "description", "permitted", "critical", "threshold", "evidence"}
+_PURPOSE_KEYS = {"id", "description", "permitted", "critical", "threshold", "evidence", "doubt", "not_saved_by"}
 
 
 def _purpose(data: Any, file: Path) -> Purpose:
@@ -452,9 +458,13 @@ def _purpose(data: Any, file: Path) -> Purpose:
         if not isinstance(label, str):
             raise PolicyLoadError(file, pid, f"evidence {n}: 'label' must be a string")
         evidence.append(Evidence(float(score), _matcher(spec, file, pid), label))
+    doubt = data.get("doubt", threshold * 2 / 3)
+    if not isinstance(doubt, int | float) or isinstance(doubt, bool) or doubt <= 0:
+        raise PolicyLoadError(file, pid, "purpose: 'doubt' must be a positive number")
+    saved = _string_list(data.get("not_saved_by", []), file, pid, "not_saved_by")
     return Purpose(id=pid, description=data["description"].strip(), permitted=bool(data.get("permitted", False)),
                    critical=bool(data.get("critical", False)), threshold=float(threshold),
-                   evidence=tuple(evidence), file=file)
+                   evidence=tuple(evidence), file=file, doubt=float(doubt), not_saved_by=frozenset(saved))
 
 
 def _keywords(data: Any, file: Path) -> dict[str, str]:

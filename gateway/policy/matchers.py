@@ -752,3 +752,32 @@ def _keyword_misused(ctx: Context, params: Mapping[str, Any]) -> str | None:
         if m:
             return m.group(0)
     return None
+
+
+@check("attachment-names", "an attachment of the given kinds whose file name contains one of the words",
+       words=[], kinds=["pdf"])
+def _attachment_names(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    words = [normalize(w).strip() for w in params["words"]]
+    kinds = set(params["kinds"])
+    for att in ctx.content.attachments:
+        if att.kind in kinds:
+            name = normalize(att.filename)
+            if any(w and w in name for w in words):
+                return att.filename
+    return None
+
+
+@check("links-to", "a link to one of the listed hosts (or their subdomains)", domains=[])
+def _links_to(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    domains = tuple(params["domains"])
+    for link in ctx.links:
+        if link.host and domain_allowed(link.host, domains):
+            return link.url[:200]
+    return None
+
+
+@check("purpose", "the message's purpose (from the purpose evidence) is one of the listed", purposes=[])
+def _purpose_is(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if ctx.purpose is not None and ctx.purpose in params["purposes"]:
+        return ctx.purpose
+    return None
