@@ -207,12 +207,15 @@ class PolicyEngine:
         # A non-permitted purpose that no permitted evidence contradicts decides; otherwise the
         # best permitted one (the benefit of the doubt goes to the seller).
         pool = forbidden or permitted
-        best = max(pool, key=lambda item: item[1] / item[0].threshold, default=None)
+        # Critical purposes first: a delivery date to agree is critical even when the message
+        # also asks for something else.
+        best = max(pool, key=lambda item: (item[0].critical, item[1] / item[0].threshold), default=None)
         critical_evidence = sum(max(sc, 0.0) for pu, sc, _ in scores if pu.critical)
         table = tuple((pu.id, sc) for pu, sc, _ in scores if sc)
+        critical = any(pu.critical for pu, _ in permitted)
         if best is None:
-            return None, table, False, critical_evidence
-        return best[0].id, table, best[0].critical, critical_evidence
+            return None, table, critical, critical_evidence
+        return best[0].id, table, critical, critical_evidence
 
     def _evaluate(self, content: MessageContent, recipients: Sequence[MarketplaceRecipient],
                   state: PolicyState | None) -> Verdict:
@@ -341,6 +344,8 @@ class PolicyEngine:
                     continue
                 if any(us <= s < ue or us < e <= ue for us, ue in unless):
                     continue
+                if not m.item_lines and doc.in_item_line(s, e):
+                    continue  # a product name on an order line, not the seller's words
                 out.append((s, e))
             return out
 

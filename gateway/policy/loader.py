@@ -84,6 +84,8 @@ class Matcher:
     patterns: tuple[regex.Pattern[str], ...] = ()
     check: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    item_lines: bool = False
+    """Also count occurrences inside order-table line items (product names): off by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +173,8 @@ def _phrase_list(value: Any, file: Path, rule: str, what: str) -> PhraseList:
 
 
 _MATCHER_KEYS: dict[str, set[str]] = {
-    "phrases": {"type", "phrases", "unless", "zone"},
-    "near": {"type", "phrases", "near", "within", "unless", "zone"},
+    "phrases": {"type", "phrases", "unless", "zone", "item_lines"},
+    "near": {"type", "phrases", "near", "within", "unless", "zone", "item_lines"},
     "regex": {"type", "patterns", "zone"},
     "only": {"type", "phrases", "filler", "closing", "min_words"},
     "check": {"type", "check", "params"},
@@ -192,9 +194,12 @@ def _matcher(spec: Any, file: Path, rule: str) -> Matcher:
     if zone not in ("all", "subject", "body"):
         raise PolicyLoadError(file, rule, f"zone must be all, subject or body, not {zone!r}")
     unless = _phrase_list(spec["unless"], file, rule, "unless") if "unless" in spec else None
+    item_lines = spec.get("item_lines", False)
+    if not isinstance(item_lines, bool):
+        raise PolicyLoadError(file, rule, "item_lines must be true or false")
     if kind == "phrases":
         return Matcher("phrases", zone=zone, phrases=_phrase_list(spec.get("phrases"), file, rule, "phrases"),
-                       unless=unless)
+                       unless=unless, item_lines=item_lines)
     if kind == "near":
         within = spec.get("within", 60)
         if not isinstance(within, int) or within <= 0:
@@ -202,7 +207,7 @@ def _matcher(spec: Any, file: Path, rule: str) -> Matcher:
                                               "of characters")
         return Matcher("near", zone=zone, phrases=_phrase_list(spec.get("phrases"), file, rule, "phrases"),
                        second=_phrase_list(spec.get("near"), file, rule, "near"), within=within,
-                       unless=unless)
+                       unless=unless, item_lines=item_lines)
     if kind == "only":
         min_words = spec.get("min_words", 3)
         if not isinstance(min_words, int) or min_words < 0:

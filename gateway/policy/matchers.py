@@ -24,6 +24,7 @@ import regex
 
 from gateway.orderids import order_id_spans
 from gateway.policy.content import Link, MessageContent, normalize
+from gateway.policy.language import marketplace_languages
 from gateway.policy.stems import COMPOUNDING, MIN_COMPOUND_HEAD, has_stemmer, japanese_stem, stem_words
 
 if TYPE_CHECKING:
@@ -44,6 +45,14 @@ class PolicyStateLike(Protocol):
 
 # --------------------------------------------------------------------------------------------------
 # The document rules match against
+
+
+# In normalised text ("29,95 EUR" reads "29 95 eur", "12,800円" "12 800円").
+_PRICE = re.compile(r"\d \d{2} (?:eur|€|usd|\$|gbp|£|chf|pln|zł|sek|kr|try|tl|aed|sar|brl|r\$)(?!\w)"
+                    r"|(?<!\w)(?:€|\$|£|¥|r\$) ?\d+(?: \d{3})* \d{2}(?!\d)|\d円|¥ ?\d")
+_ITEM_MARKER = re.compile(r"(?<!\w)(?:art nr|artikelnr|artikel nr|art no|sku|ean|asin|qty|menge|anzahl|stk|stück"
+                          r"|pos|réf|ref|cod|codice|código|aantal|ilość|antal|adet|quantité|quantità|cantidad"
+                          r"|\d+ x)(?!\w)|品番|数量|単価")
 
 
 @dataclass(slots=True)
@@ -75,6 +84,7 @@ class Document:
     text: str
     subject_end: int
     _stems: dict[str, StemView] = field(default_factory=dict)
+    _items: dict[int, bool] = field(default_factory=dict)
 
     @classmethod
     def build(cls, subject: str, body: str) -> Document:
@@ -91,6 +101,18 @@ class Document:
                             word_starts=[1 + s for s in _starts(words)])
             self._stems[lang] = view
         return view
+
+    def in_item_line(self, start: int, end: int) -> bool:
+        """Whether a span lies in a line item of an order table (product name, quantity, prices):
+        a product called "5-Sterne Hotelkissen" or "Porta buoni sconto" is not a request or an
+        offer. Two prices, or a price and an article number or quantity, around it say so."""
+        cached = self._items.get(start)
+        if cached is None:
+            window = self.text[max(0, start - 80): end + 80]
+            prices = len(_PRICE.findall(window))
+            cached = prices >= 2 or (prices == 1 and _ITEM_MARKER.search(window) is not None)
+            self._items[start] = cached
+        return cached
 
     def in_zone(self, start: int, zone: Zone) -> bool:
         if zone == "all":
@@ -781,3 +803,72 @@ def _purpose_is(ctx: Context, params: Mapping[str, Any]) -> str | None:
     if ctx.purpose is not None and ctx.purpose in params["purposes"]:
         return ctx.purpose
     return None
+
+
+# "www dot shop dot com", "meinshop punkt de", "shop(dot)com", "shop [.] de": in normalised text the
+# brackets and dots are gone, so these read "www dot shop dot com", "meinshop punkt de", ...
+_DOT_WORDS = {
+    # dot word: top-level domains after which it is a web address (not "au point de vue")
+    "dot": "com|net|org|de|co uk|uk|fr|it|es|nl|pl|se|eu|shop|store|io|info|biz|at|ch|be|com tr|jp|co jp",
+    "punkt": "de|com|net|org|at|ch|eu|shop|info|biz",
+    "point": "com|fr|net|org|eu|shop",
+    "punto": "com|it|net|org|shop",
+    "kropka": "pl|com|eu|net",
+    "nokta": "com|com tr|net|org",
+    "ponto": "com|com br|br|net",
+    "ドット": "com|jp|co jp|net",
+}
+_SPELLED_LINK = re.compile(
+    r"(?:^| )((?:www (?:dot|punkt|point|punto|kropka|nokta|ponto) )?[a-z0-9][a-z0-9-]{2,62}"
+    r" (?:" + "|".join(f"{w} (?:{t})" for w, t in _DOT_WORDS.items()) + r"))(?= |$)")
+_LABEL_STOPWORDS = frozenset({"the", "und", "and", "der", "die", "das", "le", "la", "el", "il", "de", "en", "auf",
+                              "zum", "ein", "one", "this", "that", "next", "first", "last", "same"})
+
+
+@check("spelled-out-links", "web addresses spelled out with a dot word (dot, punkt, point, punto, kropka, ...)")
+def _spelled_out_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    text = ctx.doc.text
+    if not any(f" {w} " in text for w in _DOT_WORDS):
+        return None
+    for m in _SPELLED_LINK.finditer(text):
+        label = m.group(1).split(" ")
+        name = label[2] if label[0] == "www" and len(label) > 3 else label[0]
+        if name in _LABEL_STOPWORDS or name.isdigit():
+            continue
+        if "amazon" in name:
+            continue
+        return m.group(1)
+    return None
+
+
+# Amazon pages that sell something else: a storefront, a search, other products.
+_AMAZON_CROSS_SELL = re.compile(r"(?i)/(?:stores?|shops?)/|/s\?|[?&](?:me|seller|merchant)=|/sp\?|/gp/aag/|/b\?|/b/")
+_AMAZON_PRODUCT = re.compile(r"(?i)/(?:dp|gp/product|exec/obidos/asin)/([A-Z0-9]{10})")
+
+
+@check("amazon-cross-selling", "amazon.* links to a storefront, a search or to more than one product")
+def _amazon_cross_selling(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    products: set[str] = set()
+    for link in ctx.links:
+        if not link.host or not domain_allowed(link.host, ("amazon.*", "amzn.*")):
+            continue
+        url = link.url
+        if _AMAZON_CROSS_SELL.search(url):
+            return url[:200]
+        found = _AMAZON_PRODUCT.search(url)
+        if found:
+            products.add(found.group(1).upper())
+            if len(products) > 1:
+                return url[:200]
+    return None
+
+
+@check("language-mismatch", "the seller's text is in a language the marketplace's buyers do not read",
+       accepted={}, min_percent=70)
+def _language_mismatch(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    if ctx.language is None or ctx.language_percent < int(params["min_percent"]):
+        return None
+    accepted = params["accepted"].get(ctx.marketplace or "") or marketplace_languages(ctx.marketplace)
+    if not accepted or ctx.language in accepted:
+        return None
+    return f"written in {ctx.language} ({ctx.language_percent}%), .{ctx.marketplace} reads {', '.join(accepted)}"
