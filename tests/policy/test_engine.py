@@ -435,7 +435,7 @@ def test_thanks_with_an_attached_invoice_is_not_thanks_only(engine: PolicyEngine
     bare = engine.evaluate(message(f"Bestellung {ORDER}", body), recipients())
     assert "thanks-only" in {h.rule for h in bare.hits}
     with_pdf = message(
-        f"Bestellung {ORDER}", body, attachments=(attachment("R.pdf", PDF, "application/pdf"),)
+        f"Bestellung {ORDER}", body, attachments=(attachment("Rechnung.pdf", PDF, "application/pdf"),)
     )
     assert engine.evaluate(with_pdf, recipients()).action is Action.RELAY
 
