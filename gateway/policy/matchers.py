@@ -11,6 +11,7 @@ match anywhere, as those scripts do not separate words.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import operator
 import re
@@ -50,6 +51,8 @@ class PolicyStateLike(Protocol):
 # In normalised text ("29,95 EUR" reads "29 95 eur", "12,800円" "12 800円").
 _PRICE = re.compile(r"\d \d{2} (?:eur|€|usd|\$|gbp|£|chf|pln|zł|sek|kr|try|tl|aed|sar|brl|r\$)(?!\w)"
                     r"|(?<!\w)(?:€|\$|£|¥|r\$) ?\d+(?: \d{3})* \d{2}(?!\d)|\d円|¥ ?\d")
+_CURRENCY_HINTS = (" eur ", "€", "$", "£", "¥", "円", " chf ", " pln ", " zł ", " kr ", " sek ", " tl ", " try ",
+                   " aed ", " sar ", " brl ", " usd ", " gbp ")
 _ITEM_MARKER = re.compile(r"(?<!\w)(?:art nr|artikelnr|artikel nr|art no|sku|ean|asin|qty|menge|anzahl|stk|stück"
                           r"|pos|réf|ref|cod|codice|código|aantal|ilość|antal|adet|quantité|quantità|cantidad"
                           r"|\d+ x)(?!\w)|品番|数量|単価")
@@ -85,6 +88,7 @@ class Document:
     subject_end: int
     _stems: dict[str, StemView] = field(default_factory=dict)
     _items: dict[int, bool] = field(default_factory=dict)
+    _prices: list[int] | None = None
 
     @classmethod
     def build(cls, subject: str, body: str) -> Document:
@@ -106,11 +110,20 @@ class Document:
         """Whether a span lies in a line item of an order table (product name, quantity, prices):
         a product called "5-Sterne Hotelkissen" or "Porta buoni sconto" is not a request or an
         offer. Two prices, or a price and an article number or quantity, around it say so."""
+        if self._prices is None:
+            text = self.text
+            # One pass for the whole document, and none for text without a currency.
+            has_money = any(sign in text for sign in _CURRENCY_HINTS)
+            self._prices = [m.start() for m in _PRICE.finditer(text)] if has_money else []
+        if not self._prices:
+            return False
         cached = self._items.get(start)
         if cached is None:
-            window = self.text[max(0, start - 80): end + 80]
-            prices = len(_PRICE.findall(window))
-            cached = prices >= 2 or (prices == 1 and _ITEM_MARKER.search(window) is not None)
+            left = bisect.bisect_left(self._prices, start - 80)
+            right = bisect.bisect_right(self._prices, end + 80)
+            prices = right - left
+            cached = prices >= 2 or (
+                prices == 1 and _ITEM_MARKER.search(self.text, max(0, start - 80), end + 80) is not None)
             self._items[start] = cached
         return cached
 
@@ -233,14 +246,17 @@ class PhraseIndex:
     def stemmed_languages(self) -> frozenset[str]:
         return frozenset(self._stem_automata)
 
-    def scan(self, doc: Document, languages: Sequence[str] = (), limit: int = 64) -> dict[Key, list[tuple[int, int]]]:
+    def scan(self, doc: Document, languages: Sequence[str] = (), limit: int = 16) -> dict[Key, list[tuple[int, int]]]:
         """Occurrences (start, end) of each phrase list, at most ``limit`` per key; in the words
         as written and, for each of ``languages`` with a stemmer, in their stems."""
         found: dict[Key, list[tuple[int, int]]] = {}
+        full: set[Key] = set()  # keys with ``limit`` occurrences: later matches are skipped cheaply
         languages = [lang for lang in languages if lang in self._stem_automata]
         exact = self._exact_without(frozenset(languages))
         if exact is not None:
             for end_index, (length, lead, trail, keys) in exact.iter(doc.text):
+                if full.issuperset(keys):
+                    continue
                 start = end_index - length + 1 + lead
                 end = end_index + 1 - trail
                 for key in keys:
@@ -249,16 +265,22 @@ class PhraseIndex:
                         found[key] = [(start, end)]
                     elif len(spans) < limit:
                         spans.append((start, end))
+                    else:
+                        full.add(key)
         for lang in languages:
             automaton = self._stem_automata[lang]
             view = doc.stemmed(lang)
             for end_index, (length, lead, trail, keys) in automaton.iter(view.text):
+                if full.issuperset(keys):
+                    continue
                 span = view.span_in_document(end_index - length + 1 + lead, end_index + 1 - trail)
                 for key in keys:
                     spans = found.get(key)
                     if spans is None:
                         found[key] = [span]
-                    elif len(spans) < limit and span not in spans:
+                    elif len(spans) >= limit:
+                        full.add(key)
+                    elif span not in spans:
                         spans.append(span)
         for spans in found.values():
             if len(spans) > 1:
@@ -427,12 +449,14 @@ def _paragraph_around(text: str, start: int, end: int, window: int) -> tuple[int
 def _context_allows(text: str, start: int, end: int, words: Sequence[str], window: int) -> bool:
     left, right = _paragraph_around(text, start, end, window)
     around = normalize(text[left:right])
-    for word in words:
-        folded = normalize(word).strip()
-        # A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK.
-        if (f" {folded}" if not _CJK.search(folded) else folded) in around:
-            return True
-    return False
+    return any(needle in around for needle in _context_needles(tuple(words)))
+
+
+@functools.lru_cache(maxsize=256)
+def _context_needles(words: tuple[str, ...]) -> tuple[str, ...]:
+    """A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK."""
+    folded = (normalize(w).strip() for w in words)
+    return tuple(f" {f}" if not _CJK.search(f) else f for f in folded)
 
 
 _EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")
@@ -474,13 +498,12 @@ def _label_before(text: str, start: int, reach: int = 48) -> str:
 def _last_of(label: str, words: Sequence[str], whole: bool) -> int:
     """Where in ``label`` the last of ``words`` starts (-1 when none occurs); as whole words or
     as word beginnings ("kunden" finds "Kundennummer")."""
-    best = -1
-    for word in words:
-        folded = normalize(word).strip()
-        pos = label.rfind(" " + folded + (" " if whole else ""))
-        if pos > best:
-            best = pos
-    return best
+    return max((label.rfind(needle) for needle in _label_needles(tuple(words), whole)), default=-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _label_needles(words: tuple[str, ...], whole: bool) -> tuple[str, ...]:
+    return tuple(" " + normalize(w).strip() + (" " if whole else "") for w in words)
 
 
 @check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
@@ -776,10 +799,17 @@ def _keyword_misused(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _normalized(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(normalize(w).strip() for w in words)
+
+
 @check("attachment-names", "an attachment of the given kinds whose file name contains one of the words",
        words=[], kinds=["pdf"])
 def _attachment_names(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    words = [normalize(w).strip() for w in params["words"]]
+    if not ctx.content.attachments:
+        return None
+    words = _normalized(tuple(params["words"]))
     kinds = set(params["kinds"])
     for att in ctx.content.attachments:
         if att.kind in kinds:
