@@ -40,8 +40,8 @@ _CODES = {"iw": "he", "zh-Hant": "zh"}
 
 def detect(text: str) -> Detected:
     sample = text[:SAMPLE_CHARS]
-    if len(sample) < MIN_LETTERS or len(sample.split(None, 8)) < 8:
-        return Detected(None)  # too short to tell
+    if len(sample) < MIN_LETTERS or (len(sample.split(None, 8)) < 8 and sample.isascii()):
+        return Detected(None)  # too short to tell (scripts without spaces are judged by length)
     try:
         reliable, _, details = pycld2.detect(sample, isPlainText=True)
     except pycld2.error:

@@ -603,7 +603,7 @@ def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 _CAPS_WORD = re.compile(r"[A-Z][A-ZÀ-ÖØ-Þ]{3,}")
 # Capital letters of cp1252 text as "A", everything else as a space: runs of capitals in C speed.
-_CAPS_TABLE = bytes(0x41 if (0x41 <= b <= 0x5A or 0xC0 <= b <= 0xDE and b != 0xD7) else 0x20 for b in range(256))
+_CAPS_TABLE = bytes(0x41 if (0x41 <= b <= 0x5A or (0xC0 <= b <= 0xDE and b != 0xD7)) else 0x20 for b in range(256))
 
 
 def _many_capital_words(text: str, limit: int) -> bool:
