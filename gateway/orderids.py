@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from gateway.policy.content import read_message
+from gateway.message import read_message
 
 __all__ = ["ORDER_ID", "find_order_ids", "mask_order_ids", "order_ids_in_message", "order_ids_in_text"]
 
