@@ -22,6 +22,7 @@ import gateway
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.orderids import find_order_ids, mask_order_ids
+from gateway.policy.checks import CHECKS
 from gateway.policy.content import (
     MessageContent,
     decode_header_value,
@@ -31,8 +32,9 @@ from gateway.policy.content import (
 )
 from gateway.policy.language import detect as detect_language
 from gateway.policy.language import marketplace_languages
-from gateway.policy.loader import Matcher, PolicyLoadError, Purpose, Rule, load_packs
-from gateway.policy.matchers import CHECKS, Context, Document, Key, PhraseIndex, content_only
+from gateway.policy.loader import Matcher, PolicyLoadError, Rule
+from gateway.policy.matchers import Context, Document, Key, PhraseIndex, content_only
+from gateway.policy.packs import Purpose, load_packs
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 
 __all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
