@@ -37,6 +37,10 @@ from tests.corpus.labels import CORPUS, Label, load
 Verdict = dict[str, Any]
 REFUSED = ("reject", "quarantine")
 
+# The engine's purpose names where they differ from the labels' (extend with --purpose-alias).
+PURPOSE_ALIASES = {"return-refund": "return", "refund": "return", "fulfilment-problem": "order-problem",
+                   "fulfillment-problem": "order-problem", "unexpected-problem": "order-problem"}
+
 
 # --------------------------------------------------------------------------------------------------
 # running the engine
@@ -108,7 +112,21 @@ def any_keyword(subject: str) -> bool:
                           subject, re.IGNORECASE))
 
 
-def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Callable[[str], str]) -> dict[str, Any]:
+def reported_purpose(lb: Label, v: Verdict, aliases: dict[str, str]) -> str | None:
+    """The engine's purpose in the labels' terms. A genuine reply is judged as a reply whatever it is
+    about (Amazon allows any reply in a buyer's thread), so a verdict with ``reply: true`` on a message
+    labelled ``reply`` counts as purpose ``reply``."""
+    purpose = v.get("purpose")
+    if lb.purpose == "reply" and v.get("reply") is True:
+        return "reply"
+    if purpose is None:
+        return None
+    return aliases.get(str(purpose), str(purpose))
+
+
+def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Callable[[str], str],
+            aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    aliases = PURPOSE_ALIASES if aliases is None else aliases
     benign = [lb for lb in labels if lb.benign]
     violating = [lb for lb in labels if not lb.benign]
     act = {lb.name: str(verdicts[lb.name].get("action")) for lb in labels}
@@ -170,6 +188,21 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
          "exact": sum(act[lb.name] in lb.actions for lb in labels if lb.language == lang),
          "messages": sum(lb.language == lang for lb in labels)} for lang in langs]
 
+    # per labelled purpose and per sender format (charset / transfer encoding of the text part)
+    def group(key: Callable[[Label], str]) -> list[dict[str, Any]]:
+        rows: dict[str, list[Label]] = defaultdict(list)
+        for lb in labels:
+            rows[key(lb)].append(lb)
+        return [{"group": g, "messages": len(v), "exact": sum(act[lb.name] in lb.actions for lb in v),
+                 "benign": sum(lb.benign for lb in v),
+                 "benign_refused_or_held": sum(lb.benign and act[lb.name] in REFUSED for lb in v),
+                 "violating": sum(not lb.benign for lb in v),
+                 "caught": sum(not lb.benign and act[lb.name] in REFUSED for lb in v)}
+                for g, v in sorted(rows.items())]
+
+    out["purposes"] = group(lambda lb: lb.purpose)
+    out["formats"] = group(lambda lb: "/".join(str(lb.raw.get("format", "hand-written")).split("/")[1:]) or "hand")
+
     # critical keyword, per language (benign mail only: refused mail needs no keyword)
     kw_rows = []
     kw_misses = []
@@ -196,16 +229,19 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
     out["critical_keyword_misses"] = kw_misses
 
     # purpose and language as the engine sees them
-    reported = [lb for lb in labels if verdicts[lb.name].get("purpose") is not None]
+    # a verdict that has the field reports it, even as null ("(none)": the engine could not tell)
+    reported = labels if any("purpose" in v for v in verdicts.values()) else []
     if reported:
-        pc: Counter[tuple[str, str]] = Counter((lb.purpose, str(verdicts[lb.name]["purpose"])) for lb in reported)
+        pc: Counter[tuple[str, str]] = Counter(
+            (lb.purpose, str(reported_purpose(lb, verdicts[lb.name], aliases) or "(none)")) for lb in reported)
         out["purpose_confusion"] = [{"expected": e, "actual": a, "count": n} for (e, a), n in sorted(pc.items())]
         out["purpose_accuracy"] = sum(n for (e, a), n in pc.items() if e == a) / len(reported)
     else:
         out["purpose_confusion"] = None
-    reported = [lb for lb in labels if verdicts[lb.name].get("language") is not None]
+    reported = labels if any("language" in v for v in verdicts.values()) else []
     if reported:
-        lc: Counter[tuple[str, str]] = Counter((lb.language, str(verdicts[lb.name]["language"])) for lb in reported)
+        lc: Counter[tuple[str, str]] = Counter(
+            (lb.language, str(verdicts[lb.name].get("language") or "(none)")) for lb in reported)
         out["language_confusion"] = [{"expected": e, "actual": a, "count": n} for (e, a), n in sorted(lc.items())]
         out["language_accuracy"] = sum(n for (e, a), n in lc.items() if e == a) / len(reported)
     else:
@@ -282,6 +318,13 @@ def report(fig: dict[str, Any], show_misses: bool, command: str) -> str:
     for r in fig["languages"]:
         lines.append(f"  {r['language']:<5} {r['messages']:>5} {r['benign']:>7} {r['benign_refused_or_held']:>4} "
                      f"{r['violating']:>5} {r['caught']:>7} {r['exact']:>6}")
+    for title, key in (("Per labelled purpose", "purposes"),
+                       ("Per charset/transfer encoding of the text", "formats")):
+        lines += ["", f"{title}:",
+                  f"  {'':<28} {'msgs':>5} {'exact':>6} {'benign':>7} {'FP':>4} {'viol':>5} {'caught':>7}"]
+        for r in fig[key]:
+            lines.append(f"  {r['group']:<28} {r['messages']:>5} {r['exact']:>6} {r['benign']:>7} "
+                         f"{r['benign_refused_or_held']:>4} {r['violating']:>5} {r['caught']:>7}")
     lines += ["", "Critical keyword per language (benign critical mail leaves with the marketplace's keyword; "
                   "misused keywords are removed):",
               f"  {'lang':<5} {'critical':>8} {'kw ok':>6} {'misused':>8} {'stripped':>9} {'added wrongly':>14}"]
@@ -292,7 +335,9 @@ def report(fig: dict[str, Any], show_misses: bool, command: str) -> str:
     if fig["purpose_confusion"] is None:
         lines.append("Purpose: the engine reports no purpose yet (no `purpose` in the verdict JSON).")
     else:
-        lines.append(f"Purpose accuracy: {100 * fig['purpose_accuracy']:.1f}%; confusion (expected -> reported):")
+        lines.append(f"Purpose accuracy: {100 * fig['purpose_accuracy']:.1f}%; confusion (expected -> reported; "
+                     f"engine names mapped: {', '.join(f'{k}={v}' for k, v in sorted(PURPOSE_ALIASES.items()))}; "
+                     "a genuine reply counts as 'reply'):")
         for row in fig["purpose_confusion"]:
             lines.append(f"  {row['expected']:<22} -> {row['actual']:<22} {row['count']:>4}")
     if fig["language_confusion"] is None:
@@ -323,6 +368,8 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=None, help="gateway configuration (default: built-in)")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="corpus folder (default: tests/corpus)")
     parser.add_argument("--subprocess", action="store_true", help="run `gateway check --json` for each message")
+    parser.add_argument("--purpose-alias", action="append", default=[], metavar="ENGINE=LABEL",
+                        help="count the engine's purpose ENGINE as the label purpose LABEL (repeatable)")
     args = parser.parse_args()
     labels = load(args.corpus.resolve())
     evaluate, keyword_for = in_process(args.config)
@@ -334,7 +381,13 @@ def main() -> int:
         _SUBJECTS[lb.name] = _read_subject(raw)
         verdicts[lb.name] = cli(lb.path) if cli else evaluate(raw)
     seconds = time.perf_counter() - started
-    fig = analyse(labels, verdicts, keyword_for)
+    aliases = dict(PURPOSE_ALIASES)
+    for item in args.purpose_alias:
+        engine_name, _, label_name = item.partition("=")
+        if not label_name:
+            parser.error(f"--purpose-alias {item!r}: expected ENGINE=LABEL")
+        aliases[engine_name.strip()] = label_name.strip()
+    fig = analyse(labels, verdicts, keyword_for, aliases)
     fig["seconds"] = seconds
     command = "gateway check --json per message" if args.subprocess else "engine in process, as gateway check"
     text = json.dumps(fig, ensure_ascii=False, indent=1) if args.json else report(fig, args.misses, command)

@@ -257,6 +257,12 @@ class Line:
     price: float
 
 
+def _totals(loc: Locale, lines: list[Line], shipping: float) -> tuple[float, float]:
+    """Gross total and the VAT it contains (prices are gross, as on EU consumer invoices)."""
+    total = sum(ln.price * ln.qty for ln in lines) + shipping
+    return total, (total - total / (1 + loc.vat_rate) if loc.vat_rate else 0.0)
+
+
 def _text_table(loc: Locale, lines: list[Line], shipping: float, with_ean: bool) -> str:
     w = loc.words
     rows = [f"{w['pos']:<5}{w['sku']:<12}{w['item']:<44}{w['qty']:>6}{w['price']:>14}{w['sum']:>14}"]
@@ -266,8 +272,7 @@ def _text_table(loc: Locale, lines: list[Line], shipping: float, with_ean: bool)
                     f"{loc.money(ln.price * ln.qty):>14}")
         if with_ean:
             rows.append(f"{'':<5}{w['ean']}: {ln.ean}")
-    total = sum(ln.price * ln.qty for ln in lines) + shipping
-    vat = total - total / (1 + loc.vat_rate) if loc.vat_rate else 0.0
+    total, vat = _totals(loc, lines, shipping)
     rows.append("-" * len(rows[0]))
     rows.append(f"{w['subtotal']}: {loc.money(total - shipping)}")
     rows.append(f"{w['shipping']}: {loc.money(shipping)}")
@@ -291,8 +296,7 @@ def _html_table(loc: Locale, lines: list[Line], shipping: float, with_ean: bool)
                     f'<td align="right" style="padding:4px 6px">{ln.qty}</td>'
                     f'<td align="right" style="padding:4px 6px">{e(loc.money(ln.price))}</td>'
                     f'<td align="right" style="padding:4px 6px">{e(loc.money(ln.price * ln.qty))}</td></tr>')
-    total = sum(ln.price * ln.qty for ln in lines) + shipping
-    vat = total - total / (1 + loc.vat_rate) if loc.vat_rate else 0.0
+    total, vat = _totals(loc, lines, shipping)
     sums = [(w["subtotal"], loc.money(total - shipping)), (w["shipping"], loc.money(shipping)),
             (f"<b>{e(w['total'])}</b>", f"<b>{e(loc.money(total))}</b>")]
     if loc.vat_rate:
@@ -387,6 +391,8 @@ def _html_doc(loc: Locale, shop: Shop, blocks: list[str], footer: list[str], log
         logo_html = f'<span style="font-size:18px;color:#333333">{e(shop.name)}</span>'
     body = "\n".join(blocks)
     foot = "<br>\n".join(e(line) for line in footer)
+    if style == 2:
+        return _outlook_doc(loc, body, foot, logo_html, charset)
     if style == 0:
         return (f'<!DOCTYPE html>\n<html lang="{loc.tag[:2]}">\n<head>\n<meta http-equiv="Content-Type" '
                 f'content="text/html; charset={charset}">\n<title>{e(shop.name)}</title>\n</head>\n'
@@ -401,6 +407,32 @@ def _html_doc(loc: Locale, shop: Shop, blocks: list[str], footer: list[str], log
     return (f'<html><head><meta charset="{charset}"><style>body{{font-family:Verdana,sans-serif;font-size:13px}}'
             " p{margin:0 0 10px 0} .foot{font-size:11px;color:#777777}</style></head>\n<body>\n"
             f"<div>{logo_html}</div>\n{body}\n<hr>\n<div class=\"foot\">{foot}</div>\n</body></html>\n")
+
+
+def _outlook_doc(loc: Locale, body: str, foot: str, logo_html: str, charset: str) -> str:
+    """HTML as Outlook/Word writes it: MSO namespaces and conditional comments, MsoNormal
+    paragraphs, every run of text in a <span lang=...>, <o:p> after each paragraph."""
+    lang = loc.tag.upper()
+    span = f"<span lang={lang} style='font-family:\"Calibri\",sans-serif'>"
+    msobody = body.replace("<p>", f"<p class=MsoNormal>{span}")
+    msobody = msobody.replace("</p>", "<o:p></o:p></span></p>")
+    return (f'<html xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+            'xmlns:w="urn:schemas-microsoft-com:office:word" '
+            'xmlns:m="http://schemas.microsoft.com/office/2004/12/omml" '
+            f'xmlns="http://www.w3.org/TR/REC-html40"><head><meta http-equiv=Content-Type content="text/html; '
+            f'charset={charset}"><meta name=Generator content="Microsoft Word 15 (filtered medium)">'
+            "<!--[if gte mso 9]><xml><o:shapedefaults v:ext=\"edit\" spidmax=\"1026\" /></xml><![endif]-->"
+            "<style><!--\n/* Font Definitions */\n"
+            "@font-face {font-family:\"Cambria Math\"; panose-1:2 4 5 3 5 4 6 3 2 4;}\n"
+            "p.MsoNormal, li.MsoNormal, div.MsoNormal {margin:0cm; font-size:11.0pt; "
+            "font-family:\"Calibri\",sans-serif;}\n"
+            "span.E-MailFormatvorlage17 {mso-style-type:personal-compose;}\n"
+            "@page WordSection1 {size:612.0pt 792.0pt; margin:70.85pt 70.85pt 2.0cm 70.85pt;}\n"
+            "div.WordSection1 {page:WordSection1;}\n--></style></head>\n"
+            f"<body lang={lang} link=\"#0563C1\" vlink=\"#954F72\" style='word-wrap:break-word'>"
+            f"<div class=WordSection1>\n<p class=MsoNormal>{logo_html}<o:p></o:p></p>\n{msobody}\n"
+            f"<p class=MsoNormal><span style='font-size:8.0pt;color:gray'>{foot}<o:p></o:p></span></p>\n"
+            "</div></body></html>\n")
 
 
 def _paragraph_html(text: str) -> str:
@@ -447,9 +479,14 @@ def compose(loc: Locale, spec: Spec, index: int, locales: dict[str, Locale]) -> 
     else:
         options = loc.texts[spec.purpose]
         variant = options[index % len(options)]
+        if ("label" in spec.attach or "proof" in spec.attach) and len(options) > 1:
+            variant = options[1]  # the variant that says a return label / design proof is attached
         question = ""
     subject = _fill(variant.subject, values)
     paragraphs = [_fill(p, values) for p in variant.paragraphs]
+    if paragraphs and loc.lang not in ("de", "it", "pl") and paragraphs[0][:1].islower():
+        # German, Italian and Polish letters go on in lower case after "Hallo Anna,"; the others do not
+        paragraphs[0] = paragraphs[0][0].upper() + paragraphs[0][1:]
     with_ean = "ean" in spec.hard
     # --- violations worked into the text
     extra: list[str] = []
@@ -573,7 +610,8 @@ def compose(loc: Locale, spec: Spec, index: int, locales: dict[str, Locale]) -> 
     # --- charsets, parts
     erp = shop.erp
     charset = _pick_charset(loc, rng, [plain, subject, "\n".join(blocks), "\n".join(footer)])
-    html_doc = _html_doc(loc, shop, blocks, footer, spec.logo, logo_cid, charset, index % 2)
+    style = 2 if erp == "Outlook" else index % 2
+    html_doc = _html_doc(loc, shop, blocks, footer, spec.logo, logo_cid, charset, style)
     boundary = BOUNDARY_STYLES.get(erp, BOUNDARY_STYLES["Outlook"])
     plain_leaf = mime.Leaf("text/plain", text=plain, charset=charset, cte=_cte_for(charset, rng, False))
     html_leaf = mime.Leaf("text/html", text=html_doc, charset=charset, cte=_cte_for(charset, rng, True))

@@ -37,6 +37,8 @@ def test_every_file_has_a_label_and_every_label_a_file() -> None:
 def test_message_parses_as_mime(path: Path) -> None:
     raw = path.read_bytes()
     assert b"\r\n\r\n" in raw, "headers end with an empty line (CRLF)"
+    assert b"@@" not in raw, "a hand-written draft not finalised (python -m tests.corpus.handfix)"
+    assert raw.count(b"\n") == raw.count(b"\r\n"), "CRLF line ends only"
     assert all(len(line) <= 998 for line in raw.split(b"\r\n")), "RFC 5322 line length"
     msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
