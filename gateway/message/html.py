@@ -168,7 +168,10 @@ def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) 
             glued.append(node)
         if tag in ("a", "area"):
             href = (attrs.get("href") or "").strip()
-            if href and not href.lower().startswith(("mailto:", "tel:", "#")):
+            if href.lower().startswith(("mailto:", "tel:")):
+                # Contact data behind a link ("Schreiben Sie uns"): read by the contact checks.
+                out.contact_links.append(strip_invisible(href))
+            elif href and not href.startswith("#"):
                 url = strip_invisible(href)
                 out.links.append(Link(url=url, host=host_of(url), source="href",
                                       label=node.text(deep=True, separator=" ", strip=True)[:200]))

@@ -65,6 +65,8 @@ class MessageContent:
     """The HTML text without quoted parts (blockquote, mail-client quote containers)."""
     links: list[Link] = field(default_factory=list)
     """Links from HTML (href, form action); links written in text are found per use, see text_links."""
+    contact_links: list[str] = field(default_factory=list)
+    """``mailto:`` and ``tel:`` targets of HTML links."""
     images: list[Image] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     html_formatting: int = 0

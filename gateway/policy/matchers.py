@@ -44,14 +44,39 @@ class PolicyStateLike(Protocol):
 # The document rules match against
 
 
-# In normalised text ("29,95 EUR" reads "29 95 eur", "12,800円" "12 800円").
-_PRICE = re.compile(r"\d \d{2} (?:eur|€|usd|\$|gbp|£|chf|pln|zł|sek|kr|try|tl|aed|sar|brl|r\$)(?!\w)"
-                    r"|(?<!\w)(?:€|\$|£|¥|r\$) ?\d+(?: \d{3})* \d{2}(?!\d)|\d円|¥ ?\d")
-_CURRENCY_HINTS = (" eur ", "€", "$", "£", "¥", "円", " chf ", " pln ", " zł ", " kr ", " sek ", " tl ", " try ",
-                   " aed ", " sar ", " brl ", " usd ", " gbp ")
-_ITEM_MARKER = re.compile(r"(?<!\w)(?:art nr|artikelnr|artikel nr|art no|sku|ean|asin|qty|menge|anzahl|stk|stück"
-                          r"|pos|réf|ref|cod|codice|código|aantal|ilość|antal|adet|quantité|quantità|cantidad"
-                          r"|\d+ x)(?!\w)|品番|数量|単価")
+# Prices as written: "29,95 EUR", "€ 16,50", "$64.00", "12,800円", "450.00 درهم", "269,00 kr".
+_PRICE = re.compile(r"(?i)\d[.,]\d{2}\s?(?:€|eur\b|usd\b|\$|£|gbp\b|chf\b|zł|pln\b|kr\b|sek\b|tl\b|try\b|aed\b|sar\b"
+                    r"|brl\b|درهم|ريال)|(?:€|\$|£|¥|r\$)\s?\d|\d円")
+_CURRENCY_HINTS = ("eur", "EUR", "€", "$", "£", "¥", "円", "CHF", "PLN", "zł", "kr", "SEK", "TL", "TRY", "AED", "SAR",
+                   "BRL", "USD", "GBP", "درهم", "ريال")
+_ITEM_MARKER = re.compile(r"(?i)(?:^\s*\d{1,3}\s|\b(?:art\.?[ -]?nr|artikelnr|art\.? no|sku|ean|asin|qty|menge|anzahl"
+                          r"|stk|stück|pos|réf|ref|cod|codice|código|aantal|ilość|antal|adet|quantité|quantità"
+                          r"|cantidad)\b|\b\d+\s?x\s|品番|数量|単価)")
+_SENTENCE_END = re.compile(r"[.!?。！？]\s|[.!?。！？]$")
+
+
+def _item_spans(source: str, text: str, body_start: int) -> list[tuple[int, int]]:
+    if not any(hint in source for hint in _CURRENCY_HINTS):
+        return []
+    lines = source.split("\n")
+    priced = [len(_PRICE.findall(line)) if any(h in line for h in _CURRENCY_HINTS) else 0 for line in lines]
+    spans: list[tuple[int, int]] = []
+    pos = body_start
+    for i, line in enumerate(lines):
+        item = priced[i] >= 2 or (priced[i] == 1 and _ITEM_MARKER.search(line) is not None)
+        if not item and 0 < len(line.strip()) <= 80 and not _SENTENCE_END.search(line.strip()):
+            # A table cell of an HTML order table: prices follow within the next few short lines.
+            item = sum(priced[i + 1: i + 5]) >= 2 and all(len(x) <= 80 for x in lines[i + 1: i + 5])
+        if not item:
+            continue
+        norm = normalize(line).strip()
+        if not norm:
+            continue
+        found = text.find(norm, pos)
+        if found >= 0:
+            spans.append((found, found + len(norm)))
+            pos = found + len(norm)
+    return spans
 
 
 @dataclass(slots=True)
@@ -83,13 +108,14 @@ class Document:
     text: str
     subject_end: int
     _stems: dict[str, StemView] = field(default_factory=dict)
-    _items: dict[int, bool] = field(default_factory=dict)
-    _prices: list[int] | None = None
+    source: str = ""
+    """The body as written (line breaks kept), for finding order-table lines."""
+    _item_spans: list[tuple[int, int]] | None = None
 
     @classmethod
     def build(cls, subject: str, body: str) -> Document:
         ns = normalize(subject)
-        return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns))
+        return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns), source=body)
 
     def stemmed(self, lang: str) -> StemView:
         view = self._stems.get(lang)
@@ -105,23 +131,16 @@ class Document:
     def in_item_line(self, start: int, end: int) -> bool:
         """Whether a span lies in a line item of an order table (product name, quantity, prices):
         a product called "5-Sterne Hotelkissen" or "Porta buoni sconto" is not a request or an
-        offer. Two prices, or a price and an article number or quantity, around it say so."""
-        if self._prices is None:
-            text = self.text
-            # One pass for the whole document, and none for text without a currency.
-            has_money = any(sign in text for sign in _CURRENCY_HINTS)
-            self._prices = [m.start() for m in _PRICE.finditer(text)] if has_money else []
-        if not self._prices:
+        offer. A line is an item when it holds two prices, or a price and an article number or a
+        quantity; a short line without sentence punctuation just before such prices (an HTML table
+        cell) counts too. Found once per document, in the text as written, then located in the
+        normalised text."""
+        if self._item_spans is None:
+            self._item_spans = _item_spans(self.source, self.text, self.subject_end)
+        if not self._item_spans:
             return False
-        cached = self._items.get(start)
-        if cached is None:
-            left = bisect.bisect_left(self._prices, start - 80)
-            right = bisect.bisect_right(self._prices, end + 80)
-            prices = right - left
-            cached = prices >= 2 or (
-                prices == 1 and _ITEM_MARKER.search(self.text, max(0, start - 80), end + 80) is not None)
-            self._items[start] = cached
-        return cached
+        i = bisect.bisect_right(self._item_spans, (start, len(self.text))) - 1
+        return i >= 0 and self._item_spans[i][0] <= start and end <= self._item_spans[i][1]
 
     def in_zone(self, start: int, zone: Zone) -> bool:
         if zone == "all":

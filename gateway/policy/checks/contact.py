@@ -52,6 +52,11 @@ _EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,
 @check("email-addresses", "e-mail addresses written in the message (a buyer alias is not one)",
        allow_context=[], window=80)
 def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    for target in ctx.content.contact_links:
+        if target.lower().startswith("mailto:"):
+            address = target[7:].split("?", 1)[0].strip()
+            if address and "@marketplace.amazon." not in address.lower() and _EMAIL.search(address):
+                return address
     for text in (ctx.masked_subject, ctx.masked_text):
         for m in _EMAIL.finditer(text):
             address = m.group(0)
