@@ -3,7 +3,7 @@
 With ``--json`` one JSON object (the contract other tools depend on)::
 
     {"action": ..., "subject": ..., "critical": bool, "reply": bool, "marketplace": tld|null,
-     "hits": [{"rule", "action", "reason", "evidence"}]}
+     "hits": [{"rule", "action", "reason", "evidence"}], "language": code|null, "purpose": id|null}
 
 Exit 0 for any verdict; 2 when the input cannot be read; 1 when the configuration or the rule
 packs cannot be loaded.
