@@ -208,7 +208,7 @@ async def test_reject_is_refused_with_the_rule_in_the_reply_and_recorded(world: 
 async def test_quarantine_is_held_and_recorded(world: World) -> None:
     outcome = await world.smtp(mail(f"Order {ORDER}", "Write me on WhatsApp."))
     assert outcome.disposition is Disposition.HELD and outcome.quarantine_id
-    assert replies.smtp_reply(outcome) == f"250 2.6.0 Ok: held for review as {outcome.quarantine_id}"
+    assert replies.smtp_reply(outcome) == f"250 2.0.0 Ok: held for review as {outcome.quarantine_id}"
     record = await world.store.get_quarantine(outcome.quarantine_id)
     assert record is not None and record.status == "held"
     assert [h["rule"] for h in record.verdict["hits"]] == ["off-platform"]
