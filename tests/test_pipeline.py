@@ -91,6 +91,7 @@ phrases.en = ["delivery appointment"]
 id = "critical-keyword-missing"
 description = "Adds the keyword to critical mail."
 action = "rewrite"
+rewrite = "add-keyword"
 reason = "{keyword} added"
 [[rules.match]]
 type = "check"
@@ -100,6 +101,7 @@ check = "critical-keyword-missing"
 id = "critical-keyword-misused"
 description = "Removes the keyword from anything else."
 action = "quarantine"
+rewrite = "remove-keyword"
 reason = "The keyword {evidence} is only for critical messages"
 [[rules.match]]
 type = "check"

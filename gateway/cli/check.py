@@ -11,7 +11,8 @@ With ``--json`` one JSON object (the contract other tools depend on; fields are 
      "hits": [{"rule", "action", "reason", "evidence"}],
      "outcome": "queued"|"held"|"refused"|"deferred", "cause": ..., "shadow": bool,
      "decided_by": [stage, ...], "stages": [{"stage", "result", "detail"}],
-     "smtp_reply": "...", "tenant": id, "order_ids": [...]}
+     "smtp_reply": "...", "tenant": id, "order_ids": [...],
+     "language": code|null, "purpose": id|null}
 
 ``action`` and ``hits`` are the decision the server would record (in shadow mode, what would have
 happened); ``decided_by`` names the stages that changed it or ended the run (``evaluate``: the

@@ -61,10 +61,20 @@ class Verdict:
     smtp_code: int | None = None
     """An SMTP code other than the action's default (e.g. 550 5.1.1 for a dead alias)."""
     enhanced_status: str | None = None
+    language: str | None = None
+    """The language of the seller's own text (ISO 639-1), None when it cannot be told."""
+    purpose: str | None = None
+    """What the message is about (invoice, shipping-confirmation, ...), from the purpose evidence."""
+    purpose_scores: tuple[tuple[str, float], ...] = ()
+    original_subject: str | None = None
+    """The subject as sent, when the rules changed it (``subject`` is what to relay)."""
+    subject_rewrites: tuple[str, ...] = ()
+    """What the rules did to the subject (e.g. ``add-keyword [Wichtig]``); applied whenever the
+    message is relayed, also on a release from quarantine."""
 
     @property
     def subject_changed(self) -> bool:
-        return self.action is Action.REWRITE
+        return self.original_subject is not None and self.original_subject != self.subject
 
     def as_json(self) -> dict[str, Any]:
         """The `gateway check --json` contract."""
@@ -75,8 +85,9 @@ class Verdict:
             "reply": self.reply,
             "marketplace": self.marketplace,
             "hits": [h.as_json() for h in self.hits],
+            "language": self.language,
+            "purpose": self.purpose,
         }
-
 
     def as_log(self) -> dict[str, Any]:
         """Fields for the structured log line every verdict gets (hits in full, misses counted)."""
@@ -90,6 +101,8 @@ class Verdict:
             "hits": [h.as_json() for h in self.hits],
             "misses": len(self.misses),
             "smtp": f"{self.smtp_code} {self.enhanced_status}" if self.smtp_code else None,
+            "language": self.language,
+            "purpose": self.purpose,
         }
 
 
