@@ -247,7 +247,7 @@ class PolicyConfig(_Section):
     # An admin's own packs: add rules, override a rule by id, or disable it.
     local_packs_dir: Path | None = None
     # Per-rule action overrides: {"links-external" = "reject"}
-    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay"]] = Field(default_factory=dict)
+    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay", "strip"]] = Field(default_factory=dict)
     disabled: tuple[str, ...] = ()
     critical_keywords: dict[str, str] = Field(default_factory=dict)
     # Amazon may have removed the subject keyword override; keep the behaviour switchable.
@@ -334,7 +334,7 @@ class BounceConfig(_Section):
 class TenantPolicyConfig(_Section):
     """A tenant's changes to the global policy: re-action or disable rules, its own packs."""
 
-    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay"]] = Field(default_factory=dict)
+    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay", "strip"]] = Field(default_factory=dict)
     disabled: tuple[str, ...] = ()
     local_packs_dir: Path | None = None
     critical_keywords: dict[str, str] = Field(default_factory=dict)

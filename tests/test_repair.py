@@ -58,8 +58,7 @@ Newsletter abbestellen: https://news.moebel-beispiel.de/unsubscribe?u=1
 """
 
 
-def invoice(cte: str = "quoted-printable", charset: str = "utf-8") -> bytes:
-    plain, html = PLAIN, HTML
+def invoice(cte: str = "quoted-printable", charset: str = "utf-8", *, html: str = HTML, plain: str = PLAIN) -> bytes:
     if charset != "utf-8":  # a Latin charset has no emoji to carry
         plain, html = plain.replace(" 😊", ""), html.replace(" 😊", "")
     msg = EmailMessage()

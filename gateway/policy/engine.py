@@ -283,7 +283,8 @@ class PolicyEngine:
                                             evidence[:300]), rule))
             else:
                 assert rule.action is not None
-                decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300]), rule))
+                decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300],
+                                            repair=rule.repair or ""), rule))
         if score >= self.config.score_reject:
             decided.append(_Decided(Hit("score-threshold", Action.REJECT,
                                         f"Scored rules add up to {score:g} "

@@ -38,6 +38,7 @@ from gateway.errors import GatewayError
 from gateway.policy.checks import CHECKS
 from gateway.policy.matchers import LANGUAGES, Phrase, Zone
 from gateway.policy.verdict import Action
+from gateway.repair import KINDS as REPAIR_KINDS
 
 
 class PolicyLoadError(GatewayError):
@@ -53,10 +54,10 @@ class PolicyLoadError(GatewayError):
 
 _ID = regex.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_KEYS = {"id", "description", "action", "score", "reason", "applies_to", "scope", "tags", "examples",
-              "match", "enabled", "smtp_code", "enhanced_status", "rewrite"}
+              "match", "enabled", "smtp_code", "enhanced_status", "rewrite", "repair"}
 _REWRITES = ("add-keyword", "remove-keyword")
 Rewrite = Literal["add-keyword", "remove-keyword"]
-_ACTIONS = {"reject", "quarantine", "rewrite", "relay"}
+_ACTIONS = {"reject", "quarantine", "rewrite", "relay", "strip"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,8 @@ class Rule:
     enhanced_status: str | None = None
     rewrite: Rewrite | None = None
     """What a hit does to the subject: add the marketplace's keyword, or remove every keyword."""
+    repair: str | None = None
+    """What the ``strip`` action removes for this rule (a gateway.repair kind)."""
 
     @property
     def uses_checks(self) -> bool:
@@ -324,10 +327,15 @@ def build_rule(raw: _RawRule) -> Rule:
     rewrite = data.get("rewrite")
     if rewrite is not None and rewrite not in _REWRITES:
         raise PolicyLoadError(file, rid, f"rewrite must be one of {', '.join(_REWRITES)}, not {rewrite!r}")
+    repair = data.get("repair")
+    if repair is not None and repair not in REPAIR_KINDS:
+        raise PolicyLoadError(file, rid, f"repair must be one of {', '.join(REPAIR_KINDS)}, not {repair!r}")
+    if action is Action.STRIP and repair is None:
+        raise PolicyLoadError(file, rid, "action 'strip' needs a 'repair' (what to remove)")
     return Rule(id=rid, description=data["description"].strip(), reason=data["reason"].strip(), action=action,
                 score=score, matchers=matchers, file=file, applies_to=applies_to, marketplaces=marketplaces,
                 languages=languages, tags=tags, examples_hit=resolved["hit"], examples_miss=resolved["miss"],
-                smtp_code=smtp_code, enhanced_status=enhanced, rewrite=rewrite)
+                smtp_code=smtp_code, enhanced_status=enhanced, rewrite=rewrite, repair=repair)
 
 
 def load_rules(packs_dir: Path, local_dir: Path | None = None, disabled: tuple[str, ...] = (),
