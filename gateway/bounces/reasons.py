@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "bounces"
+from gateway.datafiles import shipped_bounce_wording
+
+# The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise.
+POLICY_DIR = shipped_bounce_wording()
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 REPLY_RE = re.compile(r"(?<![\d.-])([245][0-5]\d)(?=[ -]|$)")
@@ -38,6 +41,27 @@ class ReasonRules:
     classes: tuple[Rule, ...]
     status: dict[str, str]
     firm: frozenset[str]
+
+
+def use_wording_dir(folder: Path) -> None:
+    """Read the bounce wording (these rules, Amazon's notices, DSN markers, vendor hints) from
+    ``folder`` from now on; the next parse reads the files afresh."""
+    global POLICY_DIR
+    from gateway.bounces import amazon, dsn, vendors
+
+    POLICY_DIR = folder
+    for cached in (rules, amazon.rules, dsn.markers, vendors.hints):
+        cached.cache_clear()
+
+
+def load_all() -> None:
+    """Read every wording file now (start-up), so a broken one fails here, not as "not-bounce"."""
+    from gateway.bounces import amazon, dsn, vendors
+
+    rules()
+    amazon.rules()
+    dsn.markers()
+    vendors.hints()
 
 
 def _norm(text: str) -> str:

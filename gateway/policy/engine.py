@@ -18,9 +18,9 @@ from typing import Literal, Protocol
 
 import regex
 
-import gateway
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
+from gateway.datafiles import shipped_policies
 from gateway.policy.content import MessageContent, decode_header_value, parse_headers, read_message
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule, load_rules
 from gateway.policy.matchers import CHECKS, Context, Document, Key, PhraseIndex, content_only
@@ -28,7 +28,7 @@ from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 
 __all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
 
-DEFAULT_PACKS_DIR = Path(gateway.__file__).parent.parent / "policies"
+DEFAULT_PACKS_DIR = shipped_policies()
 
 # The subject keyword that lets critical mail through a buyer's opt-out, per marketplace tld.
 DEFAULT_KEYWORDS: dict[str, str] = {
