@@ -148,9 +148,13 @@ class MessageProcessor:
             recipients = txn.marketplace_recipients
             self.metrics.observe_decision(verdict, recipients[0].marketplace if recipients else None, shadow,
                                           tenant.id)
+        # One name per id across the log: a held message's quarantine id, a spooled one's queue id
+        # (as delivery.* and quarantine_* events call them); a rejected message has neither.
+        held = verdict.action is Action.QUARANTINE and not shadow
         log.info(
             "decision",
-            ref=ref,
+            queue_id=None if held else (ref or None),
+            quarantine_id=ref if held else None,
             tenant=tenant.id,
             shadow=shadow,
             message_id=txn.message_id,

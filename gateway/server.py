@@ -310,6 +310,13 @@ class GatewayHandler:
         return "451 4.3.0 Temporary local error; try again later"
 
 
+class _Session(Session):
+    # aiosmtpd itself sets the deprecated ``login_data`` on every AUTH, and its property logs a
+    # deprecation warning each time; a plain attribute here takes the value silently. Nothing reads
+    # it: the login is in ``auth_data`` (session_user above).
+    login_data: Any = None
+
+
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP with enhanced status codes, per-peer PROXY trust and session accounting."""
 
@@ -325,6 +332,9 @@ class GatewaySMTP(SMTP):
         self._in_data = False
         self._held: list[bytes] | None = None
         self._grower: asyncio.Task[None] | None = None
+
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
