@@ -166,7 +166,7 @@ def startup_refusal(config: GatewayConfig, exc: BaseException) -> tuple[str, str
         # tries again, which is what an unreachable database needs.
         return state_key, f"state at {describe(config)}: {exc}"
     if isinstance(exc, SpoolError):
-        return "state.directory", f"spool in {config.state_dir / 'spool'}: {exc}"
+        return "state.directory", f"{exc} (see docs/OPERATIONS.md, 'When the gateway refuses to start')"
     if isinstance(exc, AlreadyServing):
         return "state.directory", str(exc)
     if isinstance(exc, PolicyLoadError):
@@ -178,7 +178,7 @@ def startup_refusal(config: GatewayConfig, exc: BaseException) -> tuple[str, str
     if isinstance(exc, ssl.SSLError):
         return "tls.cert_file", f"TLS: {exc}"
     if isinstance(exc, sqlite3.DatabaseError):
-        return "state.directory", f"state database in {config.state_dir}: {exc}"
+        return state_key, f"state at {describe(config)}: {exc} (restore it from a backup: gateway restore)"
     if isinstance(exc, OSError):
         return _os_error_key(config, exc), _os_error_text(exc)
     return None
