@@ -126,6 +126,7 @@ async def serve(gateway: Gateway) -> None:
     lock = PidLock(gateway.config.state_dir)
     gateway.config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock.acquire()
+    log.info("gateway_starting", pid=os.getpid(), state=str(gateway.config.state_dir))
     try:
         starting = asyncio.create_task(gateway.start(), name="gateway-start")
         stopping = asyncio.create_task(stop_requested.wait(), name="stop-requested")
