@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import smtplib
 import subprocess
@@ -184,6 +185,16 @@ format = "json"
             with urllib.request.urlopen(url, timeout=10) as resp:
                 if resp.status != 200:
                     raise Failed(f"{url}: {resp.status}")
+
+        with Step("gateway health (the image's HEALTHCHECK) finds /readyz from the config"):
+            # The same config with the admin port serve was given, named by $GATEWAY_CONFIG as in the image.
+            probe = work / "health.toml"
+            probe.write_text(config.read_text(encoding="utf-8").replace(
+                'listen = "127.0.0.1:0"\n[delivery]', f'listen = "127.0.0.1:{admin["port"]}"\n[delivery]'),
+                encoding="utf-8")
+            done = run([gw, "health"], cwd=work, env={**os.environ, "GATEWAY_CONFIG": str(probe)})
+            if done.returncode != 0:
+                raise Failed(f"exit {done.returncode}: {done.stdout} {done.stderr}")
 
         with Step("a clean message is relayed into the Maildir outbox"):
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
