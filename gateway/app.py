@@ -116,6 +116,7 @@ class Gateway:
         self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
                                           bounces=self.bounces, metrics=self.metrics)
         self.listener = Listener(cfg, self.processor, credentials)
+        self.listener.handler.events = self.metrics.smtp_event
         await self.listener.start()
         if cfg.bounces.listen is not None:
             # Its own port, same access control, tenants and TLS: only bounce-backs, never relayed.
@@ -123,6 +124,7 @@ class Gateway:
                 update={"listen": cfg.bounces.listen, "implicit_tls_listen": None})})
             self.bounce_listener = Listener(
                 bounce_cfg, BounceOnlyProcessor(self.bounces, self.processor), credentials)
+            self.bounce_listener.handler.events = self.metrics.smtp_event
             await self.bounce_listener.start()
         for mailbox in cfg.bounces.imap:
             poller = ImapPoller(mailbox, self.bounces)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiosmtpd.proxy_protocol import ProxyData
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 from email_validator import EmailNotValidError, validate_email
 
 from gateway import replies
@@ -161,6 +161,8 @@ class GatewayHandler:
         self.processor = processor
         self.credentials = credentials
         self.limiter = FailureLimiter(config.auth.max_failures, config.auth.failure_window)
+        # Counted events (session, auth_failed, relay_denied, tls_failed_*): the gateway's metrics.
+        self.events: Callable[[str], None] = _no_event
         self.reconfigure(config)
 
     def reconfigure(self, config: GatewayConfig) -> None:
@@ -200,6 +202,7 @@ class GatewayHandler:
             log.info("auth_ok", peer=peer, user=user, mechanism=mechanism)
             return AuthResult(success=True, auth_data=LoginPassword(login, b""))
         self.limiter.record_failure(peer)
+        self.events("auth_failed")
         log.warning("auth_failed", peer=peer, user=user, mechanism=mechanism)
         return AuthResult(success=False, handled=False)
 
@@ -265,6 +268,7 @@ class GatewayHandler:
                           rcpt_options: list[str]) -> str:
         if not self.may_relay(session):
             peer = effective_peer(session)
+            self.events("relay_denied")
             log.warning("relay_denied", peer=peer, mail_from=envelope.mail_from, rcpt=address)
             return replies.RELAY_DENIED.format(peer=peer)
         refusal = check_address(address, allow_empty=False)
@@ -310,6 +314,10 @@ class GatewayHandler:
         return "451 4.3.0 Temporary local error; try again later"
 
 
+def _no_event(name: str) -> None:
+    """Events go nowhere until the gateway wires its metrics in."""
+
+
 class _Session(Session):
     # aiosmtpd itself sets the deprecated ``login_data`` on every AUTH, and its property logs a
     # deprecation warning each time; a plain attribute here takes the value silently. Nothing reads
@@ -326,6 +334,8 @@ class GatewaySMTP(SMTP):
         self._listener = listener
         # False on the implicit-TLS port: the session counts once its TLS handshake is done.
         self._counted = counted
+        # On the implicit-TLS port: True until the handshake is done (connection_made).
+        self._handshake_pending = not counted
         self._refused = False
         self._reserved = 0
         self._data_bytes = 0
@@ -336,8 +346,22 @@ class GatewaySMTP(SMTP):
     def _create_session(self) -> Session:
         return _Session(self.loop)
 
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        try:
+            await super().smtp_STARTTLS(arg)
+        except TLSSetupException:
+            self._listener.handler.events("tls_failed_starttls")
+            raise
+
+    def __del__(self) -> None:
+        # asyncio tells a protocol nothing of a failed implicit-TLS handshake: such a protocol is
+        # dropped without connection_made ever having counted it.
+        if getattr(self, "_handshake_pending", False):
+            self._listener.handler.events("tls_failed_implicit")
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None and self.transport is None:
+            self._handshake_pending = False
             if not self._counted:
                 # Implicit TLS, handshake done: the checks protocol_factory makes for other ports.
                 refusal = self._listener.refusal()
@@ -598,6 +622,7 @@ class Listener:
         self.trusted_proxies = NetworkList(config.server.trusted_proxies)
 
     def session_opened(self) -> None:
+        self.handler.events("session")
         self.active_sessions += 1
         self._idle.clear()
 

@@ -265,3 +265,25 @@ def test_prune_timer_and_service_pass_systemd_analyze_verify(tmp_path: Path) -> 
     complaints = [line for line in (proc.stdout + proc.stderr).splitlines() if "seller-mail-gateway-prune" in line]
     assert proc.returncode == 0, proc.stderr
     assert complaints == []
+
+
+def _exposure(unit: Path, tmp_path: Path) -> float:
+    """systemd-analyze security's overall exposure of ``unit`` (as shipped, but runnable here)."""
+    text = re.sub(r"^ExecStart=.*$", "ExecStart=/usr/bin/true", unit.read_text(), flags=re.M)
+    text = re.sub(r"^(User|Group)=smgw$", r"\1=root", text, flags=re.M)
+    copy = tmp_path / unit.name
+    copy.write_text(text)
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=true", str(copy)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    match = re.search(r"Overall exposure level for \S+: ([\d.]+)", proc.stdout + proc.stderr)
+    assert match, proc.stdout + proc.stderr
+    return float(match.group(1))
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_prune_unit_is_hardened_like_the_main_unit(tmp_path: Path) -> None:
+    prune = _exposure(ROOT / "deploy/systemd/seller-mail-gateway-prune.service", tmp_path)
+    main = _exposure(UNIT, tmp_path)
+    assert prune <= main + 0.5 and prune < 3.0, (prune, main)
+    s = unit_settings(UNIT)
+    assert s["[Service]WatchdogSec"] == ["60s"]
