@@ -26,7 +26,7 @@ hooks=()
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
     hooks+=(--customize-hook='mkdir -p "$1/usr/local/share/ca-certificates"'
             --customize-hook="copy-in $(echo /usr/local/share/ca-certificates/*.crt) /usr/local/share/ca-certificates/"
-            --customize-hook='chroot "$1" update-ca-certificates >/dev/null 2>\&1')
+            --customize-hook='chroot "$1" update-ca-certificates >/dev/null 2>&1')
 fi
 hooks+=(--customize-hook='printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" > "$1/etc/pip.conf"')
 mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates "${hooks[@]}" bookworm \
