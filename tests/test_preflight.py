@@ -242,3 +242,31 @@ def test_bounce_import_with_a_missing_wording_dir_says_so(tmp_path: Path) -> Non
     done = gateway("bounce", "import", "--config", str(config), "--dry-run", str(notice), cwd=tmp_path)
     assert done.returncode == 2
     assert "bounces.wording_dir" in done.stderr and str(tmp_path / "nowhere") in done.stderr
+
+
+def test_full_state_disk_is_never_a_traceback(tmp_path: Path, small_fs: Path) -> None:
+    """A state file system with no space left: serve either starts (and drains, issue 16 item 1)
+    or refuses in one line naming the state, exit 2; it never dies with a traceback."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(_base(small_fs))
+    (small_fs / "filler").write_bytes(b"\0" * (1024 * 1024))  # tmpfs stops it at its 1 MB
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=tmp_path,
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    events = []
+    for line in proc.stderr:
+        events.append(json.loads(line))  # every line JSON, a traceback included would fail here
+        if events[-1]["event"] in ("gateway_started", "startup_refused"):
+            break
+    if events and events[-1]["event"] == "gateway_started":
+        proc.terminate()
+    _, rest = proc.communicate(timeout=60)
+    events += [json.loads(line) for line in rest.splitlines() if line.strip()]
+    assert "Traceback" not in rest
+    refused = [e for e in events if e["event"] == "startup_refused"]
+    if refused:
+        assert proc.returncode == 2 and refused[0]["key"] == "state.directory", refused
+    else:
+        assert proc.returncode == 0, events

@@ -180,6 +180,10 @@ def startup_refusal(config: GatewayConfig, exc: BaseException) -> tuple[str, str
     if isinstance(exc, sqlite3.DatabaseError):
         return state_key, f"state at {describe(config)}: {exc} (restore it from a backup: gateway restore)"
     if isinstance(exc, OSError):
+        import errno
+
+        if exc.errno == errno.ENOSPC:
+            return "state.directory", f"no space left on the file system of {config.state_dir}: {exc}"
         return _os_error_key(config, exc), _os_error_text(exc)
     return None
 
