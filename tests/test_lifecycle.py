@@ -170,3 +170,25 @@ def test_sigterm_during_startup_ends_the_start(tmp_path: Path) -> None:
             assert not any(e["event"] == "gateway_started" for e in events)
         finally:
             stop(proc)
+
+
+async def test_reload_says_which_changes_need_a_restart(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    from gateway.app import Gateway
+    from gateway.config import load_config
+
+    path = write_config(tmp_path)
+    gw = Gateway(load_config(path), policy=None, config_path=path)
+    await gw.start()
+    try:
+        path.write_text(path.read_text().replace("[admin]\nenabled = false\n",
+                                                 '[admin]\nenabled = false\nlisten = "127.0.0.1:0"\n'))
+        text = path.read_text().replace('listen = "127.0.0.1:0"\n[state]', 'listen = "127.0.0.1:2599"\n[state]', 1)
+        path.write_text(text)
+        with capture_logs() as logs:
+            assert await gw.reload()
+        reloaded = next(e for e in logs if e["event"] == "reloaded")
+        assert reloaded["needs_restart"] == ["listen", "admin"]
+    finally:
+        await gw.stop(grace=2.0)
