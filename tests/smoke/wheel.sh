@@ -11,6 +11,17 @@ rm -rf dist build
 wheel="$(ls dist/*.whl)"
 # The sdist must carry the packs too (a wheel built from it is the same).
 tar -tzf dist/*.tar.gz >/tmp/smoke-sdist.txt; grep -q '/policies/bounces/amazon.toml$' /tmp/smoke-sdist.txt || { echo "sdist lacks policies/" >&2; exit 1; }
+# Every file of policies/ is in the wheel as gateway/policies/... (a new kind of file in the
+# packs must not be left out silently).
+python3 - "$wheel" <<'PY'
+import subprocess, sys, zipfile
+tracked = subprocess.run(["git", "ls-files", "policies"], capture_output=True, text=True, check=True).stdout.split()
+shipped = set(zipfile.ZipFile(sys.argv[1]).namelist())
+missing = [p for p in tracked if "gateway/" + p not in shipped]
+if missing:
+    sys.exit(f"the wheel lacks {len(missing)} files of policies/: {missing[:10]}")
+print(f"smoke: the wheel ships all {len(tracked)} files of policies/")
+PY
 work="$(mktemp -d /tmp/smgw-wheel.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
