@@ -67,9 +67,8 @@ def path_needs(config: GatewayConfig) -> list[PathNeed]:
             _upstream_needs(add, f"tenants[{i}].upstream", tenant.upstream)
         add(f"tenants[{i}].policy.local_packs_dir", tenant.policy.local_packs_dir, "dir")
     add("state.directory", config.state.directory, "writable-dir")
-    if config.upstream.host is None:
-        add("upstream.maildir" if config.upstream.maildir else "state.directory", config.outbox_dir,
-            "writable-dir")
+    if config.upstream.host is None and config.upstream.maildir is not None:
+        add("upstream.maildir", config.upstream.maildir, "writable-dir")  # else inside the state folder
     return needs
 
 
