@@ -123,6 +123,9 @@ async def serve(gateway: Gateway) -> None:
     stop_requested = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
+    # A SIGHUP while starting would end the process (default action): remember it, reload after.
+    reload_pending = asyncio.Event()
+    loop.add_signal_handler(signal.SIGHUP, reload_pending.set)
     lock = PidLock(gateway.config.state_dir)
     gateway.config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock.acquire()
@@ -142,7 +145,7 @@ async def serve(gateway: Gateway) -> None:
         if starting.exception() is not None:
             await _stop_quietly(gateway)
             starting.result()  # raises: the caller turns it into one line and exit 2
-        await _serving(gateway, stop_requested)
+        await _serving(gateway, stop_requested, reload_pending.is_set())
     finally:
         lock.release()
 
@@ -153,7 +156,7 @@ async def _stop_quietly(gateway: Gateway) -> None:
         await gateway.stop(grace=5.0)
 
 
-async def _serving(gateway: Gateway, stop_requested: asyncio.Event) -> None:
+async def _serving(gateway: Gateway, stop_requested: asyncio.Event, reload_now: bool) -> None:
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
 
@@ -175,6 +178,8 @@ async def _serving(gateway: Gateway, stop_requested: asyncio.Event) -> None:
     if interval is not None:
         watchdog = asyncio.create_task(_watchdog(interval), name="watchdog")
     sdnotify.notify("READY=1")
+    if reload_now:
+        on_hup()
     try:
         await stop_requested.wait()
     finally:

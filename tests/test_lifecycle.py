@@ -192,3 +192,25 @@ async def test_reload_says_which_changes_need_a_restart(tmp_path: Path) -> None:
         assert reloaded["needs_restart"] == ["listen", "admin"]
     finally:
         await gw.stop(grace=2.0)
+
+
+def test_sighup_during_startup_does_not_kill_the_gateway(tmp_path: Path) -> None:
+    """SIGHUP's default action ends a process: while starting it is remembered instead. Here the
+    start then fails on its own (a database that never answers): exit 2 in one line, not death
+    by SIGHUP."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        config = write_config(tmp_path).read_text().replace(
+            "[state]\n", f'[state]\ndatabase = "postgresql://nobody@127.0.0.1:{port}/gateway"\n')
+        (tmp_path / "gateway.toml").write_text(config)
+        proc = serve(tmp_path / "gateway.toml")
+        try:
+            wait_for_event(proc, "gateway_starting")
+            proc.send_signal(signal.SIGHUP)
+            events = wait_for_event(proc, "startup_refused", timeout=60)
+            assert events[-1]["key"] == "state.database"
+            assert proc.wait(timeout=30) == 2
+        finally:
+            stop(proc)
