@@ -66,6 +66,8 @@ def path_needs(config: GatewayConfig) -> list[PathNeed]:
         if tenant.upstream is not None:
             _upstream_needs(add, f"tenants[{i}].upstream", tenant.upstream)
         add(f"tenants[{i}].policy.local_packs_dir", tenant.policy.local_packs_dir, "dir")
+    for i, key in enumerate(config.dkim.keys):
+        add(f"dkim.keys[{i}].key_file", key.key_file)
     add("state.directory", config.state.directory, "writable-dir")
     if config.upstream.host is None and config.upstream.maildir is not None:
         add("upstream.maildir", config.upstream.maildir, "writable-dir")  # else inside the state folder
@@ -189,6 +191,20 @@ def check_secrets(config: GatewayConfig) -> list[Problem]:
     return problems
 
 
+def check_dkim(config: GatewayConfig) -> list[Problem]:
+    """Each signing key loads (an RSA key in unencrypted PEM), once its file can be read."""
+    from gateway.signing import DkimError, load_key
+
+    problems: list[Problem] = []
+    for i, key in enumerate(config.dkim.keys):
+        if key.key_file.is_file() and os.access(key.key_file, os.R_OK):
+            try:
+                load_key(key.domain, key.selector, key.key_file)
+            except DkimError as exc:
+                problems.append(Problem(f"dkim.keys[{i}].key_file", str(exc)))
+    return problems
+
+
 def _secret_files(config: GatewayConfig) -> list[tuple[str, Path]]:
     out: list[tuple[str, Path]] = []
     if config.admin.listen_address is not None and config.admin.token_file is not None:
@@ -261,6 +277,7 @@ def check(config: GatewayConfig, *, as_user: str | None = None, load: bool = Tru
         problems += probe_as(as_user, needs)
     problems += check_tls(config)
     problems += check_secrets(config)
+    problems += check_dkim(config)
     # The data folders' own checks say more than "missing" once they exist; one line per key.
     said = {p.key for p in problems}
     problems += [p for p in check_data(config, load=load and not said & _DATA_KEYS) if p.key not in said]

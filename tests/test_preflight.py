@@ -98,6 +98,15 @@ def garbage_certificate(tmp: Path) -> str:
     return _base(tmp, '[tls]\ncert_file = "cert.pem"\nkey_file = "key.pem"\n')
 
 
+def missing_dkim_key(tmp: Path) -> str:
+    return _base(tmp, '[[dkim.keys]]\ndomain = "shop.example"\nselector = "s1"\nkey_file = "no-such-key.pem"\n')
+
+
+def garbage_dkim_key(tmp: Path) -> str:
+    (tmp / "dkim.pem").write_text("not a key\n")
+    return _base(tmp, '[[dkim.keys]]\ndomain = "shop.example"\nselector = "s1"\nkey_file = "dkim.pem"\n')
+
+
 def state_dir_is_a_file(tmp: Path) -> str:
     (tmp / "state").write_text("oops")
     return _base(tmp)
@@ -119,6 +128,8 @@ CONFIG_CASES: dict[str, tuple[Setup, str]] = {
     "incomplete bounce wording": (incomplete_bounce_wording, "bounces.wording_dir"),
     "garbage certificate": (garbage_certificate, "tls.cert_file"),
     "state directory is a file": (state_dir_is_a_file, "state.directory"),
+    "missing DKIM key": (missing_dkim_key, "dkim.keys[0].key_file"),
+    "garbage DKIM key": (garbage_dkim_key, "dkim.keys[0].key_file"),
 }
 
 
