@@ -530,8 +530,13 @@ class Pipeline:
         if self.metrics is not None:
             self.metrics.observe_decision(verdict, run.recipients[0].marketplace if run.recipients else None,
                                           shadow, run.tenant.id)
+        # One name per id across the log: a held message's quarantine id, a spooled one's queue id
+        # (as delivery.* and quarantine_* events call them); a refused message has neither.
+        outcome = run.outcome
+        held = outcome is not None and outcome.disposition is Disposition.HELD
         log.info(
-            "decision", ref=ref, tenant=run.tenant.id, shadow=shadow, entrance=str(run.entrance),
+            "decision", queue_id=None if held else (ref or None), quarantine_id=ref if held else None,
+            tenant=run.tenant.id, shadow=shadow, entrance=str(run.entrance),
             message_id=txn.message_id, peer=txn.peer, auth_user=txn.auth_user, mail_from=txn.mail_from,
             rcpt_tos=txn.rcpt_tos, size=txn.size, marketplace=verdict.marketplace,
             action=f"would-{verdict.action}" if shadow else str(verdict.action), critical=verdict.critical,

@@ -18,7 +18,6 @@ from typing import Literal, Protocol
 
 import regex
 
-import gateway
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.orderids import find_order_ids, mask_order_ids
@@ -35,11 +34,12 @@ from gateway.policy.language import marketplace_languages
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule
 from gateway.policy.matchers import Context, Document, Key, PhraseIndex, content_only
 from gateway.policy.packs import Purpose, load_packs
+from gateway.datafiles import shipped_policies
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 
 __all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
 
-DEFAULT_PACKS_DIR = Path(gateway.__file__).parent.parent / "policies"
+DEFAULT_PACKS_DIR = shipped_policies()
 
 # The subject keyword that lets critical mail through a buyer's opt-out, per marketplace tld: used
 # when the packs have no [keywords] table (policies/critical.toml has one).
