@@ -110,7 +110,7 @@ class Run:
         self.note(stage, result, detail)
         self.outcome = Outcome(disposition, cause, self.shadow_of or self.verdict, queue_id=queue_id,
                                quarantine_id=quarantine_id, shadow=self.shadow_of is not None,
-                               detail=facts or {})
+                               detail=facts or {}, data=self.data if disposition is Disposition.QUEUED else b"")
 
 
 class _NoState:

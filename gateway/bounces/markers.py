@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 
-from gateway.bounces.message import Mail
 from gateway.bounces import reasons
+from gateway.bounces.message import Mail
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gateway.bounces import reasons
 from gateway.bounces.message import Mail
 from gateway.bounces.phrases import PhraseIndex
-from gateway.bounces import reasons
 from gateway.bounces.reasons import MAX_TEXT, status_class
 
 # How much of a report's own text is searched for a vendor's markers.

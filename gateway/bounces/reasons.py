@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.bounces.phrases import PhraseIndex
-
 from gateway.datafiles import shipped_bounce_wording
 
 # The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise.

@@ -20,6 +20,7 @@ import regex
 
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
+from gateway.datafiles import shipped_policies
 from gateway.orderids import find_order_ids, mask_order_ids
 from gateway.policy.checks import CHECKS
 from gateway.policy.content import (
@@ -34,7 +35,6 @@ from gateway.policy.language import marketplace_languages
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule
 from gateway.policy.matchers import Context, Document, Key, PhraseIndex, content_only
 from gateway.policy.packs import Purpose, load_packs
-from gateway.datafiles import shipped_policies
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 
 __all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
