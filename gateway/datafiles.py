@@ -59,23 +59,3 @@ def check_bounce_wording(wording_dir: Path | None) -> Path:
     if missing:
         raise DataFilesError(f"{setting}: {', '.join(missing)} missing in bounce wording folder {folder}")
     return folder
-
-
-def load_bounce_wording(wording_dir: Path | None) -> Path:
-    """Check, select and read the bounce wording now; ``DataFilesError`` naming the file otherwise."""
-    import re
-    import tomllib
-
-    from gateway.bounces import reasons
-
-    folder = check_bounce_wording(wording_dir)
-    if folder != reasons.POLICY_DIR:
-        reasons.use_wording_dir(folder)
-    try:
-        reasons.load_all()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError,
-            re.error) as exc:
-        setting = "bounces.wording_dir" if wording_dir is not None else f"the installed {PACKAGE} package data"
-        raise DataFilesError(f"{setting}: bounce wording in {folder} cannot be read: "
-                             f"{type(exc).__name__}: {exc}") from None
-    return folder

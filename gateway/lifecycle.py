@@ -18,15 +18,30 @@ import fcntl
 import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway import sdnotify
 from gateway.log import get_logger
 
-if TYPE_CHECKING:
-    from gateway.app import Gateway
-
 log = get_logger("gateway.lifecycle")
+
+
+class _Config(Protocol):
+    @property
+    def state_dir(self) -> Path: ...
+
+
+class Servable(Protocol):
+    """What serving needs of a gateway (gateway.app.Gateway): this module must not import it back."""
+
+    @property
+    def config(self) -> _Config: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float = ...) -> None: ...
+
+    async def reload(self) -> bool: ...
 
 PID_FILE = "gateway.pid"
 
@@ -117,7 +132,7 @@ async def _watchdog(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def serve(gateway: Gateway) -> None:
+async def serve(gateway: Servable) -> None:
     """Start ``gateway``, serve until SIGTERM/SIGINT, reload on SIGHUP, stop cleanly."""
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
@@ -150,13 +165,13 @@ async def serve(gateway: Gateway) -> None:
         lock.release()
 
 
-async def _stop_quietly(gateway: Gateway) -> None:
+async def _stop_quietly(gateway: Servable) -> None:
     """Close whatever a failed or abandoned start opened; its own failure adds nothing."""
     with contextlib.suppress(Exception):
         await gateway.stop(grace=5.0)
 
 
-async def _serving(gateway: Gateway, stop_requested: asyncio.Event, reload_now: bool) -> None:
+async def _serving(gateway: Servable, stop_requested: asyncio.Event, reload_now: bool) -> None:
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[None]] = set()
 

@@ -585,7 +585,7 @@ def _held_rewrite(release: Release, txn: Transaction, marketplace: str) -> Verdi
 
 
 def _replace_subject(raw: bytes, subject: str) -> bytes:
-    from gateway.policy.engine import replace_subject
+    from gateway.message.mime import replace_subject
 
     return replace_subject(raw, subject)
 

@@ -28,6 +28,9 @@ from urllib.parse import urlsplit
 
 import regex
 
+from gateway.message.mime import parse_headers, replace_subject
+from gateway.message.text import decode_header_value
+
 # What a rule's `strip` action may remove; the rule packs map their rules onto these.
 TRACKING_PIXEL = "tracking-pixel"
 REMOTE_IMAGE = "remote-image"
@@ -518,9 +521,6 @@ def _plain_contact_line(line: str, options: RepairOptions) -> bool:
 # -- headers --------------------------------------------------------------------------------------
 
 def _repair_subject(raw: bytes, removals: list[Removal]) -> bytes:
-    from gateway.policy.content import decode_header_value, parse_headers
-    from gateway.policy.engine import replace_subject
-
     head = _HEADER_END.search(raw)
     subject = parse_headers(raw[: head.end()] if head else raw).get("Subject")
     if subject is None:

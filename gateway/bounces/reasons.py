@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.bounces.phrases import PhraseIndex
-from gateway.datafiles import shipped_bounce_wording
+from gateway.datafiles import PACKAGE, DataFilesError, check_bounce_wording, shipped_bounce_wording
 
 # The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise.
 POLICY_DIR = shipped_bounce_wording()
@@ -365,3 +365,21 @@ def status_for(reason: str, status: str | None, temporary: bool = False) -> str:
     if reason in ("feedback", "vacation"):
         return ""
     return f"{'4' if temporary else '5'}.0.{PSEUDO_STATUS.get(reason, '900')}"
+
+
+def load_bounce_wording(wording_dir: Path | None) -> Path:
+    """Check, select and read the bounce wording now; ``DataFilesError`` naming the file otherwise."""
+    import re
+    import tomllib
+
+    folder = check_bounce_wording(wording_dir)
+    if folder != POLICY_DIR:
+        use_wording_dir(folder)
+    try:
+        load_all()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError,
+            re.error) as exc:
+        setting = "bounces.wording_dir" if wording_dir is not None else f"the installed {PACKAGE} package data"
+        raise DataFilesError(f"{setting}: bounce wording in {folder} cannot be read: "
+                             f"{type(exc).__name__}: {exc}") from None
+    return folder

@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(config.log.format, config.log.level)
     from gateway import preflight
-    from gateway.datafiles import DataFilesError, load_bounce_wording
+    from gateway.bounces.reasons import load_bounce_wording
+    from gateway.datafiles import DataFilesError
 
     # What config check finds, as this user; the rule packs load in start() (PolicyLoadError).
     problems = [p for p in preflight.check(config, load=False) if not p.warning]

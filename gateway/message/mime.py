@@ -235,3 +235,38 @@ def read_message(raw: bytes) -> MessageContent:
     except Exception as exc:
         out.problems.append(f"MIME decoding stopped: {exc}")
     return out
+
+
+_SUBJECT_HEADER_END = regex.compile(rb"(\r?\n)\r?\n")
+_SUBJECT_LINE = regex.compile(rb"(?im)^subject[ \t]*:.*(?:\r?\n[ \t].*)*(?:\r?\n)?")
+
+
+def encode_subject(subject: str, linesep: str) -> bytes:
+    """A Subject header line (without its line end), RFC 2047-encoded when it is not ASCII."""
+    subject = subject.replace("\r", " ").replace("\n", " ")
+    charset = "us-ascii" if subject.isascii() else "utf-8"
+    value = email.header.Header(subject, charset=charset, header_name="Subject").encode(linesep=linesep)
+    return b"Subject: " + value.encode("ascii")
+
+
+def replace_subject(raw: bytes, subject: str) -> bytes:
+    """Replace the first Subject header (dropping any duplicates); everything else stays byte-exact."""
+    end = _SUBJECT_HEADER_END.search(raw)
+    split = end.end(1) if end else len(raw)
+    head, rest = raw[:split], raw[split:]  # head: every header line with its line end
+    eol = b"\r\n" if b"\r\n" in (head or raw[:200]) else b"\n"
+    if head and not head.endswith(b"\n"):
+        head += eol
+    line = encode_subject(subject, eol.decode()) + eol
+    matches = list(_SUBJECT_LINE.finditer(head))
+    if not matches:
+        return head + line + rest
+    out = bytearray()
+    pos = 0
+    for i, m in enumerate(matches):
+        out += head[pos:m.start()]
+        if i == 0:
+            out += line
+        pos = m.end()
+    out += head[pos:]
+    return bytes(out) + rest

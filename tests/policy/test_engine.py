@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config import MarketplaceConfig, PolicyConfig
-from gateway.policy.engine import InMemoryPolicyState, PolicyEngine, replace_subject
+from gateway.message.mime import replace_subject
+from gateway.policy.engine import InMemoryPolicyState, PolicyEngine
 from gateway.policy.verdict import Action
 from tests.policy.mail import ALIAS_DE, ORDER, PDF, attachment, message, recipients
 
