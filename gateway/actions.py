@@ -309,7 +309,7 @@ class MessageProcessor:
                 await self.store.release_send(tenant.id, marketplace, utc_day())
             for order_id, tag in reserved:
                 await self.store.release_counter(order_id, tag, tenant.id)
-            return replies.STORAGE_FAILED
+            return exc.smtp_reply  # 452 4.3.1 for storage trouble, 451 4.3.0 for a damaged spool
         decided = shadow_of or verdict
         self._log_decision(txn, tenant, decided, ref=queue_id, shadow=shadow)
         if txn.marketplace_recipients:

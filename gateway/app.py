@@ -23,6 +23,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.server import Listener
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
+from gateway.spool.space import prepare_for_start
 from gateway.store.base import Store
 from gateway.store.factory import describe, open_store
 from gateway.tenants import TenantDirectory
@@ -60,6 +61,13 @@ def upstream_routes(config: GatewayConfig) -> dict[str, UpstreamConfig]:
     return {t.id: t.upstream for t in config.tenants if t.upstream is not None}
 
 
+async def open_spool(config: GatewayConfig, *, handoff: bool = True, accept_empty: bool = False) -> Spool:
+    """This instance's spool, with the configured free-space reserve and size cap."""
+    return await Spool.open(config.state_dir / "spool", max_size_bytes=config.state.spool_max_bytes,
+                            min_free_bytes=config.state.min_free_bytes, handoff=handoff,
+                            accept_empty=accept_empty)
+
+
 def _no_notify() -> None:
     """Delivery runs in its own process and finds released messages by polling the spool."""
 
@@ -68,8 +76,9 @@ class Gateway:
     """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface."""
 
     def __init__(self, config: GatewayConfig, *, policy: Any = "load",
-                 config_path: Path | None = None) -> None:
+                 config_path: Path | None = None, accept_empty_spool: bool = False) -> None:
         self.config = config
+        self.accept_empty_spool = accept_empty_spool
         self.config_path = config_path
         self._policy_arg = policy
         self.store: Store | None = None
@@ -102,9 +111,12 @@ class Gateway:
         credentials = None
         if cfg.auth.credentials_file is not None:
             credentials = Credentials.load(cfg.auth.credentials_file)
+        # On a full disk the spool's ballast goes first, so the state opens and the spool drains.
+        await asyncio.to_thread(prepare_for_start, cfg.state_dir / "spool", cfg.state.min_free_bytes)
         self.store = await open_store(cfg)
         separate = cfg.delivery.process == "separate"
-        self.spool = await Spool.open(cfg.state_dir / "spool", handoff=not separate)
+        self.spool = await open_spool(cfg, handoff=not separate, accept_empty=self.accept_empty_spool)
+        self.metrics.watch_spool_problem(lambda: self.spool.problem if self.spool else None)
         if separate:
             from gateway.deliverer import DeliveryProcess
 

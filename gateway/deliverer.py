@@ -13,11 +13,10 @@ import contextlib
 import signal
 import sys
 
-from gateway.app import upstream_routes
+from gateway.app import open_spool, upstream_routes
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
-from gateway.spool import Spool
 
 log = get_logger("gateway.deliverer")
 
@@ -26,7 +25,7 @@ RESTART_DELAY = 1.0
 
 async def run_delivery(config: GatewayConfig) -> None:
     """The child's main: deliver until SIGTERM, then finish in-flight attempts."""
-    spool = await Spool.open(config.state_dir / "spool")
+    spool = await open_spool(config)
     service = DeliveryService(spool, config.upstream, config.delivery, outbox=config.outbox_dir,
                               hostname=config.server.hostname, routes=upstream_routes(config))
     await service.start()

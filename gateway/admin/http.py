@@ -240,6 +240,8 @@ class AdminServer:
             problems.append("store not open")
         if gw.spool is None:
             problems.append("spool not open")
+        elif gw.spool.problem is not None:
+            problems.append(f"spool damaged ({gw.spool.problem}); run gateway spool salvage")
         if problems:
             return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
         return web.Response(text="ready\n")
