@@ -43,6 +43,9 @@ def register(sub: Any) -> None:
         description="Run the SMTP gateway. Without --config: embedded defaults (127.0.0.1:2525, "
                     "state in ./state, a Maildir outbox as upstream).")
     parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("--accept-empty-spool", action="store_true",
+                        help="start although the spool this state directory had is missing or empty "
+                             "(its pending messages are then lost)")
     parser.set_defaults(func=run)
     deliver = sub.add_parser(
         "deliver", help="run only delivery from the spool (normally started by serve)",
@@ -118,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     from gateway.store.factory import describe
 
     try:
-        asyncio.run(Gateway(config, config_path=args.config).run())
+        asyncio.run(Gateway(config, config_path=args.config,
+                            accept_empty_spool=args.accept_empty_spool).run())
     except KeyboardInterrupt:
         return 130
     except StoreError as exc:
