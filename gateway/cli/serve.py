@@ -54,6 +54,9 @@ def register(sub: Any) -> None:
     source = deliver.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help="TOML configuration file")
     source.add_argument("--config-stdin", action="store_true", help="read the configuration as JSON on stdin")
+    deliver.add_argument("--watch-parent", action="store_true",
+                         help="with --config-stdin: the JSON is one line, and end of file on stdin "
+                              "afterwards (the parent is gone) stops delivery")
     deliver.set_defaults(func=deliver_only)
     reload = sub.add_parser(
         "reload", help="make a running gateway re-read its config and rule packs",
@@ -76,7 +79,8 @@ def _load(path: Path | None) -> GatewayConfig | None:
 def deliver_only(args: argparse.Namespace) -> int:
     if args.config_stdin:
         try:
-            config = GatewayConfig.model_validate_json(sys.stdin.buffer.read())
+            raw = sys.stdin.buffer.readline() if args.watch_parent else sys.stdin.buffer.read()
+            config = GatewayConfig.model_validate_json(raw)
         except ValueError as exc:
             print(f"gateway deliver: bad configuration on stdin: {exc}", file=sys.stderr)
             return 2
@@ -87,8 +91,13 @@ def deliver_only(args: argparse.Namespace) -> int:
         config = loaded
     configure_logging(config.log.format, config.log.level)
     from gateway.deliverer import run_delivery
+    from gateway.delivery import DeliveryAlreadyRunning
 
-    asyncio.run(run_delivery(config))
+    try:
+        asyncio.run(run_delivery(config, sys.stdin.buffer if args.watch_parent else None))
+    except DeliveryAlreadyRunning as exc:
+        print(f"gateway deliver: {exc}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: the supervisor waits longer before the next try
     return 0
 
 
