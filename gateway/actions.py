@@ -18,6 +18,7 @@ from typing import Protocol
 from gateway import replies
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
+from gateway.evaluation import evaluate_policy
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.orderids import order_ids_in_message
@@ -112,9 +113,10 @@ class MessageProcessor:
             return Verdict(action=Action.RELAY)
         state = await self.store.policy_state(tenant.id, [r.alias for r in txn.marketplace_recipients])
         try:
-            # Policy work is CPU-bound: a worker thread, bounded so the client hears back in time.
+            # Policy work is CPU-bound: a worker process, ended when the client must hear back.
             async with asyncio.timeout(self.config.policy.evaluation_timeout):
-                return await asyncio.to_thread(policy.evaluate, txn.data, txn.marketplace_recipients, state)
+                return await evaluate_policy(policy, txn.data, txn.marketplace_recipients, state,
+                                             self.config.policy.evaluation_isolation)
         except TimeoutError:
             log.error("policy_timeout", tenant=tenant.id, peer=txn.peer, message_id=txn.message_id,
                       rcpt_tos=txn.rcpt_tos, size=txn.size)

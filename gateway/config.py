@@ -252,6 +252,9 @@ class PolicyConfig(_Section):
     # Shadow mode: decide, log and count everything, but relay every message unchanged.
     shadow: bool = False
     evaluation_timeout: PositiveFloat = 10.0
+    # "process": evaluations run in worker processes, and one that times out is ended there and
+    # then (gateway/evaluation.py); "thread": in this process, where a timed-out one runs on.
+    evaluation_isolation: Literal["process", "thread"] = "process"
     # Hosts a message may link to besides Amazon's own and the carriers in the links pack.
     link_allow_domains: tuple[str, ...] = ()
     # Rules with a score instead of an action add up; these sums quarantine or reject.

@@ -119,11 +119,12 @@ async def test_starts_on_a_full_disk_and_drains_the_spool(tmp_path: Path, sink: 
         await again.stop(grace=2.0)
 
 
-async def send_one(port: int, subject: str, body: bytes = b"body") -> tuple[int, str]:
+async def send_one(port: int, subject: str, body: bytes = b"body", to: str = "buyer@example.com"
+                   ) -> tuple[int, str]:
     client, _ = await RawSMTP.connect(port)
     await client.cmd("EHLO client.test")
     await client.cmd("MAIL FROM:<seller@shop.example>")
-    await client.cmd("RCPT TO:<buyer@example.com>")
+    await client.cmd(f"RCPT TO:<{to}>")
     assert (await client.cmd("DATA"))[0] == 354
     reply = await client.cmd(f"Subject: {subject}\r\n\r\n".encode() + body + b"\r\n.")
     await client.cmd("QUIT")
