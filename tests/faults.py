@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +51,11 @@ def start(config: Path) -> subprocess.Popen[bytes]:
                             start_new_session=True)
 
 
-def write_config(path: Path, port: int, state: Path, sink_port: int, separate: bool) -> None:
+def write_config(path: Path, port: int, state: Path, sink_port: int, separate: bool,
+                 min_free_bytes: int = 0) -> None:
     path.write_text(
         f'[server]\nlisten = "127.0.0.1:{port}"\n'
-        f'[state]\ndirectory = "{state}"\nmin_free_bytes = 0\n'
+        f'[state]\ndirectory = "{state}"\nmin_free_bytes = {min_free_bytes}\n'
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\n'
         'connect_timeout = 2\ncommand_timeout = 5\ndata_timeout = 10\n'
         '[policy]\nenabled = false\n'
@@ -75,19 +76,20 @@ def message_ids(sink: Sink) -> list[str]:
 
 async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "kill9",
                     separate: bool = False, clients: int = 8, per_client: int = 40,
-                    during: Callable[[Sink], None] | None = None,
-                    after: Callable[[Sink], None] | None = None, settle: float = 30.0) -> RoundResult:
+                    during: Callable[[Sink], Awaitable[None]] | None = None,
+                    after: Callable[[Sink], Awaitable[None]] | None = None, settle: float = 30.0,
+                    state: Path | None = None, min_free_bytes: int = 0) -> RoundResult:
     """Send clients x per_client messages; at a third acknowledged, apply ``during`` to the sink
     and the fault to the gateway; restart; apply ``after``; count."""
     port = free_port()
     mount: LazyMount | None = None
-    state = tmp_path / "state"
+    state = state or tmp_path / "state"
     if fault == "power":
         mount = LazyMount(tmp_path / "backing", tmp_path / "mnt")
         mount.mount()
         state = tmp_path / "mnt" / "state"
     config = tmp_path / "gateway.toml"
-    write_config(config, port, state, sink.port, separate)
+    write_config(config, port, state, sink.port, separate, min_free_bytes)
     proc = start(config)
     acknowledged: set[str] = set()
     refused = 0
@@ -120,7 +122,7 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
         await asyncio.wait([asyncio.ensure_future(third.wait()), tasks], timeout=120,
                            return_when=asyncio.FIRST_COMPLETED)
         if during is not None:
-            during(sink)
+            await during(sink)
         if fault in ("kill9", "power"):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -134,7 +136,7 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
             proc = start(config)
             await wait_listening(port)
         if after is not None:
-            after(sink)
+            await after(sink)
         async with asyncio.timeout(settle):
             while not acknowledged <= set(message_ids(sink)):
                 await asyncio.sleep(0.1)

@@ -40,7 +40,7 @@ from gateway.spool.records import (
     check_address,
     new_queue_id,
 )
-from gateway.spool.space import SpaceGuard, release_ballast
+from gateway.spool.space import SpaceGuard, release_ballast, wal_checkpoint_pages
 from gateway.spool.writer import RECOVERY, SCHEMA, Item, Op, Put, Writer, connect, insert
 
 log = get_logger("gateway.spool")
@@ -109,9 +109,11 @@ class Spool:
                     if not (is_disk_full(exc) and release_ballast(directory)):
                         raise
                     _initialise(conn)
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
                 if max_size_bytes is not None:
-                    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
                     conn.execute(f"PRAGMA max_page_count={max(1, max_size_bytes // page_size)}")
+                if min_free_bytes:
+                    conn.execute(f"PRAGMA wal_autocheckpoint={wal_checkpoint_pages(min_free_bytes, page_size)}")
                 fsync_dir(directory)
                 reader = connect(path)
                 reader.execute("PRAGMA query_only=ON")

@@ -6,6 +6,10 @@ new message takes first. So, like Postfix's ``queue_minfree``:
 
 - new mail is refused (452 4.3.1) while free space is below ``[state] min_free_bytes``, or while
   the spool is within a reserve of its size cap; results are always written;
+- everything committed sits in the WAL until a checkpoint copies it into the database file, and
+  that copy needs room of its own. So the WAL is checkpointed after at most a quarter of the
+  reserve (SQLite's 1000 pages, 4 MB, when the reserve is 16 MB or more), and on "disk full" the
+  writer first checkpoints and truncates it;
 - a *ballast* file of up to 8 MiB is kept beside the spool. When the disk fills anyway (another
   program's logs, a spool from before this reserve existed), the ballast is deleted at the first
   "disk full" on a result or at start-up, which gives delivery room to drain the spool. It is laid
@@ -28,6 +32,11 @@ log = get_logger("gateway.spool")
 BALLAST_NAME = "reserve.ballast"
 BALLAST_MAX = 8 * 1024 * 1024
 RESTORE_EVERY = 30.0  # seconds between attempts to lay the ballast down again
+
+
+def wal_checkpoint_pages(min_free_bytes: int, page_size: int) -> int:
+    """WAL pages between automatic checkpoints: a quarter of the reserve, within 64..1000."""
+    return max(64, min(1000, min_free_bytes // (4 * page_size)))
 
 
 def free_bytes(directory: Path) -> int:

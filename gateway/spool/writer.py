@@ -178,7 +178,7 @@ class Writer(threading.Thread):
                 self._mark_corrupt(str(exc))
                 error = SpoolCorrupt(f"spool is damaged: {exc}", recovery=RECOVERY)
             elif is_disk_full(exc):
-                if retry and self._guard is not None and self._guard.on_disk_full():
+                if retry and (self._truncate_wal() or (self._guard is not None and self._guard.on_disk_full())):
                     return None
                 error = SpoolFull(f"spool cannot store: {exc}")
             else:
@@ -190,6 +190,17 @@ class Writer(threading.Thread):
                     conn.execute("ROLLBACK")
             log.exception("spool.batch_failed", batch=len(batch))
             return [(False, SpoolError(f"spool write failed: {exc!r}"))] * len(batch)
+
+    def _truncate_wal(self) -> bool:
+        """Checkpoint the WAL into the database and cut it to zero: the first room to find."""
+        try:
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        if busy:
+            return False
+        log.warning("spool.wal_truncated_for_space")
+        return True
 
     def _mark_corrupt(self, reason: str) -> None:
         if self.corrupt is None:

@@ -97,6 +97,23 @@ async def test_reserve_refuses_new_mail_while_delivery_drains_a_disk_filled_by_o
     assert reply[0] == 452 and "4.3.1" in reply[1], reply
 
 
+async def test_retry_records_on_a_small_disk_never_wedge_the_spool(
+        gateway_factory: GatewayFactory, sink: Sink, small_fs: Path) -> None:
+    # Every retried attempt is a small commit; until a checkpoint they pile up in the WAL, and
+    # a checkpoint needs room in the database file too. With SQLite's default of 1000 pages (4 MB)
+    # a small disk filled with WAL, no checkpoint could run, and nothing was recorded any more.
+    sink.behaviour.data_reply = "451 4.3.0 upstream busy"
+    gw = await gateway_factory(state={"directory": str(small_fs / "state"), "min_free_bytes": 300_000},
+                               delivery={"retry_initial": 0.05, "retry_max": 0.1, "poll_interval": 0.05})
+    port = listener_port(gw)
+    acknowledged = [f"r{i}" for i in range(30) if (await send_one(port, f"r{i}"))[0] == 250]
+    await asyncio.sleep(4.0)  # a few hundred retry records
+    sink.behaviour.data_reply = None
+    await wait_drained(gw)
+    assert sorted(m.data.split(b"\r\n", 1)[0].decode() for m in sink.messages) == sorted(
+        f"Subject: {s}" for s in acknowledged)
+
+
 async def test_starts_on_a_full_disk_and_drains_the_spool(tmp_path: Path, sink: Sink, small_fs: Path) -> None:
     sink.behaviour.data_reply = "451 4.3.0 upstream busy"
     config = make_config(tmp_path, sink.port, state={"directory": str(small_fs / "state"),
