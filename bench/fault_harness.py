@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import subprocess
 import sys
@@ -97,6 +98,16 @@ async def scenario(name: str, clients: int, per_client: int) -> RoundResult | st
                 if reason is not None:
                     return f"skipped: {reason}"
                 return await run_round(tmp, sink, fault="power", **common)
+            if name == "kill9-postgres":
+                dsn = os.environ.get("GATEWAY_TEST_PG_DSN")
+                if not dsn:
+                    return "skipped: GATEWAY_TEST_PG_DSN not set"
+                from tests.pgutil import temporary_database
+
+                with temporary_database(dsn) as database:
+                    # To marketplace aliases, so every message also writes its relay record there.
+                    return await run_round(tmp, sink, fault="kill9", database=database,
+                                           recipient="a1b2c3d4@marketplace.amazon.de", **common)
             if name == "sigterm":
                 return await run_round(tmp, sink, fault="sigterm", **common)
             if name == "upstream-down-10s":
@@ -109,7 +120,7 @@ async def scenario(name: str, clients: int, per_client: int) -> RoundResult | st
                 return await run_round(tmp, sink, fault="none", during=stall_some, settle=60, **common)
             if name == "full-disk":
                 mnt = tmp / "small"
-                if not mount_tmpfs(mnt, "3m"):
+                if not mount_tmpfs(mnt, "2m"):
                     return "skipped: cannot mount a tmpfs (needs root)"
                 try:
                     return await run_round(tmp, sink, fault="none", during=tempfail, after=recovers_after_5s,
@@ -121,16 +132,21 @@ async def scenario(name: str, clients: int, per_client: int) -> RoundResult | st
         await sink.stop()
 
 
-SCENARIOS = ["kill9-inline", "kill9-separate", "power", "sigterm", "upstream-down-10s", "451-then-250",
-             "stalled-upstream", "full-disk"]
+SCENARIOS = ["kill9-inline", "kill9-separate", "kill9-postgres", "power", "sigterm", "upstream-down-10s",
+             "451-then-250", "stalled-upstream", "full-disk"]
 
 
 def write_doc(command: str, text: str) -> None:
     section = f"{BEGIN}\n## Fault harness: acknowledged / delivered / lost / duplicated per scenario\n\n" \
               f"```sh\n{command}\n```\n\n{text}\n{END}"
     doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    heading = "\n## Fault harness:"
     if BEGIN in doc and END in doc:
         doc = doc[:doc.index(BEGIN)] + section + doc[doc.index(END) + len(END):]
+    elif heading in doc:  # as bench/report.py wrote it: replace up to the next section
+        start = doc.index(heading) + 1
+        nxt = doc.find("\n## ", start)
+        doc = doc[:start] + section + ("\n" + doc[nxt:] if nxt >= 0 else "\n")
     else:
         doc = doc.rstrip("\n") + "\n\n" + section + "\n"
     DOC.write_text(doc)

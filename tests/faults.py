@@ -52,10 +52,11 @@ def start(config: Path) -> subprocess.Popen[bytes]:
 
 
 def write_config(path: Path, port: int, state: Path, sink_port: int, separate: bool,
-                 min_free_bytes: int = 0) -> None:
+                 min_free_bytes: int = 0, database: str | None = None) -> None:
     path.write_text(
         f'[server]\nlisten = "127.0.0.1:{port}"\n'
         f'[state]\ndirectory = "{state}"\nmin_free_bytes = {min_free_bytes}\n'
+        + (f'database = "{database}"\n' if database else "") +
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\n'
         'connect_timeout = 2\ncommand_timeout = 5\ndata_timeout = 10\n'
         '[policy]\nenabled = false\n'
@@ -78,7 +79,8 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
                     separate: bool = False, clients: int = 8, per_client: int = 40,
                     during: Callable[[Sink], Awaitable[None]] | None = None,
                     after: Callable[[Sink], Awaitable[None]] | None = None, settle: float = 30.0,
-                    state: Path | None = None, min_free_bytes: int = 0) -> RoundResult:
+                    state: Path | None = None, min_free_bytes: int = 0, database: str | None = None,
+                    recipient: str = "b@example.com") -> RoundResult:
     """Send clients x per_client messages; at a third acknowledged, apply ``during`` to the sink
     and the fault to the gateway; restart; apply ``after``; count."""
     port = free_port()
@@ -89,7 +91,10 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
         mount.mount()
         state = tmp_path / "mnt" / "state"
     config = tmp_path / "gateway.toml"
-    write_config(config, port, state, sink.port, separate, min_free_bytes)
+    write_config(config, port, state, sink.port, separate, min_free_bytes, database)
+    if database is not None:  # a shared PostgreSQL database is upgraded by the admin, not by serve
+        await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gateway", "db", "upgrade", "--config",
+                                                 str(config)], cwd=REPO_ROOT, check=True, capture_output=True)
     proc = start(config)
     acknowledged: set[str] = set()
     refused = 0
@@ -99,10 +104,10 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
         nonlocal refused
         for i in range(per_client):
             mid = f"<{scenario}-{c}-{i}@fault.test>"
-            data = (f"From: a@shop.example\r\nTo: b@example.com\r\nMessage-ID: {mid}\r\n"
+            data = (f"From: a@shop.example\r\nTo: {recipient}\r\nMessage-ID: {mid}\r\n"
                     f"Subject: fault round\r\n\r\n" + ("x" * 78 + "\r\n") * 25).encode()
             try:
-                await aiosmtplib.send(data, sender="a@shop.example", recipients=["b@example.com"],
+                await aiosmtplib.send(data, sender="a@shop.example", recipients=[recipient],
                                       hostname="127.0.0.1", port=port, timeout=10)
             except aiosmtplib.SMTPResponseException:
                 refused += 1
