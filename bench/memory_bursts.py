@@ -16,6 +16,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,24 +66,30 @@ def message(rng: random.Random, n: int) -> tuple[str, bytes]:
     return to, head + b"Content-Type: " + ctype + b"\r\n\r\n" + wrapped + b"\r\n"
 
 
-async def burst(port: int, count: int, sessions: int, start: int) -> int:
+async def burst(port: int, count: int, sessions: int, start: int) -> tuple[int, Counter[str]]:
+    """Send the burst; returns how many were queued for the upstream, and the replies by kind."""
     rng = random.Random(start)
     queue = list(range(start, start + count))
-    accepted = 0
+    replies: Counter[str] = Counter()
 
     async def session() -> None:
-        nonlocal accepted
         client, _ = await RawClient.connect(port)
         await client.cmd("EHLO bench.test")
         while queue:
             n = queue.pop()
             to, body = message(rng, n)
-            reply = await client.send_message("seller@shop.example", [to], body)
-            accepted += reply.code == 250
+            try:
+                reply = await client.send_message("seller@shop.example", [to], body)
+            except ConnectionError:
+                replies["connection closed"] += 1
+                client, _ = await RawClient.connect(port)
+                await client.cmd("EHLO bench.test")
+                continue
+            replies["250 queued" if "queued as" in reply.text else reply.text[:9]] += 1
         await client.close()
 
     await asyncio.gather(*(session() for _ in range(sessions)))
-    return accepted
+    return replies["250 queued"], replies
 
 
 async def main() -> None:
@@ -116,7 +123,7 @@ async def main() -> None:
 
                 sampler = asyncio.create_task(sample())
                 started = time.monotonic()
-                accepted = await burst(port, args.messages, args.sessions, b * args.messages)
+                accepted, replies = await burst(port, args.messages, args.sessions, b * args.messages)
                 delivered += accepted
                 while await sink.count() < delivered and time.monotonic() - started < 600:
                     await asyncio.sleep(0.2)
@@ -126,7 +133,8 @@ async def main() -> None:
                 await asyncio.sleep(args.idle)
                 own, total = total_rss(gateway.pid)
                 after.append(total)
-                print(f"burst {b + 1}: {accepted} accepted, all delivered after {took:.1f} s; peak {peak[0]:.0f} MB; "
+                print(f"burst {b + 1}: replies {dict(sorted(replies.items()))}")
+                print(f"burst {b + 1}: {accepted} queued, all delivered after {took:.1f} s; peak {peak[0]:.0f} MB; "
                       f"after {args.idle:.0f} s idle: gateway {own:.0f} MB, with policy workers {total:.0f} MB")
             if len(after) >= 3:
                 print(f"growth from burst 2 to burst {len(after)} (after idle, with workers): "

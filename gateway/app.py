@@ -17,6 +17,7 @@ from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
 from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
 from gateway.delivery import DeliveryService
+from gateway.evaluation import warm_up
 from gateway.instance import instance_id
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
@@ -108,6 +109,7 @@ class Gateway:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tenants = await asyncio.to_thread(self._tenant_directory, cfg)
+        warm_up(self.tenants.default_policy, cfg.policy.evaluation_isolation)
         credentials = None
         if cfg.auth.credentials_file is not None:
             credentials = Credentials.load(cfg.auth.credentials_file)

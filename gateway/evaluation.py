@@ -30,8 +30,9 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Literal, Protocol, TypeVar
 
 from gateway.log import get_logger
@@ -41,6 +42,10 @@ log = get_logger("gateway.evaluation")
 # Started on demand: enough that a handful of costly messages (each ended at its deadline) leave
 # workers free for the rest; the CPU they share is the kernel's to divide.
 MAX_WORKERS = max(8, 4 * (os.cpu_count() or 1))
+# After a burst, workers idle this long are ended (their memory with them), all but KEEP_WARM.
+KEEP_WARM = 2
+IDLE_AFTER = 30.0
+REAP_EVERY = 10.0
 JOBS_PER_WORKER = 500
 _POLICY_CACHE = 16  # engine objects kept pickled (a reload makes new ones)
 
@@ -70,6 +75,10 @@ class _Worker:
         self.from_worker: IO[bytes] = self.proc.stdout
         self.known: set[str] = set()
         self.jobs = 0
+        self.lock = threading.Lock()
+        self.busy = False
+        self.retired = False
+        self.last_used = time.monotonic()
 
     def send(self, message: tuple[Any, ...]) -> None:
         pickle.dump(message, self.to_worker, protocol=pickle.HIGHEST_PROTOCOL)
@@ -100,6 +109,9 @@ class _Ticket:
         self.worker: _Worker | None = None
         self.cancelled = False
 
+    def is_cancelled(self) -> bool:
+        return self.cancelled
+
     def cancel(self) -> int | None:
         with self.lock:
             self.cancelled = True
@@ -117,6 +129,8 @@ class EvaluationPool:
         self._lock = threading.Lock()
         self._pickled: dict[int, tuple[Any, str, bytes]] = {}
         self._keys = itertools.count()
+        self._reaper: threading.Thread | None = None
+        self._closed = threading.Event()
         self.killed = 0
 
     def _policy_blob(self, policy: Any) -> tuple[str, bytes]:
@@ -133,16 +147,43 @@ class EvaluationPool:
         return key, blob
 
     def _worker(self) -> _Worker:
+        """This thread's worker, marked busy (the caller clears it)."""
         worker: _Worker | None = getattr(self._local, "worker", None)
-        if worker is not None and (worker.proc.poll() is not None or worker.jobs >= JOBS_PER_WORKER):
-            self._retire(worker)
-            worker = None
+        if worker is not None:
+            with worker.lock:
+                usable = not worker.retired and worker.proc.poll() is None and worker.jobs < JOBS_PER_WORKER
+                worker.busy = usable
+            if not usable:
+                self._retire(worker)
+                worker = None
         if worker is None:
             worker = _Worker()
+            worker.busy = True
             self._local.worker = worker
             with self._lock:
                 self._workers.add(worker)
+            self._start_reaper()
         return worker
+
+    def _start_reaper(self) -> None:
+        with self._lock:
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._reap, name="policy-eval-reaper", daemon=True)
+                self._reaper.start()
+
+    def _reap(self) -> None:
+        """After a burst: end workers idle for IDLE_AFTER seconds, beyond the KEEP_WARM most recent."""
+        while not self._closed.wait(REAP_EVERY):
+            with self._lock:
+                workers = sorted(self._workers, key=lambda w: w.last_used, reverse=True)
+            for worker in workers[KEEP_WARM:]:
+                with worker.lock:
+                    if worker.busy or time.monotonic() - worker.last_used < IDLE_AFTER:
+                        continue
+                    worker.retired = True
+                with self._lock:
+                    self._workers.discard(worker)
+                worker.close()
 
     def _retire(self, worker: _Worker) -> None:
         self._local.worker = None
@@ -150,18 +191,51 @@ class EvaluationPool:
             self._workers.discard(worker)
         worker.close()
 
-    def _run(self, ticket: _Ticket, policy: Any, raw: bytes, recipients: Sequence[Any], state: Any) -> Any:
+    def _ready(self, policy: Any) -> tuple[_Worker, str]:
+        """This thread's worker with ``policy`` loaded. Starting a worker and loading an engine
+        take a while on a busy machine; that work is never killed, so it is never wasted."""
         key, blob = self._policy_blob(policy)
         worker = self._worker()
+        if key not in worker.known:
+            try:
+                worker.send(("policy", key, blob))
+                answer = worker.receive()
+                if answer[0] != "loaded":
+                    self._done(worker)
+                    raise RuntimeError(f"policy worker could not load the engine: {answer[1]!r}")
+            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+                self._retire(worker)
+                raise RuntimeError(f"policy worker {worker.proc.pid} ended: {exc!r}") from exc
+            worker.known.add(key)
+        return worker, key
+
+    def _warm(self, policy: Any) -> None:
+        worker, _ = self._ready(policy)
+        self._done(worker)
+
+    def warm(self, policy: Any, workers: int = 2) -> list[Future[None]]:
+        """Start ``workers`` workers with ``policy`` loaded, in the background (at start-up)."""
+        if not isolatable(policy):
+            return []
+        return [self._threads.submit(self._warm, policy) for _ in range(workers)]
+
+    @staticmethod
+    def _done(worker: _Worker) -> None:
+        with worker.lock:
+            worker.busy = False
+            worker.last_used = time.monotonic()
+
+    def _run(self, ticket: _Ticket, policy: Any, raw: bytes, recipients: Sequence[Any], state: Any) -> Any:
+        if ticket.is_cancelled():
+            raise RuntimeError("evaluation cancelled before it started")
+        worker, key = self._ready(policy)
         with ticket.lock:
-            if ticket.cancelled:
+            if ticket.is_cancelled():
+                self._done(worker)
                 raise RuntimeError("evaluation cancelled before it started")
-            ticket.worker = worker
+            ticket.worker = worker  # from here on, a caller that gives up kills the worker
         worker.jobs += 1
         try:
-            if key not in worker.known:
-                worker.send(("policy", key, blob))
-                worker.known.add(key)
             worker.send(("evaluate", key, raw, list(recipients), state is not None))
             while True:
                 message = worker.receive()
@@ -181,6 +255,7 @@ class EvaluationPool:
         finally:
             with ticket.lock:
                 ticket.worker = None
+            self._done(worker)
 
     async def evaluate(self, policy: Any, raw: bytes, recipients: Sequence[Any], state: Any) -> Any:
         ticket = _Ticket()
@@ -196,6 +271,7 @@ class EvaluationPool:
             raise
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             workers, self._workers = list(self._workers), set()
         for worker in workers:
@@ -222,6 +298,12 @@ async def evaluate_policy(policy: Evaluates[V_co], raw: bytes, recipients: Seque
         verdict: V_co = await shared_pool().evaluate(policy, raw, recipients, state)
         return verdict
     return await asyncio.to_thread(policy.evaluate, raw, recipients, state)
+
+
+def warm_up(policy: Any, isolation: Isolation = "process", workers: int = 2) -> None:
+    """Start policy workers ahead of the first message (their start-up is not its deadline's)."""
+    if isolation == "process" and policy is not None:
+        shared_pool().warm(policy, workers)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -270,12 +352,18 @@ def _worker_main() -> None:
         if message[0] == "policy":
             if len(engines) >= 4:
                 engines.pop(next(iter(engines)))
-            engines[message[1]] = pickle.loads(message[2])
+            try:
+                engines[message[1]] = pickle.loads(message[2])
+                reply: tuple[Any, ...] = ("loaded",)
+            except Exception as exc:
+                reply = ("raised", _portable(exc))
+            pickle.dump(reply, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
             continue
         _, key, raw, recipients, has_state = message
         state = _StateProxy(inp, out) if has_state else None
         try:
-            reply: tuple[Any, ...] = ("verdict", engines[key].evaluate(raw, recipients, state))
+            reply = ("verdict", engines[key].evaluate(raw, recipients, state))
         except Exception as exc:
             reply = ("raised", _portable(exc))
         pickle.dump(reply, out, protocol=pickle.HIGHEST_PROTOCOL)
