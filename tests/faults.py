@@ -62,6 +62,7 @@ def write_config(path: Path, port: int, state: Path, sink_port: int, separate: b
         '[policy]\nenabled = false\n'
         '[delivery]\nretry_initial = 0.2\nretry_max = 0.5\npoll_interval = 0.1\nstall_after = 1\n'
         f'process = "{"separate" if separate else "inline"}"\n'
+        '[admin]\nlisten = "127.0.0.1:0"\n'  # never the default 8025 another gateway may hold
         '[log]\nformat = "json"\nlevel = "error"\n')
 
 

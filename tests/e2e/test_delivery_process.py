@@ -49,7 +49,7 @@ async def test_delivery_child_dies_when_its_parent_is_killed(tmp_path: Path, sin
         f'[server]\nlisten = "127.0.0.1:{port}"\n[state]\ndirectory = "{state}"\n'
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink.port}\ntls = "none"\n'
         '[policy]\nenabled = false\n[delivery]\nprocess = "separate"\npoll_interval = 0.1\n'
-        '[log]\nformat = "json"\nlevel = "error"\n')
+        '[admin]\nlisten = "127.0.0.1:0"\n[log]\nformat = "json"\nlevel = "error"\n')
     parent = start_gateway(config)
     try:
         await wait_listening(port)
