@@ -140,6 +140,7 @@ class StateConfig(_Section):
     pool_max_size: PositiveInt = 10
     # Free space kept on the state file system (like Postfix's queue_minfree): below it new mail
     # gets 452 4.3.1 while delivery goes on, since recording results needs a little room too.
+    # 0 turns the reserve (and the ballast file) off: a full disk can then stop delivery.
     min_free_bytes: Annotated[int, Field(ge=0)] = 64 * 1024 * 1024
     # A cap on the spool database's size (None: only the free-space reserve limits it).
     spool_max_bytes: PositiveInt | None = None
