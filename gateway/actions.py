@@ -304,7 +304,7 @@ class MessageProcessor:
         meta = {"message_id": txn.message_id, "peer": txn.peer, "action": str(verdict.action),
                 "marketplace": verdict.marketplace, "tenant": tenant.id}
         try:
-            queue_id = await self.spool.put(txn.mail_from, txn.rcpt_tos, data, meta)
+            queue_id = await self.spool.put(txn.mail_from, txn.rcpt_tos, data, meta, queue_id=txn.queue_id)
         except SpoolError as exc:
             log.error("spool_failed", error=str(exc), message_id=txn.message_id, peer=txn.peer)
             for marketplace in counted:

@@ -84,6 +84,17 @@ class ServerConfig(_Section):
     # Several gateway processes may share the listening port (SO_REUSEPORT; the kernel spreads new
     # connections over them). Each process needs its own state directory (its own spool).
     reuse_port: bool = False
+    # A bare LF or CR in message data: "normalize" takes it as a line ending (Postfix 3.9's
+    # smtpd_forbid_bare_newline default), "reject" refuses the message (550 5.6.0). Either way
+    # only <CRLF>.<CRLF> ends the data.
+    bare_line_endings: Literal["normalize", "reject"] = "normalize"
+    # Message-ID and Date for messages that arrive without them (Postfix adds them for its own
+    # submission clients); the Received header is always added.
+    add_missing_headers: bool = True
+    # Name the AUTH user in the Received header (Postfix's smtpd_sasl_authenticated_header).
+    received_auth_user: bool = False
+    # Look up the client's verified reverse-DNS name for the Received header ("unknown" otherwise).
+    reverse_dns: bool = True
 
     @field_validator("listen", "implicit_tls_listen")
     @classmethod
@@ -125,7 +136,11 @@ class TLSConfig(_Section):
 class AuthConfig(_Section):
     # A file of "user:argon2-hash" lines, written by `gateway auth add-user`.
     credentials_file: Path | None = None
+    # Failed logins within failure_window seconds before a lock: per (client address, user), per
+    # client address (a client trying many user names) and over all clients together.
     max_failures: PositiveInt = 5
+    max_failures_per_peer: PositiveInt = 20
+    max_failures_total: PositiveInt = 1000
     failure_window: PositiveFloat = 300.0
 
 
@@ -431,6 +446,34 @@ class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class DkimKeyConfig(_Section):
+    domain: Annotated[str, Field(min_length=3, pattern=r"^[A-Za-z0-9.-]+$")]
+    selector: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")]
+    key_file: Path
+
+
+class DkimConfig(_Section):
+    """DKIM signing of relayed mail, per sender (From) domain; see ``gateway dkim keygen``."""
+
+    keys: tuple[DkimKeyConfig, ...] = ()
+    # Sign every relayed message whose From domain has a key, or only those the gateway changed
+    # (subject rewrite, repair): an unchanged message keeps the seller's own signature intact.
+    sign: Literal["always", "changed"] = "always"
+    headers: tuple[str, ...] = ()
+    """Header fields to sign; empty: RFC 6376's recommended set."""
+
+    @field_validator("keys")
+    @classmethod
+    def _one_key_per_domain(cls, value: tuple[DkimKeyConfig, ...]) -> tuple[DkimKeyConfig, ...]:
+        seen: set[str] = set()
+        for key in value:
+            domain = key.domain.lower().rstrip(".")
+            if domain in seen:
+                raise ValueError(f"two keys for {domain}: one signing key per domain")
+            seen.add(domain)
+        return value
+
+
 class GatewayConfig(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     tls: TLSConfig = Field(default_factory=TLSConfig)
@@ -445,6 +488,7 @@ class GatewayConfig(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     tenants: tuple[TenantConfig, ...] = ()
+    dkim: DkimConfig = Field(default_factory=DkimConfig)
 
     @model_validator(mode="after")
     def _unique_tenants(self) -> GatewayConfig:
@@ -518,6 +562,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         tenant_keys = {"upstream": path_keys["upstream"], "policy": ("local_packs_dir",)}
         out["tenants"] = [_resolve_sections(t, tenant_keys, base) if isinstance(t, dict) else t
                           for t in tenants]
+    dkim = out.get("dkim")
+    if isinstance(dkim, dict) and isinstance(dkim.get("keys"), list):
+        out["dkim"] = {**dkim, "keys": [
+            _resolve_sections({"key": k}, {"key": ("key_file",)}, base)["key"] if isinstance(k, dict) else k
+            for k in dkim["keys"]]}
     return out
 
 

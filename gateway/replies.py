@@ -28,6 +28,12 @@ SPOOL_BROKEN = "451 4.3.0 Local queue needs attention; message not accepted, try
 PROCESSING_TIMEOUT = "451 4.3.0 Message could not be checked in time; try again later"
 PROCESSING_FAILED = "451 4.3.0 Temporary local problem while processing the message; try again later"
 AUTH_LOCKED = "454 4.7.0 Too many failed authentication attempts from {peer}; try again later"
+AUTH_LOCKED_USER = (
+    "454 4.7.0 Too many failed authentication attempts for this user from {peer}; try again later"
+)
+AUTH_AUTHZID_REFUSED = (
+    "535 5.7.8 Authentication refused: the authorization identity must be empty or the user itself"
+)
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure"
 UNKNOWN_TENANT = (
     "550 5.7.1 Sender identity not recognised (user {user}, client {peer}, sender domain {domain}): "
@@ -38,7 +44,7 @@ DAILY_CAP_REACHED = (
     "try again tomorrow"
 )
 QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
-QUARANTINED = "250 2.6.0 Ok: held for review as {quarantine_id}"
+QUARANTINED = "250 2.0.0 Ok: held for review as {quarantine_id}"
 BOUNCE_RECORDED = "250 2.0.0 Ok: bounce-back recorded ({summary})"
 
 _ENHANCED = re.compile(r"^\d{3}[ -]\d\.\d{1,3}\.\d{1,3}(?: |$)")
@@ -52,8 +58,6 @@ _DEFAULT_ENHANCED = {
 # aiosmtpd's wording replaced with ours where the meaning deserves a clearer reason.
 _LIBRARY_REPLIES = {
     "552 Error: Too much mail data": "552 5.3.4 Message too big for system",
-    "500 Line too long (see RFC5321 4.5.3.1.6)":
-        "500 5.5.2 Line too long (more than 998 octets; see RFC 5321 4.5.3.1.6)",
 }
 
 

@@ -17,6 +17,7 @@ from gateway.admin.http import ADMIN_KEY, AdminServer, actor_of
 from gateway.admin.review import ReviewError, evidence_of, preview
 from gateway.log import get_logger
 from gateway.store.base import AliasStatus
+from gateway.transaction import check_address
 
 log = get_logger("gateway.admin.api")
 
@@ -141,7 +142,7 @@ async def assign_notice(server: AdminServer, notice_id: int, alias: str, status:
     """Link an unmatched notice to an alias; with a status, record the alias in the registry too."""
     store = server.gateway.store
     assert store is not None
-    if "@" not in alias or any(c in alias for c in "\r\n\x00 "):
+    if "@" not in alias or check_address(alias, allow_empty=False) is not None:
         raise ReviewError("bad-alias", f"not an address: {alias!r}", status=400)
     if status not in ("", "optout", "dead"):
         raise ReviewError("bad-status", "status must be optout, dead or empty", status=400)

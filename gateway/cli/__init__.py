@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "db",
     "spool_cmd",
+    "dkim_cmd",
 )
 
 

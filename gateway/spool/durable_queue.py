@@ -198,8 +198,10 @@ class Spool:
     # -- the listener's API -----------------------------------------------------------------------
 
     async def put(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes,
-                  meta: Mapping[str, Any] | None = None) -> str:
+                  meta: Mapping[str, Any] | None = None, queue_id: str | None = None) -> str:
         """Store a message; the queue id is returned only once bytes and envelope are on disk.
+
+        ``queue_id``: one from new_queue_id() the listener already named in the Received header.
 
         Raises SpoolError if storage fails, ValueError for an envelope address with CR/LF/NUL or
         data with a bare CR or LF (the caller's bug: the listener rejects those first).
@@ -213,7 +215,7 @@ class Spool:
         msg = NewMessage(mail_from, tuple(rcpt_tos), bytes(data), dict(meta or {}))
         # The data check (a regex over the whole message) runs on the writer thread, off the loop.
         now = time.time()
-        result: str = await self._write(Put(new_queue_id(), msg, now))
+        result: str = await self._write(Put(queue_id or new_queue_id(), msg, now))
         if self._handoff:
             self._hand_off(result, msg, now)
         return result

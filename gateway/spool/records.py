@@ -9,22 +9,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.transaction import FORBIDDEN_ADDRESS_CHARS, has_bare_line_ending
+
 RecipientState = Literal["pending", "delivered", "failed"]
 
 
 def check_address(address: str) -> None:
     # aiosmtplib silently truncates at an embedded CR/LF; such an address must never be stored.
-    if any(ch in address for ch in "\r\n\x00"):
+    if FORBIDDEN_ADDRESS_CHARS.intersection(address):
         raise ValueError(f"envelope address contains CR, LF or NUL: {address!r}")
 
 
 def check_data(data: bytes) -> None:
     # aiosmtplib would turn a bare CR or LF into CRLF on the way out, changing the content (and
-    # breaking DKIM); the listener refuses such messages, and the spool refuses to store them.
-    # Every CRLF holds one CR and one LF, so any surplus is bare. Counting is ~12x faster than a
-    # lookbehind regex (6 us vs 79 us for 4 KB), which matters on the GIL-sharing writer thread.
-    crlf = data.count(b"\r\n")
-    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+    # breaking DKIM); the listener never hands such data on, and the spool refuses to store it.
+    if has_bare_line_ending(data):
         raise ValueError("message data contains a bare CR or LF")
 
 

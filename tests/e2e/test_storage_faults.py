@@ -12,7 +12,7 @@ import pytest
 from gateway.app import Gateway
 from gateway.spool import SpoolError
 from tests.conftest import GatewayFactory, listener_port, make_config
-from tests.sink import Sink
+from tests.sink import Sink, split_trace
 from tests.smtpclient import RawSMTP
 
 
@@ -45,7 +45,7 @@ async def test_disk_full_answers_452_and_keeps_acknowledged_mail(
     assert gw.delivery is not None
     gw.delivery.notify()
     received = await sink.handler.wait_for(acknowledged, timeout=30)
-    subjects = sorted(m.data.split(b"\r\n", 1)[0] for m in received)
+    subjects = sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0] for m in received)
     assert len(subjects) == len(set(subjects)) == acknowledged
 
 
