@@ -6,16 +6,18 @@ the file, the file deleted, the file truncated to zero.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from gateway.cli import main as gateway_cli
 from gateway.spool import DB_NAME, Spool, SpoolCorrupt, SpoolMissing
 from gateway.spool.integrity import check_file
-from tests.conftest import GatewayFactory
+from tests.conftest import REPO_ROOT, GatewayFactory
 
 SENDER = "seller@shop.example"
 
@@ -87,20 +89,26 @@ async def test_damaged_spool_makes_readyz_503_and_the_listener_answer_451(
     assert reply[0] == 451 and "4.3.0" in reply[1], reply
 
 
-async def test_check_and_salvage_recover_the_readable_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                                               ) -> None:
+def gateway_cli(args: list[str]) -> tuple[int, str]:
+    """The CLI as an admin runs it: its own process (it configures logging for itself)."""
+    done = subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=False)
+    return done.returncode, done.stdout
+
+
+async def test_check_and_salvage_recover_the_readable_entries(tmp_path: Path) -> None:
     state = tmp_path / "state"
     config = tmp_path / "gateway.toml"
     config.write_text(f'[state]\ndirectory = "{state}"\n[log]\nlevel = "error"\n')
     ids = await filled_spool(state / "spool")
     damage(state / "spool" / DB_NAME)
-    assert gateway_cli(["spool", "check", "--config", str(config)]) == 1
-    assert "DAMAGED" in capsys.readouterr().out
-    assert gateway_cli(["spool", "salvage", "--config", str(config)]) == 0
-    out = capsys.readouterr().out
-    assert "damaged file is kept as" in out
+    code, out = await asyncio.to_thread(gateway_cli, ["spool", "check", "--config", str(config)])
+    assert code == 1 and "DAMAGED" in out
+    code, out = await asyncio.to_thread(gateway_cli, ["spool", "salvage", "--config", str(config)])
+    assert code == 0 and "damaged file is kept as" in out, out
     assert not check_file(state / "spool" / DB_NAME).problems
-    assert gateway_cli(["spool", "check", "--config", str(config)]) == 0
+    code, out = await asyncio.to_thread(gateway_cli, ["spool", "check", "--config", str(config)])
+    assert code == 0, out
     spool = await Spool.open(state / "spool")
     try:
         pending = await spool.depth()

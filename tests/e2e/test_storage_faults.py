@@ -92,7 +92,7 @@ async def test_reserve_refuses_new_mail_while_delivery_drains_a_disk_filled_by_o
     assert gw.delivery is not None
     gw.delivery.notify()
     await wait_drained(gw)  # every result recorded although the disk is full
-    subjects = sorted(m.data.split(b"\r\n", 1)[0].decode() for m in sink.messages)
+    subjects = sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0].decode() for m in sink.messages)
     assert subjects == sorted(f"Subject: {s}" for s in acknowledged)
     # New mail is still refused, with the standard reply, while the disk stays full.
     reply = await send_one(port, "still full")
@@ -112,7 +112,7 @@ async def test_retry_records_on_a_small_disk_never_wedge_the_spool(
     await asyncio.sleep(4.0)  # a few hundred retry records
     sink.behaviour.data_reply = None
     await wait_drained(gw)
-    assert sorted(m.data.split(b"\r\n", 1)[0].decode() for m in sink.messages) == sorted(
+    assert sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0].decode() for m in sink.messages) == sorted(
         f"Subject: {s}" for s in acknowledged)
 
 
@@ -132,7 +132,7 @@ async def test_starts_on_a_full_disk_and_drains_the_spool(tmp_path: Path, sink: 
     try:
         await again.start()  # used to fail: "database or disk is full"
         await wait_drained(again)
-        assert sorted(m.data.split(b"\r\n", 1)[0] for m in sink.messages) == [
+        assert sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0] for m in sink.messages) == [
             f"Subject: before {i}".encode() for i in range(5)]
     finally:
         await again.stop(grace=2.0)
