@@ -8,30 +8,33 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway import sdnotify
 from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
 from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
-from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.evaluation import warm_up
 from gateway.instance import instance_id
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
+from gateway.routing import upstream_routes
 from gateway.server import Listener
+from gateway.signing import DkimSigner
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
+from gateway.spool.configured import open_spool
 from gateway.spool.space import prepare_for_start
 from gateway.store.base import Store
 from gateway.store.factory import describe, open_store
-from gateway.tenants import TenantDirectory
+from gateway.tenants import PolicyEvaluator, TenantDirectory
 
 if TYPE_CHECKING:
     from gateway.admin.http import AdminServer
-    from gateway.admin.review import QuarantineReview
+    from gateway.quarantine import QuarantineReview
 
 log = get_logger("gateway.app")
 
@@ -44,10 +47,10 @@ RELEASE_RECOVERY_AFTER = 60.0
 RELEASE_RECOVERY_AT_START_AFTER = 5.0
 
 
-def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
+def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], PolicyEvaluator | None]:
     """Builds the policy engine for a (tenant's) policy configuration."""
 
-    def build(policy: PolicyConfig) -> Any:
+    def build(policy: PolicyConfig) -> PolicyEvaluator | None:
         if not policy.enabled:
             return None
         from gateway.policy.engine import PolicyEngine
@@ -57,26 +60,15 @@ def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
     return build
 
 
-def upstream_routes(config: GatewayConfig) -> dict[str, UpstreamConfig]:
-    """Tenants with an upstream of their own."""
-    return {t.id: t.upstream for t in config.tenants if t.upstream is not None}
-
-
-async def open_spool(config: GatewayConfig, *, handoff: bool = True, accept_empty: bool = False) -> Spool:
-    """This instance's spool, with the configured free-space reserve and size cap."""
-    return await Spool.open(config.state_dir / "spool", max_size_bytes=config.state.spool_max_bytes,
-                            min_free_bytes=config.state.min_free_bytes, handoff=handoff,
-                            accept_empty=accept_empty)
-
-
 def _no_notify() -> None:
     """Delivery runs in its own process and finds released messages by polling the spool."""
 
 
 class Gateway:
-    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface."""
+    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface
+    (or None: no policy)."""
 
-    def __init__(self, config: GatewayConfig, *, policy: Any = "load",
+    def __init__(self, config: GatewayConfig, *, policy: PolicyEvaluator | Literal["load"] | None = "load",
                  config_path: Path | None = None, accept_empty_spool: bool = False) -> None:
         self.config = config
         self.accept_empty_spool = accept_empty_spool
@@ -94,6 +86,7 @@ class Gateway:
         self._imap_tasks: list[asyncio.Task[None]] = []
         self.delivery_process: Any = None
         self.admin: AdminServer | None = None
+        self.review: QuarantineReview | None = None
         self._recovery_task: asyncio.Task[None] | None = None
         # Its own registry: several gateways in one process (tests) keep separate metrics.
         self.metrics = GatewayMetrics()
@@ -144,18 +137,19 @@ class Gateway:
             poller = ImapPoller(mailbox, self.bounces)
             self.imap_pollers.append(poller)
             self._imap_tasks.append(asyncio.create_task(poller.run(), name=f"imap-poller:{poller.source}"))
-        from gateway.admin.review import QuarantineReview, policy_from
+        from gateway.quarantine import QuarantineReview, tenants_from
 
-        review = QuarantineReview(cfg, self.store, self.spool, policy_from(lambda: self.tenants),
-                                  self.delivery.notify if self.delivery is not None else _no_notify,
-                                  self.metrics, instance=instance_id(cfg.state_dir))
+        self.review = review = QuarantineReview(
+            cfg, self.store, self.spool, tenants_from(lambda: self.tenants),
+            self.delivery.notify if self.delivery is not None else _no_notify, self.metrics,
+            instance=instance_id(cfg.state_dir))
         # Releases this instance's previous process claimed and did not finish: at start, all of
         # them; later, any left by a commit whose acknowledgement was lost.
         self._recovery_task = asyncio.create_task(self._recover_releases(review), name="release-recovery")
         if cfg.admin.listen_address is not None:
-            from gateway.admin.http import AdminServer
+            from gateway.admin.server import admin_server
 
-            self.admin = AdminServer(self, review)
+            self.admin = admin_server(self, review)
             await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}", state=describe(cfg),
@@ -164,12 +158,28 @@ class Gateway:
                  bounce_port=self.bounce_listener.port if self.bounce_listener else None,
                  imap=[p.source for p in self.imap_pollers])
 
+    def readiness_problems(self) -> list[str]:
+        """Why the gateway cannot take mail right now (empty: ready), for ``/readyz``."""
+        problems = []
+        if self.listener is None or not self.listener._servers:
+            problems.append("listener not serving")
+        elif self.listener.closing:
+            problems.append("draining")
+        if self.store is None or not self.store.is_open:
+            problems.append("store not open")
+        if self.spool is None:
+            problems.append("spool not open")
+        elif self.spool.problem is not None:
+            problems.append(f"spool damaged ({self.spool.problem}); run gateway spool salvage")
+        return problems
+
     async def reload(self, config: GatewayConfig | None = None) -> bool:
         """New config and rule packs for new sessions; a broken one is refused and logged."""
         try:
             if config is None:
                 config = load_config(self.config_path)
             tenants = await asyncio.to_thread(self._tenant_directory, config)
+            await asyncio.to_thread(DkimSigner.from_config, config.dkim)  # key files readable, or refused
         except ConfigError as exc:
             log.error("reload_refused", source=exc.source, errors=exc.errors)
             return False
@@ -188,6 +198,8 @@ class Gateway:
         self.config, self.tenants = config, tenants
         if self.processor is not None:
             self.processor.reconfigure(config, tenants)
+        if self.review is not None:
+            self.review.reconfigure(config)
         if self.bounces is not None:
             self.bounces.reconfigure(config)
         if self.listener is not None:

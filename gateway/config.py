@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.errors import GatewayError
+
 DEFAULT_MARKETPLACE_TLDS: tuple[str, ...] = (
     "com", "ca", "com.mx", "com.br", "co.uk", "de", "fr", "it", "es", "nl", "se", "pl", "com.be",
     "com.tr", "ae", "sa", "eg", "in", "co.jp", "com.au", "sg",
@@ -25,7 +27,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
-class ConfigError(Exception):
+class ConfigError(GatewayError):
     """The configuration cannot be used; ``errors`` holds one readable line per problem."""
 
     def __init__(self, source: str, errors: list[str]) -> None:

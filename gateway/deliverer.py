@@ -23,10 +23,11 @@ import sys
 import threading
 from typing import BinaryIO
 
-from gateway.app import open_spool, upstream_routes
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
+from gateway.routing import upstream_routes
+from gateway.spool.configured import open_spool
 
 log = get_logger("gateway.deliverer")
 

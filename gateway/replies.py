@@ -1,12 +1,16 @@
 """SMTP replies as values: RFC 5321 reply codes with RFC 3463 enhanced status codes and a reason.
 
 aiosmtpd's own replies mostly lack an enhanced status code; ``with_enhanced_code`` adds the
-standard one for the reply code so every 4xx/5xx the gateway sends carries one.
+standard one for the reply code so every 4xx/5xx the gateway sends carries one. ``smtp_reply``
+turns a pipeline ``Outcome`` into the reply the client hears at end of DATA.
 """
 
 from __future__ import annotations
 
 import re
+
+from gateway.outcome import Cause, Disposition, Outcome
+from gateway.policy.reply import smtp_reject_reply
 
 OK_SENDER = "250 2.1.0 Sender OK"
 OK_RECIPIENT = "250 2.1.5 Recipient OK"
@@ -70,3 +74,22 @@ def with_enhanced_code(line: str) -> str:
     enhanced = _DEFAULT_ENHANCED.get(code, f"{code[0]}.0.0")
     sep, text = line[3:4] or " ", line[4:]
     return f"{code}{sep}{enhanced} {text}".rstrip()
+
+
+def smtp_reply(outcome: Outcome) -> str:
+    """The reply an outcome implies: what the client hears at end of DATA."""
+    d = outcome.disposition
+    if d is Disposition.QUEUED:
+        return QUEUED.format(queue_id=outcome.queue_id or "-")
+    if d is Disposition.HELD:
+        return QUARANTINED.format(quarantine_id=outcome.quarantine_id or "-")
+    if d is Disposition.REFUSED:
+        return smtp_reject_reply(outcome.verdict)
+    if outcome.cause is Cause.DAILY_CAP:
+        return DAILY_CAP_REACHED.format(marketplace=outcome.detail.get("marketplace", "?"),
+                                        cap=outcome.detail.get("cap", "?"))
+    if outcome.cause is Cause.TIMEOUT:
+        return PROCESSING_TIMEOUT
+    if outcome.cause is Cause.STORAGE:
+        return SPOOL_BROKEN if outcome.detail.get("spool_damaged") else STORAGE_FAILED
+    return PROCESSING_FAILED

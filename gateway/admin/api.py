@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.admin.http import ADMIN_KEY, AdminServer, actor_of
-from gateway.admin.review import ReviewError, evidence_of, preview
 from gateway.log import get_logger
+from gateway.quarantine import ReviewError, evidence_of, preview
 from gateway.store.base import AliasStatus
 from gateway.transaction import check_address
 

@@ -17,19 +17,29 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.admin.review import QuarantineReview
 from gateway.auth import Credentials, FailureLimiter
+from gateway.config import GatewayConfig
 from gateway.log import get_logger
-from gateway.metrics import CONTENT_TYPE
-from gateway.store.base import StoreError
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.quarantine import QuarantineReview
+from gateway.store.base import Store, StoreError
 
-if TYPE_CHECKING:
-    from gateway.app import Gateway
+
+class AdminHost(Protocol):
+    """What the admin server uses of the running gateway (``gateway.app.Gateway``)."""
+
+    @property
+    def config(self) -> GatewayConfig: ...
+    @property
+    def store(self) -> Store | None: ...
+    @property
+    def metrics(self) -> GatewayMetrics: ...
+    def readiness_problems(self) -> list[str]: ...
 
 log = get_logger("gateway.admin.http")
 
@@ -177,7 +187,7 @@ def _unauthorized(path: str) -> web.HTTPUnauthorized:
 
 
 class AdminServer:
-    def __init__(self, gateway: Gateway, review: QuarantineReview) -> None:
+    def __init__(self, gateway: AdminHost, review: QuarantineReview) -> None:
         self.gateway = gateway
         self.review = review
         cfg = gateway.config.admin
@@ -195,10 +205,7 @@ class AdminServer:
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
         self.app.router.add_get("/static/admin.css", self.stylesheet)
-        from gateway.admin import api, pages
-
-        api.add_routes(self.app)
-        pages.add_routes(self.app)
+        # The API and the pages are mounted by gateway.admin.server.admin_server.
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
@@ -230,18 +237,7 @@ class AdminServer:
         return web.Response(text="ok\n")
 
     async def readyz(self, request: web.Request) -> web.Response:
-        gw = self.gateway
-        problems = []
-        if gw.listener is None or not gw.listener._servers:
-            problems.append("listener not serving")
-        elif gw.listener.closing:
-            problems.append("draining")
-        if gw.store is None or not gw.store.is_open:
-            problems.append("store not open")
-        if gw.spool is None:
-            problems.append("spool not open")
-        elif gw.spool.problem is not None:
-            problems.append(f"spool damaged ({gw.spool.problem}); run gateway spool salvage")
+        problems = self.gateway.readiness_problems()
         if problems:
             return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
         return web.Response(text="ready\n")

@@ -18,9 +18,9 @@ from aiohttp import web
 
 from gateway.admin.api import assign_notice, body_of, server_of, truthy
 from gateway.admin.http import SESSION_COOKIE, actor_of, session_of
-from gateway.admin.review import ReviewError, evidence_of, highlight, preview
 from gateway.cli.common import fmt_time
 from gateway.log import get_logger
+from gateway.quarantine import ReviewError, evidence_of, highlight, preview
 
 log = get_logger("gateway.admin.pages")
 

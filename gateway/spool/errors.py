@@ -12,9 +12,10 @@ recovery command, if any) as one line.
 from __future__ import annotations
 
 from gateway import replies
+from gateway.errors import GatewayError
 
 
-class SpoolError(Exception):
+class SpoolError(GatewayError):
     """The storage cannot take the message (disk full, read-only, closed spool)."""
 
     smtp_reply = replies.STORAGE_FAILED

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app import Gateway
-from gateway.spool import SpoolError
+from gateway.errors import GatewayError
 from tests.conftest import GatewayFactory, listener_port, make_config
 from tests.sink import Sink, split_trace
 from tests.smtpclient import RawSMTP
@@ -169,7 +169,7 @@ async def test_read_only_state_directory_refuses_to_start_rather_than_take_mail(
     remount(small_fs, "ro")
     try:
         again = Gateway(gw.config, policy=None)
-        with pytest.raises((OSError, SpoolError, sqlite3.Error)) as info:
+        with pytest.raises((OSError, GatewayError, sqlite3.Error)) as info:
             await again.start()
         assert "read-only" in str(info.value).lower() or "readonly" in str(info.value).lower(), info.value
         assert again.listener is None  # never listened, so never acknowledged anything

@@ -1,10 +1,17 @@
 """Quarantine review shared by the CLI and the admin HTTP server: release, delete, preview.
 
-A release is exactly once: the quarantine row moves ``held -> released`` in one SQLite
-transaction with its audit record (``claim_quarantine_sync``), and only the caller that won that
-claim puts the bytes into the spool. If spooling then fails, the claim is undone (back to
-``held``, audited as ``release-failed``). The quarantine file is removed only after the spool has
-the message durably, so a crash between claim and spool leaves the bytes on disk for recovery.
+A release runs the pipeline (``gateway.pipeline``, entrance ``release``) like any message from
+SMTP: re-checked by today's rules and the registered-sender check, counted against the daily caps
+and its orders' counters (a released review request is the order's one), recorded with its order
+ids (an opt-out notice naming only the order finds it), then spooled. ``force`` overrides the
+verdict, never its subject rewrite: a message held for misusing the critical keyword is relayed
+without it.
+
+A release is exactly once: the quarantine row moves ``held -> released`` in one transaction with
+its audit record (``Store.claim_quarantine``), and only the caller that won that claim puts the
+bytes into the spool. If spooling then fails, the claim is undone (back to ``held``, audited as
+``release-failed``). The quarantine file is removed only after the spool has the message durably,
+so a crash between claim and spool leaves the bytes for ``recover_releases``.
 
 The spool is a SQLite database in WAL mode: the CLI, in its own process, opens it and inserts the
 message in an ordinary transaction while the gateway runs; the gateway's delivery sees it at its
@@ -13,8 +20,6 @@ next poll (``delivery.poll_interval``). Both processes must run as the service u
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import email.policy
 import html.parser
 import re
@@ -25,28 +30,23 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
-from gateway.actions import PolicyEvaluator
-from gateway.classify import Classifier
 from gateway.config import GatewayConfig
+from gateway.errors import ReviewError
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
-from gateway.policy.verdict import Action, Verdict
-from gateway.spool import Spool, SpoolError
+from gateway.outcome import Cause, Disposition, Outcome
+from gateway.pipeline import Entrance, Pipeline, Release
+from gateway.spool import Spool
 from gateway.store.base import QuarantineRecord, Store
-from gateway.tenants import TenantDirectory
+from gateway.tenants import Tenant, TenantDirectory
+from gateway.transaction import Transaction
 
-log = get_logger("gateway.admin.review")
+__all__ = ["Preview", "QuarantineReview", "ReleaseResult", "ReviewError", "evidence_of", "highlight",
+           "html_to_text", "preview", "tenants_from"]
+
+log = get_logger("gateway.quarantine")
 
 PREVIEW_LIMIT = 200_000
-
-
-class ReviewError(Exception):
-    """A quarantine action that was refused; ``code`` is a stable word for scripts and the API."""
-
-    def __init__(self, code: str, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -55,31 +55,62 @@ class ReleaseResult:
     queue_id: str
     forced: bool
     recheck: dict[str, Any] | None
+    outcome: Outcome | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"quarantine_id": self.quarantine_id, "queue_id": self.queue_id, "forced": self.forced,
-                "recheck": self.recheck}
+        out: dict[str, Any] = {"quarantine_id": self.quarantine_id, "queue_id": self.queue_id,
+                               "forced": self.forced, "recheck": self.recheck}
+        if self.outcome is not None:
+            out["pipeline"] = self.outcome.as_json()
+        return out
 
 
-PolicyFor = Callable[[str], PolicyEvaluator | None]
-"""The policy engine of a tenant id (the tenant the message was held for); None: none loaded."""
+TenantFor = Callable[[str], Tenant | None]
+"""The tenant of a tenant id (the tenant the message was held for); None: no tenants loaded."""
 
 
-def policy_from(tenants: Callable[[], TenantDirectory | None]) -> PolicyFor:
-    """Look the tenant up at use, so a reload's new rule packs are what a re-check uses."""
-    def policy_for(tenant_id: str) -> PolicyEvaluator | None:
+def tenants_from(tenants: Callable[[], TenantDirectory | None]) -> TenantFor:
+    """Look the tenant up at use, so a reload's new rule packs, senders and caps are what a
+    release is checked against."""
+    def tenant_for(tenant_id: str) -> Tenant | None:
         directory = tenants()
-        if directory is None:
-            return None
-        policy: PolicyEvaluator | None = directory.get(tenant_id).policy
-        return policy
+        return None if directory is None else directory.get(tenant_id)
 
-    return policy_for
+    return tenant_for
+
+
+def http_status(outcome: Outcome) -> int:
+    """The admin API's status for a release that did not queue the message."""
+    if outcome.disposition is Disposition.DEFERRED:
+        return 429 if outcome.cause is Cause.DAILY_CAP else 503
+    return 409
+
+
+_REFUSAL_CODES = {Cause.POLICY: "still-violating", Cause.ORDER_COUNTER: "still-violating",
+                  Cause.DAILY_CAP: "daily-cap", Cause.TIMEOUT: "recheck-timeout", Cause.STORAGE: "spool-failed",
+                  Cause.NOT_HELD: "not-held", Cause.NO_POLICY: "recheck-unavailable"}
+
+
+def refusal(qid: str, outcome: Outcome) -> ReviewError:
+    """A release the pipeline did not queue, as the error the CLI and the admin API report."""
+    verdict = outcome.verdict
+    code = _REFUSAL_CODES.get(outcome.cause, "refused")
+    last = outcome.stages[-1].detail if outcome.stages else ""
+    if outcome.cause in (Cause.POLICY, Cause.ORDER_COUNTER):
+        message = f"re-check says {verdict.action}: " + "; ".join(f"{h.rule}: {h.reason}" for h in verdict.hits)
+    elif outcome.cause is Cause.DAILY_CAP:
+        message = (f"daily cap of {outcome.detail.get('cap')} proactive messages for marketplace "
+                   f"{outcome.detail.get('marketplace')} reached; release again tomorrow")
+    elif outcome.cause is Cause.STORAGE:
+        message = f"spool refused the message: {outcome.detail.get('error', last)}"
+    else:
+        message = last or f"{qid}: not released"
+    return ReviewError(code, message, status=http_status(outcome))
 
 
 class QuarantineReview:
     def __init__(self, config: GatewayConfig, store: Store, spool: Spool,
-                 policy_for: PolicyFor, notify: Callable[[], None] | None = None,
+                 tenant_for: TenantFor, notify: Callable[[], None] | None = None,
                  metrics: GatewayMetrics | None = None, instance: str = "") -> None:
         self.config = config
         self.instance = instance
@@ -87,10 +118,15 @@ class QuarantineReview:
         can finish one left half done."""
         self.store = store
         self.spool = spool
-        self.policy_for = policy_for
+        self.tenant_for = tenant_for
         self.notify = notify
         self.metrics = metrics
-        self.classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
+        self.pipeline = Pipeline(config, store, spool, notify, metrics)
+
+    def reconfigure(self, config: GatewayConfig) -> None:
+        """After a reload (tenants are looked up at use; this is the global policy switch)."""
+        self.config = config
+        self.pipeline.reconfigure(config)
 
     async def get(self, qid: str) -> QuarantineRecord:
         record = await self.store.get_quarantine(qid)
@@ -104,15 +140,18 @@ class QuarantineReview:
             raise ReviewError("gone", f"{record.id}: its bytes are gone ({record.status})", status=410)
         return data
 
-    async def recheck(self, record: QuarantineRecord, data: bytes) -> tuple[Verdict, PolicyEvaluator]:
-        """Evaluate the unchanged bytes against today's rules and the tenant's registry."""
-        policy = self.policy_for(record.tenant)
-        if policy is None or not self.config.policy.enabled:
-            raise ReviewError("recheck-unavailable",
-                              "no policy engine to re-check with; release with force and a reason")
-        recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
-        state = await self.store.policy_state(record.tenant, [r.alias for r in recipients])
-        return await asyncio.to_thread(policy.evaluate, data, recipients, state), policy
+    def _tenant(self, record: QuarantineRecord) -> Tenant:
+        tenant = self.tenant_for(record.tenant)
+        if tenant is None:
+            # No tenants loaded (the rule packs failed in the CLI): the record's tenant, no policy.
+            return Tenant(id=record.tenant, policy=None, shadow=False, upstream=self.config.upstream,
+                          senders={}, daily_caps={})
+        return tenant
+
+    @staticmethod
+    def _transaction(record: QuarantineRecord, data: bytes) -> Transaction:
+        return Transaction(peer=record.peer, mail_from=record.mail_from, rcpt_tos=list(record.rcpt_tos),
+                           data=data, tenant=record.tenant)
 
     async def release(self, qid: str, *, actor: str, reason: str, force: bool = False) -> ReleaseResult:
         record = await self.get(qid)
@@ -121,65 +160,31 @@ class QuarantineReview:
         if force and not reason.strip():
             raise ReviewError("reason-required", "a forced release needs a reason", status=400)
         data = await self.raw(record)
-        verdict_json: dict[str, Any] | None = None
-        if not force:
-            verdict, policy = await self.recheck(record, data)
-            verdict_json = verdict.as_json()
-            if verdict.action in (Action.QUARANTINE, Action.REJECT):
-                raise ReviewError("still-violating",
-                                  f"re-check says {verdict.action}: "
-                                  + "; ".join(f"{h.rule}: {h.reason}" for h in verdict.hits))
-            if verdict.action is Action.REWRITE:
-                data = await asyncio.to_thread(policy.apply, data, verdict)
-        why = reason.strip() or "re-check passed"
-        if force:
-            why = f"forced: {why}"
-        claimed = await self.store.claim_quarantine(qid, "released", actor, why, instance=self.instance)
-        if not claimed:
-            raise ReviewError("not-held", f"{qid} was released or deleted by someone else")
-        try:
-            queue_id = await self._spool_release(record, data, actor)
-        except (SpoolError, ValueError) as exc:
-            await self.store.unclaim_quarantine(qid, actor, f"spool refused: {exc}")
-            log.error("quarantine_release_failed", quarantine_id=qid, actor=actor, error=str(exc))
-            raise ReviewError("spool-failed", f"spool refused the message: {exc}", status=503) from exc
-        await self._finish_release(record, queue_id, actor)
-        log.info("quarantine_released", quarantine_id=qid, queue_id=queue_id, actor=actor, reason=why,
-                 forced=force, message_id=record.message_id)
-        return ReleaseResult(qid, queue_id, force, verdict_json)
-
-    async def _spool_release(self, record: QuarantineRecord, data: bytes, actor: str) -> str:
-        meta = {"message_id": record.message_id, "peer": record.peer, "action": "release",
-                "marketplace": record.marketplace, "tenant": record.tenant, "quarantine_id": record.id,
-                "released_by": actor}
-        queue_id = await self.spool.put(record.mail_from, record.rcpt_tos, data, meta)
-        # From here the spool has it: a crash before the next line is repaired by recover_releases
-        # finding the message in the spool, not by spooling it twice.
-        await self.store.mark_release_spooled(record.id, queue_id)
-        return queue_id
+        release = Release(qid, actor, reason, force=force, instance=self.instance, held_verdict=record.verdict)
+        outcome = await self.pipeline.run(self._transaction(record, data), self._tenant(record),
+                                          Entrance.RELEASE, release)
+        if outcome.disposition is not Disposition.QUEUED:
+            log.warning("quarantine_release_refused", quarantine_id=qid, actor=actor, forced=force,
+                        cause=str(outcome.cause), decided_by=list(outcome.decided_by),
+                        hits=[h.rule for h in outcome.verdict.hits])
+            raise refusal(qid, outcome)
+        await self._finish_release(record, outcome.queue_id, actor)
+        log.info("quarantine_released", quarantine_id=qid, queue_id=outcome.queue_id, actor=actor,
+                 reason=reason.strip() or "re-check passed", forced=force, message_id=record.message_id)
+        return ReleaseResult(qid, outcome.queue_id, force, None if force else outcome.verdict.as_json(), outcome)
 
     async def _finish_release(self, record: QuarantineRecord, queue_id: str, actor: str) -> None:
-        qid = record.id
-        await self.store.audit(actor, "spooled", qid, queue_id)
-        recipients = self.classifier.marketplace_recipients(record.rcpt_tos)
-        if recipients:
-            # Bounce-backs for a released message must correlate like any relayed one.
-            with contextlib.suppress(Exception):
-                await self.store.record_relay(queue_id, record.message_id,
-                                              [(r.alias, r.marketplace) for r in recipients], (), (),
-                                              tenant=record.tenant)
-        await self.store.drop_quarantined_bytes(qid)
-        if self.notify is not None:
-            self.notify()
+        await self.store.audit(actor, "spooled", record.id, queue_id)
+        await self.store.drop_quarantined_bytes(record.id)
         if self.metrics is not None:
             self.metrics.admin_actions.labels("release").inc()
 
     async def recover_releases(self, older_than: float = 60.0) -> list[str]:
         """Finish releases this instance claimed more than ``older_than`` seconds ago that never
         reached the step after spooling: the process died in between, or the claim's commit was
-        lost on its way back. A message the spool already has is only marked; one it has not is
-        spooled now (re-checked for the subject rewrite the release would have applied).
-        Returns the quarantine ids finished."""
+        lost on its way back. A message the spool already has is only marked; one it has not goes
+        through the pipeline now (entrance ``recovery``: the rewrite, the sender check, the
+        records). One the pipeline refuses goes back to held. Returns the quarantine ids finished."""
         if not self.instance:
             return []
         finished: list[str] = []
@@ -193,23 +198,23 @@ class QuarantineReview:
                     log.error("quarantine_release_unrecoverable", quarantine_id=record.id,
                               reason="released, never spooled, and its bytes are gone")
                     continue
-                data = await self._rewritten(record, data)
-                queue_id = await self._spool_release(record, data, "recovery")
+                release = Release(record.id, "recovery", "finishing a release left half done",
+                                  force=True, instance=self.instance, held_verdict=record.verdict)
+                outcome = await self.pipeline.run(self._transaction(record, data), self._tenant(record),
+                                                  Entrance.RECOVERY, release)
+                if outcome.disposition is Disposition.DEFERRED:
+                    continue  # the spool or the database is unavailable for now: next round
+                if outcome.disposition is not Disposition.QUEUED:
+                    why = str(refusal(record.id, outcome))
+                    await self.store.unclaim_quarantine(record.id, "recovery", why)
+                    log.error("quarantine_release_recovery_refused", quarantine_id=record.id, reason=why)
+                    continue
+                queue_id = outcome.queue_id
             await self._finish_release(record, queue_id, "recovery")
             log.warning("quarantine_release_recovered", quarantine_id=record.id, queue_id=queue_id,
                         message_id=record.message_id)
             finished.append(record.id)
         return finished
-
-    async def _rewritten(self, record: QuarantineRecord, data: bytes) -> bytes:
-        """The bytes a release sends: with the subject rewrite today's rules ask for, if any."""
-        try:
-            verdict, policy = await self.recheck(record, data)
-        except ReviewError:
-            return data  # no policy engine here: the bytes as held (a forced release sends those)
-        if verdict.action is Action.REWRITE:
-            return await asyncio.to_thread(policy.apply, data, verdict)
-        return data
 
     async def delete(self, qid: str, *, actor: str, reason: str) -> None:
         record = await self.get(qid)
