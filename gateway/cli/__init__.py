@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db",
     "spool_cmd",
     "dkim_cmd",
+    "backup_cmd",
+    "health",
 )
 
 

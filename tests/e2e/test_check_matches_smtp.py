@@ -150,5 +150,5 @@ def test_cli_check_config_reports_the_stages(served: Any, tmp_path: Path) -> Non
     data = json.loads(done.stdout)
     assert data["action"] == "quarantine" and data["outcome"] == "held"
     assert data["decided_by"] == ["evaluate", "store"]
-    assert [s["stage"] for s in data["stages"]] == ["classify", "evaluate", "shadow", "reserve", "store"]
+    assert [s["stage"] for s in data["stages"]] == ["classify", "evaluate", "repair", "shadow", "reserve", "store"]
     assert data["smtp_reply"].startswith("250 2.0.0")
