@@ -99,7 +99,8 @@ class Spool:
             try:
                 problems = quick_check(conn)
                 if problems:
-                    raise SpoolCorrupt(f"spool database {path} is damaged: {'; '.join(problems)}",
+                    raise SpoolCorrupt(f"spool database {path} is damaged: "  # one line: a start-up refusal
+                                       f"{'; '.join(' '.join(p.split()) for p in problems)}",
                                        recovery=RECOVERY)
                 try:
                     _initialise(conn)
