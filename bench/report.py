@@ -43,6 +43,9 @@ FULL = [
     ("Throughput with 1, 2 and 4 gateway processes sharing the port (SO_REUSEPORT)",
      "bench/scaling.py --processes 1 2 4 --messages 3000 --sessions 40"),
     ("kill -9 during load: lost and duplicated messages", "bench/crash.py --clients 16 --per-client 100 --rounds 3"),
+    ("Fault harness: acknowledged / delivered / lost / duplicated per scenario", "bench/fault_harness.py"),
+    ("Memory after repeated bursts (must not grow from burst to burst)",
+     "bench/memory_bursts.py --bursts 5 --messages 600 --sessions 20"),
 ]
 QUICK = [
     (title, cmd.replace("--messages 4000", "--messages 600").replace("--rounds 50", "--rounds 5")

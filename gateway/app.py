@@ -15,6 +15,7 @@ from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
 from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
+from gateway.evaluation import warm_up
 from gateway.instance import instance_id
 from gateway.lifecycle import PID_FILE as PID_FILE
 from gateway.log import get_logger
@@ -24,6 +25,8 @@ from gateway.server import Listener
 from gateway.signing import DkimSigner
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
+from gateway.spool.configured import open_spool
+from gateway.spool.space import prepare_for_start
 from gateway.store.base import Store
 from gateway.store.factory import describe, open_store
 from gateway.tenants import PolicyEvaluator, TenantDirectory
@@ -64,8 +67,9 @@ class Gateway:
     (or None: no policy)."""
 
     def __init__(self, config: GatewayConfig, *, policy: PolicyEvaluator | Literal["load"] | None = "load",
-                 config_path: Path | None = None) -> None:
+                 config_path: Path | None = None, accept_empty_spool: bool = False) -> None:
         self.config = config
+        self.accept_empty_spool = accept_empty_spool
         self.config_path = config_path
         self._policy_arg = policy
         self.store: Store | None = None
@@ -96,12 +100,16 @@ class Gateway:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tenants = await asyncio.to_thread(self._tenant_directory, cfg)
+        warm_up(self.tenants.default_policy, cfg.policy.evaluation_isolation)
         credentials = None
         if cfg.auth.credentials_file is not None:
             credentials = Credentials.load(cfg.auth.credentials_file)
+        # On a full disk the spool's ballast goes first, so the state opens and the spool drains.
+        await asyncio.to_thread(prepare_for_start, cfg.state_dir / "spool", cfg.state.min_free_bytes)
         self.store = await open_store(cfg)
         separate = cfg.delivery.process == "separate"
-        self.spool = await Spool.open(cfg.state_dir / "spool", handoff=not separate)
+        self.spool = await open_spool(cfg, handoff=not separate, accept_empty=self.accept_empty_spool)
+        self.metrics.watch_spool_problem(lambda: self.spool.problem if self.spool else None)
         if separate:
             from gateway.deliverer import DeliveryProcess
 
@@ -161,6 +169,8 @@ class Gateway:
             problems.append("store not open")
         if self.spool is None:
             problems.append("spool not open")
+        elif self.spool.problem is not None:
+            problems.append(f"spool damaged ({self.spool.problem}); run gateway spool salvage")
         return problems
 
     async def reload(self, config: GatewayConfig | None = None) -> bool:

@@ -159,6 +159,12 @@ class StateConfig(_Section):
     database: str | None = None
     pool_min_size: Annotated[int, Field(ge=0)] = 1
     pool_max_size: PositiveInt = 10
+    # Free space kept on the state file system (like Postfix's queue_minfree): below it new mail
+    # gets 452 4.3.1 while delivery goes on, since recording results needs a little room too.
+    # 0 turns the reserve (and the ballast file) off: a full disk can then stop delivery.
+    min_free_bytes: Annotated[int, Field(ge=0)] = 64 * 1024 * 1024
+    # A cap on the spool database's size (None: only the free-space reserve limits it).
+    spool_max_bytes: PositiveInt | None = None
 
     @field_validator("database")
     @classmethod
@@ -197,6 +203,9 @@ class UpstreamConfig(_Section):
     helo_name: str | None = None
     connect_timeout: PositiveFloat = 30.0
     command_timeout: PositiveFloat = 60.0
+    # The wait for the reply to DATA and to the final dot: RFC 5321 4.5.3.2.6 suggests 10 minutes,
+    # since an upstream may store (and scan) the message first; giving up earlier makes resends.
+    data_timeout: PositiveFloat = 600.0
     pool_size: PositiveInt = 4
     # Pooled connections idle longer than this are closed rather than reused (servers drop them).
     pool_idle_timeout: PositiveFloat = 30.0
@@ -230,6 +239,11 @@ class DeliveryConfig(_Section):
     # smtpd), so listening and policy get one core and relaying the other. The child polls the
     # spool every poll_interval seconds.
     process: Literal["inline", "separate"] = "inline"
+    # An attempt still running after this many seconds (a stalled upstream) stops occupying its
+    # worker and pool slot, so the rest of the queue flows past it.
+    stall_after: PositiveFloat = 15.0
+    # How long a new delivery process waits for the previous one to release the spool's lock.
+    lock_wait: Annotated[float, Field(ge=0)] = 60.0
 
 
 class MarketplaceConfig(_Section):
@@ -265,6 +279,9 @@ class PolicyConfig(_Section):
     # Shadow mode: decide, log and count everything, but relay every message unchanged.
     shadow: bool = False
     evaluation_timeout: PositiveFloat = 10.0
+    # "process": evaluations run in worker processes, and one that times out is ended there and
+    # then (gateway/evaluation.py); "thread": in this process, where a timed-out one runs on.
+    evaluation_isolation: Literal["process", "thread"] = "process"
     # Hosts a message may link to besides Amazon's own and the carriers in the links pack.
     link_allow_domains: tuple[str, ...] = ()
     # Rules with a score instead of an action add up; these sums quarantine or reject.

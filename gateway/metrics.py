@@ -14,10 +14,10 @@ import platform
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -71,6 +71,7 @@ class GatewayMetrics:
             {"version": __version__, "python": platform.python_version(),
              "implementation": platform.python_implementation()})
         self._spool_db: Path | None = None
+        self._spool_damaged: Gauge | None = None
         self._state: StateCollector | None = None
         self._render_lock = threading.Lock()
         # Only what finishes from now on: a restart starts these afresh, like every counter.
@@ -109,6 +110,14 @@ class GatewayMetrics:
         self._state = StateCollector(spool_db)
         self.registry.register(self._state)
         self._spool_db = spool_db
+
+    def watch_spool_problem(self, problem: Callable[[], str | None]) -> None:
+        """gateway_spool_damaged: 1 while the spool refuses mail because it found damage."""
+        if self._spool_damaged is None:
+            self._spool_damaged = Gauge("gateway_spool_damaged",
+                                        "1 while the spool refuses new mail because its database is damaged",
+                                        registry=self.registry)
+        self._spool_damaged.set_function(lambda: 1.0 if problem() else 0.0)
 
     def set_store_counts(self, counts: tuple[int, dict[str, int]]) -> None:
         """(messages held, notices by kind) as ``Store.state_counts`` gives them."""

@@ -38,6 +38,7 @@ from typing import Any
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
 from gateway.errors import StoreError
+from gateway.evaluation import evaluate_policy
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.orderids import order_ids_in_message
@@ -45,7 +46,7 @@ from gateway.outcome import Cause, Disposition, Outcome, StageResult
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 from gateway.repair import RepairOptions, repair
 from gateway.signing import DkimSigner
-from gateway.spool import Spool, SpoolError
+from gateway.spool import Spool, SpoolCorrupt, SpoolError
 from gateway.store.base import AliasStatus, PolicyStateView, Store
 from gateway.tenants import PolicyEvaluator, Tenant
 from gateway.transaction import Transaction
@@ -217,9 +218,10 @@ class Pipeline:
         state: PolicyStateView = (_NoState() if self.store is None
                                   else await self.store.policy_state(run.tenant.id, aliases))
         try:
-            # Policy work is CPU-bound: a worker thread, bounded so the client hears back in time.
+            # Policy work is CPU-bound: a worker process, ended when the client must hear back.
             async with asyncio.timeout(self.config.policy.evaluation_timeout):
-                return await asyncio.to_thread(policy.evaluate, run.txn.data, run.recipients, state)
+                return await evaluate_policy(policy, run.txn.data, run.recipients, state,
+                                             self.config.policy.evaluation_isolation)
         except TimeoutError:
             log.error("policy_timeout", tenant=run.tenant.id, peer=run.txn.peer, message_id=run.txn.message_id,
                       rcpt_tos=run.txn.rcpt_tos, size=run.txn.size, entrance=str(run.entrance))
@@ -468,8 +470,9 @@ class Pipeline:
             if run.entrance is Entrance.RELEASE:
                 assert release is not None
                 await self.store.unclaim_quarantine(release.quarantine_id, release.actor, f"spool refused: {exc}")
+            damaged = {"spool_damaged": "yes"} if isinstance(exc, SpoolCorrupt) else {}
             run.finish(Disposition.DEFERRED, Cause.STORAGE, "store", f"spool refused: {exc}",
-                       facts={"error": str(exc)})
+                       facts={"error": str(exc), **damaged})
             return
         if release is not None:
             # From here the spool has it: a crash before the next line is repaired by release

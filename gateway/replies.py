@@ -28,6 +28,7 @@ SHUTTING_DOWN = "421 4.3.2 {hostname} Service shutting down; try again later"
 DATA_BUDGET_EXHAUSTED = "452 4.3.1 Too much mail in transit right now; try again later"
 DATA_BUDGET_CLOSING = "421 4.3.1 Too much mail in transit right now; closing, try again later"
 STORAGE_FAILED = "452 4.3.1 Insufficient system storage; message not accepted, try again later"
+SPOOL_BROKEN = "451 4.3.0 Local queue needs attention; message not accepted, try again later"
 PROCESSING_TIMEOUT = "451 4.3.0 Message could not be checked in time; try again later"
 PROCESSING_FAILED = "451 4.3.0 Temporary local problem while processing the message; try again later"
 AUTH_LOCKED = "454 4.7.0 Too many failed authentication attempts from {peer}; try again later"
@@ -90,5 +91,5 @@ def smtp_reply(outcome: Outcome) -> str:
     if outcome.cause is Cause.TIMEOUT:
         return PROCESSING_TIMEOUT
     if outcome.cause is Cause.STORAGE:
-        return STORAGE_FAILED
+        return SPOOL_BROKEN if outcome.detail.get("spool_damaged") else STORAGE_FAILED
     return PROCESSING_FAILED

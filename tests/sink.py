@@ -22,6 +22,7 @@ class ReceivedMessage:
     rcpt_tos: list[str]
     data: bytes
     peer: Any
+    mail_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -33,6 +34,8 @@ class SinkBehaviour:
     mail_reply: str | None = None
     drop_on_data: bool = False
     stall_seconds: float = 0.0
+    # Per message: seconds to stall at the final dot (say, by subject), then store and answer.
+    stall_for: Callable[[bytes], float] | None = None
 
 
 class RecordingHandler:
@@ -76,6 +79,8 @@ class RecordingHandler:
         b = self.behaviour
         if b.stall_seconds:
             await asyncio.sleep(b.stall_seconds)
+        if b.stall_for is not None:
+            await asyncio.sleep(b.stall_for(envelope.original_content or b""))
         if b.drop_on_data:
             assert server.transport is not None
             server.transport.close()
@@ -84,7 +89,7 @@ class RecordingHandler:
             return b.data_reply
         content = envelope.original_content or b""
         self.messages.append(ReceivedMessage(envelope.mail_from or "", list(envelope.rcpt_tos),
-                                             bytes(content), session.peer))
+                                             bytes(content), session.peer, list(envelope.mail_options)))
         self.received.set()
         return "250 2.0.0 OK queued"
 

@@ -291,7 +291,7 @@ async def test_mixed_recipient_results(spool: Spool, sink: Sink) -> None:
 
 async def test_stalled_upstream_times_out_then_delivers_once(spool: Spool, sink: Sink) -> None:
     sink.behaviour.stall_seconds = 3.0
-    upstream = upstream_for(sink, command_timeout=0.3)
+    upstream = upstream_for(sink, command_timeout=0.3, data_timeout=0.3)
     async with running(spool, upstream) as service:
         qid = await spool.put(SENDER, [BUYER], message())
         service.notify()

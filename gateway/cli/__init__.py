@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "quarantine",
     "report",
     "db",
+    "spool_cmd",
     "dkim_cmd",
     "backup_cmd",
     "health",

@@ -43,6 +43,9 @@ def register(sub: Any) -> None:
         description="Run the SMTP gateway. Without --config: embedded defaults (127.0.0.1:2525, "
                     "state in ./state, a Maildir outbox as upstream).")
     parser.add_argument("--config", type=Path, help="TOML configuration file")
+    parser.add_argument("--accept-empty-spool", action="store_true",
+                        help="start although the spool this state directory had is missing or empty "
+                             "(its pending messages are then lost)")
     parser.set_defaults(func=run)
     deliver = sub.add_parser(
         "deliver", help="run only delivery from the spool (normally started by serve)",
@@ -51,6 +54,9 @@ def register(sub: Any) -> None:
     source = deliver.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help="TOML configuration file")
     source.add_argument("--config-stdin", action="store_true", help="read the configuration as JSON on stdin")
+    deliver.add_argument("--watch-parent", action="store_true",
+                         help="with --config-stdin: the JSON is one line, and end of file on stdin "
+                              "afterwards (the parent is gone) stops delivery")
     deliver.set_defaults(func=deliver_only)
     reload = sub.add_parser(
         "reload", help="make a running gateway re-read its config and rule packs",
@@ -79,7 +85,8 @@ def refuse(key: str, error: str, **context: Any) -> None:
 def deliver_only(args: argparse.Namespace) -> int:
     if args.config_stdin:
         try:
-            config = GatewayConfig.model_validate_json(sys.stdin.buffer.read())
+            raw = sys.stdin.buffer.readline() if args.watch_parent else sys.stdin.buffer.read()
+            config = GatewayConfig.model_validate_json(raw)
         except ValueError as exc:
             print(f"gateway deliver: bad configuration on stdin: {exc}", file=sys.stderr)
             return 2
@@ -90,8 +97,13 @@ def deliver_only(args: argparse.Namespace) -> int:
         config = loaded
     configure_logging(config.log.format, config.log.level)
     from gateway.deliverer import run_delivery
+    from gateway.delivery import DeliveryAlreadyRunning
 
-    asyncio.run(run_delivery(config))
+    try:
+        asyncio.run(run_delivery(config, sys.stdin.buffer if args.watch_parent else None))
+    except DeliveryAlreadyRunning as exc:
+        print(f"gateway deliver: {exc}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: the supervisor waits longer before the next try
     return 0
 
 
@@ -135,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     from gateway.app import Gateway
 
     try:
-        asyncio.run(Gateway(config, config_path=args.config).run())
+        asyncio.run(Gateway(config, config_path=args.config,
+                            accept_empty_spool=args.accept_empty_spool).run())
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

@@ -32,6 +32,7 @@ async def run_crash_round(tmp_path: Path, sink: Sink, clients: int, per_client: 
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink.port}\ntls = "none"\n'
         '[policy]\nenabled = false\n'  # durability is the subject here, not rules
         '[delivery]\nretry_initial = 0.2\nretry_max = 0.5\npoll_interval = 0.1\n'
+        '[admin]\nlisten = "127.0.0.1:0"\n'  # never the default 8025 another gateway may hold
         '[log]\nformat = "json"\nlevel = "error"\n')
     proc = start_gateway(config)
     await wait_listening(port)

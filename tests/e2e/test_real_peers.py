@@ -160,9 +160,6 @@ async def test_upstream_postfix_requiring_starttls(gateway_factory: GatewayFacto
     assert b"by gateway.test (Seller Mail Gateway) with ESMTP id " in relayed
 
 
-@pytest.mark.xfail(strict=True, reason="needs issue 14 item 2 (reliab branch: EHLO before reading the "
-                                       "upstream's capabilities in gateway/delivery.py); remove this "
-                                       "marker when that fix is merged")
 async def test_smtputf8_first_message_on_a_fresh_upstream_connection(
         gateway_factory: GatewayFactory, sink: Sink, postfix: StartPostfix,
         world_readable_tmp: Path) -> None:

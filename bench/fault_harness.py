@@ -1,0 +1,180 @@
+"""Fault harness: acknowledged / delivered / lost / duplicated per scenario, as a Markdown table.
+
+Each scenario is one round of tests/faults.py: the gateway as a real process, clients sending
+concurrently, a recording sink as upstream, the fault injected once a third of the messages was
+acknowledged, then a restart (where the fault stopped the gateway) and a count at the sink.
+lost = acknowledged but never delivered; duplicated = copies beyond the first; refused = 4xx/5xx
+answers the clients got (no 250, so nothing promised).
+
+    python bench/fault_harness.py                 # print the table
+    python bench/fault_harness.py --write         # and put it into docs/BENCHMARKS.md
+    python bench/fault_harness.py --only power,kill9-inline
+
+The power-cut scenario needs FUSE (tests/lazyfs.py); the full-disk one a tmpfs mount (root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine
+from tests.faults import RoundResult, run_round
+from tests.powerloss import unavailable
+from tests.sink import Sink
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "BENCHMARKS.md"
+BEGIN = "<!-- fault-harness:begin (bench/fault_harness.py --write) -->"
+END = "<!-- fault-harness:end -->"
+HEADER = ("| scenario | acknowledged | delivered | lost | duplicated | refused |\n"
+          "|---|---|---|---|---|---|")
+
+
+def outage(seconds: float) -> tuple[Callable[[Sink], Awaitable[None]], Callable[[Sink], Awaitable[None]]]:
+    """The upstream stops listening, and comes back on its port ``seconds`` after the load."""
+    kept: dict[str, int] = {}
+
+    async def down(sink: Sink) -> None:
+        kept["port"] = sink.port
+        await sink.stop()
+
+    async def back(sink: Sink) -> None:
+        await asyncio.sleep(seconds)
+        await sink.start(kept["port"])
+
+    return down, back
+
+
+async def tempfail(sink: Sink) -> None:
+    sink.behaviour.data_reply = "451 4.3.0 try again later"
+
+
+async def recovers_after_5s(sink: Sink) -> None:
+    await asyncio.sleep(5)
+    sink.behaviour.data_reply = None
+
+
+async def stall_some(sink: Sink) -> None:
+    stalled = {"n": 0}
+
+    def stall_for(data: bytes) -> float:
+        if stalled["n"] < 8:
+            stalled["n"] += 1
+            return 20.0
+        return 0.0
+    sink.behaviour.stall_for = stall_for
+
+
+def mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, check=False).returncode == 0
+
+
+async def scenario(name: str, clients: int, per_client: int) -> RoundResult | str:
+    sink = await Sink().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            common: dict[str, Any] = {"scenario": name, "clients": clients, "per_client": per_client}
+            if name == "kill9-inline":
+                return await run_round(tmp, sink, fault="kill9", **common)
+            if name == "kill9-separate":
+                return await run_round(tmp, sink, fault="kill9", separate=True, **common)
+            if name == "power":
+                reason = unavailable()
+                if reason is not None:
+                    return f"skipped: {reason}"
+                return await run_round(tmp, sink, fault="power", **common)
+            if name == "kill9-postgres":
+                dsn = os.environ.get("GATEWAY_TEST_PG_DSN")
+                if not dsn:
+                    return "skipped: GATEWAY_TEST_PG_DSN not set"
+                from tests.pgutil import temporary_database
+
+                with temporary_database(dsn) as database:
+                    # To marketplace aliases, so every message also writes its relay record there.
+                    return await run_round(tmp, sink, fault="kill9", database=database,
+                                           recipient="a1b2c3d4@marketplace.amazon.de", **common)
+            if name == "sigterm":
+                return await run_round(tmp, sink, fault="sigterm", **common)
+            if name == "upstream-down-10s":
+                down, back = outage(10.0)
+                return await run_round(tmp, sink, fault="none", during=down, after=back, settle=60, **common)
+            if name == "451-then-250":
+                return await run_round(tmp, sink, fault="none", during=tempfail, after=recovers_after_5s,
+                                       settle=60, **common)
+            if name == "stalled-upstream":
+                return await run_round(tmp, sink, fault="none", during=stall_some, settle=60, **common)
+            if name == "full-disk":
+                mnt = tmp / "small"
+                if not mount_tmpfs(mnt, "2m"):
+                    return "skipped: cannot mount a tmpfs (needs root)"
+                try:
+                    return await run_round(tmp, sink, fault="none", during=tempfail, after=recovers_after_5s,
+                                           state=mnt / "state", min_free_bytes=1_000_000, settle=60, **common)
+                finally:
+                    subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
+            raise SystemExit(f"unknown scenario {name}")
+    finally:
+        await sink.stop()
+
+
+SCENARIOS = ["kill9-inline", "kill9-separate", "kill9-postgres", "power", "sigterm", "upstream-down-10s",
+             "451-then-250", "stalled-upstream", "full-disk"]
+
+
+def write_doc(command: str, text: str) -> None:
+    section = f"{BEGIN}\n## Fault harness: acknowledged / delivered / lost / duplicated per scenario\n\n" \
+              f"```sh\n{command}\n```\n\n{text}\n{END}"
+    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    heading = "\n## Fault harness:"
+    if BEGIN in doc and END in doc:
+        doc = doc[:doc.index(BEGIN)] + section + doc[doc.index(END) + len(END):]
+    elif heading in doc:  # as bench/report.py wrote it: replace up to the next section
+        start = doc.index(heading) + 1
+        nxt = doc.find("\n## ", start)
+        doc = doc[:start] + section + ("\n" + doc[nxt:] if nxt >= 0 else "\n")
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(doc)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--per-client", type=int, default=60)
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser.add_argument("--write", action="store_true", help="put the table into docs/BENCHMARKS.md")
+    args = parser.parse_args()
+    lines = [f"machine: {machine()}; {args.clients} clients x {args.per_client} messages per scenario", "",
+             HEADER]
+    print("\n".join(lines), flush=True)
+    started = time.monotonic()
+    for name in args.only.split(","):
+        result = await scenario(name, args.clients, args.per_client)
+        line = result.row() if isinstance(result, RoundResult) else f"| {name} | {result} | | | | |"
+        lines.append(line)
+        print(line, flush=True)
+    lines += ["", f"(took {time.monotonic() - started:.0f} s; lost must be 0 everywhere; duplicates only "
+                  "after kill -9 / power cut, for messages on the wire to the upstream at that moment)"]
+    print(lines[-1])
+    if args.write:
+        argv = [a for a in sys.argv[1:] if a != "--write"]
+        write_doc(shlex.join(["python", "bench/fault_harness.py", *argv]), "\n".join(lines))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,23 @@
+"""The durable spool (see ``durable_queue``): what a 250 promises is on disk until delivered.
+
+``writer`` group-commits, ``space`` keeps room for delivery, ``integrity`` checks and salvages,
+``marker`` notices a vanished spool, ``errors`` is the exception tree. See docs/spool-and-delivery.md.
+"""
+
+from gateway.spool.durable_queue import DB_NAME, Spool
+from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull, SpoolMissing
+from gateway.spool.records import (
+    EntryInfo,
+    NewMessage,
+    RecipientResult,
+    RecipientState,
+    SpooledMessage,
+    check_data,
+    new_queue_id,
+)
+
+_check_data = check_data  # the name tests have used
+
+__all__ = ["DB_NAME", "EntryInfo", "NewMessage", "RecipientResult", "RecipientState", "Spool",
+           "SpoolCorrupt", "SpoolError", "SpoolFull", "SpoolMissing", "SpooledMessage", "check_data",
+           "new_queue_id"]

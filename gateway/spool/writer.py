@@ -1,0 +1,283 @@
+"""The spool's single writer: one thread, one connection, every queued operation in one transaction.
+
+Concurrent puts are group-committed: the writer drains a queue of pending operations, runs them
+all in one transaction, commits once (one fsync of the WAL) and then resolves every caller's
+future. Before a batch's puts it asks the space guard whether there is room; operations that
+record delivery results are never refused for space (see ``space``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.log import get_logger
+from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull
+from gateway.spool.integrity import is_corruption, is_disk_full
+from gateway.spool.records import NewMessage, check_data
+from gateway.spool.space import SpaceGuard
+
+log = get_logger("gateway.spool")
+
+RECOVERY = "stop the gateway, then run `gateway spool salvage`"
+# How many queued operations one transaction takes at most; bounds the latency of the first one.
+MAX_BATCH = 512
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id            TEXT PRIMARY KEY,
+    mail_from     TEXT NOT NULL,
+    data          BLOB,
+    meta          TEXT NOT NULL,
+    arrived       REAL NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending',
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_attempt  REAL NOT NULL,
+    finished      REAL
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt);
+CREATE TABLE IF NOT EXISTS recipients (
+    message_id    TEXT NOT NULL REFERENCES messages(id),
+    position      INTEGER NOT NULL,
+    address       TEXT NOT NULL,
+    state         TEXT NOT NULL DEFAULT 'pending',
+    code          INTEGER,
+    reply         TEXT,
+    updated       REAL,
+    PRIMARY KEY (message_id, position)
+);
+"""
+
+
+Op = Callable[[sqlite3.Connection], Any]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # Big blobs can swell the WAL; after a checkpoint, truncate it back to this size.
+    conn.execute("PRAGMA journal_size_limit=67108864")
+    return conn
+
+
+INSERT_MESSAGE = ("INSERT INTO messages (id, mail_from, data, meta, arrived, next_attempt) "
+                   "VALUES (?,?,?,?,?,?)")
+INSERT_RECIPIENT = "INSERT INTO recipients (message_id, position, address) VALUES (?,?,?)"
+
+
+@dataclass(frozen=True)
+class Put:
+    """A new entry for the writer; puts are batched into multi-row inserts."""
+
+    queue_id: str
+    msg: NewMessage
+    now: float
+
+    def message_row(self) -> tuple[Any, ...]:
+        m = self.msg
+        return (self.queue_id, m.mail_from, m.data, json.dumps(dict(m.meta), default=str),
+                self.now, self.now)
+
+    def recipient_rows(self) -> list[tuple[str, int, str]]:
+        return [(self.queue_id, i, rcpt) for i, rcpt in enumerate(self.msg.rcpt_tos)]
+
+
+def insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float) -> None:
+    put = Put(queue_id, msg, now)
+    conn.execute(INSERT_MESSAGE, put.message_row())
+    conn.executemany(INSERT_RECIPIENT, put.recipient_rows())
+
+
+Item = tuple[Op | Put, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+class Writer(threading.Thread):
+    """Owns the write connection; each loop runs every queued operation in one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, guard: SpaceGuard | None = None,
+                 on_corrupt: Callable[[str], None] | None = None) -> None:
+        super().__init__(name="spool-writer", daemon=True)
+        self._conn = conn
+        self._guard = guard
+        self._on_corrupt = on_corrupt
+        self.ops: queue.SimpleQueue[list[Item] | None] = queue.SimpleQueue()
+        self.batches = 0
+        self.corrupt: str | None = None
+
+    def run(self) -> None:
+        stop = False
+        while not stop:
+            item = self.ops.get()
+            batch: list[Item] = []
+            while True:
+                if item is None:
+                    stop = True  # close() queues nothing after this
+                    break
+                batch.extend(item)
+                if len(batch) >= MAX_BATCH:
+                    break
+                try:
+                    item = self.ops.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._run_batch(batch)
+        self._conn.close()
+
+    def _run_batch(self, batch: list[Item]) -> None:
+        refusal: SpoolError | None = None
+        if self.corrupt is not None:
+            refusal = SpoolCorrupt(f"spool is damaged: {self.corrupt}", recovery=RECOVERY)
+        elif self._guard is not None and any(isinstance(op, Put) for op, _, _ in batch):
+            try:
+                refusal = self._guard.refusal(self._conn)
+            except (OSError, sqlite3.Error) as exc:
+                refusal = SpoolError(f"spool cannot check its free space: {exc}")
+        outcomes = self._commit(batch, refusal)
+        if outcomes is None:  # disk full, and the ballast was freed: once more, with room
+            outcomes = self._commit(batch, refusal, retry=False)
+        assert outcomes is not None
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for (_, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
+                loop.call_soon_threadsafe(resolve, items)
+
+    def _commit(self, batch: list[Item], refusal: SpoolError | None, retry: bool = True
+                ) -> list[tuple[bool, Any]] | None:
+        conn = self._conn
+        try:
+            try:
+                outcomes = self._fast(batch, refusal)
+            except sqlite3.IntegrityError:
+                # Something in the batch conflicts (say, a queue id collision): redo it with a
+                # savepoint per operation so only the offender fails.
+                conn.execute("ROLLBACK")
+                outcomes = self._careful(batch, refusal)
+            conn.execute("COMMIT")
+            self.batches += 1
+            return outcomes
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            log.error("spool.commit_failed", error=str(exc), batch=len(batch))
+            error: SpoolError
+            if is_corruption(exc):
+                self._mark_corrupt(str(exc))
+                error = SpoolCorrupt(f"spool is damaged: {exc}", recovery=RECOVERY)
+            elif is_disk_full(exc):
+                if retry and (self._truncate_wal() or (self._guard is not None and self._guard.on_disk_full())):
+                    return None
+                error = SpoolFull(f"spool cannot store: {exc}")
+            else:
+                error = SpoolError(f"spool cannot store: {exc}")
+            return [(False, error)] * len(batch)
+        except Exception as exc:  # a bug in an operation: fail this batch, keep the writer alive
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            log.exception("spool.batch_failed", batch=len(batch))
+            return [(False, SpoolError(f"spool write failed: {exc!r}"))] * len(batch)
+
+    def _truncate_wal(self) -> bool:
+        """Checkpoint the WAL into the database and cut it to zero: the first room to find."""
+        try:
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            return False
+        if busy:
+            return False
+        log.warning("spool.wal_truncated_for_space")
+        return True
+
+    def _mark_corrupt(self, reason: str) -> None:
+        if self.corrupt is None:
+            self.corrupt = reason
+            if self._on_corrupt is not None:
+                self._on_corrupt(reason)
+
+    def _fast(self, batch: list[Item], refusal: SpoolError | None) -> list[tuple[bool, Any]]:
+        """All puts of the batch as two executemany statements; other operations one by one.
+
+        Few Python-level round trips per put matter: the writer competes with the event loop for
+        the GIL, and every reacquisition can cost a switch interval.
+        """
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        messages: list[tuple[Any, ...]] = []
+        recipients: list[tuple[str, int, str]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for op, _, _ in batch:
+            if isinstance(op, Put):
+                if refusal is not None:
+                    outcomes.append((False, refusal))
+                    continue
+                try:
+                    check_data(op.msg.data)
+                except ValueError as exc:
+                    outcomes.append((False, exc))
+                    continue
+                messages.append(op.message_row())
+                recipients.extend(op.recipient_rows())
+                outcomes.append((True, op.queue_id))
+            else:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, op(conn)))
+                except (ValueError, KeyError) as exc:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE op")
+        if messages:
+            conn.executemany(INSERT_MESSAGE, messages)
+            conn.executemany(INSERT_RECIPIENT, recipients)
+        return outcomes
+
+    def _careful(self, batch: list[Item], refusal: SpoolError | None) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for op, _, _ in batch:
+            if isinstance(op, Put) and refusal is not None:
+                outcomes.append((False, refusal))
+                continue
+            conn.execute("SAVEPOINT op")
+            try:
+                if isinstance(op, Put):
+                    check_data(op.msg.data)
+                    conn.execute(INSERT_MESSAGE, op.message_row())
+                    conn.executemany(INSERT_RECIPIENT, op.recipient_rows())
+                    result: Any = op.queue_id
+                else:
+                    result = op(conn)
+            except (sqlite3.IntegrityError, ValueError, KeyError) as exc:
+                conn.execute("ROLLBACK TO op")
+                outcomes.append((False, exc))
+            else:
+                outcomes.append((True, result))
+            conn.execute("RELEASE op")
+        return outcomes
+
+
+def resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in items:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+

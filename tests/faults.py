@@ -1,0 +1,165 @@
+"""One fault-injection round against the gateway as a real process, counted the harness's way.
+
+Clients send concurrently and keep the Message-ID of every message that got a 250; the recording
+sink upstream keeps every message it stored. After the fault and a restart:
+acknowledged = 250s heard, delivered = distinct acknowledged messages the sink stored,
+lost = acknowledged but never delivered, duplicated = copies beyond the first.
+
+Faults: ``kill9`` (SIGKILL to the gateway and its delivery child), ``power`` (SIGKILL, then the
+state file system loses everything not fsync'd: tests/lazyfs.py), ``sigterm`` (a graceful stop
+under load), ``none``. Used by tests/e2e/test_power_loss.py and bench/fault_harness.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosmtplib
+
+from tests.conftest import REPO_ROOT
+from tests.powerloss import LazyMount
+from tests.procutil import free_port, wait_listening
+from tests.sink import Sink
+
+
+@dataclass
+class RoundResult:
+    scenario: str
+    acknowledged: int
+    delivered: int
+    lost: int
+    duplicated: int
+    refused: int
+
+    def row(self) -> str:
+        return (f"| {self.scenario} | {self.acknowledged} | {self.delivered} | {self.lost} | "
+                f"{self.duplicated} | {self.refused} |")
+
+
+def start(config: Path) -> subprocess.Popen[bytes]:
+    # Its own session, so a kill reaches the delivery child too, as a power cut would.
+    return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def write_config(path: Path, port: int, state: Path, sink_port: int, separate: bool,
+                 min_free_bytes: int = 0, database: str | None = None) -> None:
+    path.write_text(
+        f'[server]\nlisten = "127.0.0.1:{port}"\n'
+        f'[state]\ndirectory = "{state}"\nmin_free_bytes = {min_free_bytes}\n'
+        + (f'database = "{database}"\n' if database else "") +
+        f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\n'
+        'connect_timeout = 2\ncommand_timeout = 5\ndata_timeout = 10\n'
+        '[policy]\nenabled = false\n'
+        '[delivery]\nretry_initial = 0.2\nretry_max = 0.5\npoll_interval = 0.1\nstall_after = 1\n'
+        f'process = "{"separate" if separate else "inline"}"\n'
+        '[admin]\nlisten = "127.0.0.1:0"\n'  # never the default 8025 another gateway may hold
+        '[log]\nformat = "json"\nlevel = "error"\n')
+
+
+def message_ids(sink: Sink) -> list[str]:
+    ids = []
+    for m in sink.messages:
+        for line in m.data.split(b"\r\n"):
+            if line.startswith(b"Message-ID: "):
+                ids.append(line[12:].decode())
+                break
+    return ids
+
+
+async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "kill9",
+                    separate: bool = False, clients: int = 8, per_client: int = 40,
+                    during: Callable[[Sink], Awaitable[None]] | None = None,
+                    after: Callable[[Sink], Awaitable[None]] | None = None, settle: float = 30.0,
+                    state: Path | None = None, min_free_bytes: int = 0, database: str | None = None,
+                    recipient: str = "b@example.com") -> RoundResult:
+    """Send clients x per_client messages; at a third acknowledged, apply ``during`` to the sink
+    and the fault to the gateway; restart; apply ``after``; count."""
+    port = free_port()
+    mount: LazyMount | None = None
+    state = state or tmp_path / "state"
+    if fault == "power":
+        mount = LazyMount(tmp_path / "backing", tmp_path / "mnt")
+        mount.mount()
+        state = tmp_path / "mnt" / "state"
+    config = tmp_path / "gateway.toml"
+    write_config(config, port, state, sink.port, separate, min_free_bytes, database)
+    if database is not None:  # a shared PostgreSQL database is upgraded by the admin, not by serve
+        await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gateway", "db", "upgrade", "--config",
+                                                 str(config)], cwd=REPO_ROOT, check=True, capture_output=True)
+    proc = start(config)
+    acknowledged: set[str] = set()
+    refused = 0
+    third = asyncio.Event()
+
+    async def client(c: int) -> None:
+        nonlocal refused
+        for i in range(per_client):
+            mid = f"<{scenario}-{c}-{i}@fault.test>"
+            data = (f"From: a@shop.example\r\nTo: {recipient}\r\nMessage-ID: {mid}\r\n"
+                    f"Subject: fault round\r\n\r\n" + ("x" * 78 + "\r\n") * 25).encode()
+            try:
+                await aiosmtplib.send(data, sender="a@shop.example", recipients=[recipient],
+                                      hostname="127.0.0.1", port=port, timeout=10)
+            except aiosmtplib.SMTPResponseException:
+                refused += 1
+                continue
+            except (aiosmtplib.SMTPException, OSError):
+                if fault == "none":
+                    refused += 1
+                    continue
+                return  # the gateway is gone: this one was not acknowledged
+            acknowledged.add(mid)
+            if len(acknowledged) >= clients * per_client // 3:
+                third.set()
+
+    try:
+        await wait_listening(port)
+        tasks = asyncio.ensure_future(asyncio.gather(*(client(c) for c in range(clients))))
+        await asyncio.wait([asyncio.ensure_future(third.wait()), tasks], timeout=120,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if during is not None:
+            await during(sink)
+        if fault in ("kill9", "power"):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if mount is not None:
+                await asyncio.to_thread(mount.power_cut)
+        elif fault == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(proc.wait, 60)
+        await tasks
+        if fault != "none":
+            proc = start(config)
+            await wait_listening(port)
+        if after is not None:
+            await after(sink)
+        async with asyncio.timeout(settle):
+            while not acknowledged <= set(message_ids(sink)):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # a late duplicate arrives before counting
+    except TimeoutError:
+        pass  # counted below as lost
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if mount is not None:
+            mount.unmount()
+    seen = Counter(i for i in message_ids(sink) if i.startswith(f"<{scenario}-"))
+    delivered = {i for i in seen if i in acknowledged}
+    return RoundResult(scenario, len(acknowledged), len(delivered), len(acknowledged - delivered),
+                       sum(n - 1 for n in seen.values()), refused)
