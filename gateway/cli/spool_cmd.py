@@ -17,8 +17,9 @@ from typing import Any
 from gateway.cli.common import add_state_options, emit_json, load
 from gateway.delivery.lock import DeliveryAlreadyRunning, lock_spool
 from gateway.spool import DB_NAME
-from gateway.spool.integrity import check_file, salvage
+from gateway.spool.integrity import check_file
 from gateway.spool.marker import record
+from gateway.spool.salvage import salvage
 
 
 def register(sub: Any) -> None:

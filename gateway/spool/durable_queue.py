@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import gateway.spool.marker as marker
 from gateway.fsutil import fsync_dir
 from gateway.log import get_logger
-from gateway.spool import marker
 from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull
 from gateway.spool.integrity import is_corruption, is_disk_full, quick_check
 from gateway.spool.records import (
