@@ -44,6 +44,8 @@ from gateway.store.base import (
     report_from_rows,
 )
 from gateway.store.migrate import LATEST_VERSION, read_version
+from gateway.store.postgres_review import PostgresReviewQueries, index_quarantined
+from gateway.store.search import search_keys
 
 __all__ = ["PostgresStore", "SchemaError"]
 
@@ -142,7 +144,7 @@ def _notice(row: Sequence[Any]) -> dict[str, Any]:
             "resolved": bool(row[9]), "evidence": row[10], "tenant": row[11]}
 
 
-class PostgresStore:
+class PostgresStore(PostgresReviewQueries):
     """The gateway's state in one PostgreSQL database, through a connection pool."""
 
     backend = "postgresql"
@@ -576,6 +578,7 @@ class PostgresStore:
                          message_id: str, subject: str, marketplace: str | None,
                          verdict: dict[str, Any], tenant: str = "") -> str:
         qid = "Q" + uuid.uuid4().hex[:16].upper()
+        keys = await asyncio.to_thread(search_keys, data, mail_from, rcpt_tos, verdict, subject)
         async with self._connection() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO quarantine (id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
@@ -583,6 +586,7 @@ class PostgresStore:
                 (qid, tenant, peer, mail_from, list(rcpt_tos), message_id, subject, marketplace,
                  _json(verdict), len(data)))
             await conn.execute("INSERT INTO quarantine_messages (id, data) VALUES (%s, %s)", (qid, data))
+            await index_quarantined(conn, qid, _NOW, keys, subject)
         return qid
 
     async def list_quarantine(self, status: str | None = "held",

@@ -41,6 +41,8 @@ from gateway.store.base import (
     evidence_reference,
     report_from_rows,
 )
+from gateway.store.search import search_keys
+from gateway.store.sqlite_review import SQLiteReviewQueries, build_review_index, index_quarantined
 
 __all__ = ["ALIAS_STATUSES", "AliasRecord", "AliasStatus", "AliasUpdate", "NoticeRow", "QuarantineRecord",
            "RecordedBounce", "SQLiteStore", "StorePolicyState"]
@@ -177,7 +179,7 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteReviewQueries):
     """The gateway's state in ``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine``."""
 
     backend = "sqlite"
@@ -218,6 +220,7 @@ class SQLiteStore:
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_LATE_INDEXES)
+        build_review_index(conn)
         conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
         os.chmod(self.db_path, 0o600)
@@ -237,6 +240,7 @@ class SQLiteStore:
             self._readers.clear()
 
     async def close(self) -> None:
+        self._close_review()
         await self._run(self.close_sync)
         self._executor.shutdown(wait=True)
 
@@ -699,11 +703,18 @@ class SQLiteStore:
         qid = "Q" + uuid.uuid4().hex[:16].upper()
         path = self.quarantine_dir / f"{qid}.eml"
         write_durably(path, data)
-        self._tx(lambda c: c.execute(
-            "INSERT INTO quarantine(id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
-            " marketplace, verdict, size, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (qid, tenant, time.time(), peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject,
-             marketplace, json.dumps(verdict, ensure_ascii=False), len(data), str(path))))
+        now = time.time()
+        keys = search_keys(data, mail_from, rcpt_tos, verdict, subject)
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO quarantine(id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
+                " marketplace, verdict, size, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (qid, tenant, now, peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject,
+                 marketplace, json.dumps(verdict, ensure_ascii=False), len(data), str(path)))
+            index_quarantined(c, qid, now, keys, subject)
+
+        self._tx(write)
         return qid
 
     async def quarantine(self, data: bytes, *, peer: str, mail_from: str, rcpt_tos: Sequence[str],

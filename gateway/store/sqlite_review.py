@@ -1,0 +1,164 @@
+"""The SQLite backend's quarantine search and audit queries (see ``gateway.store.search``).
+
+Reads run on their own small thread pool through WAL reader connections, never on the store's
+writer thread: a slow admin query must not hold up the SMTP sessions' group commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from gateway.store.base import QuarantineRecord
+from gateway.store.search import (
+    BULK_LIMIT,
+    AuditQuery,
+    Page,
+    QuarantineQuery,
+    audit_row,
+    audit_sql,
+    cursor_text,
+    decode_subject,
+    quarantine_sql,
+    search_keys,
+)
+
+T = TypeVar("T")
+
+REVIEW_INDEX_VERSION = "1"
+
+REVIEW_SCHEMA = """
+CREATE TABLE IF NOT EXISTS quarantine_keys (
+    key TEXT NOT NULL,
+    held_at REAL NOT NULL,
+    qid TEXT NOT NULL,
+    PRIMARY KEY (key, held_at, qid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS quarantine_keys_qid ON quarantine_keys(qid);
+CREATE VIRTUAL TABLE IF NOT EXISTS quarantine_subjects
+    USING fts5(qid UNINDEXED, subject, tokenize = 'unicode61 remove_diacritics 2');
+CREATE INDEX IF NOT EXISTS quarantine_status_held ON quarantine(status, held_at, id);
+CREATE INDEX IF NOT EXISTS quarantine_tenant_status_held ON quarantine(tenant, status, held_at, id);
+CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine(held_at, id);
+CREATE INDEX IF NOT EXISTS audit_object ON audit(object, id);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+"""
+
+
+def index_quarantined(conn: sqlite3.Connection, qid: str, held_at: float, keys: Sequence[str],
+                      subject: str) -> None:
+    """The search rows of one held message, in the caller's transaction."""
+    conn.executemany("INSERT OR IGNORE INTO quarantine_keys(key, held_at, qid) VALUES (?, ?, ?)",
+                     [(key, held_at, qid) for key in keys])
+    conn.execute("INSERT INTO quarantine_subjects(qid, subject) VALUES (?, ?)", (qid, decode_subject(subject)))
+
+
+def build_review_index(conn: sqlite3.Connection) -> None:
+    """Create the search tables and fill them for messages held before they existed (from the
+    stored fields; order ids only from the subject). Runs once per state directory, at open."""
+    conn.executescript(REVIEW_SCHEMA)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'review_index'").fetchone()
+    if row is not None and row[0] == REVIEW_INDEX_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM quarantine_keys")
+        conn.execute("DELETE FROM quarantine_subjects")
+        rows = conn.execute("SELECT id, held_at, mail_from, rcpt_tos, verdict, subject FROM quarantine").fetchall()
+        for qid, held_at, mail_from, rcpt_tos, verdict, subject in rows:
+            keys = search_keys(None, mail_from, json.loads(rcpt_tos), json.loads(verdict), subject)
+            index_quarantined(conn, qid, held_at, keys, subject)
+        conn.execute("INSERT INTO meta(key, value) VALUES ('review_index', ?)"
+                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (REVIEW_INDEX_VERSION,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class SQLiteReviewQueries:
+    """Mixed into ``SQLiteStore``: what the admin pages and API ask of the quarantine and audit."""
+
+    _QCOLS: str
+    _review_pool: ThreadPoolExecutor | None = None
+
+    def _reader(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _quarantine_row(self, row: tuple[Any, ...]) -> QuarantineRecord:
+        raise NotImplementedError
+
+    async def _review_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._review_pool is None:
+            self._review_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-review")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._review_pool, lambda: fn(self._reader()))
+
+    def _close_review(self) -> None:
+        if self._review_pool is not None:
+            self._review_pool.shutdown(wait=True)
+            self._review_pool = None
+
+    # -- quarantine ---------------------------------------------------------------------------------
+    def search_quarantine_sync(self, conn: sqlite3.Connection, query: QuarantineQuery) -> Page:
+        query = query.bounded()
+        sql = quarantine_sql(query, "sqlite")
+        cols = ", ".join(f"q.{c.strip()}" for c in self._QCOLS.split(","))
+        rows = conn.execute(f"SELECT {cols} FROM {sql.source} WHERE {sql.page_where}"
+                            f" ORDER BY {sql.order} LIMIT ?", [*sql.page_args, query.limit + 1]).fetchall()
+        total = int(conn.execute(f"SELECT count(*) FROM {sql.source} WHERE {sql.where}", sql.args).fetchone()[0])
+        items = [self._quarantine_row(r) for r in rows[:query.limit]]
+        more = len(rows) > query.limit
+        return Page(items, total, cursor_text(items[-1].held_at, items[-1].id) if more and items else None)
+
+    async def search_quarantine(self, query: QuarantineQuery) -> Page:
+        """A page of held (or released/deleted) messages, newest first, and how many match."""
+        return await self._review_read(lambda conn: self.search_quarantine_sync(conn, query))
+
+    async def quarantine_ids(self, query: QuarantineQuery, limit: int = BULK_LIMIT) -> list[str]:
+        """The ids of (up to ``limit``) messages a search matches, newest first: a bulk action's targets."""
+        def read(conn: sqlite3.Connection) -> list[str]:
+            sql = quarantine_sql(replace(query, before=None), "sqlite")
+            return [str(r[0]) for r in conn.execute(
+                f"SELECT q.id FROM {sql.source} WHERE {sql.where} ORDER BY {sql.order} LIMIT ?",
+                [*sql.args, limit])]
+        return await self._review_read(read)
+
+    async def quarantine_keys(self, qid: str) -> list[str]:
+        return await self._review_read(lambda conn: [str(r[0]) for r in conn.execute(
+            "SELECT key FROM quarantine_keys WHERE qid = ? ORDER BY key", (qid,))])
+
+    # -- audit --------------------------------------------------------------------------------------
+    async def audit_page(self, query: AuditQuery) -> Page:
+        """Audit records matching ``query``, newest first, with the total and the next cursor."""
+        def read(conn: sqlite3.Connection) -> Page:
+            limit = max(1, min(query.limit, 1000))
+            page = audit_sql(query, "sqlite")
+            rows = conn.execute(f"SELECT id, at, actor, action, object, reason FROM audit WHERE {page.where}"
+                                " ORDER BY id DESC LIMIT ?", [*page.args, limit + 1]).fetchall()
+            counted = audit_sql(replace(query, before_id=None), "sqlite")
+            total = int(conn.execute(f"SELECT count(*) FROM audit WHERE {counted.where}", counted.args).fetchone()[0])
+            items = [audit_row(r) for r in rows[:limit]]
+            more = len(rows) > limit
+            return Page(items, total, str(items[-1]["id"]) if more and items else None)
+        return await self._review_read(read)
+
+    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every audit record of each of ``objects``, newest first (one query)."""
+        wanted = sorted(set(objects))
+        if not wanted:
+            return {}
+
+        def read(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+            out: dict[str, list[dict[str, Any]]] = {o: [] for o in wanted}
+            marks = ",".join("?" * len(wanted))
+            for row in conn.execute(f"SELECT id, at, actor, action, object, reason FROM audit"
+                                    f" WHERE object IN ({marks}) ORDER BY id DESC", wanted):
+                out[row[4]].append(audit_row(row))
+            return out
+        return await self._review_read(read)
