@@ -12,7 +12,8 @@ import asyncio
 import sys
 from typing import Any
 
-from gateway.admin.review import QuarantineReview, ReviewError, evidence_of, highlight, preview
+from gateway.admin.message_view import evidence_of, highlight, preview
+from gateway.admin.review import QuarantineReview, ReviewError
 from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
 from gateway.config import GatewayConfig
 from gateway.store.base import QuarantineRecord, Store

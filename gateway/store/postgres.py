@@ -45,7 +45,7 @@ from gateway.store.base import (
 )
 from gateway.store.migrate import LATEST_VERSION, read_version
 from gateway.store.postgres_review import PostgresReviewQueries, index_quarantined
-from gateway.store.search import search_keys
+from gateway.store.search import like_literal, search_keys
 
 __all__ = ["PostgresStore", "SchemaError"]
 
@@ -349,9 +349,9 @@ class PostgresStore(PostgresReviewQueries):
             sql += " AND status = %s"
             args.append(status)
         if search:
-            # As SQLite's LIKE: case-insensitive, and no escape character.
-            sql += " AND (alias ILIKE %s ESCAPE '' OR order_id ILIKE %s ESCAPE '')"
-            args += [f"%{search.lower()}%", f"%{search}%"]
+            # As SQLite's LIKE: case-insensitive; % and _ typed by the admin are literal characters.
+            sql += " AND (alias ILIKE %s ESCAPE '\\' OR order_id ILIKE %s ESCAPE '\\')"
+            args += [f"%{like_literal(search.lower())}%", f"%{like_literal(search)}%"]
         sql += " ORDER BY last_seen DESC"
         return [_alias_record(row) for row in await self._fetchall(sql, args)]
 

@@ -18,7 +18,7 @@ import email.header
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from gateway.orderids import ORDER_ID, order_ids_in_message
 
@@ -152,6 +152,11 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with ``ESCAPE '\\'``: its %, _ and \\ match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def fts5_match(words: Sequence[str]) -> str:
     """An FTS5 MATCH expression: every word a quoted prefix (``"word"*``), all required."""
     return " ".join(f'"{w}"*' for w in words)
@@ -252,3 +257,14 @@ def audit_sql(query: AuditQuery, dialect: str) -> AuditSQL:
 def audit_row(row: Sequence[Any]) -> dict[str, Any]:
     return {"id": int(row[0]), "at": float(row[1]), "actor": row[2], "action": row[3], "object": row[4],
             "reason": row[5]}
+
+
+@runtime_checkable
+class ReviewQueries(Protocol):
+    """What both backends answer for the admin pages and API (beside ``Store``)."""
+
+    async def search_quarantine(self, query: QuarantineQuery) -> Page: ...
+    async def quarantine_ids(self, query: QuarantineQuery, limit: int = BULK_LIMIT) -> list[str]: ...
+    async def quarantine_keys(self, qid: str) -> list[str]: ...
+    async def audit_page(self, query: AuditQuery) -> Page: ...
+    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...

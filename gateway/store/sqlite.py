@@ -41,7 +41,7 @@ from gateway.store.base import (
     evidence_reference,
     report_from_rows,
 )
-from gateway.store.search import search_keys
+from gateway.store.search import like_literal, search_keys
 from gateway.store.sqlite_review import SQLiteReviewQueries, build_review_index, index_quarantined
 
 __all__ = ["ALIAS_STATUSES", "AliasRecord", "AliasStatus", "AliasUpdate", "NoticeRow", "QuarantineRecord",
@@ -442,8 +442,9 @@ class SQLiteStore(SQLiteReviewQueries):
             sql += " AND status = ?"
             args.append(status)
         if search:
-            sql += " AND (alias LIKE ? OR order_id LIKE ?)"
-            args += [f"%{search.lower()}%", f"%{search}%"]
+            # % and _ typed by the admin are literal characters, not wildcards.
+            sql += " AND (alias LIKE ? ESCAPE '\\' OR order_id LIKE ? ESCAPE '\\')"
+            args += [f"%{like_literal(search.lower())}%", f"%{like_literal(search)}%"]
         sql += " ORDER BY last_seen DESC"
         return [AliasRecord(*row) for row in self.conn.execute(sql, args)]
 

@@ -162,3 +162,11 @@ async def test_sqlite_state_from_before_the_search_index_is_indexed_at_open(tmp_
             assert [r.id for r in (await again.search_quarantine(query)).items] == [qid]
     finally:
         await again.close()
+
+
+async def test_registry_search_takes_percent_and_underscore_literally(store: Any) -> None:
+    for alias in ("ab%cd@marketplace.amazon.de", "abxcd@marketplace.amazon.de", "a_b@marketplace.amazon.de"):
+        await store.record_alias(alias, "optout", marketplace="de", order_id=None, evidence="e", source="s")
+    assert [r.alias for r in await store.list_aliases(search="%")] == ["ab%cd@marketplace.amazon.de"]
+    assert [r.alias for r in await store.list_aliases(search="a_b")] == ["a_b@marketplace.amazon.de"]
+    assert len(await store.list_aliases(search="marketplace")) == 3
