@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,17 @@ def _set_headers(response: web.StreamResponse) -> None:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Cache-Control", "no-store")
+
+
+@web.middleware
+async def server_timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``Server-Timing: app;dur=<ms>``: how long the gateway spent on a request (for admins' browser
+    tools and bench/admin_review.py), queries and rendering included."""
+    started = time.perf_counter()
+    response = await handler(request)
+    if not response.prepared:
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
 
 
 @web.middleware
@@ -146,7 +158,8 @@ class AdminServer:
         cfg = gateway.config.admin
         self.auth = AdminAuth(cfg, self._credentials_file(gateway.config))
         self.secure_cookies = cfg.secure_cookies
-        self.app = web.Application(middlewares=[make_auth_middleware(self.auth, cfg.public_metrics), store_unavailable],
+        self.app = web.Application(middlewares=[server_timing, make_auth_middleware(self.auth, cfg.public_metrics),
+                                                store_unavailable],
                                    client_max_size=512 * 1024)
         self.app.on_response_prepare.append(_security_headers)
         self.app[ADMIN_KEY] = self

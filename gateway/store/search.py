@@ -183,12 +183,15 @@ def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
     """Build the query both backends run. ``dialect`` is ``sqlite`` or ``postgresql``; every
     value is a bound parameter, only this module's own names are formatted into the text."""
     p = "?" if dialect == "sqlite" else "%s"
+    # SQLite's planner takes CROSS JOIN as the order to join in: the most selective index drives.
+    join = "CROSS JOIN" if dialect == "sqlite" else "JOIN"
     conds: list[str] = []
     args: list[Any] = []
     keys = query.keys()
+    words = query.words()
     if keys:
         # The first key drives: its index rows are in list order (held_at, qid).
-        source = "quarantine_keys k0 JOIN quarantine q ON q.id = k0.qid"
+        source = f"quarantine_keys k0 {join} quarantine q ON q.id = k0.qid"
         when, ident = "k0.held_at", "k0.qid"
         conds.append(f"k0.key = {p}")
         args.append(keys[0])
@@ -196,6 +199,24 @@ def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
             conds.append(f"EXISTS (SELECT 1 FROM quarantine_keys k{i} WHERE k{i}.key = {p}"
                          f" AND k{i}.held_at = q.held_at AND k{i}.qid = q.id)")
             args.append(key)
+        if words and dialect == "sqlite":
+            conds.append("q.rowid IN (SELECT rowid FROM quarantine_subjects WHERE quarantine_subjects MATCH ?)")
+            args.append(fts5_match(words))
+        elif words:
+            conds.append("EXISTS (SELECT 1 FROM quarantine_search s WHERE s.qid = q.id"
+                         " AND s.words @@ to_tsquery('simple', %s))")
+            args.append(tsquery(words))
+    elif words:
+        # The subject words drive: the text index gives the matches, which are then ordered.
+        when, ident = "q.held_at", "q.id"
+        if dialect == "sqlite":
+            source = "quarantine_subjects s CROSS JOIN quarantine q ON q.rowid = s.rowid"
+            conds.append("s.quarantine_subjects MATCH ?")
+            args.append(fts5_match(words))
+        else:
+            source = "quarantine_search s JOIN quarantine q ON q.id = s.qid"
+            conds.append("s.words @@ to_tsquery('simple', %s)")
+            args.append(tsquery(words))
     else:
         source = "quarantine q"
         when, ident = "q.held_at", "q.id"
@@ -211,15 +232,6 @@ def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
     if query.until is not None:
         conds.append(f"{when} < {p}")
         args.append(query.until)
-    words = query.words()
-    if words:
-        if dialect == "sqlite":
-            conds.append("q.id IN (SELECT qid FROM quarantine_subjects WHERE quarantine_subjects MATCH ?)")
-            args.append(fts5_match(words))
-        else:
-            conds.append("EXISTS (SELECT 1 FROM quarantine_search s WHERE s.qid = q.id"
-                         " AND s.words @@ to_tsquery('simple', %s))")
-            args.append(tsquery(words))
     where = " AND ".join(conds) or "1=1"
     page_where, page_args = where, list(args)
     if query.before is not None:

@@ -30,7 +30,8 @@ from gateway.store.search import (
 
 T = TypeVar("T")
 
-REVIEW_INDEX_VERSION = "1"
+REVIEW_INDEX_VERSION = "2"
+"""Bumped when the search rows change shape: the next open rebuilds them."""
 
 REVIEW_SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine_keys (
@@ -55,7 +56,9 @@ def index_quarantined(conn: sqlite3.Connection, qid: str, held_at: float, keys: 
     """The search rows of one held message, in the caller's transaction."""
     conn.executemany("INSERT OR IGNORE INTO quarantine_keys(key, held_at, qid) VALUES (?, ?, ?)",
                      [(key, held_at, qid) for key in keys])
-    conn.execute("INSERT INTO quarantine_subjects(qid, subject) VALUES (?, ?)", (qid, decode_subject(subject)))
+    # The text index shares the quarantine row's rowid: a search joins on an integer key.
+    conn.execute("INSERT INTO quarantine_subjects(rowid, qid, subject)"
+                 " SELECT rowid, id, ? FROM quarantine WHERE id = ?", (decode_subject(subject), qid))
 
 
 def build_review_index(conn: sqlite3.Connection) -> None:
