@@ -88,7 +88,10 @@ def _paged(request: web.Request, items: list[Any], total: int, cursor: str | Non
 async def list_quarantine(request: web.Request) -> web.Response:
     """Newest first, up to ``limit`` (default and ceiling 500) a page; ``Link: rel=next`` for more."""
     page = await queries_of(server_of(request)).search_quarantine(filter_of(request).query)
-    return _paged(request, [r.as_json() for r in page.items], page.total, page.next_cursor)
+    response = _paged(request, [r.as_json() for r in page.items], page.total, page.next_cursor)
+    if not page.total_exact:
+        response.headers["X-Total-Count-Capped"] = "true"  # at least X-Total-Count match
+    return response
 
 
 async def show_quarantine(request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -16,11 +17,22 @@ def colour(action: str) -> str:
     return _COLOURS.get(action, "#888888")
 
 
-def decisions_chart(days: list[dict[str, Any]], actions: list[str], *, width: int = 720,
+def _every_day(days: list[dict[str, Any]], span: int) -> list[dict[str, Any]]:
+    """The last ``span`` UTC days up to today, oldest first; days without decisions are empty."""
+    known = {d["day"]: d for d in days}
+    today = datetime.now(UTC).date()
+    out = []
+    for back in range(span - 1, -1, -1):
+        key = (today - timedelta(days=back)).isoformat()
+        out.append(known.get(key, {"day": key, "actions": {}, "rules": {}}))
+    return out
+
+
+def decisions_chart(days: list[dict[str, Any]], actions: list[str], *, span: int = 14, width: int = 720,
                     height: int = 220) -> str:
     """Decisions per day as stacked bars, oldest day on the left, with a legend; an ``<svg>``
     element (text escaped) to place in a page."""
-    ordered = sorted(days, key=lambda d: d["day"])
+    ordered = _every_day(days, span)
     left, bottom, top = 40, 36, 24
     plot_h = height - bottom - top
     peak = max((sum(d["actions"].values()) for d in ordered), default=0) or 1
@@ -53,7 +65,7 @@ def decisions_chart(days: list[dict[str, Any]], actions: list[str], *, width: in
         out.append(f'<rect x="{lx}" y="4" width="10" height="10" fill="{colour(action)}"/>'
                    f'<text x="{lx + 14}" y="13" font-size="11" fill="#333">{escape(action)}</text>')
         lx += 14 + 7 * len(action) + 16
-    if not ordered:
+    if not any(d["actions"] for d in ordered):
         out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#777">No decisions yet.</text>')
     out.append("</svg>")
     return "".join(out)

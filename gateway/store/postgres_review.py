@@ -18,8 +18,8 @@ from gateway.store.search import (
     QuarantineQuery,
     audit_row,
     audit_sql,
-    cursor_text,
     decode_subject,
+    page_of,
     quarantine_sql,
 )
 
@@ -64,12 +64,9 @@ class PostgresReviewQueries:
             cur = await conn.execute(f"SELECT {_COLS} FROM {sql.source} WHERE {sql.page_where}"
                                      f" ORDER BY {sql.order} LIMIT %s", [*sql.page_args, query.limit + 1])
             rows = await cur.fetchall()
-            cur = await conn.execute(f"SELECT count(*) FROM {sql.source} WHERE {sql.where}", sql.args)
+            cur = await conn.execute(sql.count_sql(), sql.args)
             counted = await cur.fetchone()
-        items = [self._record(r) for r in rows[:query.limit]]
-        more = len(rows) > query.limit
-        return Page(items, int(counted[0]) if counted else 0,
-                    cursor_text(items[-1].held_at, items[-1].id) if more and items else None)
+        return page_of([self._record(r) for r in rows], int(counted[0]) if counted else 0, query)
 
     async def quarantine_ids(self, query: QuarantineQuery, limit: int = BULK_LIMIT) -> list[str]:
         """The ids of (up to ``limit``) messages a search matches, newest first: a bulk action's targets."""

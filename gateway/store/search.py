@@ -26,6 +26,8 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 BULK_LIMIT = 10_000
 """At most this many messages in one bulk action chosen by a search."""
+COUNT_LIMIT = 10_000
+"""A search (by keys or words) counts its matches up to this many; more shows as "10,000+"."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MAX_WORDS = 8
@@ -149,6 +151,8 @@ class Page:
     items: list[Any]
     total: int
     next_cursor: str | None = None
+    total_exact: bool = True
+    """False when ``total`` is a lower bound (a search counts up to ``COUNT_LIMIT``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -177,6 +181,14 @@ class QuarantineSQL:
     page_where: str
     page_args: list[Any]
     order: str
+    capped: bool
+    """Count up to ``COUNT_LIMIT`` only: a search through the side tables, where an exact count of
+    tens of thousands of matches would cost more than the page itself."""
+
+    def count_sql(self) -> str:
+        if self.capped:
+            return f"SELECT count(*) FROM (SELECT 1 FROM {self.source} WHERE {self.where} LIMIT {COUNT_LIMIT + 1}) AS m"
+        return f"SELECT count(*) FROM {self.source} WHERE {self.where}"
 
 
 def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
@@ -237,7 +249,8 @@ def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
     if query.before is not None:
         page_where += f" AND ({when}, {ident}) < ({p}, {p})"
         page_args += [query.before[0], query.before[1]]
-    return QuarantineSQL(source, where, args, page_where, page_args, f"{when} DESC, {ident} DESC")
+    return QuarantineSQL(source, where, args, page_where, page_args, f"{when} DESC, {ident} DESC",
+                         capped=bool(keys or words))
 
 
 @dataclass(frozen=True)
@@ -280,3 +293,12 @@ class ReviewQueries(Protocol):
     async def quarantine_keys(self, qid: str) -> list[str]: ...
     async def audit_page(self, query: AuditQuery) -> Page: ...
     async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+
+
+def page_of(records: list[Any], total: int, query: QuarantineQuery) -> Page:
+    """A page from up to ``query.limit + 1`` records (one more tells that a next page exists)."""
+    items = records[:query.limit]
+    more = len(records) > query.limit
+    capped = quarantine_sql(query, "sqlite").capped and total > COUNT_LIMIT
+    return Page(items, min(total, COUNT_LIMIT) if capped else total,
+                cursor_text(items[-1].held_at, items[-1].id) if more and items else None, total_exact=not capped)

@@ -22,8 +22,8 @@ from gateway.store.search import (
     QuarantineQuery,
     audit_row,
     audit_sql,
-    cursor_text,
     decode_subject,
+    page_of,
     quarantine_sql,
     search_keys,
 )
@@ -108,20 +108,26 @@ class SQLiteReviewQueries:
             self._review_pool = None
 
     # -- quarantine ---------------------------------------------------------------------------------
-    def search_quarantine_sync(self, conn: sqlite3.Connection, query: QuarantineQuery) -> Page:
-        query = query.bounded()
+    def _quarantine_page_sync(self, conn: sqlite3.Connection, query: QuarantineQuery) -> list[QuarantineRecord]:
         sql = quarantine_sql(query, "sqlite")
         cols = ", ".join(f"q.{c.strip()}" for c in self._QCOLS.split(","))
         rows = conn.execute(f"SELECT {cols} FROM {sql.source} WHERE {sql.page_where}"
                             f" ORDER BY {sql.order} LIMIT ?", [*sql.page_args, query.limit + 1]).fetchall()
-        total = int(conn.execute(f"SELECT count(*) FROM {sql.source} WHERE {sql.where}", sql.args).fetchone()[0])
-        items = [self._quarantine_row(r) for r in rows[:query.limit]]
-        more = len(rows) > query.limit
-        return Page(items, total, cursor_text(items[-1].held_at, items[-1].id) if more and items else None)
+        return [self._quarantine_row(r) for r in rows]
+
+    @staticmethod
+    def _quarantine_count_sync(conn: sqlite3.Connection, query: QuarantineQuery) -> int:
+        sql = quarantine_sql(query, "sqlite")
+        return int(conn.execute(sql.count_sql(), sql.args).fetchone()[0])
 
     async def search_quarantine(self, query: QuarantineQuery) -> Page:
         """A page of held (or released/deleted) messages, newest first, and how many match."""
-        return await self._review_read(lambda conn: self.search_quarantine_sync(conn, query))
+        query = query.bounded()
+        # The page and the count at once, on two reader threads (sqlite3 lets go of the GIL).
+        records, total = await asyncio.gather(
+            self._review_read(lambda conn: self._quarantine_page_sync(conn, query)),
+            self._review_read(lambda conn: self._quarantine_count_sync(conn, query)))
+        return page_of(records, total, query)
 
     async def quarantine_ids(self, query: QuarantineQuery, limit: int = BULK_LIMIT) -> list[str]:
         """The ids of (up to ``limit``) messages a search matches, newest first: a bulk action's targets."""
