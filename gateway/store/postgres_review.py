@@ -14,11 +14,13 @@ from gateway.store.base import QuarantineRecord
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
+    MessageTrail,
     Page,
     QuarantineQuery,
     audit_row,
     audit_sql,
     decode_subject,
+    message_ids,
     page_of,
     quarantine_sql,
 )
@@ -104,3 +106,39 @@ class PostgresReviewQueries:
                                         " WHERE object = ANY(%s) ORDER BY id DESC", (wanted,)):
             out[row[4]].append(audit_row(row))
         return out
+
+    async def message_trail(self, ref: str) -> MessageTrail:
+        """Decisions, quarantine records and relays of the message ``ref`` names (quarantine id,
+        queue id or Message-ID), oldest first."""
+        ids = message_ids(ref)
+        if not ids:
+            return MessageTrail()
+        trail = MessageTrail()
+        async with self._connection() as conn:
+            cur = await conn.execute(f"SELECT {_COLS}, q.queue_id FROM quarantine q WHERE q.id = %s"
+                                     " OR q.message_id = ANY(%s) ORDER BY q.held_at LIMIT 100", (ref, ids))
+            rows = await cur.fetchall()
+            trail.held = [self._record(r[:-1]) for r in rows]
+            queue_ids = [str(r[-1]) for r in rows if r[-1]]
+            msg_ids = sorted({*ids, *(h.message_id for h in trail.held if h.message_id)})
+            refs = [ref, *(h.id for h in trail.held)]
+            cur = await conn.execute(
+                "SELECT at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules, tenant, shadow"
+                " FROM decisions WHERE ref = ANY(%s) OR message_id = ANY(%s) ORDER BY at LIMIT 100", (refs, msg_ids))
+            for r in await cur.fetchall():
+                trail.decisions.append({"at": float(r[0]), "ref": r[1], "message_id": r[2], "peer": r[3],
+                                        "mail_from": r[4], "rcpt_tos": list(r[5]), "marketplace": r[6],
+                                        "action": r[7], "rules": r[8].split() if r[8] else [], "tenant": r[9],
+                                        "shadow": bool(r[10])})
+                if r[1] and (r[7] in ("relay", "rewrite") or r[10]):  # a relayed message's ref: its queue id
+                    queue_ids.append(str(r[1]))
+            cur = await conn.execute(
+                "SELECT sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant FROM relays"
+                " WHERE queue_id = ANY(%s) OR message_id = ANY(%s) ORDER BY sent_at LIMIT 200",
+                ([ref, *queue_ids], msg_ids))
+            for r in await cur.fetchall():
+                trail.relays.append({"at": float(r[0]), "queue_id": r[1], "message_id": r[2], "alias": r[3],
+                                     "marketplace": r[4], "order_ids": r[5].split(), "tenant": r[6]})
+                queue_ids.append(str(r[1]))
+        trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
+        return trail

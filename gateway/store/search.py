@@ -284,6 +284,24 @@ def audit_row(row: Sequence[Any]) -> dict[str, Any]:
             "reason": row[5]}
 
 
+@dataclass
+class MessageTrail:
+    """What the store knows of one message, found by quarantine id, queue id or Message-ID."""
+
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    held: list[Any] = field(default_factory=list)
+    """QuarantineRecords."""
+    relays: list[dict[str, Any]] = field(default_factory=list)
+    queue_ids: list[str] = field(default_factory=list)
+    """Spool queue ids the message went out under (relayed, or released from quarantine)."""
+
+
+def message_ids(ref: str) -> list[str]:
+    """A Message-ID as stored (``<id@host>``) and bare, or the reference itself."""
+    bare = ref.strip().strip("<>").strip()
+    return list(dict.fromkeys([ref.strip(), bare, f"<{bare}>"])) if bare else []
+
+
 @runtime_checkable
 class ReviewQueries(Protocol):
     """What both backends answer for the admin pages and API (beside ``Store``)."""
@@ -293,6 +311,7 @@ class ReviewQueries(Protocol):
     async def quarantine_keys(self, qid: str) -> list[str]: ...
     async def audit_page(self, query: AuditQuery) -> Page: ...
     async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+    async def message_trail(self, ref: str) -> MessageTrail: ...
 
 
 def page_of(records: list[Any], total: int, query: QuarantineQuery) -> Page:

@@ -18,11 +18,13 @@ from gateway.store.base import QuarantineRecord
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
+    MessageTrail,
     Page,
     QuarantineQuery,
     audit_row,
     audit_sql,
     decode_subject,
+    message_ids,
     page_of,
     quarantine_sql,
     search_keys,
@@ -48,6 +50,10 @@ CREATE INDEX IF NOT EXISTS quarantine_tenant_status_held ON quarantine(tenant, s
 CREATE INDEX IF NOT EXISTS quarantine_held ON quarantine(held_at, id);
 CREATE INDEX IF NOT EXISTS audit_object ON audit(object, id);
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE INDEX IF NOT EXISTS quarantine_message_id ON quarantine(message_id);
+CREATE INDEX IF NOT EXISTS decisions_ref ON decisions(ref);
+CREATE INDEX IF NOT EXISTS decisions_message_id ON decisions(message_id);
+CREATE INDEX IF NOT EXISTS relays_queue_id ON relays(queue_id);
 """
 
 
@@ -170,4 +176,45 @@ class SQLiteReviewQueries:
                                     f" WHERE object IN ({marks}) ORDER BY id DESC", wanted):
                 out[row[4]].append(audit_row(row))
             return out
+        return await self._review_read(read)
+
+    # -- message tracking ---------------------------------------------------------------------------
+    async def message_trail(self, ref: str) -> MessageTrail:
+        """Decisions, quarantine records and relays of the message ``ref`` names (quarantine id,
+        queue id or Message-ID), oldest first."""
+        ids = message_ids(ref)
+        if not ids:
+            return MessageTrail()
+
+        def read(conn: sqlite3.Connection) -> MessageTrail:
+            marks = ",".join("?" * len(ids))
+            trail = MessageTrail()
+            cols = ", ".join(f"q.{c.strip()}" for c in self._QCOLS.split(","))
+            rows = conn.execute(f"SELECT {cols}, q.queue_id FROM quarantine q WHERE q.id = ? OR q.message_id IN"
+                                f" ({marks}) ORDER BY q.held_at LIMIT 100", [ref, *ids]).fetchall()
+            trail.held = [self._quarantine_row(r[:-1]) for r in rows]
+            queue_ids = [str(r[-1]) for r in rows if r[-1]]
+            msg_ids = sorted({*ids, *(h.message_id for h in trail.held if h.message_id)})
+            marks = ",".join("?" * len(msg_ids))
+            refs = [ref, *(h.id for h in trail.held)]
+            rmarks = ",".join("?" * len(refs))
+            for r in conn.execute(
+                    "SELECT at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules, tenant, shadow"
+                    f" FROM decisions WHERE ref IN ({rmarks}) OR message_id IN ({marks}) ORDER BY at LIMIT 100",
+                    [*refs, *msg_ids]):
+                trail.decisions.append({"at": r[0], "ref": r[1], "message_id": r[2], "peer": r[3], "mail_from": r[4],
+                                        "rcpt_tos": json.loads(r[5]), "marketplace": r[6], "action": r[7],
+                                        "rules": r[8].split() if r[8] else [], "tenant": r[9], "shadow": bool(r[10])})
+                if r[1] and (r[7] in ("relay", "rewrite") or r[10]):  # a relayed message's ref: its queue id
+                    queue_ids.append(str(r[1]))
+            qmarks = ",".join("?" * (len(queue_ids) + 1))
+            for r in conn.execute(
+                    "SELECT sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant FROM relays"
+                    f" WHERE queue_id IN ({qmarks}) OR message_id IN ({marks}) ORDER BY sent_at LIMIT 200",
+                    [ref, *queue_ids, *msg_ids]):
+                trail.relays.append({"at": r[0], "queue_id": r[1], "message_id": r[2], "alias": r[3],
+                                     "marketplace": r[4], "order_ids": r[5].split(), "tenant": r[6]})
+                queue_ids.append(str(r[1]))
+            trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
+            return trail
         return await self._review_read(read)

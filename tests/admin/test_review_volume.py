@@ -3,6 +3,7 @@ by object and its paging, the raw source and part downloads."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ import pytest
 
 from gateway.app import Gateway
 from tests.admin.support import ADMIN_PASSWORD, ADMIN_USER, TOKEN, admin_url, held_body, message, send
+from tests.sink import Sink
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 ORDER = "302-4817265-9034712"
@@ -163,3 +165,34 @@ async def test_raw_source_and_attachments_download(admin_gateway: Gateway, http:
         assert resp.headers["Content-Disposition"] == f'attachment; filename="{qid}.eml"'
     async with http.get(admin_url(admin_gateway, f"/quarantine/{qid}/part/9")) as resp:
         assert resp.status == 404
+
+
+async def test_tracking_a_message_from_hold_to_delivery(admin_gateway: Gateway, http: aiohttp.ClientSession,
+                                                        sink: Sink) -> None:
+    qid = await hold(admin_gateway, "Track me")
+    async with http.post(admin_url(admin_gateway, f"/api/quarantine/{qid}/release"), headers=BEARER,
+                         json={"force": True, "reason": "fine after all"}) as resp:
+        queue_id = (await resp.json())["queue_id"]
+    await sink.handler.wait_for(1, timeout=15)
+    await login(http, admin_gateway)
+    for _ in range(50):  # the delivery's result is recorded just after the sink's 250
+        async with http.get(admin_url(admin_gateway, "/track"), params={"id": qid}) as resp:
+            page = await resp.text()
+        if "done, 1 attempt" in page:
+            break
+        await asyncio.sleep(0.1)
+    timeline = page[page.index('id="timeline"'):]
+    order = [timeline.index(word) for word in ("decided: quarantine", f"held as {qid}", "released by token",
+                                               f"spooled as {queue_id}", "relayed to k3x9q2@marketplace.amazon.de")]
+    assert order == sorted(order)
+    assert "forced: fine after all" in page and "off-platform-contact" in page
+    assert "done, 1 attempt" in page and "k3x9q2@marketplace.amazon.de" in page
+    # A relayed message, tracked by its Message-ID.
+    clean = message("Your tracking number", "Your parcel ships today.\r\n")
+    await send(admin_gateway, clean)
+    message_id = re.search(rb"Message-ID: (<[^>]+>)", clean).group(1).decode()  # type: ignore[union-attr]
+    async with http.get(admin_url(admin_gateway, "/track"), params={"id": message_id.strip("<>")}) as resp:
+        page = await resp.text()
+    assert "decided: relay" in page and "relayed to k3x9q2@marketplace.amazon.de" in page
+    async with http.get(admin_url(admin_gateway, "/track"), params={"id": "<nothing@nowhere>"}) as resp:
+        assert "Nothing is known of" in await resp.text()

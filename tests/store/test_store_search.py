@@ -170,3 +170,26 @@ async def test_registry_search_takes_percent_and_underscore_literally(store: Any
     assert [r.alias for r in await store.list_aliases(search="%")] == ["ab%cd@marketplace.amazon.de"]
     assert [r.alias for r in await store.list_aliases(search="a_b")] == ["a_b@marketplace.amazon.de"]
     assert len(await store.list_aliases(search="marketplace")) == 3
+
+
+async def test_message_trail_by_quarantine_id_queue_id_and_message_id(store: Any) -> None:
+    qid = await hold(store, "held one")
+    await store.record_decision(qid, "<m@x>", "127.0.0.1", "s@shop.example", ["a1@marketplace.amazon.de"], "de",
+                                "quarantine", ["off-platform-contact"])
+    await store.claim_quarantine(qid, "released", "alice", "ok")
+    await store.mark_release_spooled(qid, "QUEUE1")
+    await store.record_relay("QUEUE1", "<m@x>", [("a1@marketplace.amazon.de", "de")], [ORDER], ())
+    await store.record_decision("QUEUE2", "<other@x>", "127.0.0.1", "s@shop.example", ["b@marketplace.amazon.de"],
+                                "de", "relay", [])
+    await store.record_relay("QUEUE2", "<other@x>", [("b@marketplace.amazon.de", "de")], [], ())
+    for ref in (qid, "m@x", "<m@x>"):
+        trail = await store.message_trail(ref)
+        assert [h.id for h in trail.held] == [qid], ref
+        assert [d["action"] for d in trail.decisions] == ["quarantine"]
+        assert [(r["queue_id"], r["alias"], r["order_ids"]) for r in trail.relays] == [
+            ("QUEUE1", "a1@marketplace.amazon.de", [ORDER])]
+        assert trail.queue_ids == ["QUEUE1"]
+    other = await store.message_trail("QUEUE2")
+    assert [d["message_id"] for d in other.decisions] == ["<other@x>"] and other.queue_ids == ["QUEUE2"]
+    assert other.held == [] and [r["alias"] for r in other.relays] == ["b@marketplace.amazon.de"]
+    assert (await store.message_trail("<nothing@x>")).decisions == []

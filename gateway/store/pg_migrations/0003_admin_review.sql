@@ -22,6 +22,11 @@ CREATE INDEX quarantine_status_held_id ON quarantine (status, held_at, id);
 CREATE INDEX quarantine_tenant_status_held ON quarantine (tenant, status, held_at, id);
 CREATE INDEX audit_object ON audit (object, id);
 CREATE INDEX audit_at ON audit (at);
+-- Message tracking: one message's decisions, quarantine record and relays by id or Message-ID.
+CREATE INDEX quarantine_message_id ON quarantine (message_id);
+CREATE INDEX decisions_ref ON decisions (ref);
+CREATE INDEX decisions_message_id ON decisions (message_id);
+CREATE INDEX relays_queue_id ON relays (queue_id);
 
 -- What is held already, from the stored fields (order ids from the subject only).
 INSERT INTO quarantine_keys (key, held_at, qid)
