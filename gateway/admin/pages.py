@@ -10,7 +10,9 @@ own Content-Security-Policy loads nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -39,6 +41,10 @@ _env = jinja2.Environment(
 _env.filters["when"] = fmt_time
 _env.filters["subject"] = decode_subject
 
+# Rendering holds the GIL: two threads at most, so that however many admins load pages at once,
+# the event loop serving SMTP waits for the GIL behind few threads.
+_render_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="admin-render")
+
 
 async def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     session = session_of(request)
@@ -53,9 +59,9 @@ async def render(request: web.Request, template: str, status: int = 200, **conte
     context.setdefault("err", "")
     context.setdefault("path", request.path)
     # Rendering a page of many rows is CPU work: in a thread, so SMTP sessions keep their loop.
-    html = await asyncio.to_thread(_env.get_template(template).render,
-                                   actor=session.actor if session else None,
-                                   csrf=session.csrf if session else "", **context)
+    page = functools.partial(_env.get_template(template).render, actor=session.actor if session else None,
+                             csrf=session.csrf if session else "", **context)
+    html = await asyncio.get_running_loop().run_in_executor(_render_pool, page)
     return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
 
 

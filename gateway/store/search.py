@@ -212,18 +212,19 @@ def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
                          f" AND k{i}.held_at = q.held_at AND k{i}.qid = q.id)")
             args.append(key)
         if words and dialect == "sqlite":
-            conds.append("q.rowid IN (SELECT rowid FROM quarantine_subjects WHERE quarantine_subjects MATCH ?)")
+            conds.append("+q.rowid IN (SELECT rowid FROM quarantine_subjects WHERE quarantine_subjects MATCH ?)")
             args.append(fts5_match(words))
         elif words:
             conds.append("EXISTS (SELECT 1 FROM quarantine_search s WHERE s.qid = q.id"
                          " AND s.words @@ to_tsquery('simple', %s))")
             args.append(tsquery(words))
     elif words:
-        # The subject words drive: the text index gives the matches, which are then ordered.
         when, ident = "q.held_at", "q.id"
         if dialect == "sqlite":
-            source = "quarantine_subjects s CROSS JOIN quarantine q ON q.rowid = s.rowid"
-            conds.append("s.quarantine_subjects MATCH ?")
+            # The list's own index drives (newest first, stopping at a page); the text index's matches
+            # are one set it is checked against ("+" keeps SQLite from driving by rowid and sorting).
+            source = "quarantine q"
+            conds.append("+q.rowid IN (SELECT rowid FROM quarantine_subjects WHERE quarantine_subjects MATCH ?)")
             args.append(fts5_match(words))
         else:
             source = "quarantine_search s JOIN quarantine q ON q.id = s.qid"
