@@ -1,7 +1,7 @@
 """The admin review pages at volume: list-page server time with many held messages, and SMTP EHLO
 latency while admins load pages.
 
-    .venv/bin/python -m bench.admin_review [--held 100000] [--parallel 10] [--seconds 20]
+    python bench/admin_review.py [--held 100000] [--parallel 10] [--seconds 20]
 
 Seeds a SQLite state directory with ``--held`` quarantined messages (rows written straight into the
 store's tables in one transaction, with the same search rows the store writes when it holds a
@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
