@@ -27,11 +27,16 @@ from gateway.admin.filters import AUDIT_FIELDS, STATUSES, FilterError, audit_que
 from gateway.admin.http import FRAME_CSP, SESSION_COOKIE, actor_of, client_of, session_of
 from gateway.admin.message_view import evidence_of, highlight, part_payload, preview, sanitised_html
 from gateway.admin.review import ReviewError
+from gateway.admin.sessions import TOKEN_USER
 from gateway.cli.common import fmt_time
 from gateway.log import get_logger
 from gateway.store.search import BULK_LIMIT, PAGE_SIZE, decode_subject
 
 log = get_logger("gateway.admin.pages")
+
+DEVICE_COOKIE = "gw_admin_device"
+"""Set at a successful login; a later login from the same browser is not held back by others'
+failures (``AdminAuth.login``)."""
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -93,7 +98,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     fields = await body_of(request)
     nxt = _safe_next(str(fields.get("next", "/quarantine")))
     username = str(fields.get("username", "")).strip()
-    outcome = await server.auth.login(client, username, str(fields.get("password", "")))
+    outcome = await server.auth.login(client, username, str(fields.get("password", "")),
+                                      device=request.cookies.get(DEVICE_COOKIE))
     if outcome.locked is not None:
         log.warning("admin_login_locked", client=client, username=username[:64], lock=outcome.locked)
         response = await render(request, "login.html", status=429, next=nxt,
@@ -108,6 +114,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther(nxt)
     response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Strict", path="/",
                         secure=server.secure_cookies, max_age=int(server.auth.ttl))
+    response.set_cookie(DEVICE_COOKIE, server.auth.device_cookie(username or TOKEN_USER), httponly=True,
+                        samesite="Strict", path="/login", secure=server.secure_cookies, max_age=180 * 86400)
     raise response
 
 

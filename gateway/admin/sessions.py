@@ -9,7 +9,10 @@ Parallel guesses cannot slip past the count: the attempts of one client are chec
 (a lock per client), so the sixth of fifty simultaneous wrong logins already sees the first five
 failures and is refused unchecked. Attempts from different clients run side by side, a few at a
 time (argon2 costs CPU), so a correct password from another client is never queued behind an
-attacker's.
+attacker's; the total ceiling is checked again as each check starts, so parallel guesses from
+many clients pass it by at most ``VERIFY_SLOTS - 1``. A browser that logged in before carries a
+signed device cookie and is limited by its own count only: a distributed attack that fills the
+total ceiling locks out new browsers for the window, never the admins' own.
 
 ``reconfigure`` (on ``gateway reload``) re-reads the token and the credentials file: a new
 password is what logs in from then on, and the sessions of a user whose password changed or who
@@ -74,6 +77,11 @@ class AdminAuth:
         self.ttl = config.session_ttl
         self._apply(config, self._load(config, credentials_file))
         self.limiter = FailureLimiter(self._limits(config))
+        # Logins from browsers that logged in before: their own count only (see ``login``).
+        self.device_limiter = FailureLimiter(FailureLimits(
+            per_user=config.login_failures_per_user, per_peer=config.login_failures_per_user,
+            total=1_000_000, window=config.login_window))
+        self._device_key = secrets.token_bytes(32)
         self._client_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._verify_slots = asyncio.Semaphore(VERIFY_SLOTS)
 
@@ -154,20 +162,46 @@ class AdminAuth:
         self.limiter.record_failure(client, TOKEN_USER)
         return LoginOutcome(None)
 
-    async def login(self, client: str, username: str, password: str) -> LoginOutcome:
-        """Check a login form; ``actor`` is set when the credentials are good."""
+    async def login(self, client: str, username: str, password: str, device: str | None = None) -> LoginOutcome:
+        """Check a login form; ``actor`` is set when the credentials are good.
+
+        ``device`` is the device cookie a browser got at an earlier successful login as this user
+        (``device_cookie``). A login from such a browser is limited by its own count only, not by
+        its client's or the total: however many guesses others make, from wherever, the admin's
+        own browser still gets in with the right password (OWASP's "device cookies").
+        """
         user = username or TOKEN_USER
-        with self._one_at_a_time(client) as lock:
+        known = device is not None and self.known_device(device, user)
+        limiter, key = (self.device_limiter, f"device:{device}") if known else (self.limiter, client)
+        with self._one_at_a_time(key) as lock:
             async with lock:
-                if (locked := self.limiter.blocked(client, user)) is not None:
+                if (locked := limiter.blocked(key, user)) is not None:
                     return LoginOutcome(None, locked)
                 async with self._verify_slots:
+                    # Again once a slot is free: failures of other clients may have reached the
+                    # total meanwhile. (At most VERIFY_SLOTS - 1 checks already under way can
+                    # still land beyond the total ceiling; per client and user the count is exact.)
+                    if (locked := limiter.blocked(key, user)) is not None:
+                        return LoginOutcome(None, locked)
                     actor = await self._verify(username, password)
                 if actor is None:
-                    self.limiter.record_failure(client, user)
+                    limiter.record_failure(key, user)
                 else:
-                    self.limiter.record_success(client, user)
+                    limiter.record_success(key, user)
                 return LoginOutcome(actor)
+
+    # -- device cookies ---------------------------------------------------------------------------
+    def device_cookie(self, user: str) -> str:
+        """A value naming this browser as one that logged in as ``user`` (signed; this process's key)."""
+        nonce = secrets.token_urlsafe(12)
+        return f"{nonce}.{self._device_mac(nonce, user)}"
+
+    def known_device(self, cookie: str, user: str) -> bool:
+        nonce, _, mac = cookie.partition(".")
+        return bool(nonce and mac) and hmac.compare_digest(mac, self._device_mac(nonce, user))
+
+    def _device_mac(self, nonce: str, user: str) -> str:
+        return hmac.new(self._device_key, f"{nonce}\x00{user}".encode(), hashlib.sha256).hexdigest()[:32]
 
     @contextmanager
     def _one_at_a_time(self, client: str) -> Iterator[asyncio.Lock]:

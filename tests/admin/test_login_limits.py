@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.admin.sessions import VERIFY_SLOTS
 from gateway.app import Gateway
 from gateway.auth import hash_password
 from gateway.config import GatewayConfig, config_from_mapping
@@ -131,3 +132,32 @@ async def test_password_change_and_user_removal_take_effect_on_reload(
         assert await login_status(bob, gw, "smtp only", user="bob") == 401
         async with http.get(admin_url(gw, "/api/quarantine")) as resp:
             assert resp.status == 200  # alice's new session survives a reload that changed nothing of hers
+
+
+ADMIN_CLIENT = {"X-Forwarded-For": "203.0.113.5"}
+
+
+async def test_a_browser_that_logged_in_before_is_not_locked_out_by_a_distributed_attack(
+        gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+    creds = write_credentials(tmp_path / "credentials")
+    gw = await gateway_factory(policy=HoldOffPlatformContact(), admin={
+        "listen": "127.0.0.1:0", "users": [ADMIN_USER], "credentials_file": str(creds),
+        "trusted_proxies": ["127.0.0.9"], "login_failures_total": 10})
+    async with client("127.0.0.9") as admins_browser, client("127.0.0.9") as attacker, \
+            client("127.0.0.9") as new_browser:
+        assert await login_status(admins_browser, gw, ADMIN_PASSWORD, headers=ADMIN_CLIENT) == 303
+        statuses = await asyncio.gather(*(login_status(attacker, gw, "guess",
+                                                       headers={"X-Forwarded-For": f"198.51.100.{n}"})
+                                          for n in range(20)))
+        # The total ceiling holds (checks already under way when it is reached may still finish).
+        assert 10 <= statuses.count(401) <= 10 + VERIFY_SLOTS - 1
+        assert statuses.count(401) + statuses.count(429) == 20
+        # Everyone else is refused for now, even with the right password ...
+        assert await login_status(new_browser, gw, ADMIN_PASSWORD, headers={"X-Forwarded-For": "203.0.113.6"}) \
+            == 429
+        # ... but the admin's own browser, which logged in before, still gets in.
+        assert await login_status(admins_browser, gw, ADMIN_PASSWORD, headers=ADMIN_CLIENT) == 303
+        # Its device cookie is no master key: guesses with it are counted on their own.
+        for _ in range(5):
+            assert await login_status(admins_browser, gw, "wrong", headers=ADMIN_CLIENT) == 401
+        assert await login_status(admins_browser, gw, ADMIN_PASSWORD, headers=ADMIN_CLIENT) == 429
