@@ -399,14 +399,22 @@ async def bounce_assign(request: web.Request) -> web.StreamResponse:
 
 
 async def stats(request: web.Request) -> web.Response:
-    store = server_of(request).gateway.store
+    """Counts for every tenant, or with ``?tenant=`` for one (its decisions, chart and senders)."""
+    server = server_of(request)
+    store = server.gateway.store
     assert store is not None
-    days = await store.daily_counts(14)
-    report = await store.report(time.time() - 14 * 86400)
+    tenants = _tenants(request)
+    raw = request.query.get("tenant")
+    tenant = raw if raw is not None and raw != "*" and (raw == "" or raw in tenants) else None
+    queries = queries_of(server)
+    days = await store.daily_counts(14) if tenant is None else await queries.tenant_daily_counts(tenant, 14)
+    report = await store.report(time.time() - 14 * 86400, 10, tenant)
     actions = sorted({a for d in days for a in d["actions"]})
     rules = sorted({r for d in days for r in d["rules"]})
     chart = await asyncio.to_thread(charts.decisions_chart, days, actions)
-    return await render(request, "stats.html", days=days, actions=actions, rules=rules, report=report, chart=chart)
+    held = await queries.quarantine_by_tenant() if tenants else {}
+    return await render(request, "stats.html", days=days, actions=actions, rules=rules, report=report, chart=chart,
+                        tenants=tenants, tenant=tenant, held=held)
 
 
 def add_routes(app: web.Application) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from gateway.store.base import QuarantineRecord
+from gateway.store.base import QuarantineRecord, daily_from_rows
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
@@ -142,3 +142,16 @@ class PostgresReviewQueries:
                 queue_ids.append(str(r[1]))
         trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
         return trail
+
+    async def tenant_daily_counts(self, tenant: str, days: int = 14) -> list[dict[str, Any]]:
+        """``Store.daily_counts`` for one tenant's decisions."""
+        return daily_from_rows(await self._fetchall(
+            "SELECT to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), action, rules, shadow FROM decisions"
+            " WHERE at >= extract(epoch FROM now())::double precision - %s AND tenant = %s", (days * 86400, tenant)))
+
+    async def quarantine_by_tenant(self) -> dict[str, dict[str, int]]:
+        """Messages in the quarantine per tenant and status."""
+        out: dict[str, dict[str, int]] = {}
+        for tenant, status, n in await self._fetchall("SELECT tenant, status, count(*) FROM quarantine GROUP BY 1, 2"):
+            out.setdefault(str(tenant), {})[str(status)] = int(n)
+        return out

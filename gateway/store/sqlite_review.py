@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from gateway.store.base import QuarantineRecord
+from gateway.store.base import QuarantineRecord, daily_from_rows
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
@@ -217,4 +218,21 @@ class SQLiteReviewQueries:
                 queue_ids.append(str(r[1]))
             trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
             return trail
+        return await self._review_read(read)
+
+    # -- per-tenant views ---------------------------------------------------------------------------
+    async def tenant_daily_counts(self, tenant: str, days: int = 14) -> list[dict[str, Any]]:
+        """``Store.daily_counts`` for one tenant's decisions."""
+        since = time.time() - days * 86400
+        return await self._review_read(lambda conn: daily_from_rows(conn.execute(
+            "SELECT date(at, 'unixepoch') AS day, action, rules, shadow FROM decisions WHERE at >= ? AND tenant = ?",
+            (since, tenant))))
+
+    async def quarantine_by_tenant(self) -> dict[str, dict[str, int]]:
+        """Messages in the quarantine per tenant and status."""
+        def read(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            for tenant, status, n in conn.execute("SELECT tenant, status, count(*) FROM quarantine GROUP BY 1, 2"):
+                out.setdefault(str(tenant), {})[str(status)] = int(n)
+            return out
         return await self._review_read(read)

@@ -11,7 +11,17 @@ import aiohttp
 import pytest
 
 from gateway.app import Gateway
-from tests.admin.support import ADMIN_PASSWORD, ADMIN_USER, TOKEN, admin_url, held_body, message, send
+from tests.admin.support import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    TOKEN,
+    HoldOffPlatformContact,
+    admin_url,
+    held_body,
+    message,
+    send,
+)
+from tests.conftest import GatewayFactory
 from tests.sink import Sink
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -200,3 +210,25 @@ async def test_tracking_a_message_from_hold_to_delivery(admin_gateway: Gateway, 
     assert "decided: relay" in page and "relayed to k3x9q2@marketplace.amazon.de" in page
     async with http.get(admin_url(admin_gateway, "/track"), params={"id": "<nothing@nowhere>"}) as resp:
         assert "Nothing is known of" in await resp.text()
+
+
+async def test_per_tenant_views(gateway_factory: GatewayFactory, http: aiohttp.ClientSession) -> None:
+    gw = await gateway_factory(policy=HoldOffPlatformContact(),
+                               tenants=[{"id": "acme", "sender_domains": ["shop.example"]},
+                                        {"id": "other", "sender_domains": ["other.example"]}],
+                               admin={"listen": "127.0.0.1:0", "token": TOKEN})
+    qid = await hold(gw, "Tenant mail")
+    async with http.get(admin_url(gw, "/stats"), headers=BEARER) as resp:
+        page = await resp.text()
+    held = page[page.index('id="tenant-quarantine"'):]
+    assert re.search(r'href="/quarantine\?tenant=acme">acme</a></td><td data-label="Held">1<', held)
+    assert re.search(r'href="/quarantine\?tenant=other">other</a></td><td data-label="Held">0<', held)
+    async with http.get(admin_url(gw, "/stats?tenant=acme"), headers=BEARER) as resp:
+        acme = await resp.text()
+    async with http.get(admin_url(gw, "/stats?tenant=other"), headers=BEARER) as resp:
+        other = await resp.text()
+    assert 'data-action="quarantine"' in acme and "seller@shop.example" in acme
+    assert 'data-action="quarantine"' not in other and "No decisions yet." in other
+    for tenant, rows in (("acme", [qid]), ("other", []), ("*", [qid])):
+        async with http.get(admin_url(gw, "/quarantine"), params={"tenant": tenant}, headers=BEARER) as resp:
+            assert row_ids(await resp.text()) == rows, tenant

@@ -193,3 +193,17 @@ async def test_message_trail_by_quarantine_id_queue_id_and_message_id(store: Any
     assert [d["message_id"] for d in other.decisions] == ["<other@x>"] and other.queue_ids == ["QUEUE2"]
     assert other.held == [] and [r["alias"] for r in other.relays] == ["b@marketplace.amazon.de"]
     assert (await store.message_trail("<nothing@x>")).decisions == []
+
+
+async def test_per_tenant_counts(store: Any) -> None:
+    first = await hold(store, "a", tenant="t1")
+    await hold(store, "b", tenant="t1")
+    await hold(store, "c")
+    await store.claim_quarantine(first, "deleted", "alice", "x")
+    assert await store.quarantine_by_tenant() == {"t1": {"held": 1, "deleted": 1}, "": {"held": 1}}
+    for tenant, action in (("t1", "quarantine"), ("t1", "relay"), ("", "reject")):
+        await store.record_decision("r", "<m>", "p", "s@x", ["a@marketplace.amazon.de"], "de", action, ["promo"],
+                                    tenant=tenant)
+    [day] = await store.tenant_daily_counts("t1")
+    assert day["actions"] == {"quarantine": 1, "relay": 1} and day["rules"] == {"promo": 2}
+    assert await store.tenant_daily_counts("nobody") == []
