@@ -123,6 +123,14 @@ def _leaves(msg: EmailMessage) -> list[EmailMessage]:
 
 
 def _content(part: EmailMessage) -> str:
+    if part.get_content_charset() is None:
+        # No charset named: 8-bit text is UTF-8 far more often than not, else Latin-1 (never fails).
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and not payload.isascii():
+            try:
+                return payload.decode("utf-8")
+            except UnicodeDecodeError:
+                return payload.decode("latin-1")
     try:
         return str(part.get_content())
     except (LookupError, ValueError, AssertionError):

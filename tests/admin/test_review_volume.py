@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from gateway.app import Gateway
+from gateway.store.base import NoticeRow
 from tests.admin.support import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -232,3 +233,31 @@ async def test_per_tenant_views(gateway_factory: GatewayFactory, http: aiohttp.C
     for tenant, rows in (("acme", [qid]), ("other", []), ("*", [qid])):
         async with http.get(admin_url(gw, "/quarantine"), params={"tenant": tenant}, headers=BEARER) as resp:
             assert row_ids(await resp.text()) == rows, tenant
+
+
+async def test_bounce_notice_page_shows_its_text_and_suggests_aliases(admin_gateway: Gateway,
+                                                                      http: aiohttp.ClientSession) -> None:
+    store = admin_gateway.store
+    assert store is not None
+    await store.record_relay("QUEUE9", "<o@shop.example>", [("buyer7@marketplace.amazon.de", "de")], [ORDER], ())
+    raw = (f"From: Amazon <donotreply@amazon.de>\r\nSubject: Ihre Nachricht wurde nicht zugestellt\r\n\r\n"
+           f"Der Käufer hat sich gegen unaufgeforderte Nachrichten entschieden. Bestellung {ORDER}.\r\n").encode()
+    reference, digest = await store.store_evidence(raw)
+    recorded = await store.record_bounce(NoticeRow(kind="optout", source="test", report={}, order_id=ORDER,
+                                                   marketplace="de", evidence=reference, sha256=digest))
+    assert recorded is not None
+    csrf = await login(http, admin_gateway)
+    async with http.get(admin_url(admin_gateway, "/bounces")) as resp:
+        assert f'href="/bounces/{recorded.notice_id}"' in await resp.text()
+    async with http.get(admin_url(admin_gateway, f"/bounces/{recorded.notice_id}")) as resp:
+        page = await resp.text()
+    assert "Der Käufer hat sich gegen unaufgeforderte Nachrichten entschieden" in page
+    suggestions = page[page.index('id="suggestions"'):]
+    assert "buyer7@marketplace.amazon.de" in suggestions
+    async with http.post(admin_url(admin_gateway, f"/bounces/{recorded.notice_id}/assign"),
+                         data={"csrf_token": csrf, "alias": "buyer7@marketplace.amazon.de",
+                               "status": "optout"}) as resp:
+        assert f"Notice {recorded.notice_id} assigned." in await resp.text()
+    assert await store.alias_status("buyer7@marketplace.amazon.de") == "optout"
+    async with http.get(admin_url(admin_gateway, "/bounces/999999")) as resp:
+        assert resp.status == 404
