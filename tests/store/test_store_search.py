@@ -207,3 +207,17 @@ async def test_per_tenant_counts(store: Any) -> None:
     [day] = await store.tenant_daily_counts("t1")
     assert day["actions"] == {"quarantine": 1, "relay": 1} and day["rules"] == {"promo": 2}
     assert await store.tenant_daily_counts("nobody") == []
+
+
+async def test_senders_with_most_violations_count_held_and_rejected_mail_only(store: Any) -> None:
+    for sender, action, rules in (("critical@shop.example", "relay", ["critical-content"]),
+                                  ("critical@shop.example", "rewrite", ["critical-content"]),
+                                  ("bad@shop.example", "quarantine", ["promo", "emoji"]),
+                                  ("bad@shop.example", "reject", ["promo"]),
+                                  ("shadow@shop.example", "quarantine", ["promo"])):
+        await store.record_decision("r", "<m>", "p", sender, ["a@marketplace.amazon.de"], "de", action, rules,
+                                    shadow=sender.startswith("shadow"))
+    report = await store.report()
+    assert report["top_senders"] == [{"mail_from": "bad@shop.example", "messages": 2, "hits": 3},
+                                     {"mail_from": "shadow@shop.example", "messages": 1, "hits": 1}]
+    assert report["by_rule"]["critical-content"] == 2  # still counted as hits, just not as violations
