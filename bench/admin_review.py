@@ -1,7 +1,7 @@
 """The admin review pages at volume: list-page server time with many held messages, and SMTP EHLO
 latency while admins load pages.
 
-    python bench/admin_review.py [--held 100000] [--parallel 10] [--seconds 20]
+    python bench/admin_review.py [--held 100000] [--parallel 10] [--seconds 20] [--database ADMIN_DSN]
 
 Seeds a SQLite state directory with ``--held`` quarantined messages (rows written straight into the
 store's tables in one transaction, with the same search rows the store writes when it holds a
@@ -19,20 +19,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 
 from bench.common import RawClient, SinkProcess, free_port, gateway_config, machine, start_gateway, wait_port
-from gateway.store.search import search_keys
+from gateway.store.search import decode_subject, search_keys
 from gateway.store.sqlite import SQLiteStore
 from gateway.store.sqlite_review import index_quarantined
 
@@ -49,19 +52,11 @@ def order_id(rng: random.Random) -> str:
     return f"{rng.randint(100, 999)}-{rng.randint(0, 9999999):07d}-{rng.randint(0, 9999999):07d}"
 
 
-def seed(state: Path, held: int) -> dict[str, str]:
-    """Hold ``held`` messages in the SQLite store under ``state``; returns values to search for."""
-    store = SQLiteStore(state)
-    store.open_sync()
+def held_rows(held: int) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """``held`` realistic quarantine rows (as column values) with their search keys."""
     rng = random.Random(19)
     now = time.time()
-    probe: dict[str, str] = {}
-    sample = state / "quarantine" / "Q-BENCH-SAMPLE.eml"
-    sample.write_bytes(b"Subject: sample\r\nFrom: s@shop.example\r\n\r\nsample body\r\n")
-    conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
     for n in range(held):
-        qid = f"Q{n:016X}"
         order = order_id(rng)
         subject = rng.choice(SUBJECTS).format(order=order)
         sender = f"orders@shop{rng.randint(1, 40)}.example"
@@ -70,17 +65,65 @@ def seed(state: Path, held: int) -> dict[str, str]:
         verdict = {"action": "quarantine", "subject": subject, "critical": False, "reply": False, "marketplace": "de",
                    "hits": [{"rule": r, "action": "quarantine", "reason": f"{r} found", "evidence": "evidence text"}
                             for r in rules]}
-        held_at = now - HELD_SPAN + HELD_SPAN * n / held
+        row = {"id": f"Q{n:016X}", "held_at": now - HELD_SPAN + HELD_SPAN * n / held, "mail_from": sender,
+               "alias": alias, "order": order, "subject": subject, "verdict": verdict}
+        yield row, search_keys(None, sender, [alias], verdict, subject)
+
+
+def seed(state: Path, held: int) -> dict[str, str]:
+    """Hold ``held`` messages in the SQLite store under ``state``; returns values to search for."""
+    store = SQLiteStore(state)
+    store.open_sync()
+    probe: dict[str, str] = {}
+    sample = state / "quarantine" / "Q-BENCH-SAMPLE.eml"
+    sample.write_bytes(b"Subject: sample\r\nFrom: s@shop.example\r\n\r\nsample body\r\n")
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    for n, (row, keys) in enumerate(held_rows(held)):
         conn.execute(
             "INSERT INTO quarantine(id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
             " marketplace, verdict, size, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (qid, "", held_at, "127.0.0.1", sender, json.dumps([alias]), f"<{n}@bench>", subject, "de",
-             json.dumps(verdict), 2048, str(sample)))
-        index_quarantined(conn, qid, held_at, search_keys(None, sender, [alias], verdict, subject), subject)
+            (row["id"], "", row["held_at"], "127.0.0.1", row["mail_from"], json.dumps([row["alias"]]),
+             f"<{n}@bench>", row["subject"], "de", json.dumps(row["verdict"]), 2048, str(sample)))
+        index_quarantined(conn, row["id"], row["held_at"], keys, row["subject"])
         if n == held // 3:
-            probe = {"alias": alias, "order": order, "sender": sender}
+            probe = {"alias": row["alias"], "order": row["order"], "sender": row["mail_from"]}
     conn.execute("COMMIT")
     store.close_sync()
+    return probe
+
+
+def seed_postgres(dsn: str, held: int) -> dict[str, str]:
+    """The same rows into a PostgreSQL database at the current schema (COPY, then the text index)."""
+    import psycopg
+
+    probe: dict[str, str] = {}
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE bench_subjects (qid text, subject text)")
+        with cur.copy("COPY quarantine (id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
+                      " marketplace, verdict, size) FROM STDIN") as quarantine_copy:
+            keys_rows: list[tuple[str, float, str]] = []
+            subjects: list[tuple[str, str]] = []
+            for n, (row, keys) in enumerate(held_rows(held)):
+                quarantine_copy.write_row((row["id"], "", row["held_at"], "127.0.0.1", row["mail_from"], [row["alias"]],
+                                           f"<{n}@bench>", row["subject"], "de", json.dumps(row["verdict"]), 2048))
+                keys_rows += [(k, row["held_at"], row["id"]) for k in keys]
+                subjects.append((row["id"], decode_subject(row["subject"])))
+                if n == held // 3:
+                    probe = {"alias": row["alias"], "order": row["order"], "sender": row["mail_from"]}
+        with cur.copy("COPY quarantine_keys (key, held_at, qid) FROM STDIN") as keys_copy:
+            for item in keys_rows:
+                keys_copy.write_row(item)
+        with cur.copy("COPY bench_subjects (qid, subject) FROM STDIN") as subjects_copy:
+            for item in subjects:
+                subjects_copy.write_row(item)
+        cur.execute("INSERT INTO quarantine_search (qid, words) SELECT qid, to_tsvector('simple', subject)"
+                    " FROM bench_subjects")
+        conn.commit()
+        conn.autocommit = True
+        cur.execute("VACUUM ANALYZE quarantine")
+        cur.execute("VACUUM ANALYZE quarantine_keys")
+        cur.execute("VACUUM ANALYZE quarantine_search")
     return probe
 
 
@@ -128,16 +171,23 @@ async def page_loader(http: aiohttp.ClientSession, urls: list[str], stop: asynci
     return loads
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, database: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-admin-") as tmp:
         work = Path(tmp)
         started = time.perf_counter()
-        probe = seed(work / "state", args.held)
-        print(f"machine: {machine()}")
+        if database is not None:
+            from gateway.store.migrate import upgrade
+
+            await upgrade(database)
+            probe = await asyncio.to_thread(seed_postgres, database, args.held)
+        else:
+            probe = seed(work / "state", args.held)
+        print(f"machine: {machine()}; state: {'PostgreSQL' if database else 'SQLite'};"
+              f" load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"seeded {args.held:,} held messages in {time.perf_counter() - started:.1f} s")
         sink = SinkProcess()
         smtp_port, admin_port = free_port(), free_port()
-        config = gateway_config(work, smtp_port, sink.port, policy=False)
+        config = gateway_config(work, smtp_port, sink.port, policy=False, database=database)
         config.write_text(config.read_text() + f'[admin]\nlisten = "127.0.0.1:{admin_port}"\ntoken = "{TOKEN}"\n')
         proc = start_gateway(config)
         try:
@@ -221,7 +271,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--deep", type=int, default=40)
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--database", metavar="ADMIN_DSN",
+                        help="state on PostgreSQL: a throwaway database is made with this admin DSN")
+    args = parser.parse_args()
+    if args.database:
+        from bench.relay_e2e import throwaway_database
+
+        with throwaway_database(args.database) as dsn:
+            asyncio.run(run(args, dsn))
+    else:
+        asyncio.run(run(args, None))
     sys.exit(0)
 
 
