@@ -239,12 +239,7 @@ def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
     if query.tenant is not None:
         conds.append(f"q.tenant = {p}")
         args.append(query.tenant)
-    if query.since is not None:
-        conds.append(f"{when} >= {p}")
-        args.append(query.since)
-    if query.until is not None:
-        conds.append(f"{when} < {p}")
-        args.append(query.until)
+    _time_range(conds, args, when, query.since, query.until, p)
     where = " AND ".join(conds) or "1=1"
     page_where, page_args = where, list(args)
     if query.before is not None:
@@ -252,6 +247,17 @@ def quarantine_sql(query: QuarantineQuery, dialect: str) -> QuarantineSQL:
         page_args += [query.before[0], query.before[1]]
     return QuarantineSQL(source, where, args, page_where, page_args, f"{when} DESC, {ident} DESC",
                          capped=bool(keys or words))
+
+
+def _time_range(conds: list[str], args: list[Any], column: str, since: float | None, until: float | None,
+                p: str) -> None:
+    """``since <= column < until``, either end open when None."""
+    if since is not None:
+        conds.append(f"{column} >= {p}")
+        args.append(since)
+    if until is not None:
+        conds.append(f"{column} < {p}")
+        args.append(until)
 
 
 @dataclass(frozen=True)
@@ -268,12 +274,7 @@ def audit_sql(query: AuditQuery, dialect: str) -> AuditSQL:
         if value:
             conds.append(f"{column} = {p}")
             args.append(value)
-    if query.since is not None:
-        conds.append(f"at >= {p}")
-        args.append(query.since)
-    if query.until is not None:
-        conds.append(f"at < {p}")
-        args.append(query.until)
+    _time_range(conds, args, "at", query.since, query.until, p)
     if query.before_id is not None:
         conds.append(f"id < {p}")
         args.append(query.before_id)

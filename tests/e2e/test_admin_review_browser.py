@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,20 +25,12 @@ from gateway.policy.content import normalize
 from gateway.policy.verdict import Action, Hit, Verdict
 from tests.admin.support import ADMIN_PASSWORD, ADMIN_USER, TOKEN, admin_url, send, write_credentials
 from tests.conftest import GatewayFactory
+from tests.e2e.browser import needs_chromium, start_browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                       reason="chromium and chromedriver not installed (apt-get install chromium chromium-driver)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 ORDER = "302-4817265-9034712"
 CONTACT = "WhatsApp: +49-151-2345678"
-PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/120.0 Mobile Safari/537.36")
 
 
 class PhraseRules:
@@ -81,24 +72,6 @@ def html_message() -> bytes:
 def parcel(n: int) -> bytes:
     return (f"From: seller@shop.example\r\nTo: b{n:03d}@marketplace.amazon.de\r\nSubject: Parcel {n}\r\n"
             f"Message-ID: <parcel{n}@shop.example>\r\n\r\nParcel {n} is on its way.\r\n").encode()
-
-
-def start_browser(profile: Path, width: int) -> Any:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    assert CHROMIUM is not None and CHROMEDRIVER is not None
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={max(width, 500)},1000"):
-        options.add_argument(flag)
-    if width < 500:
-        # A phone: without a viewport meta tag the page would be laid out 980 px wide and shrunk.
-        options.add_experimental_option("mobileEmulation", {
-            "deviceMetrics": {"width": width, "height": 844, "pixelRatio": 2}, "userAgent": PHONE_UA})
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
 def review(base: str, width: int, shots: Path, html_qid: str, parcels: list[str]) -> dict[str, Any]:
