@@ -11,6 +11,7 @@ go to tmp_path (or $ADMIN_SCREENSHOTS) for a person to look at.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import tempfile
 from collections.abc import Sequence
@@ -84,7 +85,12 @@ def review(base: str, width: int, shots: Path, html_qid: str, parcels: list[str]
         driver = start_browser(Path(profile), width)
 
         def shot(name: str) -> None:
-            driver.save_screenshot(str(shots / f"{width}-{name}.png"))
+            # The whole page, not only the window: a person looks at these.
+            size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+            data = driver.execute_cdp_cmd("Page.captureScreenshot", {
+                "format": "png", "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 6000), "scale": 1}})
+            (shots / f"{width}-{name}.png").write_bytes(base64.b64decode(data["data"]))
 
         def overflow() -> int:
             return int(driver.execute_script(
