@@ -109,7 +109,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if outcome.actor is None:
         log.warning("admin_login_failed", client=client, username=username[:64])
         return await render(request, "login.html", status=401, next=nxt, err="Wrong user name or password.")
-    sid, _ = server.auth.new_session(outcome.actor)
+    sid, _ = server.auth.new_session(outcome.actor, client)
     log.info("admin_login", client=client, actor=outcome.actor)
     response = web.HTTPSeeOther(nxt)
     response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Strict", path="/",
@@ -294,6 +294,22 @@ async def audit_page(request: web.Request) -> web.Response:
                         first_link=first_link)
 
 
+# -- sessions ------------------------------------------------------------------------------------------
+async def sessions_page(request: web.Request) -> web.Response:
+    auth = server_of(request).auth
+    mine = session_of(request)
+    return await render(request, "sessions.html", sessions=auth.live_sessions(),
+                        mine=mine.handle if mine is not None else "")
+
+
+async def session_end(request: web.Request) -> web.StreamResponse:
+    ended = server_of(request).auth.end_by_handle(request.match_info["handle"])
+    if ended is None:
+        raise _back(request, "/sessions", err="No such session (it ended already).")
+    log.warning("admin_session_ended_by", actor=actor_of(request), ended=ended.actor)
+    raise _back(request, "/sessions", msg=f"Session of {ended.actor} from {ended.client or '?'} ended.")
+
+
 # -- message tracking ------------------------------------------------------------------------------------
 async def track(request: web.Request) -> web.Response:
     """One message from acceptance to delivery: its decision, hold and review, relays, delivery
@@ -432,6 +448,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/quarantine/{qid}/delete", quarantine_delete)
     app.router.add_get("/audit", audit_page)
     app.router.add_get("/track", track)
+    app.router.add_get("/sessions", sessions_page)
+    app.router.add_post("/sessions/{handle}/end", session_end)
     app.router.add_get("/optouts", optouts)
     app.router.add_get("/bounces", bounces)
     app.router.add_get("/bounces/{nid}", bounce_detail)

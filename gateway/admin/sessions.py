@@ -54,6 +54,10 @@ class Session:
     """A digest of the secret this session was opened with: when it changes, the session ends."""
     flash: tuple[str, str] = ("", "")
     """(message, error) to show on the next page rendered for this session."""
+    handle: str = ""
+    """A public name for the session (the sessions page), never its cookie value."""
+    client: str = ""
+    started: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -227,11 +231,12 @@ class AdminAuth:
         return None
 
     # -- sessions ---------------------------------------------------------------------------------
-    def new_session(self, actor: str) -> tuple[str, Session]:
+    def new_session(self, actor: str, client: str = "") -> tuple[str, Session]:
         self._expire()
         sid = secrets.token_urlsafe(32)
         session = Session(actor, secrets.token_urlsafe(32), time.time() + self.ttl,
-                          credential=self._credential_of(actor) or "")
+                          credential=self._credential_of(actor) or "", handle=secrets.token_hex(6), client=client,
+                          started=time.time())
         self.sessions[sid] = session
         return sid, session
 
@@ -247,6 +252,19 @@ class AdminAuth:
     def end_session(self, sid: str | None) -> None:
         if sid:
             self.sessions.pop(sid, None)
+
+    def live_sessions(self) -> list[Session]:
+        self._expire()
+        return sorted(self.sessions.values(), key=lambda s: s.started, reverse=True)
+
+    def end_by_handle(self, handle: str) -> Session | None:
+        """End the session the sessions page names ``handle``; returns it, or None if none is."""
+        for sid, session in list(self.sessions.items()):
+            if handle and hmac.compare_digest(session.handle, handle):
+                del self.sessions[sid]
+                log.warning("admin_session_ended", actor=session.actor, client=session.client)
+                return session
+        return None
 
     def _expire(self) -> None:
         now = time.time()

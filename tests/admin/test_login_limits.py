@@ -161,3 +161,26 @@ async def test_a_browser_that_logged_in_before_is_not_locked_out_by_a_distribute
         for _ in range(5):
             assert await login_status(admins_browser, gw, "wrong", headers=ADMIN_CLIENT) == 401
         assert await login_status(admins_browser, gw, ADMIN_PASSWORD, headers=ADMIN_CLIENT) == 429
+
+
+async def test_an_admin_ends_another_session_at_once(limited_gateway: Gateway, http: aiohttp.ClientSession) -> None:
+    import re
+
+    async with http.post(admin_url(limited_gateway, "/login"),
+                         data={"username": ADMIN_USER, "password": ADMIN_PASSWORD}) as resp:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text())
+    assert csrf
+    async with client("127.0.0.2") as bob:
+        assert await login_status(bob, limited_gateway, "smtp only", user="bob") == 303
+        async with http.get(admin_url(limited_gateway, "/sessions")) as resp:
+            page = await resp.text()
+        assert f"user:{ADMIN_USER} (this one)" in page and "127.0.0.2" in page
+        handle = re.search(r'<tr data-handle="([0-9a-f]+)"><td data-label="Who">user:bob<', page)
+        assert handle
+        async with http.post(admin_url(limited_gateway, f"/sessions/{handle.group(1)}/end"),
+                             data={"csrf_token": csrf.group(1)}) as resp:
+            assert "Session of user:bob from 127.0.0.2 ended." in await resp.text()
+        async with bob.get(admin_url(limited_gateway, "/api/quarantine")) as resp:
+            assert resp.status == 401
+        async with http.get(admin_url(limited_gateway, "/api/quarantine")) as resp:
+            assert resp.status == 200
