@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,7 +86,8 @@ class SinkProcess:
 
 
 def gateway_config(directory: Path, port: int, sink_port: int, *, policy: bool = True,
-                   reuse_port: bool = False, extra: str = "", database: str | None = None) -> Path:
+                   reuse_port: bool = False, extra: str = "", database: str | None = None,
+                   log_level: str = "warning") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "gateway.toml"
     config.write_text(
@@ -95,13 +97,15 @@ def gateway_config(directory: Path, port: int, sink_port: int, *, policy: bool =
         + (f'database = "{database}"\n' if database else "") +
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\npool_size = 4\n'
         f'[policy]\nenabled = {"true" if policy else "false"}\n'
-        f'[log]\nformat = "json"\nlevel = "warning"\n')
+        f'[log]\nformat = "json"\nlevel = "{log_level}"\n')
     return config
 
 
-def start_gateway(config: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_gateway(config: Path, env: dict[str, str] | None = None,
+                  stderr: int | IO[bytes] = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """``gateway serve`` in its own process; its log (stderr) is dropped unless ``stderr`` says where."""
     return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
-                            cwd=REPO, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+                            cwd=REPO, stderr=stderr, env={**os.environ, **(env or {})})
 
 
 async def wait_port(port: int, timeout: float = 30.0) -> None:

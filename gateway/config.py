@@ -433,6 +433,34 @@ class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class DkimKeyConfig(_Section):
+    domain: Annotated[str, Field(min_length=3, pattern=r"^[A-Za-z0-9.-]+$")]
+    selector: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")]
+    key_file: Path
+
+
+class DkimConfig(_Section):
+    """DKIM signing of relayed mail, per sender (From) domain; see ``gateway dkim keygen``."""
+
+    keys: tuple[DkimKeyConfig, ...] = ()
+    # Sign every relayed message whose From domain has a key, or only those the gateway changed
+    # (subject rewrite, repair): an unchanged message keeps the seller's own signature intact.
+    sign: Literal["always", "changed"] = "always"
+    headers: tuple[str, ...] = ()
+    """Header fields to sign; empty: RFC 6376's recommended set."""
+
+    @field_validator("keys")
+    @classmethod
+    def _one_key_per_domain(cls, value: tuple[DkimKeyConfig, ...]) -> tuple[DkimKeyConfig, ...]:
+        seen: set[str] = set()
+        for key in value:
+            domain = key.domain.lower().rstrip(".")
+            if domain in seen:
+                raise ValueError(f"two keys for {domain}: one signing key per domain")
+            seen.add(domain)
+        return value
+
+
 class GatewayConfig(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     tls: TLSConfig = Field(default_factory=TLSConfig)
@@ -447,6 +475,7 @@ class GatewayConfig(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     tenants: tuple[TenantConfig, ...] = ()
+    dkim: DkimConfig = Field(default_factory=DkimConfig)
 
     @model_validator(mode="after")
     def _unique_tenants(self) -> GatewayConfig:
@@ -520,6 +549,11 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         tenant_keys = {"upstream": path_keys["upstream"], "policy": ("local_packs_dir",)}
         out["tenants"] = [_resolve_sections(t, tenant_keys, base) if isinstance(t, dict) else t
                           for t in tenants]
+    dkim = out.get("dkim")
+    if isinstance(dkim, dict) and isinstance(dkim.get("keys"), list):
+        out["dkim"] = {**dkim, "keys": [
+            _resolve_sections({"key": k}, {"key": ("key_file",)}, base)["key"] if isinstance(k, dict) else k
+            for k in dkim["keys"]]}
     return out
 
 

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "quarantine",
     "report",
     "db",
+    "dkim_cmd",
 )
 
 

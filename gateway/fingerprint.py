@@ -1,0 +1,63 @@
+"""A message's template: what stays the same when one ERP template is filled in for another order.
+
+After Amazon refuses a message the gateway relayed, further messages of the same template can be
+held for review until an admin marks the template fixed. Two messages are of one template when their
+fixed text is nearly the same: names, order ids, amounts, dates, addresses and links vary from
+order to order, the sentences around them do not. The fingerprint is a bottom-k sketch (the k
+smallest hashes) of the message's normalised word 3-grams, digits folded and addresses and links
+replaced; the share of the sketches' union found in both estimates the 3-gram sets' Jaccard
+similarity. A filled-in name changes the few 3-grams around it, another template most of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from gateway.policy.content import read_message
+
+_URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
+_EMAIL = re.compile(r"(?i)[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}")
+_DIGITS = re.compile(r"\d+(?:[.,:/-]\d+)*")
+_WORD = re.compile(r"\w+")
+K = 64
+SAME_TEMPLATE = 0.6
+"""Estimated Jaccard similarity from which two messages are taken for one template."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    hashes: tuple[int, ...]
+    """The K smallest 64-bit hashes of the message's 3-grams, ascending."""
+
+    def encode(self) -> str:
+        return "".join(f"{h:016x}" for h in self.hashes)
+
+    @classmethod
+    def decode(cls, text: str) -> Fingerprint:
+        return cls(tuple(int(text[i:i + 16], 16) for i in range(0, len(text) - 15, 16)))
+
+    def similarity(self, other: Fingerprint) -> float:
+        if not self.hashes or not other.hashes:
+            return 0.0
+        mine, theirs = set(self.hashes), set(other.hashes)
+        union = sorted(mine | theirs)[:K]
+        return sum(1 for h in union if h in mine and h in theirs) / len(union)
+
+    def same_template(self, other: Fingerprint, threshold: float = SAME_TEMPLATE) -> bool:
+        return self.similarity(other) >= threshold
+
+
+def _shingles(text: str) -> set[str]:
+    text = _URL.sub(" url ", text)
+    text = _EMAIL.sub(" email ", text)
+    words = _WORD.findall(_DIGITS.sub("0", text.lower()))
+    return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
+
+
+def template_fingerprint(raw: bytes) -> Fingerprint:
+    """The message's template sketch (empty for a message with fewer than three words)."""
+    hashes = sorted(int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big")
+                    for s in _shingles(read_message(raw).body_text))
+    return Fingerprint(tuple(hashes[:K]))
