@@ -8,28 +8,29 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway import sdnotify
 from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
 from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
-from gateway.config import ConfigError, GatewayConfig, PolicyConfig, UpstreamConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.instance import instance_id
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
+from gateway.routing import upstream_routes
 from gateway.server import Listener
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.base import Store
 from gateway.store.factory import describe, open_store
-from gateway.tenants import TenantDirectory
+from gateway.tenants import PolicyEvaluator, TenantDirectory
 
 if TYPE_CHECKING:
     from gateway.admin.http import AdminServer
-    from gateway.admin.review import QuarantineReview
+    from gateway.quarantine import QuarantineReview
 
 log = get_logger("gateway.app")
 
@@ -42,10 +43,10 @@ RELEASE_RECOVERY_AFTER = 60.0
 RELEASE_RECOVERY_AT_START_AFTER = 5.0
 
 
-def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
+def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], PolicyEvaluator | None]:
     """Builds the policy engine for a (tenant's) policy configuration."""
 
-    def build(policy: PolicyConfig) -> Any:
+    def build(policy: PolicyConfig) -> PolicyEvaluator | None:
         if not policy.enabled:
             return None
         from gateway.policy.engine import PolicyEngine
@@ -55,19 +56,15 @@ def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], Any]:
     return build
 
 
-def upstream_routes(config: GatewayConfig) -> dict[str, UpstreamConfig]:
-    """Tenants with an upstream of their own."""
-    return {t.id: t.upstream for t in config.tenants if t.upstream is not None}
-
-
 def _no_notify() -> None:
     """Delivery runs in its own process and finds released messages by polling the spool."""
 
 
 class Gateway:
-    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface."""
+    """``policy="load"`` loads the rule packs; tests may pass any object with the engine's interface
+    (or None: no policy)."""
 
-    def __init__(self, config: GatewayConfig, *, policy: Any = "load",
+    def __init__(self, config: GatewayConfig, *, policy: PolicyEvaluator | Literal["load"] | None = "load",
                  config_path: Path | None = None) -> None:
         self.config = config
         self.config_path = config_path
@@ -84,6 +81,7 @@ class Gateway:
         self._imap_tasks: list[asyncio.Task[None]] = []
         self.delivery_process: Any = None
         self.admin: AdminServer | None = None
+        self.review: QuarantineReview | None = None
         self._recovery_task: asyncio.Task[None] | None = None
         # Its own registry: several gateways in one process (tests) keep separate metrics.
         self.metrics = GatewayMetrics()
@@ -130,18 +128,19 @@ class Gateway:
             poller = ImapPoller(mailbox, self.bounces)
             self.imap_pollers.append(poller)
             self._imap_tasks.append(asyncio.create_task(poller.run(), name=f"imap-poller:{poller.source}"))
-        from gateway.admin.review import QuarantineReview, policy_from
+        from gateway.quarantine import QuarantineReview, tenants_from
 
-        review = QuarantineReview(cfg, self.store, self.spool, policy_from(lambda: self.tenants),
-                                  self.delivery.notify if self.delivery is not None else _no_notify,
-                                  self.metrics, instance=instance_id(cfg.state_dir))
+        self.review = review = QuarantineReview(
+            cfg, self.store, self.spool, tenants_from(lambda: self.tenants),
+            self.delivery.notify if self.delivery is not None else _no_notify, self.metrics,
+            instance=instance_id(cfg.state_dir))
         # Releases this instance's previous process claimed and did not finish: at start, all of
         # them; later, any left by a commit whose acknowledgement was lost.
         self._recovery_task = asyncio.create_task(self._recover_releases(review), name="release-recovery")
         if cfg.admin.listen_address is not None:
-            from gateway.admin.http import AdminServer
+            from gateway.admin.server import admin_server
 
-            self.admin = AdminServer(self, review)
+            self.admin = admin_server(self, review)
             await self.admin.start()
         log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
                  upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}", state=describe(cfg),
@@ -149,6 +148,19 @@ class Gateway:
                  tenants=sorted(self.tenants.tenants), bounce_addresses=list(cfg.bounces.addresses),
                  bounce_port=self.bounce_listener.port if self.bounce_listener else None,
                  imap=[p.source for p in self.imap_pollers])
+
+    def readiness_problems(self) -> list[str]:
+        """Why the gateway cannot take mail right now (empty: ready), for ``/readyz``."""
+        problems = []
+        if self.listener is None or not self.listener._servers:
+            problems.append("listener not serving")
+        elif self.listener.closing:
+            problems.append("draining")
+        if self.store is None or not self.store.is_open:
+            problems.append("store not open")
+        if self.spool is None:
+            problems.append("spool not open")
+        return problems
 
     async def reload(self, config: GatewayConfig | None = None) -> bool:
         """New config and rule packs for new sessions; a broken one is refused and logged."""
@@ -174,6 +186,8 @@ class Gateway:
         self.config, self.tenants = config, tenants
         if self.processor is not None:
             self.processor.reconfigure(config, tenants)
+        if self.review is not None:
+            self.review.reconfigure(config)
         if self.bounces is not None:
             self.bounces.reconfigure(config)
         if self.listener is not None:

@@ -17,10 +17,12 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gateway.errors import GatewayError
+
 _hasher = PasswordHasher()
 
 
-class CredentialsError(Exception):
+class CredentialsError(GatewayError):
     """The credentials file cannot be used; the message names the file and line."""
 
 

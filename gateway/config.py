@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.errors import GatewayError
+
 DEFAULT_MARKETPLACE_TLDS: tuple[str, ...] = (
     "com", "ca", "com.mx", "com.br", "co.uk", "de", "fr", "it", "es", "nl", "se", "pl", "com.be",
     "com.tr", "ae", "sa", "eg", "in", "co.jp", "com.au", "sg",
@@ -25,7 +27,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
-class ConfigError(Exception):
+class ConfigError(GatewayError):
     """The configuration cannot be used; ``errors`` holds one readable line per problem."""
 
     def __init__(self, source: str, errors: list[str]) -> None:
@@ -84,6 +86,17 @@ class ServerConfig(_Section):
     # Several gateway processes may share the listening port (SO_REUSEPORT; the kernel spreads new
     # connections over them). Each process needs its own state directory (its own spool).
     reuse_port: bool = False
+    # A bare LF or CR in message data: "normalize" takes it as a line ending (Postfix 3.9's
+    # smtpd_forbid_bare_newline default), "reject" refuses the message (550 5.6.0). Either way
+    # only <CRLF>.<CRLF> ends the data.
+    bare_line_endings: Literal["normalize", "reject"] = "normalize"
+    # Message-ID and Date for messages that arrive without them (Postfix adds them for its own
+    # submission clients); the Received header is always added.
+    add_missing_headers: bool = True
+    # Name the AUTH user in the Received header (Postfix's smtpd_sasl_authenticated_header).
+    received_auth_user: bool = False
+    # Look up the client's verified reverse-DNS name for the Received header ("unknown" otherwise).
+    reverse_dns: bool = True
 
     @field_validator("listen", "implicit_tls_listen")
     @classmethod
@@ -125,7 +138,11 @@ class TLSConfig(_Section):
 class AuthConfig(_Section):
     # A file of "user:argon2-hash" lines, written by `gateway auth add-user`.
     credentials_file: Path | None = None
+    # Failed logins within failure_window seconds before a lock: per (client address, user), per
+    # client address (a client trying many user names) and over all clients together.
     max_failures: PositiveInt = 5
+    max_failures_per_peer: PositiveInt = 20
+    max_failures_total: PositiveInt = 1000
     failure_window: PositiveFloat = 300.0
 
 

@@ -13,10 +13,10 @@ import contextlib
 import signal
 import sys
 
-from gateway.app import upstream_routes
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryService
 from gateway.log import get_logger
+from gateway.routing import upstream_routes
 from gateway.spool import Spool
 
 log = get_logger("gateway.deliverer")

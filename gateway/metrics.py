@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway import replies
 from gateway.policy.verdict import Verdict
 
 # End of DATA covers policy evaluation and an fsync'd store or spool write.
@@ -121,8 +122,11 @@ class GatewayMetrics:
             return generate_latest(self.registry)
 
 
+_HELD = replies.QUARANTINED.split("{", 1)[0]  # "250 2.0.0 Ok: held for review as "
+
+
 def reply_outcome(reply: str) -> str:
-    if reply.startswith("250 2.6"):
+    if reply.startswith(_HELD):
         return "held"
     if reply.startswith("2"):
         return "accepted"

@@ -1,12 +1,16 @@
 """SMTP replies as values: RFC 5321 reply codes with RFC 3463 enhanced status codes and a reason.
 
 aiosmtpd's own replies mostly lack an enhanced status code; ``with_enhanced_code`` adds the
-standard one for the reply code so every 4xx/5xx the gateway sends carries one.
+standard one for the reply code so every 4xx/5xx the gateway sends carries one. ``smtp_reply``
+turns a pipeline ``Outcome`` into the reply the client hears at end of DATA.
 """
 
 from __future__ import annotations
 
 import re
+
+from gateway.outcome import Cause, Disposition, Outcome
+from gateway.policy.reply import smtp_reject_reply
 
 OK_SENDER = "250 2.1.0 Sender OK"
 OK_RECIPIENT = "250 2.1.5 Recipient OK"
@@ -27,6 +31,12 @@ STORAGE_FAILED = "452 4.3.1 Insufficient system storage; message not accepted, t
 PROCESSING_TIMEOUT = "451 4.3.0 Message could not be checked in time; try again later"
 PROCESSING_FAILED = "451 4.3.0 Temporary local problem while processing the message; try again later"
 AUTH_LOCKED = "454 4.7.0 Too many failed authentication attempts from {peer}; try again later"
+AUTH_LOCKED_USER = (
+    "454 4.7.0 Too many failed authentication attempts for this user from {peer}; try again later"
+)
+AUTH_AUTHZID_REFUSED = (
+    "535 5.7.8 Authentication refused: the authorization identity must be empty or the user itself"
+)
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure"
 UNKNOWN_TENANT = (
     "550 5.7.1 Sender identity not recognised (user {user}, client {peer}, sender domain {domain}): "
@@ -37,7 +47,7 @@ DAILY_CAP_REACHED = (
     "try again tomorrow"
 )
 QUEUED = "250 2.0.0 Ok: queued as {queue_id}"
-QUARANTINED = "250 2.6.0 Ok: held for review as {quarantine_id}"
+QUARANTINED = "250 2.0.0 Ok: held for review as {quarantine_id}"
 BOUNCE_RECORDED = "250 2.0.0 Ok: bounce-back recorded ({summary})"
 
 _ENHANCED = re.compile(r"^\d{3}[ -]\d\.\d{1,3}\.\d{1,3}(?: |$)")
@@ -51,8 +61,6 @@ _DEFAULT_ENHANCED = {
 # aiosmtpd's wording replaced with ours where the meaning deserves a clearer reason.
 _LIBRARY_REPLIES = {
     "552 Error: Too much mail data": "552 5.3.4 Message too big for system",
-    "500 Line too long (see RFC5321 4.5.3.1.6)":
-        "500 5.5.2 Line too long (more than 998 octets; see RFC 5321 4.5.3.1.6)",
 }
 
 
@@ -65,3 +73,22 @@ def with_enhanced_code(line: str) -> str:
     enhanced = _DEFAULT_ENHANCED.get(code, f"{code[0]}.0.0")
     sep, text = line[3:4] or " ", line[4:]
     return f"{code}{sep}{enhanced} {text}".rstrip()
+
+
+def smtp_reply(outcome: Outcome) -> str:
+    """The reply an outcome implies: what the client hears at end of DATA."""
+    d = outcome.disposition
+    if d is Disposition.QUEUED:
+        return QUEUED.format(queue_id=outcome.queue_id or "-")
+    if d is Disposition.HELD:
+        return QUARANTINED.format(quarantine_id=outcome.quarantine_id or "-")
+    if d is Disposition.REFUSED:
+        return smtp_reject_reply(outcome.verdict)
+    if outcome.cause is Cause.DAILY_CAP:
+        return DAILY_CAP_REACHED.format(marketplace=outcome.detail.get("marketplace", "?"),
+                                        cap=outcome.detail.get("cap", "?"))
+    if outcome.cause is Cause.TIMEOUT:
+        return PROCESSING_TIMEOUT
+    if outcome.cause is Cause.STORAGE:
+        return STORAGE_FAILED
+    return PROCESSING_FAILED

@@ -9,21 +9,34 @@ opt-out registry, caps and upstream apply.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from gateway.access import NetworkList
+from gateway.classify import MarketplaceRecipient
 from gateway.config import GatewayConfig, PolicyConfig, TenantConfig, UpstreamConfig
+from gateway.policy.verdict import Verdict
+from gateway.store.base import PolicyStateView
 
-PolicyBuilder = Callable[[PolicyConfig], Any]
+
+class PolicyEvaluator(Protocol):
+    """What the pipeline needs of a policy engine (``gateway.policy.engine.PolicyEngine``)."""
+
+    def evaluate(self, raw: bytes, recipients: Sequence[MarketplaceRecipient],
+                 state: PolicyStateView | None = None) -> Verdict: ...
+
+    def apply(self, raw: bytes, verdict: Verdict) -> bytes: ...
+
+
+PolicyBuilder = Callable[[PolicyConfig], PolicyEvaluator | None]
 
 
 @dataclass(frozen=True)
 class Tenant:
     id: str
-    policy: Any
-    """The tenant's PolicyEvaluator (None: no rule packs loaded)."""
+    policy: PolicyEvaluator | None
+    """None: no rule packs loaded."""
     shadow: bool
     upstream: UpstreamConfig
     senders: dict[str, tuple[str, ...]]

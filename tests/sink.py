@@ -140,3 +140,33 @@ class Sink:
     @property
     def behaviour(self) -> SinkBehaviour:
         return self.handler.behaviour
+
+
+def split_trace(relayed: bytes) -> tuple[bytes, bytes]:
+    """The gateway's Received header (first, with its continuation lines) and the rest."""
+    assert relayed.startswith(b"Received: from "), relayed[:200]
+    pos = relayed.index(b"\r\n") + 2
+    while relayed[pos:pos + 1] in (b"\t", b" "):
+        pos = relayed.index(b"\r\n", pos) + 2
+    return relayed[:pos], relayed[pos:]
+
+
+def added_headers(relayed: bytes, sent: bytes) -> bytes:
+    """What the gateway added to ``sent`` besides its Received header: the Message-ID and Date
+    lines it inserts at the end of the header block. Asserts that nothing else changed."""
+    _received, rest = split_trace(relayed)
+    if rest == sent:
+        return b""
+    cut = sent.find(b"\r\n\r\n")
+    head, tail = (sent[:cut + 2], sent[cut + 2:]) if cut >= 0 else (sent, b"")
+    assert rest.startswith(head) and rest.endswith(tail), (rest[:300], sent[:300])
+    middle = rest[len(head):len(rest) - len(tail)]
+    assert middle and all(line.startswith((b"Message-ID: ", b"Date: "))
+                          for line in middle.split(b"\r\n")[:-1]), middle
+    return middle
+
+
+def relayed_unchanged(relayed: bytes, sent: bytes) -> bool:
+    """True when ``relayed`` is ``sent`` plus only the headers the gateway adds."""
+    added_headers(relayed, sent)
+    return True

@@ -1,4 +1,4 @@
-"""The listener's memory budget for message data (gateway/server.py: DataBudget, GatewaySMTP.smtp_DATA)."""
+"""The listener's memory budget for message data (gateway/databudget.py, gateway/session.py: GatewaySMTP.smtp_DATA)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from gateway.databudget import DataBudget, declared_size
 from gateway.policy.verdict import Action, Verdict
-from gateway.server import DataBudget, declared_size
 from tests.conftest import GatewayFactory, listener_port, wait_until
-from tests.sink import Sink
+from tests.sink import Sink, relayed_unchanged
 from tests.smtpclient import RawSMTP
 
 
@@ -135,7 +135,9 @@ async def test_data_beyond_the_reservation_waits_for_budget_then_passes(
     for c in (holder, client):
         await c.close()
     received = await sink.handler.wait_for(2)
-    assert sorted(len(m.data) for m in received) == sorted([len(_body(100_000)), len(held_body)])
+    sent = sorted([_body(100_000), held_body], key=len)
+    relayed = sorted((m.data for m in received), key=len)
+    assert all(relayed_unchanged(got, want) for got, want in zip(relayed, sent, strict=True))
     assert budget.used == 0
 
 

@@ -17,10 +17,11 @@ from gateway.admin.bulk import bulk
 from gateway.admin.filters import FilterError, QuarantineFilter, audit_query, quarantine_filter
 from gateway.admin.http import ADMIN_KEY, AdminServer, actor_of
 from gateway.admin.message_view import evidence_of, preview
-from gateway.admin.review import ReviewError
 from gateway.log import get_logger
+from gateway.quarantine import ReviewError
 from gateway.store.base import AliasStatus
 from gateway.store.search import BULK_LIMIT, MAX_PAGE_SIZE, ReviewQueries
+from gateway.transaction import check_address
 
 log = get_logger("gateway.admin.api")
 
@@ -192,7 +193,7 @@ async def assign_notice(server: AdminServer, notice_id: int, alias: str, status:
     """Link an unmatched notice to an alias; with a status, record the alias in the registry too."""
     store = server.gateway.store
     assert store is not None
-    if "@" not in alias or any(c in alias for c in "\r\n\x00 "):
+    if "@" not in alias or check_address(alias, allow_empty=False) is not None:
         raise ReviewError("bad-alias", f"not an address: {alias!r}", status=400)
     if status not in ("", "optout", "dead"):
         raise ReviewError("bad-status", "status must be optout, dead or empty", status=400)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.admin.review import QuarantineReview, ReviewError
 from gateway.log import get_logger
+from gateway.quarantine import QuarantineReview, ReviewError
 
 log = get_logger("gateway.admin.bulk")
 

@@ -15,21 +15,33 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.admin.review import QuarantineReview
 from gateway.admin.sessions import AdminAuth, Session
 from gateway.auth import CredentialsError
 from gateway.config import GatewayConfig
 from gateway.log import get_logger
-from gateway.metrics import CONTENT_TYPE
-from gateway.store.base import StoreError
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.quarantine import QuarantineReview
+from gateway.spool import Spool
+from gateway.store.base import Store, StoreError
 
-if TYPE_CHECKING:
-    from gateway.app import Gateway
+
+class AdminHost(Protocol):
+    """What the admin server uses of the running gateway (``gateway.app.Gateway``)."""
+
+    @property
+    def config(self) -> GatewayConfig: ...
+    @property
+    def store(self) -> Store | None: ...
+    @property
+    def metrics(self) -> GatewayMetrics: ...
+    @property
+    def spool(self) -> Spool | None: ...
+    def readiness_problems(self) -> list[str]: ...
 
 log = get_logger("gateway.admin.http")
 
@@ -152,7 +164,7 @@ def _unauthorized(path: str) -> web.HTTPUnauthorized:
 
 
 class AdminServer:
-    def __init__(self, gateway: Gateway, review: QuarantineReview) -> None:
+    def __init__(self, gateway: AdminHost, review: QuarantineReview) -> None:
         self.gateway = gateway
         self.review = review
         cfg = gateway.config.admin
@@ -167,10 +179,7 @@ class AdminServer:
         self.app.router.add_get("/readyz", self.readyz)
         self.app.router.add_get("/metrics", self.metrics)
         self.app.router.add_get("/static/admin.css", self.stylesheet)
-        from gateway.admin import api, pages
-
-        api.add_routes(self.app)
-        pages.add_routes(self.app)
+        # The API and the pages are mounted by gateway.admin.server.admin_server.
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
@@ -216,16 +225,7 @@ class AdminServer:
         return web.Response(text="ok\n")
 
     async def readyz(self, request: web.Request) -> web.Response:
-        gw = self.gateway
-        problems = []
-        if gw.listener is None or not gw.listener._servers:
-            problems.append("listener not serving")
-        elif gw.listener.closing:
-            problems.append("draining")
-        if gw.store is None or not gw.store.is_open:
-            problems.append("store not open")
-        if gw.spool is None:
-            problems.append("spool not open")
+        problems = self.gateway.readiness_problems()
         if problems:
             return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
         return web.Response(text="ready\n")

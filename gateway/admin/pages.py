@@ -26,10 +26,10 @@ from gateway.admin.bulk import bulk
 from gateway.admin.filters import AUDIT_FIELDS, STATUSES, FilterError, audit_query, quarantine_filter
 from gateway.admin.http import FRAME_CSP, SESSION_COOKIE, actor_of, client_of, session_of
 from gateway.admin.message_view import evidence_of, highlight, part_payload, preview, sanitised_html
-from gateway.admin.review import ReviewError
 from gateway.admin.sessions import TOKEN_USER
 from gateway.cli.common import fmt_time
 from gateway.log import get_logger
+from gateway.quarantine import ReviewError
 from gateway.store.search import BULK_LIMIT, PAGE_SIZE, decode_subject
 
 log = get_logger("gateway.admin.pages")

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from gateway.bounces import reasons
+from gateway.bounces.addresses import address_in
 from gateway.bounces.message import Mail
-from gateway.bounces.parse import BouncedRecipient
+from gateway.bounces.phrases import PhraseIndex
+from gateway.bounces.report import BouncedRecipient
 from gateway.classify import Classifier
 
 ORDER_ID = re.compile(r"(?<![\d-])(\d{3}-\d{7}-\d{7})(?![\d-])")
@@ -38,6 +40,8 @@ class Wording:
 class AmazonRules:
     wordings: tuple[Wording, ...]
     marketplaces: tuple[str, ...]
+    index: PhraseIndex
+    """Every wording's phrases, keyed by the wording's position."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +70,11 @@ def rules() -> AmazonRules:
                 phrases=tuple(fold(p) for p in n.get("phrases", [])))
         for n in data["notice"]
     )
-    return AmazonRules(wordings=wordings, marketplaces=tuple(data["marketplaces"]))
+    index = PhraseIndex((p, str(i)) for i, w in enumerate(wordings) for p in w.phrases)
+    return AmazonRules(wordings=wordings, marketplaces=tuple(data["marketplaces"]), index=index)
 
 
 def _sender_marketplace(mail: Mail, tlds: frozenset[str]) -> tuple[bool, str | None]:
-    from gateway.bounces.dsn import address_in
 
     addr = address_in(mail.from_) or ""
     m = _SENDER_TLD.search(addr)
@@ -80,10 +84,10 @@ def _sender_marketplace(mail: Mail, tlds: frozenset[str]) -> tuple[bool, str | N
 
 
 def _match(mail: Mail, from_amazon: bool) -> Wording | None:
-    body = fold(mail.text)
-    for w in rules().wordings:
-        if any(p in body for p in w.phrases):
-            return w
+    r = rules()
+    hits = r.index.keys_in(fold(mail.text))
+    if hits:
+        return r.wordings[min(int(h) for h in hits)]
     if from_amazon:
         subject = fold(mail.subject)
         for w in rules().wordings:

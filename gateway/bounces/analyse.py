@@ -10,8 +10,9 @@ import dataclasses
 import re
 
 from gateway.bounces import amazon, dsn, vendors
+from gateway.bounces.markers import is_challenge, looks_like_report
 from gateway.bounces.message import Mail, message_ids_in, read_mail
-from gateway.bounces.parse import BouncedRecipient, BounceReport
+from gateway.bounces.report import BouncedRecipient, BounceReport
 
 
 def correlation_ids(mail: Mail) -> tuple[str, ...]:
@@ -20,7 +21,7 @@ def correlation_ids(mail: Mail) -> tuple[str, ...]:
         ids.extend(message_ids_in(mail.header(name)))
     if mail.original is not None and mail.original.message_id:
         ids.append(mail.original.message_id)
-    ids.extend(vendors.quoted_message_ids(mail.text))
+    ids.extend(vendors.quoted_message_ids(mail))
     own = set(message_ids_in(mail.header("Message-ID")))
     seen: dict[str, None] = {}
     for i in ids:
@@ -34,12 +35,16 @@ _MBOX_FROM = re.compile(rb"\n\n(?=From \S+ +\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4
 
 
 def analyse(raw: bytes) -> BounceReport:
-    parts = _MBOX_FROM.split(raw.replace(b"\r\n", b"\n"))
+    raw = raw.replace(b"\r\n", b"\n")
+    if raw.startswith(b"From ") and (end := raw.find(b"\n")) > 0:
+        # An mbox envelope line before the headers (a file saved from a mailbox) is not a header.
+        raw = raw[end + 1:]
+    parts = _MBOX_FROM.split(raw)
     if len(parts) > 1:
         reports = [analyse_one(p) for p in parts[:20]]
         first = reports[0]
-        merged = tuple(r for rep in reports if rep.kind == "dsn" for r in rep.recipients)
-        if first.kind == "dsn" and merged:
+        merged = tuple(r for rep in reports if rep.kind in ("dsn", "delay") for r in rep.recipients)
+        if first.kind in ("dsn", "delay") and merged:
             return dataclasses.replace(first, recipients=merged)
         return first
     return analyse_one(raw)
@@ -57,6 +62,9 @@ def analyse_one(raw: bytes) -> BounceReport:
                             language=notice.language, wording_verified=notice.verified, message_ids=ids,
                             subject=mail.subject)
 
+    if is_challenge(mail):
+        return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)
+
     recipients: tuple[BouncedRecipient, ...] | None = (
         dsn.parse_ses_json(mail) or dsn.parse_feedback(mail) or dsn.parse_dsn(mail)
         or vendors.parse_text(mail) or dsn.parse_autoreply(mail)
@@ -66,8 +74,10 @@ def analyse_one(raw: bytes) -> BounceReport:
             [a for r in recipients for a in (r.original_recipient, r.address) if a]
             + ([mail.original.to] if mail.original else []))
         order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
-        return BounceReport(kind="dsn", recipients=recipients, alias=alias, marketplace=marketplace,
+        delayed = all(r.action.lower() == "delayed" for r in recipients)
+        return BounceReport(kind="delay" if delayed else "dsn", recipients=recipients, alias=alias,
+                            marketplace=marketplace,
                             order_id=order.group(1) if order else None, message_ids=ids, subject=mail.subject)
-    if dsn.looks_like_report(mail):
+    if looks_like_report(mail):
         return BounceReport(kind="dsn", recipients=(), message_ids=ids, subject=mail.subject)
     return BounceReport(kind="not-bounce", message_ids=ids, subject=mail.subject)

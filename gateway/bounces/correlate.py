@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.bounces.parse import BouncedRecipient, BounceReport
+from gateway.bounces.report import BouncedRecipient, BounceReport
 from gateway.classify import Classifier
 from gateway.store.base import AliasStatus, Store
 
@@ -116,7 +116,8 @@ class Correlator:
 
     async def correlate(self, report: BounceReport, now: float | None = None, tenant: str = "") -> Correlation:
         """Match ``report`` against ``tenant``'s relays (each merchant's registry is its own)."""
-        if report.kind == "dsn":
+        if report.kind in ("dsn", "delay"):
+            # (a delay's recipients are "delayed": status_for_recipient records none of them)
             return await self._correlate_dsn(report, now, tenant)
         return await self._correlate_notice(report, now, tenant)
 

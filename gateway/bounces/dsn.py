@@ -4,87 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from gateway.bounces import reasons, vendors
-from gateway.bounces.message import Mail
-from gateway.bounces.parse import BouncedRecipient
+from gateway.bounces import providers, reasons, vendors
+from gateway.bounces.addresses import ADDRESS_RE, address_in
+from gateway.bounces.markers import is_delay, looks_like_report, markers
+from gateway.bounces.message import Mail, split_blocks
+from gateway.bounces.recipient import make_recipient
+from gateway.bounces.report import BouncedRecipient
 
-ADDRESS_RE = vendors.ADDRESS_RE
 # Amazon SES bounceSubType -> reason, used when the diagnostic wording decides nothing.
 SES_SUBTYPES = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig",
                 "ContentRejected": "contenterror", "AttachmentRejected": "securityerror",
                 "Suppressed": "suppressed", "NoEmail": "userunknown",
                 "OnAccountSuppressionList": "suppressed"}
 UNDISCLOSED = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
-
-
-@dataclass(frozen=True, slots=True)
-class Markers:
-    bounce_subjects: tuple[str, ...]
-    report_senders: tuple[str, ...]
-    original_markers: re.Pattern[str]
-    delay_phrases: tuple[str, ...]
-    bounce_body: tuple[str, ...]
-
-
-@cache
-def markers() -> Markers:
-    data = tomllib.loads((reasons.POLICY_DIR / "markers.toml").read_text(encoding="utf-8"))
-    return Markers(
-        bounce_subjects=tuple(s.lower() for s in data["bounce_subjects"]),
-        report_senders=tuple(s.lower() for s in data["report_senders"]),
-        original_markers=re.compile("^(?:" + "|".join(f"(?:{p})" for p in data["original_markers"]) + ")",
-                                    re.I | re.M),
-        delay_phrases=tuple(s.lower() for s in data["delay_phrases"]),
-        bounce_body=tuple(s.lower() for s in data["bounce_body"]),
-    )
-
-
-def address_in(value: str) -> str | None:
-    """The mail address in a field value such as ``rfc822; <a@b>`` or ``"Name" <a@b>``."""
-    value = value.strip()
-    if ";" in value:
-        value = value.split(";", 1)[1]
-    m = ADDRESS_RE.search(value)
-    return m.group(0).strip(".").lower() if m else None
-
-
-def looks_like_report(mail: Mail) -> bool:
-    if mail.status_blocks or mail.feedback is not None or mail.content_type == "multipart/report":
-        return True
-    sender = mail.from_.lower()
-    subject = mail.subject.lower()
-    by_sender = any(s in sender for s in markers().report_senders)
-    by_subject = any(s in subject for s in markers().bounce_subjects)
-    null_path = (mail.header("Return-Path") or "x").strip() in ("<>", "")
-    if by_subject and (by_sender or null_path):
-        return True
-    body = " ".join(mail.text[:4000].lower().split())
-    by_body = any(s in body for s in markers().bounce_body)
-    return by_body and (by_sender or by_subject or null_path)
-
-
-def _is_delay(text: str) -> bool:
-    t = " ".join(text.lower().split())
-    return any(p in t for p in markers().delay_phrases)
-
-
-def make_recipient(address: str, status: str | None, diagnostic: str, action: str = "",
-                   hint: str | None = None, original: str | None = None,
-                   temporary: bool = False, dtype: str = "", vague: bool = False,
-                   context: str = "") -> BouncedRecipient:
-    if status is None:
-        status = reasons.find_status(diagnostic)
-    reason = reasons.classify(status, diagnostic, action, hint, dtype=dtype, vague=vague, context=context)
-    temporary = temporary or (status or "").startswith("4") or action.lower() == "delayed"
-    return BouncedRecipient(address=address, reason=reason,
-                            status=reasons.status_for(reason, status, temporary),
-                            diagnostic=" ".join(diagnostic.split())[:1000], action=action or "failed",
-                            original_recipient=original if original and original != address else None)
 
 
 def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
@@ -96,6 +30,7 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
             return None
     out: list[BouncedRecipient] = []
     text_diag = vendors.text_diagnostics(mail)
+    applicable = providers.vendors_of(mail)
     failed = ADDRESS_RE.findall(mail.header("X-Failed-Recipients"))
     for index, block in enumerate(blocks):
         fields = dict(block)
@@ -113,34 +48,77 @@ def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
         action = fields.get("action", "").split()[0].lower() if fields.get("action", "").split() else ""
         diag_field = fields.get("diagnostic-code", "")
         dtype, _, diag = diag_field.partition(";") if ";" in diag_field else ("", "", diag_field)
-        # The human-readable part says more when the DSN gives no Diagnostic-Code.
+        # The human-readable part says more when the DSN gives no Diagnostic-Code, and often
+        # continues a diagnostic that the DSN field cuts short (the SMTP phase, further reply lines).
         extra = "" if diag.strip() else text_diag.get(final, "")
         diagnostic = " ".join(p for p in (diag.strip(), extra) if p)
+        diagnostic = _continued(diagnostic, text_diag.get(final, ""), mail.text)
         status = reasons.find_status(fields.get("status", "")) or None
-        from_diag = reasons.find_status(diag) or (None if status else reasons.find_status(extra))
-        if from_diag and from_diag[0] == (status or from_diag)[0]:
+        generic = status is None or status.endswith(".0.0")
+        from_diag = reasons.find_status(diag) or (reasons.find_status(extra) if generic else None)
+        if from_diag and from_diag[0] == (status or from_diag)[0] and (generic or not from_diag.endswith(".0.0")):
             status = from_diag
         dtype = dtype.strip().lower()
         if "|" in fields.get("final-recipient", ""):
             dtype = "x-unix"
-        hint = vendors.hint_for(mail, f"{diagnostic} {text_diag.get(final, '')}", dtype)
+        said = f"{diagnostic} {text_diag.get(final, '')}".strip()
+        if not said and len(blocks) == 1:
+            # Nothing about this recipient in particular: a vendor's sentence in the explanation
+            # (Gmail: "... because the address couldn't be found") still says what happened.
+            said = vendors.regions_of(mail)[0][:4096]
+        hint = providers.vendor_verdict(applicable, said, status, fields)
         out.append(make_recipient(final, status, diagnostic, action, hint, original,
-                                  temporary=action == "delayed" or _is_delay(mail.subject), dtype=dtype,
-                                  context=text_diag.get(final, "")))
+                                  temporary=action == "delayed" or is_delay(mail.subject), dtype=dtype,
+                                  context=text_diag.get(final, ""), rhost=fields.get("remote-mta", "")))
     return tuple(out) or None
+
+
+_PHASE = re.compile(r"\(in reply to (?:the )?(?:rcpt to|mail from|end of data|data|helo|ehlo) command\)", re.I)
+
+
+def _continued(diagnostic: str, context: str, text: str) -> str:
+    """The diagnostic with what the report's own text adds to it: the SMTP phase Postfix names
+    ("(in reply to RCPT TO command)") and the further lines of a multi-line reply that the DSN field
+    cut after its first line (Sendmail's transcript)."""
+    head = " ".join(diagnostic.split())
+    if not head:
+        return diagnostic
+    m = re.match(r"([245]\d\d)-", head)
+    if m is not None:
+        joined = _reply_lines(text, head, m.group(1))
+        if joined:
+            head = joined
+    if _PHASE.search(head) is None and (pm := _PHASE.search(" ".join(context.split()))) is not None:
+        head = f"{head} {pm.group(0)}"
+    return head
+
+
+def _reply_lines(text: str, first: str, reply: str) -> str:
+    """The whole multi-line reply whose first line is ``first``, from a session transcript."""
+    lines = text[:vendors.MAX_REGION].split("\n")
+    for i, line in enumerate(lines):
+        if " ".join(line.split()).endswith(first):
+            out = [first]
+            for nxt in lines[i + 1:i + 40]:
+                body = nxt.strip().removeprefix("<<<").strip()
+                if not body.startswith((f"{reply}-", f"{reply} ")):
+                    break
+                out.append(body)
+                if body.startswith(f"{reply} "):
+                    break
+            return reasons.clean_reply("\n".join(out)) if len(out) > 1 else ""
+    return ""
 
 
 def _inline_status_blocks(text: str) -> list[list[tuple[str, str]]]:
     if "final-recipient:" not in text.lower():
         return []
-    from gateway.bounces.message import split_blocks
-
     return [b for b in split_blocks(text) if any(k == "final-recipient" for k, _ in b)]
 
 
 def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     if mail.feedback is None:
-        return None
+        return _complaint_without_report(mail)
     fields = mail.feedback
     addrs = [a for k, v in fields if k in ("original-rcpt-to", "removal-recipient")
              if (a := address_in(v))]
@@ -151,6 +129,21 @@ def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
     ftype = next((v for k, v in fields if k == "feedback-type"), "")
     return tuple(BouncedRecipient(address=a, reason="feedback", status="", diagnostic=ftype,
                                   action="") for a in dict.fromkeys(addrs))
+
+
+def _complaint_without_report(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+    """A complaint loop that forwards the message as multipart/mixed, without a feedback-report part,
+    or an unsubscribe request a mail client sends for the recipient."""
+    if any(mail.header(h).strip().lower() == "true" for h in markers().unsubscribe_headers):
+        # A mail client's one-click unsubscribe sent on the recipient's behalf (Apple Mail).
+        addr = address_in(mail.from_)
+        return (BouncedRecipient(address=addr, reason="feedback", status="", diagnostic="opt-out",
+                                 action=""),) if addr else None
+    subject = mail.subject.lower()
+    if mail.original is None or not any(s in subject for s in markers().complaint_subjects):
+        return None
+    addr = address_in(mail.original.reported_recipient) or address_in(mail.original.to) or UNDISCLOSED
+    return (BouncedRecipient(address=addr, reason="feedback", status="", diagnostic="abuse", action=""),)
 
 
 def _ses_payload(text: str) -> dict[str, Any] | None:

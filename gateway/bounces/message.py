@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.policy import compat32
 
+# More MIME boundaries than this and the message is read as headers plus plain text.
+MAX_BOUNDARIES = 64
 _MSGID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:[ \t]?")
 
@@ -23,10 +25,38 @@ def header(msg: email.message.Message, name: str) -> str:
 def decode_words(value: str | None) -> str:
     if not value:
         return ""
+    if "=?" not in value:  # no encoded words: nothing to decode
+        return value
     try:
         return str(make_header(decode_header(value)))
     except Exception:  # malformed encoded-words: keep the raw text
         return value
+
+
+# When the label does not fit the bytes, these are tried by content, in this order: the label's own
+# family first (Japanese mail is mislabelled between JIS, EUC and Shift_JIS), then UTF-8.
+_FAMILIES = {
+    "iso-2022-jp": ("euc-jp", "cp932"), "iso-2022-jp-1": ("euc-jp", "cp932"),
+    "iso-2022-jp-2": ("euc-jp", "cp932"), "csiso2022jp": ("euc-jp", "cp932"),
+    "euc-jp": ("cp932", "iso-2022-jp"), "shift_jis": ("cp932", "euc-jp"), "sjis": ("cp932", "euc-jp"),
+    "cp932": ("euc-jp",), "windows-31j": ("euc-jp",), "us-ascii": ("iso-2022-jp",),
+    "gb2312": ("gb18030",), "gbk": ("gb18030",), "ks_c_5601-1987": ("cp949",), "euc-kr": ("cp949",),
+}
+
+
+def decode_bytes(payload: bytes, label: str | None) -> str:
+    """Text from bytes whose charset label may lie: the label if the bytes decode under it without
+    error, else the first candidate that does (by content), else the label with replacement."""
+    label = (label or "utf-8").lower()
+    for cs in (label, *_FAMILIES.get(label, ()), "utf-8"):
+        try:
+            return payload.decode(cs)
+        except (LookupError, ValueError):  # ValueError: a NUL in the charset name (UnicodeError too)
+            continue
+    try:
+        return payload.decode(label, errors="replace")
+    except (LookupError, ValueError):
+        return payload.decode("latin-1")
 
 
 def decode_part(part: email.message.Message) -> str:
@@ -37,13 +67,7 @@ def decode_part(part: email.message.Message) -> str:
     if not isinstance(payload, bytes):
         raw = part.get_payload()
         return raw if isinstance(raw, str) else ""
-    charset = part.get_content_charset() or "utf-8"
-    for cs in (charset, "utf-8", "latin-1"):
-        try:
-            return payload.decode(cs, errors="strict" if cs == "utf-8" and cs != charset else "replace")
-        except (LookupError, ValueError):  # ValueError: a NUL in the charset name (UnicodeError too)
-            continue
-    return payload.decode("latin-1")
+    return decode_bytes(payload, part.get_content_charset())
 
 
 def message_ids_in(value: str | None) -> list[str]:
@@ -58,6 +82,8 @@ class Original:
     to: str = ""
     from_: str = ""
     subject: str = ""
+    reported_recipient: str = ""
+    """Where a complaint loop names the complaining recipient in the copy (Hotmail's JMRP)."""
 
 
 @dataclass(slots=True)
@@ -73,14 +99,28 @@ class Mail:
     """Field blocks of message/delivery-status parts: first the per-message block, then per-recipient."""
     feedback: list[tuple[str, str]] | None = None
     original: Original | None = None
+    regions: tuple[str, str] | None = None
+    """The text split into the report's explanation and the returned original (computed once)."""
+    _by_name: dict[str, str] | None = None
 
     def header(self, name: str) -> str:
-        return header(self.headers, name)
+        """The first header of that name as text ("" if absent), looked up in a table built once."""
+        if self._by_name is None:
+            table: dict[str, str] = {}
+            for key, value in self.headers.items():
+                table.setdefault(key.lower(), str(value))
+            self._by_name = table
+        return self._by_name.get(name.lower(), "")
+
+    def header_names(self) -> set[str]:
+        self.header("")
+        assert self._by_name is not None
+        return set(self._by_name)
 
 
 def _fields_of(sub: email.message.Message | str) -> list[tuple[str, str]]:
     if isinstance(sub, email.message.Message):
-        return [(k.lower(), " ".join(str(v).split())) for k, v in sub.items()]
+        return [(k.lower(), " ".join(str(v).split())) for k, v in sub.raw_items()]
     return parse_fields(sub)
 
 
@@ -109,16 +149,37 @@ def split_blocks(text: str) -> list[list[tuple[str, str]]]:
 def _original_from(msg: email.message.Message) -> Original:
     mid = message_ids_in(header(msg, "Message-ID"))
     return Original(message_id=mid[0] if mid else None, to=decode_words(header(msg, "To")),
-                    from_=decode_words(header(msg, "From")), subject=decode_words(header(msg, "Subject")))
+                    from_=decode_words(header(msg, "From")), subject=decode_words(header(msg, "Subject")),
+                    reported_recipient=header(msg, "X-HmXmrOriginalRecipient"))
+
+
+def _per_recipient(blocks: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+    """Split field blocks where a second recipient starts without the blank line RFC 3464 wants."""
+    out: list[list[tuple[str, str]]] = []
+    for block in blocks:
+        current: list[tuple[str, str]] = []
+        for name, value in block:
+            if name == "final-recipient" and any(n == "final-recipient" for n, _ in current):
+                out.append(current)
+                current = []
+            current.append((name, value))
+        out.append(current)
+    return out
 
 
 def read_mail(raw: bytes) -> Mail:
     raw = raw.replace(b"\r\n", b"\n")
     try:
+        if raw.lower().count(b"boundary=") > MAX_BOUNDARIES:
+            # The stdlib parser tests every line against every open boundary: its cost grows with
+            # size times nesting depth (a fuzzed 160 KB message took minutes). No real report
+            # nests this deep.
+            raise RecursionError
         msg = email.message_from_bytes(raw, policy=compat32)
     except RecursionError:
-        # MIME nested deeper than the stdlib parser can recurse (found by fuzzing): keep the
-        # headers and read the rest as plain text, so the report's wording is still seen.
+        # MIME nested deeper than the stdlib parser can recurse (found by fuzzing), or deeper
+        # than is worth parsing: keep the headers and read the rest as plain text, so the
+        # report's wording is still seen.
         msg = email.parser.BytesHeaderParser(policy=compat32).parsebytes(raw)
         del msg["Content-Type"]
         msg["Content-Type"] = "text/plain"
@@ -134,9 +195,9 @@ def read_mail(raw: bytes) -> Mail:
         if ctype in ("message/delivery-status", "message/global-delivery-status"):
             payload = part.get_payload()
             if isinstance(payload, list):
-                mail.status_blocks.extend(_fields_of(s) for s in payload)
+                mail.status_blocks.extend(_per_recipient([_fields_of(s) for s in payload]))
             else:
-                mail.status_blocks.extend(split_blocks(decode_part(part)))
+                mail.status_blocks.extend(_per_recipient(split_blocks(decode_part(part))))
         elif ctype == "message/feedback-report":
             payload = part.get_payload()
             if isinstance(payload, list):
@@ -159,10 +220,10 @@ def read_mail(raw: bytes) -> Mail:
             sub = part.get_payload()
             if isinstance(sub, list):
                 stack[0:0] = [s for s in sub if isinstance(s, email.message.Message)]
-        elif part.get_content_maintype() in ("text", "multipart") or part is msg:
+        elif ctype.partition("/")[0] in ("text", "multipart") or part is msg:
             # (a multipart whose boundary did not parse arrives here as text)
             body = decode_part(part)
-            if part.get_content_subtype() == "html":
+            if ctype == "text/html":
                 body = html_to_text(body)
             texts.append(body)
     mail.text = "\n".join(texts)

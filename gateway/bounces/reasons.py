@@ -1,8 +1,9 @@
 """From a status code and diagnostic text to a reason in Sisimai's vocabulary.
 
-The phrase lists live in ``policies/bounces/reasons.toml``; this module only knows the order of
-evidence: vendor-specific verdicts first, then diagnostic phrases (first matching class in file
-order), then the enhanced status code, then the Action field.
+The wording, the status-code table and the precedence between classes are data in
+``policies/bounces/reasons.toml`` (its header explains the order of evidence); this module only
+walks that order. Everything here is pure and linear in the length of the text: substring tests on
+a bounded, normalised copy of the diagnostic.
 """
 
 from __future__ import annotations
@@ -12,51 +13,147 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+from gateway.bounces.phrases import PhraseIndex
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "bounces"
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 REPLY_RE = re.compile(r"(?<![\d.-])([245][0-5]\d)(?=[ -]|$)")
+# Diagnostics longer than this are a report's general text: the wording that matters comes first.
+MAX_TEXT = 8192
 
 # Pseudo status codes for bounces that carry none, as Sisimai writes them (5.0.9xx).
 PSEUDO_STATUS = {
     "undefined": "900", "rejected": "918", "filtered": "910", "userunknown": "911", "hostunknown": "912",
-    "suspend": "921", "mailboxfull": "922", "exceedlimit": "923", "systemfull": "924", "notaccept": "932",
-    "mesgtoobig": "934", "systemerror": "930", "mailererror": "939", "networkerror": "944",
-    "expired": "947", "norelaying": "910", "securityerror": "970", "spamdetected": "980",
-    "virusdetected": "980", "policyviolation": "971", "contenterror": "960", "blocked": "971",
-    "toomanyconn": "971", "requireptr": "973", "syntaxerror": "902", "onhold": "901",
+    "hasmoved": "916", "suspend": "921", "mailboxfull": "922", "exceedlimit": "923", "systemfull": "931",
+    "notaccept": "932", "mesgtoobig": "934", "systemerror": "930", "mailererror": "939",
+    "networkerror": "944", "toomanyconn": "945", "speeding": "946", "expired": "947", "norelaying": "910",
+    "securityerror": "970", "spamdetected": "980", "virusdetected": "980", "policyviolation": "971",
+    "contenterror": "960", "blocked": "971", "authfailure": "972", "requireptr": "973",
+    "notcompliantrfc": "974", "badreputation": "975", "syntaxerror": "902", "onhold": "901",
 }
-
-
-Rule = tuple[str, tuple[str, ...], tuple[re.Pattern[str], ...], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class ReasonRules:
-    early: tuple[Rule, ...]
-    classes: tuple[Rule, ...]
-    status: dict[str, str]
-    firm: frozenset[str]
 
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """What one class (or one lead rule) is called in bounce text."""
+
+    name: str
+    words: tuple[str, ...] = ()
+    ordered: tuple[tuple[str, ...], ...] = ()
+    unless: tuple[str, ...] = ()
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    def says(self, t: str, found: set[str] | None = None) -> bool:
+        """Whether normalised text ``t`` carries this wording; ``found`` is what the rules' phrase
+        index found in ``t`` (see ``ReasonRules.index``), saving a substring scan per phrase."""
+        if found is None:
+            if self.unless and any(u in t for u in self.unless):
+                return False
+            if any(w in t for w in self.words):
+                return True
+        else:
+            if self.unless and f"u:{self.name}" in found:
+                return False
+            if f"w:{self.name}" in found:
+                return True
+        for fragments in self.ordered:
+            pos = 0
+            for f in fragments:
+                pos = t.find(f, pos)
+                if pos < 0:
+                    break
+                pos += len(f)
+            else:
+                return True
+        return any(p.search(t) for p in self.patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """When the decide pass accepts a class (see the field list in reasons.toml)."""
+
+    needs_status: bool = False
+    by_status: bool = False
+    status_yields_to: tuple[str, ...] = ()
+    status_needs_words: bool = False
+    by_reply: tuple[str, ...] = ()
+    not_if_status: tuple[str, ...] = ()
+    not_if_code: tuple[str, ...] = ()
+    not_after: tuple[str, ...] = ()
+    words_only_after: tuple[str, ...] = ()
+    or_words_if_status: tuple[str, ...] = ()
+    also_words_of: tuple[str, ...] = ()
+    not_if_status_after: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonRules:
+    index: PhraseIndex
+    """Every class's and lead rule's words (key ``w:NAME``) and unless-words (``u:NAME``)."""
+    classes: dict[str, Wording]
+    conditions: dict[str, Condition]
+    lead: tuple[Wording, ...]
+    lead_names: tuple[str, ...]
+    """The class each lead rule names (a lead rule's own name is its position)."""
+    decide: tuple[str, ...]
+    wording: tuple[str, ...]
+    tentative: frozenset[str]
+    vacation: tuple[str, ...]
+    status: dict[str, str]
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in (value or ()))
+
+
+def _wording(name: str, entry: dict[str, Any]) -> Wording:
+    return Wording(name=name, words=tuple(_norm(w) if w.strip() else w.lower() for w in _strs(entry.get("words"))),
+                   ordered=tuple(tuple(f.lower() for f in _strs(o)) for o in entry.get("ordered", [])),
+                   unless=tuple(_norm(w) for w in _strs(entry.get("unless_words"))),
+                   patterns=tuple(re.compile(p, re.I) for p in _strs(entry.get("patterns"))))
+
+
+_CONDITION_FIELDS = frozenset(Condition.__dataclass_fields__)
+
+
+def load_rules(path: Path) -> ReasonRules:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    classes: dict[str, Wording] = {}
+    conditions: dict[str, Condition] = {}
+    for name, entry in data["class"].items():
+        classes[name] = _wording(name, entry)
+        kwargs: dict[str, Any] = {}
+        for key, value in entry.items():
+            if key == "not_if_status_after":
+                kwargs[key] = tuple((str(a), str(b)) for a, b in value)
+            elif key in _CONDITION_FIELDS:
+                kwargs[key] = value if isinstance(value, bool) else _strs(value)
+        conditions[name] = Condition(**kwargs)
+    prec = data["precedence"]
+    for name in (*prec["decide"], *prec["wording"]):
+        if name not in classes:
+            raise ValueError(f"{path}: precedence names {name!r}, which has no [class.{name}] table")
+    lead = tuple(_wording(f"lead:{i}", e) for i, e in enumerate(data.get("lead", [])))
+    lead_names = tuple(str(e["name"]) for e in data.get("lead", []))
+    index = PhraseIndex([(w, f"w:{c.name}") for c in (*classes.values(), *lead) for w in c.words]
+                        + [(u, f"u:{c.name}") for c in (*classes.values(), *lead) for u in c.unless])
+    return ReasonRules(index=index, classes=classes, conditions=conditions, lead=lead, lead_names=lead_names,
+                       decide=_strs(prec["decide"]), wording=_strs(prec["wording"]),
+                       tentative=frozenset(_strs(prec["tentative"])),
+                       vacation=tuple(_norm(v) for v in _strs(prec.get("vacation"))),
+                       status={str(k): str(v) for k, v in data["status"].items()})
+
+
 @cache
-def rules(path: Path | None = None) -> ReasonRules:
-    data = tomllib.loads((path or POLICY_DIR / "reasons.toml").read_text(encoding="utf-8"))
-    early: list[Rule] = []
-    classes: list[Rule] = []
-    for entry in data["reason"]:
-        phrases = tuple(_norm(p) for p in entry.get("phrases", []))
-        patterns = tuple(re.compile(p, re.I) for p in entry.get("patterns", []))
-        rule = (str(entry["name"]), phrases, patterns, bool(entry.get("ambiguous")))
-        (early if entry.get("early") else classes).append(rule)
-    return ReasonRules(early=tuple(early), classes=tuple(classes),
-                       status={str(k): str(v) for k, v in data["status"].items()},
-                       firm=frozenset(data.get("firm", {}).get("reasons", [])))
+def rules() -> ReasonRules:
+    return load_rules(POLICY_DIR / "reasons.toml")
 
 
 _STATUS_AFTER_REPLY = re.compile(r"\b[245]\d\d[ -]'?#?([245])\.(\d{1,3})\.(\d{1,3})\b")
@@ -68,109 +165,170 @@ def find_status(text: str) -> str | None:
     return f"{m.group(1)}.{int(m.group(2))}.{int(m.group(3))}" if m else None
 
 
+_TRANSCRIPT_MARK = re.compile(r"(?m)^[ \t]*<<<[ \t]?")
+
+
+def clean_reply(text: str) -> str:
+    """A multi-line SMTP reply read as one sentence: transcript marks and the repeated
+    ``550-5.7.1`` continuation prefixes removed, the code kept once in front."""
+    text = _TRANSCRIPT_MARK.sub("", text[:MAX_TEXT])
+    reply = find_reply(text)
+    if reply is None or f"{reply}-" not in text:
+        return text
+    status = find_status(text) or ""
+    cleaned = text
+    for joint in ("-", " "):
+        if status:
+            cleaned = cleaned.replace(f"{reply}{joint}{status} ", " ").replace(f"{reply}{joint}{status}", " ")
+        cleaned = cleaned.replace(f"{reply}{joint}", " ") if joint == "-" else cleaned
+    return f"{reply} {status} {' '.join(cleaned.split())}".replace("  ", " ")
+
+
 def find_reply(text: str) -> str | None:
     m = REPLY_RE.search(text)
     return m.group(1) if m else None
 
 
 _COMMANDS = (
-    (re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo)", re.I), 1),
-    (re.compile(r"after (rcpt to|mail from|end of data|data|helo|ehlo)", re.I), 1),
-    (re.compile(r"did not like our (rcpt to|mail from|data|helo|ehlo)", re.I), 1),
-    (re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I), 1),
-    (re.compile(r"\((rcpt to|mail from|data)\)", re.I), 1),
-    (re.compile(r"for (text) command", re.I), 1),
-    (re.compile(r"most progress was (rcpt to) response", re.I), 1),
+    re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo)", re.I),
+    re.compile(r"after (rcpt to|mail from|end of data|data|helo|ehlo|initial connection)", re.I),
+    re.compile(r"did not like our (rcpt to|mail from|data|helo|ehlo)", re.I),
+    re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I),
+    re.compile(r"\((rcpt to|mail from|data)\)", re.I),
+    re.compile(r"for (text) command", re.I),
+    re.compile(r"most progress was (rcpt to) response", re.I),
+    re.compile(r"after (rcpt|mail|data|helo|ehlo)(?: to| from)? command", re.I),
+    re.compile(r"\bsmtp:(rcpt|mail|data|helo|ehlo)\b", re.I),
+    re.compile(r"\[(rcpt_to|mail_from|data)\]", re.I),
+    re.compile(r"(unknown recipient or mailbox unavailable) ->", re.I),
 )
+_COMMAND_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
+                  "text": "DATA", "helo": "HELO", "ehlo": "EHLO", "initial connection": "CONN",
+                  "rcpt": "RCPT", "mail": "MAIL", "rcpt_to": "RCPT", "mail_from": "MAIL",
+                  "unknown recipient or mailbox unavailable": "RCPT"}
 
 
 def smtp_command(text: str) -> str | None:
     """The SMTP command the remote server answered with the error, when the report says."""
-    for pattern, group in _COMMANDS:
+    text = text[:MAX_TEXT]
+    for pattern in _COMMANDS:
         m = pattern.search(text)
         if m is not None:
-            word = m.group(group).lower()
-            return {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
-                    "text": "DATA", "helo": "HELO", "ehlo": "HELO"}[word]
+            return _COMMAND_NAMES[m.group(1).lower()]
     return None
 
 
-def _find(rules_: tuple[Rule, ...], t: str) -> Rule | None:
-    for rule in rules_:
-        _, phrases, patterns, _ = rule
-        if any(p in t for p in phrases) or any(p.search(t) for p in patterns):
-            return rule
-    return None
-
-
-def _match(rules_: tuple[Rule, ...], t: str) -> str | None:
-    rule = _find(rules_, t)
-    return rule[0] if rule else None
+def status_class(status: str | None) -> str:
+    """The class a status code names by itself ("" for none, e.g. x.0.0)."""
+    return rules().status.get(status or "", "")
 
 
 def reason_from_text(text: str) -> str | None:
-    t = _norm(text)
+    """The first class whose wording occurs in ``text``: lead rules, then decide and wording order."""
+    t = _norm(text[:MAX_TEXT])
     if not t:
         return None
     r = rules()
-    return _match(r.early, t) or _match(r.classes, t)
-
-
-def reason_from_status(status: str | None) -> str | None:
-    if not status:
-        return None
-    table = rules().status
-    _, subject, detail = status.split(".")
-    for key in (status, f"x.{subject}.{detail}", f"{status[0]}.{subject}", f"x.{subject}"):
-        if key in table:
-            return table[key]
+    found = r.index.keys_in(t)
+    for lead, name in zip(r.lead, r.lead_names, strict=True):
+        if lead.says(t, found):
+            return name
+    for name in (*r.decide, *r.wording):
+        if r.classes[name].says(t, found):
+            return name
     return None
+
+
+def _accepts(r: ReasonRules, name: str, t: str, found: set[str], status: str | None, named: str,
+             reply: str | None, command: str | None, preset: str | None) -> bool:
+    """The decide pass's question to one class (``preset``: a vendor's tentative verdict)."""
+    c = r.conditions[name]
+    if c.needs_status and not status:
+        return False
+    if preset == name:
+        return True
+    if (named and named in c.not_if_status) or (status and status in c.not_if_code):
+        return False
+    if reply and reply in c.by_reply:
+        return True
+    wording = r.classes[name]
+
+    def says() -> bool:
+        return wording.says(t, found) or any(r.classes[o].says(t, found) for o in c.also_words_of)
+
+    if c.by_status and named == name:
+        if any(r.classes[y].says(t, found) for y in c.status_yields_to):
+            return False
+        return says() if c.status_needs_words else True
+    if command and command in c.not_after:
+        return False
+    if any(named == st and command == cmd for st, cmd in c.not_if_status_after):
+        return False
+    if c.words_only_after and command not in c.words_only_after and named not in c.or_words_if_status:
+        return False
+    if not c.words_only_after and c.or_words_if_status and named not in c.or_words_if_status:
+        return False
+    return says()
 
 
 def classify(status: str | None, diagnostic: str, action: str = "", hint: str | None = None,
              dtype: str = "", vague: bool = False, context: str = "") -> str:
     """The reason for one recipient.
 
-    ``hint`` is a vendor's own verdict. ``vague`` says the diagnostic is the report's general text,
-    not what a server said about this recipient: then no wording at all means "undefined".
-    ``context`` is further report text about the recipient, read only for the SMTP command.
+    ``hint`` is a vendor's own verdict (final unless its class is tentative). ``vague`` says the
+    diagnostic is the report's general text, not what a server said about this recipient: then no
+    wording at all means "undefined". ``context`` is further report text about the recipient, read
+    only for the SMTP command. ``dtype`` is the Diagnostic-Code type (smtp, x-unix, ...).
     """
+    r = rules()
+    if hint and hint not in r.tentative:
+        return hint
     if (status and status.startswith("2.")) or action.lower() in ("delivered", "relayed", "expanded"):
         return "delivered"
+    t = _norm(diagnostic[:MAX_TEXT])
+    found = r.index.keys_in(t)
+    for lead, lead_name in zip(r.lead, r.lead_names, strict=True):
+        if lead.says(t, found):
+            return lead_name
+    named = status_class(status)
+    reply = find_reply(diagnostic[:MAX_TEXT])
+    command = smtp_command(diagnostic) or smtp_command(context)
+    dtype = dtype.lower()
+    if dtype in ("smtp", ""):
+        for name in r.decide:
+            if _accepts(r, name, t, found, status, named, reply, command, hint):
+                return name
     if hint:
         return hint
-    r = rules()
-    t = _norm(diagnostic)
-    found = _match(r.early, t) if t else None
-    if found:
-        return found
-    by_status = reason_from_status(status)
-    if by_status in r.firm:
-        return by_status
-    rule = _find(r.classes, t) if t else None
-    found = rule[0] if rule else None
-    if found == "userunknown" and rule is not None:
-        # Sisimai's distinction: "no such user" after DATA is a content filter speaking (filtered),
-        # unless the status code itself says the mailbox does not exist.
-        command = smtp_command(diagnostic) or smtp_command(context)
-        if command in ("MAIL", "HELO"):
-            found = _match(tuple(c for c in r.classes if c[0] != "userunknown"), t)
-        elif rule[3] and by_status != "userunknown" and command != "RCPT":
-            found = "filtered"
-    if found:
-        return found
-    if by_status and by_status != "syntaxerror":
-        return by_status
-    if dtype == "x-unix":
+    if named and named not in r.tentative and dtype in ("smtp", ""):
+        return named
+    for name in r.wording:
+        if r.classes[name].says(t, found):
+            return name
+    if named:
+        return named
+    fallback = _fallback(status, dtype, reply, action, command)
+    if fallback:
+        return fallback
+    if any(v in t for v in r.vacation):
+        return "vacation"
+    return "onhold" if t and not vague else "undefined"
+
+
+def _fallback(status: str | None, dtype: str, reply: str | None, action: str, command: str | None) -> str:
+    if status and status[1:4] == ".6.":
+        return "contenterror"
+    if status and status[1:4] == ".7.":
+        return "securityerror"
+    if dtype.startswith("x-unix"):
         return "mailererror"
-    reply = find_reply(diagnostic)
-    if by_status == "syntaxerror" or reply in ("500", "501", "502", "503", "504"):
+    if reply and (401 <= int(reply) <= 407 or 501 <= int(reply) <= 507):
         return "syntaxerror"
     if action.lower() in ("delayed", "expired"):
         return "expired"
-    if smtp_command(diagnostic) == "HELO":
+    if command in ("HELO", "EHLO"):
         return "blocked"
-    return "onhold" if t and not vague else "undefined"
+    return ""
 
 
 def status_for(reason: str, status: str | None, temporary: bool = False) -> str:

@@ -13,9 +13,9 @@ import sys
 from typing import Any
 
 from gateway.admin.message_view import evidence_of, highlight, preview
-from gateway.admin.review import QuarantineReview, ReviewError
 from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
 from gateway.config import GatewayConfig
+from gateway.quarantine import QuarantineReview, ReviewError
 from gateway.store.base import QuarantineRecord, Store
 from gateway.store.factory import open_store
 
@@ -144,9 +144,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _run_review(config: GatewayConfig, fn: Any) -> Any:
     """Open store, spool and (if the rule packs load) the tenants' policies, run ``fn(review)``."""
-    from gateway.admin.review import policy_from
     from gateway.app import policy_loader
     from gateway.instance import instance_id
+    from gateway.quarantine import tenants_from
     from gateway.spool import Spool
     from gateway.tenants import TenantDirectory
 
@@ -162,7 +162,7 @@ def _run_review(config: GatewayConfig, fn: Any) -> Any:
         spool = await Spool.open(config.state_dir / "spool", handoff=False)
         try:
             # The instance id of this state directory: its gateway finishes a release left half done.
-            review = QuarantineReview(config, store, spool, policy_from(lambda: tenants),
+            review = QuarantineReview(config, store, spool, tenants_from(lambda: tenants),
                                       instance=instance_id(config.state_dir))
             return await fn(review)
         finally:

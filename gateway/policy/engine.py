@@ -175,12 +175,14 @@ class PolicyEngine:
         ctx.occurrences = self._index.scan(doc)
         decided: list[_Decided] = []
         misses: list[str] = []
+        limit_rules: dict[str, str] = {}  # counter tag -> the rule that set its limit
         score = 0.0
         for i, rule in enumerate(self.rules):
             if rule.marketplaces is not None and marketplace not in rule.marketplaces:
                 continue
             if (rule.applies_to == "proactive" and reply) or (rule.applies_to == "reply" and not reply):
                 continue
+            limits_before = set(ctx.limits)
             try:
                 evidence = self._run_rule(i, rule, ctx)
             except Exception as exc:
@@ -188,6 +190,7 @@ class PolicyEngine:
                                             "This rule failed on the message; held for review",
                                             f"{type(exc).__name__}: {exc}"[:200]), rule))
                 continue
+            limit_rules.update(dict.fromkeys(ctx.limits.keys() - limits_before, rule.id))
             if evidence is None:
                 misses.append(rule.id)
                 continue
@@ -234,6 +237,7 @@ class PolicyEngine:
         return Verdict(action=action, hits=hits, misses=tuple(misses), subject=new_subject,
                        critical=ctx.critical, reply=reply, marketplace=marketplace, order_ids=order_ids,
                        tags=frozenset(ctx.tags), counter_limits=tuple(sorted(ctx.limits.items())),
+                       counter_rules=tuple(sorted(limit_rules.items())),
                        smtp_code=smtp_code, enhanced_status=enhanced)
 
     def _run_rule(self, index: int, rule: Rule, ctx: Context) -> str | None:

@@ -34,11 +34,12 @@ from typing import Any, Literal
 
 import regex
 
+from gateway.errors import GatewayError
 from gateway.policy.matchers import CHECKS, LANGUAGES, Phrase, Zone
 from gateway.policy.verdict import Action
 
 
-class PolicyLoadError(Exception):
+class PolicyLoadError(GatewayError):
     """A rule pack cannot be used: which file, which rule (if any) and what is wrong."""
 
     def __init__(self, file: str | Path, rule: str | None, problem: str) -> None:

@@ -55,6 +55,9 @@ class Verdict:
     """(tag, limit) for counted tags whose limit a stateful rule checked, e.g. one review request
     per order: the server reserves the count atomically before it relays, so two instances that
     both read "none yet" cannot both send."""
+    counter_rules: tuple[tuple[str, str], ...] = ()
+    """(tag, rule id): the rule that set each counter limit, named when the limit is enforced at
+    reservation (another message for the order took the last count meanwhile)."""
     smtp_code: int | None = None
     """An SMTP code other than the action's default (e.g. 550 5.1.1 for a dead alias)."""
     enhanced_status: str | None = None

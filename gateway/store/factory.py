@@ -24,6 +24,17 @@ async def open_store(config: GatewayConfig) -> Store:
     return await make_store(config).open()
 
 
+async def open_store_readonly(config: GatewayConfig) -> Store | None:
+    """The configured backend opened for reading only, creating nothing (``gateway check``); None
+    when the SQLite state does not exist yet (nothing recorded: the same as an empty store)."""
+    store = make_store(config)
+    if isinstance(store, SQLiteStore):
+        if not store.db_path.exists():
+            return None
+        return await store.open_readonly()
+    return await store.open()
+
+
 _SECRETS = ("password", "sslpassword")
 
 

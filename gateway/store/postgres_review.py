@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from gateway.store.base import QuarantineRecord, daily_from_rows
+from gateway.store.base import daily_from_rows
+from gateway.store.records import QuarantineRecord
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
@@ -46,11 +47,10 @@ async def index_quarantined(conn: Connection, qid: str, held_at_sql: str, keys: 
 class PostgresReviewQueries:
     """Mixed into ``PostgresStore``: what the admin pages and API ask of the quarantine and audit."""
 
-    def _connection(self) -> contextlib.AbstractAsyncContextManager[Connection]:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by PostgresCore
+        def _connection(self) -> contextlib.AbstractAsyncContextManager[Connection]: ...
 
-    async def _fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        async def _fetchall(self, sql: str, args: Any = ()) -> list[Any]: ...
 
     @staticmethod
     def _record(row: Sequence[Any]) -> QuarantineRecord:

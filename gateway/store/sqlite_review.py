@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.store.base import QuarantineRecord, daily_from_rows
+from gateway.store.base import daily_from_rows
+from gateway.store.records import QuarantineRecord
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
@@ -94,14 +95,14 @@ def build_review_index(conn: sqlite3.Connection) -> None:
 class SQLiteReviewQueries:
     """Mixed into ``SQLiteStore``: what the admin pages and API ask of the quarantine and audit."""
 
-    _QCOLS: str
     _review_pool: ThreadPoolExecutor | None = None
 
-    def _reader(self) -> sqlite3.Connection:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by SQLiteCore and SQLiteQuarantine
+        _quarantine_columns: str
 
-    def _quarantine_row(self, row: tuple[Any, ...]) -> QuarantineRecord:
-        raise NotImplementedError
+        def _reader(self) -> sqlite3.Connection: ...
+
+        def _quarantine_record(self, row: Sequence[Any]) -> QuarantineRecord: ...
 
     async def _review_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._review_pool is None:
@@ -117,10 +118,10 @@ class SQLiteReviewQueries:
     # -- quarantine ---------------------------------------------------------------------------------
     def _quarantine_page_sync(self, conn: sqlite3.Connection, query: QuarantineQuery) -> list[QuarantineRecord]:
         sql = quarantine_sql(query, "sqlite")
-        cols = ", ".join(f"q.{c.strip()}" for c in self._QCOLS.split(","))
+        cols = ", ".join(f"q.{c.strip()}" for c in self._quarantine_columns.split(","))
         rows = conn.execute(f"SELECT {cols} FROM {sql.source} WHERE {sql.page_where}"
                             f" ORDER BY {sql.order} LIMIT ?", [*sql.page_args, query.limit + 1]).fetchall()
-        return [self._quarantine_row(r) for r in rows]
+        return [self._quarantine_record(r) for r in rows]
 
     @staticmethod
     def _quarantine_count_sync(conn: sqlite3.Connection, query: QuarantineQuery) -> int:
@@ -190,10 +191,10 @@ class SQLiteReviewQueries:
         def read(conn: sqlite3.Connection) -> MessageTrail:
             marks = ",".join("?" * len(ids))
             trail = MessageTrail()
-            cols = ", ".join(f"q.{c.strip()}" for c in self._QCOLS.split(","))
+            cols = ", ".join(f"q.{c.strip()}" for c in self._quarantine_columns.split(","))
             rows = conn.execute(f"SELECT {cols}, q.queue_id FROM quarantine q WHERE q.id = ? OR q.message_id IN"
                                 f" ({marks}) ORDER BY q.held_at LIMIT 100", [ref, *ids]).fetchall()
-            trail.held = [self._quarantine_row(r[:-1]) for r in rows]
+            trail.held = [self._quarantine_record(r[:-1]) for r in rows]
             queue_ids = [str(r[-1]) for r in rows if r[-1]]
             msg_ids = sorted({*ids, *(h.message_id for h in trail.held if h.message_id)})
             marks = ",".join("?" * len(msg_ids))

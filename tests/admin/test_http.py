@@ -178,7 +178,7 @@ async def test_api_delete_removes_file_and_is_audited(admin_gateway: Gateway, ht
     assert detail["verdict"]["hits"][0]["evidence"] == EVIDENCE
     assert EVIDENCE in detail["preview"]["text"]
     assert admin_gateway.store is not None
-    record = admin_gateway.store.get_quarantine_sync(qid)
+    record = await admin_gateway.store.get_quarantine(qid)
     assert record is not None and record.path.exists()
     async with http.post(admin_url(admin_gateway, f"/api/quarantine/{qid}/delete"), json={"reason": "spam"},
                          headers=BEARER) as resp:
@@ -187,7 +187,7 @@ async def test_api_delete_removes_file_and_is_audited(admin_gateway: Gateway, ht
     async with http.post(admin_url(admin_gateway, f"/api/quarantine/{qid}/release"),
                          json={"reason": "x", "force": True}, headers=BEARER) as resp:
         assert resp.status == 409
-    audit = admin_gateway.store.audit_log_sync()
+    audit = await admin_gateway.store.audit_log()
     assert (audit[0]["actor"], audit[0]["action"], audit[0]["reason"]) == ("token", "deleted", "spam")
     assert sink.messages == []
 
@@ -287,9 +287,9 @@ async def test_two_gateways_keep_separate_metrics(gateway_factory: GatewayFactor
 async def test_optouts_bounces_decisions_and_daily_api(admin_gateway: Gateway, http: aiohttp.ClientSession) -> None:
     store = admin_gateway.store
     assert store is not None
-    store.record_alias_sync("zz9@marketplace.amazon.fr", "optout", marketplace="fr", order_id="402-1234567-7654321",
+    await store.record_alias("zz9@marketplace.amazon.fr", "optout", marketplace="fr", order_id="402-1234567-7654321",
                             evidence="notice", source="smtp")
-    notice = store.record_notice_sync("amazon-optout", "302-4817265-9034712", "de", None, None, "import",
+    notice = await store.record_notice("amazon-optout", "302-4817265-9034712", "de", None, None, "import",
                                       {"subject": "Buyer opted out"})
     await hold_one(admin_gateway)
     async with http.get(admin_url(admin_gateway, "/api/optouts?search=402-12"), headers=BEARER) as resp:
@@ -318,9 +318,9 @@ async def test_optouts_bounces_decisions_and_daily_api(admin_gateway: Gateway, h
 async def test_pages_render_registry_bounces_and_stats(admin_gateway: Gateway, http: aiohttp.ClientSession) -> None:
     store = admin_gateway.store
     assert store is not None
-    store.record_alias_sync("zz9@marketplace.amazon.fr", "optout", marketplace="fr", order_id=None,
+    await store.record_alias("zz9@marketplace.amazon.fr", "optout", marketplace="fr", order_id=None,
                             evidence="<notice>", source="smtp")
-    notice = store.record_notice_sync("amazon-notice", None, "de", None, None, "import", {})
+    notice = await store.record_notice("amazon-notice", None, "de", None, None, "import", {})
     await hold_one(admin_gateway)
     csrf = await login(http, admin_gateway)
     async with http.get(admin_url(admin_gateway, "/optouts?q=zz9")) as resp:
@@ -331,7 +331,7 @@ async def test_pages_render_registry_bounces_and_stats(admin_gateway: Gateway, h
     async with http.post(admin_url(admin_gateway, f"/bounces/{notice}/assign"),
                          data={"alias": ALIAS, "status": "dead", "csrf_token": csrf}) as resp:
         assert f"Notice {notice} assigned." in await resp.text()
-    assert store.alias_status_sync(ALIAS) == "dead"
+    assert await store.alias_status(ALIAS) == "dead"
     async with http.get(admin_url(admin_gateway, "/stats")) as resp:
         page = await resp.text()
     assert "off-platform-contact" in page and "seller@shop.example" in page
@@ -360,9 +360,9 @@ async def test_public_metrics_and_bounce_notice_counts(gateway_factory: GatewayF
                                                        http: aiohttp.ClientSession) -> None:
     gw = await gateway_factory(policy=None, admin={"listen": "127.0.0.1:0", "public_metrics": True})
     assert gw.store is not None
-    gw.store.record_notice_sync("amazon-optout", None, "de", None, None, "import", {})
-    gw.store.record_notice_sync("amazon-optout", None, "fr", None, None, "import", {})
-    gw.store.record_notice_sync("dsn", None, None, None, None, "smtp", {})
+    await gw.store.record_notice("amazon-optout", None, "de", None, None, "import", {})
+    await gw.store.record_notice("amazon-optout", None, "fr", None, None, "import", {})
+    await gw.store.record_notice("dsn", None, None, None, None, "smtp", {})
     async with http.get(admin_url(gw, "/metrics")) as resp:
         assert resp.status == 200
         text = await resp.text()
@@ -406,7 +406,7 @@ async def test_tenant_release_keeps_tenant_and_assign_uses_its_registry(
                                admin={"listen": "127.0.0.1:0", "token": TOKEN})
     qid = await hold_one(gw)
     assert gw.store is not None and gw.spool is not None
-    record = gw.store.get_quarantine_sync(qid)
+    record = await gw.store.get_quarantine(qid)
     assert record is not None and record.tenant == "acme"
     async with http.post(admin_url(gw, f"/api/quarantine/{qid}/release"), headers=BEARER,
                          json={"reason": "ok", "force": True}) as resp:
@@ -414,12 +414,12 @@ async def test_tenant_release_keeps_tenant_and_assign_uses_its_registry(
     info = await gw.spool.info(body["queue_id"])
     assert info is not None and info.meta["tenant"] == "acme" and info.meta["quarantine_id"] == qid
     await sink.handler.wait_for(1)
-    notice = gw.store.record_notice_sync("amazon-optout", None, "de", None, None, "import", {}, tenant="acme")
+    notice = await gw.store.record_notice("amazon-optout", None, "de", None, None, "import", {}, tenant="acme")
     async with http.post(admin_url(gw, f"/api/bounces/{notice}/assign"), headers=BEARER,
                          json={"alias": ALIAS, "status": "optout"}) as resp:
         assert resp.status == 200
-    assert gw.store.alias_status_sync(ALIAS, "acme") == "optout"
-    assert gw.store.alias_status_sync(ALIAS, "") is None
+    assert await gw.store.alias_status(ALIAS, "acme") == "optout"
+    assert await gw.store.alias_status(ALIAS, "") is None
 
 
 async def test_shadow_mode_relays_and_reports_would_quarantine(tmp_path: Path, http: aiohttp.ClientSession,
@@ -438,7 +438,7 @@ async def test_shadow_mode_relays_and_reports_would_quarantine(tmp_path: Path, h
         async with http.get(admin_url(gw, "/api/report?since=0"), headers=BEARER) as resp:
             report = await resp.json()
         assert report["by_action"] == {"would-quarantine": 1}
-        assert gw.store is not None and gw.store.list_quarantine_sync() == []
+        assert gw.store is not None and await gw.store.list_quarantine() == []
     finally:
         await gw.stop(grace=2.0)
 

@@ -28,5 +28,13 @@ def corpus() -> Path:
 
 @pytest.fixture(scope="session")
 def expected_rows(corpus: Path) -> list[dict[str, str]]:
-    with (corpus / "expected.tsv").open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
+    """Rows of both tables, expected.tsv and more/expected.tsv, with ``file`` relative to the corpus."""
+    rows: list[dict[str, str]] = []
+    for table, prefix in (("expected.tsv", ""), ("more/expected.tsv", "more/")):
+        if not (corpus / table).is_file():
+            continue
+        with (corpus / table).open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                row["file"] = prefix + row["file"]
+                rows.append(row)
+    return rows

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.bounces import parse_bounce
+from gateway.bounces.report import Kind
 from tests.bounces.conftest import DATA, corpus_dir
 
 _SAMPLES = sorted(corpus_dir().glob("*.eml")) + sorted(DATA.glob("*.eml"))
 _SEEDS = [p.read_bytes() for p in _SAMPLES[::7]] or [b"Subject: x\n\ny\n"]
 
-KINDS = {"amazon-optout", "amazon-notice", "dsn", "not-bounce"}
+KINDS = set(get_args(Kind))
 
 
 @settings(max_examples=300, deadline=None)

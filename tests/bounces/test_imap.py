@@ -10,7 +10,7 @@ import os
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from gateway.bounces.ingest import BounceIngestService
 from gateway.config import GatewayConfig, config_from_mapping
 from gateway.store.sqlite import SQLiteStore
 from tests.bounces.messages import optout_notice, plain_mail
-from tests.conftest import REPO_ROOT, GatewayFactory, wait_until
+from tests.conftest import REPO_ROOT, GatewayFactory, eventually, wait_until
 from tests.dovecot import DOVECOT, DovecotServer, run_dovecot
 
 pytestmark = pytest.mark.skipif(
@@ -29,6 +29,14 @@ pytestmark = pytest.mark.skipif(
 
 ALIAS = "bcdfghjklmnpqrs@marketplace.amazon.de"
 ORDER = "302-4817265-9034712"
+
+
+async def _is(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+async def _at_least(items: Awaitable[Sized], n: int) -> bool:
+    return len(await items) >= n
 
 
 @pytest.fixture
@@ -109,9 +117,9 @@ async def test_poll_records_notices_and_moves_them(tmp_path: Path, dovecot: Dove
 
     counts = await poller.poll_once()
     assert (counts.messages, counts.matched, counts.unmatched, counts.not_bounce) == (3, 1, 1, 1)
-    assert store.alias_status_sync(ALIAS) == "optout"
-    assert [n["order_id"] for n in store.unmatched_notices_sync()] == ["111-1111111-1111111"]
-    record = store.get_alias_sync(ALIAS)
+    assert await store.alias_status(ALIAS) == "optout"
+    assert [n["order_id"] for n in await store.unmatched_notices()] == ["111-1111111-1111111"]
+    record = await store.get_alias(ALIAS)
     assert record is not None and record.source.startswith(
         f"imap:{dovecot.username}@127.0.0.1:{dovecot.imaps_port}/INBOX;uid=")
 
@@ -123,7 +131,7 @@ async def test_poll_records_notices_and_moves_them(tmp_path: Path, dovecot: Dove
 
     again = await poller.poll_once()
     assert again.messages == 0
-    assert len(store.notices_sync()) == 2
+    assert len(await store.notices()) == 2
 
 
 async def test_flag_mode_over_starttls_leaves_mail_in_place(tmp_path: Path, dovecot: DovecotServer,
@@ -162,7 +170,7 @@ async def test_gateway_polls_the_mailbox_it_is_configured_with(dovecot: DovecotS
     await gw.store.record_relay("Q1", "<m1@shop.example>", [(ALIAS, "de")], [ORDER], set())
     box.append(optout_notice(ORDER))
     store = gw.store
-    await wait_until(lambda: store.alias_status_sync(ALIAS) == "optout", timeout=15)
+    await eventually(lambda: _is(store.alias_status(ALIAS), "optout"), timeout=15)
     # Moved out of the INBOX once recorded.
     await wait_until(lambda: box.messages("INBOX") == [], timeout=15)
     assert len(box.messages("Processed")) == 1
@@ -176,7 +184,7 @@ async def test_cancelled_poll_loses_nothing_and_leaks_no_connection(tmp_path: Pa
         box.append(raw)
     poller = ImapPoller(cfg.bounces.imap[0], BounceIngestService(store, cfg))
     task = asyncio.create_task(poller.poll_once())
-    await wait_until(lambda: len(store.notices_sync()) >= 2, timeout=15)
+    await eventually(lambda: _at_least(store.notices(), 2), timeout=15)
     task.cancel()  # a shutdown in the middle of a poll
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -187,7 +195,7 @@ async def test_cancelled_poll_loses_nothing_and_leaks_no_connection(tmp_path: Pa
     await poller.poll_once()
     assert box.messages("INBOX") == []
     assert sorted(raw for _flags, raw in box.messages("Processed")) == sorted(notices)
-    assert len(store.notices_sync()) == 12
+    assert len(await store.notices()) == 12
 
 
 def test_bounce_poll_command(tmp_path: Path, dovecot: DovecotServer, box: Mailbox) -> None:

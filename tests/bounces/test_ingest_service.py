@@ -45,7 +45,7 @@ async def test_optout_by_order_recorded_with_private_evidence(service: BounceIng
     result = await service.ingest_result(raw, "smtp:test")
     assert result.outcome == "matched"
     assert result.changes == ((ALIAS, None, "optout"),)
-    record = store.get_alias_sync(ALIAS)
+    record = await store.get_alias(ALIAS)
     assert record is not None
     assert (record.status, record.marketplace, record.order_id, record.source) == (
         "optout", "de", ORDER, "smtp:test")
@@ -53,10 +53,10 @@ async def test_optout_by_order_recorded_with_private_evidence(service: BounceIng
     assert evidence is not None and evidence.read_bytes() == raw
     assert stat.S_IMODE(evidence.stat().st_mode) == 0o600
     assert stat.S_IMODE(evidence.parent.stat().st_mode) == 0o700
-    notices = store.notices_sync(alias=ALIAS)
+    notices = await store.notices(alias=ALIAS)
     assert [(n["kind"], n["matched_by"], n["evidence"], n["resolved"]) for n in notices] == [
         ("amazon-optout", "order", record.evidence, True)]
-    assert store.unmatched_notices_sync() == []
+    assert await store.unmatched_notices() == []
 
 
 async def test_same_notice_twice_is_recorded_once(service: BounceIngestService) -> None:
@@ -66,20 +66,20 @@ async def test_same_notice_twice_is_recorded_once(service: BounceIngestService) 
     second = await service.ingest(raw, "file:b")
     assert "matched by order" in first and ALIAS in first
     assert "already recorded" in second
-    assert len(service.store.notices_sync()) == 1
+    assert len(await service.store.notices()) == 1
 
 
 async def test_unmatched_notice_goes_to_review_and_admin_assigns_it(service: BounceIngestService) -> None:
     store = service.store
     result = await service.ingest_result(optout_notice(ORDER), "smtp:test")
     assert result.outcome == "unmatched"
-    assert store.get_alias_sync(ALIAS) is None
-    review = store.unmatched_notices_sync()
+    assert await store.get_alias(ALIAS) is None
+    review = await store.unmatched_notices()
     assert [(n["kind"], n["order_id"], n["marketplace"]) for n in review] == [("amazon-optout", ORDER, "de")]
     assert await assign_notice(store, review[0]["id"], ALIAS, "alice") == "optout"
-    assert store.alias_status_sync(ALIAS) == "optout"
-    assert store.unmatched_notices_sync() == []
-    assert store.audit_log_sync()[0]["actor"] == "alice"
+    assert await store.alias_status(ALIAS) == "optout"
+    assert await store.unmatched_notices() == []
+    assert (await store.audit_log())[0]["actor"] == "alice"
 
 
 async def test_policy_notice_recorded_without_status_change(service: BounceIngestService) -> None:
@@ -88,7 +88,7 @@ async def test_policy_notice_recorded_without_status_change(service: BounceInges
     assert result.report.kind == "amazon-notice" and result.report.notice == "policy"
     assert result.notice_id is not None
     assert result.changes == ()
-    assert service.store.list_aliases_sync() == []
+    assert await service.store.list_aliases() == []
 
 
 async def test_invalid_alias_notice_marks_dead(service: BounceIngestService) -> None:
@@ -97,7 +97,7 @@ async def test_invalid_alias_notice_marks_dead(service: BounceIngestService) -> 
     assert result.outcome == "matched"
     [(alias, _before, now)] = result.changes
     assert now == "dead"
-    assert service.store.alias_status_sync(alias) == "dead"
+    assert await service.store.alias_status(alias) == "dead"
 
 
 async def test_dsn_user_unknown_marks_alias_dead(service: BounceIngestService) -> None:
@@ -109,7 +109,7 @@ async def test_dsn_user_unknown_marks_alias_dead(service: BounceIngestService) -
 async def test_plain_mail_records_nothing(service: BounceIngestService) -> None:
     result = await service.ingest_result(plain_mail(), "smtp:test")
     assert result.outcome == "not-bounce"
-    assert service.store.notices_sync() == []
+    assert await service.store.notices() == []
     assert list(service.store.evidence_dir.iterdir()) == []
 
 
@@ -120,7 +120,7 @@ async def test_amazon_mail_not_understood_is_held_for_review(service: BounceInge
            b" die wir noch nicht kennen.\r\n")
     result = await service.ingest_result(raw, "smtp:test")
     assert result.outcome == "unrecognised"
-    review = service.store.unmatched_notices_sync()
+    review = await service.store.unmatched_notices()
     assert [(n["kind"], n["order_id"]) for n in review] == [("unrecognised", ORDER)]
     assert "held for review" in result.summary()
 
@@ -195,6 +195,6 @@ async def test_same_notice_arriving_concurrently_is_recorded_once(service: Bounc
     raw = optout_notice(ORDER)
     results = await asyncio.gather(*(service.ingest_result(raw, f"source-{i}") for i in range(6)))
     assert sorted(r.outcome for r in results) == ["duplicate"] * 5 + ["matched"]
-    assert len(service.store.notices_sync()) == 1
+    assert len(await service.store.notices()) == 1
     files = list(service.store.evidence_dir.iterdir())
     assert [f.read_bytes() for f in files] == [raw]  # one complete file, no temp files left

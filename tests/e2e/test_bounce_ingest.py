@@ -38,8 +38,8 @@ async def test_relay_records_order_ids_without_policy_engine(gateway_factory: Ga
     await sink.handler.wait_for(1)
     assert gw.processor is not None
     await gw.processor.drain()  # relay records are written beside the reply, not before it
-    assert gw.store.relays_by_order_sync(ORDER, "de", since=0) == [(ALIAS, "de")]
-    assert gw.store.relays_by_message_id_sync(["inv-1@shop.example"]) == [(ALIAS, "de")]
+    assert await gw.store.relays_by_order(ORDER, "de", since=0) == [(ALIAS, "de")]
+    assert await gw.store.relays_by_message_id(["inv-1@shop.example"]) == [(ALIAS, "de")]
 
 
 async def test_optout_notice_to_bounce_address_is_recorded_not_relayed(gateway_factory: GatewayFactory,
@@ -54,7 +54,7 @@ async def test_optout_notice_to_bounce_address_is_recorded_not_relayed(gateway_f
     reply = await send(port, optout_notice(ORDER), BOUNCES.upper(), sender="orders@shop.example")
     assert reply.startswith("2.0.0 Ok: bounce-back recorded")
     assert f"matched by order: {ALIAS} optout" in reply
-    assert gw.store.alias_status_sync(ALIAS) == "optout"
+    assert await gw.store.alias_status(ALIAS) == "optout"
     await asyncio.sleep(0.3)
     assert len(sink.messages) == 1, "a bounce-back must never be relayed"
 
@@ -68,7 +68,7 @@ async def test_message_with_bounce_and_normal_recipient_is_relayed_not_ingested(
         recipients=[BOUNCES, "archive@shop.example"], hostname="127.0.0.1", port=listener_port(gw))
     assert errors == {} and "queued as" in reply
     await sink.handler.wait_for(1)
-    assert gw.store.alias_status_sync(ALIAS) is None
+    assert await gw.store.alias_status(ALIAS) is None
 
 
 async def test_separate_bounce_listener_ingests_everything_it_receives(gateway_factory: GatewayFactory,
@@ -80,13 +80,13 @@ async def test_separate_bounce_listener_ingests_everything_it_receives(gateway_f
     reply = await send(port, dsn(ALIAS, "5.1.1", "550 5.1.1 Recipient address rejected: User unknown"),
                        "anything@gw.shop.example")
     assert "dsn matched by alias" in reply and "dead" in reply
-    assert gw.store.alias_status_sync(ALIAS) == "dead"
+    assert await gw.store.alias_status(ALIAS) == "dead"
     # Mail that is not a bounce is acknowledged and dropped there, not relayed.
     reply = await send(port, plain_mail(), ALIAS)
     assert "not a bounce" in reply
     await asyncio.sleep(0.3)
     assert sink.messages == []
-    assert len(gw.store.notices_sync()) == 1
+    assert len(await gw.store.notices()) == 1
 
 
 async def test_bounce_listener_stops_with_the_gateway(gateway_factory: GatewayFactory) -> None:
@@ -127,7 +127,7 @@ async def test_notice_goes_to_the_registry_of_the_sessions_tenant(gateway_factor
     assert "unmatched" in reply_b
     reply_a = await send_as(port, optout_notice(ORDER), BOUNCES, "notices@shop-a.example")
     assert f"matched by order: {ALIAS} optout" in reply_a
-    assert gw.store.alias_status_sync(ALIAS, "shop-a") == "optout"
-    assert gw.store.alias_status_sync(ALIAS, "shop-b") is None
-    assert gw.store.alias_status_sync(ALIAS) is None  # nor the implicit tenant's
-    assert [n["tenant"] for n in gw.store.unmatched_notices_sync()] == ["shop-b"]
+    assert await gw.store.alias_status(ALIAS, "shop-a") == "optout"
+    assert await gw.store.alias_status(ALIAS, "shop-b") is None
+    assert await gw.store.alias_status(ALIAS) is None  # nor the implicit tenant's
+    assert [n["tenant"] for n in await gw.store.unmatched_notices()] == ["shop-b"]

@@ -9,8 +9,9 @@ import aiosmtplib
 import pytest
 
 from gateway.app import Gateway
+from gateway.transaction import has_bare_line_ending
 from tests.conftest import GatewayFactory, listener_port
-from tests.sink import Sink
+from tests.sink import Sink, added_headers, split_trace
 from tests.smtpclient import RawSMTP
 
 
@@ -29,7 +30,10 @@ async def test_relays_message_byte_exact_with_queue_id(gateway: Gateway, sink: S
     assert errors == {}
     assert reply.startswith("2.0.0 Ok: queued as ")
     received = await sink.handler.wait_for(1)
-    assert received[0].data == data
+    received_header, _rest = split_trace(received[0].data)
+    queue_id = reply.rsplit(" ", 1)[-1]
+    assert f" id {queue_id}".encode() in received_header  # the Received header names the queue id
+    assert added_headers(received[0].data, data).startswith(b"Date: ")  # only the missing Date
     assert received[0].mail_from == "seller@shop.example"
     assert received[0].rcpt_tos == ["buyer@example.com"]
 
@@ -179,37 +183,79 @@ SMUGGLING_VARIANTS = {
 }
 
 
+@pytest.mark.parametrize("mode", ["normalize", "reject"])
 @pytest.mark.parametrize("variant", sorted(SMUGGLING_VARIANTS))
-async def test_smuggling_variant_rejected(gateway: Gateway, sink: Sink, variant: str) -> None:
-    client, _ = await RawSMTP.connect(listener_port(gateway))
+async def test_smuggling_variant_never_ends_the_data(gateway_factory: GatewayFactory, sink: Sink,
+                                                     variant: str, mode: str) -> None:
+    """Only <CRLF>.<CRLF> ends DATA. With ``reject`` the message is refused; with ``normalize`` (the
+    default) it is one message whose bare line endings became CRLF: the smuggled commands are
+    text inside it, never a second transaction."""
+    gw = await gateway_factory(server={"bare_line_endings": mode})
+    client, _ = await RawSMTP.connect(listener_port(gw))
     await client.cmd("EHLO client.test")
     assert (await client.cmd("MAIL FROM:<seller@shop.example>"))[0] == 250
     assert (await client.cmd("RCPT TO:<buyer@example.com>"))[0] == 250
     assert (await client.cmd("DATA"))[0] == 354
     await client.send(b"Subject: test\r\n\r\n" + SMUGGLING_VARIANTS[variant] + b".\r\n")
     code, text = await client.read_reply()
-    assert code == 550
-    assert "5.6.0" in text and "bare" in text
+    if mode == "reject":
+        assert code == 550
+        assert "5.6.0" in text and "bare" in text
+    else:
+        assert code == 250, text
     # Whatever the client sends next is a new command, never the tail of a smuggled message.
-    await client.cmd("QUIT")
+    assert (await client.cmd("QUIT"))[0] == 221
     await client.close()
+    if mode == "normalize":
+        received = await sink.handler.wait_for(1)
+        _trace, relayed = split_trace(received[0].data)
+        assert b"MAIL FROM:<evil@attacker.example>\r\n" in relayed
+        assert not has_bare_line_ending(relayed)
+        assert b"\r\n.\r\n" not in relayed  # a lone dot line would end the data upstream
     await asyncio.sleep(0.5)
-    assert len(sink.messages) <= 1
-    assert sink.messages == []
+    assert all(m.rcpt_tos == ["buyer@example.com"] for m in sink.messages)
+    assert len(sink.messages) == (1 if mode == "normalize" else 0)
 
 
-async def test_line_too_long_refused(gateway: Gateway, sink: Sink) -> None:
+async def test_bare_lf_lines_are_normalised_and_dot_unstuffed(gateway: Gateway, sink: Sink) -> None:
+    """An LF-only ERP (Postfix 3.9 normalize): every bare LF is a line end, dot-stuffing applies
+    to each such line, and the message ends with the standard <CRLF>.<CRLF>."""
+    client, _ = await RawSMTP.connect(listener_port(gateway))
+    await client.cmd("EHLO erp.test")
+    await client.cmd("MAIL FROM:<seller@shop.example>")
+    await client.cmd("RCPT TO:<buyer@example.com>")
+    assert (await client.cmd("DATA"))[0] == 354
+    code, _ = await client.cmd(b"Subject: lf only\nMessage-ID: <lf@shop.example>\n\nline one\n..dotted\n"
+                               b"last\r\n.")
+    assert code == 250
+    await client.close()
+    relayed = split_trace((await sink.handler.wait_for(1))[0].data)[1]
+    assert relayed.startswith(b"Subject: lf only\r\nMessage-ID: <lf@shop.example>\r\n")
+    assert relayed.endswith(b"\r\n\r\nline one\r\n.dotted\r\nlast\r\n")
+
+
+async def test_long_lines_are_accepted_and_relayed_as_valid_smtp(gateway: Gateway, sink: Sink) -> None:
+    """An ERP writing HTML without line breaks: Postfix takes such lines and breaks them on the way
+    out; so does the gateway, so what reaches the upstream has no line over 998 octets."""
     client, _ = await RawSMTP.connect(listener_port(gateway))
     await client.cmd("EHLO client.test")
     await client.cmd("MAIL FROM:<seller@shop.example>")
     await client.cmd("RCPT TO:<buyer@example.com>")
     assert (await client.cmd("DATA"))[0] == 354
-    await client.send(b"Subject: long\r\n\r\n" + b"a" * 1000 + b"\r\n.\r\n")
+    subject = b"Subject: " + b"word " * 300
+    html = b"<p>" + b"x" * 5000 + b"</p>"
+    await client.send(subject + b"\r\nMessage-ID: <long@shop.example>\r\n\r\n" + html + b"\r\n"
+                      + b"a" * 1000 + b"\r\n.\r\n")
     code, text = await client.read_reply()
-    assert code == 500
-    assert "5.5.2" in text
+    assert code == 250, text
     await client.close()
-    assert sink.messages == []
+    relayed = split_trace((await sink.handler.wait_for(1))[0].data)[1]
+    assert max(len(line) for line in relayed.split(b"\r\n")) <= 998
+    head, _, body = relayed.partition(b"\r\n\r\n")
+    # The header was folded at spaces: unfolding gives the original back.
+    assert head.replace(b"\r\n ", b" ").startswith(subject.rstrip())
+    # The body lines were broken Postfix's way: CRLF SPACE inserted.
+    assert body.replace(b"\r\n ", b"") == html + b"\r\n" + b"a" * 1000 + b"\r\n"
 
 
 async def test_proxy_header_only_from_trusted_proxy(gateway_factory: GatewayFactory,

@@ -53,14 +53,14 @@ async def test_optout_notice_blocks_next_proactive_message_but_not_a_reply(
     await sink.handler.wait_for(1)
     assert gw.processor is not None
     await gw.processor.drain()  # relay records are written beside the reply, not before it
-    assert gw.store.relays_by_order_sync(ORDER, "de", since=0) == [(ALIAS, "de")]
+    assert await gw.store.relays_by_order(ORDER, "de", since=0) == [(ALIAS, "de")]
 
     # 2. Amazon's notice names only the order; the seller's mailbox forwards it to the gateway.
     reply = await send(port, optout_notice(ORDER, tld="de"), BOUNCES)
     assert "bounce-back recorded" in reply and "matched by order" in reply
 
     # 3. The registry now has the alias as opted out, with the notice as evidence.
-    record = gw.store.get_alias_sync(ALIAS)
+    record = await gw.store.get_alias(ALIAS)
     assert record is not None
     assert (record.status, record.order_id, record.marketplace) == ("optout", ORDER, "de")
     evidence = gw.store.evidence_path(record.evidence)

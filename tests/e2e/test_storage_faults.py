@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from gateway.app import Gateway
-from gateway.spool import SpoolError
+from gateway.errors import GatewayError
 from tests.conftest import GatewayFactory, listener_port, make_config
-from tests.sink import Sink
+from tests.sink import Sink, split_trace
 from tests.smtpclient import RawSMTP
 
 
@@ -42,7 +42,7 @@ async def test_disk_full_answers_452_and_keeps_acknowledged_mail(
     assert gw.delivery is not None
     gw.delivery.notify()
     received = await sink.handler.wait_for(acknowledged, timeout=30)
-    subjects = sorted(m.data.split(b"\r\n", 1)[0] for m in received)
+    subjects = sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0] for m in received)
     assert len(subjects) == len(set(subjects)) == acknowledged
 
 
@@ -77,7 +77,7 @@ async def test_read_only_state_directory_refuses_to_start_rather_than_take_mail(
     remount(small_fs, "ro")
     try:
         again = Gateway(gw.config, policy=None)
-        with pytest.raises((OSError, SpoolError, sqlite3.Error)) as info:
+        with pytest.raises((OSError, GatewayError, sqlite3.Error)) as info:
             await again.start()
         assert "read-only" in str(info.value).lower() or "readonly" in str(info.value).lower(), info.value
         assert again.listener is None  # never listened, so never acknowledged anything

@@ -13,7 +13,7 @@ from gateway.config import config_from_mapping
 from gateway.policy.verdict import Action, Hit, Verdict
 from gateway.store.sqlite import StorePolicyState
 from tests.conftest import GatewayFactory, listener_port
-from tests.sink import Sink
+from tests.sink import Sink, relayed_unchanged
 from tests.smtpclient import RawSMTP
 
 ALIAS = "3vqmzxk4lhl9w1b@marketplace.amazon.de"
@@ -110,13 +110,13 @@ async def test_shadow_mode_relays_unchanged_and_records_would_be_verdict(
     code, _ = await send(port, "orders@shop-b.example", data)
     assert code == 250
     received = await sink.handler.wait_for(1)
-    assert received[0].data == data
+    assert relayed_unchanged(received[0].data, data)
     # The enforcing tenant gets the same verdict for real.
     code, text = await send(port, "orders@shop-a.example", mail("orders@shop-a.example"))
     assert code == 550 and "test-reject-all" in text
     assert gw.store is not None and gw.processor is not None
     await gw.processor.drain()  # relayed mail's decisions are recorded beside the reply
-    decisions = {d["tenant"]: d for d in gw.store.decisions_sync()}
+    decisions = {d["tenant"]: d for d in await gw.store.decisions()}
     assert decisions["shop-b"]["shadow"] is True
     assert decisions["shop-b"]["action"] == "reject"
     assert decisions["shop-b"]["rules"] == ["test-reject-all"]
@@ -129,7 +129,7 @@ async def test_shadow_mode_relays_unchanged_and_records_would_be_verdict(
 async def test_optout_registry_is_per_tenant(gateway_factory: GatewayFactory) -> None:
     gw = await gateway_factory(tenants=TENANTS)
     assert gw.store is not None
-    gw.store.record_alias_sync(ALIAS, "optout", marketplace="de", order_id=None, evidence="test",
+    await gw.store.record_alias(ALIAS, "optout", marketplace="de", order_id=None, evidence="test",
                                source="test", tenant="shop-a")
     assert StorePolicyState(gw.store, "shop-a").alias_status(ALIAS) == "optout"
     assert StorePolicyState(gw.store, "shop-b").alias_status(ALIAS) is None

@@ -19,7 +19,7 @@ from gateway.app import Gateway
 from gateway.classify import MarketplaceRecipient
 from gateway.policy.verdict import Action, Verdict
 from tests.conftest import GatewayFactory, listener_port, make_config
-from tests.sink import Sink
+from tests.sink import Sink, split_trace
 from tests.smtpclient import RawSMTP
 
 pytestmark = pytest.mark.slow
@@ -93,7 +93,7 @@ async def test_down_stalled_4xx_then_recovered_loses_nothing(gateway_factory: Ga
     sink.behaviour.data_reply = None
     received = await sink.handler.wait_for(len(sent), timeout=15)
     await asyncio.sleep(0.5)
-    subjects = sorted(m.data.split(b"\r\n", 1)[0].decode() for m in received)
+    subjects = sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0].decode() for m in received)
     assert subjects == sorted(["Subject: down-0", "Subject: down-1", "Subject: down-2",
                                "Subject: stalled", "Subject: greylisted"])
     assert all(m.mail_from == "seller@shop.example" for m in received)

@@ -153,7 +153,7 @@ async def test_sqlite_state_from_before_the_search_index_is_indexed_at_open(tmp_
         conn.execute("DELETE FROM quarantine_subjects")
         conn.execute("DELETE FROM meta WHERE key = 'review_index'")
 
-    await store._write(lambda: store._tx(forget))
+    await store._write(forget)
     assert (await store.search_quarantine(QuarantineQuery(rule="promo"))).items == []
     await store.close()
     again = await SQLiteStore(tmp_path / "state").open()

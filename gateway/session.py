@@ -1,0 +1,271 @@
+"""One SMTP session: aiosmtpd's protocol with session accounting, the data memory budget, the
+gateway's DATA reader, enhanced status codes on every reply and a 421 before a timeout hang-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Protocol
+
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException
+
+from gateway import replies
+from gateway.access import NetworkList
+from gateway.config import GatewayConfig
+from gateway.databudget import UNDECLARED_INITIAL, DataBudget, declared_size
+from gateway.handler import GatewayEnvelope, GatewayHandler
+from gateway.log import get_logger
+from gateway.smtpdata import read_data
+
+log = get_logger("gateway.session")
+
+# Seconds aiosmtpd's timer gives beyond the processing bound, so the client hears 451, not a hang-up.
+PROCESSING_TIMER_MARGIN = 5.0
+
+
+class SessionHost(Protocol):
+    """What a session needs of its listener (gateway.server.Listener)."""
+
+    config: GatewayConfig
+    handler: GatewayHandler
+    data_budget: DataBudget
+    trusted_proxies: NetworkList
+    sessions: set[GatewaySMTP]
+
+    def refusal(self) -> str | None: ...
+
+    def session_opened(self) -> None: ...
+
+    def session_closed(self) -> None: ...
+
+
+class _Session(Session):
+    # aiosmtpd itself sets the deprecated ``login_data`` on every AUTH, and its property logs a
+    # deprecation warning each time; a plain attribute here takes the value silently. Nothing reads
+    # it: the login is in ``auth_data`` (gateway.sasl.session_user).
+    login_data: Any = None
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with enhanced status codes, per-peer PROXY trust and session accounting."""
+
+    def __init__(self, handler: GatewayHandler, listener: SessionHost, *, counted: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._listener = listener
+        # False on the implicit-TLS port: the session counts once its TLS handshake is done.
+        self._counted = counted
+        # On the implicit-TLS port: True until the handshake is done (connection_made).
+        self._handshake_pending = not counted
+        self._refused = False
+        self._reserved = 0
+        self._data_bytes = 0
+        self._in_data = False
+        self._held: list[bytes] | None = None
+        self._grower: asyncio.Task[None] | None = None
+
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        try:
+            await super().smtp_STARTTLS(arg)
+        except TLSSetupException:
+            self._listener.handler.events("tls_failed_starttls")
+            raise
+
+    def __del__(self) -> None:
+        # asyncio tells a protocol nothing of a failed implicit-TLS handshake: such a protocol is
+        # dropped without connection_made ever having counted it.
+        if getattr(self, "_handshake_pending", False):
+            self._listener.handler.events("tls_failed_implicit")
+        super().__del__()  # type: ignore[no-untyped-call]  # aiosmtpd's: retrieves a pending exception
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is None and self.transport is None:
+            self._handshake_pending = False
+            if not self._counted:
+                # Implicit TLS, handshake done: the checks protocol_factory makes for other ports.
+                refusal = self._listener.refusal()
+                if refusal is not None:
+                    self._refused = True
+                    assert isinstance(transport, asyncio.WriteTransport)
+                    transport.write(refusal.encode("ascii") + b"\r\n")
+                    transport.close()
+                    return
+                self._counted = True
+                self._listener.session_opened()
+            self._listener.sessions.add(self)
+            peer = transport.get_extra_info("peername")
+            host = str(peer[0]) if isinstance(peer, tuple) else ""
+            cfg = self._listener.config.server
+            # Only trusted proxies may (and must) send a PROXY header; for anyone else a PROXY
+            # line is just an unknown command.
+            self._proxy_timeout = (cfg.proxy_protocol_timeout
+                                   if host in self._listener.trusted_proxies else None)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # never started: nothing of aiosmtpd's to tear down
+        self._listener.sessions.discard(self)
+        if self._counted:
+            self._counted = False
+            self._listener.session_closed()
+        super().connection_lost(error)
+
+    def hang_up(self, reply: str) -> None:
+        """End the session now with ``reply`` (shutdown after the drain period)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        assert isinstance(transport, asyncio.WriteTransport)
+        with contextlib.suppress(Exception):
+            transport.write(reply.encode("ascii") + b"\r\n")
+        transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection without another word (shutdown, after hang_up had its chance)."""
+        if isinstance(self.transport, asyncio.WriteTransport):
+            self.transport.abort()
+
+    @property
+    def in_data(self) -> bool:
+        """Receiving or processing a message: it may be spooled and not yet acknowledged."""
+        return self._in_data
+
+    async def smtp_DATA(self, arg: str) -> None:
+        envelope = self.envelope
+        if envelope is None or not envelope.rcpt_tos or arg:
+            await super().smtp_DATA(arg)  # aiosmtpd answers 503 / 501; no data is read
+            return
+        cfg = self._listener.config.server
+        # The whole DATA transfer gets data_timeout (aiosmtpd's timer would otherwise give it only
+        # the idle command timeout); processing gets its own bound once the data is in.
+        self._reset_timeout(cfg.data_timeout)
+        declared = declared_size(envelope.mail_options)
+        # Undeclared size: a small start, grown as the data arrives (see data_received).
+        wanted = min(declared, cfg.max_message_size) if declared is not None else UNDECLARED_INITIAL
+        reserved = await self._listener.data_budget.reserve(wanted + 1024, self._budget_wait())
+        if reserved is None:
+            log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
+                        wanted=wanted, in_flight=self._listener.data_budget.used)
+            await self.push(replies.DATA_BUDGET_EXHAUSTED)
+            return
+        self._reserved = reserved
+        self._data_bytes = 0
+        self._in_data = True
+        try:
+            await self._receive_message(envelope)
+        finally:
+            self._in_data = False
+            if self._grower is not None:
+                self._grower.cancel()
+                self._grower = None
+            self._held = None
+            self._listener.data_budget.release(self._reserved)
+            self._reserved = 0
+
+    async def _receive_message(self, envelope: Envelope) -> None:
+        """aiosmtpd's DATA with the gateway's own reader (see gateway/smtpdata.py)."""
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            received = await read_data(self._reader, max_size=self.data_size_limit,
+                                       bare_line_endings=self._listener.config.server.bare_line_endings)
+        except asyncio.CancelledError:
+            self._writer.close()  # the connection went away during DATA, as aiosmtpd does
+            raise
+        self.data_size_known(len(received.data or b""))
+        if received.refusal is not None:
+            log.warning("data_refused", peer=self.session.peer if self.session else None,
+                        mail_from=envelope.mail_from, rcpt_tos=envelope.rcpt_tos, size=received.size,
+                        bare_line_endings=received.bare_line_endings, reply=received.refusal)
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            await self.push(received.refusal)
+            return
+        envelope.content = envelope.original_content = received.data
+        if isinstance(envelope, GatewayEnvelope):
+            envelope.bare_line_endings = received.bare_line_endings
+            envelope.long_lines = received.long_lines
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
+
+    def _create_envelope(self) -> Envelope:
+        return GatewayEnvelope()
+
+    def _budget_wait(self) -> float:
+        cfg = self._listener.config.server
+        # The wait counts against the DATA phase's timer (data_timeout), set when DATA began.
+        return min(cfg.data_budget_wait, cfg.data_timeout / 2)
+
+    def data_received(self, data: bytes) -> None:
+        if self._held is not None:  # waiting for budget: keep it from aiosmtpd, stop reading
+            self._held.append(data)
+            self._pause()
+            return
+        if self._in_data:
+            self._data_bytes += len(data)
+            cap = self._listener.config.server.max_message_size + 1024
+            if self._data_bytes > self._reserved and self._reserved < cap:
+                # More than reserved (no SIZE, or a SIZE too small): reserve up to the size limit at
+                # once, so a session that got its grant never waits again while holding budget.
+                want = cap - self._reserved
+                budget = self._listener.data_budget
+                if not budget.waiting and budget.used + want <= budget.total:
+                    budget.used += want
+                    self._reserved += want
+                else:
+                    self._held = [data]
+                    self._pause()
+                    self._grower = asyncio.get_running_loop().create_task(self._grow(want))
+                    return
+        super().data_received(data)
+
+    def _pause(self) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.ReadTransport) and transport.is_reading():
+            transport.pause_reading()
+
+    async def _grow(self, want: int) -> None:
+        got = await self._listener.data_budget.reserve(want, self._budget_wait())
+        if not self._in_data:  # the session ended meanwhile
+            if got is not None:
+                self._listener.data_budget.release(got)
+            return
+        self._grower = None
+        transport = self.transport
+        if got is None:
+            log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
+                        wanted=want, in_flight=self._listener.data_budget.used)
+            if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+                transport.write(replies.DATA_BUDGET_CLOSING.encode("ascii") + b"\r\n")
+                transport.close()
+            return
+        self._reserved += got
+        held, self._held = self._held or [], None
+        for chunk in held:
+            super().data_received(chunk)
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            transport.resume_reading()
+
+    def data_size_known(self, size: int) -> None:
+        """The data is read: keep only what it really takes (for the processing that follows)."""
+        self._in_data = False  # what arrives from now on (a pipelined QUIT) is no message data
+        # Processing is bounded by data_timeout in handle_DATA (451 4.3.0); keep aiosmtpd's timer
+        # from hanging up first.
+        self._reset_timeout(self._listener.config.server.data_timeout + PROCESSING_TIMER_MARGIN)
+        if self._reserved > size:
+            self._listener.data_budget.release(self._reserved - size)
+            self._reserved = size
+
+    def _timeout_cb(self) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n".encode("ascii"))
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    async def push(self, status: Any) -> None:
+        if isinstance(status, str):
+            status = "\r\n".join(replies.with_enhanced_code(line) for line in status.split("\r\n"))
+        await super().push(status)
