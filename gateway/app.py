@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gateway import sdnotify
+from gateway import lifecycle
 from gateway.actions import MessageProcessor
 from gateway.auth import Credentials
 from gateway.bounces.imap import ImapPoller
@@ -18,10 +16,12 @@ from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
 from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
 from gateway.instance import instance_id
+from gateway.lifecycle import PID_FILE as PID_FILE
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.routing import upstream_routes
 from gateway.server import Listener
+from gateway.signing import DkimSigner
 from gateway.spool import DB_NAME as SPOOL_DB_NAME
 from gateway.spool import Spool
 from gateway.store.base import Store
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = get_logger("gateway.app")
 
-PID_FILE = "gateway.pid"
 # Release recovery: how often, and how old an unfinished release must be. A release in progress
 # takes milliseconds between its claim and its spooling; at start, a few seconds' margin keeps a
 # release the CLI is making on this state directory right then out of it.
@@ -116,6 +115,7 @@ class Gateway:
         self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
                                           bounces=self.bounces, metrics=self.metrics)
         self.listener = Listener(cfg, self.processor, credentials)
+        self.listener.handler.events = self.metrics.smtp_event
         await self.listener.start()
         if cfg.bounces.listen is not None:
             # Its own port, same access control, tenants and TLS: only bounce-backs, never relayed.
@@ -123,6 +123,7 @@ class Gateway:
                 update={"listen": cfg.bounces.listen, "implicit_tls_listen": None})})
             self.bounce_listener = Listener(
                 bounce_cfg, BounceOnlyProcessor(self.bounces, self.processor), credentials)
+            self.bounce_listener.handler.events = self.metrics.smtp_event
             await self.bounce_listener.start()
         for mailbox in cfg.bounces.imap:
             poller = ImapPoller(mailbox, self.bounces)
@@ -168,6 +169,7 @@ class Gateway:
             if config is None:
                 config = load_config(self.config_path)
             tenants = await asyncio.to_thread(self._tenant_directory, config)
+            await asyncio.to_thread(DkimSigner.from_config, config.dkim)  # key files readable, or refused
         except ConfigError as exc:
             log.error("reload_refused", source=exc.source, errors=exc.errors)
             return False
@@ -181,6 +183,8 @@ class Gateway:
         if (config.bounces.listen, config.bounces.imap) != (self.config.bounces.listen,
                                                               self.config.bounces.imap):
             restart_only.append("bounces.listen/bounces.imap")
+        if config.admin != self.config.admin:
+            restart_only.append("admin")
         if restart_only:
             log.warning("reload_needs_restart_for", settings=restart_only)
         self.config, self.tenants = config, tenants
@@ -198,7 +202,7 @@ class Gateway:
             await self.delivery_process.restart(config)
         if self.admin is not None:
             await self.admin.reconfigure(config)
-        log.info("reloaded", tenants=sorted(tenants.tenants),
+        log.info("reloaded", needs_restart=restart_only, tenants=sorted(tenants.tenants),
                  shadow=sorted(t.id for t in tenants.tenants.values() if t.shadow))
         return True
 
@@ -254,25 +258,5 @@ class Gateway:
         self._imap_tasks.clear()
 
     async def run(self) -> None:
-        await self.start()
-        loop = asyncio.get_running_loop()
-        stop_requested = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop_requested.set)
-        reloads: set[asyncio.Task[bool]] = set()
-
-        def on_hup() -> None:
-            task = loop.create_task(self.reload())
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        loop.add_signal_handler(signal.SIGHUP, on_hup)
-        pid_file = self.config.state_dir / PID_FILE
-        pid_file.write_text(f"{os.getpid()}\n")
-        sdnotify.notify("READY=1")
-        try:
-            await stop_requested.wait()
-        finally:
-            sdnotify.notify("STOPPING=1")
-            await self.stop()
-            pid_file.unlink(missing_ok=True)
+        """Serve until SIGTERM (PID file lock, signals, systemd notifications: gateway.lifecycle)."""
+        await lifecycle.serve(self)

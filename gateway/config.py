@@ -23,6 +23,10 @@ DEFAULT_MARKETPLACE_TLDS: tuple[str, ...] = (
     "com.tr", "ae", "sa", "eg", "in", "co.jp", "com.au", "sg",
 )
 
+# Every marketplace whose buyer aliases Amazon relays (marketplace.amazon.<tld>); a tld outside it
+# is a typo that would quietly leave that marketplace's mail unchecked.
+KNOWN_MARKETPLACE_TLDS: frozenset[str] = frozenset((*DEFAULT_MARKETPLACE_TLDS, "ie", "co.za"))
+
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
@@ -237,7 +241,12 @@ class MarketplaceConfig(_Section):
     def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one marketplace tld is needed")
-        return tuple(t.lower().strip(".") for t in value)
+        tlds = tuple(t.lower().strip(".") for t in value)
+        unknown = [t for t in tlds if t not in KNOWN_MARKETPLACE_TLDS]
+        if unknown:
+            raise ValueError(f"not an Amazon marketplace: {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(sorted(KNOWN_MARKETPLACE_TLDS))})")
+        return tlds
 
 
 class PolicyConfig(_Section):
@@ -247,7 +256,7 @@ class PolicyConfig(_Section):
     # An admin's own packs: add rules, override a rule by id, or disable it.
     local_packs_dir: Path | None = None
     # Per-rule action overrides: {"links-external" = "reject"}
-    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay"]] = Field(default_factory=dict)
+    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay", "strip"]] = Field(default_factory=dict)
     disabled: tuple[str, ...] = ()
     critical_keywords: dict[str, str] = Field(default_factory=dict)
     # Amazon may have removed the subject keyword override; keep the behaviour switchable.
@@ -317,6 +326,9 @@ class BounceConfig(_Section):
     correlation_days: PositiveInt = 60
     # Mailboxes to poll: [bounces.imap] for one, [[bounces.imap]] for several (one per tenant).
     imap: tuple[ImapConfig, ...] = ()
+    # The bounce wording (amazon.toml, markers.toml, reasons.toml, vendors.toml); None: the shipped
+    # one (the installed package's copy of policies/bounces). Copy that folder to adapt it.
+    wording_dir: Path | None = None
 
     @field_validator("imap", mode="before")
     @classmethod
@@ -334,7 +346,7 @@ class BounceConfig(_Section):
 class TenantPolicyConfig(_Section):
     """A tenant's changes to the global policy: re-action or disable rules, its own packs."""
 
-    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay"]] = Field(default_factory=dict)
+    actions: dict[str, Literal["reject", "quarantine", "rewrite", "relay", "strip"]] = Field(default_factory=dict)
     disabled: tuple[str, ...] = ()
     local_packs_dir: Path | None = None
     critical_keywords: dict[str, str] = Field(default_factory=dict)
@@ -495,6 +507,30 @@ class GatewayConfig(_Section):
     dkim: DkimConfig = Field(default_factory=DkimConfig)
 
     @model_validator(mode="after")
+    def _listeners(self) -> GatewayConfig:
+        if self.server.implicit_tls_listen is not None and not self.tls.enabled:
+            raise ValueError("server.implicit_tls_listen: needs [tls] cert_file and key_file")
+        seen: list[tuple[str, tuple[str, int]]] = []
+        for key, address in self.listeners():
+            for other_key, other in seen:
+                if _same_socket(address, other):
+                    raise ValueError(f"{key}: {address[0]}:{address[1]} is also {other_key}; "
+                                     f"each listener needs a port of its own")
+            seen.append((key, address))
+        return self
+
+    def listeners(self) -> list[tuple[str, tuple[str, int]]]:
+        """Every address the gateway listens on, with the key that sets it."""
+        out = [("server.listen", self.server.listen_address)]
+        if self.server.implicit_tls_address is not None:
+            out.append(("server.implicit_tls_listen", self.server.implicit_tls_address))
+        if self.bounces.listen is not None:
+            out.append(("bounces.listen", _parse_hostport(self.bounces.listen, "bounces.listen")))
+        if self.admin.listen_address is not None:
+            out.append(("admin.listen", self.admin.listen_address))
+        return out
+
+    @model_validator(mode="after")
     def _unique_tenants(self) -> GatewayConfig:
         seen: set[str] = set()
         for tenant in self.tenants:
@@ -519,14 +555,26 @@ class GatewayConfig(_Section):
         return self.upstream.maildir or self.state.directory / "outbox"
 
 
+_WILDCARDS = frozenset(("", "0.0.0.0", "::", "*"))
+
+
+def _same_socket(a: tuple[str, int], b: tuple[str, int]) -> bool:
+    """Would binding both fail with EADDRINUSE? Port 0 is a fresh port each time."""
+    if a[1] != b[1] or a[1] == 0:
+        return False
+    return a[0] == b[0] or a[0] in _WILDCARDS or b[0] in _WILDCARDS
+
+
 def _format_errors(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in err["loc"])
         if err["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
-        else:
-            lines.append(f"{key}: {err['msg']}")
+            continue
+        message = str(err["ctx"]["error"]) if err["type"] == "value_error" and "ctx" in err else err["msg"]
+        # A check across sections names its key itself.
+        lines.append(f"{key}: {message}" if key else message)
     return lines
 
 
@@ -560,6 +608,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
             bounces = {**bounces, "imap": [
                 _resolve_sections({"imap": m}, imap_keys, base)["imap"] if isinstance(m, dict) else m
                 for m in mailboxes]}
+        if isinstance(bounces, dict):
+            bounces = _resolve_sections({"bounces": bounces}, {"bounces": ("wording_dir",)}, base)["bounces"]
         out["bounces"] = bounces
     tenants = out.get("tenants")
     if isinstance(tenants, list):

@@ -10,13 +10,14 @@ are. A scrape does blocking SQLite reads: call ``render()`` from a worker thread
 
 from __future__ import annotations
 
+import platform
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -41,8 +42,9 @@ class GatewayMetrics:
         self.rule_hits = Counter("gateway_rule_hits", "Policy rule hits, by rule, the rule's action and tenant",
                                  ["rule", "action", "tenant"], registry=r)
         self.processing_seconds = Histogram(
-            "gateway_processing_seconds", "Time from end of DATA to the SMTP reply, by the reply's outcome",
-            ["outcome"], buckets=LATENCY_BUCKETS, registry=r)
+            "gateway_processing_seconds",
+            "Time from end of DATA to the SMTP reply, by what the reply did: relay, quarantine, reject, tempfail",
+            ["action"], buckets=LATENCY_BUCKETS, registry=r)
         self.admin_actions = Counter("gateway_admin_actions", "Quarantine actions taken by admins",
                                      ["action"], registry=r)
         self.deliveries = Counter("gateway_deliveries", "Recipients finished by delivery, by outcome",
@@ -50,6 +52,24 @@ class GatewayMetrics:
         self.delivery_seconds = Histogram(
             "gateway_delivery_seconds", "Time from acceptance to the upstream's final answer, per message",
             buckets=DELIVERY_BUCKETS, registry=r)
+        # The listener's events (gateway/server.py calls smtp_event).
+        self.smtp_sessions = Counter("gateway_smtp_sessions", "SMTP sessions opened (refused ones not counted)",
+                                     registry=r)
+        self.auth_failures = Counter("gateway_auth_failures", "SMTP AUTH attempts with wrong credentials",
+                                     registry=r)
+        self.relay_denied = Counter("gateway_relay_denied",
+                                    "RCPT refused because the client may not relay (no AUTH, network not allowed)",
+                                    registry=r)
+        self.tls_handshake_failures = Counter(
+            "gateway_tls_handshake_failures", "TLS handshakes that failed, by where: starttls or implicit (port)",
+            ["mode"], registry=r)
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ... of this process.
+        ProcessCollector(registry=r)
+        from gateway import __version__
+
+        Info("gateway_build", "The running gateway's version and Python", registry=r).info(
+            {"version": __version__, "python": platform.python_version(),
+             "implementation": platform.python_implementation()})
         self._spool_db: Path | None = None
         self._state: StateCollector | None = None
         self._render_lock = threading.Lock()
@@ -67,10 +87,21 @@ class GatewayMetrics:
 
     def observe_reply(self, reply: str, seconds: float) -> None:
         """End-of-DATA latency by what the client was told; 4xx answers also count as ``tempfail``."""
-        outcome = reply_outcome(reply)
-        if outcome == "tempfail":
+        action = reply_action(reply)
+        if action == "tempfail":
             self.messages.labels("tempfail", "none", "").inc()
-        self.processing_seconds.labels(outcome).observe(seconds)
+        self.processing_seconds.labels(action).observe(seconds)
+
+    def smtp_event(self, name: str) -> None:
+        """One listener event: session, auth_failed, relay_denied, tls_failed_starttls/_implicit."""
+        if name == "session":
+            self.smtp_sessions.inc()
+        elif name == "auth_failed":
+            self.auth_failures.inc()
+        elif name == "relay_denied":
+            self.relay_denied.inc()
+        elif name.startswith("tls_failed_"):
+            self.tls_handshake_failures.labels(name.removeprefix("tls_failed_")).inc()
 
     def watch_state(self, spool_db: Path) -> None:
         """The spool's depths are read from its file at scrape time; the store's counts come from
@@ -125,14 +156,15 @@ class GatewayMetrics:
 _HELD = replies.QUARANTINED.split("{", 1)[0]  # "250 2.0.0 Ok: held for review as "
 
 
-def reply_outcome(reply: str) -> str:
+def reply_action(reply: str) -> str:
+    """What an end-of-DATA reply did, in gateway_messages_total's words."""
     if reply.startswith(_HELD):
-        return "held"
+        return "quarantine"
     if reply.startswith("2"):
-        return "accepted"
+        return "relay"
     if reply.startswith("4"):
         return "tempfail"
-    return "rejected"
+    return "reject"
 
 
 def _read_only(path: Path) -> sqlite3.Connection | None:

@@ -1,62 +1,66 @@
-"""Amazon order ids (3-7-7 digits, e.g. 302-4817265-9034712) found in a message's subject and text.
+"""Amazon order ids: the one definition of what an order id is, for policy, relay records and bounces.
 
-The policy engine reports the order ids it found in ``Verdict.order_ids``; this helper is the
-fallback when no engine runs, so every relay record still carries the orders it was about and an
-opt-out notice that names only the order can be traced back to the alias.
+An order id is 17 digits in groups of 3-7-7 (302-4817265-9034712). Sellers' systems do not always
+write the plain hyphen: HTML templates use non-breaking or en dashes, Japanese templates full-width
+digits. ``find_order_ids`` reads all of these and returns the canonical form; ``mask_order_ids``
+blanks every order-id-shaped number (also with spaces between the groups, or as a 17-digit run) so
+that no number matcher (phone numbers above all: the middle group of ``302-0817265-...`` is a
+valid German number) ever sees one.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-from email.message import EmailMessage
+import unicodedata
 
-ORDER_ID = re.compile(r"(?<![\d-])(\d{3}-\d{7}-\d{7})(?![\d-])")
+from gateway.message import read_message
 
-# Enough text to find the order ids of any real message; a huge attachment is not read.
+__all__ = ["ORDER_ID", "find_order_ids", "mask_order_ids", "order_ids_in_message", "order_ids_in_text"]
+
+ORDER_ID = re.compile(r"(?<!\d)(\d{3}-\d{7}-\d{7})(?!\d)")
+"""The canonical form (group 1 is the id)."""
+
+# Hyphen-minus, hyphen, non-breaking hyphen, figure dash, en dash, em dash, minus sign, small and
+# full-width hyphen-minus (NFKC folds the last two, but callers may pass raw text).
+_DASH = "\\-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
+_WRITTEN = re.compile(rf"(?<!\d)(\d{{3}})[{_DASH}](\d{{7}})[{_DASH}](\d{{7}})(?!\d)")
+_MASKABLE = re.compile(rf"(?<!\d)\d{{3}}[{_DASH}\s]{{1,3}}\d{{7}}[{_DASH}\s]{{1,3}}\d{{7}}(?!\d)|(?<!\d)\d{{17}}(?!\d)")
+
+# Enough text to find the order ids of any real message.
 _MAX_TEXT = 1024 * 1024
 
 
-def order_ids_in_text(text: str) -> tuple[str, ...]:
-    """Distinct order ids in ``text``, in order of appearance."""
-    return tuple(dict.fromkeys(ORDER_ID.findall(text)))
+def _digits_folded(text: str) -> str:
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text)
 
 
-def _text_parts(message: EmailMessage) -> list[str]:
-    texts: list[str] = []
-    size = 0
-    for part in message.walk():
-        if part.is_multipart() or part.get_content_maintype() != "text":
-            continue
-        if part.get_content_disposition() == "attachment":
-            continue
-        try:
-            content = part.get_content()
-        except (LookupError, UnicodeError, ValueError):
-            payload = part.get_payload(decode=True)
-            content = payload.decode("latin-1") if isinstance(payload, bytes) else ""
-        if isinstance(content, str):
-            texts.append(content[: _MAX_TEXT - size])
-            size += len(texts[-1])
-        if size >= _MAX_TEXT:
-            break
-    return texts
+def find_order_ids(text: str) -> tuple[str, ...]:
+    """Distinct order ids in ``text`` in canonical form, in order of appearance."""
+    text = _digits_folded(text[:_MAX_TEXT])
+    return tuple(dict.fromkeys(f"{a}-{b}-{c}" for a, b, c in _WRITTEN.findall(text)))
 
 
-_ENCODED = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*(?:base64|quoted-printable)|=\?[^?\s]+\?[bq]\?")
+order_ids_in_text = find_order_ids
+
+
+def mask_order_ids(text: str, fill: str = "#") -> str:
+    """``text`` with every order-id-shaped number replaced by ``fill`` characters (same length, so
+    positions found in the masked text hold in the original). Expects NFKC-folded digits."""
+    return _MASKABLE.sub(lambda m: fill * len(m.group(0)), text)
+
+
+def order_id_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The order-id-shaped numbers that overlap ``text[start:end]`` (looked for in a window around
+    it only: number matchers ask about their few candidates instead of masking a whole text)."""
+    left = max(0, start - 24)
+    return [(left + m.start(), left + m.end()) for m in _MASKABLE.finditer(text[left:end + 24])
+            if left + m.start() < end and left + m.end() > start]
 
 
 def order_ids_in_message(raw: bytes) -> tuple[str, ...]:
-    """Order ids in the Subject and the text parts of a raw message (CPU work: call in a thread)."""
-    if _ENCODED.search(raw) is None:
-        # Nothing encoded: the ids stand in the bytes as written, and a full MIME parse (the
-        # costliest step of relaying marketplace mail without a policy engine) finds nothing more.
-        return order_ids_in_text(raw[: 2 * _MAX_TEXT].decode("latin-1"))
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    try:
-        subject = str(message.get("Subject") or "")
-    except (ValueError, IndexError):  # a malformed encoded-word: read the raw header
-        subject = ""
-    return order_ids_in_text("\n".join([subject, *_text_parts(message)]))
+    """Order ids in the Subject and the text of a raw message, read by the one message reader
+    (every part decoded, HTML as text). CPU work: call it in a thread."""
+    content = read_message(raw)
+    return find_order_ids(content.subject + "\n" + content.body_text)

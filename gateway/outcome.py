@@ -73,6 +73,8 @@ class Outcome:
     shadow: bool = False
     detail: dict[str, str] = field(default_factory=dict)
     """Facts for the reply: ``marketplace`` and ``cap`` of a full daily cap, ``order_id`` of a counter."""
+    data: bytes = b""
+    """The bytes the message would be relayed as (repaired, subject rewritten, signed), when queued."""
 
     @property
     def accepted(self) -> bool:

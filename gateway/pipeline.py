@@ -43,6 +43,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.orderids import order_ids_in_message
 from gateway.outcome import Cause, Disposition, Outcome, StageResult
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
+from gateway.repair import RepairOptions, repair
+from gateway.signing import DkimSigner
 from gateway.spool import Spool, SpoolError
 from gateway.store.base import AliasStatus, PolicyStateView, Store
 from gateway.tenants import PolicyEvaluator, Tenant
@@ -108,7 +110,7 @@ class Run:
         self.note(stage, result, detail)
         self.outcome = Outcome(disposition, cause, self.shadow_of or self.verdict, queue_id=queue_id,
                                quarantine_id=quarantine_id, shadow=self.shadow_of is not None,
-                               detail=facts or {})
+                               detail=facts or {}, data=self.data if disposition is Disposition.QUEUED else b"")
 
 
 class _NoState:
@@ -153,7 +155,10 @@ class Pipeline:
         self.reconfigure(config)
 
     def reconfigure(self, config: GatewayConfig) -> None:
+        """Swap in a new config; a DkimError (an unreadable key file) leaves the old one in place."""
+        signer = DkimSigner.from_config(config.dkim)
         self.config = config
+        self.signer = signer
         self.classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
 
     async def run(self, txn: Transaction, tenant: Tenant, entrance: Entrance = Entrance.SMTP,
@@ -251,6 +256,49 @@ class Pipeline:
         run.verdict = dataclasses.replace(run.verdict, hits=all_hits,
                                           action=most_severe([h.action for h in all_hits]))
         run.note("evaluate", "changed", f"{SENDER_NOT_REGISTERED}: {sender}")
+
+    # -- repair -----------------------------------------------------------------------------------
+    async def _repair(self, run: Run) -> None:
+        """The ``strip`` action: remove what the rules found (a tracking pixel, a linked logo, ...),
+        evaluate the repaired message again and relay it if it now passes; otherwise the verdict
+        stands, with what could not be stripped held. Other rules' hits do not stop the attempt
+        (a linked logo is also an external link), the re-evaluation decides."""
+        verdict = run.verdict
+        strip_hits = [h for h in verdict.hits if h.action is Action.STRIP]
+        if not strip_hits:
+            run.note("repair", "skipped")
+            return
+        kinds = frozenset(h.repair for h in strip_hits if h.repair)
+        if run.tenant.shadow and run.entrance in (Entrance.SMTP, Entrance.CHECK):
+            run.note("repair", "skipped", f"shadow mode: would strip {', '.join(sorted(kinds))}")
+            return
+        policy: PolicyEvaluator | None = run.tenant.policy
+        allow = (*self.config.policy.link_allow_domains,
+                 *(f"amazon.{tld}" for tld in self.config.marketplace.tlds))
+        repaired = await asyncio.to_thread(repair, run.txn.data, RepairOptions(kinds=kinds, allow_domains=allow))
+        after: Verdict | None = None
+        if repaired.changed and policy is not None:
+            fixed_run = dataclasses.replace(run, txn=dataclasses.replace(run.txn, data=repaired.raw), stages=[])
+            after = await self._engine_verdict(fixed_run, policy)
+            if after is None:  # the re-check timed out: that run already decided (deferred)
+                run.outcome, run.stages = fixed_run.outcome, [*run.stages, *fixed_run.stages]
+                return
+        if after is not None and after.action in (Action.RELAY, Action.REWRITE):
+            removed = tuple((r.kind, r.what, r.where) for r in repaired.removals)
+            recorded = tuple(Hit(h.rule, Action.STRIP, f"{h.reason}: removed before relaying", h.evidence, h.repair)
+                             for h in strip_hits)
+            run.txn = dataclasses.replace(run.txn, data=repaired.raw)
+            run.data = repaired.raw
+            run.verdict = dataclasses.replace(after, hits=(*recorded, *after.hits), repairs=removed)
+            run.note("repair", "changed", f"removed {', '.join(repaired.kinds)}; the repaired message passes")
+            return
+        # Not repairable here: the message is held for an admin, with the rules' reasons.
+        held = tuple(dataclasses.replace(h, action=Action.QUARANTINE, reason=f"{h.reason} (could not be repaired)")
+                     if h.action is Action.STRIP else h for h in verdict.hits)
+        run.verdict = dataclasses.replace(verdict, hits=held, action=most_severe([h.action for h in held]))
+        run.note("repair", "changed", "could not be repaired: " + (
+            f"still {after.action} after removing {', '.join(repaired.kinds)}" if after is not None
+            else "nothing removable found"))
 
     # -- shadow -----------------------------------------------------------------------------------
     async def _shadow(self, run: Run) -> None:
@@ -410,6 +458,7 @@ class Pipeline:
                 run.finish(Disposition.REFUSED, Cause.NOT_HELD, "store",
                            f"{release.quarantine_id} was released or deleted by someone else")
                 return
+        await self._sign(run)
         try:
             queue_id = await self.spool.put(txn.mail_from, txn.rcpt_tos, run.data, meta, queue_id=txn.queue_id)
         except (SpoolError, ValueError) as exc:
@@ -427,6 +476,20 @@ class Pipeline:
             # recovery finding the message in the spool, not by spooling it twice.
             await self.store.mark_release_spooled(release.quarantine_id, queue_id)
         run.finish(Disposition.QUEUED, Cause.ACCEPTED, "store", f"queued as {queue_id}", queue_id=queue_id)
+
+    async def _sign(self, run: Run) -> None:
+        """DKIM-sign what is relayed, for the From domain's key: a subject rewrite (or a repair)
+        breaks a signature made before the gateway, so the gateway's replaces it."""
+        signer = self.signer
+        if signer is None or (self.config.dkim.sign == "changed" and run.data == run.txn.data):
+            return
+        signed = await asyncio.to_thread(signer.sign, run.data)
+        if signed.domain is None:
+            run.note("sign", "skipped", "no DKIM key for the From domain")
+            return
+        run.data = signed.raw
+        run.note("sign", "changed", f"DKIM d={signed.domain}"
+                 + (f", replaced {signed.replaced} earlier signature(s)" if signed.replaced else ""))
 
     # -- record -----------------------------------------------------------------------------------
     async def _record(self, run: Run) -> None:
@@ -467,8 +530,13 @@ class Pipeline:
         if self.metrics is not None:
             self.metrics.observe_decision(verdict, run.recipients[0].marketplace if run.recipients else None,
                                           shadow, run.tenant.id)
+        # One name per id across the log: a held message's quarantine id, a spooled one's queue id
+        # (as delivery.* and quarantine_* events call them); a refused message has neither.
+        outcome = run.outcome
+        held = outcome is not None and outcome.disposition is Disposition.HELD
         log.info(
-            "decision", ref=ref, tenant=run.tenant.id, shadow=shadow, entrance=str(run.entrance),
+            "decision", queue_id=None if held else (ref or None), quarantine_id=ref if held else None,
+            tenant=run.tenant.id, shadow=shadow, entrance=str(run.entrance),
             message_id=txn.message_id, peer=txn.peer, auth_user=txn.auth_user, mail_from=txn.mail_from,
             rcpt_tos=txn.rcpt_tos, size=txn.size, marketplace=verdict.marketplace,
             action=f"would-{verdict.action}" if shadow else str(verdict.action), critical=verdict.critical,
@@ -528,6 +596,7 @@ _WRITING = frozenset({Entrance.SMTP, Entrance.RELEASE, Entrance.RECOVERY})
 STAGES: tuple[Stage, ...] = (
     Stage("classify", Pipeline._classify, _ALL),
     Stage("evaluate", Pipeline._evaluate, _ALL),
+    Stage("repair", Pipeline._repair, _ALL),
     Stage("shadow", Pipeline._shadow, frozenset({Entrance.SMTP, Entrance.CHECK})),
     Stage("reserve", Pipeline._reserve, frozenset({Entrance.SMTP, Entrance.RELEASE, Entrance.CHECK})),
     Stage("store", Pipeline._store, _ALL),

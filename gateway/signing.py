@@ -21,6 +21,8 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.errors import GatewayError
+
 if TYPE_CHECKING:
     from gateway.config import DkimConfig
 
@@ -36,7 +38,7 @@ _FIELD_START = re.compile(rb"(?m)^(?=[^ \t\r\n])")
 _D_TAG = re.compile(rb"(?i)(?:^|;)\s*d\s*=\s*([^;\s]+)")
 
 
-class DkimError(Exception):
+class DkimError(GatewayError):
     """A DKIM key cannot be used (missing, unreadable or not an RSA private key)."""
 
 

@@ -91,6 +91,7 @@ phrases.en = ["delivery appointment"]
 id = "critical-keyword-missing"
 description = "Adds the keyword to critical mail."
 action = "rewrite"
+rewrite = "add-keyword"
 reason = "{keyword} added"
 [[rules.match]]
 type = "check"
@@ -100,6 +101,7 @@ check = "critical-keyword-missing"
 id = "critical-keyword-misused"
 description = "Removes the keyword from anything else."
 action = "quarantine"
+rewrite = "remove-keyword"
 reason = "The keyword {evidence} is only for critical messages"
 [[rules.match]]
 type = "check"
@@ -187,7 +189,8 @@ async def test_relay_is_queued_recorded_with_its_order_and_delivery_told(world: 
     outcome = await world.smtp(mail(f"Your order {ORDER}", f"Your order {ORDER} has shipped."))
     assert outcome.disposition is Disposition.QUEUED and outcome.queue_id
     assert replies.smtp_reply(outcome) == f"250 2.0.0 Ok: queued as {outcome.queue_id}"
-    assert [s.stage for s in outcome.stages] == ["classify", "evaluate", "shadow", "reserve", "store", "record"]
+    assert [s.stage for s in outcome.stages] == ["classify", "evaluate", "repair", "shadow", "reserve", "store",
+                                                 "record"]
     assert world.notified == [1]
     assert await world.store.relays_by_order(ORDER, "com", 0) == [(ALIAS, "com")]
     [decision] = await world.store.decisions()
@@ -208,7 +211,7 @@ async def test_reject_is_refused_with_the_rule_in_the_reply_and_recorded(world: 
 async def test_quarantine_is_held_and_recorded(world: World) -> None:
     outcome = await world.smtp(mail(f"Order {ORDER}", "Write me on WhatsApp."))
     assert outcome.disposition is Disposition.HELD and outcome.quarantine_id
-    assert replies.smtp_reply(outcome) == f"250 2.6.0 Ok: held for review as {outcome.quarantine_id}"
+    assert replies.smtp_reply(outcome) == f"250 2.0.0 Ok: held for review as {outcome.quarantine_id}"
     record = await world.store.get_quarantine(outcome.quarantine_id)
     assert record is not None and record.status == "held"
     assert [h["rule"] for h in record.verdict["hits"]] == ["off-platform"]

@@ -7,6 +7,7 @@ import email
 import email.policy
 import quopri
 from email.message import EmailMessage
+from pathlib import Path
 
 from gateway.repair import (
     EMOJI,
@@ -58,8 +59,7 @@ Newsletter abbestellen: https://news.moebel-beispiel.de/unsubscribe?u=1
 """
 
 
-def invoice(cte: str = "quoted-printable", charset: str = "utf-8") -> bytes:
-    plain, html = PLAIN, HTML
+def invoice(cte: str = "quoted-printable", charset: str = "utf-8", *, html: str = HTML, plain: str = PLAIN) -> bytes:
     if charset != "utf-8":  # a Latin charset has no emoji to carry
         plain, html = plain.replace(" 😊", ""), html.replace(" 😊", "")
     msg = EmailMessage()
@@ -177,3 +177,21 @@ def test_quoted_printable_soft_breaks_survive_the_edit() -> None:
     assert isinstance(payload, str)
     assert all(len(line) <= 76 for line in payload.splitlines())
     assert quopri.decodestring(payload.encode()).decode("utf-8") == html_part.get_content()
+
+
+def test_gateway_check_shows_the_repairs_and_writes_the_repaired_message(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    eml, out = tmp_path / "invoice.eml", tmp_path / "repaired.eml"
+    eml.write_bytes(invoice(html=HTML.split("<p>Web:")[0] + "</body></html>\n", plain=PLAIN.split("--\n")[0]))
+    done = subprocess.run([sys.executable, "-m", "gateway", "check", str(eml), "--json", "--write-repaired", str(out)],
+                          capture_output=True, text=True, check=True)
+    data = json.loads(done.stdout)
+    assert data["action"] == "relay" and data["outcome"] == "queued"
+    assert {r["kind"] for r in data["repairs"]} >= {TRACKING_PIXEL, LINKED_LOGO, EMOJI}
+    assert data["subject"] == "Ihre Rechnung zur Bestellung 302-0123456-7654321"
+    assert {h["rule"]: h["action"] for h in data["hits"]}["tracking-pixel"] == "strip"
+    fixed = out.read_bytes()
+    assert b"track.mailer.example" not in fixed and fixed.startswith(f"{REPAIRED_HEADER}: ".encode())

@@ -197,8 +197,10 @@ class AdminServer:
             log.warning("admin_users_without_credentials_file",
                         hint="admin.users needs auth.credentials_file or admin.credentials_file")
         if self.auth.token is None and not self.auth.users:
+            public = self.gateway.config.admin.public_metrics
+            open_paths = "/healthz, /readyz and /metrics" if public else "/healthz and /readyz"
             log.warning("admin_without_credentials",
-                        hint="set admin.token, admin.token_file or admin.users; only /healthz and /readyz answer")
+                        hint=f"set admin.token, admin.token_file or admin.users; only {open_paths} answer")
         log.info("admin_listening", host=host, port=self.port)
 
     @staticmethod

@@ -19,8 +19,8 @@ from gateway.bounces.message import Mail
 from gateway.bounces.phrases import PhraseIndex
 from gateway.bounces.report import BouncedRecipient
 from gateway.classify import Classifier
+from gateway.orderids import ORDER_ID
 
-ORDER_ID = re.compile(r"(?<![\d-])(\d{3}-\d{7}-\d{7})(?![\d-])")
 _ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}@marketplace\.amazon\.[A-Za-z.]{1,10}[A-Za-z]", re.IGNORECASE)
 _SENDER_TLD = re.compile(r"@(?:[a-z0-9-]+\.)*amazon\.([a-z.]+)$")
 _LINK_TLD = re.compile(r"\b(?:sellercentral|www)\.amazon\.([a-z]{2,3}(?:\.[a-z]{2})?)\b")

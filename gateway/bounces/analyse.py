@@ -13,6 +13,7 @@ from gateway.bounces import amazon, dsn, vendors
 from gateway.bounces.markers import is_challenge, looks_like_report
 from gateway.bounces.message import Mail, message_ids_in, read_mail
 from gateway.bounces.report import BouncedRecipient, BounceReport
+from gateway.orderids import ORDER_ID
 
 
 def correlation_ids(mail: Mail) -> tuple[str, ...]:
@@ -73,7 +74,7 @@ def analyse_one(raw: bytes) -> BounceReport:
         alias, marketplace = amazon.alias_among(
             [a for r in recipients for a in (r.original_recipient, r.address) if a]
             + ([mail.original.to] if mail.original else []))
-        order = amazon.ORDER_ID.search(mail.original.subject) if mail.original else None
+        order = ORDER_ID.search(mail.original.subject) if mail.original else None
         delayed = all(r.action.lower() == "delayed" for r in recipients)
         return BounceReport(kind="delay" if delayed else "dsn", recipients=recipients, alias=alias,
                             marketplace=marketplace,

@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 
+from gateway.bounces import reasons
 from gateway.bounces.message import Mail
-from gateway.bounces.reasons import POLICY_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class Markers:
 
 @cache
 def markers() -> Markers:
-    data = tomllib.loads((POLICY_DIR / "markers.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads((reasons.POLICY_DIR / "markers.toml").read_text(encoding="utf-8"))
     return Markers(
         bounce_subjects=tuple(s.lower() for s in data["bounce_subjects"]),
         report_senders=tuple(s.lower() for s in data["report_senders"]),

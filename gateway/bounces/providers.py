@@ -14,9 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from gateway.bounces import reasons
 from gateway.bounces.message import Mail
 from gateway.bounces.phrases import PhraseIndex
-from gateway.bounces.reasons import MAX_TEXT, POLICY_DIR, status_class
+from gateway.bounces.reasons import MAX_TEXT, status_class
 
 # How much of a report's own text is searched for a vendor's markers.
 DETECT_TEXT = 16384
@@ -95,7 +96,7 @@ def _vendor(entry: dict[str, Any]) -> Vendor:
 
 @cache
 def vendors(path: Path | None = None) -> tuple[Vendor, ...]:
-    data = tomllib.loads((path or POLICY_DIR / "vendors.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads((path or reasons.POLICY_DIR / "vendors.toml").read_text(encoding="utf-8"))
     return tuple(_vendor(e) for e in data["vendor"])
 
 
@@ -201,7 +202,7 @@ def _rhost(name: str, entry: dict[str, Any]) -> RemoteHost:
 
 @cache
 def remote_hosts(path: Path | None = None) -> tuple[RemoteHost, ...]:
-    data = tomllib.loads((path or POLICY_DIR / "rhosts.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads((path or reasons.POLICY_DIR / "rhosts.toml").read_text(encoding="utf-8"))
     return tuple(_rhost(k, v) for k, v in data["rhost"].items())
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.bounces.phrases import PhraseIndex
+from gateway.datafiles import shipped_bounce_wording
 
-POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "bounces"
+# The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise.
+POLICY_DIR = shipped_bounce_wording()
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 REPLY_RE = re.compile(r"(?<![\d.-])([245][0-5]\d)(?=[ -]|$)")
@@ -34,6 +36,29 @@ PSEUDO_STATUS = {
     "contenterror": "960", "blocked": "971", "authfailure": "972", "requireptr": "973",
     "notcompliantrfc": "974", "badreputation": "975", "syntaxerror": "902", "onhold": "901",
 }
+
+
+def use_wording_dir(folder: Path) -> None:
+    """Read the bounce wording (these rules, Amazon's notices, DSN markers, vendor hints) from
+    ``folder`` from now on; the next parse reads the files afresh."""
+    global POLICY_DIR
+    from gateway.bounces import amazon, markers, providers
+
+    POLICY_DIR = folder
+    for cached in (rules, amazon.rules, markers.markers, providers.vendors, providers._say_index,
+                   providers.remote_hosts):
+        cached.cache_clear()
+
+
+def load_all() -> None:
+    """Read every wording file now (start-up), so a broken one fails here, not as "not-bounce"."""
+    from gateway.bounces import amazon, markers, providers
+
+    rules()
+    amazon.rules()
+    markers.markers()
+    providers.vendors()
+    providers.remote_hosts()
 
 
 def _norm(text: str) -> str:

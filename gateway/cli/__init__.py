@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "db",
     "dkim_cmd",
+    "backup_cmd",
+    "health",
 )
 
 

@@ -79,8 +79,22 @@ def summary_text(report: BounceReport) -> str:
     return "\n".join(lines)
 
 
+def wording_ready(command: str, wording_dir: Path | None) -> bool:
+    """Load the bounce wording up front: a missing folder is an error, not every message "not-bounce"."""
+    from gateway.datafiles import DataFilesError, load_bounce_wording
+
+    try:
+        load_bounce_wording(wording_dir)
+    except DataFilesError as exc:
+        print(f"gateway bounce {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def run_parse(args: argparse.Namespace) -> int:
     configure_logging()  # log lines go to stderr; stdout carries only the result
+    if not wording_ready("parse", None):
+        return 2
     try:
         raw = _read(args.file)
     except OSError as exc:
@@ -97,6 +111,15 @@ def run_parse(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     if args.dry_run or args.config is None:
         configure_logging("auto", "warning")
+        wording_dir = None
+        if args.config is not None:
+            try:
+                wording_dir = load_config(args.config).bounces.wording_dir
+            except ConfigError as exc:
+                print(f"gateway bounce import: {exc}", file=sys.stderr)
+                return 2
+        if not wording_ready("import", wording_dir):
+            return 2
         return asyncio.run(_import(args, None))
     else:
         try:
@@ -110,6 +133,8 @@ def run_import(args: argparse.Namespace) -> int:
         # Per-notice records stay out of the summary on stdout; warnings (policy notices, status
         # changes) go to stderr.
         configure_logging(config.log.format, "warning")
+        if not wording_ready("import", config.bounces.wording_dir):
+            return 2
 
     async def recording() -> int:
         store = await open_store(config)
@@ -186,6 +211,8 @@ def run_poll(args: argparse.Namespace) -> int:
         print(f"gateway bounce poll: no [bounces.imap] mailbox in {args.config}", file=sys.stderr)
         return 2
     configure_logging(config.log.format, "warning")
+    if not wording_ready("poll", config.bounces.wording_dir):
+        return 2
     return asyncio.run(_poll_all(config, args.json))
 
 

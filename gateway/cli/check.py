@@ -11,7 +11,8 @@ With ``--json`` one JSON object (the contract other tools depend on; fields are 
      "hits": [{"rule", "action", "reason", "evidence"}],
      "outcome": "queued"|"held"|"refused"|"deferred", "cause": ..., "shadow": bool,
      "decided_by": [stage, ...], "stages": [{"stage", "result", "detail"}],
-     "smtp_reply": "...", "tenant": id, "order_ids": [...]}
+     "smtp_reply": "...", "tenant": id, "order_ids": [...],
+     "language": code|null, "purpose": id|null}
 
 ``action`` and ``hits`` are the decision the server would record (in shadow mode, what would have
 happened); ``decided_by`` names the stages that changed it or ended the run (``evaluate``: the
@@ -61,6 +62,8 @@ def register(subparsers: Any) -> None:
                         help="the tenant (default: resolved as the server does, from --auth-user, --peer, --mail-from)")
     parser.add_argument("--auth-user", default=None, metavar="USER", help="the SMTP AUTH user, for the tenant")
     parser.add_argument("--peer", default="127.0.0.1", metavar="IP", help="the client address, for the tenant")
+    parser.add_argument("--write-repaired", type=Path, default=None, metavar="OUT.eml",
+                        help="write the message as it would be relayed (repaired, subject rewritten)")
     parser.set_defaults(func=run)
 
 
@@ -197,6 +200,12 @@ def run(args: argparse.Namespace) -> int:
     except (CheckError, StoreError) as exc:  # no tenant for the sender; the state cannot be read
         print(f"gateway check: {exc}", file=sys.stderr)
         return 1
+    if args.write_repaired is not None:
+        if not outcome.data:
+            print(f"gateway check: not written: the message would be {outcome.disposition}, not relayed",
+                  file=sys.stderr)
+        else:
+            args.write_repaired.write_bytes(outcome.data)
     if args.json:
         print(json.dumps(as_json(outcome, tenant, raw), ensure_ascii=False))
     else:

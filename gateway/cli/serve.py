@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.log import configure_logging
+from gateway.log import configure_logging, get_logger
 
 # glibc's mallopt parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD).
 _M_MMAP_THRESHOLD = -3
@@ -64,10 +64,16 @@ def _load(path: Path | None) -> GatewayConfig | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"gateway: configuration error in {exc.source}:", file=sys.stderr)
+        # Before the config is read its log format is unknown: "auto" (JSON unless on a terminal).
+        configure_logging("auto", "info")
         for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
+            refuse(line.partition(":")[0] or "(config)", line, source=exc.source)
         return None
+
+
+def refuse(key: str, error: str, **context: Any) -> None:
+    """One line (a JSON object in production) saying why the gateway does not start, naming the key."""
+    get_logger("gateway.serve").error("startup_refused", key=key, error=error, **context)
 
 
 def deliver_only(args: argparse.Namespace) -> int:
@@ -93,14 +99,13 @@ def reload_running(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
-    from gateway.app import PID_FILE
+    from gateway.lifecycle import NotServing, running_gateway
 
-    pid_file = config.state_dir / PID_FILE
     try:
-        pid = int(pid_file.read_text().strip())
+        pid = running_gateway(config.state_dir)
         os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError) as exc:
-        print(f"gateway: no running gateway found via {pid_file}: {exc}", file=sys.stderr)
+    except (NotServing, OSError) as exc:
+        print(f"gateway: no running gateway signalled: {exc}", file=sys.stderr)
         return 1
     print(f"sent SIGHUP to gateway pid {pid}; its log says whether the reload was taken")
     return 0
@@ -111,20 +116,98 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     configure_logging(config.log.format, config.log.level)
+    from gateway import preflight
+    from gateway.datafiles import DataFilesError, load_bounce_wording
+
+    # What config check finds, as this user; the rule packs load in start() (PolicyLoadError).
+    problems = [p for p in preflight.check(config, load=False) if not p.warning]
+    if not problems:
+        try:
+            load_bounce_wording(config.bounces.wording_dir)
+        except DataFilesError as exc:
+            problems.append(preflight.Problem("bounces.wording_dir", str(exc)))
+    if problems:
+        for problem in problems:
+            refuse(problem.key, problem.message)
+        return 2
     return_large_buffers_to_os()
     from gateway.app import Gateway
-    from gateway.log import get_logger
-    from gateway.store.base import StoreError
-    from gateway.store.factory import describe
 
     try:
         asyncio.run(Gateway(config, config_path=args.config).run())
     except KeyboardInterrupt:
         return 130
-    except StoreError as exc:
-        # Unreachable database or a schema that is behind: say so (and how to fix it), no traceback;
-        # systemd's Restart= tries again, which is what an unreachable database needs.
-        get_logger("gateway.serve").error("state_unavailable", state=describe(config), error=str(exc))
-        print(f"gateway: state at {describe(config)}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        refusal = startup_refusal(config, exc)
+        if refusal is None:
+            raise  # a bug, not the configuration or the machine: the traceback is what helps
+        refuse(*refusal)
         return 2
     return 0
+
+
+def startup_refusal(config: GatewayConfig, exc: BaseException) -> tuple[str, str] | None:
+    """(key, one-line reason) for a failure that the configuration or the machine caused."""
+    import sqlite3
+    import ssl
+
+    from gateway.auth import CredentialsError
+    from gateway.datafiles import DataFilesError
+    from gateway.lifecycle import AlreadyServing
+    from gateway.policy.loader import PolicyLoadError
+    from gateway.preflight import policy_key
+    from gateway.spool import SpoolError
+    from gateway.store.base import StoreError
+    from gateway.store.factory import describe
+
+    state_key = "state.database" if config.state.database else "state.directory"
+    if isinstance(exc, StoreError):
+        # Unreachable database, a schema that is behind, a damaged gateway.db: systemd's Restart=
+        # tries again, which is what an unreachable database needs.
+        return state_key, f"state at {describe(config)}: {exc}"
+    if isinstance(exc, SpoolError):
+        return "state.directory", f"{exc} (see docs/OPERATIONS.md, 'When the gateway refuses to start')"
+    if isinstance(exc, AlreadyServing):
+        return "state.directory", str(exc)
+    if isinstance(exc, PolicyLoadError):
+        return policy_key(config, exc.file), str(exc)
+    if isinstance(exc, DataFilesError):
+        return str(exc).partition(":")[0], str(exc)
+    if isinstance(exc, CredentialsError):
+        return "auth.credentials_file", str(exc)
+    if isinstance(exc, ssl.SSLError):
+        return "tls.cert_file", f"TLS: {exc}"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return state_key, f"state at {describe(config)}: {exc} (restore it from a backup: gateway restore)"
+    if isinstance(exc, OSError):
+        import errno
+
+        if exc.errno == errno.ENOSPC:
+            return "state.directory", f"no space left on the file system of {config.state_dir}: {exc}"
+        return _os_error_key(config, exc), _os_error_text(exc)
+    return None
+
+
+def _os_error_key(config: GatewayConfig, exc: OSError) -> str:
+    import errno
+
+    from gateway.preflight import path_needs
+
+    if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES) and exc.filename is None:
+        text = str(exc)
+        for key, (host, port) in config.listeners():
+            if f"'{host}', {port})" in text or f"{host}:{port}" in text:
+                return key
+    if exc.filename is not None:
+        name = str(exc.filename)
+        for need in path_needs(config):
+            if name == str(need.path) or name.startswith(str(need.path) + os.sep):
+                return need.key
+    return "state.directory" if exc.errno == errno.ENOSPC else "environment"
+
+
+def _os_error_text(exc: OSError) -> str:
+    text = str(exc)
+    if exc.filename is not None and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    return text

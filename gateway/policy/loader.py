@@ -35,8 +35,10 @@ from typing import Any, Literal
 import regex
 
 from gateway.errors import GatewayError
-from gateway.policy.matchers import CHECKS, LANGUAGES, Phrase, Zone
+from gateway.policy.checks import CHECKS
+from gateway.policy.matchers import LANGUAGES, Phrase, Zone
 from gateway.policy.verdict import Action
+from gateway.repair import KINDS as REPAIR_KINDS
 
 
 class PolicyLoadError(GatewayError):
@@ -52,8 +54,10 @@ class PolicyLoadError(GatewayError):
 
 _ID = regex.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_KEYS = {"id", "description", "action", "score", "reason", "applies_to", "scope", "tags", "examples",
-              "match", "enabled", "smtp_code", "enhanced_status"}
-_ACTIONS = {"reject", "quarantine", "rewrite", "relay"}
+              "match", "enabled", "smtp_code", "enhanced_status", "rewrite", "repair"}
+_REWRITES = ("add-keyword", "remove-keyword")
+Rewrite = Literal["add-keyword", "remove-keyword"]
+_ACTIONS = {"reject", "quarantine", "rewrite", "relay", "strip"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,8 @@ class Matcher:
     patterns: tuple[regex.Pattern[str], ...] = ()
     check: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    item_lines: bool = False
+    """Also count occurrences inside order-table line items (product names): off by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,10 @@ class Rule:
     examples_miss: tuple[Path, ...] = ()
     smtp_code: int | None = None
     enhanced_status: str | None = None
+    rewrite: Rewrite | None = None
+    """What a hit does to the subject: add the marketplace's keyword, or remove every keyword."""
+    repair: str | None = None
+    """What the ``strip`` action removes for this rule (a gateway.repair kind)."""
 
     @property
     def uses_checks(self) -> bool:
@@ -134,7 +144,7 @@ def _pack_files(directory: Path) -> list[Path]:
 
 def _read_pack(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     data = _read_toml(path)
-    unknown = set(data) - {"pack", "rules", "disable"}
+    unknown = set(data) - {"pack", "rules", "disable", "purposes", "keywords"}
     if unknown:
         raise PolicyLoadError(path, None, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
     rules = data.get("rules", [])
@@ -159,7 +169,7 @@ def _phrase_list(value: Any, file: Path, rule: str, what: str) -> PhraseList:
                                               f"(known: {', '.join(sorted(LANGUAGES))})")
         if not isinstance(items, list) or not all(isinstance(i, str) and i.strip("* ") for i in items):
             raise PolicyLoadError(file, rule, f"{what}.{lang} must be a list of non-empty strings")
-        phrases = tuple(Phrase.parse(i) for i in items)
+        phrases = tuple(Phrase.parse(i, lang) for i in items)
         empty = [i for i, p in zip(items, phrases, strict=True) if not p.text]
         if empty:
             raise PolicyLoadError(file, rule, f"{what}.{lang}: phrase {empty[0]!r} has no letters or digits")
@@ -168,8 +178,8 @@ def _phrase_list(value: Any, file: Path, rule: str, what: str) -> PhraseList:
 
 
 _MATCHER_KEYS: dict[str, set[str]] = {
-    "phrases": {"type", "phrases", "unless", "zone"},
-    "near": {"type", "phrases", "near", "within", "unless", "zone"},
+    "phrases": {"type", "phrases", "unless", "zone", "item_lines"},
+    "near": {"type", "phrases", "near", "within", "unless", "zone", "item_lines"},
     "regex": {"type", "patterns", "zone"},
     "only": {"type", "phrases", "filler", "closing", "min_words"},
     "check": {"type", "check", "params"},
@@ -189,9 +199,12 @@ def _matcher(spec: Any, file: Path, rule: str) -> Matcher:
     if zone not in ("all", "subject", "body"):
         raise PolicyLoadError(file, rule, f"zone must be all, subject or body, not {zone!r}")
     unless = _phrase_list(spec["unless"], file, rule, "unless") if "unless" in spec else None
+    item_lines = spec.get("item_lines", False)
+    if not isinstance(item_lines, bool):
+        raise PolicyLoadError(file, rule, "item_lines must be true or false")
     if kind == "phrases":
         return Matcher("phrases", zone=zone, phrases=_phrase_list(spec.get("phrases"), file, rule, "phrases"),
-                       unless=unless)
+                       unless=unless, item_lines=item_lines)
     if kind == "near":
         within = spec.get("within", 60)
         if not isinstance(within, int) or within <= 0:
@@ -199,7 +212,7 @@ def _matcher(spec: Any, file: Path, rule: str) -> Matcher:
                                               "of characters")
         return Matcher("near", zone=zone, phrases=_phrase_list(spec.get("phrases"), file, rule, "phrases"),
                        second=_phrase_list(spec.get("near"), file, rule, "near"), within=within,
-                       unless=unless)
+                       unless=unless, item_lines=item_lines)
     if kind == "only":
         min_words = spec.get("min_words", 3)
         if not isinstance(min_words, int) or min_words < 0:
@@ -311,10 +324,18 @@ def build_rule(raw: _RawRule) -> Rule:
     if enhanced is not None and (not isinstance(enhanced, str)
                                  or not regex.fullmatch(r"5\.\d{1,3}\.\d{1,3}", enhanced)):
         raise PolicyLoadError(file, rid, "enhanced_status must look like 5.x.y")
+    rewrite = data.get("rewrite")
+    if rewrite is not None and rewrite not in _REWRITES:
+        raise PolicyLoadError(file, rid, f"rewrite must be one of {', '.join(_REWRITES)}, not {rewrite!r}")
+    repair = data.get("repair")
+    if repair is not None and repair not in REPAIR_KINDS:
+        raise PolicyLoadError(file, rid, f"repair must be one of {', '.join(REPAIR_KINDS)}, not {repair!r}")
+    if action is Action.STRIP and repair is None:
+        raise PolicyLoadError(file, rid, "action 'strip' needs a 'repair' (what to remove)")
     return Rule(id=rid, description=data["description"].strip(), reason=data["reason"].strip(), action=action,
                 score=score, matchers=matchers, file=file, applies_to=applies_to, marketplaces=marketplaces,
                 languages=languages, tags=tags, examples_hit=resolved["hit"], examples_miss=resolved["miss"],
-                smtp_code=smtp_code, enhanced_status=enhanced)
+                smtp_code=smtp_code, enhanced_status=enhanced, rewrite=rewrite, repair=repair)
 
 
 def load_rules(packs_dir: Path, local_dir: Path | None = None, disabled: tuple[str, ...] = (),

@@ -10,16 +10,19 @@ match anywhere, as those scripts do not separate words.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import ahocorasick
-import phonenumbers
 import regex
 
 from gateway.policy.content import Link, MessageContent, normalize
+from gateway.policy.stems import COMPOUNDING, MIN_COMPOUND_HEAD, has_stemmer, japanese_stem, stem_words
 
 if TYPE_CHECKING:
     from gateway.classify import MarketplaceRecipient
@@ -41,17 +44,103 @@ class PolicyStateLike(Protocol):
 # The document rules match against
 
 
+# Prices as written: "29,95 EUR", "€ 16,50", "$64.00", "12,800円", "450.00 درهم", "269,00 kr".
+_PRICE = re.compile(r"(?i)\d[.,]\d{2}\s?(?:€|eur\b|usd\b|\$|£|gbp\b|chf\b|zł|pln\b|kr\b|sek\b|tl\b|try\b|aed\b|sar\b"
+                    r"|brl\b|درهم|ريال)|(?:€|\$|£|¥|r\$)\s?\d|\d円")
+_CURRENCY_HINTS = ("eur", "EUR", "€", "$", "£", "¥", "円", "CHF", "PLN", "zł", "kr", "SEK", "TL", "TRY", "AED", "SAR",
+                   "BRL", "USD", "GBP", "درهم", "ريال")
+_ITEM_MARKER = re.compile(r"(?i)(?:^\s*\d{1,3}\s|\b(?:art\.?[ -]?nr|artikelnr|art\.? no|sku|ean|asin|qty|menge|anzahl"
+                          r"|stk|stück|pos|réf|ref|cod|codice|código|aantal|ilość|antal|adet|quantité|quantità"
+                          r"|cantidad)\b|\b\d+\s?x\s|品番|数量|単価)")
+_SENTENCE_END = re.compile(r"[.!?。！？]\s|[.!?。！？]$")
+
+
+def _item_spans(source: str, text: str, body_start: int) -> list[tuple[int, int]]:
+    if not any(hint in source for hint in _CURRENCY_HINTS):
+        return []
+    lines = source.split("\n")
+    priced = [len(_PRICE.findall(line)) if any(h in line for h in _CURRENCY_HINTS) else 0 for line in lines]
+    spans: list[tuple[int, int]] = []
+    pos = body_start
+    for i, line in enumerate(lines):
+        item = priced[i] >= 2 or (priced[i] == 1 and _ITEM_MARKER.search(line) is not None)
+        if not item and 0 < len(line.strip()) <= 80 and not _SENTENCE_END.search(line.strip()):
+            # A table cell of an HTML order table: prices follow within the next few short lines.
+            item = sum(priced[i + 1: i + 5]) >= 2 and all(len(x) <= 80 for x in lines[i + 1: i + 5])
+        if not item:
+            continue
+        norm = normalize(line).strip()
+        if not norm:
+            continue
+        found = text.find(norm, pos)
+        if found >= 0:
+            spans.append((found, found + len(norm)))
+            pos = found + len(norm)
+    return spans
+
+
+@dataclass(slots=True)
+class StemView:
+    """The document's words replaced by their stems in one language, with the way back: where
+    each word starts in the stemmed text and in the normalised text."""
+
+    text: str
+    words: list[str]
+    stem_starts: list[int]
+    word_starts: list[int]
+
+    def span_in_document(self, start: int, end: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.stem_starts, start) - 1
+        j = bisect.bisect_right(self.stem_starts, max(start, end - 1)) - 1
+        return self.word_starts[i], self.word_starts[j] + len(self.words[j])
+
+
+def _starts(words: list[str]) -> list[int]:
+    """Where each word starts in ``" ".join(words)``."""
+    lengths = itertools.accumulate(map(len, words), initial=0)
+    return list(map(operator.add, lengths, range(len(words))))
+
+
 @dataclass(slots=True)
 class Document:
     """The normalised subject and body in one string: ``" subject \\x01 body "``."""
 
     text: str
     subject_end: int
+    _stems: dict[str, StemView] = field(default_factory=dict)
+    source: str = ""
+    """The body as written (line breaks kept), for finding order-table lines."""
+    _item_spans: list[tuple[int, int]] | None = None
 
     @classmethod
     def build(cls, subject: str, body: str) -> Document:
         ns = normalize(subject)
-        return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns))
+        return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns), source=body)
+
+    def stemmed(self, lang: str) -> StemView:
+        view = self._stems.get(lang)
+        if view is None:
+            words = self.text[1:-1].split(" ")
+            stems = stem_words(lang, words)
+            view = StemView(text=" " + " ".join(stems) + " ", words=words,
+                            stem_starts=[1 + s for s in _starts(stems)],
+                            word_starts=[1 + s for s in _starts(words)])
+            self._stems[lang] = view
+        return view
+
+    def in_item_line(self, start: int, end: int) -> bool:
+        """Whether a span lies in a line item of an order table (product name, quantity, prices):
+        a product called "5-Sterne Hotelkissen" or "Porta buoni sconto" is not a request or an
+        offer. A line is an item when it holds two prices, or a price and an article number or a
+        quantity; a short line without sentence punctuation just before such prices (an HTML table
+        cell) counts too. Found once per document, in the text as written, then located in the
+        normalised text."""
+        if self._item_spans is None:
+            self._item_spans = _item_spans(self.source, self.text, self.subject_end)
+        if not self._item_spans:
+            return False
+        i = bisect.bisect_right(self._item_spans, (start, len(self.text))) - 1
+        return i >= 0 and self._item_spans[i][0] <= start and end <= self._item_spans[i][1]
 
     def in_zone(self, start: int, zone: Zone) -> bool:
         if zone == "all":
@@ -71,24 +160,54 @@ class Phrase:
     """Normalised, without the surrounding spaces."""
     left_bound: bool
     right_bound: bool
+    lang: str = "any"
 
     @classmethod
-    def parse(cls, raw: str) -> Phrase:
+    def parse(cls, raw: str, lang: str = "any") -> Phrase:
         stripped = raw.strip()
         left = not stripped.startswith("*")
         right = not stripped.endswith("*")
         text = normalize(stripped.strip("*")).strip()
         if _CJK.search(text):
             left = right = False
-        return cls(text=text, left_bound=left, right_bound=right)
+        return cls(text=text, left_bound=left, right_bound=right, lang=lang)
+
+    def stemmed(self) -> Phrase | None:
+        """The phrase as its stems in its language (None where no stemmer applies)."""
+        if not self.left_bound or not has_stemmer(self.lang) or _CJK.search(self.text):
+            return None
+        stems = stem_words(self.lang, self.text.split(" "))
+        right = self.right_bound
+        if right and self.lang in COMPOUNDING and len(stems[-1]) >= MIN_COMPOUND_HEAD:
+            right = False  # the head of a compound: "termin" finds "Terminvorschlägen"
+        return Phrase(text=" ".join(stems), left_bound=True, right_bound=right, lang=self.lang)
 
 
 Key = tuple[int, int, int]
 """(rule index, matcher index, slot): which phrase list of which matcher an occurrence belongs to."""
 
+_Entries = dict[tuple[str, bool, bool], list[Key]]
+
+
+def _automaton(entries: _Entries) -> Any:
+    automaton = ahocorasick.Automaton()
+    for (text, left, right), keys in entries.items():
+        word = (" " if left else "") + text + (" " if right else "")
+        lead, trail = int(left), int(right)
+        if word in automaton:
+            length, _, _, old = automaton.get(word)
+            automaton.add_word(word, (length, lead, trail, old + tuple(keys)))
+        else:
+            automaton.add_word(word, (len(word), lead, trail, tuple(keys)))
+    if not len(automaton):
+        return None
+    automaton.make_automaton()
+    return automaton
+
 
 class PhraseIndex:
-    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message.
+    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message, plus
+    one pass per stemmed language over the document's stems.
 
     Word boundaries are part of the automaton's keys: the normalised text separates words by
     exactly one space, so a whole-word phrase is stored as " phrase " and only whole-word
@@ -96,43 +215,91 @@ class PhraseIndex:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, bool, bool], list[Key]] = {}
-        self._automaton: Any = None
+        self._entries: dict[str, _Entries] = {}
+        """Phrases as written, by the language whose stems also hold them ("" for the rest)."""
+        self._stem_entries: dict[str, _Entries] = {}
+        self._exact: dict[frozenset[str], Any] = {}
+        self._stem_automata: dict[str, Any] = {}
 
     def add(self, key: Key, phrase: Phrase) -> None:
-        if phrase.text:
-            self._entries.setdefault((phrase.text, phrase.left_bound, phrase.right_bound), []).append(key)
+        if not phrase.text:
+            return
+        stem = phrase.stemmed()
+        group = phrase.lang if stem is not None and stem.text else ""
+        entries = self._entries.setdefault(group, {})
+        entries.setdefault((phrase.text, phrase.left_bound, phrase.right_bound), []).append(key)
+        if phrase.lang == "ja":
+            short = japanese_stem(phrase.text)
+            if short:
+                entries.setdefault((short, False, False), []).append(key)
+        if stem is not None and stem.text:
+            stems = self._stem_entries.setdefault(phrase.lang, {})
+            stems.setdefault((stem.text, stem.left_bound, stem.right_bound), []).append(key)
 
     def build(self) -> None:
-        automaton = ahocorasick.Automaton()
-        for (text, left, right), keys in self._entries.items():
-            word = (" " if left else "") + text + (" " if right else "")
-            lead, trail = int(left), int(right)
-            if word in automaton:
-                length, _, _, old = automaton.get(word)
-                automaton.add_word(word, (length, lead, trail, old + tuple(keys)))
-            else:
-                automaton.add_word(word, (len(word), lead, trail, tuple(keys)))
-        if len(automaton):
-            automaton.make_automaton()
-            self._automaton = automaton
-        else:
-            self._automaton = None
+        self._exact = {}
+        self._stem_automata = {lang: a for lang, entries in self._stem_entries.items()
+                               if (a := _automaton(entries)) is not None}
 
-    def scan(self, doc: Document, limit: int = 64) -> dict[Key, list[tuple[int, int]]]:
-        """Occurrences (start, end) of each phrase list, at most ``limit`` per key."""
+    def _exact_without(self, stemmed: frozenset[str]) -> Any:
+        """The automaton of the phrases as written, less those of the languages scanned as stems
+        (their phrases are found through their stems; one pass per message either way)."""
+        automaton = self._exact.get(stemmed, False)
+        if automaton is False:
+            merged: _Entries = {}
+            for group, entries in self._entries.items():
+                if group in stemmed:
+                    continue
+                for entry, keys in entries.items():
+                    merged.setdefault(entry, []).extend(keys)
+            automaton = _automaton(merged)
+            if len(self._exact) < 64:
+                self._exact[stemmed] = automaton
+        return automaton
+
+    @property
+    def stemmed_languages(self) -> frozenset[str]:
+        return frozenset(self._stem_automata)
+
+    def scan(self, doc: Document, languages: Sequence[str] = (), limit: int = 16) -> dict[Key, list[tuple[int, int]]]:
+        """Occurrences (start, end) of each phrase list, at most ``limit`` per key; in the words
+        as written and, for each of ``languages`` with a stemmer, in their stems."""
         found: dict[Key, list[tuple[int, int]]] = {}
-        if self._automaton is None:
-            return found
-        for end_index, (length, lead, trail, keys) in self._automaton.iter(doc.text):
-            start = end_index - length + 1 + lead
-            end = end_index + 1 - trail
-            for key in keys:
-                spans = found.get(key)
-                if spans is None:
-                    found[key] = [(start, end)]
-                elif len(spans) < limit:
-                    spans.append((start, end))
+        full: set[Key] = set()  # keys with ``limit`` occurrences: later matches are skipped cheaply
+        languages = [lang for lang in languages if lang in self._stem_automata]
+        exact = self._exact_without(frozenset(languages))
+        if exact is not None:
+            for end_index, (length, lead, trail, keys) in exact.iter(doc.text):
+                if full.issuperset(keys):
+                    continue
+                start = end_index - length + 1 + lead
+                end = end_index + 1 - trail
+                for key in keys:
+                    spans = found.get(key)
+                    if spans is None:
+                        found[key] = [(start, end)]
+                    elif len(spans) < limit:
+                        spans.append((start, end))
+                    else:
+                        full.add(key)
+        for lang in languages:
+            automaton = self._stem_automata[lang]
+            view = doc.stemmed(lang)
+            for end_index, (length, lead, trail, keys) in automaton.iter(view.text):
+                if full.issuperset(keys):
+                    continue
+                span = view.span_in_document(end_index - length + 1 + lead, end_index + 1 - trail)
+                for key in keys:
+                    spans = found.get(key)
+                    if spans is None:
+                        found[key] = [span]
+                    elif len(spans) >= limit:
+                        full.add(key)
+                    elif span not in spans:
+                        spans.append(span)
+        for spans in found.values():
+            if len(spans) > 1:
+                spans.sort()
         return found
 
 
@@ -158,6 +325,17 @@ class Context:
     keyword_patterns: Sequence[regex.Pattern[str]]
     """Every configured keyword, for finding misuse."""
     allow_domains: tuple[str, ...]
+    masked_subject: str = ""
+    """The subject, NFKC-folded, invisible characters removed, order ids blanked: what number
+    matchers read."""
+    masked_text: str = ""
+    """The seller's own text, NFKC-folded and invisible characters removed; number matchers blank
+    the order ids around each candidate they look at (``orderids.order_id_spans``)."""
+    language: str | None = None
+    language_percent: int = 0
+    purpose: str | None = None
+    critical_evidence: float = 0.0
+    """The summed evidence for critical purposes (>0: the message is at least partly critical)."""
     critical: bool = False
     tags: set[str] = field(default_factory=set)
     limits: dict[str, int] = field(default_factory=dict)
@@ -193,250 +371,6 @@ def domain_allowed(host: str, allowed: Sequence[str]) -> bool:
     return False
 
 
-# --------------------------------------------------------------------------------------------------
-# Built-in checks: each returns evidence (a short string) when it hits, None otherwise.
-
-CheckFn = Callable[[Context, Mapping[str, Any]], str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    fn: CheckFn
-    defaults: Mapping[str, Any]
-    description: str
-
-
-CHECKS: dict[str, Check] = {}
-
-
-def check(name: str, description: str, **defaults: Any) -> Callable[[CheckFn], CheckFn]:
-    def register(fn: CheckFn) -> CheckFn:
-        CHECKS[name] = Check(fn=fn, defaults=defaults, description=description)
-        return fn
-    return register
-
-
-@check("external-links", "links to hosts outside the allow-list", allow_domains=[])
-def _external_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
-    for link in ctx.links:
-        if link.url.lower().startswith(("mailto:", "tel:", "cid:", "data:")):
-            continue
-        if not link.host or not domain_allowed(link.host, allowed):
-            return link.url[:200]
-    return None
-
-
-@check("optout-links", "links whose address or label offers to unsubscribe",
-       words=["unsubscribe", "optout", "opt-out", "opt_out", "abmelden", "abbestellen", "desinscri",
-              "desabonn", "disiscriv", "cancelar-suscripcion", "darse-de-baja", "dar-de-baja"])
-def _optout_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    words = [w.lower() for w in params["words"]]
-    for link in ctx.links:
-        target = (link.url + " " + link.label).lower()
-        if any(w in target for w in words):
-            return link.url[:200]
-    return None
-
-
-_EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
-# Every emoji lies in these blocks; a one-range scan (stdlib re) rules most texts out quickly.
-_EMOJI_BLOCKS = re.compile("[\u203c\u2049\u2122-\u2bff\u3030\u303d\u3297\u3299\U0001f000-\U0001fffd]")
-_NOT_EMOJI = frozenset("©®™‼⁉↔↕↖↗↘↙↩↪")
-
-
-def _latin1(text: str) -> bool:
-    """Only Latin-1 characters (most European mail): no emoji possible but the © and ® we allow."""
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-@check("emoji", "emoji characters (Unicode Extended_Pictographic)")
-def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    for text in (ctx.subject, ctx.own_text):
-        if _latin1(text) or not _EMOJI_BLOCKS.search(text):
-            continue
-        for m in _EMOJI.finditer(text):
-            if m.group(0) not in _NOT_EMOJI:
-                return f"U+{ord(m.group(0)):04X} {m.group(0)}"
-    return None
-
-
-def _context_allows(text: str, start: int, end: int, words: Sequence[str], window: int) -> bool:
-    around = normalize(text[max(0, start - window): end + window])
-    for word in words:
-        folded = normalize(word).strip()
-        # A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK.
-        if (f" {folded}" if not _CJK.search(folded) else folded) in around:
-            return True
-    return False
-
-
-_EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")
-
-
-@check("email-addresses", "e-mail addresses written in the message (a buyer alias is not one)",
-       allow_context=[], window=80)
-def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    from gateway.policy.content import strip_invisible
-
-    for text in (ctx.subject, strip_invisible(ctx.own_text)):
-        for m in _EMAIL.finditer(text):
-            address = m.group(0)
-            if "@marketplace.amazon." in address.lower():
-                continue
-            if _context_allows(text, m.start(), m.end(), params["allow_context"], params["window"]):
-                continue
-            return address
-    return None
-
-
-_ORDER_ID = regex.compile(r"(?<!\d)\d{3}-\d{7}-\d{7}(?!\d)")
-_PHONE_CANDIDATE = regex.compile(r"(?:\+|\b00|\(0|\b0)[\d\s()./\-]{6,22}\d")
-_REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB", "de": "DE", "fr": "FR",
-           "it": "IT", "es": "ES", "nl": "NL", "se": "SE", "pl": "PL", "com.be": "BE", "com.tr": "TR",
-           "ae": "AE", "sa": "SA", "eg": "EG", "in": "IN", "co.jp": "JP", "com.au": "AU", "sg": "SG"}
-
-
-@check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
-       allow_context=[], window=80)
-def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    from gateway.policy.content import strip_invisible
-
-    region = _REGION.get(ctx.marketplace or "", "DE")
-    for text in (ctx.subject, strip_invisible(ctx.own_text)):
-        for cand in _PHONE_CANDIDATE.finditer(text):
-            number = cand.group(0)
-            if _ORDER_ID.search(number):  # order ids look like phone numbers to the library
-                number = _ORDER_ID.sub(lambda m: " " * len(m.group(0)), number)
-            digits = sum(ch.isdigit() for ch in number)
-            if digits < 7 or digits > 15:
-                continue
-            try:
-                matches = list(phonenumbers.PhoneNumberMatcher(number, region,
-                                                               leniency=phonenumbers.Leniency.VALID))
-            except Exception:
-                continue
-            for match in matches:
-                start = cand.start() + match.start
-                end = cand.start() + match.end
-                if _context_allows(text, start, end, params["allow_context"], params["window"]):
-                    continue
-                return str(match.raw_string)
-    return None
-
-
-def _query_string(src: str) -> bool:
-    return "?" in src and "=" in src.split("?", 1)[1]
-
-
-@check("tracking-pixels", "tiny or query-string remote images (they report when a buyer opens the mail)",
-       max_pixels=3)
-def _tracking_pixels(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    limit = int(params["max_pixels"])
-    for img in ctx.content.images:
-        if not img.remote:
-            continue
-        tiny = ((img.width is not None and img.width <= limit)
-                or (img.height is not None and img.height <= limit))
-        if tiny or _query_string(img.src):
-            return img.src[:200]
-    return None
-
-
-@check("remote-images", "images loaded from a server outside the allow-list", allow_domains=[])
-def _remote_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
-    for img in ctx.content.images:
-        if img.remote and not domain_allowed(img.host, allowed):
-            return img.src[:200]
-    return None
-
-
-@check("linked-images", "images (logos) wrapped in a link that leaves Amazon", allow_domains=[])
-def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    from gateway.policy.content import host_of
-
-    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
-    for img in ctx.content.images:
-        if img.linked_to and not img.linked_to.lower().startswith(("#", "cid:")):
-            host = host_of(img.linked_to)
-            if not host or not domain_allowed(host, allowed):
-                return f"{img.src[:80]} -> {img.linked_to[:120]}"
-    return None
-
-
-_CAPS_WORD = re.compile(r"[A-Z][A-ZÀ-ÖØ-Þ]{3,}")
-
-
-_NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
-                              "windowtext", "currentcolor", "initial", "rgb(0,0,0)", "rgb(0, 0, 0)"})
-
-
-@check("excessive-formatting", "many formatting tags, colours, large fonts, shouting",
-       max_tags=25, max_colors=3, max_font_px=24, max_caps_words=8)
-def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    c = ctx.content
-    if c.html_formatting > int(params["max_tags"]):
-        return f"{c.html_formatting} formatting elements"
-    colors = {col for col in c.html_colors if col not in _NEUTRAL_COLORS}
-    if len(colors) > int(params["max_colors"]):
-        return f"{len(colors)} colours: " + ", ".join(sorted(colors)[:5])
-    if c.html_max_font_px > float(params["max_font_px"]):
-        return f"font size {c.html_max_font_px:.0f}px"
-    for shout in ("!!!", "???"):
-        if shout in ctx.subject or shout in ctx.own_text:
-            return shout
-    caps = _CAPS_WORD.findall(ctx.own_text)
-    if len(caps) > int(params["max_caps_words"]):
-        return "capitals: " + " ".join(caps[:5])
-    return None
-
-
-@check("attachment-size", "decoded attachments larger in total than the limit", max_bytes=10 * 1024 * 1024)
-def _attachment_size(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    total = ctx.content.attachments_total
-    if total > int(params["max_bytes"]):
-        return f"{total} bytes in {len(ctx.content.attachments)} attachment(s)"
-    return None
-
-
-@check("attachment-kinds", "attachments whose content (or name) is of the listed kinds",
-       kinds=["executable", "script", "archive"])
-def _attachment_kinds(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    kinds = set(params["kinds"])
-    for att in ctx.content.attachments:
-        if att.kind in kinds:
-            return f"{att.filename or '(unnamed)'}: {att.kind} ({att.sniffed_type or att.declared_type})"
-    return None
-
-
-@check("attachment-not-allowed-kind", "attachments of a kind outside the allowed list",
-       allowed=["pdf", "image", "text"])
-def _attachment_other(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    allowed = set(params["allowed"])
-    for att in ctx.content.attachments:
-        if att.kind not in allowed:
-            return f"{att.filename or '(unnamed)'}: {att.sniffed_type or att.declared_type}"
-    return None
-
-
-@check("message-truncated", "MIME structure too deep or with too many parts to read completely")
-def _message_truncated(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    if ctx.content.truncated:
-        return "; ".join(ctx.content.problems)[:200] or "structure limit reached"
-    return None
-
-
-@check("order-id-missing", "no 17-digit order id (3-7-7) in subject or body")
-def _order_id_missing(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    return None if ctx.order_ids else "no order id like 302-4817265-9034712"
-
-
-# Sentences that carry no request of their own.
 _SENTENCE = regex.compile(r"[^.!?。！？\n]+")
 
 
@@ -481,68 +415,3 @@ def content_only(ctx: Context, filler_keys: set[Key], main_keys: set[Key], closi
     return ctx.doc.snippet(start, end, 30)
 
 
-@check("review-request-repeat", "a review request for an order that already had one (stateful)", limit=1)
-def _review_repeat(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    if "review-request" not in ctx.tags or ctx.state is None:
-        return None
-    ctx.limits["review-request"] = int(params["limit"])
-    for order_id in ctx.order_ids:
-        try:
-            count = ctx.state.review_requests(order_id)
-        except Exception:
-            continue
-        if count >= int(params["limit"]):
-            return f"order {order_id} already had {count} review request(s)"
-    return None
-
-
-def _alias_statuses(ctx: Context) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    if ctx.state is None:
-        return out
-    for rcpt in ctx.recipients:
-        try:
-            status = ctx.state.alias_status(rcpt.alias)
-        except Exception:
-            status = None
-        if status:
-            out.append((rcpt.alias, status))
-    return out
-
-
-@check("alias-dead", "the buyer alias bounced as unknown before")
-def _alias_dead(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    for alias, status in _alias_statuses(ctx):
-        if status == "dead":
-            return alias
-    return None
-
-
-@check("buyer-opted-out", "proactive, non-critical mail to a buyer who opted out of unsolicited messages")
-def _buyer_opted_out(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    if ctx.reply or (ctx.critical and ctx.keyword is not None):
-        return None
-    for alias, status in _alias_statuses(ctx):
-        if status == "optout":
-            return alias
-    return None
-
-
-@check("critical-keyword-missing", "critical content without the marketplace's subject keyword")
-def _keyword_missing(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    if not ctx.critical or ctx.keyword is None:
-        return None
-    if ctx.keyword_pattern is not None and ctx.keyword_pattern.search(ctx.subject):
-        return None
-    return f"subject {ctx.subject[:120]!r} lacks {ctx.keyword}"
-
-
-@check("critical-keyword-misused", "the subject keyword on a message that is not critical")
-def _keyword_misused(ctx: Context, params: Mapping[str, Any]) -> str | None:
-    if ctx.critical:
-        return None
-    for pattern in ctx.keyword_patterns:
-        m = pattern.search(ctx.subject)
-        if m:
-            return m.group(0)
-    return None

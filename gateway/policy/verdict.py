@@ -10,6 +10,9 @@ from typing import Any
 class Action(StrEnum):
     RELAY = "relay"
     REWRITE = "rewrite"
+    STRIP = "strip"
+    """Remove what the rule found (gateway/repair.py) and relay the rest, if the repaired message
+    then passes; otherwise the message is held."""
     QUARANTINE = "quarantine"
     REJECT = "reject"
 
@@ -18,7 +21,7 @@ class Action(StrEnum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {Action.RELAY: 0, Action.REWRITE: 1, Action.QUARANTINE: 2, Action.REJECT: 3}
+_SEVERITY = {Action.RELAY: 0, Action.REWRITE: 1, Action.STRIP: 2, Action.QUARANTINE: 3, Action.REJECT: 4}
 
 
 def most_severe(actions: list[Action] | tuple[Action, ...]) -> Action:
@@ -31,10 +34,14 @@ class Hit:
     action: Action
     reason: str
     evidence: str = ""
+    repair: str = ""
+    """What the rule's ``strip`` action removes (a gateway.repair kind), if it has one."""
 
     def as_json(self) -> dict[str, str]:
-        return {"rule": self.rule, "action": str(self.action), "reason": self.reason,
-                "evidence": self.evidence}
+        out = {"rule": self.rule, "action": str(self.action), "reason": self.reason, "evidence": self.evidence}
+        if self.repair:
+            out["repair"] = self.repair
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +68,22 @@ class Verdict:
     smtp_code: int | None = None
     """An SMTP code other than the action's default (e.g. 550 5.1.1 for a dead alias)."""
     enhanced_status: str | None = None
+    language: str | None = None
+    """The language of the seller's own text (ISO 639-1), None when it cannot be told."""
+    purpose: str | None = None
+    """What the message is about (invoice, shipping-confirmation, ...), from the purpose evidence."""
+    purpose_scores: tuple[tuple[str, float], ...] = ()
+    original_subject: str | None = None
+    """The subject as sent, when the rules changed it (``subject`` is what to relay)."""
+    subject_rewrites: tuple[str, ...] = ()
+    """What the rules did to the subject (e.g. ``add-keyword [Wichtig]``); applied whenever the
+    message is relayed, also on a release from quarantine."""
+    repairs: tuple[tuple[str, str, str], ...] = ()
+    """(kind, what, where) for each element the ``strip`` action removed before relaying."""
 
     @property
     def subject_changed(self) -> bool:
-        return self.action is Action.REWRITE
+        return self.original_subject is not None and self.original_subject != self.subject
 
     def as_json(self) -> dict[str, Any]:
         """The `gateway check --json` contract."""
@@ -75,8 +94,10 @@ class Verdict:
             "reply": self.reply,
             "marketplace": self.marketplace,
             "hits": [h.as_json() for h in self.hits],
+            "language": self.language,
+            "purpose": self.purpose,
+            "repairs": [{"kind": k, "what": w, "where": where} for k, w, where in self.repairs],
         }
-
 
     def as_log(self) -> dict[str, Any]:
         """Fields for the structured log line every verdict gets (hits in full, misses counted)."""
@@ -90,6 +111,9 @@ class Verdict:
             "hits": [h.as_json() for h in self.hits],
             "misses": len(self.misses),
             "smtp": f"{self.smtp_code} {self.enhanced_status}" if self.smtp_code else None,
+            "language": self.language,
+            "purpose": self.purpose,
+            "repairs": [k for k, _, _ in self.repairs],
         }
 
 

@@ -253,8 +253,8 @@ async def test_metrics_move_with_real_messages(admin_gateway: Gateway, http: aio
     assert value('gateway_messages_total{action="quarantine",marketplace="de",tenant=""}') == 1
     assert value('gateway_rule_hits_total{action="quarantine",rule="off-platform-contact",tenant=""}') == 1
     assert value("gateway_quarantine_depth") == 1
-    assert value('gateway_processing_seconds_count{outcome="accepted"}') == 1
-    assert value('gateway_processing_seconds_count{outcome="held"}') == 1
+    assert value('gateway_processing_seconds_count{action="relay"}') == 1
+    assert value('gateway_processing_seconds_count{action="quarantine"}') == 1
     assert value("gateway_spool_depth") >= 0
     # Delivery results are counted once they have settled in the spool (about a second).
     async with asyncio.timeout(15):

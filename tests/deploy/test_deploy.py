@@ -1,9 +1,10 @@
 """Deployment files: the systemd unit (systemd-analyze verify when available, and the sd_notify
 handshake of a real `gateway serve`), the Dockerfile's references and the compose file.
 
-No container engine runs on the test machines, so the image is not built here: the Dockerfile is
-checked for what it copies, the user it runs as and its health check, and the compose file is
-parsed as YAML and checked for the files it mounts.
+The image itself is built and smoke-tested by CI (tests/smoke/container.sh, buildah); here the
+Dockerfile is checked for what it copies, the user it runs as and its health check, the build
+context filter for what it keeps out, the compose file for the files it mounts, and every example
+configuration for loading and for relaying without AUTH from loopback only.
 """
 
 from __future__ import annotations
@@ -116,26 +117,53 @@ def test_serve_tells_systemd_ready_and_stopping(tmp_path: Path) -> None:
     assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
 
 
+def dockerfile_instructions() -> list[str]:
+    logical = re.sub(r"\\\n", " ", (CONTAINER / "Dockerfile").read_text())
+    return [line.strip() for line in logical.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
 def test_dockerfile_references_exist_and_run_as_non_root() -> None:
-    text = (CONTAINER / "Dockerfile").read_text()
-    logical = re.sub(r"\\\n", " ", text)
-    instructions = [line.strip() for line in logical.splitlines() if line.strip() and not line.strip().startswith("#")]
-    first = instructions[0].split()
-    assert first[0] == "FROM" and re.fullmatch(r"python:3\.1[1-9]-slim", first[1])
+    instructions = dockerfile_instructions()
+    # The base is a build argument (CI passes a Debian root file system it made; production pins
+    # a digest); its default is a slim Python image.
+    arg = instructions[0].split()
+    assert arg[0] == "ARG" and re.fullmatch(r"BASE_IMAGE=python:3\.1[1-9]-slim(-\w+)?", arg[1])
+    froms = [i.split() for i in instructions if i.startswith("FROM")]
+    assert froms and all(f[1] == "${BASE_IMAGE}" for f in froms)
     copies = [i.split()[1:] for i in instructions if i.startswith("COPY")]
     assert copies
     for args in copies:
+        if args[0].startswith("--from="):
+            continue
         for source in args[:-1]:
             assert (ROOT / source).exists(), f"COPY source missing from the build context: {source}"
     users = [i.split()[1] for i in instructions if i.startswith("USER")]
-    assert users and users[-1] not in ("root", "0")
+    # Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+    assert users and re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1])
     health = [i for i in instructions if i.startswith("HEALTHCHECK")]
-    assert len(health) == 1 and "/readyz" in health[0]
+    assert len(health) == 1 and health[0].endswith('CMD ["gateway", "health"]')
+    assert any(i.startswith("ENV") and "GATEWAY_CONFIG=/etc/gateway/gateway.toml" in i for i in instructions)
     entry = next(i for i in instructions if i.startswith("ENTRYPOINT"))
     assert '"gateway"' in entry  # the console script pyproject.toml declares
     assert 'gateway = "gateway.cli:main"' in (ROOT / "pyproject.toml").read_text()
     cmd = next(i for i in instructions if i.startswith("CMD"))
     assert "/etc/gateway/gateway.toml" in cmd
+    # The image installs the wheel (packs inside), not the checkout in place.
+    assert not any("pip install -e" in i for i in instructions)
+
+
+def test_dockerignore_keeps_state_venv_and_secrets_out_of_the_context() -> None:
+    lines = [x.strip() for x in (ROOT / ".dockerignore").read_text().splitlines()
+             if x.strip() and not x.startswith("#")]
+    assert lines[0] == "*"  # everything out, then only what the Dockerfile copies back in
+    allowed = {x[1:].rstrip("/") for x in lines if x.startswith("!")}
+    for instruction in dockerfile_instructions():
+        args = instruction.split()[1:]
+        if instruction.startswith("COPY") and not args[0].startswith("--from="):
+            for source in args[:-1]:
+                assert source.rstrip("/") in allowed, source
+    for never in ("state", ".venv", "deploy/container/admin-token", "tests", ".git"):
+        assert never not in allowed and not any(never.startswith(a + "/") for a in allowed)
 
 
 def test_compose_file_is_valid_and_complete() -> None:
@@ -146,8 +174,10 @@ def test_compose_file_is_valid_and_complete() -> None:
     build_root = (CONTAINER / gw["build"]["context"]).resolve()
     assert build_root == ROOT
     assert (build_root / gw["build"]["dockerfile"]).is_file()
+    mounted = {}
     for volume in gw["volumes"]:
-        source = volume.split(":")[0]
+        source, target = volume.split(":")[:2]
+        mounted[target] = source
         if source.startswith("."):
             assert (CONTAINER / source).exists(), source
         else:
@@ -155,24 +185,44 @@ def test_compose_file_is_valid_and_complete() -> None:
     for port in gw["ports"] + services["mailpit"]["ports"]:
         assert port.startswith("127.0.0.1:"), "demo ports are published on loopback only"
     assert "admin_token" in compose["secrets"]
-    # The gateway's upstream is the compose service it names.
-    config = load_config(CONTAINER / "gateway.toml")
+    # The demo's own config: its upstream is the compose service it names, and it relays without
+    # AUTH only from loopback and the compose network whose subnet compose.yaml fixes.
+    config = load_config(CONTAINER / mounted["/etc/gateway/gateway.toml"])
     assert config.upstream.host in services
     assert config.admin.token_file == Path("/run/secrets/admin_token")
     assert config.state_dir == Path("/var/lib/gateway")
-    # The code finds policies/ next to itself: the image installs in place, with policies/ copied.
-    dockerfile = (CONTAINER / "Dockerfile").read_text()
-    assert "WORKDIR /opt/gateway" in dockerfile and "COPY policies ./policies" in dockerfile
-    assert "pip install -e ." in dockerfile
-    assert "/var/lib/gateway" in (CONTAINER / "Dockerfile").read_text()
+    subnets = {c["subnet"] for net in compose["networks"].values() for c in net["ipam"]["config"]}
+    assert set(config.server.allowed_networks) - set(LOOPBACK) == subnets
+    assert all(net in compose["networks"] for net in gw["networks"])
+
+
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+EXAMPLES = sorted((ROOT / "deploy").rglob("*gateway.toml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_example_configs_load_and_relay_only_from_named_networks(example: Path) -> None:
+    config = load_config(example)
+    if example.name == "compose-gateway.toml":
+        return  # names its compose network: checked with the compose file above
+    assert config.server.allowed_networks == LOOPBACK, "no example relays without AUTH beyond loopback"
+
+
+def test_systemd_install_uses_the_systemd_example() -> None:
+    ops = (ROOT / "docs/OPERATIONS.md").read_text()
+    install = re.findall(r"install .*?(deploy/\S+gateway\.toml) /etc/seller-mail-gateway/gateway\.toml", ops)
+    assert install == ["deploy/systemd/gateway.toml"]
+    config = load_config(ROOT / "deploy/systemd/gateway.toml")
+    assert config.state_dir == Path("/var/lib/seller-mail-gateway")
+    assert config.admin.listen is not None and config.admin.listen.startswith("127.0.0.1:")
 
 
 def test_container_healthcheck_command_works_against_a_real_gateway(tmp_path: Path) -> None:
-    """The Dockerfile's HEALTHCHECK command, run against a gateway serving /readyz."""
-    text = re.sub(r"\\\n", " ", (CONTAINER / "Dockerfile").read_text())
-    line = next(x for x in text.splitlines() if x.strip().startswith("HEALTHCHECK"))
-    argv = json.loads(line[line.index("CMD") + 3:].strip())
-    code = argv[-1]
+    """The image's HEALTHCHECK (`gateway health`, admin port from $GATEWAY_CONFIG) against a real gateway."""
+    health = next(i for i in dockerfile_instructions() if i.startswith("HEALTHCHECK"))
+    argv = json.loads(health[health.index("CMD") + 3:].strip())
+    assert argv[0] == "gateway"
+    command = [sys.executable, "-m", "gateway", *argv[1:]]
     config = tmp_path / "gateway.toml"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -180,7 +230,7 @@ def test_container_healthcheck_command_works_against_a_real_gateway(tmp_path: Pa
     config.write_text(f'[server]\nlisten = "127.0.0.1:0"\n[state]\ndirectory = "{tmp_path / "state"}"\n'
                       f'[policy]\nenabled = false\n[admin]\nlisten = "127.0.0.1:{port}"\n'
                       '[log]\nlevel = "warning"\n')
-    code = code.replace("8025", str(port))
+    env = {**os.environ, "GATEWAY_CONFIG": str(config)}
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -192,12 +242,12 @@ def test_container_healthcheck_command_works_against_a_real_gateway(tmp_path: Pa
             except OSError:
                 assert time.monotonic() < deadline, "gateway did not come up"
                 time.sleep(0.1)
-        assert subprocess.run([sys.executable, "-c", code], timeout=30, check=False).returncode == 0
+        assert subprocess.run(command, env=env, cwd=ROOT, timeout=30, check=False).returncode == 0
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    assert subprocess.run([sys.executable, "-c", code], timeout=30, check=False).returncode != 0
-
+    assert subprocess.run(command, env=env, cwd=ROOT, timeout=30, check=False,
+                          capture_output=True).returncode == 1
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
@@ -215,3 +265,25 @@ def test_prune_timer_and_service_pass_systemd_analyze_verify(tmp_path: Path) -> 
     complaints = [line for line in (proc.stdout + proc.stderr).splitlines() if "seller-mail-gateway-prune" in line]
     assert proc.returncode == 0, proc.stderr
     assert complaints == []
+
+
+def _exposure(unit: Path, tmp_path: Path) -> float:
+    """systemd-analyze security's overall exposure of ``unit`` (as shipped, but runnable here)."""
+    text = re.sub(r"^ExecStart=.*$", "ExecStart=/usr/bin/true", unit.read_text(), flags=re.M)
+    text = re.sub(r"^(User|Group)=smgw$", r"\1=root", text, flags=re.M)
+    copy = tmp_path / unit.name
+    copy.write_text(text)
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=true", str(copy)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    match = re.search(r"Overall exposure level for \S+: ([\d.]+)", proc.stdout + proc.stderr)
+    assert match, proc.stdout + proc.stderr
+    return float(match.group(1))
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_prune_unit_is_hardened_like_the_main_unit(tmp_path: Path) -> None:
+    prune = _exposure(ROOT / "deploy/systemd/seller-mail-gateway-prune.service", tmp_path)
+    main = _exposure(UNIT, tmp_path)
+    assert prune <= main + 0.5 and prune < 3.0, (prune, main)
+    s = unit_settings(UNIT)
+    assert s["[Service]WatchdogSec"] == ["60s"]

@@ -29,8 +29,11 @@ def test_json_contract_exact_keys_and_types(tmp_path: Path) -> None:
     proc = run(str(eml), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    # The original contract; later fields are additions (see test_json_says_which_stages_decided).
+    # The original contract; later fields are additions (language and purpose from issue 13, the
+    # pipeline's stages: see test_json_says_which_stages_decided).
     assert {"action", "subject", "critical", "reply", "marketplace", "hits"} <= set(data)
+    assert data["language"] in ("de", None)
+    assert data["purpose"] is None or isinstance(data["purpose"], str)
     assert data["action"] == "rewrite"
     assert data["subject"] == f"[Wichtig] Lieferadresse {ORDER}"
     assert data["critical"] is True

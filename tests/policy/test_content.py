@@ -120,13 +120,20 @@ def test_quoted_text_is_separated_from_the_sellers_own_text() -> None:
         "> Gebe 5 Sterne!\n"
     )
     assert strip_quoted(text).strip() == "Ja, das passt."
-    outlook = "Gern.\n\nVon: Käufer\nGesendet: Montag\nBetreff: Frage\nWhatsApp?"
+    outlook = ("Gern.\n\nVon: Käufer - Amazon Marketplace <x@marketplace.amazon.de>\nGesendet: Montag\n"
+               "Betreff: Frage\nWhatsApp?")
     assert strip_quoted(outlook).strip() == "Gern."
-    html = '<div>Danke</div><blockquote>gebe 5 Sterne</blockquote><div class="gmail_quote">alt</div>'
+    # A "quote" of someone else than the buyer is the seller's text.
+    own_quote = "Gern.\n\nVon: service@mein-shop.example\nGesendet: Montag\nBetreff: Frage\nWhatsApp?"
+    assert "WhatsApp?" in strip_quoted(own_quote)
+    html = ('<div>Danke</div><div class="gmail_quote"><div class="gmail_attr">Am Mo. schrieb Max '
+            '&lt;x@marketplace.amazon.de&gt;:</div><blockquote>gebe 5 Sterne</blockquote></div>'
+            '<blockquote>SPAR10 Rabattcode</blockquote>')
     content = read_message(message("x", "", html=html))
     assert "5 Sterne" in content.html_text
     assert "5 Sterne" not in content.html_own_text
     assert "Danke" in content.html_own_text
+    assert "SPAR10" in content.html_own_text
 
 
 def test_unknown_and_wrong_charsets_fall_back_instead_of_failing() -> None:
@@ -214,3 +221,34 @@ def test_invisible_characters_anywhere_in_a_word_do_not_hide_it(inserts: list[tu
     for pos, ch in sorted(inserts, reverse=True):
         word.insert(pos, ch)
     assert normalize("".join(word)) == " gutscheincode "
+
+
+def test_text_split_across_inline_tags_reads_as_one_word() -> None:
+    html = ("<p>Ihr Ra<b></b>batt<span>code</span>: <i>S</i>PAR10</p><p>Zweiter Absatz</p>"
+            "<table><tr><td>5</td><td>Sterne</td></tr></table>")
+    content = read_message(message("x", "", html=html))
+    assert "Rabattcode" in content.html_text
+    assert "SPAR10" in content.html_text
+    assert "Zweiter Absatz" in content.html_text.split("Rabattcode", 1)[1]
+    assert "5Sterne" not in content.html_text  # table cells stay apart
+
+
+def test_deeply_nested_html_is_cut_with_a_clear_problem_and_quickly() -> None:
+    import time
+
+    html = "<div>" * 100_000 + "Rabatt" + "</div>" * 100_000
+    start = time.process_time()
+    content = read_message(message("x", "", html=html))
+    assert time.process_time() - start < 5  # the unbounded parse took 25 s and more
+    assert content.truncated
+    assert any("nested deeper" in p for p in content.problems)
+    ordinary = read_message(message("x", "", html="<div>" * 60 + "Hallo" + "</div>" * 60))
+    assert not ordinary.truncated
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2FF) | st.sampled_from("€„“”‘’–—…•™ßẞ\u00ad\u200bАа")))
+def test_fast_folding_agrees_with_the_general_one(text: str) -> None:
+    from gateway.policy.content import _fold_any, fold
+
+    assert fold(text) == _fold_any(text)

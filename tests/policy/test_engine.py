@@ -159,9 +159,8 @@ def test_word_alone_is_not_a_violation_phrase_in_context_is(engine: PolicyEngine
     [
         ("Frage", {"In-Reply-To": "<a@marketplace.amazon.de>"}, "Ja."),
         ("Frage", {"References": "<a@marketplace.amazon.de>"}, "Ja."),
-        (f"AW: Frage zu {ORDER}", {}, "Ja."),
-        (f"RE: question {ORDER}", {}, "Yes."),
-        (f"TR: commande {ORDER}", {}, "Oui."),
+        (f"AW: Frage zu {ORDER}", {"In-Reply-To": "<0102019a.b7c@email.amazonses.com>"}, "Ja."),
+        (f"RE: question {ORDER}", {"References": "<x1 @shop.example> <CAB7x@amazon.com>"}, "Yes."),
         ("Frage", {}, "Ja.\n\n[commMgrTok:A1B2C3D4E5]"),
     ],
 )
@@ -169,6 +168,37 @@ def test_reply_detection(engine: PolicyEngine, subject: str, headers: dict[str, 
     verdict = engine.evaluate(message(subject, body, headers=headers), recipients())
     assert verdict.reply is True
     assert "order-id-missing" not in {h.rule for h in verdict.hits}
+
+
+@pytest.mark.parametrize(("subject", "headers"), [
+    (f"AW: Frage zu {ORDER}", {}),
+    (f"TR: commande {ORDER}", {}),
+    (f"AW: Ihre Bestellung {ORDER}", {"In-Reply-To": "<4711@mustermann-handel.example>"}),
+    ("Re: Rechnung", {"References": "<a1@shop.example> <b2@mail.shop.example>"}),
+])
+def test_reply_prefix_or_the_sellers_own_thread_is_not_a_buyer_thread(
+    engine: PolicyEngine, subject: str, headers: dict[str, str]
+) -> None:
+    verdict = engine.evaluate(message(subject, f"Zu {ORDER}: Ja.", headers=headers), recipients())
+    assert verdict.reply is False
+
+
+def test_text_hidden_after_a_quote_that_is_not_the_buyers_is_checked(engine: PolicyEngine) -> None:
+    amazon = {"In-Reply-To": "<0102019a.b7c@email.amazonses.com>"}
+    for body in (
+        # After the buyer's quoted lines: the seller's own words again.
+        "Guten Tag,\n\nja, das passt.\n\nAm 22.11.2026 schrieb Max - Amazon Marketplace "
+        "<b7d3kq9xz2m4np5@marketplace.amazon.de>:\n> Passt das Teil?\n\nGutscheincode SPAR10 für "
+        "Ihre nächste Bestellung: https://mein-shop.example",
+        # A "quote" of the seller's own earlier mail, not the buyer's.
+        f"Guten Tag,\n\nja.\n\n-----Ursprüngliche Nachricht-----\nVon: service@mein-shop.example\n"
+        f"Gesendet: Montag\nBetreff: {ORDER}\n\nGutscheincode SPAR10 für Ihre nächste Bestellung: "
+        "https://mein-shop.example",
+    ):
+        verdict = engine.evaluate(message(f"AW: Frage {ORDER}", body, headers=amazon), recipients())
+        assert verdict.reply
+        hits = {h.rule for h in verdict.hits}
+        assert {"promotion-discount", "external-link"} <= hits, body
 
 
 def test_re_subject_without_order_id_is_not_a_reply(engine: PolicyEngine) -> None:
@@ -182,17 +212,20 @@ def test_re_subject_without_order_id_is_not_a_reply(engine: PolicyEngine) -> Non
 
 def test_quoted_buyer_message_is_not_held_against_the_seller(engine: PolicyEngine) -> None:
     body = (
-        f"Guten Tag,\n\nja, das Teil passt.\n\nAm 22.11.2026 schrieb Käufer:\n> Gebe 5 Sterne, "
+        f"Guten Tag,\n\nja, das Teil passt.\n\nAm 22.11.2026 schrieb Käufer "
+        f"<b7d3kq9xz2m4np5@marketplace.amazon.de>:\n> Gebe 5 Sterne, "
         f"schreibt mir per WhatsApp 0171 2345678 oder an kaeufer@example.com ({ORDER})\n"
     )
     verdict = engine.evaluate(
-        message(f"AW: Frage {ORDER}", body, headers={"In-Reply-To": "<q@x>"}), recipients()
+        message(f"AW: Frage {ORDER}", body, headers={"In-Reply-To": "<q@marketplace.amazon.de>"}),
+        recipients()
     )
     assert verdict.reply
     assert verdict.action is Action.RELAY, verdict.hits
     # The same words in a reply's own text still count: replies are not exempt from content rules.
     own = engine.evaluate(
-        message(f"AW: Frage {ORDER}", "Schreiben Sie uns per WhatsApp.", headers={"In-Reply-To": "<q@x>"}),
+        message(f"AW: Frage {ORDER}", "Schreiben Sie uns per WhatsApp.",
+                headers={"In-Reply-To": "<q@marketplace.amazon.de>"}),
         recipients(),
     )
     assert "off-amazon-contact" in {h.rule for h in own.hits}
@@ -317,7 +350,8 @@ def test_opted_out_buyer_still_gets_critical_mail_and_replies(engine: PolicyEngi
     assert critical.action is Action.REWRITE
     assert critical.subject.startswith("[Wichtig]")
     reply = engine.evaluate(
-        message(f"AW: Frage {ORDER}", "Ja, passt.", headers={"In-Reply-To": "<q@x>"}), recipients(), state
+        message(f"AW: Frage {ORDER}", "Ja, passt.", headers={"In-Reply-To": "<q@marketplace.amazon.de>"}),
+        recipients(), state
     )
     assert reply.action is Action.RELAY
 
@@ -397,11 +431,11 @@ def test_replace_subject_keeps_everything_else_and_handles_folded_or_missing_sub
 
 
 def test_thanks_with_an_attached_invoice_is_not_thanks_only(engine: PolicyEngine) -> None:
-    body = f"Danke für Ihre Bestellung {ORDER}. Rechnung anbei."
+    body = f"Danke für Ihre Bestellung {ORDER}. Viel Freude mit dem Artikel!"
     bare = engine.evaluate(message(f"Bestellung {ORDER}", body), recipients())
     assert "thanks-only" in {h.rule for h in bare.hits}
     with_pdf = message(
-        f"Bestellung {ORDER}", body, attachments=(attachment("R.pdf", PDF, "application/pdf"),)
+        f"Bestellung {ORDER}", body, attachments=(attachment("Rechnung.pdf", PDF, "application/pdf"),)
     )
     assert engine.evaluate(with_pdf, recipients()).action is Action.RELAY
 

@@ -1,0 +1,153 @@
+"""Checks on contact data: e-mail addresses and phone numbers, with the context that allows them."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import phonenumbers
+import regex
+
+from gateway.message import normalize
+from gateway.orderids import order_id_spans
+from gateway.policy.checks.registry import check
+from gateway.policy.matchers import _CJK, Context
+
+_PARAGRAPH_BREAK = regex.compile(r"\n[ \t]*\n")
+
+
+def _paragraph_around(text: str, start: int, end: int, window: int) -> tuple[int, int]:
+    """The paragraph (text between blank lines) around a span, cut to ``window`` characters on
+    either side: "Hersteller" two lines above a hotline number belongs to it, a word three
+    paragraphs away does not."""
+    left = max(0, start - window)
+    breaks = list(_PARAGRAPH_BREAK.finditer(text, left, start))
+    if breaks:
+        left = breaks[-1].end()
+    right = min(len(text), end + window)
+    after = _PARAGRAPH_BREAK.search(text, end, right)
+    if after is not None:
+        right = after.start()
+    return left, right
+
+
+def _context_allows(text: str, start: int, end: int, words: Sequence[str], window: int) -> bool:
+    left, right = _paragraph_around(text, start, end, window)
+    around = normalize(text[left:right])
+    return any(needle in around for needle in _context_needles(tuple(words)))
+
+
+@functools.lru_cache(maxsize=256)
+def _context_needles(words: tuple[str, ...]) -> tuple[str, ...]:
+    """A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK."""
+    folded = (normalize(w).strip() for w in words)
+    return tuple(f" {f}" if not _CJK.search(f) else f for f in folded)
+
+
+_EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")
+
+
+@check("email-addresses", "e-mail addresses written in the message (a buyer alias is not one)",
+       allow_context=[], window=80)
+def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    for target in ctx.content.contact_links:
+        if target.lower().startswith("mailto:"):
+            address = target[7:].split("?", 1)[0].strip()
+            if address and "@marketplace.amazon." not in address.lower() and _EMAIL.search(address):
+                return address
+    for text in (ctx.masked_subject, ctx.masked_text):
+        for m in _EMAIL.finditer(text):
+            address = m.group(0)
+            if "@marketplace.amazon." in address.lower():
+                continue
+            if _context_allows(text, m.start(), m.end(), params["allow_context"], params["window"]):
+                continue
+            return address
+    return None
+
+
+_PHONE_CANDIDATE = regex.compile(r"(?:\+|\b00|\(0|\b0)[\d\s()./\-]{6,22}\d")
+# Bank, tax and register ids hold long digit runs that parse as foreign phone numbers ("0044 ..." in
+# an IBAN is +44): blanked before the search, like order ids.
+_ACCOUNT_IDS = re.compile(
+    r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"  # IBAN
+    r"|\b(?:DE|ATU|FR|IT|ES|NL|BE|PL|SE|GB|CHE)[ ]?[0-9A-Z]{8,12}\b"      # VAT ids
+)
+_REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB", "de": "DE", "fr": "FR",
+           "it": "IT", "es": "ES", "nl": "NL", "se": "SE", "pl": "PL", "com.be": "BE", "com.tr": "TR",
+           "ae": "AE", "sa": "SA", "eg": "EG", "in": "IN", "co.jp": "JP", "com.au": "AU", "sg": "SG"}
+_PHONE_LIKE = regex.compile(r"^(?:\+|00|\(0)|\d[\s./\-]+\d")
+
+
+def _label_before(text: str, start: int, reach: int = 48) -> str:
+    """The words on the number's line just before it (where a label like "Tel.:" or "IBAN:" stands)."""
+    line_start = text.rfind("\n", max(0, start - reach), start) + 1
+    return normalize(text[max(line_start, start - reach):start])
+
+
+def _last_of(label: str, words: Sequence[str], whole: bool) -> int:
+    """Where in ``label`` the last of ``words`` starts (-1 when none occurs); as whole words or
+    as word beginnings ("kunden" finds "Kundennummer")."""
+    return max((label.rfind(needle) for needle in _label_needles(tuple(words), whole)), default=-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _label_needles(words: tuple[str, ...], whole: bool) -> tuple[str, ...]:
+    return tuple(" " + normalize(w).strip() + (" " if whole else "") for w in words)
+
+
+@check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
+       allow_context=[], window=80, phone_labels=[], other_labels=[])
+def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    """A number that the phonenumbers library calls valid, and that reads as a phone number: it has
+    a phone label ("Tel.", "Hotline", "rufen Sie an") before it on its line, or is written as one
+    ("+49 ...", "030 1234567", "(030) ..."). A number whose label says it is something else
+    (invoice, customer or VAT number, IBAN) is not one; carrier, manufacturer and warranty numbers
+    are allowed when their paragraph says so."""
+    region = _REGION.get(ctx.marketplace or "", "DE")
+    phone_labels = params["phone_labels"]
+    other_labels = params["other_labels"]
+    for text in (ctx.masked_subject, ctx.masked_text):
+        for cand in _PHONE_CANDIDATE.finditer(text):
+            number = cand.group(0)
+            digits = sum(ch.isdigit() for ch in number)
+            if digits < 7:
+                continue
+            # Order ids and bank or tax ids around the candidate are not phone numbers: blanked.
+            line_start = text.rfind("\n", 0, cand.start()) + 1
+            line_end = text.find("\n", cand.end())
+            line = text[line_start: line_end if line_end >= 0 else len(text)]
+            blanks = [(s - line_start, e - line_start)
+                      for s, e in order_id_spans(text, cand.start(), cand.end())]
+            blanks += [m.span() for m in _ACCOUNT_IDS.finditer(line)]
+            if blanks:
+                chars = list(number)
+                offset = cand.start() - line_start
+                for s, e in blanks:
+                    for i in range(max(s, offset), min(e, offset + len(chars))):
+                        chars[i - offset] = " "
+                number = "".join(chars)
+                digits = sum(ch.isdigit() for ch in number)
+            if digits < 7 or digits > 15:
+                continue
+            try:
+                matches = list(phonenumbers.PhoneNumberMatcher(number, region,
+                                                               leniency=phonenumbers.Leniency.VALID))
+            except Exception:
+                continue
+            for match in matches:
+                start = cand.start() + match.start
+                end = cand.start() + match.end
+                label = _label_before(text, start)
+                phone_at = _last_of(label, phone_labels, True)
+                other_at = _last_of(label, other_labels, False)
+                if other_at > phone_at:
+                    continue
+                if phone_at < 0 and not _PHONE_LIKE.search(str(match.raw_string)):
+                    continue  # a bare digit run with no label: an id, not a phone number
+                if _context_allows(text, start, end, params["allow_context"], params["window"]):
+                    continue
+                return str(match.raw_string)
+    return None

@@ -1,0 +1,141 @@
+"""Checks on links and images: outside the allow-list, opt-out, tracking pixels, logos, spelled-out
+addresses, Amazon cross-selling."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.policy.checks.registry import check
+from gateway.policy.matchers import Context, domain_allowed
+
+
+@check("external-links", "links to hosts outside the allow-list", allow_domains=[])
+def _external_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
+    for link in ctx.links:
+        if link.url.lower().startswith(("mailto:", "tel:", "cid:", "data:")):
+            continue
+        if not link.host or not domain_allowed(link.host, allowed):
+            return link.url[:200]
+    return None
+
+
+@check("optout-links", "links whose address or label offers to unsubscribe",
+       words=["unsubscribe", "optout", "opt-out", "opt_out", "abmelden", "abbestellen", "desinscri",
+              "desabonn", "disiscriv", "cancelar-suscripcion", "darse-de-baja", "dar-de-baja"])
+def _optout_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    words = [w.lower() for w in params["words"]]
+    for link in ctx.links:
+        target = (link.url + " " + link.label).lower()
+        if any(w in target for w in words):
+            return link.url[:200]
+    return None
+
+
+def _query_string(src: str) -> bool:
+    return "?" in src and "=" in src.split("?", 1)[1]
+
+
+@check("tracking-pixels", "tiny or query-string remote images (they report when a buyer opens the mail)",
+       max_pixels=3)
+def _tracking_pixels(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    limit = int(params["max_pixels"])
+    for img in ctx.content.images:
+        if not img.remote:
+            continue
+        tiny = ((img.width is not None and img.width <= limit)
+                or (img.height is not None and img.height <= limit))
+        if tiny or _query_string(img.src):
+            return img.src[:200]
+    return None
+
+
+@check("remote-images", "images loaded from a server outside the allow-list", allow_domains=[])
+def _remote_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
+    for img in ctx.content.images:
+        if img.remote and not domain_allowed(img.host, allowed):
+            return img.src[:200]
+    return None
+
+
+@check("linked-images", "images (logos) wrapped in a link that leaves Amazon", allow_domains=[])
+def _linked_images(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    from gateway.policy.content import host_of
+
+    allowed = tuple(params["allow_domains"]) + ctx.allow_domains
+    for img in ctx.content.images:
+        if img.linked_to and not img.linked_to.lower().startswith(("#", "cid:")):
+            host = host_of(img.linked_to)
+            if not host or not domain_allowed(host, allowed):
+                return f"{img.src[:80]} -> {img.linked_to[:120]}"
+    return None
+
+
+@check("links-to", "a link to one of the listed hosts (or their subdomains)", domains=[])
+def _links_to(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    domains = tuple(params["domains"])
+    for link in ctx.links:
+        if link.host and domain_allowed(link.host, domains):
+            return link.url[:200]
+    return None
+
+
+# "www dot shop dot com", "meinshop punkt de", "shop(dot)com", "shop [.] de": in normalised text the
+# brackets and dots are gone, so these read "www dot shop dot com", "meinshop punkt de", ...
+_DOT_WORDS = {
+    # dot word: top-level domains after which it is a web address (not "au point de vue")
+    "dot": "com|net|org|de|co uk|uk|fr|it|es|nl|pl|se|eu|shop|store|io|info|biz|at|ch|be|com tr|jp|co jp",
+    "punkt": "de|com|net|org|at|ch|eu|shop|info|biz",
+    "point": "com|fr|net|org|eu|shop",
+    "punto": "com|it|net|org|shop",
+    "kropka": "pl|com|eu|net",
+    "nokta": "com|com tr|net|org",
+    "ponto": "com|com br|br|net",
+    "ドット": "com|jp|co jp|net",
+}
+_SPELLED_LINK = re.compile(
+    r"(?:^| )((?:www (?:dot|punkt|point|punto|kropka|nokta|ponto) )?[a-z0-9][a-z0-9-]{2,62}"
+    r" (?:" + "|".join(f"{w} (?:{t})" for w, t in _DOT_WORDS.items()) + r"))(?= |$)")
+_LABEL_STOPWORDS = frozenset({"the", "und", "and", "der", "die", "das", "le", "la", "el", "il", "de", "en", "auf",
+                              "zum", "ein", "one", "this", "that", "next", "first", "last", "same"})
+
+
+@check("spelled-out-links", "web addresses spelled out with a dot word (dot, punkt, point, punto, kropka, ...)")
+def _spelled_out_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    text = ctx.doc.text
+    if not any(f" {w} " in text for w in _DOT_WORDS):
+        return None
+    for m in _SPELLED_LINK.finditer(text):
+        label = m.group(1).split(" ")
+        name = label[2] if label[0] == "www" and len(label) > 3 else label[0]
+        if name in _LABEL_STOPWORDS or name.isdigit():
+            continue
+        if "amazon" in name:
+            continue
+        return m.group(1)
+    return None
+
+
+# Amazon pages that sell something else: a storefront, a search, other products.
+_AMAZON_CROSS_SELL = re.compile(r"(?i)/(?:stores?|shops?)/|/s\?|[?&](?:me|seller|merchant)=|/sp\?|/gp/aag/|/b\?|/b/")
+_AMAZON_PRODUCT = re.compile(r"(?i)/(?:dp|gp/product|exec/obidos/asin)/([A-Z0-9]{10})")
+
+
+@check("amazon-cross-selling", "amazon.* links to a storefront, a search or to more than one product")
+def _amazon_cross_selling(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    products: set[str] = set()
+    for link in ctx.links:
+        if not link.host or not domain_allowed(link.host, ("amazon.*", "amzn.*")):
+            continue
+        url = link.url
+        if _AMAZON_CROSS_SELL.search(url):
+            return url[:200]
+        found = _AMAZON_PRODUCT.search(url)
+        if found:
+            products.add(found.group(1).upper())
+            if len(products) > 1:
+                return url[:200]
+    return None

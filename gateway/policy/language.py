@@ -1,0 +1,63 @@
+"""Which language a message is written in, and which languages a marketplace's buyers read.
+
+Amazon: proactive messages must be "in the buyer's language". The gateway does not know the buyer's
+language setting, so the marketplace's languages stand in for it. Detection uses CLD2 (pycld2, the
+compact language detector of Chromium: C code, no model to load) on a sample of the seller's own
+text; a text too short or too mixed to say gives no language, and then nothing is flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pycld2
+
+# The languages a marketplace's buyers read (the site's own first; amazon.de and others also offer
+# English as a shopping language).
+MARKETPLACE_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "de": ("de", "en"), "co.uk": ("en",), "com": ("en", "es"), "ca": ("en", "fr"), "com.au": ("en",),
+    "in": ("en", "hi"), "sg": ("en",), "fr": ("fr",), "com.be": ("fr", "nl", "en"), "it": ("it",),
+    "es": ("es",), "com.mx": ("es",), "com.br": ("pt",), "nl": ("nl", "en"), "pl": ("pl",),
+    "se": ("sv", "en"), "com.tr": ("tr",), "ae": ("ar", "en"), "sa": ("ar", "en"), "eg": ("ar", "en"),
+    "co.jp": ("ja",),
+}
+
+SAMPLE_CHARS = 1200
+"""CLD2 is linear in its input; the first part of the seller's text says enough."""
+MIN_LETTERS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    language: str | None
+    """ISO 639-1 code, None when the text does not say reliably."""
+    percent: int = 0
+    """Share of the sample in that language."""
+
+
+_CODES = {"iw": "he", "zh-Hant": "zh"}
+
+
+def detect(text: str) -> Detected:
+    sample = text[:SAMPLE_CHARS]
+    if len(sample) < MIN_LETTERS or (len(sample.split(None, 8)) < 8 and sample.isascii()):
+        return Detected(None)  # too short to tell (scripts without spaces are judged by length)
+    try:
+        reliable, _, details = pycld2.detect(sample, isPlainText=True)
+    except pycld2.error:
+        # CLD2 refuses invalid UTF-8 (lone surrogates from broken input): drop them and retry once.
+        try:
+            reliable, _, details = pycld2.detect(sample.encode("utf-8", "ignore").decode("utf-8"),
+                                                 isPlainText=True)
+        except pycld2.error:
+            return Detected(None)
+    if not details:
+        return Detected(None)
+    _, code, percent, _ = details[0]
+    if code in ("un", "xxx") or not reliable:
+        return Detected(None)
+    return Detected(_CODES.get(code, code), int(percent))
+
+
+def marketplace_languages(marketplace: str | None) -> tuple[str, ...]:
+    return MARKETPLACE_LANGUAGES.get(marketplace or "", ())
