@@ -46,12 +46,15 @@ FULL = [
     ("Fault harness: acknowledged / delivered / lost / duplicated per scenario", "bench/fault_harness.py"),
     ("Memory after repeated bursts (must not grow from burst to burst)",
      "bench/memory_bursts.py --bursts 5 --messages 600 --sessions 20"),
+    ("Admin review with 100,000 held (targets: list page < 300 ms server time, EHLO < 50 ms during 10 parallel"
+     " page loads)", "bench/admin_review.py --held 100000 --parallel 10 --seconds 20"),
 ]
 QUICK = [
     (title, cmd.replace("--messages 4000", "--messages 600").replace("--rounds 50", "--rounds 5")
      .replace("--repeat 5", "--repeat 1").replace("--sessions 100 --size-mb 10", "--sessions 20 --size-mb 10")
      .replace("--messages 3000 --sessions 40", "--messages 600 --sessions 20")
-     .replace("--clients 16 --per-client 100 --rounds 3", "--clients 8 --per-client 40 --rounds 1"))
+     .replace("--clients 16 --per-client 100 --rounds 3", "--clients 8 --per-client 40 --rounds 1")
+     .replace("--held 100000", "--held 5000").replace("--seconds 20", "--seconds 4"))
     for title, cmd in FULL
 ]
 

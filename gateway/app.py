@@ -210,6 +210,8 @@ class Gateway:
             await self.delivery.reconfigure(config.upstream, upstream_routes(config))
         if self.delivery_process is not None:
             await self.delivery_process.restart(config)
+        if self.admin is not None:
+            await self.admin.reconfigure(config)
         log.info("reloaded", needs_restart=restart_only, tenants=sorted(tenants.tenants),
                  shadow=sorted(t.id for t in tenants.tenants.values() if t.shadow))
         return True

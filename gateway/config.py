@@ -427,12 +427,31 @@ class AdminConfig(_Section):
     secure_cookies: bool = False
     # Let /metrics be scraped without a token (it holds counts, no message content).
     public_metrics: bool = False
+    # Proxies (addresses or networks) whose X-Forwarded-For names the real client: logins are
+    # limited per client, and behind a proxy every client would otherwise look like the proxy.
+    trusted_proxies: tuple[str, ...] = ()
+    # Failed logins (and bearer-token guesses) allowed in login_window seconds: per (client, user),
+    # per client over all user names, and in total over all clients.
+    login_failures_per_user: PositiveInt = 5
+    login_failures_per_client: PositiveInt = 20
+    login_failures_total: PositiveInt = 500
+    login_window: PositiveFloat = 300.0
 
     @field_validator("listen")
     @classmethod
     def _check_listen(cls, value: str | None) -> str | None:
         if value is not None:
             _parse_hostport(value, "admin.listen")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {item!r}") from None
         return value
 
     @model_validator(mode="after")

@@ -20,14 +20,9 @@ next poll (``delivery.poll_interval``). Both processes must run as the service u
 
 from __future__ import annotations
 
-import email.policy
-import html.parser
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.parser import BytesParser
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.config import GatewayConfig
@@ -41,12 +36,9 @@ from gateway.store.base import QuarantineRecord, Store
 from gateway.tenants import Tenant, TenantDirectory
 from gateway.transaction import Transaction
 
-__all__ = ["Preview", "QuarantineReview", "ReleaseResult", "ReviewError", "evidence_of", "highlight",
-           "html_to_text", "preview", "tenants_from"]
+__all__ = ["QuarantineReview", "ReleaseResult", "ReviewError", "tenants_from"]
 
 log = get_logger("gateway.quarantine")
-
-PREVIEW_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -228,114 +220,3 @@ class QuarantineReview:
             self.metrics.admin_actions.labels("delete").inc()
         log.info("quarantine_deleted", quarantine_id=qid, actor=actor, reason=why,
                  message_id=record.message_id)
-
-
-# -- preview and highlighting --------------------------------------------------------------------------
-
-class _TextFromHTML(html.parser.HTMLParser):
-    """Visible text of an HTML part: no tags, no scripts or styles, nothing fetched."""
-
-    _SKIP = frozenset({"script", "style", "head", "title"})
-    _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-        if tag == "a":
-            href = dict(attrs).get("href")
-            if href:
-                self.parts.append(f" <{href}> ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    parser = _TextFromHTML()
-    parser.feed(markup)
-    parser.close()
-    return re.sub(r"\n{3,}", "\n\n", "".join(parser.parts)).strip()
-
-
-@dataclass
-class Preview:
-    headers: list[tuple[str, str]]
-    text: str
-    source: str
-    """Which part the text came from: ``text/plain``, ``text/html (as text)`` or ``none``."""
-    parts: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"headers": [list(h) for h in self.headers], "text": self.text, "source": self.source,
-                "parts": self.parts}
-
-
-_SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
-
-
-def preview(data: bytes) -> Preview:
-    """Headers and the text of a message for review: never HTML, never anything remote."""
-    msg = BytesParser(policy=email.policy.default).parsebytes(data)
-    assert isinstance(msg, EmailMessage)
-    headers = [(name, str(msg.get(name, ""))) for name in _SHOWN_HEADERS if msg.get(name) is not None]
-    parts: list[dict[str, Any]] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
-        payload = part.get_payload(decode=True)
-        parts.append({"content_type": part.get_content_type(), "filename": part.get_filename(),
-                      "size": len(payload) if isinstance(payload, bytes) else 0})
-    text, source = "", "none"
-    body = msg.get_body(preferencelist=("plain",))
-    if body is not None:
-        text, source = _content(body), "text/plain"
-    else:
-        body = msg.get_body(preferencelist=("html",))
-        if body is not None:
-            text, source = html_to_text(_content(body)), "text/html (as text)"
-    if len(text) > PREVIEW_LIMIT:
-        text = text[:PREVIEW_LIMIT] + "\n[... truncated]"
-    return Preview(headers, text, source, parts)
-
-
-def _content(part: Any) -> str:
-    try:
-        return str(part.get_content())
-    except (LookupError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-
-
-def evidence_of(record: QuarantineRecord) -> list[str]:
-    hits = record.verdict.get("hits", [])
-    return [str(h.get("evidence")) for h in hits if isinstance(h, dict) and h.get("evidence")]
-
-
-def highlight(text: str, needles: list[str]) -> list[tuple[str, bool]]:
-    """Split ``text`` into (segment, is_evidence) pieces; matching is case-insensitive."""
-    wanted = sorted({n for n in needles if n.strip()}, key=len, reverse=True)
-    if not wanted:
-        return [(text, False)] if text else []
-    pattern = re.compile("|".join(re.escape(n) for n in wanted), re.IGNORECASE)
-    out: list[tuple[str, bool]] = []
-    pos = 0
-    for match in pattern.finditer(text):
-        if match.start() > pos:
-            out.append((text[pos:match.start()], False))
-        out.append((match.group(0), True))
-        pos = match.end()
-    if pos < len(text):
-        out.append((text[pos:], False))
-    return out

@@ -13,10 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.admin.bulk import bulk
+from gateway.admin.filters import FilterError, QuarantineFilter, audit_query, quarantine_filter
 from gateway.admin.http import ADMIN_KEY, AdminServer, actor_of
+from gateway.admin.message_view import evidence_of, preview
 from gateway.log import get_logger
-from gateway.quarantine import ReviewError, evidence_of, preview
+from gateway.quarantine import ReviewError
 from gateway.store.base import AliasStatus
+from gateway.store.search import BULK_LIMIT, MAX_PAGE_SIZE, ReviewQueries
 from gateway.transaction import check_address
 
 log = get_logger("gateway.admin.api")
@@ -56,17 +60,44 @@ def _float_arg(request: web.Request, name: str, default: float) -> float:
                                  content_type="application/json") from None
 
 
+def queries_of(server: AdminServer) -> ReviewQueries:
+    store: object = server.gateway.store  # both backends answer them (gateway.store.search)
+    assert isinstance(store, ReviewQueries), "the state backend answers no review queries"
+    return store
+
+
+def filter_of(request: web.Request, params: Any = None, *, default_limit: int = MAX_PAGE_SIZE) -> QuarantineFilter:
+    """The quarantine filter of a request (its query, or ``params``); 400 when a field is bad."""
+    server = server_of(request)
+    try:
+        return quarantine_filter(request.query if params is None else params, default_limit=default_limit,
+                                 marketplace_prefix=server.gateway.config.marketplace.domain_prefix)
+    except FilterError as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "bad-filter", "message": str(exc)}),
+                                 content_type="application/json") from None
+
+
+def _paged(request: web.Request, items: list[Any], total: int, cursor: str | None) -> web.Response:
+    """A JSON list (the contract since the first API), with the total and the next page in headers."""
+    response = _json(items)
+    response.headers["X-Total-Count"] = str(total)
+    if cursor is not None:
+        response.headers["Link"] = f'<{request.rel_url.update_query(before=cursor)}>; rel="next"'
+    return response
+
+
 async def list_quarantine(request: web.Request) -> web.Response:
-    store = server_of(request).gateway.store
-    assert store is not None
-    status = request.query.get("status", "held")
-    tenant = request.query.get("tenant")  # absent: every tenant's messages
-    records = await store.list_quarantine(None if status == "all" else status, tenant)
-    return _json([r.as_json() for r in records])
+    """Newest first, up to ``limit`` (default and ceiling 500) a page; ``Link: rel=next`` for more."""
+    page = await queries_of(server_of(request)).search_quarantine(filter_of(request).query)
+    response = _paged(request, [r.as_json() for r in page.items], page.total, page.next_cursor)
+    if not page.total_exact:
+        response.headers["X-Total-Count-Capped"] = "true"  # at least X-Total-Count match
+    return response
 
 
 async def show_quarantine(request: web.Request) -> web.Response:
-    review = server_of(request).review
+    server = server_of(request)
+    review = server.review
     try:
         record = await review.get(request.match_info["qid"])
         out = record.as_json()
@@ -78,7 +109,27 @@ async def show_quarantine(request: web.Request) -> web.Response:
     except ReviewError as exc:
         return _json({"error": exc.code, "message": str(exc)}, exc.status)
     out["evidence"] = evidence_of(record)
+    out["audit"] = (await queries_of(server).audit_for_objects([record.id]))[record.id]
     return _json(out)
+
+
+async def bulk_quarantine(request: web.Request) -> web.Response:
+    """``{"action": "release"|"delete", "ids": [...] or "filter": {...}, "reason": "...", "force": false}``."""
+    fields = await body_of(request)
+    server = server_of(request)
+    ids = fields.get("ids")
+    if ids is None and isinstance(fields.get("filter"), dict):
+        ids = await queries_of(server).quarantine_ids(filter_of(request, fields["filter"]).query, BULK_LIMIT)
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > BULK_LIMIT:
+        return _json({"ok": False, "error": "bad-ids",
+                      "message": f"give ids (a list of at most {BULK_LIMIT}) or a filter"}, 400)
+    try:
+        result = await bulk(server.review, str(fields.get("action", "")), ids,  # type: ignore[arg-type]
+                            actor=actor_of(request), reason=str(fields.get("reason", "")),
+                            force=truthy(fields.get("force")))
+    except ReviewError as exc:
+        return _json({"ok": False, "error": exc.code, "message": str(exc)}, exc.status)
+    return _json({"ok": not result.refused, **result.as_json()})
 
 
 async def release_quarantine(request: web.Request) -> web.Response:
@@ -187,13 +238,19 @@ async def daily(request: web.Request) -> web.Response:
 
 
 async def audit(request: web.Request) -> web.Response:
-    store = server_of(request).gateway.store
-    assert store is not None
-    return _json(await store.audit_log(500))
+    """Newest first; ``object``, ``actor``, ``action``, ``since``, ``until`` filter, ``before`` (an
+    id) and ``limit`` (default 500) page, ``Link: rel=next`` points at the next page."""
+    try:
+        _values, query = audit_query(request.query, default_limit=500)
+    except FilterError as exc:
+        return _json({"error": "bad-filter", "message": str(exc)}, 400)
+    page = await queries_of(server_of(request)).audit_page(query)
+    return _paged(request, page.items, page.total, page.next_cursor)
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/quarantine", list_quarantine)
+    app.router.add_post("/api/quarantine/bulk", bulk_quarantine)
     app.router.add_get("/api/quarantine/{qid}", show_quarantine)
     app.router.add_post("/api/quarantine/{qid}/release", release_quarantine)
     app.router.add_post("/api/quarantine/{qid}/delete", delete_quarantine)

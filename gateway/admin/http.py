@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.auth import Credentials, FailureLimiter
+from gateway.admin.sessions import AdminAuth, Session
+from gateway.auth import CredentialsError
 from gateway.config import GatewayConfig
 from gateway.log import get_logger
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.quarantine import QuarantineReview
+from gateway.spool import Spool
 from gateway.store.base import Store, StoreError
 
 
@@ -39,75 +39,23 @@ class AdminHost(Protocol):
     def store(self) -> Store | None: ...
     @property
     def metrics(self) -> GatewayMetrics: ...
+    @property
+    def spool(self) -> Spool | None: ...
     def readiness_problems(self) -> list[str]: ...
 
 log = get_logger("gateway.admin.http")
 
 SESSION_COOKIE = "gw_admin_session"
-CSP = ("default-src 'none'; style-src 'self'; img-src 'none'; form-action 'self'; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'none'; frame-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+FRAME_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
+             "frame-ancestors 'self'; base-uri 'none'")
+"""The buyer's view of a held message (sanitised HTML): shown only framed by our own pages, in a
+sandboxed frame; it may style itself but loads nothing (remote images are replaced before)."""
 STATIC_DIR = Path(__file__).parent / "static"
 _OPEN_PATHS = frozenset({"/healthz", "/readyz", "/login", "/static/admin.css"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class Session:
-    actor: str
-    csrf: str
-    expires: float
-    flash: tuple[str, str] = ("", "")
-    """(message, error) to show on the next page rendered for this session."""
-
-
-class AdminAuth:
-    """Who may use the admin server, and the live sessions (kept in memory: a restart logs out)."""
-
-    def __init__(self, token: str | None, credentials: Credentials | None, users: tuple[str, ...],
-                 ttl: float) -> None:
-        self.token = token
-        self.credentials = credentials
-        self.users = frozenset(users)
-        self.ttl = ttl
-        self.sessions: dict[str, Session] = {}
-        self.failures = FailureLimiter(max_failures=10, window=300.0)
-
-    def check_token(self, offered: str) -> bool:
-        return self.token is not None and hmac.compare_digest(offered.encode(), self.token.encode())
-
-    async def login(self, username: str, password: str) -> str | None:
-        """The actor name when the credentials are good, else None."""
-        if not username and self.check_token(password):
-            return "token"
-        if username and username in self.users and self.credentials is not None:
-            if await self.credentials.verify(username, password):
-                return f"user:{username}"
-            return None
-        if self.credentials is not None:
-            await self.credentials.verify("\x00no such admin", password)  # same cost as a real check
-        return None
-
-    def new_session(self, actor: str) -> tuple[str, Session]:
-        self._expire()
-        sid = secrets.token_urlsafe(32)
-        session = Session(actor, secrets.token_urlsafe(32), time.time() + self.ttl)
-        self.sessions[sid] = session
-        return sid, session
-
-    def session(self, sid: str | None) -> Session | None:
-        if not sid:
-            return None
-        session = self.sessions.get(sid)
-        if session is None or session.expires < time.time():
-            self.sessions.pop(sid, None)
-            return None
-        return session
-
-    def _expire(self) -> None:
-        now = time.time()
-        for sid in [s for s, v in self.sessions.items() if v.expires < now]:
-            del self.sessions[sid]
 
 
 ACTOR_KEY = web.RequestKey("actor", str)
@@ -128,13 +76,25 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def _set_headers(response: web.StreamResponse) -> None:
-    response.headers["Content-Security-Policy"] = CSP
+    # A handler may set a stricter policy of its own (the framed message view does).
+    response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
     # Not "no-referrer": with it Chromium sends "Origin: null" on our own form posts, and the login's
     # origin check would refuse them. same-origin still sends nothing to other sites.
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Cache-Control", "no-store")
+
+
+@web.middleware
+async def server_timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``Server-Timing: app;dur=<ms>``: how long the gateway spent on a request (for admins' browser
+    tools and bench/admin_review.py), queries and rendering included."""
+    started = time.perf_counter()
+    response = await handler(request)
+    if not response.prepared:
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
 
 
 @web.middleware
@@ -156,10 +116,15 @@ def make_auth_middleware(auth: AdminAuth, public_metrics: bool) -> Any:
             return await handler(request)
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            if not auth.check_token(header[7:].strip()):
-                log.warning("admin_auth_refused", peer=request.remote, path=path, method="bearer")
+            client = client_of(auth, request)
+            outcome = auth.check_bearer(client, header[7:].strip())
+            if outcome.locked is not None:
+                log.warning("admin_auth_locked", client=client, path=path, method="bearer", lock=outcome.locked)
+                raise too_many_failures(path, auth)
+            if outcome.actor is None:
+                log.warning("admin_auth_refused", client=client, path=path, method="bearer")
                 raise _unauthorized(path)
-            request[ACTOR_KEY] = "token"
+            request[ACTOR_KEY] = outcome.actor
             return await handler(request)
         session = auth.session(request.cookies.get(SESSION_COOKIE))
         if session is None:
@@ -180,6 +145,18 @@ def make_auth_middleware(auth: AdminAuth, public_metrics: bool) -> Any:
     return authenticate
 
 
+def client_of(auth: AdminAuth, request: web.Request) -> str:
+    return auth.client_of(request.remote, request.headers.get("X-Forwarded-For"))
+
+
+def too_many_failures(path: str, auth: AdminAuth) -> web.HTTPTooManyRequests:
+    retry = {"Retry-After": str(int(auth.limiter.limits.window))}
+    if path.startswith("/api/") or path == "/metrics":
+        return web.HTTPTooManyRequests(text='{"error": "too-many-failures"}\n', content_type="application/json",
+                                       headers=retry)
+    return web.HTTPTooManyRequests(text="too many failed attempts; wait a few minutes\n", headers=retry)
+
+
 def _unauthorized(path: str) -> web.HTTPUnauthorized:
     body = '{"error": "unauthorized"}\n' if path.startswith("/api/") else "authentication required\n"
     return web.HTTPUnauthorized(text=body, headers={"WWW-Authenticate": 'Bearer realm="gateway-admin"'},
@@ -191,14 +168,11 @@ class AdminServer:
         self.gateway = gateway
         self.review = review
         cfg = gateway.config.admin
-        credentials = None
-        creds_file = cfg.credentials_file or gateway.config.auth.credentials_file
-        if cfg.users and creds_file is not None:
-            credentials = Credentials.load(creds_file)
-        self.auth = AdminAuth(cfg.resolved_token(), credentials, cfg.users, cfg.session_ttl)
+        self.auth = AdminAuth(cfg, self._credentials_file(gateway.config))
         self.secure_cookies = cfg.secure_cookies
-        self.app = web.Application(middlewares=[make_auth_middleware(self.auth, cfg.public_metrics), store_unavailable],
-                                   client_max_size=64 * 1024)
+        self.app = web.Application(middlewares=[server_timing, make_auth_middleware(self.auth, cfg.public_metrics),
+                                                store_unavailable],
+                                   client_max_size=512 * 1024)
         self.app.on_response_prepare.append(_security_headers)
         self.app[ADMIN_KEY] = self
         self.app.router.add_get("/healthz", self.healthz)
@@ -228,6 +202,20 @@ class AdminServer:
             log.warning("admin_without_credentials",
                         hint=f"set admin.token, admin.token_file or admin.users; only {open_paths} answer")
         log.info("admin_listening", host=host, port=self.port)
+
+    @staticmethod
+    def _credentials_file(config: GatewayConfig) -> Path | None:
+        return config.admin.credentials_file or config.auth.credentials_file
+
+    async def reconfigure(self, config: GatewayConfig) -> None:
+        """``gateway reload``: the token, users and passwords as they are now; sessions whose
+        credentials changed or went end (see ``AdminAuth.reconfigure``)."""
+        try:
+            await self.auth.reconfigure(config.admin, self._credentials_file(config))
+        except (CredentialsError, OSError) as exc:
+            log.error("admin_reload_refused", error=str(exc), hint="the previous admin credentials stay in force")
+            return
+        self.secure_cookies = config.admin.secure_cookies
 
     async def stop(self) -> None:
         if self._runner is not None:

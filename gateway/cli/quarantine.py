@@ -12,9 +12,10 @@ import asyncio
 import sys
 from typing import Any
 
+from gateway.admin.message_view import evidence_of, highlight, preview
 from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
 from gateway.config import GatewayConfig
-from gateway.quarantine import QuarantineReview, ReviewError, evidence_of, highlight, preview
+from gateway.quarantine import QuarantineReview, ReviewError
 from gateway.store.base import QuarantineRecord, Store
 from gateway.store.factory import open_store
 

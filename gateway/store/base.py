@@ -111,7 +111,9 @@ def report_from_rows(rows: Iterable[tuple[str, str | None, str, str, Any]], sinc
         rule_list = rules.split() if rules else []
         for rule in rule_list:
             by_rule[rule] = by_rule.get(rule, 0) + 1
-        if rule_list:
+        # A violation is mail held or rejected (or that would have been, in shadow mode): hits on
+        # relayed mail (informational rules such as critical-content) do not make a sender a violator.
+        if rule_list and action.removeprefix("would-") in ("quarantine", "reject"):
             entry = senders.setdefault(mail_from, {"messages": 0, "hits": 0})
             entry["messages"] += 1
             entry["hits"] += len(rule_list)

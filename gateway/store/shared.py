@@ -15,6 +15,7 @@ from typing import Any
 from gateway.store import sql
 from gateway.store.base import report_from_rows
 from gateway.store.records import AliasRecord, AliasStatus, QuarantineRecord
+from gateway.store.search import like_literal
 from gateway.store.sql import Dialect
 
 _ORDER_KEY = ("tenant", "order_id", "counter")
@@ -98,8 +99,8 @@ class SharedRelays(SQLBackend):
 class SharedRegistry(SQLBackend):
     """The opt-out registry: upserts and merges decide in one statement on both backends."""
 
-    _search = "(alias LIKE {p} OR order_id LIKE {p})"
-    """Case-insensitive substring search, with no escape character."""
+    _search = "(alias LIKE {p} ESCAPE '\\' OR order_id LIKE {p} ESCAPE '\\')"
+    """Case-insensitive substring search; % and _ typed by the admin are literal (``like_literal``)."""
 
     async def alias_status(self, alias: str, tenant: str = "") -> AliasStatus | None:
         row = await self._fetchone(sql.alias_status(self.dialect), (tenant, alias.lower()))
@@ -143,7 +144,8 @@ class SharedRegistry(SQLBackend):
         statement, args = sql.select(
             self.dialect, f"SELECT {sql.ALIAS_COLUMNS} FROM aliases",
             [("tenant", tenant), ("status", status or None),
-             (self._search, (f"%{search.lower()}%", f"%{search}%") if search else None)],
+             (self._search, (f"%{like_literal(search.lower())}%", f"%{like_literal(search)}%")
+                                  if search else None)],
             order="last_seen DESC")
         return [sql.alias_record(row) for row in await self._fetchall(statement, args)]
 

@@ -214,10 +214,24 @@ async def test_preview_is_escaped_text_under_strict_csp(admin_gateway: Gateway, 
         csp = resp.headers["Content-Security-Policy"]
         page = await resp.text()
     assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
-    assert "<script" not in page and "<img" not in page and "tracker.example" not in page
+    assert "<script" not in page and "<img" not in page
+    # The remote image is named (a rule may have hit it), never loaded.
+    assert "[image: http://tracker.example/p.gif]" in page
     assert "&lt;b&gt;Order&lt;/b&gt;" in page
     assert f"<mark>{EVIDENCE}</mark>" in page
     assert "text/html (as text)" in page
+    assert f'<iframe src="/quarantine/{qid}/html" sandbox=""' in page
+    # The buyer's view: sanitised, framed only by our pages, loading nothing.
+    async with http.get(admin_url(admin_gateway, f"/quarantine/{qid}/html")) as resp:
+        assert resp.status == 200
+        frame_csp = resp.headers["Content-Security-Policy"]
+        assert resp.headers["X-Frame-Options"] == "SAMEORIGIN"
+        framed = await resp.text()
+    assert "default-src 'none'" in frame_csp and "img-src data:" in frame_csp and "script-src" not in frame_csp
+    assert "frame-ancestors 'self'" in frame_csp
+    assert "<script" not in framed and "alert(1)" not in framed and "<img" not in framed
+    assert "[remote image blocked: tracker.example]" in framed
+    assert 'href="http://x.example/' not in framed and 'title="link: http://x.example/"' in framed
 
 
 async def test_metrics_move_with_real_messages(admin_gateway: Gateway, http: aiohttp.ClientSession,

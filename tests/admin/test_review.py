@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.quarantine import highlight, html_to_text, preview
+from gateway.admin.message_view import highlight, html_to_text, preview
 
 
 def test_html_is_reduced_to_visible_text_with_link_targets() -> None:

@@ -4,10 +4,8 @@ it arrive at the upstream sink. Chromium and chromedriver come from Debian's pac
 from __future__ import annotations
 
 import asyncio
-import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,31 +24,10 @@ from tests.admin.support import (
     write_credentials,
 )
 from tests.conftest import GatewayFactory
+from tests.e2e.browser import needs_chromium, start_browser
 from tests.sink import Sink, relayed_unchanged
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                       reason="chromium and chromedriver not installed (apt-get install chromium chromium-driver)"),
-]
-
-
-def start_browser(profile: Path) -> Any:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    assert CHROMIUM is not None and CHROMEDRIVER is not None
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1000"):
-        options.add_argument(flag)
-    # Explicit driver path: Selenium Manager never runs (it would try to download a driver).
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 def review_and_release(base: str, qid: str, screenshot: Path) -> dict[str, str]:

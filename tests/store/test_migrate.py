@@ -75,8 +75,8 @@ async def test_release_tracking_migration_keeps_what_schema_1_code_wrote(pg_dsn:
             " VALUES ('QOLD0000000000000', 1.0, 'p', 's@shop', ARRAY['a@marketplace.amazon.de'], '<m>', 's',"
             " '{}', 3)")
         await conn.execute("INSERT INTO quarantine_messages (id, data) VALUES ('QOLD0000000000000', 'abc')")
-    assert await upgrade(pg_dsn) == [2]
-    assert await current_version(pg_dsn) == LATEST_VERSION == 2
+    assert await upgrade(pg_dsn) == list(range(2, LATEST_VERSION + 1))
+    assert await current_version(pg_dsn) == LATEST_VERSION
     store = await PostgresStore(pg_dsn).open()
     try:
         [held] = await store.list_quarantine()
@@ -85,5 +85,28 @@ async def test_release_tracking_migration_keeps_what_schema_1_code_wrote(pg_dsn:
         assert [r.id for r in await store.unspooled_releases("i1", time.time() + 1)] == [held.id]
         await store.mark_release_spooled(held.id, "QUEUE1")
         assert await store.unspooled_releases("i1", time.time() + 1) == []
+    finally:
+        await store.close()
+
+
+async def test_admin_review_migration_indexes_what_was_held_before(pg_dsn: str) -> None:
+    """Schema 2 -> 3: messages held before the search tables existed are found by alias, sender,
+    domain, rule, order id (from the subject) and subject words."""
+    from gateway.store.postgres import PostgresStore
+    from gateway.store.search import QuarantineQuery
+
+    assert await upgrade(pg_dsn, target=2) == [1, 2]
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO quarantine (id, held_at, peer, mail_from, rcpt_tos, message_id, subject, verdict, size)"
+            " VALUES ('QOLD0000000000001', 1.0, 'p', 'Seller@Shop.example', ARRAY['B1@marketplace.amazon.de'],"
+            " '<m>', 'Order 302-4817265-9034712 shipped', '{\"hits\": [{\"rule\": \"promo\"}]}', 3)")
+    assert await upgrade(pg_dsn) == [3]
+    store = await PostgresStore(pg_dsn).open()
+    try:
+        for query in (QuarantineQuery(alias="b1@marketplace.amazon.de"), QuarantineQuery(sender="@shop.example"),
+                      QuarantineQuery(rule="promo"), QuarantineQuery(order_id="302-4817265-9034712"),
+                      QuarantineQuery(subject="shipped")):
+            assert [r.id for r in (await store.search_quarantine(query)).items] == ["QOLD0000000000001"], query
     finally:
         await store.close()

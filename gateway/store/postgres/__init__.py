@@ -24,14 +24,15 @@ from gateway.store.postgres.journal import PostgresJournal
 from gateway.store.postgres.notices import PostgresNotices
 from gateway.store.postgres.quarantine import PostgresQuarantine
 from gateway.store.postgres.relays import PostgresRelays
+from gateway.store.postgres_review import PostgresReviewQueries
 from gateway.store.shared import SharedCounters, SharedRegistry
 
 __all__ = ["DatabaseUnavailable", "PostgresStore", "SchemaError"]
 
 
 class PostgresStore(SharedCounters, SharedRegistry, PostgresRelays, PostgresNotices, PostgresQuarantine,
-                    PostgresJournal):
-    _search = "(alias ILIKE {p} ESCAPE '' OR order_id ILIKE {p} ESCAPE '')"  # as SQLite's LIKE
+                    PostgresJournal, PostgresReviewQueries):
+    _search = "(alias ILIKE {p} ESCAPE '\\' OR order_id ILIKE {p} ESCAPE '\\')"  # as SQLite's LIKE
 
     async def open(self) -> PostgresStore:
         """Connect and check the schema.

@@ -3,6 +3,7 @@ them) and their exactly-once release."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -10,6 +11,8 @@ from typing import Any
 
 from gateway.store import sql
 from gateway.store.postgres.core import PostgresCore, _json
+from gateway.store.postgres_review import index_quarantined
+from gateway.store.search import search_keys
 from gateway.store.shared import SharedQuarantine
 from gateway.store.sql import POSTGRES as D
 
@@ -19,6 +22,7 @@ class PostgresQuarantine(SharedQuarantine, PostgresCore):
                          message_id: str, subject: str, marketplace: str | None,
                          verdict: dict[str, Any], tenant: str = "") -> str:
         qid = "Q" + uuid.uuid4().hex[:16].upper()
+        keys = await asyncio.to_thread(search_keys, data, mail_from, rcpt_tos, verdict, subject)
         async with self._connection() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO quarantine (id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
@@ -26,6 +30,7 @@ class PostgresQuarantine(SharedQuarantine, PostgresCore):
                 (qid, tenant, peer, mail_from, list(rcpt_tos), message_id, subject, marketplace,
                  _json(verdict), len(data)))
             await conn.execute("INSERT INTO quarantine_messages (id, data) VALUES (%s, %s)", (qid, data))
+            await index_quarantined(conn, qid, D.now, keys, subject)  # the admin's search rows
         return qid
 
     async def quarantined_bytes(self, qid: str) -> bytes | None:

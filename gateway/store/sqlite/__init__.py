@@ -19,11 +19,13 @@ from gateway.store.sqlite.journal import SQLiteJournal
 from gateway.store.sqlite.notices import SQLiteNotices
 from gateway.store.sqlite.quarantine import SQLiteQuarantine
 from gateway.store.sqlite.relays import SQLiteRelays
+from gateway.store.sqlite_review import SQLiteReviewQueries
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "StorePolicyState"]
 
 
-class SQLiteStore(SharedCounters, SharedRegistry, SQLiteRelays, SQLiteNotices, SQLiteQuarantine, SQLiteJournal):
+class SQLiteStore(SharedCounters, SharedRegistry, SQLiteRelays, SQLiteNotices, SQLiteQuarantine, SQLiteJournal,
+                  SQLiteReviewQueries):
     """The gateway's state in ``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine``."""
 
     async def open(self) -> SQLiteStore:
@@ -33,6 +35,10 @@ class SQLiteStore(SharedCounters, SharedRegistry, SQLiteRelays, SQLiteNotices, S
     async def open_readonly(self) -> SQLiteStore:
         await super().open_readonly()
         return self
+
+    async def close(self) -> None:
+        self._close_review()
+        await super().close()
 
     async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> StorePolicyState:
         # Reads from the evaluating thread go through its own WAL reader: nothing to read ahead.

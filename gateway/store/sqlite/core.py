@@ -29,6 +29,7 @@ from gateway.errors import StoreError
 from gateway.store.records import EVIDENCE_DIR
 from gateway.store.shared import SQLBackend
 from gateway.store.sql import SQLITE
+from gateway.store.sqlite_review import build_review_index
 
 T = TypeVar("T")
 
@@ -215,6 +216,7 @@ class SQLiteCore(SQLBackend):
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_LATE_INDEXES)
+        build_review_index(conn)
         conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
         os.chmod(self.db_path, 0o600)

@@ -15,9 +15,11 @@ from typing import Any
 from gateway.fsutil import write_durably
 from gateway.store import sql
 from gateway.store.records import QuarantineRecord
+from gateway.store.search import search_keys
 from gateway.store.shared import SharedQuarantine
 from gateway.store.sql import SQLITE as D
 from gateway.store.sqlite.core import SQLiteCore, as_store_error
+from gateway.store.sqlite_review import index_quarantined
 
 _COLUMNS = f"{sql.QUARANTINE_COLUMNS}, path"
 
@@ -36,11 +38,18 @@ class SQLiteQuarantine(SharedQuarantine, SQLiteCore):
         with as_store_error():
             # The bytes are durable before the row that points at them is committed.
             await asyncio.to_thread(write_durably, path, data)
-        await self._execute(
-            "INSERT INTO quarantine (id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
-            f" marketplace, verdict, size, path) VALUES (?, ?, {D.now}, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (qid, tenant, peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject, marketplace,
-             json.dumps(verdict, ensure_ascii=False), len(data), str(path)))
+        keys = await asyncio.to_thread(search_keys, data, mail_from, rcpt_tos, verdict, subject)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO quarantine (id, tenant, held_at, peer, mail_from, rcpt_tos, message_id, subject,"
+                f" marketplace, verdict, size, path) VALUES (?, ?, {D.now}, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (qid, tenant, peer, mail_from, json.dumps(list(rcpt_tos)), message_id, subject, marketplace,
+                 json.dumps(verdict, ensure_ascii=False), len(data), str(path)))
+            held_at = conn.execute("SELECT held_at FROM quarantine WHERE id = ?", (qid,)).fetchone()[0]
+            index_quarantined(conn, qid, held_at, keys, subject)  # the admin's search rows
+
+        await self._write(write)
         return qid
 
     async def quarantined_bytes(self, qid: str) -> bytes | None:
