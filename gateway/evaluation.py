@@ -127,6 +127,7 @@ class EvaluationPool:
         self._local = threading.local()
         self._workers: set[_Worker] = set()
         self._lock = threading.Lock()
+        self._pickle_lock = threading.Lock()
         self._pickled: dict[int, tuple[Any, str, bytes]] = {}
         self._keys = itertools.count()
         self._reaper: threading.Thread | None = None
@@ -134,17 +135,20 @@ class EvaluationPool:
         self.killed = 0
 
     def _policy_blob(self, policy: Any) -> tuple[str, bytes]:
-        with self._lock:
-            cached = self._pickled.get(id(policy))
-            if cached is not None and cached[0] is policy:
-                return cached[1], cached[2]
-        blob = pickle.dumps(policy, protocol=pickle.HIGHEST_PROTOCOL)
-        key = f"{os.getpid()}-{next(self._keys)}"
-        with self._lock:
-            if len(self._pickled) >= _POLICY_CACHE:
-                self._pickled.pop(next(iter(self._pickled)))
-            self._pickled[id(policy)] = (policy, key, blob)  # keeps the id from being reused
-        return key, blob
+        # One pickling at a time: two threads pickling the same engine at once (the two warm-ups at
+        # start) crashed the interpreter in the C extensions' pickle support (segfault in a full run).
+        with self._pickle_lock:
+            with self._lock:
+                cached = self._pickled.get(id(policy))
+                if cached is not None and cached[0] is policy:
+                    return cached[1], cached[2]
+            blob = pickle.dumps(policy, protocol=pickle.HIGHEST_PROTOCOL)
+            key = f"{os.getpid()}-{next(self._keys)}"
+            with self._lock:
+                if len(self._pickled) >= _POLICY_CACHE:
+                    self._pickled.pop(next(iter(self._pickled)))
+                self._pickled[id(policy)] = (policy, key, blob)  # keeps the id from being reused
+            return key, blob
 
     def _worker(self) -> _Worker:
         """This thread's worker, marked busy (the caller clears it)."""
