@@ -56,7 +56,8 @@ def secret_forms(secret: str, user: str) -> list[str]:
     return forms
 
 
-async def test_passwords_never_logged(captured_logs: io.StringIO, tmp_path: Path) -> None:
+async def test_passwords_never_logged(captured_logs: io.StringIO, capfd: pytest.CaptureFixture[str],
+                                      tmp_path: Path) -> None:
     certs = make_self_signed(tmp_path / "tls")
     upstream_logins: list[bool] = []
 
@@ -120,7 +121,10 @@ async def test_passwords_never_logged(captured_logs: io.StringIO, tmp_path: Path
     finally:
         await gw.stop(grace=2.0)
         await sink.stop()
-    logs = captured_logs.getvalue()
+    # What reached the process's own stdout/stderr too: the gateway's lines do not all go through the
+    # patched sys.stderr once the merged logging set-up has run (noted for a follow-up).
+    out = capfd.readouterr()
+    logs = captured_logs.getvalue() + out.err + out.out
     assert "auth_ok" in logs and "auth_failed" in logs and "delivery.attempt" in logs  # it did log
     for secret, user in ((CLIENT_SECRET, "erp"), (WRONG_SECRET, "erp"), (UPSTREAM_SECRET, "relay"),
                          (WRONG_SECRET, "relay")):
