@@ -39,6 +39,9 @@ from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
 from gateway.errors import StoreError
 from gateway.evaluation import evaluate_policy
+from gateway.fingerprint import Fingerprint
+from gateway.holds import restriction_stage, template_hold_stage
+from gateway.learning import record_relayed
 from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.orderids import order_ids_in_message
@@ -97,6 +100,8 @@ class Run:
     """(order id, tag) counts reserved for it."""
     stages: list[StageResult] = field(default_factory=list)
     outcome: Outcome | None = None
+    fingerprint: Fingerprint | None = None
+    """The message's template fingerprint, once a stage computed it (gateway/holds.py)."""
 
     @property
     def recipients(self) -> list[MarketplaceRecipient]:
@@ -564,10 +569,15 @@ class Pipeline:
             # ourselves, so an opt-out notice that names only the order still finds the alias.
             order_ids = run.verdict.order_ids or await asyncio.to_thread(order_ids_in_message, run.data)
             # Both land in the same group commit.
+            aliases = [r.alias for r in run.recipients]
             await asyncio.gather(
                 self.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
                                         order_ids, run.verdict.tags, counters, tenant=run.tenant.id),
-                self._record_decision(run, decided, queue_id, shadow))
+                self._record_decision(run, decided, queue_id, shadow),
+                # What was decided, for an Amazon notice refusing it (gateway/learning.py).
+                record_relayed(self.store, queue_id=queue_id, message_id=txn.message_id, tenant=run.tenant.id,
+                               verdict=decided, shadow=shadow, aliases=aliases, order_ids=order_ids, raw=txn.data,
+                               policy=run.tenant.policy, fingerprint=run.fingerprint))
         except Exception:
             log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
 
@@ -599,7 +609,9 @@ _WRITING = frozenset({Entrance.SMTP, Entrance.RELEASE, Entrance.RECOVERY})
 STAGES: tuple[Stage, ...] = (
     Stage("classify", Pipeline._classify, _ALL),
     Stage("evaluate", Pipeline._evaluate, _ALL),
+    Stage("restriction", restriction_stage, frozenset({Entrance.SMTP, Entrance.RELEASE, Entrance.CHECK})),
     Stage("repair", Pipeline._repair, _ALL),
+    Stage("template-hold", template_hold_stage, frozenset({Entrance.SMTP, Entrance.CHECK})),
     Stage("shadow", Pipeline._shadow, frozenset({Entrance.SMTP, Entrance.CHECK})),
     Stage("reserve", Pipeline._reserve, frozenset({Entrance.SMTP, Entrance.RELEASE, Entrance.CHECK})),
     Stage("store", Pipeline._store, _ALL),

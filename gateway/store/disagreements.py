@@ -113,7 +113,7 @@ def _words(text: str | None) -> tuple[str, ...]:
 
 def _hits(text: str) -> tuple[HitRecord, ...]:
     return tuple(HitRecord(str(h.get("rule", "")), str(h.get("action", "")), str(h.get("reason", "")),
-                           str(h.get("evidence", ""))) for h in json.loads(text or "[]"))
+                           str(h.get("evidence", "")), str(h.get("pack", ""))) for h in json.loads(text or "[]"))
 
 
 def _packs(text: str) -> tuple[tuple[str, str], ...]:

@@ -120,9 +120,12 @@ class HitRecord:
     action: str
     reason: str
     evidence: str = ""
+    pack: str = ""
+    """The rule pack the rule came from ("gateway" for the gateway's own checks)."""
 
     def as_json(self) -> dict[str, str]:
-        return {"rule": self.rule, "action": self.action, "reason": self.reason, "evidence": self.evidence}
+        return {"rule": self.rule, "action": self.action, "reason": self.reason, "evidence": self.evidence,
+                "pack": self.pack}
 
 
 @dataclass(frozen=True)
