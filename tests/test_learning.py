@@ -5,8 +5,8 @@ refuses proactive mail until it is cleared."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -113,7 +113,8 @@ async def test_policy_notice_becomes_a_disagreement_and_holds_the_template(world
 
 
 async def test_a_notice_naming_only_the_order_finds_the_newest_message_for_it(world: World) -> None:
-    await world.smtp(mail("Frage zur Bestellung 302-1111111-1111111", "Welche Farbe wünschen Sie für 302-1111111-1111111?"))
+    await world.smtp(mail("Frage zur Bestellung 302-1111111-1111111",
+                          "Welche Farbe wünschen Sie für 302-1111111-1111111?"))
     latest = await world.smtp(mail(*template("302-1111111-1111111", "Anna Schmidt", "49,90")))
     result = await ingest(world).ingest_result(policy_notice(order="302-1111111-1111111"), "test")
     assert result.learned is not None
