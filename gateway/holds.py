@@ -19,18 +19,42 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
-from gateway.fingerprint import template_fingerprint
+from gateway.classify import MarketplaceRecipient
+from gateway.config import GatewayConfig
+from gateway.fingerprint import Fingerprint, template_fingerprint
 from gateway.learning import learned_state
-from gateway.policy.verdict import Action, Hit, most_severe
-from gateway.store.base import Disagreement
-
-if TYPE_CHECKING:
-    from gateway.pipeline import Pipeline, Run
+from gateway.policy.verdict import Action, Hit, Verdict, most_severe
+from gateway.store.base import Disagreement, Store
+from gateway.tenants import Tenant
+from gateway.transaction import Transaction
 
 TEMPLATE_DISAGREED = "template-disagreed"
 TENANT_RESTRICTED = "tenant-restricted"
+
+
+class Pipeline(Protocol):
+    """What the stages read of ``gateway.pipeline.Pipeline``."""
+
+    @property
+    def store(self) -> Store | None: ...
+    @property
+    def config(self) -> GatewayConfig: ...
+
+
+class Run(Protocol):
+    """What the stages read and change of ``gateway.pipeline.Run``."""
+
+    txn: Transaction
+    tenant: Tenant
+    verdict: Verdict
+    fingerprint: Fingerprint | None
+
+    @property
+    def recipients(self) -> Sequence[MarketplaceRecipient]: ...
+    def note(self, stage: str, result: str, detail: str = "") -> None: ...
 
 
 def _day(epoch: float) -> str:

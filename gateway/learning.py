@@ -27,12 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from gateway.config import LearningConfig
 from gateway.fingerprint import Fingerprint, template_fingerprint
 from gateway.log import get_logger
 from gateway.policy.verdict import Verdict
 from gateway.store.base import Disagreement, HitRecord, RelayedMessage, Store, TenantRestriction
+from gateway.store.records import LearningCounts
 
 log = get_logger("gateway.learning")
 
@@ -356,3 +358,39 @@ async def clear_restriction(store: Store, tenant: str, actor: str, reason: str) 
         await store.audit(actor, "restriction-cleared", f"tenant:{tenant}", reason)
     log.info("restriction_cleared", actor=actor, tenant=tenant, cleared=cleared, reason=reason)
     return cleared
+
+
+async def learning_counts(store: Store, since: float = 0.0) -> LearningCounts:
+    """Disagreements per tenant and pack since ``since``, held templates and restricted tenants now."""
+    held: dict[str, int] = {}
+    for d in await store.disagreements(template="held", limit=100_000):
+        held[d.tenant] = held.get(d.tenant, 0) + 1
+    restricted = tuple(sorted({r.tenant for r in await store.restrictions(active=True)}))
+    return LearningCounts(await store.disagreement_counts(since), held, restricted)
+
+
+async def disagreement_report(store: Store, since: float = 0.0, tenant: str | None = None,
+                              limit: int = 50) -> dict[str, Any]:
+    """The ``disagreements`` section of ``gateway report``: counts per pack and per tenant, what is
+    held or restricted now, and the latest disagreements with both sides."""
+    found = await store.disagreements(tenant, since=since, limit=limit)
+    counts = await learning_counts(store, since)
+    by_pack: dict[str, int] = {}
+    by_tenant: dict[str, int] = {}
+    total = 0
+    for (t, pack), count in counts.disagreements.items():
+        if tenant is not None and t != tenant:
+            continue
+        by_pack[pack] = by_pack.get(pack, 0) + count
+    for d in await store.disagreements(tenant, since=since, limit=100_000):
+        total += 1
+        by_tenant[d.tenant] = by_tenant.get(d.tenant, 0) + 1
+    restricted = [r.as_json() for r in await store.restrictions(tenant, active=True)]
+
+    def ordered(values: dict[str, int]) -> dict[str, int]:
+        return dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    held = {t: n for t, n in counts.held_templates.items() if tenant is None or t == tenant}
+    return {"total": total, "by_pack": ordered(by_pack), "by_tenant": ordered(by_tenant),
+            "held_templates": sum(held.values()), "restricted_tenants": restricted,
+            "latest": [d.as_json() for d in found]}

@@ -218,3 +218,15 @@ class TenantRestriction:
                 "notice_id": self.notice_id, "marketplace": self.marketplace, "recorded_at": self.recorded_at,
                 "active": self.active, "cleared_at": self.cleared_at, "cleared_by": self.cleared_by,
                 "clear_reason": self.clear_reason}
+
+
+@dataclass(frozen=True)
+class LearningCounts:
+    """What /metrics and ``gateway report`` count of the learning state."""
+
+    disagreements: dict[tuple[str, str], int]
+    """(tenant, pack) -> disagreements whose hits name the pack ("none": no rule hit)."""
+    held_templates: dict[str, int]
+    """tenant -> disagreements whose template is held."""
+    restricted: tuple[str, ...]
+    """Tenants with an active restriction."""
