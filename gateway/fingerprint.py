@@ -50,8 +50,11 @@ class Fingerprint:
 
 
 def _shingles(text: str) -> set[str]:
-    text = _URL.sub(" url ", text)
-    text = _EMAIL.sub(" email ", text)
+    # (the address and link patterns only where they can match: most of the cost otherwise)
+    if "://" in text or "www." in text.lower():
+        text = _URL.sub(" url ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" email ", text)
     words = _WORD.findall(_DIGITS.sub("0", text.lower()))
     return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
 
