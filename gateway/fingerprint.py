@@ -15,10 +15,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from gateway.message.patterns import EMAIL_ADDRESS
 from gateway.policy.content import read_message
 
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
-_EMAIL = re.compile(r"(?i)[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}")
 _DIGITS = re.compile(r"\d+(?:[.,:/-]\d+)*")
 _WORD = re.compile(r"\w+")
 K = 64
@@ -54,7 +54,7 @@ def _shingles(text: str) -> set[str]:
     if "://" in text or "www." in text.lower():
         text = _URL.sub(" url ", text)
     if "@" in text:
-        text = _EMAIL.sub(" email ", text)
+        text = EMAIL_ADDRESS.sub(" email ", text)
     words = _WORD.findall(_DIGITS.sub("0", text.lower()))
     return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
 
