@@ -24,7 +24,7 @@ from typing import Protocol
 
 from gateway.classify import MarketplaceRecipient
 from gateway.config import GatewayConfig
-from gateway.fingerprint import Fingerprint, template_fingerprint
+from gateway.fingerprint import Fingerprint
 from gateway.learning import learned_state
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 from gateway.store.base import Disagreement, Store
@@ -50,7 +50,6 @@ class Run(Protocol):
     txn: Transaction
     tenant: Tenant
     verdict: Verdict
-    fingerprint: Fingerprint | None
 
     @property
     def recipients(self) -> Sequence[MarketplaceRecipient]: ...
@@ -103,11 +102,15 @@ async def template_hold_stage(pipeline: Pipeline, run: Run) -> None:
     if verdict.action not in (Action.RELAY, Action.REWRITE):
         run.note("template-hold", "skipped", f"the rules decided {verdict.action} already")
         return
-    mine = await asyncio.to_thread(template_fingerprint, run.txn.data)
-    run.fingerprint = mine
+    if not verdict.fingerprint:
+        run.note("template-hold", "skipped", "no template fingerprint (made by the policy engine)")
+        return
+    mine = Fingerprint.decode(verdict.fingerprint)
+    # ~20 µs a comparison: a long list of held templates is compared off the event loop.
+    scores = ([mine.similarity(h.fingerprint) for h in state.held] if len(state.held) <= 16 else
+              await asyncio.to_thread(lambda: [mine.similarity(h.fingerprint) for h in state.held]))
     best: tuple[float, Disagreement] | None = None
-    for held in state.held:
-        score = mine.similarity(held.fingerprint)
+    for score, held in zip(scores, state.held, strict=True):
         if score >= learning.template_similarity and (best is None or score > best[0]):
             best = (score, held.disagreement)
     if best is None:

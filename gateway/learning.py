@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import LearningConfig
-from gateway.fingerprint import Fingerprint, template_fingerprint
+from gateway.fingerprint import Fingerprint
 from gateway.log import get_logger
 from gateway.policy.verdict import Verdict
 from gateway.store.base import Disagreement, HitRecord, RelayedMessage, Store, TenantRestriction
@@ -77,8 +77,23 @@ class PackIndex:
 _EMPTY = PackIndex({}, ())
 
 
+_INDEXES: dict[int, tuple[object, PackIndex]] = {}
+
+
 def pack_index(policy: object) -> PackIndex:
-    """The packs of a policy engine (``PolicyEngine.rules``; anything else has none)."""
+    """The packs of a policy engine (``PolicyEngine.rules``; anything else has none), read once per
+    engine: a reload builds a new engine, whose packs are read (and versioned) again."""
+    cached = _INDEXES.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    index = _pack_index(policy)
+    if len(_INDEXES) >= 32:
+        _INDEXES.pop(next(iter(_INDEXES)))
+    _INDEXES[id(policy)] = (policy, index)  # (keeps the id from being reused meanwhile)
+    return index
+
+
+def _pack_index(policy: object) -> PackIndex:
     rules = getattr(policy, "rules", None)
     if not rules:
         return _EMPTY
@@ -94,27 +109,24 @@ def pack_index(policy: object) -> PackIndex:
 
 
 async def record_relayed(store: Store, *, queue_id: str, message_id: str, tenant: str, verdict: Verdict,
-                         shadow: bool, aliases: Sequence[str], order_ids: Sequence[str], raw: bytes,
-                         policy: object, fingerprint: Fingerprint | None = None) -> None:
+                         shadow: bool, aliases: Sequence[str], order_ids: Sequence[str], policy: object) -> None:
     """Keep what the gateway decided about a relayed message (the pipeline's record stage)."""
-    message = await asyncio.to_thread(
-        relayed_message, queue_id=queue_id, message_id=message_id, tenant=tenant, verdict=verdict, shadow=shadow,
-        aliases=aliases, order_ids=order_ids, raw=raw, policy=policy, fingerprint=fingerprint)
-    await store.record_relayed(message)
+    await store.record_relayed(relayed_message(queue_id=queue_id, message_id=message_id, tenant=tenant,
+                                               verdict=verdict, shadow=shadow, aliases=aliases,
+                                               order_ids=order_ids, policy=policy))
 
 
 def relayed_message(*, queue_id: str, message_id: str, tenant: str, verdict: Verdict, shadow: bool,
-                    aliases: Sequence[str], order_ids: Sequence[str], raw: bytes, policy: object,
-                    fingerprint: Fingerprint | None = None) -> RelayedMessage:
-    """The record of a relayed message (CPU work: call it from a worker thread)."""
+                    aliases: Sequence[str], order_ids: Sequence[str], policy: object) -> RelayedMessage:
+    """The record of a relayed message. Its template fingerprint is the one the policy engine made
+    (``Verdict.fingerprint``; none without an engine); cheap: no message is read again here."""
     packs = pack_index(policy)
     action = f"would-{verdict.action}" if shadow else str(verdict.action)
-    print_ = fingerprint if fingerprint is not None else template_fingerprint(raw)
     return RelayedMessage(
         queue_id=queue_id, message_id=message_id, subject=verdict.subject, action=action,
         hits=tuple(HitRecord(h.rule, str(h.action), h.reason, h.evidence, packs.pack_of(h.rule))
                    for h in verdict.hits),
-        packs=packs.versions, fingerprint=print_.encode(), order_ids=tuple(order_ids), aliases=tuple(aliases),
+        packs=packs.versions, fingerprint=verdict.fingerprint, order_ids=tuple(order_ids), aliases=tuple(aliases),
         tenant=tenant)
 
 

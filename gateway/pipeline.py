@@ -39,7 +39,6 @@ from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
 from gateway.errors import StoreError
 from gateway.evaluation import evaluate_policy
-from gateway.fingerprint import Fingerprint
 from gateway.holds import restriction_stage, template_hold_stage
 from gateway.learning import record_relayed
 from gateway.log import get_logger
@@ -100,8 +99,6 @@ class Run:
     """(order id, tag) counts reserved for it."""
     stages: list[StageResult] = field(default_factory=list)
     outcome: Outcome | None = None
-    fingerprint: Fingerprint | None = None
-    """The message's template fingerprint, once a stage computed it (gateway/holds.py)."""
 
     @property
     def recipients(self) -> list[MarketplaceRecipient]:
@@ -576,8 +573,8 @@ class Pipeline:
                 self._record_decision(run, decided, queue_id, shadow),
                 # What was decided, for an Amazon notice refusing it (gateway/learning.py).
                 record_relayed(self.store, queue_id=queue_id, message_id=txn.message_id, tenant=run.tenant.id,
-                               verdict=decided, shadow=shadow, aliases=aliases, order_ids=order_ids, raw=txn.data,
-                               policy=run.tenant.policy, fingerprint=run.fingerprint))
+                               verdict=decided, shadow=shadow, aliases=aliases, order_ids=order_ids,
+                               policy=run.tenant.policy))
         except Exception:
             log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
 
