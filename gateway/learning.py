@@ -8,7 +8,7 @@ proactive messaging. Bounce ingestion (gateway/bounces/ingest.py) hands such not
   order and the alias, else by the alias: the same correlation the opt-out registry uses) and
   recorded as a ``Disagreement`` beside what the gateway decided (verdict, hits, pack versions,
   template fingerprint). With ``[learning] hold_templates`` further messages of that template are
-  held for review (gateway/holds.py) until an admin marks the template fixed;
+  held for review (gateway/pipeline/holds.py) until an admin marks the template fixed;
 * a ``restriction`` notice puts the tenant into the restricted state: proactive mail is refused
   until an admin clears it, replies in buyer-initiated threads keep flowing.
 
@@ -278,7 +278,7 @@ class Learner:
         return restriction
 
 
-# -- what the pipeline reads (gateway/holds.py) -------------------------------------------------------
+# -- what the pipeline reads (gateway/pipeline/holds.py) ----------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class HeldTemplate:

@@ -1,4 +1,4 @@
-"""Learning from Amazon's verdicts (gateway/learning.py, gateway/holds.py) on a real store, spool and
+"""Learning from Amazon's verdicts (gateway/learning.py, gateway/pipeline/holds.py) on a real store, spool and
 pipeline: policy notices become disagreements, a disagreed template is held, a restriction notice
 refuses proactive mail until it is cleared."""
 

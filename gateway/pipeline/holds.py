@@ -19,48 +19,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
-from typing import Protocol
 
-from gateway.classify import MarketplaceRecipient
-from gateway.config import GatewayConfig
 from gateway.fingerprint import Fingerprint
 from gateway.learning import learned_state
-from gateway.policy.verdict import Action, Hit, Verdict, most_severe
-from gateway.store.base import Disagreement, Store
-from gateway.tenants import Tenant
-from gateway.transaction import Transaction
+from gateway.pipeline.run import Run, Services
+from gateway.policy.verdict import Action, Hit, most_severe
+from gateway.store.base import Disagreement
 
 TEMPLATE_DISAGREED = "template-disagreed"
 TENANT_RESTRICTED = "tenant-restricted"
-
-
-class Pipeline(Protocol):
-    """What the stages read of ``gateway.pipeline.Pipeline``."""
-
-    @property
-    def store(self) -> Store | None: ...
-    @property
-    def config(self) -> GatewayConfig: ...
-
-
-class Run(Protocol):
-    """What the stages read and change of ``gateway.pipeline.Run``."""
-
-    txn: Transaction
-    tenant: Tenant
-    verdict: Verdict
-
-    @property
-    def recipients(self) -> Sequence[MarketplaceRecipient]: ...
-    def note(self, stage: str, result: str, detail: str = "") -> None: ...
 
 
 def _day(epoch: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
-async def restriction_stage(pipeline: Pipeline, run: Run) -> None:
+async def restriction(pipeline: Services, run: Run) -> None:
     store = pipeline.store
     if not run.recipients or store is None:
         return
@@ -91,7 +65,7 @@ async def restriction_stage(pipeline: Pipeline, run: Run) -> None:
     run.note("restriction", "changed", f"{TENANT_RESTRICTED} since {_day(restriction.since)}")
 
 
-async def template_hold_stage(pipeline: Pipeline, run: Run) -> None:
+async def template_hold(pipeline: Services, run: Run) -> None:
     store, learning = pipeline.store, pipeline.config.learning
     if not run.recipients or store is None or not learning.hold_templates:
         return
