@@ -42,6 +42,7 @@ POLICY = "policy"
 RESTRICTION = "restriction"
 LEARNED_NOTICES = frozenset({POLICY, RESTRICTION})
 NO_PACK = "none"
+UNKNOWN_PACK = "unknown"
 _MAX_REASON = 600
 
 
@@ -140,9 +141,19 @@ class NoticeFacts:
     """The notice's Date header (epoch seconds); None when it has none that parses."""
     reason: str
     """Amazon's own words: the paragraph that says why."""
+    from_amazon: bool = True
+    """The notice (or the original it forwards) comes from an Amazon address. Anyone can write to
+    the mailbox notices arrive in: a notice from elsewhere is recorded, but neither restricts the
+    tenant nor holds a template by itself."""
 
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
+_AMAZON_SENDER = re.compile(r"@(?:[a-z0-9-]+\.)*amazon\.[a-z]{2,3}(?:\.[a-z]{2})?$")
+
+
+def _is_amazon(header_value: str) -> bool:
+    address = email.utils.parseaddr(header_value)[1].strip().lower()
+    return bool(_AMAZON_SENDER.search(address))
 
 
 def notice_facts(raw: bytes, kind: str) -> NoticeFacts:
@@ -166,7 +177,8 @@ def notice_facts(raw: bytes, kind: str) -> NoticeFacts:
         reason = mail.subject or (paragraphs[0] if paragraphs else "")
     if len(reason) > _MAX_REASON:
         reason = reason[:_MAX_REASON - 3].rstrip() + "..."
-    return NoticeFacts(date, reason)
+    from_amazon = _is_amazon(mail.from_) or (mail.original is not None and _is_amazon(mail.original.from_))
+    return NoticeFacts(date, reason, from_amazon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +217,11 @@ class Learner:
 
     async def learn(self, about: NoticeAbout, facts: NoticeFacts) -> Learned:
         if about.kind == RESTRICTION:
+            if not facts.from_amazon:
+                log.warning("restriction_notice_not_from_amazon", tenant=about.tenant, notice_id=about.notice_id,
+                            reason=facts.reason[:200],
+                            hint="not applied; if Amazon did restrict the account: gateway restriction add")
+                return Learned()
             return Learned(restriction=await self._restrict(about, facts))
         if about.kind != POLICY:
             return Learned()
@@ -258,8 +275,11 @@ class Learner:
 
     def _disagreement(self, about: NoticeAbout, facts: NoticeFacts, message: RelayedMessage,
                       matched_by: str) -> Disagreement:
-        hit_packs = tuple(sorted({h.pack or "gateway" for h in message.hits})) or (NO_PACK,)
-        hold = self.config.hold_templates and bool(message.fingerprint) and bool(
+        if not message.action:  # relayed before what was decided was kept: its hits are unknown
+            hit_packs: tuple[str, ...] = (UNKNOWN_PACK,)
+        else:
+            hit_packs = tuple(sorted({h.pack or "gateway" for h in message.hits})) or (NO_PACK,)
+        hold = self.config.hold_templates and facts.from_amazon and bool(message.fingerprint) and bool(
             Fingerprint.decode(message.fingerprint).hashes)
         alias = about.aliases[0] if about.aliases else (message.aliases[0] if message.aliases else "")
         return Disagreement(

@@ -166,3 +166,33 @@ async def test_restriction_refuses_proactive_mail_lets_replies_through_until_cle
     assert await clear_restriction(world.store, "", "alice", "Amazon lifted the restriction") == 1
     assert (await world.smtp(mail(*template("302-2222222-1111111", "Anna Schmidt", "9,90")))).disposition \
         is Disposition.QUEUED
+
+
+async def test_a_notice_not_from_amazon_neither_restricts_nor_holds(world: World) -> None:
+    """Anyone can write to the mailbox notices arrive in: a forged restriction must not stop the
+    seller's mail, a forged policy notice is recorded for the admin but holds nothing."""
+    forged = policy_notice(order="113-7777777-8888888", kind="restriction").replace(
+        b"donotreply@amazon.com", b"support@amazon-seller-help.example")
+    result = await ingest(world).ingest_result(forged, "test")
+    assert result.learned is not None and result.learned.restriction is None
+    assert await world.store.tenant_restriction("") is None
+    assert (await world.smtp(mail(*template("302-1111111-1111111", "Anna", "1,00")))).disposition \
+        is Disposition.QUEUED
+
+    await world.smtp(mail(*template("302-2222222-2222222", "Anna", "2,00"), message_id="<inv-2@shop.example>"))
+    fake_policy = policy_notice(order="302-2222222-2222222", in_reply_to="<inv-2@shop.example>").replace(
+        b"donotreply@amazon.com", b"noreply@shop-competitor.example")
+    result = await ingest(world).ingest_result(fake_policy, "test")
+    assert result.learned is not None and [d.template for d in result.learned.disagreements] == ["none"]
+    assert (await world.smtp(mail(*template("302-3333333-3333333", "Jan", "3,00")))).disposition \
+        is Disposition.QUEUED
+
+
+async def test_a_forwarded_notice_keeps_amazon_as_its_sender() -> None:
+    notice = policy_notice(order="302-1111111-1111111", kind="restriction")
+    forwarded = (b"From: seller@shop.example\r\nTo: notices@gw.shop.example\r\nSubject: Fwd: restricted\r\n"
+                 b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"f\"\r\n\r\n--f\r\n"
+                 b"Content-Type: text/plain\r\n\r\nSee below.\r\n--f\r\nContent-Type: message/rfc822\r\n\r\n"
+                 + notice + b"\r\n--f--\r\n")
+    assert notice_facts(forwarded, "restriction").from_amazon
+    assert not notice_facts(notice.replace(b"@amazon.com", b"@amaz0n.com"), "restriction").from_amazon

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
 from gateway.cli.report import parse_since, print_disagreements
 from gateway.config import GatewayConfig
 from gateway.learning import clear_restriction, disagreement_report, fix_template
-from gateway.store.base import Disagreement, Store
+from gateway.store.base import Disagreement, Store, TenantRestriction
 
 
 def register(sub: Any) -> None:
@@ -49,6 +50,13 @@ def register(sub: Any) -> None:
     add_state_options(p)
     p.add_argument("--tenant")
     p.set_defaults(func=cmd_restrictions)
+    p = rsub.add_parser("add", help="record a restriction by hand (a notice that did not come from an Amazon address)")
+    add_state_options(p)
+    p.add_argument("--tenant", default="", help="the tenant id (default: the implicit tenant)")
+    p.add_argument("--since", type=parse_since, default=None, help="when Amazon restricted it (default: now)")
+    p.add_argument("--reason", required=True, help="what Amazon said (shown in the SMTP refusal's evidence)")
+    p.add_argument("--actor", help="who, for the audit log (default cli:<login user>)")
+    p.set_defaults(func=cmd_add)
     p = rsub.add_parser("clear", help="Amazon lifted the restriction: proactive mail flows again")
     add_state_options(p)
     p.add_argument("--tenant", default="", help="the tenant id (default: the implicit tenant)")
@@ -168,6 +176,29 @@ def cmd_restrictions(args: argparse.Namespace) -> int:
     for r in found:
         state = "ACTIVE" if r.active else f"cleared {fmt_time(r.cleared_at or 0.0)} by {r.cleared_by}: {r.clear_reason}"
         print(f"#{r.id} tenant {r.tenant or '(default)'} since {fmt_time(r.since)} ({state})\n    {r.reason}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    config = _config(args, quiet=False)
+    if config is None:
+        return 2
+    who = actor(args.actor)
+
+    async def add(store: Store) -> TenantRestriction:
+        restriction = await store.restrict_tenant(TenantRestriction(
+            tenant=args.tenant, since=args.since if args.since is not None else time.time(), reason=args.reason))
+        await store.audit(who, "restriction-added", f"tenant:{args.tenant}", args.reason)
+        return restriction
+
+    added = with_store(config, add)
+    if added is None:
+        return 2
+    if args.json:
+        emit_json(added.as_json())
+    else:
+        print(f"tenant {args.tenant or '(default)'}: restricted since {fmt_time(added.since)};"
+              " its proactive mail is refused until `gateway restriction clear`")
     return 0
 
 

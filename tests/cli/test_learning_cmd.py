@@ -80,3 +80,9 @@ def test_disagreements_and_restrictions_from_the_shell(tmp_path: Path) -> None:
     assert again.returncode == 0 and "no active restriction" in again.stdout
     [entry] = json.loads(gateway(cfg, "restriction", "list", "--json").stdout)
     assert (entry["active"], entry["cleared_by"], entry["clear_reason"]) == (False, "bob", "Amazon lifted it")
+
+    # A restriction Amazon announced some other way is recorded by hand.
+    added = gateway(cfg, "restriction", "add", "--tenant", "shop2", "--since", "2026-11-20",
+                    "--reason", "Seller Central banner: messaging restricted for 30 days", "--json")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["since"] == 1_795_132_800.0 and json.loads(added.stdout)["active"]
