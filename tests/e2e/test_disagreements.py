@@ -11,10 +11,12 @@ the admin server, on SQLite and on PostgreSQL:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -171,4 +173,64 @@ async def test_a_restriction_refuses_proactive_mail_until_cleared(start: Start, 
     status, cleared = await post(gw, "/api/restrictions/clear", tenant="", reason="Amazon lifted it")
     assert status == 200 and cleared["cleared"] == 1
     code, reply = await send(gw, invoice("302-2222222-1111111", "Anna Schmidt", "9,90"))
+    assert code == 250 and "queued as" in reply, reply
+
+
+def fix_in_chromium(base: str, screenshot: Path, width: int = 1280) -> dict[str, str]:
+    """Drive the page as an admin would: log in, read both sides, mark the template fixed."""
+    from selenium.webdriver.common.by import By
+
+    from tests.admin.support import ADMIN_PASSWORD, ADMIN_USER
+    from tests.e2e.browser import start_browser
+
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        driver = start_browser(Path(profile), width)
+        try:
+            driver.set_page_load_timeout(30)
+            driver.implicitly_wait(10)
+            driver.get(f"{base}/disagreements")
+            driver.find_element(By.ID, "username").send_keys(ADMIN_USER)
+            driver.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD)
+            driver.find_element(By.ID, "login").click()
+            row = driver.find_element(By.CSS_SELECTOR, "#disagreements tr[data-id]")
+            seen = {"subject": row.find_element(By.CSS_SELECTOR, ".subject").text,
+                    "reason": row.find_element(By.CSS_SELECTOR, ".reason").text,
+                    "action": row.find_element(By.CSS_SELECTOR, ".action").text,
+                    "by_pack": driver.find_element(By.ID, "by-pack").text}
+            driver.save_screenshot(str(screenshot.with_name(f"disagreements-{width}.png")))
+            row.find_element(By.CSS_SELECTOR, "form.fix input[name=reason]").send_keys("pixel removed in the ERP")
+            row.find_element(By.CSS_SELECTOR, "form.fix button").click()
+            seen["flash"] = driver.find_element(By.ID, "flash").text
+            seen["state"] = driver.find_element(By.CSS_SELECTOR, "#disagreements .template-state").text
+            driver.save_screenshot(str(screenshot))
+            return seen
+        finally:
+            driver.quit()
+
+
+@pytest.mark.slow
+async def test_an_admin_marks_the_template_fixed_in_chromium(gateway_factory: GatewayFactory, sink: Sink,
+                                                             tmp_path: Path) -> None:
+    from tests.admin.support import ADMIN_USER, write_credentials
+    from tests.e2e.browser import needs_chromium
+
+    if needs_chromium.args[0]:
+        pytest.skip(needs_chromium.kwargs["reason"])
+    creds = write_credentials(tmp_path / "credentials")
+    gw = await gateway_factory(policy="load", bounces={"addresses": [BOUNCES]},
+                               admin={"listen": "127.0.0.1:0", "token": TOKEN, "users": [ADMIN_USER],
+                                      "credentials_file": str(creds)}, learning={"state_seconds": 0})
+    assert (await send(gw, invoice("302-1111111-1111111", "Anna", "9,90", "<inv-9@beispielhandel.de>")))[0] == 250
+    await sink.handler.wait_for(1)
+    assert gw.processor is not None
+    await gw.processor.drain()
+    code, reply = await send(gw, policy_notice(order="302-1111111-1111111", in_reply_to="<inv-9@beispielhandel.de>"),
+                             to=BOUNCES)
+    assert code == 250 and "disagreement #" in reply, reply
+    seen = await asyncio.to_thread(fix_in_chromium, admin_url(gw, ""), tmp_path / "fixed.png")
+    assert seen["subject"] == "Ihre Rechnung zur Bestellung 302-1111111-1111111"
+    assert "communication guidelines" in seen["reason"] and seen["action"] == "relay"
+    assert "none" in seen["by_pack"]
+    assert seen["flash"].startswith("Template fixed") and seen["state"] == "fixed"
+    code, reply = await send(gw, invoice("028-2222222-2222222", "Jean", "1,00"))
     assert code == 250 and "queued as" in reply, reply
