@@ -346,14 +346,14 @@ async def track(request: web.Request) -> web.Response:
             events.append({"at": a.at, "kind": "audit", "what": f"{a.action} by {a.actor}",
                            "detail": f"{a.object}: {a.reason}"})
     for r in trail.relays:
-        events.append({"at": r["at"], "kind": "relay", "what": f"relayed to {r['alias']} ({r['marketplace']})",
-                       "detail": f"queue id {r['queue_id']}" + (f", orders {' '.join(r['order_ids'])}"
-                                                                 if r["order_ids"] else "")})
+        events.append({"at": r.at, "kind": "relay", "what": f"relayed to {r.alias} ({r.marketplace})",
+                       "detail": f"queue id {r.queue_id}" + (f", orders {' '.join(r.order_ids)}"
+                                                                 if r.order_ids else "")})
     for info in deliveries:
         events.append({"at": info.arrived, "kind": "spool", "what": f"spooled as {info.queue_id}",
                        "detail": f"{info.state}, {info.attempts} attempt(s)"})
-    first_relay = min((r["at"] for r in trail.relays), default=None)
-    for alias in sorted({(r["alias"], r["tenant"]) for r in trail.relays}):
+    first_relay = min((r.at for r in trail.relays), default=None)
+    for alias in sorted({(r.alias, r.tenant) for r in trail.relays}):
         for n in await store.notices(alias=alias[0], tenant=alias[1], limit=20):
             if first_relay is not None and n.at >= first_relay:
                 events.append({"at": n.at, "kind": "bounce", "what": f"bounce notice {n.id}: {n.kind}",

@@ -130,12 +130,11 @@ class PostgresReviewQueries:
                 if r[1] and (r[7] in ("relay", "rewrite") or r[10]):  # a relayed message's ref: its queue id
                     queue_ids.append(str(r[1]))
             cur = await conn.execute(
-                "SELECT sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant FROM relays"
+                f"SELECT {sql.RELAY_COLUMNS} FROM relays"
                 " WHERE queue_id = ANY(%s) OR message_id = ANY(%s) ORDER BY sent_at LIMIT 200",
                 ([ref, *queue_ids], msg_ids))
             for r in await cur.fetchall():
-                trail.relays.append({"at": float(r[0]), "queue_id": r[1], "message_id": r[2], "alias": r[3],
-                                     "marketplace": r[4], "order_ids": r[5].split(), "tenant": r[6]})
+                trail.relays.append(sql.relay(r))
                 queue_ids.append(str(r[1]))
         trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
         return trail

@@ -177,3 +177,16 @@ class AuditEntry:
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "at": self.at, "actor": self.actor, "action": self.action, "object": self.object,
                 "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RelayRecord:
+    """One buyer alias a relayed message went to, with the orders it named (the message trail)."""
+
+    at: float
+    queue_id: str
+    message_id: str
+    alias: str
+    marketplace: str | None
+    order_ids: tuple[str, ...]
+    tenant: str = ""

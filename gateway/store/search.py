@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.orderids import ORDER_ID, order_ids_in_message
-from gateway.store.records import AuditEntry, DecisionRecord
+from gateway.store.records import AuditEntry, DecisionRecord, RelayRecord
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -291,7 +291,7 @@ class MessageTrail:
     decisions: list[DecisionRecord] = field(default_factory=list)
     held: list[Any] = field(default_factory=list)
     """QuarantineRecords."""
-    relays: list[dict[str, Any]] = field(default_factory=list)
+    relays: list[RelayRecord] = field(default_factory=list)
     queue_ids: list[str] = field(default_factory=list)
     """Spool queue ids the message went out under (relayed, or released from quarantine)."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.store.records import AliasRecord, AuditEntry, DecisionRecord, NoticeRecord, QuarantineRecord
+from gateway.store.records import AliasRecord, AuditEntry, DecisionRecord, NoticeRecord, QuarantineRecord, RelayRecord
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,15 @@ def decision(row: Sequence[Any], decode: Decode) -> DecisionRecord:
     return DecisionRecord(at=float(row[0]), ref=row[1], message_id=row[2], peer=row[3], mail_from=row[4],
                           rcpt_tos=tuple(decode(row[5])), marketplace=row[6], action=row[7],
                           rules=tuple(row[8].split()) if row[8] else (), tenant=row[9], shadow=bool(row[10]))
+
+
+RELAY_COLUMNS = "sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant"
+
+
+def relay(row: Sequence[Any]) -> RelayRecord:
+    """A row of ``RELAY_COLUMNS``."""
+    return RelayRecord(at=float(row[0]), queue_id=row[1], message_id=row[2], alias=row[3], marketplace=row[4],
+                       order_ids=tuple(row[5].split()), tenant=row[6])
 
 
 def audit_entry(row: Sequence[Any]) -> AuditEntry:

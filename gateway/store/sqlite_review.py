@@ -209,11 +209,10 @@ class SQLiteReviewQueries:
                     queue_ids.append(str(r[1]))
             qmarks = ",".join("?" * (len(queue_ids) + 1))
             for r in conn.execute(
-                    "SELECT sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant FROM relays"
+                    f"SELECT {sql.RELAY_COLUMNS} FROM relays"
                     f" WHERE queue_id IN ({qmarks}) OR message_id IN ({marks}) ORDER BY sent_at LIMIT 200",
                     [ref, *queue_ids, *msg_ids]):
-                trail.relays.append({"at": r[0], "queue_id": r[1], "message_id": r[2], "alias": r[3],
-                                     "marketplace": r[4], "order_ids": r[5].split(), "tenant": r[6]})
+                trail.relays.append(sql.relay(r))
                 queue_ids.append(str(r[1]))
             trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
             return trail

@@ -186,12 +186,12 @@ async def test_message_trail_by_quarantine_id_queue_id_and_message_id(store: Any
         trail = await store.message_trail(ref)
         assert [h.id for h in trail.held] == [qid], ref
         assert [d.action for d in trail.decisions] == ["quarantine"]
-        assert [(r["queue_id"], r["alias"], r["order_ids"]) for r in trail.relays] == [
-            ("QUEUE1", "a1@marketplace.amazon.de", [ORDER])]
+        assert [(r.queue_id, r.alias, r.order_ids) for r in trail.relays] == [
+            ("QUEUE1", "a1@marketplace.amazon.de", (ORDER,))]
         assert trail.queue_ids == ["QUEUE1"]
     other = await store.message_trail("QUEUE2")
     assert [d.message_id for d in other.decisions] == ["<other@x>"] and other.queue_ids == ["QUEUE2"]
-    assert other.held == [] and [r["alias"] for r in other.relays] == ["b@marketplace.amazon.de"]
+    assert other.held == [] and [r.alias for r in other.relays] == ["b@marketplace.amazon.de"]
     assert (await store.message_trail("<nothing@x>")).decisions == []
 
 
