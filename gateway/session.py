@@ -95,7 +95,7 @@ class GatewaySMTP(SMTP):
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         match = _PLAIN_PATH.match(arg)
         if match is None:
-            return super()._getaddr(arg)  # type: ignore[no-any-return]
+            return super()._getaddr(arg)
         address = match.group(1)
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
