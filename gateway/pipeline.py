@@ -97,6 +97,9 @@ class Run:
     """(order id, tag) counts reserved for it."""
     stages: list[StageResult] = field(default_factory=list)
     outcome: Outcome | None = None
+    order_ids_read: bool = False
+    """The verdict's order_ids are the message's (an engine that ``reads_order_ids`` made it): an
+    empty tuple means none, and the message is not read again for them."""
 
     @property
     def recipients(self) -> list[MarketplaceRecipient]:
@@ -207,6 +210,7 @@ class Pipeline:
             if verdict is None:
                 return
             run.verdict = verdict
+            run.order_ids_read = getattr(policy, "reads_order_ids", False) is True
             detail = f"{verdict.action}" + (f": {', '.join(h.rule for h in verdict.hits)}" if verdict.hits else "")
             run.note("evaluate", "changed" if verdict.action is not Action.RELAY else "passed", detail)
             if forced and verdict.action in (Action.QUARANTINE, Action.REJECT):
@@ -241,12 +245,16 @@ class Pipeline:
     def _check_registered_sender(self, run: Run) -> None:
         """Amazon rejects mail from a From address not registered for the marketplace: so do we."""
         txn = run.txn
-        from_addresses = [a.lower() for _, a in getaddresses([txn.header("From")]) if a]
-        sender = from_addresses[0] if from_addresses else txn.mail_from.lower()
+        sender: str | None = None  # the From header is read only where a marketplace lists senders
         hits = []
         for marketplace in dict.fromkeys(r.marketplace for r in run.recipients):
             registered = run.tenant.registered_senders(marketplace)
-            if registered is not None and sender not in registered:
+            if registered is None:
+                continue
+            if sender is None:
+                from_addresses = [a.lower() for _, a in getaddresses([txn.header("From")]) if a]
+                sender = from_addresses[0] if from_addresses else txn.mail_from.lower()
+            if sender not in registered:
                 hits.append(Hit(
                     rule=SENDER_NOT_REGISTERED, action=Action.REJECT,
                     reason=f"From address is not registered with marketplace {marketplace}; "
@@ -562,7 +570,9 @@ class Pipeline:
         try:
             # The engine's order ids when it ran; without one, read them from the message
             # ourselves, so an opt-out notice that names only the order still finds the alias.
-            order_ids = run.verdict.order_ids or await asyncio.to_thread(order_ids_in_message, run.data)
+            order_ids = run.verdict.order_ids
+            if not order_ids and not run.order_ids_read:
+                order_ids = await asyncio.to_thread(order_ids_in_message, run.data)
             # Both land in the same group commit.
             await asyncio.gather(
                 self.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
