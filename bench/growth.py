@@ -41,8 +41,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (REPO, RawClient, SinkProcess, free_port, gateway_config, machine, rss_mb, start_gateway,
-                          wait_port)
+from bench.common import (
+    REPO,
+    RawClient,
+    SinkProcess,
+    free_port,
+    gateway_config,
+    machine,
+    rss_mb,
+    start_gateway,
+    wait_port,
+)
 from bench.peer import INVOICE_DE, SENDER, cpu_seconds, process_tree
 
 ALIAS_DOMAIN = "marketplace.amazon.de"

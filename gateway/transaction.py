@@ -17,7 +17,6 @@ from gateway.classify import MarketplaceRecipient
 from gateway.message import parse_headers
 
 
-
 def header_block_end(data: bytes) -> int:
     """The offset just past the blank line ending the header block (``len(data)`` without one).
     Two finds instead of a regex scan: the listener's data has CRLF line ends, a stored message
