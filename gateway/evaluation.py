@@ -239,8 +239,9 @@ class EvaluationPool:
                 raise RuntimeError("evaluation cancelled before it started")
             ticket.worker = worker  # from here on, a caller that gives up kills the worker
         worker.jobs += 1
+        known = _alias_statuses(state, recipients)
         try:
-            worker.send(("evaluate", key, raw, list(recipients), state is not None))
+            worker.send(("evaluate", key, raw, list(recipients), state is not None, known))
             while True:
                 message = worker.receive()
                 if message[0] == "call":  # the worker asks the state view something
@@ -310,6 +311,24 @@ def warm_up(policy: Any, isolation: Isolation = "process", workers: int = 2) -> 
         shared_pool().warm(policy, workers)
 
 
+def _alias_statuses(state: Any, recipients: Sequence[Any]) -> dict[str, Any]:
+    """The recipients' alias statuses, read here (in the driving thread, as the view requires) and
+    sent with the message: the engine asks for every alias, and each question it would otherwise
+    send back is a round trip through two processes. Empty when the view cannot answer now; the
+    worker then asks as before."""
+    if state is None:
+        return {}
+    known: dict[str, Any] = {}
+    try:
+        for recipient in recipients:
+            alias = getattr(recipient, "alias", None)
+            if isinstance(alias, str) and alias.lower() not in known:
+                known[alias.lower()] = state.alias_status(alias)
+    except Exception:
+        return {}
+    return known
+
+
 def _portable(exc: BaseException) -> BaseException:
     try:
         pickle.dumps(exc)
@@ -321,21 +340,36 @@ def _portable(exc: BaseException) -> BaseException:
 # -- the worker process ----------------------------------------------------------------------------
 
 class _StateProxy:
-    """The parent's policy-state view, one round trip per call."""
+    """The parent's policy-state view for one evaluation: the recipients' alias statuses came with
+    the message; any other question is one round trip, and each answer is kept (state does not
+    change under one evaluation as far as its verdict is concerned; the store's reservations
+    decide races)."""
 
-    def __init__(self, inp: IO[bytes], out: IO[bytes]) -> None:
+    def __init__(self, inp: IO[bytes], out: IO[bytes], aliases: dict[str, Any] | None = None) -> None:
         self._inp = inp
         self._out = out
+        self._aliases = aliases or {}
+        self._answers: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+    def alias_status(self, alias: str) -> Any:
+        key = alias.lower()
+        if key in self._aliases:
+            return self._aliases[key]
+        return self.__getattr__("alias_status")(alias)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
 
         def call(*args: Any) -> Any:
+            asked = (name, args)
+            if asked in self._answers:
+                return self._answers[asked]
             pickle.dump(("call", name, args), self._out, protocol=pickle.HIGHEST_PROTOCOL)
             self._out.flush()
             reply = pickle.load(self._inp)
             if reply[0] == "return":
+                self._answers[asked] = reply[1]
                 return reply[1]
             raise reply[1]
 
@@ -364,8 +398,8 @@ def _worker_main() -> None:
             pickle.dump(reply, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
             continue
-        _, key, raw, recipients, has_state = message
-        state = _StateProxy(inp, out) if has_state else None
+        _, key, raw, recipients, has_state, *more = message
+        state = _StateProxy(inp, out, more[0] if more else None) if has_state else None
         try:
             reply = ("verdict", engines[key].evaluate(raw, recipients, state))
         except Exception as exc:
