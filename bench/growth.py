@@ -158,8 +158,11 @@ async def drive(port: int, sink: SinkProcess, body: bytes, rcpts: list[str], cou
 def gateway(root: Path, sink: SinkProcess, policy: str = "", database: str | None = None) -> Iterator[tuple[int, int]]:
     port = free_port()
     config = gateway_config(root, port, sink.port, database=database, log_level="info")
+    text = config.read_text()
     if policy:  # more keys for the [policy] table gateway_config wrote
-        config.write_text(config.read_text().replace("[policy]\n", f"[policy]\n{policy}", 1))
+        text = text.replace("[policy]\n", f"[policy]\n{policy}", 1)
+    # An ephemeral admin port: another gateway on the machine may hold the default 8025.
+    config.write_text(text + '[admin]\nlisten = "127.0.0.1:0"\n')
     log = (root / "gateway.log").open("wb")
     proc = start_gateway(config, stderr=log)
     try:
