@@ -32,6 +32,7 @@ import contextlib
 import math
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -164,11 +165,18 @@ def gateway(root: Path, sink: SinkProcess, policy: str = "", database: str | Non
         text = text.replace("[policy]\n", f"[policy]\n{policy}", 1)
     # An ephemeral admin port: another gateway on the machine may hold the default 8025.
     config.write_text(text + '[admin]\nlisten = "127.0.0.1:0"\n')
+    if database:  # a new PostgreSQL database starts without the schema
+        subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade", "--config", str(config)], cwd=REPO,
+                       check=True, stdout=subprocess.DEVNULL)
     log = (root / "gateway.log").open("wb")
     proc = start_gateway(config, stderr=log)
     try:
         asyncio.run(wait_port(port))
         yield port, proc.pid
+    except OSError:
+        log.flush()
+        print((root / "gateway.log").read_text()[-2000:], file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         proc.wait(timeout=120)
