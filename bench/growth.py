@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,22 +215,15 @@ def _peak_mb(pid: int) -> float:
 
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str | None]:
+    """A throwaway database on the server named by GATEWAY_TEST_PG_DSN (None without it)."""
     admin = os.environ.get("GATEWAY_TEST_PG_DSN")
     if not admin:
         yield None
         return
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import make_conninfo
+    from tests.pgutil import temporary_database  # the tests' own: created here, dropped after
 
-    name = f"gw_growth_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(admin, dbname=name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with temporary_database(admin) as dsn:
+        yield dsn
 
 
 def shipped_rules() -> int:
