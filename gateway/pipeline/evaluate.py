@@ -11,9 +11,9 @@ from gateway.evaluation import evaluate_policy
 from gateway.log import get_logger
 from gateway.outcome import Cause, Disposition
 from gateway.pipeline.entrances import Entrance, Release
-from gateway.pipeline.run import NoState, Run, Services
+from gateway.pipeline.run import Run, Services
+from gateway.policy.state import InMemoryPolicyState, PolicyState
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
-from gateway.store.base import PolicyStateView
 from gateway.tenants import PolicyEvaluator
 from gateway.transaction import Transaction
 
@@ -61,8 +61,9 @@ async def engine_verdict(p: Services, run: Run, policy: PolicyEvaluator) -> Verd
     """The engine's verdict on ``run``'s message, or None when it timed out (``run`` is then decided:
     deferred)."""
     aliases = [r.alias for r in run.recipients]
-    state: PolicyStateView = (NoState() if p.store is None
-                              else await p.store.policy_state(run.tenant.id, aliases))
+    # Without a store (``gateway check`` without --config) nothing is recorded yet.
+    state: PolicyState = (InMemoryPolicyState() if p.store is None
+                          else await p.store.policy_state(run.tenant.id, aliases))
     try:
         # Policy work is CPU-bound: a worker process, ended when the client must hear back.
         async with asyncio.timeout(p.config.policy.evaluation_timeout):
