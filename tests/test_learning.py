@@ -109,7 +109,7 @@ async def test_policy_notice_becomes_a_disagreement_and_holds_the_template(world
     assert await fix_template(world.store, found.id, "alice", "link removed from the template", 0.6) == [found.id]
     fixed = await world.smtp(mail(*template("028-5555555-5555555", "Eva Weiß", "15,00")))
     assert fixed.disposition is Disposition.QUEUED
-    assert [(e["actor"], e["action"]) for e in await world.store.audit_log()][:1] == [("alice", "template-fixed")]
+    assert [(e.actor, e.action) for e in await world.store.audit_log()][:1] == [("alice", "template-fixed")]
 
 
 async def test_a_notice_naming_only_the_order_finds_the_newest_message_for_it(world: World) -> None:
