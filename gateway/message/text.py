@@ -49,7 +49,10 @@ _PUNCTUATION = (
     + [chr(c) for c in range(0x2500, 0x2600)] + [chr(c) for c in range(0x3001, 0x3040)]
     + ["\u00d7", "\u00f7", "\u30fb", "\uff5e"]
 )
-_FOLD = str.maketrans({**{ch: " " for ch in _PUNCTUATION}, **_LOOKALIKE_MAP})
+# Arabic short vowels, tanween, shadda, sukun, the dagger alif and the tatweel (kashida) are optional
+# in writing: "شكراً" and "شكرا" are one word. Dropped, like the invisible characters.
+_ARABIC_MARKS = [chr(c) for c in range(0x064B, 0x0660)] + ["\u0670", "\u0640"]
+_FOLD = str.maketrans({**{ch: " " for ch in _PUNCTUATION}, **_LOOKALIKE_MAP, **dict.fromkeys(_ARABIC_MARKS)})
 
 
 def strip_invisible(text: str) -> str:
