@@ -139,3 +139,25 @@ def _amazon_cross_selling(ctx: Context, params: Mapping[str, Any]) -> str | None
             if len(products) > 1:
                 return url[:200]
     return None
+
+
+@check("amazon-product-offer", "a link to an Amazon product page offered in a paragraph with selling words "
+       "(accessories, 'you may also like', 'grab it now')", words=[], window=300)
+def _amazon_product_offer(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    """One product link is allowed (the ordered item's page, its manual); the same link in a
+    paragraph that offers something else ("the matching accessories", "also from us") sells."""
+    from gateway.policy.checks.contact import _context_allows
+
+    text = ctx.own_text
+    for link in ctx.links:
+        if not link.host or not domain_allowed(link.host, ("amazon.*", "amzn.*")):
+            continue
+        if not _AMAZON_PRODUCT.search(link.url) and not link.host.startswith("amzn."):
+            continue
+        at = text.find(link.url) if link.source == "text" else (text.find(link.label) if link.label else -1)
+        if at < 0:
+            continue
+        end = at + len(link.url if link.source == "text" else link.label)
+        if _context_allows(text, at, end, params["words"], int(params["window"])):
+            return link.url[:200]
+    return None
