@@ -8,9 +8,8 @@ text; a text too short or too mixed to say gives no language, and then nothing i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 import pycld2
 

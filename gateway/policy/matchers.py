@@ -22,7 +22,14 @@ import ahocorasick
 import regex
 
 from gateway.policy.content import Link, MessageContent, normalize
-from gateway.policy.stems import COMPOUNDING, MIN_COMPOUND_HEAD, has_stemmer, japanese_stem, stem_words
+from gateway.policy.stems import (
+    COMPOUNDING,
+    MIN_COMPOUND_HEAD,
+    has_stemmer,
+    japanese_stem,
+    japanese_variants,
+    stem_words,
+)
 
 if TYPE_CHECKING:
     from gateway.classify import MarketplaceRecipient
@@ -232,6 +239,8 @@ class PhraseIndex:
             short = japanese_stem(phrase.text)
             if short:
                 entries.setdefault((short, False, False), []).append(key)
+            for variant in japanese_variants(phrase.text):
+                entries.setdefault((variant, False, False), []).append(key)
         if stem is not None and stem.text:
             stems = self._stem_entries.setdefault(phrase.lang, {})
             stems.setdefault((stem.text, stem.left_bound, stem.right_bound), []).append(key)

@@ -31,7 +31,8 @@ def _b64(data: bytes) -> str:
 
 def finalize(text: str, parts: bool = True) -> bytes:
     head, _, body = text.partition("\n\n")
-    boundary = None if not parts else re.search(r'(?im)^Content-Type:\s*multipart/[a-z]+;\s*boundary="?([^"\s;]+)"?', head)
+    multipart = r'(?im)^Content-Type:\s*multipart/[a-z]+;\s*boundary="?([^"\s;]+)"?'
+    boundary = re.search(multipart, head) if parts else None
     if boundary is not None:
         # Each part is finalised like a single-part message: its own charset and transfer encoding.
         delimiter = "--" + boundary.group(1)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.message import normalize
 from gateway.policy.checks.registry import check
 from gateway.policy.matchers import Context, domain_allowed
 
@@ -141,23 +142,46 @@ def _amazon_cross_selling(ctx: Context, params: Mapping[str, Any]) -> str | None
     return None
 
 
-@check("amazon-product-offer", "a link to an Amazon product page offered in a paragraph with selling words "
-       "(accessories, 'you may also like', 'grab it now')", words=[], window=300)
+_SENTENCE_BREAK = re.compile(r"[.!?。！？](?=\s)|\n[ \t]*\n")
+
+
+def _sentence_around(text: str, start: int, end: int, reach: int) -> tuple[int, int]:
+    """The sentence that holds ``text[start:end]`` (a link): from the last sentence end before it
+    to the first one after it, at most ``reach`` characters either way. The link's own dots do not
+    end it (a sentence end is punctuation before white space, or a blank line)."""
+    left = max(0, start - reach)
+    breaks = list(_SENTENCE_BREAK.finditer(text, left, start))
+    if breaks:
+        left = breaks[-1].end()
+    right = min(len(text), end + reach)
+    after = _SENTENCE_BREAK.search(text, end, right)
+    if after is not None:
+        right = after.end()
+    return left, right
+
+
+@check("amazon-product-offer", "a link to an Amazon product page in a sentence with selling words "
+       "(accessories, 'you may also like', 'grab it now')", words=[], window=200)
 def _amazon_product_offer(ctx: Context, params: Mapping[str, Any]) -> str | None:
     """One product link is allowed (the ordered item's page, its manual); the same link in a
-    paragraph that offers something else ("the matching accessories", "also from us") sells."""
-    from gateway.policy.checks.contact import _context_allows
+    sentence that offers something ("the matching accessories: ...", "... grab it now!") sells.
+    Only the link's own sentence counts: "the accessory set was missing. The manual is on the
+    product page: ..." is not an offer."""
+    from gateway.policy.checks.contact import _context_needles
 
     text = ctx.own_text
+    needles = _context_needles(tuple(params["words"]))
     for link in ctx.links:
         if not link.host or not domain_allowed(link.host, ("amazon.*", "amzn.*")):
             continue
         if not _AMAZON_PRODUCT.search(link.url) and not link.host.startswith("amzn."):
             continue
-        at = text.find(link.url) if link.source == "text" else (text.find(link.label) if link.label else -1)
+        written = link.url if link.source == "text" else link.label
+        at = text.find(written) if written else -1
         if at < 0:
             continue
-        end = at + len(link.url if link.source == "text" else link.label)
-        if _context_allows(text, at, end, params["words"], int(params["window"])):
+        left, right = _sentence_around(text, at, at + len(written), int(params["window"]))
+        around = normalize(text[left:at] + " " + text[at + len(written):right])
+        if any(needle in around for needle in needles):
             return link.url[:200]
     return None
