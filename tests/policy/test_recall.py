@@ -148,3 +148,9 @@ def test_polish_delivery_scheduling_asked_as_a_choice_gets_the_keyword(engine: P
     assert verdict.critical
     assert verdict.action is Action.REWRITE
     assert verdict.subject.startswith("[")
+
+
+def test_a_message_read_once_gives_the_verdict_of_the_raw_bytes(engine: PolicyEngine) -> None:
+    raw = message(f"Rechnung {ORDER}", f"Anbei die Rechnung zu {ORDER}. Rufen Sie uns an: 030 1234567",
+                  html=f"<p>Anbei die Rechnung zu {ORDER}.</p><img src='https://t.example/o.gif?u=1' width=1>")
+    assert engine.evaluate(raw, recipients(), content=read_message(raw)) == engine.evaluate(raw, recipients())

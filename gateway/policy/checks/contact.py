@@ -93,13 +93,24 @@ def _label_before(text: str, start: int, reach: int = 48) -> str:
 
 def _last_of(label: str, words: Sequence[str], whole: bool) -> int:
     """Where in ``label`` the last of ``words`` starts (-1 when none occurs); as whole words or
-    as word beginnings ("kunden" finds "Kundennummer")."""
-    return max((label.rfind(needle) for needle in _label_needles(tuple(words), whole)), default=-1)
+    as word beginnings ("kunden" finds "Kundennummer"). One compiled pattern per word list."""
+    pattern = _label_pattern(tuple(words), whole)
+    if pattern is None:
+        return -1
+    last = -1
+    for m in pattern.finditer(label):
+        last = m.start()
+    return last
 
 
 @functools.lru_cache(maxsize=64)
-def _label_needles(words: tuple[str, ...], whole: bool) -> tuple[str, ...]:
-    return tuple(" " + normalize(w).strip() + (" " if whole else "") for w in words)
+def _label_pattern(words: tuple[str, ...], whole: bool) -> re.Pattern[str] | None:
+    """Zero-width matches where one of ``words`` starts (after a space), so that overlapping and
+    nested labels are all seen; longest first, as the regex tries them in order."""
+    folded = sorted({normalize(w).strip() for w in words} - {""}, key=len, reverse=True)
+    if not folded:
+        return None
+    return re.compile("(?= (?:" + "|".join(map(re.escape, folded)) + ")" + (" )" if whole else ")"))
 
 
 @check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",

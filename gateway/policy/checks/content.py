@@ -48,9 +48,12 @@ _CAPS_TABLE = bytes(0x41 if (0x41 <= b <= 0x5A or (0xC0 <= b <= 0xDE and b != 0x
 def _many_capital_words(text: str, limit: int) -> bool:
     """A fast pre-check: more than ``limit`` runs of four or more capitals (may over-count)."""
     try:
-        raw = text.encode("cp1252")
+        raw = text.encode("latin-1")  # a copy; cp1252's encoder walks a table (same letters here)
     except UnicodeEncodeError:
-        return True
+        try:
+            raw = text.encode("cp1252")
+        except UnicodeEncodeError:
+            return True
     runs = raw.translate(_CAPS_TABLE).split()
     return sum(1 for r in runs if len(r) >= 4) > limit
 
