@@ -112,12 +112,16 @@ class StemView:
         rfind = text.rfind
         words = self.words
         out = []
-        for e in ends:
+        at = spaces = 0  # ends come in ascending order: spaces are counted on from the last hit
+        for e in sorted(ends):
             start = e - first
-            i = count(" ", 0, start) - 1  # the word the match starts in
-            j = count(" ", 0, max(start, e - last)) - 1
+            spaces += count(" ", at, start)
+            at = start
+            i = spaces - 1  # the word the match starts in
+            inner = max(start, e - last)
+            j = i + count(" ", start, inner)  # the word its last character is in
             word_start = rfind(" ", 0, start) + 1 + longer[i]
-            last_start = rfind(" ", 0, max(start, e - last)) + 1 + longer[j]
+            last_start = rfind(" ", 0, inner) + 1 + longer[j]
             out.append((word_start, last_start + len(words[j])))
         return out
 
@@ -249,7 +253,7 @@ class Occurrences:
     into spans per phrase list only when a rule asks (``get``). Most phrase lists of most rules
     have no hit; their rules are decided without looking (``found``)."""
 
-    __slots__ = ("_cache", "_doc", "_ends", "_index", "_limit", "_spans")
+    __slots__ = ("_cache", "_doc", "_ends", "_index", "_limit", "_pids", "_spans")
 
     def __init__(self, index: PhraseIndex, doc: Document, ends: dict[int, list[int]], limit: int) -> None:
         self._index = index
@@ -258,6 +262,18 @@ class Occurrences:
         self._limit = limit
         self._cache: dict[Key, list[Span]] = {}
         self._spans: dict[int, list[Span]] = {}
+        # The phrase lists that occur, with their phrases that do: from the few phrases found,
+        # not from the many phrases of each list.
+        pids: dict[Key, list[int]] = {}
+        table = index.table
+        for pid in ends:
+            for key in table[pid].keys:
+                found = pids.get(key)
+                if found is None:
+                    pids[key] = [pid]
+                else:
+                    found.append(pid)
+        self._pids = pids
 
     def _spans_of(self, pid: int, ends: list[int]) -> list[Span]:
         spans = self._spans.get(pid)
@@ -277,21 +293,19 @@ class Occurrences:
         return self._ends.keys()
 
     def any(self, key: Key) -> bool:
-        pids = self._index.key_pids.get(key)
-        return bool(pids) and not self._ends.keys().isdisjoint(pids)  # type: ignore[arg-type]
+        return key in self._pids
 
     def get(self, key: Key, default: Any = None) -> list[Span] | Any:
         spans = self._cache.get(key)
         if spans is not None:
             return spans or default
+        pids = self._pids.get(key)
+        if pids is None:
+            return default
         spans = []
-        hit = 0
-        for pid in self._index.key_pids.get(key, ()):
-            ends = self._ends.get(pid)
-            if ends:
-                spans += self._spans_of(pid, ends)
-                hit += 1
-        if hit > 1:
+        for pid in pids:
+            spans += self._spans_of(pid, self._ends[pid])
+        if len(pids) > 1:
             spans = sorted(set(spans))[: self._limit]
         self._cache[key] = spans
         return spans or default
@@ -306,7 +320,7 @@ class Occurrences:
         return isinstance(key, tuple) and self.any(key)
 
     def keys(self) -> list[Key]:
-        return [key for key in self._index.key_pids if self.any(key)]
+        return list(self._pids)
 
     def items(self) -> list[tuple[Key, list[Span]]]:
         return [(key, self[key]) for key in self.keys()]
