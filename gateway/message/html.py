@@ -65,8 +65,22 @@ def _image(src: str, style: str, width_attr: str | None, height_attr: str | None
     return Image(src=src, host=host_of(src) if remote else "", width=width, height=height, linked_to=linked)
 
 
+_CSS_URL = re.compile(r"""(?i)url\(\s*(?:&quot;|["']?)\s*((?:https?:)?//[^"')\s]+)""")
+
+
+def _css_images(css: str, out: MessageContent) -> None:
+    """Remote images a style loads (``background-image: url(...)``, also in ``<style>`` blocks):
+    they report an opening as a tracking pixel does."""
+    for m in _CSS_URL.finditer(css):
+        src = strip_invisible(m.group(1).replace("&amp;", "&"))
+        out.images.append(Image(src=src, host=host_of(src), width=None, height=None, linked_to=None))
+
+
 def _read_style(style: str, out: MessageContent) -> int:
     """Emphasis count of one inline style, and its colours and font sizes."""
+    if "url(" in style or "URL(" in style:
+        _css_images(style, out)
+    style = style.lower()
     if "color" in style:
         for m in _COLOR.finditer(style):
             out.html_colors.add(m.group(1).strip())
@@ -157,7 +171,11 @@ def _glued(node: LexborNode) -> bool:
 
 def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> None:
     """Text, links, images and formatting of an HTML body, in one pass over the parsed tree."""
-    tree = LexborHTMLParser(_bounded_html(html, out, limits))
+    html = _bounded_html(html, out, limits)
+    if "url(" in html:  # CSS in <style> blocks, stripped below with the other non-text elements
+        for block in re.finditer(r"(?is)<style\b[^>]*>(.*?)</style>", html):
+            _css_images(block.group(1), out)
+    tree = LexborHTMLParser(html)
     tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
     formatting = 0
     glued: list[LexborNode] = []
@@ -194,7 +212,7 @@ def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) 
                                     linked_to=None))
         style = attrs.get("style")
         if style:
-            formatting += _read_style(style.lower(), out)
+            formatting += _read_style(style, out)
     out.html_formatting += formatting
     if glued:
         for node in glued:

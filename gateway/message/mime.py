@@ -118,7 +118,20 @@ def _split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
     return parts
 
 
+_SIMPLE_PARAM = regex.compile(r';\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))')
+
+
 def _param(headers: email.message.Message, name: str, header: str = "content-type") -> str:
+    written = headers.get(header)
+    if written is None:
+        return ""
+    if isinstance(written, str) and "*" not in written and "\\" not in written and "=?" not in written:
+        # The everyday header (charset="utf-8", boundary="...", filename="Rechnung.pdf"): read
+        # with one pattern; RFC 2231 (name*=), escapes and encoded words go the long way below.
+        for m in _SIMPLE_PARAM.finditer(written):
+            if m.group(1).lower() == name:
+                return m.group(2) if m.group(2) is not None else m.group(3)
+        return ""
     try:
         value = headers.get_param(name, header=header)
     except Exception:
