@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from gateway.bounces import reasons
-from gateway.bounces.message import Mail
+from gateway.message.report import ReportContent
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ def markers() -> Markers:
     )
 
 
-def looks_like_report(mail: Mail) -> bool:
+def looks_like_report(mail: ReportContent) -> bool:
     if mail.status_blocks or mail.feedback is not None or mail.content_type == "multipart/report":
         return True
     sender = mail.from_.lower()
@@ -65,7 +65,7 @@ def is_delay(text: str) -> bool:
 CHALLENGE_TEXT = 8192
 
 
-def is_challenge(mail: Mail) -> bool:
+def is_challenge(mail: ReportContent) -> bool:
     """A challenge-response or whitelist notice: the message is held until the sender confirms,
     nothing failed. A report with a failed delivery-status block is never one."""
     if any(dict(b).get("action", "").lower().startswith("failed") for b in mail.status_blocks):

@@ -46,7 +46,7 @@ def use_wording_dir(folder: Path) -> None:
 
     POLICY_DIR = folder
     for cached in (rules, amazon.rules, markers.markers, providers.vendors, providers._say_index,
-                   providers.remote_hosts):
+                   providers._detection, providers.remote_hosts):
         cached.cache_clear()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 from urllib.parse import urlsplit
 
 import regex
@@ -108,6 +109,10 @@ _TAG = regex.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr", "p", "li", "td", "tr", "th", "option", "dt", "dd"})
 """Void elements, and elements whose end tag the parser implies (they never nest unbounded)."""
+# The tags that change the nesting depth: _TAG's matches other than void or self-closing ones ("/"
+# for an end tag, "" for a start tag).
+_NESTING = regex.compile(r"(?i)<(/?)(?!(?:" + "|".join(sorted(_VOID)) + r")(?![A-Za-z0-9:-]))"
+                         r"[A-Za-z][A-Za-z0-9:-]*(?:[^>]*?[^/>])?>")
 
 
 def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
@@ -119,25 +124,29 @@ def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
     tags = html.count("<")
     if tags <= limits.depth_scan_from:
         return html
+    # Where reading stops: at the first tag past max_tags, or at the first opening tag past
+    # max_depth, whichever comes first. Both found by regular expressions scanning at C speed; only
+    # the running depth is a Python loop, over the nesting tags alone.
+    too_many = next(islice(_TAG.finditer(html), limits.max_tags, None), None) if tags > limits.max_tags else None
+    too_deep: int | None = None
     depth = 0
-    seen = 0
-    for m in _TAG.finditer(html):
-        seen += 1
-        if seen > limits.max_tags:
-            out.problems.append(f"HTML with more than {limits.max_tags} elements: the rest was not read")
-            out.truncated = True
-            return html[: m.start()]
-        name = m.group(2).lower()
-        if name in _VOID or m.group(3):
-            continue
-        if m.group(1):
-            depth = max(0, depth - 1)
+    for index, slash in enumerate(_NESTING.findall(html, 0, too_many.start() if too_many else len(html))):
+        if slash:
+            depth = depth - 1 if depth else 0
             continue
         depth += 1
         if depth > limits.max_depth:
-            out.problems.append(f"HTML nested deeper than {limits.max_depth} elements: the rest was not read")
-            out.truncated = True
-            return html[: m.start()]
+            too_deep = index
+            break
+    if too_deep is not None:
+        m = next(islice(_NESTING.finditer(html), too_deep, None))
+        out.problems.append(f"HTML nested deeper than {limits.max_depth} elements: the rest was not read")
+        out.truncated = True
+        return html[: m.start()]
+    if too_many is not None:
+        out.problems.append(f"HTML with more than {limits.max_tags} elements: the rest was not read")
+        out.truncated = True
+        return html[: too_many.start()]
     return html
 
 
@@ -236,3 +245,19 @@ def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) 
                 node.decompose()
     own = (body.text(deep=True, separator="\n", strip=False) if body is not None and doomed else text)
     out.html_own_text = (out.html_own_text + "\n\n" + own) if out.html_own_text else own
+
+
+# Elements after which a browser starts a new line; report readers read their text line by line.
+_LINE_ENDS = "br, p, div, tr, li, h1, h2, h3, h4, h5, h6, table, ul, ol, blockquote, pre, hr"
+
+
+def html_lines(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> str:
+    """The text of an HTML body with a line break after every block element and none between
+    inline ones (what a machine-written report reader splits into lines), within the same limits
+    as ``read_html``; scripts, styles and the head are not text."""
+    tree = LexborHTMLParser(_bounded_html(html, out, limits))
+    tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
+    for node in tree.css(_LINE_ENDS):
+        node.insert_after("\n")
+    body = tree.body or tree.root
+    return body.text(deep=True, separator="", strip=False) if body is not None else ""
