@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 
-from gateway.bounces import reasons
+import gateway.bounces.reasons as reasons
 from gateway.bounces.addresses import address_in
 from gateway.bounces.phrases import PhraseIndex
 from gateway.bounces.report import BouncedRecipient

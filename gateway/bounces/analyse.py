@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from gateway.bounces import amazon, dsn, vendors
+import gateway.bounces.amazon as amazon
+import gateway.bounces.dsn as dsn
+import gateway.bounces.vendors as vendors
 from gateway.bounces.markers import is_challenge, looks_like_report
 from gateway.bounces.report import BouncedRecipient, BounceReport
 from gateway.message.report import ReportContent, message_ids_in, read_report

@@ -6,7 +6,9 @@ import json
 import re
 from typing import Any
 
-from gateway.bounces import providers, reasons, vendors
+import gateway.bounces.providers as providers
+import gateway.bounces.reasons as reasons
+import gateway.bounces.vendors as vendors
 from gateway.bounces.addresses import ADDRESS_RE, address_in
 from gateway.bounces.markers import is_delay, looks_like_report, markers
 from gateway.bounces.recipient import make_recipient

@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 
-from gateway.bounces import reasons
+import gateway.bounces.reasons as reasons
 from gateway.message.report import ReportContent
 
 

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gateway.bounces import reasons
+import gateway.bounces.reasons as reasons
 from gateway.bounces.phrases import PhraseIndex
 from gateway.bounces.reasons import MAX_TEXT, status_class
 from gateway.message.report import ReportContent

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.bounces.phrases import PhraseIndex
-from gateway.datafiles import PACKAGE, DataFilesError, check_bounce_wording, shipped_bounce_wording
+from gateway.datafiles import shipped_bounce_wording
 
-# The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise.
+# The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise (set by
+# gateway.bounces.wording.use_wording_dir, which also drops what was read from the old one).
 POLICY_DIR = shipped_bounce_wording()
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
@@ -36,29 +37,6 @@ PSEUDO_STATUS = {
     "contenterror": "960", "blocked": "971", "authfailure": "972", "requireptr": "973",
     "notcompliantrfc": "974", "badreputation": "975", "syntaxerror": "902", "onhold": "901",
 }
-
-
-def use_wording_dir(folder: Path) -> None:
-    """Read the bounce wording (these rules, Amazon's notices, DSN markers, vendor hints) from
-    ``folder`` from now on; the next parse reads the files afresh."""
-    global POLICY_DIR
-    from gateway.bounces import amazon, markers, providers
-
-    POLICY_DIR = folder
-    for cached in (rules, amazon.rules, markers.markers, providers.vendors, providers._say_index,
-                   providers._detection, providers.remote_hosts):
-        cached.cache_clear()
-
-
-def load_all() -> None:
-    """Read every wording file now (start-up), so a broken one fails here, not as "not-bounce"."""
-    from gateway.bounces import amazon, markers, providers
-
-    rules()
-    amazon.rules()
-    markers.markers()
-    providers.vendors()
-    providers.remote_hosts()
 
 
 def _norm(text: str) -> str:
@@ -365,21 +343,3 @@ def status_for(reason: str, status: str | None, temporary: bool = False) -> str:
     if reason in ("feedback", "vacation"):
         return ""
     return f"{'4' if temporary else '5'}.0.{PSEUDO_STATUS.get(reason, '900')}"
-
-
-def load_bounce_wording(wording_dir: Path | None) -> Path:
-    """Check, select and read the bounce wording now; ``DataFilesError`` naming the file otherwise."""
-    import re
-    import tomllib
-
-    folder = check_bounce_wording(wording_dir)
-    if folder != POLICY_DIR:
-        use_wording_dir(folder)
-    try:
-        load_all()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError,
-            re.error) as exc:
-        setting = "bounces.wording_dir" if wording_dir is not None else f"the installed {PACKAGE} package data"
-        raise DataFilesError(f"{setting}: bounce wording in {folder} cannot be read: "
-                             f"{type(exc).__name__}: {exc}") from None
-    return folder

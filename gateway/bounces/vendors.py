@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.bounces import providers, reasons
+import gateway.bounces.providers as providers
+import gateway.bounces.reasons as reasons
 from gateway.bounces.addresses import ADDR as _ADDR
 from gateway.bounces.addresses import ADDRESS_RE
 from gateway.bounces.markers import is_delay, looks_like_report, markers
