@@ -27,6 +27,12 @@ class PhraseIndex:
         if not self._empty:
             self._automaton.make_automaton()
 
+    def found_in(self, text: str) -> bool:
+        """Whether any phrase occurs in ``text`` (the scan stops at the first)."""
+        if self._empty or not text:
+            return False
+        return next(iter(self._automaton.iter(text)), None) is not None
+
     def keys_in(self, text: str) -> set[str]:
         """The keys of every phrase that occurs in ``text``."""
         found: set[str] = set()

@@ -70,6 +70,8 @@ class Vendor:
     state: dict[str, str]
     always: bool
     """No detect_* markers: the table applies to every report."""
+    say_words: frozenset[str] = frozenset()
+    """Every phrase of ``say``: a text with none of them needs no look at the rows."""
 
 
 def _vendor(entry: dict[str, Any]) -> Vendor:
@@ -91,6 +93,7 @@ def _vendor(entry: dict[str, Any]) -> Vendor:
         fields={str(k).lower(): str(v) for k, v in (entry.get("fields") or {}).items()},
         state={str(k): str(v) for k, v in (entry.get("state") or {}).items()},
         always=not any(entry.get(k) for k in ("detect_from", "detect_subject", "detect_text", "detect_header")),
+        say_words=frozenset(w for _, row in say for w in row),
     )
 
 
@@ -156,7 +159,7 @@ def vendor_verdict(applicable: tuple[Vendor, ...], diagnostic: str, status: str 
             found = v.fields.get(value.split()[0] if value.split() else value)
             if found:
                 return found
-        if said:
+        if said and not said.isdisjoint(v.say_words):
             for reason, words in v.say:
                 if all(w in said for w in words):
                     return reason

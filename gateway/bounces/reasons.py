@@ -52,23 +52,37 @@ class Wording:
     ordered: tuple[tuple[str, ...], ...] = ()
     unless: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = ()
+    word_key: str = ""
+    """Its key in the rules' phrase index for ``words`` (``w:NAME``), for ``unless`` (``u:NAME``) and
+    for each fragment of each ordered entry (``o:NAME:I:J``), made once when the rules are read."""
+    unless_key: str = ""
+    fragment_keys: tuple[tuple[str, ...], ...] = ()
+    saying_keys: frozenset[str] = frozenset()
+    """``word_key`` and every fragment key: a text whose index hits include none of them can only
+    say this wording through a pattern."""
 
-    def says(self, t: str, found: set[str] | None = None) -> bool:
+    def says(self, t: str, found: set[str] | frozenset[str] | None = None) -> bool:
         """Whether normalised text ``t`` carries this wording; ``found`` is what the rules' phrase
-        index found in ``t`` (see ``ReasonRules.index``), saving a substring scan per phrase."""
+        index found in ``t`` (see ``ReasonRules.index``), saving a substring scan per phrase; an
+        ordered entry is followed through ``t`` only when every one of its fragments was found."""
         if found is None:
             if self.unless and any(u in t for u in self.unless):
                 return False
             if any(w in t for w in self.words):
                 return True
+            entries: range | list[int] = range(len(self.ordered))
         else:
-            if self.unless and f"u:{self.name}" in found:
+            if found.isdisjoint(self.saying_keys):
+                return bool(self.patterns) and not (self.unless and self.unless_key in found) and any(
+                    p.search(t) for p in self.patterns)
+            if self.unless and self.unless_key in found:
                 return False
-            if f"w:{self.name}" in found:
+            if self.word_key in found:
                 return True
-        for fragments in self.ordered:
+            entries = [i for i, keys in enumerate(self.fragment_keys) if all(k in found for k in keys)]
+        for i in entries:
             pos = 0
-            for f in fragments:
+            for f in self.ordered[i]:
                 pos = t.find(f, pos)
                 if pos < 0:
                     break
@@ -117,10 +131,14 @@ def _strs(value: Any) -> tuple[str, ...]:
 
 
 def _wording(name: str, entry: dict[str, Any]) -> Wording:
+    ordered = tuple(tuple(f.lower() for f in _strs(o)) for o in entry.get("ordered", []))
+    fragment_keys = tuple(tuple(f"o:{name}:{i}:{j}" for j in range(len(o))) for i, o in enumerate(ordered))
     return Wording(name=name, words=tuple(_norm(w) if w.strip() else w.lower() for w in _strs(entry.get("words"))),
-                   ordered=tuple(tuple(f.lower() for f in _strs(o)) for o in entry.get("ordered", [])),
-                   unless=tuple(_norm(w) for w in _strs(entry.get("unless_words"))),
-                   patterns=tuple(re.compile(p, re.I) for p in _strs(entry.get("patterns"))))
+                   ordered=ordered, unless=tuple(_norm(w) for w in _strs(entry.get("unless_words"))),
+                   patterns=tuple(re.compile(p, re.I) for p in _strs(entry.get("patterns"))),
+                   word_key=f"w:{name}", unless_key=f"u:{name}",
+                   fragment_keys=fragment_keys,
+                   saying_keys=frozenset({f"w:{name}", *(k for keys in fragment_keys for k in keys)}))
 
 
 _CONDITION_FIELDS = frozenset(Condition.__dataclass_fields__)
@@ -145,8 +163,11 @@ def load_rules(path: Path) -> ReasonRules:
             raise ValueError(f"{path}: precedence names {name!r}, which has no [class.{name}] table")
     lead = tuple(_wording(f"lead:{i}", e) for i, e in enumerate(data.get("lead", [])))
     lead_names = tuple(str(e["name"]) for e in data.get("lead", []))
-    index = PhraseIndex([(w, f"w:{c.name}") for c in (*classes.values(), *lead) for w in c.words]
-                        + [(u, f"u:{c.name}") for c in (*classes.values(), *lead) for u in c.unless])
+    every = (*classes.values(), *lead)
+    index = PhraseIndex([(w, c.word_key) for c in every for w in c.words]
+                        + [(u, c.unless_key) for c in every for u in c.unless]
+                        + [(f, key) for c in every for o, keys in zip(c.ordered, c.fragment_keys, strict=True)
+                           for f, key in zip(o, keys, strict=True)])
     return ReasonRules(index=index, classes=classes, conditions=conditions, lead=lead, lead_names=lead_names,
                        decide=_strs(prec["decide"]), wording=_strs(prec["wording"]),
                        tentative=frozenset(_strs(prec["tentative"])),
@@ -192,18 +213,20 @@ def find_reply(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+# Each pattern with a piece of text every match of it contains: a pattern is only tried on a text
+# that has its piece (most diagnostics name no command, and eleven searches per text added up).
 _COMMANDS = (
-    re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo)", re.I),
-    re.compile(r"after (rcpt to|mail from|end of data|data|helo|ehlo|initial connection)", re.I),
-    re.compile(r"did not like our (rcpt to|mail from|data|helo|ehlo)", re.I),
-    re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I),
-    re.compile(r"\((rcpt to|mail from|data)\)", re.I),
-    re.compile(r"for (text) command", re.I),
-    re.compile(r"most progress was (rcpt to) response", re.I),
-    re.compile(r"after (rcpt|mail|data|helo|ehlo)(?: to| from)? command", re.I),
-    re.compile(r"\bsmtp:(rcpt|mail|data|helo|ehlo)\b", re.I),
-    re.compile(r"\[(rcpt_to|mail_from|data)\]", re.I),
-    re.compile(r"(unknown recipient or mailbox unavailable) ->", re.I),
+    (re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo)", re.I), "in reply to "),
+    (re.compile(r"after (rcpt to|mail from|end of data|data|helo|ehlo|initial connection)", re.I), "after "),
+    (re.compile(r"did not like our (rcpt to|mail from|data|helo|ehlo)", re.I), "did not like our "),
+    (re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I), ">>> "),
+    (re.compile(r"\((rcpt to|mail from|data)\)", re.I), ")"),
+    (re.compile(r"for (text) command", re.I), "for text command"),
+    (re.compile(r"most progress was (rcpt to) response", re.I), "most progress was rcpt to response"),
+    (re.compile(r"after (rcpt|mail|data|helo|ehlo)(?: to| from)? command", re.I), "after "),
+    (re.compile(r"\bsmtp:(rcpt|mail|data|helo|ehlo)\b", re.I), "smtp:"),
+    (re.compile(r"\[(rcpt_to|mail_from|data)\]", re.I), "]"),
+    (re.compile(r"(unknown recipient or mailbox unavailable) ->", re.I), "unknown recipient or mailbox unavailable ->"),
 )
 _COMMAND_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
                   "text": "DATA", "helo": "HELO", "ehlo": "EHLO", "initial connection": "CONN",
@@ -214,7 +237,10 @@ _COMMAND_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA",
 def smtp_command(text: str) -> str | None:
     """The SMTP command the remote server answered with the error, when the report says."""
     text = text[:MAX_TEXT]
-    for pattern in _COMMANDS:
+    lowered = text.lower()
+    for pattern, piece in _COMMANDS:
+        if piece not in lowered:
+            continue
         m = pattern.search(text)
         if m is not None:
             return _COMMAND_NAMES[m.group(1).lower()]

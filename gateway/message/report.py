@@ -118,10 +118,16 @@ class Original:
 
 def _original_from(headers: email.message.Message) -> Original:
     mid = message_ids_in(_header(headers, "Message-ID"))
-    return Original(message_id=mid[0] if mid else None, to=decode_header_value(headers.get("To")),
-                    from_=decode_header_value(headers.get("From")),
-                    subject=decode_header_value(headers.get("Subject")),
+    return Original(message_id=mid[0] if mid else None, to=_decoded(headers.get("To")),
+                    from_=_decoded(headers.get("From")), subject=_decoded(headers.get("Subject")),
                     reported_recipient=_header(headers, "X-HmXmrOriginalRecipient"))
+
+
+def _decoded(value: object) -> str:
+    """``decode_header_value``, without its RFC 2047 parse for the plain ASCII most headers are."""
+    if isinstance(value, str) and "=?" not in value and "\r" not in value and value.isascii():
+        return value
+    return decode_header_value(value)
 
 
 def _header(headers: email.message.Message, name: str) -> str:
@@ -214,7 +220,8 @@ def _read(headers: email.message.Message, body: bytes, sink: MessageContent, cou
 
 def read_report(raw: bytes) -> ReportContent:
     """Read a report (bytes as received, LF or CRLF line ends). Never raises."""
-    raw = raw.replace(b"\r\n", b"\n")
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
     sink = MessageContent()
     try:
         headers, body = split_head(raw)
@@ -226,9 +233,8 @@ def read_report(raw: bytes) -> ReportContent:
         ctype = headers.get_content_type()
     except Exception:
         ctype = "text/plain"
-    report = ReportContent(headers=headers, subject=decode_header_value(headers.get("Subject")),
-                           from_=decode_header_value(headers.get("From")),
-                           to=decode_header_value(headers.get("To")), content_type=ctype,
+    report = ReportContent(headers=headers, subject=_decoded(headers.get("Subject")),
+                           from_=_decoded(headers.get("From")), to=_decoded(headers.get("To")), content_type=ctype,
                            problems=sink.problems)
     try:
         reading = _read(headers, body, sink, [0], 0, 0)
