@@ -124,6 +124,15 @@ class ReasonRules:
     tentative: frozenset[str]
     vacation: tuple[str, ...]
     status: dict[str, str]
+    owners: dict[str, str]
+    """Index key -> the wording (class name or ``lead:N``) whose words or fragments it stands for."""
+    with_patterns: frozenset[str]
+    """Wordings that can say something through a pattern, whatever the index found."""
+
+    def may_say(self, found: set[str] | frozenset[str]) -> frozenset[str]:
+        """The wordings that can say something in a text whose index hits are ``found``; the others
+        need not be asked (``Wording.says`` would answer False)."""
+        return self.with_patterns.union(self.owners[k] for k in found if k in self.owners)
 
 
 def _strs(value: Any) -> tuple[str, ...]:
@@ -172,7 +181,9 @@ def load_rules(path: Path) -> ReasonRules:
                        decide=_strs(prec["decide"]), wording=_strs(prec["wording"]),
                        tentative=frozenset(_strs(prec["tentative"])),
                        vacation=tuple(_norm(v) for v in _strs(prec.get("vacation"))),
-                       status={str(k): str(v) for k, v in data["status"].items()})
+                       status={str(k): str(v) for k, v in data["status"].items()},
+                       owners={k: c.name for c in every for k in c.saying_keys},
+                       with_patterns=frozenset(c.name for c in every if c.patterns))
 
 
 @cache
@@ -259,11 +270,14 @@ def reason_from_text(text: str) -> str | None:
         return None
     r = rules()
     found = r.index.keys_in(t)
+    may = r.may_say(found)
+    if not may:
+        return None
     for lead, name in zip(r.lead, r.lead_names, strict=True):
-        if lead.says(t, found):
+        if lead.name in may and lead.says(t, found):
             return name
     for name in (*r.decide, *r.wording):
-        if r.classes[name].says(t, found):
+        if name in may and r.classes[name].says(t, found):
             return name
     return None
 
@@ -316,8 +330,9 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
         return "delivered"
     t = _norm(diagnostic[:MAX_TEXT])
     found = r.index.keys_in(t)
+    may = r.may_say(found)
     for lead, lead_name in zip(r.lead, r.lead_names, strict=True):
-        if lead.says(t, found):
+        if lead.name in may and lead.says(t, found):
             return lead_name
     named = status_class(status)
     reply = find_reply(diagnostic[:MAX_TEXT])
@@ -332,7 +347,7 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
     if named and named not in r.tentative and dtype in ("smtp", ""):
         return named
     for name in r.wording:
-        if r.classes[name].says(t, found):
+        if name in may and r.classes[name].says(t, found):
             return name
     if named:
         return named

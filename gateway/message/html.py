@@ -111,8 +111,9 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 """Void elements, and elements whose end tag the parser implies (they never nest unbounded)."""
 # The tags that change the nesting depth: _TAG's matches other than void or self-closing ones ("/"
 # for an end tag, "" for a start tag).
-_NESTING = regex.compile(r"(?i)<(/?)(?!(?:" + "|".join(sorted(_VOID)) + r")(?![A-Za-z0-9:-]))"
-                         r"[A-Za-z][A-Za-z0-9:-]*(?:[^>]*?[^/>])?>")
+# (re, not regex: several times faster on this pattern.)
+_NESTING = re.compile(r"(?i)<(/?)(?!(?:" + "|".join(sorted(_VOID)) + r")(?![A-Za-z0-9:-]))"
+                      r"[A-Za-z][A-Za-z0-9:-]*(?:[^>]*?[^/>])?>")
 
 
 def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
@@ -247,17 +248,23 @@ def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) 
     out.html_own_text = (out.html_own_text + "\n\n" + own) if out.html_own_text else own
 
 
-# Elements after which a browser starts a new line; report readers read their text line by line.
-_LINE_ENDS = "br, p, div, tr, li, h1, h2, h3, h4, h5, h6, table, ul, ol, blockquote, pre, hr"
+# Where a line ends in a report's HTML: before a line break and before the end tag of a block (what
+# a browser shows on a line of its own). A line break is put into the source there, so the parsed
+# text carries it without a walk over the element tree.
+_NOT_TEXT = ("script", "style", "head", "title", "template", "noscript")
+_LINE_END = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|/table|/ul|/ol|/blockquote|/pre|hr)\b", re.I)
 
 
 def html_lines(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> str:
-    """The text of an HTML body with a line break after every block element and none between
-    inline ones (what a machine-written report reader splits into lines), within the same limits
-    as ``read_html``; scripts, styles and the head are not text."""
-    tree = LexborHTMLParser(_bounded_html(html, out, limits))
-    tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
-    for node in tree.css(_LINE_ENDS):
-        node.insert_after("\n")
+    """The text of an HTML body with a line break after every block and line-break element and none
+    between inline ones (what a reader of machine-written reports splits into lines), within the
+    same limits as ``read_html``; scripts, styles and the head are not text."""
+    html = _bounded_html(html, out, limits)
+    lowered = html.lower()
+    tree = LexborHTMLParser(_LINE_END.sub("\n\\g<0>", html))
+    # strip_tags costs a tree query per name: only for the elements the source has.
+    present = [tag for tag in _NOT_TEXT if f"<{tag}" in lowered]
+    if present:
+        tree.strip_tags(present)
     body = tree.body or tree.root
     return body.text(deep=True, separator="", strip=False) if body is not None else ""
