@@ -96,9 +96,14 @@ def _match(mail: ReportContent, from_amazon: bool) -> Wording | None:
     return None
 
 
+@cache
+def _classifier() -> Classifier:
+    return Classifier(rules().marketplaces)
+
+
 def alias_among(texts: list[str]) -> tuple[str | None, str | None]:
     """The first buyer alias (without +token) in ``texts`` and its marketplace."""
-    classifier = Classifier(rules().marketplaces)
+    classifier = _classifier()
     for text in texts:
         for candidate in _ALIAS.findall(text):
             found = classifier.classify(candidate.rstrip("."))

@@ -22,8 +22,8 @@ def use_wording_dir(folder: Path) -> None:
     """Read the bounce wording (reason rules, Amazon's notices, DSN markers, vendor and remote-host
     verdicts) from ``folder`` from now on; the next parse reads the files afresh."""
     reasons.POLICY_DIR = folder
-    for cached in (reasons.rules, amazon.rules, markers.markers, providers.vendors, providers._say_index,
-                   providers._detection, providers.remote_hosts):
+    for cached in (reasons.rules, amazon.rules, amazon._classifier, markers.markers, providers.vendors,
+                   providers._say_index, providers._detection, providers.remote_hosts):
         cached.cache_clear()
 
 

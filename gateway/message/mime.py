@@ -6,6 +6,7 @@ import binascii
 import email.header
 import email.message
 import email.utils
+import re
 from collections.abc import Iterator
 
 import regex
@@ -109,7 +110,25 @@ def _split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
     return parts
 
 
+# A header value whose parameters need none of get_param's machinery: no quoted ";", no escapes,
+# comments, RFC 2231 parts or angle brackets, no "=" before the first ";", tokens without spaces.
+_PLAIN_PARAMS = re.compile(r'[^;"\\()<>*\'=]*(?:;[ \t]*[A-Za-z0-9_.-]+[ \t]*=[ \t]*'
+                           r'(?:"[^"\\;<>*]*"|[^;"\\\s()<>*\']*)[ \t]*)*;?[ \t]*')
+
+
 def _param(headers: email.message.Message, name: str, header: str = "content-type") -> str:
+    raw = headers.get(header)
+    if raw is None:
+        return ""
+    if isinstance(raw, str) and _PLAIN_PARAMS.fullmatch(raw):
+        # What get_param returns for such a value (the stdlib re-parses the whole header on
+        # every call): the first parameter of that name, without its quotes.
+        for piece in raw.split(";")[1:]:
+            key, eq, value = piece.partition("=")
+            if eq and key.strip().lower() == name:
+                value = value.strip()
+                return value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
+        return ""
     try:
         value = headers.get_param(name, header=header)
     except Exception:

@@ -229,15 +229,24 @@ def read_report(raw: bytes) -> ReportContent:
         return ReportContent(headers=email.message.Message(), subject="", from_="", to="",
                              content_type="text/plain", text=raw.decode("utf-8", "replace"),
                              problems=[f"unparseable message: {exc}"])
+    # A report's own header block is long (Received chains): every stdlib lookup scans all of it.
+    # The named headers come from the table built once; the MIME walk gets the Content-* ones alone.
+    table: dict[str, str] = {}
+    content = email.message.Message()
+    for key, value in headers.raw_items():
+        lowered = key.lower()
+        table.setdefault(lowered, value)
+        if lowered.startswith("content-"):
+            content.set_raw(key, value)
     try:
-        ctype = headers.get_content_type()
+        ctype = content.get_content_type()
     except Exception:
         ctype = "text/plain"
-    report = ReportContent(headers=headers, subject=_decoded(headers.get("Subject")),
-                           from_=_decoded(headers.get("From")), to=_decoded(headers.get("To")), content_type=ctype,
-                           problems=sink.problems)
+    report = ReportContent(headers=headers, subject=_decoded(table.get("subject")),
+                           from_=_decoded(table.get("from")), to=_decoded(table.get("to")), content_type=ctype,
+                           problems=sink.problems, _by_name=table)
     try:
-        reading = _read(headers, body, sink, [0], 0, 0)
+        reading = _read(content, body, sink, [0], 0, 0)
     except RecursionError:
         sink.problems.append("MIME structure too deep")
         reading = _Reading(texts=[decode_by_content(body, None)])
