@@ -124,10 +124,10 @@ def _param(headers: email.message.Message, name: str, header: str = "content-typ
         # What get_param returns for such a value (the stdlib re-parses the whole header on
         # every call): the first parameter of that name, without its quotes.
         for piece in raw.split(";")[1:]:
-            key, eq, value = piece.partition("=")
+            key, eq, given = piece.partition("=")
             if eq and key.strip().lower() == name:
-                value = value.strip()
-                return value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
+                given = given.strip()
+                return given[1:-1] if len(given) > 1 and given[0] == given[-1] == '"' else given
         return ""
     try:
         value = headers.get_param(name, header=header)
