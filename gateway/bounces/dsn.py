@@ -12,7 +12,7 @@ import gateway.bounces.vendors as vendors
 from gateway.bounces.addresses import ADDRESS_RE, address_in
 from gateway.bounces.markers import is_delay, looks_like_report, markers
 from gateway.bounces.recipient import make_recipient
-from gateway.bounces.report import BouncedRecipient
+from gateway.bounces.report import MAX_RECIPIENTS, BouncedRecipient
 from gateway.message.report import ReportContent, split_blocks
 
 # Amazon SES bounceSubType -> reason, used when the diagnostic wording decides nothing.
@@ -30,6 +30,7 @@ def parse_dsn(mail: ReportContent) -> tuple[BouncedRecipient, ...] | None:
         blocks = _inline_status_blocks(mail.text)
         if not blocks:
             return None
+    blocks = blocks[:MAX_RECIPIENTS]
     out: list[BouncedRecipient] = []
     text_diag = vendors.text_diagnostics(mail)
     applicable = providers.vendors_of(mail)

@@ -16,7 +16,7 @@ from gateway.bounces.addresses import ADDR as _ADDR
 from gateway.bounces.addresses import ADDRESS_RE
 from gateway.bounces.markers import is_delay, looks_like_report, markers
 from gateway.bounces.recipient import make_recipient
-from gateway.bounces.report import BouncedRecipient
+from gateway.bounces.report import MAX_RECIPIENTS, BouncedRecipient
 from gateway.message.report import ReportContent, message_ids_in
 
 # A line that names a failed recipient: the address leads the line (after quotes, brackets, bullets,
@@ -130,6 +130,8 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
         if addr in exclude:
             continue
         found.append((i, addr, rest))
+        if len(found) >= MAX_RECIPIENTS:
+            break
     out: dict[str, str] = {}
     for n, (i, addr, _rest) in enumerate(found):
         end = found[n + 1][0] if n + 1 < len(found) else min(len(lines), i + 12)

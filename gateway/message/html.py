@@ -114,10 +114,17 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 # (re, not regex: several times faster on this pattern.)
 _NESTING = re.compile(r"(?i)<(/?)(?!(?:" + "|".join(sorted(_VOID)) + r")(?![A-Za-z0-9:-]))"
                       r"[A-Za-z][A-Za-z0-9:-]*(?:[^>]*?[^/>])?>")
+_NESTING_STRICT = re.compile(r"(?i)<(/?)(?!(?:" + "|".join(sorted(_VOID)) + r")(?![A-Za-z0-9:-]))"
+                             r"[A-Za-z][A-Za-z0-9:-]*[^>]*>")
 
 
-def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
-    """The part of ``html`` within the limits; what is cut is recorded as a problem."""
+def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits, strict: bool = False) -> str:
+    """The part of ``html`` within the limits; what is cut is recorded as a problem.
+
+    ``strict``: count a self-closing ``<div/>`` as the open element the HTML parser makes of it
+    (outside SVG and MathML the slash means nothing), so that a flood of them is cut too; this
+    over-counts real mail's empty ``<div/>``s, so it is for readers that lose nothing by reading
+    less (reports), not for the policy's reading."""
     if len(html) > limits.max_chars:
         html = html[: limits.max_chars]
         out.problems.append(f"HTML longer than {limits.max_chars} characters: the rest was not read")
@@ -131,7 +138,8 @@ def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
     too_many = next(islice(_TAG.finditer(html), limits.max_tags, None), None) if tags > limits.max_tags else None
     too_deep: int | None = None
     depth = 0
-    for index, slash in enumerate(_NESTING.findall(html, 0, too_many.start() if too_many else len(html))):
+    nesting = _NESTING_STRICT if strict else _NESTING
+    for index, slash in enumerate(nesting.findall(html, 0, too_many.start() if too_many else len(html))):
         if slash:
             depth = depth - 1 if depth else 0
             continue
@@ -140,7 +148,7 @@ def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
             too_deep = index
             break
     if too_deep is not None:
-        m = next(islice(_NESTING.finditer(html), too_deep, None))
+        m = next(islice(nesting.finditer(html), too_deep, None))
         out.problems.append(f"HTML nested deeper than {limits.max_depth} elements: the rest was not read")
         out.truncated = True
         return html[: m.start()]
@@ -259,7 +267,7 @@ def html_lines(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS)
     """The text of an HTML body with a line break after every block and line-break element and none
     between inline ones (what a reader of machine-written reports splits into lines), within the
     same limits as ``read_html``; scripts, styles and the head are not text."""
-    html = _bounded_html(html, out, limits)
+    html = _bounded_html(html, out, limits, strict=True)
     lowered = html.lower()
     tree = LexborHTMLParser(_LINE_END.sub("\n\\g<0>", html))
     # strip_tags costs a tree query per name: only for the elements the source has.

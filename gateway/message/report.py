@@ -23,6 +23,9 @@ from gateway.message.text import decode_header_value
 _MSGID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:[ \t]?")
 _BLOCK_GAP = re.compile(r"\n[ \t]*\n")
+# Field blocks read from one delivery-status part (one per recipient, and the per-message block):
+# a report about more recipients than an SMTP transaction carries is hostile or broken.
+MAX_BLOCKS = 2000
 # Forwarded reports inside forwarded reports: deeper than this is not read.
 MAX_NESTED_REPORTS = 3
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
@@ -80,10 +83,11 @@ def parse_fields(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def split_blocks(text: str) -> list[list[tuple[str, str]]]:
-    """Field blocks separated by blank lines (the layout of a delivery-status part)."""
+def split_blocks(text: str, limit: int = MAX_BLOCKS) -> list[list[tuple[str, str]]]:
+    """Field blocks separated by blank lines (the layout of a delivery-status part); what follows
+    the first ``limit`` chunks is not read."""
     blocks: list[list[tuple[str, str]]] = []
-    for chunk in _BLOCK_GAP.split(text):
+    for chunk in _BLOCK_GAP.split(text, maxsplit=limit)[:limit]:
         fields = parse_fields(chunk)
         if fields:
             blocks.append(fields)
