@@ -16,15 +16,11 @@ from typing import Any
 
 import gateway.bounces.reasons as reasons
 from gateway.bounces.phrases import PhraseIndex
-from gateway.bounces.reasons import MAX_TEXT, status_class
+from gateway.bounces.reasons import MAX_TEXT, _norm, status_class
 from gateway.message.report import ReportContent
 
 # How much of a report's own text is searched for a vendor's markers.
 DETECT_TEXT = 16384
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _strs(value: Any) -> tuple[str, ...]:
@@ -226,7 +222,7 @@ def rhost_verdict(rhost: str, domain: str, diagnostic: str, status: str | None,
         return None
     head = diagnostic[:MAX_TEXT]
     t = _norm(head)
-    said: set[str] | None = None
+    said: frozenset[str] | None = None
     for host in remote_hosts():
         if not host.serves(rhost, domain, t):
             continue

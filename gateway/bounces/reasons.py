@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,10 @@ PSEUDO_STATUS = {
 }
 
 
+@lru_cache(maxsize=64)
 def _norm(text: str) -> str:
+    """Lower-cased, white space runs as one space (the same diagnostic is asked about in turn by the
+    vendor, remote-host and class verdicts: the last few are kept)."""
     return " ".join(text.lower().split())
 
 
@@ -282,7 +285,7 @@ def reason_from_text(text: str) -> str | None:
     return None
 
 
-def _accepts(r: ReasonRules, name: str, t: str, found: set[str], status: str | None, named: str,
+def _accepts(r: ReasonRules, name: str, t: str, found: frozenset[str], status: str | None, named: str,
              reply: str | None, command: str | None, preset: str | None) -> bool:
     """The decide pass's question to one class (``preset``: a vendor's tentative verdict)."""
     c = r.conditions[name]
