@@ -49,6 +49,7 @@ async def evaluate(p: Services, run: Run) -> None:
         if verdict is None:
             return
         run.verdict = verdict
+        run.order_ids_read = getattr(policy, "reads_order_ids", False) is True
         detail = f"{verdict.action}" + (f": {', '.join(h.rule for h in verdict.hits)}" if verdict.hits else "")
         run.note("evaluate", "changed" if verdict.action is not Action.RELAY else "passed", detail)
         if forced and verdict.action in (Action.QUARANTINE, Action.REJECT):
@@ -88,12 +89,16 @@ async def _force(run: Run, policy: PolicyEvaluator) -> None:
 def _check_registered_sender(run: Run) -> None:
     """Amazon rejects mail from a From address not registered for the marketplace: so do we."""
     txn = run.txn
-    from_addresses = [a.lower() for _, a in getaddresses([txn.header("From")]) if a]
-    sender = from_addresses[0] if from_addresses else txn.mail_from.lower()
+    sender: str | None = None  # the From header is read only where a marketplace lists senders
     hits = []
     for marketplace in dict.fromkeys(r.marketplace for r in run.recipients):
         registered = run.tenant.registered_senders(marketplace)
-        if registered is not None and sender not in registered:
+        if registered is None:
+            continue
+        if sender is None:
+            from_addresses = [a.lower() for _, a in getaddresses([txn.header("From")]) if a]
+            sender = from_addresses[0] if from_addresses else txn.mail_from.lower()
+        if sender not in registered:
             hits.append(Hit(
                 rule=SENDER_NOT_REGISTERED, action=Action.REJECT,
                 reason=f"From address is not registered with marketplace {marketplace}; "

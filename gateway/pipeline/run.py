@@ -62,6 +62,9 @@ class Run:
     """(order id, tag) counts reserved for it."""
     stages: list[StageResult] = field(default_factory=list)
     outcome: Outcome | None = None
+    order_ids_read: bool = False
+    """The verdict's order_ids are the message's (an engine that ``reads_order_ids`` made it): an
+    empty tuple means none, and the message is not read again for them."""
 
     @property
     def recipients(self) -> list[MarketplaceRecipient]:

@@ -103,6 +103,10 @@ class _Decided:
 
 
 class PolicyEngine:
+    # Its verdicts' order_ids are all the message's order ids (Subject and text, by
+    # gateway.orderids): the pipeline records them without reading the message again.
+    reads_order_ids = True
+
     def __init__(self, rules: Sequence[Rule], config: PolicyConfig, marketplace: MarketplaceConfig,
                  purposes: Sequence[Purpose] = (), keywords: Mapping[str, str] | None = None) -> None:
         self.config = config
