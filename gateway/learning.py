@@ -159,9 +159,9 @@ def _is_amazon(header_value: str) -> bool:
 def notice_facts(raw: bytes, kind: str) -> NoticeFacts:
     """The date and the reason paragraph of an Amazon notice of ``kind`` (CPU work)."""
     from gateway.bounces.amazon import fold, rules
-    from gateway.bounces.message import read_mail
+    from gateway.message.report import read_report
 
-    mail = read_mail(raw)
+    mail = read_report(raw)
     date: float | None = None
     value = mail.headers.get("Date")
     if value:
