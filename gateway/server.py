@@ -22,7 +22,7 @@ from gateway.config import GatewayConfig
 from gateway.databudget import DataBudget
 from gateway.handler import GatewayHandler, TransactionProcessor
 from gateway.log import get_logger
-from gateway.session import GatewaySMTP
+from gateway.session import GatewaySMTP, as_stream
 
 __all__ = ["Listener", "TransactionProcessor", "make_server_tls_context"]
 
@@ -42,9 +42,10 @@ class _RefusingProtocol(asyncio.Protocol):
         self._reply = reply
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self._reply.encode("ascii") + b"\r\n")
-        transport.close()
+        stream = as_stream(transport)
+        assert stream is not None
+        stream.write(self._reply.encode("ascii") + b"\r\n")
+        stream.close()
 
 
 def make_server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:

@@ -99,10 +99,7 @@ def write_config(tmp_path: Path, sink_port: int, extra: str = "", *, policy: boo
 @asynccontextmanager
 async def serving(config: Path, *args: str, **env: str) -> AsyncIterator[Served]:
     log = config.parent / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), *args],
-                                cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out,
-                                env={**os.environ, **env})
+    proc = _start(config, log, args, env)
     served = Served(proc, log)
     try:
         await served.wait_event("workers_ready")
@@ -121,6 +118,13 @@ async def serving(config: Path, *args: str, **env: str) -> AsyncIterator[Served]
         assert not leftovers, f"workers outlived their supervisor: {leftovers}"
 
 
+def _start(config: Path, log: Path, args: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), *args],
+                                cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=out,
+                                env={**os.environ, **env})
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -135,7 +139,8 @@ def message(n: int, to: str = "buyer@example.org", sender: str = "erp@example.co
             + (body or f"Bestellung 302-4817265-{n % 10_000_000:07d}: wann passt Ihnen die Zustellung?\r\n")).encode()
 
 
-async def send(port: int, data: bytes, to: str = "buyer@example.org", sender: str = "erp@example.com") -> tuple[int, str]:
+async def send(port: int, data: bytes, to: str = "buyer@example.org",
+               sender: str = "erp@example.com") -> tuple[int, str]:
     client, greeting = await RawSMTP.connect(port)
     try:
         if greeting[0] != 220:
