@@ -308,6 +308,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def role(pid: int) -> str:
+    """Which part of the relay a process is, from its command line."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    text = b" ".join(args).decode(errors="replace")
+    for needle, name in (("gateway.evaluation", "evaluation"), ("gateway worker", "workers"),
+                         ("gateway deliver", "delivery"), ("gateway serve", "serve")):
+        if needle in text:
+            return name
+    return "other"
+
+
+def cpu_by_role(pids: list[int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pid in pids:
+        name = role(pid)
+        out[name] = out.get(name, 0.0) + cpu_seconds([pid])
+    return out
+
+
 @dataclass
 class Figures:
     label: str
@@ -316,6 +338,7 @@ class Figures:
     cpu_ms: float | None
     rss_mb: float | None
     refused: int
+    split: dict[str, float] | None = None  # CPU ms per message by process role
 
 
 def drive(label: str, port: int, sink: Sink, message: Path, messages: int, sessions: int, rcpt: str,
@@ -323,6 +346,7 @@ def drive(label: str, port: int, sink: Sink, message: Path, messages: int, sessi
     before = sink.count
     pids = process_tree(relay_pid) if relay_pid else []
     cpu_before = cpu_seconds(pids) if pids else 0.0
+    roles_before = cpu_by_role(pids)
     cmd = [SMTP_SOURCE, "-A", "-s", str(sessions), "-m", str(messages), "-F", str(message), "-f", SENDER,
            "-t", rcpt, "-M", "erp.shop.example"]
     if reuse:
@@ -334,13 +358,16 @@ def drive(label: str, port: int, sink: Sink, message: Path, messages: int, sessi
     done_at = time.perf_counter()
     received = sink.count - before
     cpu_ms = rss = None
+    split = None
     if relay_pid:
         pids = process_tree(relay_pid)
         cpu_ms = (cpu_seconds(pids) - cpu_before) * 1000 / messages
+        split = {name: (value - roles_before.get(name, 0.0)) * 1000 / messages
+                 for name, value in cpu_by_role(pids).items()}
         rss = sum(rss_mb(p, "VmHWM") for p in pids if Path(f"/proc/{p}").exists())
     return Figures(label, messages / (accepted_at - started),
                    received / (done_at - started) if complete else float("nan"), cpu_ms, rss,
-                   messages - received)
+                   messages - received, split)
 
 
 def warm_up(port: int, sink: Sink, message: Path, sessions: int, rcpt: str) -> None:
@@ -394,6 +421,10 @@ def table(rows: list[Figures], postfix: Figures | None) -> None:
         rss = f"{r.rss_mb:6.0f} MB" if r.rss_mb is not None else f"{'-':>9}"
         print(f"{r.label:<52} {r.accepted:7.0f}/s {r.end_to_end:9.0f}/s {ratio} {cpu} {rss}"
               + (f"  ({r.refused} not delivered)" if r.refused else ""))
+    print("\nCPU per message by process (ms; a process's reaped children count with it):")
+    for r in rows:
+        if r.split and r.label.startswith("gateway"):
+            print(f"  {r.label:<52} " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.split.items())))
 
 
 def main() -> int:
