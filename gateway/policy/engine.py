@@ -11,9 +11,8 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
 
 import regex
 
@@ -35,6 +34,7 @@ from gateway.policy.language import marketplace_languages
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule
 from gateway.policy.matchers import Context, Document, Key, PhraseIndex, content_only
 from gateway.policy.packs import Purpose, load_packs
+from gateway.policy.state import InMemoryPolicyState, PolicyState
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 
 __all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
@@ -63,28 +63,6 @@ _AMAZON_MESSAGE_ID = regex.compile(
     r"(?i)@(?:[a-z0-9-]+\.)*(?:amazon\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})|amazonses\.com)\s*>")
 
 
-class PolicyState(Protocol):
-    """What the engine needs to know beyond the message (the lead implements it on SQLite)."""
-
-    def review_requests(self, order_id: str) -> int: ...
-
-    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None: ...
-
-
-@dataclass
-class InMemoryPolicyState:
-    """A PolicyState in a dict, for tests and ``gateway check``."""
-
-    reviews: dict[str, int] = field(default_factory=dict)
-    aliases: dict[str, Literal["optout", "dead"]] = field(default_factory=dict)
-
-    def review_requests(self, order_id: str) -> int:
-        return self.reviews.get(order_id, 0)
-
-    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None:
-        return self.aliases.get(alias.lower())
-
-
 def keyword_pattern(keyword: str) -> regex.Pattern[str]:
     """The keyword as Amazon reads it: in half-width square brackets, any case."""
     return regex.compile(r"\[\s*" + regex.escape(keyword) + r"\s*\]", regex.IGNORECASE)
@@ -103,6 +81,10 @@ class _Decided:
 
 
 class PolicyEngine:
+    # Its verdicts' order_ids are all the message's order ids (Subject and text, by
+    # gateway.orderids): the pipeline records them without reading the message again.
+    reads_order_ids = True
+
     def __init__(self, rules: Sequence[Rule], config: PolicyConfig, marketplace: MarketplaceConfig,
                  purposes: Sequence[Purpose] = (), keywords: Mapping[str, str] | None = None) -> None:
         self.config = config
@@ -129,6 +111,20 @@ class PolicyEngine:
             for j, ev in enumerate(purpose.evidence):
                 self._index_matcher((_purpose_index(p), j), ev.matcher, None)
         self._index.build()
+        # Rules and purpose evidence that only read phrases are decided without running them when
+        # none of their (first) phrases occur: most rules, for most messages.
+        self._rule_gates = tuple(self._gate([((i, j), m) for j, m in enumerate(rule.matchers)])
+                                 for i, rule in enumerate(self.rules))
+        self._evidence_gates = tuple(tuple(self._gate([((_purpose_index(p), j), ev.matcher)])
+                                           for j, ev in enumerate(purpose.evidence))
+                                     for p, purpose in enumerate(self.purposes))
+
+    def _gate(self, matchers: Sequence[tuple[tuple[int, int], Matcher]]) -> frozenset[int] | None:
+        """The phrase ids without which none of ``matchers`` can hit; None when one of them reads
+        more than phrases (a check, a regex)."""
+        if any(m.type not in ("phrases", "near", "only") for _, m in matchers):
+            return None
+        return self._index.pids_of([(key[0], key[1], 0) for key, _ in matchers])
 
     def _index_matcher(self, key: tuple[int, int], matcher: Matcher, languages: frozenset[str] | None) -> None:
         for slot, plist in enumerate((matcher.phrases, matcher.second, matcher.unless)):
@@ -160,9 +156,14 @@ class PolicyEngine:
         return self.keywords.get(marketplace or "", self.fallback_keyword)
 
     def evaluate(self, raw: bytes, recipients: Sequence[MarketplaceRecipient],
-                 state: PolicyState | None = None) -> Verdict:
+                 state: PolicyState | None = None, *, content: MessageContent | None = None) -> Verdict:
+        """The verdict for ``raw``. ``content``: the message as ``gateway.message.read_message``
+        already read it (parse once: the pipeline shares one reading between the policy, order
+        ids and records); it must be the reading of these very bytes. The engine does not change
+        it, except for caching derived text on it (``body_text``)."""
         try:
-            content = read_message(bytes(raw))
+            if content is None:
+                content = read_message(bytes(raw))
         except Exception as exc:  # read_message does not raise; this is the last line of defence
             return Verdict(action=Action.QUARANTINE,
                            hits=(Hit("engine-error", Action.QUARANTINE, "The message could not be read",
@@ -189,10 +190,15 @@ class PolicyEngine:
         """The purpose (permitted ones first when they reach their threshold), every score, whether
         the purpose is critical, and the critical evidence found at all."""
         scores: list[tuple[Purpose, float, list[str]]] = []
+        present = ctx.occurrences.found
         for p, purpose in enumerate(self.purposes):
             total = 0.0
             labels: list[str] = []
+            gates = self._evidence_gates[p]
             for j, ev in enumerate(purpose.evidence):
+                gate = gates[j]
+                if gate is not None and present.isdisjoint(gate):
+                    continue
                 try:
                     found = self._run_matcher((_purpose_index(p), j), ev.matcher, ctx)
                 except Exception:
@@ -241,7 +247,7 @@ class PolicyEngine:
             keyword_pattern=self._keyword_patterns.get(marketplace, self._fallback_pattern),
             keyword_patterns=self._all_keyword_patterns, allow_domains=self.allow_domains,
             masked_subject=mask_order_ids(strip_invisible(subject)),
-            masked_text=strip_invisible(own_text),
+            masked_text=mask_order_ids(strip_invisible(own_text)),
             language=detected.language, language_percent=detected.percent,
         )
         ctx.occurrences = self._index.scan(doc, stem_languages)
@@ -254,10 +260,15 @@ class PolicyEngine:
         misses: list[str] = []
         limit_rules: dict[str, str] = {}  # counter tag -> the rule that set its limit
         score = 0.0
+        present = ctx.occurrences.found
         for i, rule in enumerate(self.rules):
             if rule.marketplaces is not None and marketplace not in rule.marketplaces:
                 continue
             if (rule.applies_to == "proactive" and reply) or (rule.applies_to == "reply" and not reply):
+                continue
+            gate = self._rule_gates[i]
+            if gate is not None and present.isdisjoint(gate):
+                misses.append(rule.id)
                 continue
             limits_before = set(ctx.limits)
             try:
