@@ -42,6 +42,7 @@ class AdminHost(Protocol):
     @property
     def spool(self) -> Spool | None: ...
     def readiness_problems(self) -> list[str]: ...
+    async def refresh_metrics(self) -> None: ...
 
 log = get_logger("gateway.admin.http")
 
@@ -241,6 +242,7 @@ class AdminServer:
                 self.gateway.metrics.set_store_counts(await store.state_counts())
             except StoreError as exc:
                 log.warning("metrics_store_unavailable", error=str(exc))
+        await self.gateway.refresh_metrics()  # several worker processes: their counters, now
         body = await asyncio.to_thread(self.gateway.metrics.render)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
