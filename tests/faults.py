@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiosmtplib
@@ -38,6 +38,9 @@ class RoundResult:
     lost: int
     duplicated: int
     refused: int
+    # How the refused ones were answered: "451 4.3.0" -> count ("no reply" when the connection
+    # failed or timed out instead).
+    replies: Counter[str] = field(default_factory=Counter)
 
     def row(self) -> str:
         return (f"| {self.scenario} | {self.acknowledged} | {self.delivered} | {self.lost} | "
@@ -52,18 +55,37 @@ def start(config: Path) -> subprocess.Popen[bytes]:
 
 
 def write_config(path: Path, port: int, state: Path, sink_port: int, separate: bool,
-                 min_free_bytes: int = 0, database: str | None = None) -> None:
+                 min_free_bytes: int = 0, database: str | None = None, policy: bool = False) -> None:
     path.write_text(
         f'[server]\nlisten = "127.0.0.1:{port}"\n'
         f'[state]\ndirectory = "{state}"\nmin_free_bytes = {min_free_bytes}\n'
         + (f'database = "{database}"\n' if database else "") +
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\n'
         'connect_timeout = 2\ncommand_timeout = 5\ndata_timeout = 10\n'
-        '[policy]\nenabled = false\n'
+        f'[policy]\nenabled = {"true" if policy else "false"}\n'
         '[delivery]\nretry_initial = 0.2\nretry_max = 0.5\npoll_interval = 0.1\nstall_after = 1\n'
         f'process = "{"separate" if separate else "inline"}"\n'
         '[admin]\nlisten = "127.0.0.1:0"\n'  # never the default 8025 another gateway may hold
         '[log]\nformat = "json"\nlevel = "error"\n')
+
+
+def shipping_notice(client: int, number: int) -> str:
+    """Headers from Subject on and a body the shipped rule packs relay: a German shipping notice."""
+    order = f"302-{1000000 + client:07d}-{1000000 + number:07d}"
+    return (f"Subject: Ihre Bestellung {order}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"\r\nGuten Tag,\r\n\r\nIhre Bestellung {order} wurde heute an DHL \u00fcbergeben.\r\n"
+            "Die Sendungsnummer lautet 00340434161234567890.\r\n\r\nMit freundlichen Gr\u00fc\u00dfen\r\n"
+            "Ihr Shop-Team\r\n")
+
+
+def reply_kind(exc: aiosmtplib.SMTPException) -> str:
+    """``"451 4.3.0"``: the code and enhanced status of a refusal, whichever command drew it."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        status = exc.message.split(maxsplit=1)[0] if exc.message else ""
+        return f"{exc.code} {status}" if status[:1].isdigit() else str(exc.code)
+    return "no reply"
 
 
 def message_ids(sink: Sink) -> list[str]:
@@ -81,9 +103,14 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
                     during: Callable[[Sink], Awaitable[None]] | None = None,
                     after: Callable[[Sink], Awaitable[None]] | None = None, settle: float = 30.0,
                     state: Path | None = None, min_free_bytes: int = 0, database: str | None = None,
-                    recipient: str = "b@example.com") -> RoundResult:
+                    recipient: str = "b@example.com", timeout: float = 10.0, pace: float = 0.0,
+                    policy: bool = False) -> RoundResult:
     """Send clients x per_client messages; at a third acknowledged, apply ``during`` to the sink
-    and the fault to the gateway; restart; apply ``after``; count."""
+    and the fault to the gateway; restart; apply ``after``; count. ``timeout`` is each client's
+    SMTP timeout per command; ``pace`` a pause between one client's messages, so that mail keeps
+    flowing through a fault that lasts a while (an outage) instead of all being sent before it.
+    With ``policy`` the rule packs judge every message (a shipping notice naming its order, which
+    they relay), so the store's opt-out and review state is read before each 250."""
     port = free_port()
     mount: LazyMount | None = None
     state = state or tmp_path / "state"
@@ -92,30 +119,36 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
         mount.mount()
         state = tmp_path / "mnt" / "state"
     config = tmp_path / "gateway.toml"
-    write_config(config, port, state, sink.port, separate, min_free_bytes, database)
+    write_config(config, port, state, sink.port, separate, min_free_bytes, database, policy)
     if database is not None:  # a shared PostgreSQL database is upgraded by the admin, not by serve
         await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gateway", "db", "upgrade", "--config",
                                                  str(config)], cwd=REPO_ROOT, check=True, capture_output=True)
     proc = start(config)
     acknowledged: set[str] = set()
     refused = 0
+    replies: Counter[str] = Counter()
     third = asyncio.Event()
 
     async def client(c: int) -> None:
         nonlocal refused
         for i in range(per_client):
+            if pace and i:
+                await asyncio.sleep(pace)
             mid = f"<{scenario}-{c}-{i}@fault.test>"
             data = (f"From: a@shop.example\r\nTo: {recipient}\r\nMessage-ID: {mid}\r\n"
-                    f"Subject: fault round\r\n\r\n" + ("x" * 78 + "\r\n") * 25).encode()
+                    + (shipping_notice(c, i) if policy else
+                       "Subject: fault round\r\n\r\n" + ("x" * 78 + "\r\n") * 25)).encode()
             try:
                 await aiosmtplib.send(data, sender="a@shop.example", recipients=[recipient],
-                                      hostname="127.0.0.1", port=port, timeout=10)
-            except aiosmtplib.SMTPResponseException:
+                                      hostname="127.0.0.1", port=port, timeout=timeout)
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
                 refused += 1
+                replies[reply_kind(exc)] += 1
                 continue
             except (aiosmtplib.SMTPException, OSError):
                 if fault == "none":
                     refused += 1
+                    replies["no reply"] += 1
                     continue
                 return  # the gateway is gone: this one was not acknowledged
             acknowledged.add(mid)
@@ -162,4 +195,4 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
     seen = Counter(i for i in message_ids(sink) if i.startswith(f"<{scenario}-"))
     delivered = {i for i in seen if i in acknowledged}
     return RoundResult(scenario, len(acknowledged), len(delivered), len(acknowledged - delivered),
-                       sum(n - 1 for n in seen.values()), refused)
+                       sum(n - 1 for n in seen.values()), refused, replies)
