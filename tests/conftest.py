@@ -11,8 +11,10 @@ import pytest
 import structlog
 
 from gateway.app import Gateway
+from gateway.auth import hash_password
 from gateway.config import GatewayConfig, config_from_mapping
 from tests.sink import Sink
+from tests.tlsutil import CertPair, make_self_signed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,3 +139,23 @@ def pg_dsn() -> Iterator[str]:
 
     with temporary_database(admin_dsn()) as dsn:
         yield dsn
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> CertPair:
+    """A self-signed certificate for 127.0.0.1/localhost, made for this test."""
+    return make_self_signed(tmp_path / "tls")
+
+
+async def start_tls_gateway(factory: GatewayFactory, cert: CertPair, tmp_path: Path, *,
+                            max_failures: int) -> Gateway:
+    """A gateway with STARTTLS, an implicit-TLS port and AUTH (user ``erp``, password
+    ``correct horse``), listening outside its ``allowed_networks``: only authenticated
+    sessions may relay."""
+    users = tmp_path / "users"
+    users.write_text(f"erp:{hash_password('correct horse')}\n")
+    return await factory(
+        server={"allowed_networks": ["192.0.2.0/24"], "implicit_tls_listen": "127.0.0.1:0"},
+        tls={"cert_file": str(cert.cert_file), "key_file": str(cert.key_file)},
+        auth={"credentials_file": str(users), "max_failures": max_failures},
+    )

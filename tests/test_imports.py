@@ -88,7 +88,8 @@ def test_no_import_cycles() -> None:
     assert unexpected == []
 
 
-@pytest.mark.parametrize("module", ["gateway.pipeline", "gateway.quarantine", "gateway.admin.http",
+@pytest.mark.parametrize("module", ["gateway.pipeline", "gateway.pipeline.store", "gateway.pipeline.record",
+                                    "gateway.quarantine", "gateway.admin.http",
                                     "gateway.admin.api", "gateway.admin.pages", "gateway.deliverer",
                                     "gateway.store.sqlite", "gateway.cli.check", "gateway.actions"])
 def test_module_imports_first(module: str) -> None:

@@ -17,26 +17,14 @@ import pytest
 
 import gateway
 from gateway.app import Gateway
-from gateway.auth import hash_password
-from tests.conftest import GatewayFactory, listener_port
+from tests.conftest import GatewayFactory, listener_port, start_tls_gateway
 from tests.smtpclient import RawSMTP
-from tests.tlsutil import CertPair, make_self_signed
-
-
-@pytest.fixture
-def cert(tmp_path: Path) -> CertPair:
-    return make_self_signed(tmp_path / "tls")
+from tests.tlsutil import CertPair
 
 
 @pytest.fixture
 async def tls_gateway(gateway_factory: GatewayFactory, cert: CertPair, tmp_path: Path) -> Gateway:
-    users = tmp_path / "users"
-    users.write_text(f"erp:{hash_password('correct horse')}\n")
-    return await gateway_factory(
-        server={"allowed_networks": ["192.0.2.0/24"], "implicit_tls_listen": "127.0.0.1:0"},
-        tls={"cert_file": str(cert.cert_file), "key_file": str(cert.key_file)},
-        auth={"credentials_file": str(users), "max_failures": 10},
-    )
+    return await start_tls_gateway(gateway_factory, cert, tmp_path, max_failures=10)
 
 
 async def scrape(gw: Gateway) -> str:

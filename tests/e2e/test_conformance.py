@@ -19,7 +19,7 @@ from tests.bounces.messages import dsn
 from tests.conftest import GatewayFactory, listener_port, make_config
 from tests.sink import Sink, added_headers, split_trace
 from tests.smtpclient import RawSMTP
-from tests.tlsutil import CertPair, make_self_signed
+from tests.tlsutil import CertPair
 
 MESSAGE = b"From: seller@shop.example\r\nSubject: hello\r\nMessage-ID: <c@shop.example>\r\n\r\nHi\r\n"
 
@@ -138,11 +138,6 @@ async def test_received_header_names_the_hop(gateway: Gateway, sink: Sink) -> No
     assert lines[1] == f"\tby gateway.test (Seller Mail Gateway) with ESMTP id {queue_id}"
     assert lines[2].startswith("\tfor <buyer@example.com>; ")
     assert added_headers(trace + rest, MESSAGE).startswith(b"Date: ")  # and nothing else changed
-
-
-@pytest.fixture
-def cert(tmp_path: Path) -> CertPair:
-    return make_self_signed(tmp_path / "tls")
 
 
 async def auth_gateway(gateway_factory: GatewayFactory, cert: CertPair, tmp_path: Path,

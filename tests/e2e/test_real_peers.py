@@ -108,11 +108,6 @@ async def test_postfix_long_lines_are_accepted_and_relayed_valid(gateway: Gatewa
 
 # -- Postfix as the upstream (STARTTLS required) ---------------------------------------------------
 
-@pytest.fixture
-def cert(tmp_path: Path) -> CertPair:
-    return make_self_signed(tmp_path / "tls")
-
-
 async def upstream_postfix(postfix: StartPostfix, sink: Sink, root: Path) -> PostfixInstance:
     """Postfix that takes mail only over STARTTLS and passes it on to the test's sink."""
     tls = make_self_signed(root / "upstream-tls")

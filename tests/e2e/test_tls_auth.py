@@ -10,30 +10,17 @@ import aiosmtplib
 import pytest
 
 from gateway.app import Gateway
-from gateway.auth import hash_password
-from tests.conftest import GatewayFactory, listener_port
+from tests.conftest import GatewayFactory, listener_port, start_tls_gateway
 from tests.sink import Sink, relayed_unchanged
 from tests.smtpclient import RawSMTP
-from tests.tlsutil import CertPair, make_self_signed
+from tests.tlsutil import CertPair
 
 MESSAGE = b"From: erp@shop.example\r\nTo: buyer@example.com\r\nSubject: Invoice\r\n\r\nHello\r\n"
 
 
 @pytest.fixture
-def cert(tmp_path: Path) -> CertPair:
-    return make_self_signed(tmp_path / "tls")
-
-
-@pytest.fixture
 async def tls_gateway(gateway_factory: GatewayFactory, cert: CertPair, tmp_path: Path) -> Gateway:
-    users = tmp_path / "users"
-    users.write_text(f"erp:{hash_password('correct horse')}\n")
-    # Outside allowed_networks: only authenticated sessions may relay.
-    return await gateway_factory(
-        server={"allowed_networks": ["192.0.2.0/24"], "implicit_tls_listen": "127.0.0.1:0"},
-        tls={"cert_file": str(cert.cert_file), "key_file": str(cert.key_file)},
-        auth={"credentials_file": str(users), "max_failures": 3},
-    )
+    return await start_tls_gateway(gateway_factory, cert, tmp_path, max_failures=3)
 
 
 async def test_starttls_then_auth_then_relay(tls_gateway: Gateway, sink: Sink, cert: CertPair) -> None:

@@ -1,0 +1,97 @@
+"""The stages after a decision: ``record`` (log every decision; record it, and a relay with its
+order ids and per-order counts, in the store) and ``notify`` (wake delivery for what was queued)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.log import get_logger
+from gateway.orderids import order_ids_in_message
+from gateway.outcome import Disposition
+from gateway.pipeline.run import Run, Services
+from gateway.policy.verdict import Verdict
+
+log = get_logger("gateway.pipeline")
+
+
+async def record(p: Services, run: Run) -> None:
+    outcome = run.outcome
+    assert outcome is not None
+    if outcome.disposition is Disposition.DEFERRED or (
+            run.release is not None and outcome.disposition is not Disposition.QUEUED):
+        # Nothing happened to the message: the sender retries, or it stays held.
+        return
+    decided = run.shadow_of or run.verdict
+    shadow = run.shadow_of is not None
+    ref = outcome.queue_id or outcome.quarantine_id
+    _log_decision(p, run, decided, ref, shadow)
+    if not run.recipients or p.store is None:
+        return
+    if outcome.disposition is not Disposition.QUEUED:
+        await _record_decision(p, run, decided, ref, shadow)
+        return
+    reserved_tags = {tag for _, tag in run.reserved}
+    # Every tag is counted per order (the verdict's facts the store keeps count of), unless
+    # the reservation counted it already.
+    counters = sorted(t for t in run.verdict.tags if t not in reserved_tags)
+    records = _record_relay(p, run, decided, ref, counters, shadow)
+    if counters:
+        # A stateful rule reads this count: it is durable before the client hears 250.
+        await records
+    else:
+        # Correlation records need not hold up the reply (the message itself is already
+        # durable); drain() waits for them.
+        p.in_background(records)
+    run.note("record", "passed", "decision and relay recorded" + (f", counted {', '.join(counters)}"
+                                                                     if counters else ""))
+
+
+def _log_decision(p: Services, run: Run, verdict: Verdict, ref: str, shadow: bool) -> None:
+    txn = run.txn
+    if p.metrics is not None:
+        p.metrics.observe_decision(verdict, run.recipients[0].marketplace if run.recipients else None,
+                                   shadow, run.tenant.id)
+    # One name per id across the log: a held message's quarantine id, a spooled one's queue id
+    # (as delivery.* and quarantine_* events call them); a refused message has neither.
+    outcome = run.outcome
+    held = outcome is not None and outcome.disposition is Disposition.HELD
+    log.info(
+        "decision", queue_id=None if held else (ref or None), quarantine_id=ref if held else None,
+        tenant=run.tenant.id, shadow=shadow, entrance=str(run.entrance),
+        message_id=txn.message_id, peer=txn.peer, auth_user=txn.auth_user, mail_from=txn.mail_from,
+        rcpt_tos=txn.rcpt_tos, size=txn.size, marketplace=verdict.marketplace,
+        action=f"would-{verdict.action}" if shadow else str(verdict.action), critical=verdict.critical,
+        reply=verdict.reply, hits=[h.as_json() for h in verdict.hits],
+        released_by=run.release.actor if run.release is not None else None)
+
+
+async def _record_decision(p: Services, run: Run, verdict: Verdict, ref: str, shadow: bool) -> None:
+    assert p.store is not None
+    txn = run.txn
+    await p.store.record_decision(ref, txn.message_id, txn.peer, txn.mail_from, txn.rcpt_tos,
+                                  verdict.marketplace, str(verdict.action), [h.rule for h in verdict.hits],
+                                  tenant=run.tenant.id, shadow=shadow)
+
+
+async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, counters: list[str],
+                        shadow: bool) -> None:
+    """Recorded after the message is safe in the spool: a failure loses a correlation record,
+    never the message."""
+    assert p.store is not None
+    txn = run.txn
+    try:
+        # The engine's order ids when it ran; without one, read them from the message
+        # ourselves, so an opt-out notice that names only the order still finds the alias.
+        order_ids = run.verdict.order_ids or await asyncio.to_thread(order_ids_in_message, run.data)
+        # Both land in the same group commit.
+        await asyncio.gather(
+            p.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
+                                 order_ids, run.verdict.tags, counters, tenant=run.tenant.id),
+            _record_decision(p, run, decided, queue_id, shadow))
+    except Exception:
+        log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
+
+
+async def notify(p: Services, run: Run) -> None:
+    if run.outcome is not None and run.outcome.disposition is Disposition.QUEUED and p.notify is not None:
+        p.notify()
