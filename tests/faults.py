@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 import aiosmtplib
 
 from tests.conftest import REPO_ROOT
+from tests.pgserver import PrivateServer
 from tests.powerloss import LazyMount
 from tests.procutil import free_port, wait_listening
 from tests.sink import Sink
@@ -41,6 +43,8 @@ class RoundResult:
     # How the refused ones were answered: "451 4.3.0" -> count ("no reply" when the connection
     # failed or timed out instead).
     replies: Counter[str] = field(default_factory=Counter)
+    # time.monotonic() of every 250 the clients heard, in order.
+    acknowledged_at: list[float] = field(default_factory=list, repr=False)
 
     def row(self) -> str:
         return (f"| {self.scenario} | {self.acknowledged} | {self.delivered} | {self.lost} | "
@@ -127,6 +131,7 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
     acknowledged: set[str] = set()
     refused = 0
     replies: Counter[str] = Counter()
+    acknowledged_at: list[float] = []
     third = asyncio.Event()
 
     async def client(c: int) -> None:
@@ -152,6 +157,7 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
                     continue
                 return  # the gateway is gone: this one was not acknowledged
             acknowledged.add(mid)
+            acknowledged_at.append(time.monotonic())
             if len(acknowledged) >= clients * per_client // 3:
                 third.set()
 
@@ -195,4 +201,50 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
     seen = Counter(i for i in message_ids(sink) if i.startswith(f"<{scenario}-"))
     delivered = {i for i in seen if i in acknowledged}
     return RoundResult(scenario, len(acknowledged), len(delivered), len(acknowledged - delivered),
-                       sum(n - 1 for n in seen.values()), refused, replies)
+                       sum(n - 1 for n in seen.values()), refused, replies, acknowledged_at)
+
+
+@dataclass
+class Outage:
+    """A PostgreSQL outage while mail flows, for ``run_round``'s ``during`` and ``after``.
+
+    ``during``: the upstream answers 451 for ``hold`` seconds, so mail piles up in the spool; then
+    the database goes away (``mode`` "stop": pg_ctl stop -m fast, as an admin's restart or a
+    crash of the server does; "freeze": SIGSTOP, a server that accepts and never answers) and
+    the upstream recovers. ``seconds`` later the database is back. ``after`` waits for that.
+    Counts what the sink stored while the database was away: spooled mail must still go out.
+    """
+
+    server: PrivateServer
+    mode: str = "stop"
+    seconds: float = 10.0
+    hold: float = 2.0
+    delivered_during: int = 0
+    down_at: float = 0.0  # time.monotonic() when the database went away and came back
+    back_at: float = 0.0
+    _back: asyncio.Future[None] | None = None
+
+    async def during(self, sink: Sink) -> None:
+        sink.behaviour.data_reply = "451 4.3.0 upstream busy"
+        await asyncio.sleep(self.hold)
+        if self.mode == "freeze":
+            self.server.freeze()
+        else:
+            await asyncio.to_thread(self.server.stop, "fast")
+        at_start = len(sink.messages)
+        self.down_at = time.monotonic()
+        sink.behaviour.data_reply = None
+        self._back = asyncio.ensure_future(self._restore(sink, at_start))
+
+    async def _restore(self, sink: Sink, at_start: int) -> None:
+        await asyncio.sleep(self.seconds)
+        self.delivered_during = len(sink.messages) - at_start
+        if self.mode == "freeze":
+            self.server.thaw()
+        else:
+            await asyncio.to_thread(self.server.start)
+        self.back_at = time.monotonic()
+
+    async def after(self, sink: Sink) -> None:
+        if self._back is not None:
+            await self._back
