@@ -45,6 +45,8 @@ class RoundResult:
     replies: Counter[str] = field(default_factory=Counter)
     # time.monotonic() of every 250 the clients heard, in order.
     acknowledged_at: list[float] = field(default_factory=list, repr=False)
+    # The refusals' reply texts, each once.
+    reply_texts: set[str] = field(default_factory=set, repr=False)
 
     def row(self) -> str:
         return (f"| {self.scenario} | {self.acknowledged} | {self.delivered} | {self.lost} | "
@@ -132,6 +134,7 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
     refused = 0
     replies: Counter[str] = Counter()
     acknowledged_at: list[float] = []
+    reply_texts: set[str] = set()
     third = asyncio.Event()
 
     async def client(c: int) -> None:
@@ -149,6 +152,7 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
             except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
                 refused += 1
                 replies[reply_kind(exc)] += 1
+                reply_texts.add(str(exc))
                 continue
             except (aiosmtplib.SMTPException, OSError):
                 if fault == "none":
@@ -201,7 +205,8 @@ async def run_round(tmp_path: Path, sink: Sink, *, scenario: str, fault: str = "
     seen = Counter(i for i in message_ids(sink) if i.startswith(f"<{scenario}-"))
     delivered = {i for i in seen if i in acknowledged}
     return RoundResult(scenario, len(acknowledged), len(delivered), len(acknowledged - delivered),
-                       sum(n - 1 for n in seen.values()), refused, replies, acknowledged_at)
+                       sum(n - 1 for n in seen.values()), refused, replies, acknowledged_at,
+                       reply_texts)
 
 
 @dataclass

@@ -43,9 +43,13 @@ async def test_kill_9_with_postgresql_state_loses_no_acknowledged_message(
     assert result.duplicated <= 4  # the window between the upstream's 250 and the spool's mark
 
 
+@pytest.mark.parametrize("mode", ["stop", "freeze"])
 async def test_postgresql_outage_defers_new_mail_delivers_the_spooled_and_loses_nothing(
-        tmp_path: Path, sink: Sink, pg_server: PrivateServer) -> None:
-    outage = Outage(pg_server, mode="stop", seconds=12.0, hold=2.0)
+        tmp_path: Path, sink: Sink, pg_server: PrivateServer, mode: str) -> None:
+    # "stop": pg_ctl stop -m fast, connections refused. "freeze": SIGSTOP, a server that accepts
+    # and never answers; each client used to wait the listener's 10-minute DATA timeout (here:
+    # no reply within the client's 60 s), now a store operation gives up after 30 s at most.
+    outage = Outage(pg_server, mode=mode, seconds=12.0, hold=2.0)
     result = await run_round(tmp_path, sink, scenario="pg-outage", fault="none", database=pg_server.dsn,
                              recipient=ALIAS, policy=True, clients=4, per_client=40, pace=0.25,
                              timeout=60, during=outage.during, after=outage.after, settle=90)
@@ -55,6 +59,7 @@ async def test_postgresql_outage_defers_new_mail_delivers_the_spooled_and_loses_
     # The outage was felt, and only as 451 4.3.0: no 250 without the state, no 5xx, no silence.
     assert result.refused > 0
     assert set(result.replies) == {"451 4.3.0"}, result.replies
+    assert all("state database unavailable" in text for text in result.reply_texts), result.reply_texts
     # Mail spooled before the outage (held by the upstream's 451) went out during it.
     assert outage.delivered_during > 0
     # Nothing was acknowledged while the database was away; after it came back, mail was again.

@@ -186,3 +186,26 @@ async def test_read_only_state_directory_refuses_to_start_rather_than_take_mail(
         await again.stop(grace=1.0)
     finally:
         remount(small_fs, "rw")
+
+
+async def test_spool_size_cap_from_config_refuses_with_452_and_delivers_what_it_took(
+        gateway_factory: GatewayFactory, sink: Sink) -> None:
+    # Issue 16.1: the spool's cap (Spool.open(max_size_bytes=)) could not be set from the config.
+    sink.behaviour.data_reply = "451 4.3.0 upstream busy"
+    gw = await gateway_factory(state={"spool_max_bytes": 400_000, "min_free_bytes": 0})
+    port = listener_port(gw)
+    acknowledged: list[str] = []
+    reply = (0, "")
+    for i in range(40):
+        reply = await send_one(port, f"cap {i}", body=(b"c" * 70 + b"\r\n") * 900)  # about 64 KB
+        if reply[0] != 250:
+            break
+        acknowledged.append(f"cap {i}")
+    assert reply[0] == 452 and "4.3.1" in reply[1], reply
+    assert 0 < len(acknowledged) < 8  # 400 KB, less a tenth kept for delivery
+    sink.behaviour.data_reply = None
+    assert gw.delivery is not None
+    gw.delivery.notify()
+    await wait_drained(gw)
+    assert sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0].decode() for m in sink.messages) == sorted(
+        f"Subject: {s}" for s in acknowledged)
