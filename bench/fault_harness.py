@@ -14,7 +14,7 @@ The power-cut scenario needs FUSE (tests/lazyfs.py); the full-disk one a tmpfs m
 kill9-postgres uses a database on GATEWAY_TEST_PG_DSN's server (or a private server without one);
 the PostgreSQL outage scenarios start a private server of their own (tests/pgserver.py, needs the
 PostgreSQL server binaries) and never touch a shared one: postgres-outage stops it for 15 s
-(pg_ctl stop -m fast), postgres-hung freezes it (SIGSTOP) for 15 s, while paced clients send
+(pg_ctl stop -m fast), postgres-hung freezes it (SIGSTOP) for 60 s, while paced clients send
 shipping notices the rule packs relay to a marketplace alias, and mail spooled just before (held
 by an upstream 451) is due. Below the table: how refusals were answered, and what went out while
 the database was away.
@@ -128,10 +128,13 @@ async def scenario(name: str, clients: int, per_client: int) -> RoundResult | st
                 if reason is not None:
                     return f"skipped: {reason}"
                 with private_server() as server:
-                    outage = Outage(server, mode="stop" if name == "postgres-outage" else "freeze",
-                                    seconds=15.0, hold=2.0)
+                    # A freeze shorter than a store operation's 30 s deadline only delays mail.
+                    stop = name == "postgres-outage"
+                    outage = Outage(server, mode="stop" if stop else "freeze", seconds=15.0 if stop else 60.0,
+                                    hold=2.0)
                     result = await run_round(tmp, sink, fault="none", database=server.dsn, recipient=ALIAS,
-                                             policy=True, timeout=120, pace=0.25, during=outage.during,
+                                             policy=True, timeout=120, pace=0.25 if stop else 1.0,
+                                             during=outage.during,
                                              after=outage.after, settle=120, **common)
                     during = [t for t in result.acknowledged_at if outage.down_at + 1 < t < outage.back_at - 1]
                     after = [t for t in result.acknowledged_at if t > outage.back_at]

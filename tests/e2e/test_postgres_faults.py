@@ -47,11 +47,14 @@ async def test_kill_9_with_postgresql_state_loses_no_acknowledged_message(
 async def test_postgresql_outage_defers_new_mail_delivers_the_spooled_and_loses_nothing(
         tmp_path: Path, sink: Sink, pg_server: PrivateServer, mode: str) -> None:
     # "stop": pg_ctl stop -m fast, connections refused. "freeze": SIGSTOP, a server that accepts
-    # and never answers; each client used to wait the listener's 10-minute DATA timeout (here:
-    # no reply within the client's 60 s), now a store operation gives up after 30 s at most.
-    outage = Outage(pg_server, mode=mode, seconds=12.0, hold=2.0)
+    # and never answers; each client used to wait for as long as it lasted (up to the listener's
+    # 10-minute DATA timeout) and then got 250; now a store operation gives up after 30 s (and
+    # psycopg's 10 s of trying to cancel), then after 4 s while the server is known to be away.
+    # A freeze shorter than that deadline only delays mail, so this one lasts 50 s.
+    outage = Outage(pg_server, mode=mode, seconds=12.0 if mode == "stop" else 50.0, hold=2.0)
     result = await run_round(tmp_path, sink, scenario="pg-outage", fault="none", database=pg_server.dsn,
-                             recipient=ALIAS, policy=True, clients=4, per_client=40, pace=0.25,
+                             recipient=ALIAS, policy=True, clients=4, per_client=40,
+                             pace=0.25 if mode == "stop" else 1.0,
                              timeout=60, during=outage.during, after=outage.after, settle=90)
     print(result, "delivered while the database was away:", outage.delivered_during)
     assert result.lost == 0 and result.duplicated == 0
