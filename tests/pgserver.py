@@ -22,12 +22,17 @@ from pathlib import Path
 
 from tests.procutil import free_port
 
-BIN_DIRS = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15", "14", "13")]
+
+def _versions() -> list[Path]:
+    """Debian's /usr/lib/postgresql/<version>/bin, newest first."""
+    root = Path("/usr/lib/postgresql")
+    found = [p / "bin" for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
+    return sorted(found, key=lambda p: int(p.parent.name), reverse=True)
 
 
 def _bindir() -> Path | None:
     env = os.environ.get("GATEWAY_TEST_PG_BIN")
-    for candidate in ([Path(env)] if env else []) + BIN_DIRS:
+    for candidate in ([Path(env)] if env else []) + _versions():
         if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
             return candidate
     found = shutil.which("initdb")
