@@ -130,16 +130,16 @@ async def scenario(name: str, clients: int, per_client: int) -> RoundResult | st
                 with private_server() as server:
                     # A freeze shorter than a store operation's 30 s deadline only delays mail.
                     stop = name == "postgres-outage"
-                    outage = Outage(server, mode="stop" if stop else "freeze", seconds=15.0 if stop else 60.0,
+                    pg_outage = Outage(server, mode="stop" if stop else "freeze", seconds=15.0 if stop else 60.0,
                                     hold=2.0)
                     result = await run_round(tmp, sink, fault="none", database=server.dsn, recipient=ALIAS,
                                              policy=True, timeout=120, pace=0.25 if stop else 1.0,
-                                             during=outage.during,
-                                             after=outage.after, settle=120, **common)
-                    during = [t for t in result.acknowledged_at if outage.down_at + 1 < t < outage.back_at - 1]
-                    after = [t for t in result.acknowledged_at if t > outage.back_at]
-                    NOTES.append(f"{name}: database away {outage.back_at - outage.down_at:.0f} s; delivered "
-                                 f"meanwhile {outage.delivered_during} spooled messages; acknowledged "
+                                             during=pg_outage.during,
+                                             after=pg_outage.after, settle=120, **common)
+                    during = [t for t in result.acknowledged_at if pg_outage.down_at + 1 < t < pg_outage.back_at - 1]
+                    after = [t for t in result.acknowledged_at if t > pg_outage.back_at]
+                    NOTES.append(f"{name}: database away {pg_outage.back_at - pg_outage.down_at:.0f} s; delivered "
+                                 f"meanwhile {pg_outage.delivered_during} spooled messages; acknowledged "
                                  f"meanwhile {len(during)}, after it was back {len(after)}")
                     return result
             if name == "sigterm":
