@@ -7,6 +7,7 @@ thread under a timeout, then the store) runs, then the client hears back.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import time
 from collections.abc import Callable
@@ -92,6 +93,11 @@ class GatewayHandler(SaslAuthenticator):
     def reconfigure(self, config: GatewayConfig) -> None:
         self.config = config
         self.allowed = NetworkList(config.server.allowed_networks)
+
+    def __dir__(self) -> list[str]:
+        # aiosmtpd reads the handler's hooks (handle_*) and AUTH mechanisms (auth_*) with
+        # dir()/inspect.getmembers on every connection; only those names are listed.
+        return hook_names(self, ("handle_", "auth_"))
 
     # -- connection ---------------------------------------------------------------------------
     async def handle_PROXY(self, server: SMTP, session: Session, envelope: Envelope,
@@ -216,3 +222,24 @@ class GatewayHandler(SaslAuthenticator):
     async def handle_exception(self, error: Exception) -> str:
         log.error("session_exception", error=repr(error))
         return "451 4.3.0 Temporary local error; try again later"
+
+
+# aiosmtpd asks inspect.signature of the EHLO hook on every connection; the answer is fixed.
+GatewayHandler.handle_EHLO.__signature__ = inspect.signature(GatewayHandler.handle_EHLO)  # type: ignore[attr-defined]
+
+
+_NAMES: dict[tuple[type, tuple[str, ...]], list[str]] = {}
+
+
+def hook_names(obj: object, prefixes: tuple[str, ...], *, own: bool = True) -> list[str]:
+    """The attribute names of ``obj`` that start with one of ``prefixes``: its class's (looked up
+    once per class) and, with ``own``, any set on the object itself. What aiosmtpd's per-session
+    tables need."""
+    key = (type(obj), prefixes)
+    names = _NAMES.get(key)
+    if names is None:
+        names = _NAMES[key] = [n for n in dir(type(obj)) if n.startswith(prefixes)]
+    if not own:
+        return names
+    extra = [n for n in getattr(obj, "__dict__", ()) if n.startswith(prefixes) and n not in names]
+    return [*names, *extra] if extra else names

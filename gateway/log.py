@@ -13,6 +13,7 @@ import sys
 from typing import Any, Literal
 
 import structlog
+from structlog._config import _CONFIG as _STRUCTLOG_CONFIG  # the live configuration (see _Logger)
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
@@ -72,5 +73,36 @@ def _is_plain_stderr(handler: logging.Handler) -> bool:
             and not isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter))
 
 
+class _Logger:
+    """``structlog.get_logger(name)``, assembled once per structlog configuration.
+
+    structlog's lazy proxy assembles a new bound logger (context, processors, wrapper) on every
+    call unless ``cache_logger_on_first_use`` is set, and with that set a logger never sees a later
+    ``configure`` (tests' ``capture_logs``, a second ``configure_logging``). This one keeps the
+    assembled logger while the configuration is the same objects, and assembles it again when
+    any of them was replaced: a filtered debug call costs an attribute lookup, an info line
+    no assembly."""
+
+    __slots__ = ("_bound", "_key", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._key: tuple[Any, ...] = ()
+        self._bound: Any = None
+
+    def _logger(self) -> Any:
+        cfg = _STRUCTLOG_CONFIG
+        key = self._key
+        if not key or not (key[0] is cfg.default_processors and key[1] is cfg.default_wrapper_class
+                           and key[2] is cfg.logger_factory and key[3] is cfg.default_context_class):
+            self._bound = structlog.get_logger(self._name).bind()
+            self._key = (cfg.default_processors, cfg.default_wrapper_class, cfg.logger_factory,
+                         cfg.default_context_class)
+        return self._bound
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger(), name)
+
+
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    return _Logger(name)

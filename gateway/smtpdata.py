@@ -72,55 +72,83 @@ def count_bare_line_endings(data: bytes) -> int:
     return data.count(b"\r") - crlf + data.count(b"\n") - crlf
 
 
+_TERMINATOR = b"\r\n.\r\n"
+# Bytes asked of the stream at a time: what the transport has buffered, up to this.
+_CHUNK = 1 << 16
+
+
+def _unstuff(segment: bytes, at_line_start: bool) -> bytes:
+    """``segment`` (ending at a CRLF, or mid-line) without the dots of dot-stuffing: one dot off
+    every line that begins with one (RFC 5321 4.5.2), in two C-speed passes instead of a Python
+    loop over lines."""
+    if at_line_start and segment[:1] == b".":
+        segment = segment[1:]
+    return segment.replace(b"\r\n.", b"\r\n") if b"\r\n." in segment else segment
+
+
+def _unread(reader: asyncio.StreamReader, data: bytes) -> None:
+    """Put ``data`` back in front of what the stream holds (it follows the message: the client's
+    next command). StreamReader has no public way; aiosmtpd touches the same buffer."""
+    if data:
+        reader._buffer[:0] = data  # type: ignore[attr-defined]
+
+
 async def read_data(reader: asyncio.StreamReader, *, max_size: int | None,
                     bare_line_endings: BareLineEndings = "normalize") -> MessageData:
     """Read DATA up to ``<CRLF>.<CRLF>`` (the 354 is already sent).
 
     The whole data is always read, even when it is refused, so the session stays in step: what
     follows is the client's next command. Raises ConnectionResetError when the client goes away.
-    Lines are kept as read (one slice off a stuffed dot); bare line endings and long lines are
-    dealt with once the data is in, on the whole message (they are rare).
+    The stream is read in chunks (what has arrived, up to 64 KB), searched for the end of data
+    and unstuffed with bytes methods; a chunk is taken up to its last line end, so a line start
+    (a stuffed dot, the final dot) is never split. Bare line endings and long lines are dealt
+    with once the data is in, on the whole message (they are rare).
     """
     limit = max_size or 0
-    lines: list[bytes] = []
-    partial: list[bytes] = []
-    pending = 0  # octets in ``partial``
-    size = 0
+    parts: list[bytes] = []
+    size = 0  # octets as stored (without stuffing)
     too_big = False
+    at_line_start = True  # ``buf`` begins at the start of a line
     long_lines = False
+    carry = 0  # length of the line the last segment ended in (0 after a line end)
+    buf = b""
     while True:
-        try:
-            line = await reader.readuntil(b"\r\n")
-        except asyncio.LimitOverrunError as exc:
-            # A line longer than the reader's buffer: keep its pieces until its CRLF comes.
-            piece = await reader.read(exc.consumed)
-            pending += len(piece)
-            if limit and size + pending > limit + 1:  # + 1: the line may begin with a stuffed dot
-                too_big = True
-            if not too_big:
-                partial.append(piece)
-            continue
-        except asyncio.IncompleteReadError:
-            raise ConnectionResetError("connection closed during DATA") from None
-        if partial:
-            line = b"".join((*partial, line))
-            partial.clear()
-            pending = 0
-        elif line == b".\r\n":
+        if at_line_start and buf[:3] == b".\r\n":
+            _unread(reader, buf[3:])
             break
-        if too_big:
-            continue
-        if line[:1] == b".":
-            line = line[1:]
-        size += len(line)
-        if len(line) > MAX_LINE + 2:
-            long_lines = True
-        lines.append(line)
-        if limit and size > limit:
-            too_big = True
-            lines.clear()
-    data = b"".join(lines)
-    lines.clear()
+        end = buf.find(_TERMINATOR)
+        if end >= 0:
+            segment, rest = buf[:end + 2], buf[end + 5:]
+            at_end = True
+        else:
+            cut = buf.rfind(b"\r\n") + 2
+            if cut < 2:  # no line end in it: all but a CR that may begin one
+                cut = len(buf) - (buf[-1:] == b"\r")
+            segment, rest = buf[:cut], buf[cut:]
+            at_end = False
+        if segment:
+            piece = _unstuff(segment, at_line_start)
+            size += len(piece)
+            if limit and size > limit:
+                too_big = True
+                parts.clear()
+            if not too_big:
+                parts.append(piece)
+                if not long_lines:
+                    lines = piece.split(b"\r\n")
+                    long_lines = carry + len(lines[0]) > MAX_LINE or (
+                        len(lines) > 2 and max(map(len, lines[1:-1])) > MAX_LINE)
+                    carry = carry + len(piece) if len(lines) == 1 else len(lines[-1])
+            at_line_start = segment.endswith(b"\r\n")
+        if at_end:
+            _unread(reader, rest)
+            break
+        chunk = await reader.read(_CHUNK)
+        if not chunk:
+            raise ConnectionResetError("connection closed during DATA")
+        buf = rest + chunk if rest else chunk
+    data = b"".join(parts)
+    parts.clear()
     bare = count_bare_line_endings(data) if not too_big else 0
     if bare and bare_line_endings == "reject":
         return MessageData(None, replies.BARE_LINE_ENDING, size, bare, long_lines)

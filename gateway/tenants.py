@@ -16,15 +16,15 @@ from typing import Protocol
 from gateway.access import NetworkList
 from gateway.classify import MarketplaceRecipient
 from gateway.config import GatewayConfig, PolicyConfig, TenantConfig, UpstreamConfig
+from gateway.policy.state import PolicyState
 from gateway.policy.verdict import Verdict
-from gateway.store.base import PolicyStateView
 
 
 class PolicyEvaluator(Protocol):
     """What the pipeline needs of a policy engine (``gateway.policy.engine.PolicyEngine``)."""
 
     def evaluate(self, raw: bytes, recipients: Sequence[MarketplaceRecipient],
-                 state: PolicyStateView | None = None) -> Verdict: ...
+                 state: PolicyState | None = None) -> Verdict: ...
 
     def apply(self, raw: bytes, verdict: Verdict) -> bytes: ...
 

@@ -6,8 +6,6 @@ are: the listener refuses what fails here, and the spool refuses to store it.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -16,8 +14,16 @@ from functools import cached_property
 
 from gateway import replies
 from gateway.classify import MarketplaceRecipient
+from gateway.message import parse_headers
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+def header_block_end(data: bytes) -> int:
+    """The offset just past the blank line ending the header block (``len(data)`` without one).
+    Two finds instead of a regex scan: the listener's data has CRLF line ends, a stored message
+    may have LF."""
+    ends = [i + n for i, n in ((data.find(b"\r\n\r\n"), 4), (data.find(b"\n\n"), 2),
+                               (data.find(b"\n\r\n"), 3)) if i >= 0]
+    return min(ends) if ends else len(data)
 
 # What no envelope address may hold: aiosmtplib silently truncates an address at CR or LF, so one
 # with them must never be stored or relayed.
@@ -121,11 +127,10 @@ class Transaction:
 
     @cached_property
     def headers(self) -> Message:
-        """The header block only (the body may be megabytes and is not needed here)."""
-        match = _HEADER_END.search(self.data)
-        block = self.data[: match.end()] if match else self.data
-        parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
-        return parser.parsebytes(block)
+        """The header block only (the body may be megabytes and is not needed here), read once by
+        the message reader the engine uses (gateway.message.parse_headers): a third of the stdlib
+        feed parser's cost, and the same header values the rules see."""
+        return parse_headers(self.data[: header_block_end(self.data)])
 
     def header(self, name: str) -> str:
         value = self.headers.get(name)
@@ -133,7 +138,7 @@ class Transaction:
             return ""
         return str(value).replace("\r", "").replace("\n", "").strip()
 
-    @property
+    @cached_property
     def message_id(self) -> str:
         return self.header("Message-ID")
 

@@ -23,10 +23,11 @@ from gateway.config import GatewayConfig, config_from_mapping
 from gateway.errors import ReviewError
 from gateway.outcome import Cause, Disposition, Outcome
 from gateway.pipeline import Entrance, Pipeline
+from gateway.policy.state import PolicyState
 from gateway.policy.verdict import Action, Verdict
 from gateway.quarantine import QuarantineReview, tenants_from
 from gateway.spool import Spool
-from gateway.store.base import REVIEW_COUNTER, PolicyStateView
+from gateway.store.base import REVIEW_COUNTER
 from gateway.store.sqlite import SQLiteStore
 from gateway.tenants import PolicyEvaluator, TenantDirectory
 from gateway.transaction import Transaction
@@ -194,7 +195,7 @@ async def test_relay_is_queued_recorded_with_its_order_and_delivery_told(world: 
     assert world.notified == [1]
     assert await world.store.relays_by_order(ORDER, "com", 0) == [(ALIAS, "com")]
     [decision] = await world.store.decisions()
-    assert (decision["ref"], decision["action"], decision["rules"]) == (outcome.queue_id, "relay", [])
+    assert (decision.ref, decision.action, decision.rules) == (outcome.queue_id, "relay", ())
 
 
 async def test_reject_is_refused_with_the_rule_in_the_reply_and_recorded(world: World) -> None:
@@ -205,7 +206,7 @@ async def test_reject_is_refused_with_the_rule_in_the_reply_and_recorded(world: 
     assert reply.startswith("550-5.7.1") and "promotion" in reply
     assert await world.spool.depth() == 0 and world.notified == []
     [decision] = await world.store.decisions()
-    assert (decision["ref"], decision["action"], decision["rules"]) == ("", "reject", ["promotion"])
+    assert (decision.ref, decision.action, decision.rules) == ("", "reject", ("promotion",))
 
 
 async def test_quarantine_is_held_and_recorded(world: World) -> None:
@@ -234,7 +235,7 @@ class BarrierEngine:
         self.engine = engine
         self.barrier = threading.Barrier(parties, timeout=10)
 
-    def evaluate(self, raw: bytes, recipients: Sequence[Any], state: PolicyStateView | None = None) -> Verdict:
+    def evaluate(self, raw: bytes, recipients: Sequence[Any], state: PolicyState | None = None) -> Verdict:
         verdict = self.engine.evaluate(raw, recipients, state)
         self.barrier.wait()
         return verdict
@@ -281,7 +282,7 @@ async def test_shadow_mode_queues_as_it_came_and_records_what_would_have_happene
         assert outcome.verdict.action is Action.QUARANTINE  # the decision that was not applied
         assert outcome.decided_by == ("evaluate", "shadow")
         [decision] = await w.store.decisions()
-        assert decision["shadow"] and decision["action"] == "quarantine"
+        assert decision.shadow and decision.action == "quarantine"
     finally:
         await w.spool.close()
         await w.store.close()
@@ -337,8 +338,8 @@ async def test_released_review_request_counts_against_its_order(world: World) ->
     assert await world.store.order_counter(ORDER, REVIEW_COUNTER) == 1
     # Its relay record carries its order ids: a notice naming only the order finds the alias.
     assert await world.store.relays_by_order(ORDER, "com", 0) == [(ALIAS, "com")]
-    released = [d for d in await world.store.decisions() if d["ref"] == result.queue_id]
-    assert [d["rules"] for d in released] == [["review-request", "off-platform"]]
+    released = [d for d in await world.store.decisions() if d.ref == result.queue_id]
+    assert [d.rules for d in released] == [("review-request", "off-platform")]
     second = await world.smtp(mail(f"Order {ORDER}", f"Please leave a review for {ORDER}."))
     assert second.disposition is Disposition.REFUSED
     assert "review-request-repeat" in [h.rule for h in second.verdict.hits]
@@ -363,8 +364,8 @@ async def test_forced_release_of_a_keyword_misuse_relays_without_the_keyword(wor
     assert still.value.code == "still-violating"
     result = await world.review().release(qid, actor="alice", reason="invoice must go out", force=True)
     assert await world.spooled_subject(result.queue_id) == f"Your invoice {ORDER}"
-    [decision] = [d for d in await world.store.decisions() if d["ref"] == result.queue_id]
-    assert decision["action"] == "rewrite" and decision["rules"] == ["critical-keyword-misused"]
+    [decision] = [d for d in await world.store.decisions() if d.ref == result.queue_id]
+    assert decision.action == "rewrite" and decision.rules == ("critical-keyword-misused",)
 
 
 async def test_release_passes_the_sender_check_and_the_daily_cap(capped: World) -> None:

@@ -80,3 +80,32 @@ def test_break_long_lines_folds_headers_at_spaces() -> None:
     assert max(len(x) for x in out.split(b"\r\n")) <= MAX_LINE
     assert out.replace(b"\r\n ", b" ") == data  # unfolding gives the header back exactly
     assert break_long_lines(b"Subject: short\r\n\r\nbody\r\n") == b"Subject: short\r\n\r\nbody\r\n"
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_any_split_of_the_stream_reads_the_same(seed: int) -> None:
+    """The reader takes the stream in whatever pieces arrive: a final dot, a stuffed dot, a CRLF or
+    an over-long line split across pieces reads the same as in one piece."""
+    import random
+
+    rnd = random.Random(seed)
+    wire = (b"Subject: x\r\n\r\n..dot\r\n.\r\r\n" + b"z" * 2500 + b"\r\n.x\r\nend.\r\n"
+            + b"a\n.\nb\r\n" + b"\r\n".join(b"l%d" % i for i in range(300)) + b"\r\n.\r\nQUIT\r\n")
+    whole, rest = await read(wire)
+    assert whole.data is not None and rest == b"QUIT\r\n"
+    reader = asyncio.StreamReader(limit=1001)
+
+    async def feed() -> None:
+        pos = 0
+        while pos < len(wire):
+            step = rnd.choice((1, 2, 3, 5, 64, 700, 4096))
+            reader.feed_data(wire[pos:pos + step])
+            pos += step
+            await asyncio.sleep(0)
+        reader.feed_eof()
+
+    feeding = asyncio.create_task(feed())
+    pieces = await read_data(reader, max_size=10_000)
+    await feeding
+    assert pieces == whole
+    assert await reader.read() == b"QUIT\r\n"

@@ -109,7 +109,7 @@ async def show_quarantine(request: web.Request) -> web.Response:
     except ReviewError as exc:
         return _json({"error": exc.code, "message": str(exc)}, exc.status)
     out["evidence"] = evidence_of(record)
-    out["audit"] = (await queries_of(server).audit_for_objects([record.id]))[record.id]
+    out["audit"] = [a.as_json() for a in (await queries_of(server).audit_for_objects([record.id]))[record.id]]
     return _json(out)
 
 
@@ -170,7 +170,7 @@ async def list_optouts(request: web.Request) -> web.Response:
 async def list_unmatched_bounces(request: web.Request) -> web.Response:
     store = server_of(request).gateway.store
     assert store is not None
-    return _json(await store.unmatched_notices())
+    return _json([n.as_review_json() for n in await store.unmatched_notices()])
 
 
 async def assign_bounce(request: web.Request) -> web.Response:
@@ -197,7 +197,7 @@ async def assign_notice(server: AdminServer, notice_id: int, alias: str, status:
         raise ReviewError("bad-alias", f"not an address: {alias!r}", status=400)
     if status not in ("", "optout", "dead"):
         raise ReviewError("bad-status", "status must be optout, dead or empty", status=400)
-    notices = {n["id"]: n for n in await store.unmatched_notices()}
+    notices = {n.id: n for n in await store.unmatched_notices()}
     notice = notices.get(notice_id)
     if notice is None:
         raise ReviewError("not-found", f"no unmatched notice {notice_id}", status=404)
@@ -205,10 +205,10 @@ async def assign_notice(server: AdminServer, notice_id: int, alias: str, status:
     if status:
         alias_status: AliasStatus = "optout" if status == "optout" else "dead"
         # Into the registry of the tenant whose mail the notice came back for.
-        await store.record_alias(alias, alias_status, marketplace=notice["marketplace"],
-                                 order_id=notice["order_id"],
-                                 evidence=f"{notice['kind']} notice {notice_id} assigned by {actor}",
-                                 source="admin", tenant=notice.get("tenant") or "")
+        await store.record_alias(alias, alias_status, marketplace=notice.marketplace,
+                                 order_id=notice.order_id,
+                                 evidence=f"{notice.kind} notice {notice_id} assigned by {actor}",
+                                 source="admin", tenant=notice.tenant or "")
     await store.audit(actor, "assign-notice", str(notice_id),
                     f"{alias} {status or 'linked'}")
     log.info("bounce_notice_assigned", notice_id=notice_id, alias=alias, status=status or None, actor=actor)
@@ -220,7 +220,7 @@ async def list_decisions(request: web.Request) -> web.Response:
     assert store is not None
     since = _float_arg(request, "since", time.time() - 86400)
     limit = int(min(_float_arg(request, "limit", 200), 5000))
-    return _json(await store.decisions(since, limit, request.query.get("tenant")))
+    return _json([d.as_json() for d in await store.decisions(since, limit, request.query.get("tenant"))])
 
 
 async def report(request: web.Request) -> web.Response:
@@ -245,7 +245,7 @@ async def audit(request: web.Request) -> web.Response:
     except FilterError as exc:
         return _json({"error": "bad-filter", "message": str(exc)}, 400)
     page = await queries_of(server_of(request)).audit_page(query)
-    return _paged(request, page.items, page.total, page.next_cursor)
+    return _paged(request, [a.as_json() for a in page.items], page.total, page.next_cursor)
 
 
 def add_routes(app: web.Application) -> None:

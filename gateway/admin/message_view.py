@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import nh3
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-from gateway.policy.content import normalize, strip_invisible
+from gateway.message import decode_bytes, normalize, strip_invisible
 from gateway.store.base import QuarantineRecord
 
 PREVIEW_LIMIT = 200_000
@@ -123,19 +123,10 @@ def _leaves(msg: EmailMessage) -> list[EmailMessage]:
 
 
 def _content(part: EmailMessage) -> str:
-    if part.get_content_charset() is None:
-        # No charset named: 8-bit text is UTF-8 far more often than not, else Latin-1 (never fails).
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes) and not payload.isascii():
-            try:
-                return payload.decode("utf-8")
-            except UnicodeDecodeError:
-                return payload.decode("latin-1")
-    try:
-        return str(part.get_content())
-    except (LookupError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    """A text part decoded as the policy engine reads it (``decode_bytes``: the declared charset,
+    else UTF-8, else cp1252), so the reviewer sees the text the rules judged."""
+    payload = part.get_payload(decode=True)
+    return decode_bytes(payload, part.get_content_charset()) if isinstance(payload, bytes) else ""
 
 
 def _is_body_text(part: EmailMessage) -> bool:

@@ -151,7 +151,7 @@ async def quarantine_list(request: web.Request) -> web.Response:
     decided = [r.id for r in page.items if r.status != "held"]
     audit = await queries.audit_for_objects(decided) if decided else {}
     rows = [{"r": r, "hits": _hits(r.verdict),
-             "decision": next((a for a in audit.get(r.id, []) if a["action"] in ("released", "deleted")), None)}
+             "decision": next((a for a in audit.get(r.id, []) if a.action in ("released", "deleted")), None)}
             for r in page.items]
     return await render(request, "quarantine_list.html", rows=rows, page=page, f=chosen, statuses=STATUSES,
                         tenants=_tenants(request), bulk_limit=BULK_LIMIT,
@@ -330,11 +330,11 @@ async def track(request: web.Request) -> web.Response:
                 deliveries.append(info)
     events: list[dict[str, Any]] = []
     for d in trail.decisions:
-        action = f"would-{d['action']}" if d["shadow"] else d["action"]
-        events.append({"at": d["at"], "kind": "decision", "what": f"decided: {action}",
-                       "detail": f"{d['mail_from']} → {', '.join(d['rcpt_tos'])} from {d['peer']}; rules: "
-                                 + (", ".join(d["rules"]) or "none")})
-    decided_at = {d["ref"]: d["at"] for d in trail.decisions if d["ref"]}
+        action = f"would-{d.action}" if d.shadow else d.action
+        events.append({"at": d.at, "kind": "decision", "what": f"decided: {action}",
+                       "detail": f"{d.mail_from} → {', '.join(d.rcpt_tos)} from {d.peer}; rules: "
+                                 + (", ".join(d.rules) or "none")})
+    decided_at = {d.ref: d.at for d in trail.decisions if d.ref}
     for h in trail.held:
         # Held just before its decision is written: shown right after the decision it carries out.
         events.append({"at": h.held_at, "order": decided_at.get(h.id, h.held_at) + 1e-6, "kind": "held",
@@ -343,21 +343,21 @@ async def track(request: web.Request) -> web.Response:
     audit = await queries_of(server).audit_for_objects([h.id for h in trail.held] + trail.queue_ids)
     for rows in audit.values():
         for a in rows:
-            events.append({"at": a["at"], "kind": "audit", "what": f"{a['action']} by {a['actor']}",
-                           "detail": f"{a['object']}: {a['reason']}"})
+            events.append({"at": a.at, "kind": "audit", "what": f"{a.action} by {a.actor}",
+                           "detail": f"{a.object}: {a.reason}"})
     for r in trail.relays:
-        events.append({"at": r["at"], "kind": "relay", "what": f"relayed to {r['alias']} ({r['marketplace']})",
-                       "detail": f"queue id {r['queue_id']}" + (f", orders {' '.join(r['order_ids'])}"
-                                                                 if r["order_ids"] else "")})
+        events.append({"at": r.at, "kind": "relay", "what": f"relayed to {r.alias} ({r.marketplace})",
+                       "detail": f"queue id {r.queue_id}" + (f", orders {' '.join(r.order_ids)}"
+                                                                 if r.order_ids else "")})
     for info in deliveries:
         events.append({"at": info.arrived, "kind": "spool", "what": f"spooled as {info.queue_id}",
                        "detail": f"{info.state}, {info.attempts} attempt(s)"})
-    first_relay = min((r["at"] for r in trail.relays), default=None)
-    for alias in sorted({(r["alias"], r["tenant"]) for r in trail.relays}):
+    first_relay = min((r.at for r in trail.relays), default=None)
+    for alias in sorted({(r.alias, r.tenant) for r in trail.relays}):
         for n in await store.notices(alias=alias[0], tenant=alias[1], limit=20):
-            if first_relay is not None and n["at"] >= first_relay:
-                events.append({"at": n["at"], "kind": "bounce", "what": f"bounce notice {n['id']}: {n['kind']}",
-                               "link": f"/bounces/{n['id']}", "detail": f"for {alias[0]}"})
+            if first_relay is not None and n.at >= first_relay:
+                events.append({"at": n.at, "kind": "bounce", "what": f"bounce notice {n.id}: {n.kind}",
+                               "link": f"/bounces/{n.id}", "detail": f"for {alias[0]}"})
     events.sort(key=lambda e: e.get("order", e["at"]))
     found = bool(events or deliveries)
     return await render(request, "track.html", ref=ref, events=events, deliveries=deliveries, found=found)
@@ -390,14 +390,14 @@ async def bounce_detail(request: web.Request) -> web.Response:
     if notice is None:
         return await render(request, "error.html", status=404, message="No such bounce notice.")
     text = ""
-    raw = await store.read_evidence(notice["evidence"]) if notice.get("evidence") else None
+    raw = await store.read_evidence(notice.evidence) if notice.evidence else None
     if raw is not None:
         view = await asyncio.to_thread(preview, raw)
         text = "\n\n".join(s.text for s in view.sections) or raw[:20000].decode("utf-8", "replace")
     suggestions: list[tuple[str, str]] = []
-    if notice.get("order_id"):
-        suggestions = await store.relays_by_order(notice["order_id"], notice.get("marketplace"),
-                                                  time.time() - 365 * 86400, notice.get("tenant") or "")
+    if notice.order_id:
+        suggestions = await store.relays_by_order(notice.order_id, notice.marketplace,
+                                                  time.time() - 365 * 86400, notice.tenant or "")
     return await render(request, "bounce_detail.html", n=notice, text=text, suggestions=suggestions)
 
 

@@ -231,17 +231,17 @@ async def assign_notice(store: Store, notice_id: int, alias: str, actor: str) ->
     notice = await store.notice(notice_id)
     if notice is None:
         raise KeyError(notice_id)
-    report: dict[str, Any] = notice["report"]
+    report: dict[str, Any] = notice.report
     status: AliasStatus | None = None
-    if notice["kind"] == "amazon-optout":
+    if notice.kind == "amazon-optout":
         status = "optout"
-    elif notice["kind"] == "amazon-notice" and str(report.get("notice") or "").lower() in DEAD_NOTICES:
+    elif notice.kind == "amazon-notice" and str(report.get("notice") or "").lower() in DEAD_NOTICES:
         status = "dead"
     await store.assign_notice(notice_id, alias)
     if status is not None:
-        await store.record_alias(alias, status, marketplace=notice["marketplace"],
-                                order_id=notice["order_id"], evidence=notice["evidence"] or "",
-                                source=f"admin:{actor}", tenant=notice["tenant"])
+        await store.record_alias(alias, status, marketplace=notice.marketplace,
+                                order_id=notice.order_id, evidence=notice.evidence or "",
+                                source=f"admin:{actor}", tenant=notice.tenant)
     await store.audit(actor, "assign-notice", f"notice:{notice_id}", f"{alias} {status or '-'}")
     return status
 

@@ -35,9 +35,9 @@ from gateway import replies
 from gateway.app import policy_loader
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.errors import GatewayError, StoreError
+from gateway.message import addresses_in, decode_header_value, read_headers
 from gateway.outcome import Outcome
 from gateway.pipeline import Entrance, Pipeline
-from gateway.policy.content import addresses_in, decode_header_value
 from gateway.policy.loader import PolicyLoadError
 from gateway.policy.verdict import Verdict
 from gateway.store.factory import open_store_readonly
@@ -101,20 +101,12 @@ async def check_message(config: GatewayConfig, tenants: TenantDirectory, raw: by
 
 
 def _from_address(raw: bytes) -> str:
-    import email.parser
-    import email.policy
-
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    found = addresses_in(decode_header_value(str(headers.get("From", ""))))
+    found = addresses_in(decode_header_value(read_headers(raw).get("From", "")))
     return found[0] if found else ""
 
 
 def _subject(raw: bytes) -> str:
-    import email.parser
-    import email.policy
-
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    return decode_header_value(str(headers.get("Subject", "")))
+    return decode_header_value(read_headers(raw).get("Subject", ""))
 
 
 def as_json(outcome: Outcome, tenant: str, raw: bytes) -> dict[str, Any]:
@@ -133,10 +125,7 @@ def as_json(outcome: Outcome, tenant: str, raw: bytes) -> dict[str, Any]:
 
 
 def _header_recipients(raw: bytes) -> list[str]:
-    import email.parser
-    import email.policy
-
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    headers = read_headers(raw)
     found: list[str] = []
     for name in ("To", "Cc"):
         for value in headers.get_all(name) or []:

@@ -243,7 +243,7 @@ async def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"alias": alias, "record": record_row(record) if record else None,
                           "evidence_file": str(evidence) if evidence else None,
-                          "notices": notices}, ensure_ascii=False, indent=1))
+                          "notices": [n.as_json() for n in notices]}, ensure_ascii=False, indent=1))
         return 0 if record else 1
     if record is None:
         print(f"{alias}: not registered")
@@ -253,8 +253,8 @@ async def _show(args: argparse.Namespace) -> int:
         if evidence is not None:
             print(f"{'file:':<13}{evidence}")
     for n in notices:
-        print(f"notice #{n['id']}  {iso(n['at'])[:19]}Z  {n['kind']}  order {n['order_id'] or '-'}"
-              f"  matched by {n['matched_by'] or '-'}  from {n['source']}")
+        print(f"notice #{n.id}  {iso(n.at)[:19]}Z  {n.kind}  order {n.order_id or '-'}"
+              f"  matched by {n.matched_by or '-'}  from {n.source}")
     return 0 if record else 1
 
 
@@ -405,17 +405,17 @@ async def _review(args: argparse.Namespace) -> int:
     async with open_registry(args) as (store, config):
         notices = await store.unmatched_notices(tenant_of(args, config, every=True))
     if args.json:
-        print(json.dumps(notices, ensure_ascii=False, indent=1))
+        print(json.dumps([n.as_review_json() for n in notices], ensure_ascii=False, indent=1))
         return 0
     if not notices:
         print("no notices waiting for review")
         return 0
     for n in notices:
-        report = n["report"]
+        report = n.report
         candidates = (report.get("correlation") or {}).get("candidates") or []
-        print(f"#{n['id']}  {iso(n['at'])[:19]}Z  {'tenant ' + n['tenant'] + '  ' if n['tenant'] else ''}{n['kind']}"
+        print(f"#{n.id}  {iso(n.at)[:19]}Z  {'tenant ' + n.tenant + '  ' if n.tenant else ''}{n.kind}"
               f"{' (' + report['notice'] + ')' if report.get('notice') else ''}"
-              f"  order {n['order_id'] or '-'}  marketplace {n['marketplace'] or '-'}  from {n['source']}")
+              f"  order {n.order_id or '-'}  marketplace {n.marketplace or '-'}  from {n.source}")
         if report.get("subject"):
             print(f"     subject: {report['subject']}")
         if candidates:

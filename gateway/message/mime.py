@@ -51,6 +51,11 @@ def _split_head(raw: bytes) -> tuple[bytes, bytes]:
     return raw[: m.start() + 1], raw[m.end():]
 
 
+def read_headers(raw: bytes) -> email.message.Message:
+    """The header block of a whole message, as ``parse_headers`` reads it (the body is not read)."""
+    return parse_headers(_split_head(raw)[0])
+
+
 def _decode_transfer(body: bytes, cte: str, out: MessageContent) -> bytes:
     """Undo Content-Transfer-Encoding leniently (C-speed: binascii)."""
     cte = cte.strip().lower()

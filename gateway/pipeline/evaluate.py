@@ -11,9 +11,9 @@ from gateway.evaluation import evaluate_policy
 from gateway.log import get_logger
 from gateway.outcome import Cause, Disposition
 from gateway.pipeline.entrances import Entrance, Release
-from gateway.pipeline.run import NoState, Run, Services
+from gateway.pipeline.run import Run, Services
+from gateway.policy.state import InMemoryPolicyState, PolicyState
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
-from gateway.store.base import PolicyStateView
 from gateway.tenants import PolicyEvaluator
 from gateway.transaction import Transaction
 
@@ -49,6 +49,7 @@ async def evaluate(p: Services, run: Run) -> None:
         if verdict is None:
             return
         run.verdict = verdict
+        run.order_ids_read = getattr(policy, "reads_order_ids", False) is True
         detail = f"{verdict.action}" + (f": {', '.join(h.rule for h in verdict.hits)}" if verdict.hits else "")
         run.note("evaluate", "changed" if verdict.action is not Action.RELAY else "passed", detail)
         if forced and verdict.action in (Action.QUARANTINE, Action.REJECT):
@@ -60,8 +61,9 @@ async def engine_verdict(p: Services, run: Run, policy: PolicyEvaluator) -> Verd
     """The engine's verdict on ``run``'s message, or None when it timed out (``run`` is then decided:
     deferred)."""
     aliases = [r.alias for r in run.recipients]
-    state: PolicyStateView = (NoState() if p.store is None
-                              else await p.store.policy_state(run.tenant.id, aliases))
+    # Without a store (``gateway check`` without --config) nothing is recorded yet.
+    state: PolicyState = (InMemoryPolicyState() if p.store is None
+                          else await p.store.policy_state(run.tenant.id, aliases))
     try:
         # Policy work is CPU-bound: a worker process, ended when the client must hear back.
         async with asyncio.timeout(p.config.policy.evaluation_timeout):
@@ -88,12 +90,16 @@ async def _force(run: Run, policy: PolicyEvaluator) -> None:
 def _check_registered_sender(run: Run) -> None:
     """Amazon rejects mail from a From address not registered for the marketplace: so do we."""
     txn = run.txn
-    from_addresses = [a.lower() for _, a in getaddresses([txn.header("From")]) if a]
-    sender = from_addresses[0] if from_addresses else txn.mail_from.lower()
+    sender: str | None = None  # the From header is read only where a marketplace lists senders
     hits = []
     for marketplace in dict.fromkeys(r.marketplace for r in run.recipients):
         registered = run.tenant.registered_senders(marketplace)
-        if registered is not None and sender not in registered:
+        if registered is None:
+            continue
+        if sender is None:
+            from_addresses = [a.lower() for _, a in getaddresses([txn.header("From")]) if a]
+            sender = from_addresses[0] if from_addresses else txn.mail_from.lower()
+        if sender not in registered:
             hits.append(Hit(
                 rule=SENDER_NOT_REGISTERED, action=Action.REJECT,
                 reason=f"From address is not registered with marketplace {marketplace}; "

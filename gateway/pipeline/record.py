@@ -82,7 +82,9 @@ async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, 
     try:
         # The engine's order ids when it ran; without one, read them from the message
         # ourselves, so an opt-out notice that names only the order still finds the alias.
-        order_ids = run.verdict.order_ids or await asyncio.to_thread(order_ids_in_message, run.data)
+        order_ids = run.verdict.order_ids
+        if not order_ids and not run.order_ids_read:
+            order_ids = await asyncio.to_thread(order_ids_in_message, run.data)
         # Both land in the same group commit.
         await asyncio.gather(
             p.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],

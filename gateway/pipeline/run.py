@@ -15,7 +15,7 @@ from gateway.pipeline.entrances import Entrance, Release
 from gateway.policy.verdict import Action, Verdict
 from gateway.signing import DkimSigner
 from gateway.spool import Spool
-from gateway.store.base import AliasStatus, Store
+from gateway.store.base import Store
 from gateway.tenants import Tenant
 from gateway.transaction import Transaction
 
@@ -62,6 +62,9 @@ class Run:
     """(order id, tag) counts reserved for it."""
     stages: list[StageResult] = field(default_factory=list)
     outcome: Outcome | None = None
+    order_ids_read: bool = False
+    """The verdict's order_ids are the message's (an engine that ``reads_order_ids`` made it): an
+    empty tuple means none, and the message is not read again for them."""
 
     @property
     def recipients(self) -> list[MarketplaceRecipient]:
@@ -77,17 +80,6 @@ class Run:
         self.outcome = Outcome(disposition, cause, self.shadow_of or self.verdict, queue_id=queue_id,
                                quarantine_id=quarantine_id, shadow=self.shadow_of is not None,
                                detail=facts or {}, data=self.data if disposition is Disposition.QUEUED else b"")
-
-
-class NoState:
-    """The policy state where no store is open (``gateway check`` without ``--config``): nothing
-    recorded yet."""
-
-    def review_requests(self, order_id: str) -> int:
-        return 0
-
-    def alias_status(self, alias: str) -> AliasStatus | None:
-        return None
 
 
 def utc_day(now: float | None = None) -> str:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
 
 import regex
 
@@ -35,6 +34,7 @@ from gateway.policy.language import marketplace_languages
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule
 from gateway.policy.matchers import Context, Document, Key, PhraseIndex, content_only
 from gateway.policy.packs import Purpose, load_packs
+from gateway.policy.state import InMemoryPolicyState, PolicyState
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 
 __all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
@@ -63,28 +63,6 @@ _AMAZON_MESSAGE_ID = regex.compile(
     r"(?i)@(?:[a-z0-9-]+\.)*(?:amazon\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})|amazonses\.com)\s*>")
 
 
-class PolicyState(Protocol):
-    """What the engine needs to know beyond the message (the lead implements it on SQLite)."""
-
-    def review_requests(self, order_id: str) -> int: ...
-
-    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None: ...
-
-
-@dataclass
-class InMemoryPolicyState:
-    """A PolicyState in a dict, for tests and ``gateway check``."""
-
-    reviews: dict[str, int] = field(default_factory=dict)
-    aliases: dict[str, Literal["optout", "dead"]] = field(default_factory=dict)
-
-    def review_requests(self, order_id: str) -> int:
-        return self.reviews.get(order_id, 0)
-
-    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None:
-        return self.aliases.get(alias.lower())
-
-
 def keyword_pattern(keyword: str) -> regex.Pattern[str]:
     """The keyword as Amazon reads it: in half-width square brackets, any case."""
     return regex.compile(r"\[\s*" + regex.escape(keyword) + r"\s*\]", regex.IGNORECASE)
@@ -103,6 +81,10 @@ class _Decided:
 
 
 class PolicyEngine:
+    # Its verdicts' order_ids are all the message's order ids (Subject and text, by
+    # gateway.orderids): the pipeline records them without reading the message again.
+    reads_order_ids = True
+
     def __init__(self, rules: Sequence[Rule], config: PolicyConfig, marketplace: MarketplaceConfig,
                  purposes: Sequence[Purpose] = (), keywords: Mapping[str, str] | None = None) -> None:
         self.config = config

@@ -16,12 +16,13 @@ import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import ahocorasick
 import regex
 
 from gateway.policy.content import Link, MessageContent, normalize
+from gateway.policy.state import PolicyState
 from gateway.policy.stems import COMPOUNDING, MIN_COMPOUND_HEAD, has_stemmer, japanese_stem, stem_words
 
 if TYPE_CHECKING:
@@ -33,11 +34,6 @@ LANGUAGES: frozenset[str] = frozenset({"any", "de", "en", "fr", "it", "es", "ja"
 Zone = Literal["subject", "body", "all"]
 
 _CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
-
-
-class PolicyStateLike(Protocol):
-    def review_requests(self, order_id: str) -> int: ...
-    def alias_status(self, alias: str) -> Literal["optout", "dead"] | None: ...
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,7 +312,7 @@ class Context:
     reply: bool
     marketplace: str | None
     recipients: Sequence[MarketplaceRecipient]
-    state: PolicyStateLike | None
+    state: PolicyState | None
     order_ids: tuple[str, ...]
     keyword: str | None
     """The marketplace's critical keyword with brackets, e.g. ``[Wichtig]``; None when disabled."""

@@ -21,6 +21,9 @@ from gateway.store.records import (
     AliasRecord,
     AliasStatus,
     AliasUpdate,
+    AuditEntry,
+    DecisionRecord,
+    NoticeRecord,
     NoticeRow,
     QuarantineRecord,
     RecordedBounce,
@@ -41,8 +44,9 @@ from gateway.store.roles import (
 
 # Callers import the records and the error from here: one place for the store's vocabulary.
 __all__ = ["ALIAS_STATUSES", "EVIDENCE_DIR", "REVIEW_COUNTER", "AliasRecord", "AliasStatus", "AliasUpdate",
-           "LoopPolicyState", "NoticeRow", "PolicyStateView", "QuarantineRecord", "RecordedBounce", "Store",
-           "StoreError", "daily_from_rows", "evidence_digest", "evidence_reference", "report_from_rows"]
+           "AuditEntry", "DecisionRecord", "LoopPolicyState", "NoticeRecord", "NoticeRow", "PolicyStateView",
+           "QuarantineRecord", "RecordedBounce", "Store", "StoreError", "daily_from_rows", "evidence_digest",
+           "evidence_reference", "report_from_rows"]
 
 
 class Store(StoreLifecycle, Relays, Counters, Registry, Notices, Decisions, Audit, Quarantine, Protocol):
@@ -53,7 +57,7 @@ class Store(StoreLifecycle, Relays, Counters, Registry, Notices, Decisions, Audi
 
 
 class LoopPolicyState:
-    """A ``PolicyStateView`` for a backend that is only reachable from the event loop.
+    """A ``PolicyState`` view for a backend that is only reachable from the event loop.
 
     The engine evaluates in a worker thread; each question is handed to the loop and the thread
     waits for the answer (bounded by ``timeout``). Answers are cached for the one evaluation.

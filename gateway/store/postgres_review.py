@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from gateway.store import sql
 from gateway.store.base import daily_from_rows
-from gateway.store.records import QuarantineRecord
+from gateway.store.records import AuditEntry, QuarantineRecord
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
     MessageTrail,
     Page,
     QuarantineQuery,
-    audit_row,
     audit_sql,
     decode_subject,
     message_ids,
@@ -87,24 +87,24 @@ class PostgresReviewQueries:
         page = audit_sql(query, "postgresql")
         counted = audit_sql(replace(query, before_id=None), "postgresql")
         async with self._connection() as conn:
-            cur = await conn.execute(f"SELECT id, at, actor, action, object, reason FROM audit WHERE {page.where}"
+            cur = await conn.execute(f"SELECT {sql.AUDIT_COLUMNS} FROM audit WHERE {page.where}"
                                      " ORDER BY id DESC LIMIT %s", [*page.args, limit + 1])
             rows = await cur.fetchall()
             cur = await conn.execute(f"SELECT count(*) FROM audit WHERE {counted.where}", counted.args)
             total = await cur.fetchone()
-        items = [audit_row(r) for r in rows[:limit]]
+        items = [sql.audit_entry(r) for r in rows[:limit]]
         more = len(rows) > limit
-        return Page(items, int(total[0]) if total else 0, str(items[-1]["id"]) if more and items else None)
+        return Page(items, int(total[0]) if total else 0, str(items[-1].id) if more and items else None)
 
-    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[AuditEntry]]:
         """Every audit record of each of ``objects``, newest first (one query)."""
         wanted = sorted(set(objects))
         if not wanted:
             return {}
-        out: dict[str, list[dict[str, Any]]] = {o: [] for o in wanted}
-        for row in await self._fetchall("SELECT id, at, actor, action, object, reason FROM audit"
+        out: dict[str, list[AuditEntry]] = {o: [] for o in wanted}
+        for row in await self._fetchall(f"SELECT {sql.AUDIT_COLUMNS} FROM audit"
                                         " WHERE object = ANY(%s) ORDER BY id DESC", (wanted,)):
-            out[row[4]].append(audit_row(row))
+            out[row[4]].append(sql.audit_entry(row))
         return out
 
     async def message_trail(self, ref: str) -> MessageTrail:
@@ -123,22 +123,18 @@ class PostgresReviewQueries:
             msg_ids = sorted({*ids, *(h.message_id for h in trail.held if h.message_id)})
             refs = [ref, *(h.id for h in trail.held)]
             cur = await conn.execute(
-                "SELECT at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules, tenant, shadow"
+                f"SELECT {sql.DECISION_COLUMNS}"
                 " FROM decisions WHERE ref = ANY(%s) OR message_id = ANY(%s) ORDER BY at LIMIT 100", (refs, msg_ids))
             for r in await cur.fetchall():
-                trail.decisions.append({"at": float(r[0]), "ref": r[1], "message_id": r[2], "peer": r[3],
-                                        "mail_from": r[4], "rcpt_tos": list(r[5]), "marketplace": r[6],
-                                        "action": r[7], "rules": r[8].split() if r[8] else [], "tenant": r[9],
-                                        "shadow": bool(r[10])})
+                trail.decisions.append(sql.decision(r, list))
                 if r[1] and (r[7] in ("relay", "rewrite") or r[10]):  # a relayed message's ref: its queue id
                     queue_ids.append(str(r[1]))
             cur = await conn.execute(
-                "SELECT sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant FROM relays"
+                f"SELECT {sql.RELAY_COLUMNS} FROM relays"
                 " WHERE queue_id = ANY(%s) OR message_id = ANY(%s) ORDER BY sent_at LIMIT 200",
                 ([ref, *queue_ids], msg_ids))
             for r in await cur.fetchall():
-                trail.relays.append({"at": float(r[0]), "queue_id": r[1], "message_id": r[2], "alias": r[3],
-                                     "marketplace": r[4], "order_ids": r[5].split(), "tenant": r[6]})
+                trail.relays.append(sql.relay(r))
                 queue_ids.append(str(r[1]))
         trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
         return trail

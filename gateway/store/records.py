@@ -103,3 +103,90 @@ class QuarantineRecord:
                 "message_id": self.message_id, "subject": self.subject,
                 "marketplace": self.marketplace, "verdict": self.verdict, "size": self.size,
                 "status": self.status, "tenant": self.tenant}
+
+
+@dataclass(frozen=True)
+class NoticeRecord:
+    """A bounce notice as read back: what it was, what it was matched to, where its bytes are."""
+
+    id: int
+    at: float
+    kind: str
+    order_id: str | None
+    marketplace: str | None
+    alias: str | None
+    """The buyer alias it was matched to; None while it waits for an admin."""
+    matched_by: str | None
+    source: str
+    report: dict[str, Any]
+    resolved: bool
+    evidence: str | None
+    tenant: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at, "kind": self.kind, "order_id": self.order_id,
+                "marketplace": self.marketplace, "alias": self.alias, "matched_by": self.matched_by,
+                "source": self.source, "report": self.report, "resolved": self.resolved,
+                "evidence": self.evidence, "tenant": self.tenant}
+
+    def as_review_json(self) -> dict[str, Any]:
+        """The review list's shape (``GET /api/bounces/unmatched``, ``gateway optouts review --json``):
+        an unmatched notice has no alias, match or resolution to show."""
+        return {"id": self.id, "at": self.at, "kind": self.kind, "order_id": self.order_id,
+                "marketplace": self.marketplace, "source": self.source, "report": self.report,
+                "tenant": self.tenant}
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One decision about a marketplace message; with ``shadow`` the action is what would have
+    happened (the message was relayed as it came)."""
+
+    at: float
+    ref: str
+    """The queue id (relayed) or quarantine id (held); empty for a refusal."""
+    message_id: str
+    peer: str
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    marketplace: str | None
+    action: str
+    rules: tuple[str, ...]
+    """The rules that hit."""
+    tenant: str = ""
+    shadow: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at, "ref": self.ref, "message_id": self.message_id, "peer": self.peer,
+                "mail_from": self.mail_from, "rcpt_tos": list(self.rcpt_tos), "marketplace": self.marketplace,
+                "action": self.action, "rules": list(self.rules), "tenant": self.tenant, "shadow": self.shadow}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what to which object, and why."""
+
+    id: int
+    at: float
+    actor: str
+    action: str
+    object: str
+    """What it was done to: a quarantine id, ``notice:<id>``, an alias, a file."""
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at, "actor": self.actor, "action": self.action, "object": self.object,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class RelayRecord:
+    """One buyer alias a relayed message went to, with the orders it named (the message trail)."""
+
+    at: float
+    queue_id: str
+    message_id: str
+    alias: str
+    marketplace: str | None
+    order_ids: tuple[str, ...]
+    tenant: str = ""

@@ -12,16 +12,21 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from gateway.store.records import AliasRecord, AliasStatus, AliasUpdate, NoticeRow, QuarantineRecord, RecordedBounce
+from gateway.policy.state import PolicyState
+from gateway.store.records import (
+    AliasRecord,
+    AliasStatus,
+    AliasUpdate,
+    AuditEntry,
+    DecisionRecord,
+    NoticeRecord,
+    NoticeRow,
+    QuarantineRecord,
+    RecordedBounce,
+)
 
-
-class PolicyStateView(Protocol):
-    """The policy engine's synchronous view of state (``gateway.policy.engine.PolicyState``):
-    called from the evaluating worker thread, never the event loop."""
-
-    def review_requests(self, order_id: str) -> int: ...
-
-    def alias_status(self, alias: str) -> AliasStatus | None: ...
+PolicyStateView = PolicyState
+"""The policy engine's view of state (one type: ``gateway.policy.state.PolicyState``)."""
 
 
 class StoreLifecycle(Protocol):
@@ -32,7 +37,7 @@ class StoreLifecycle(Protocol):
     @property
     def is_open(self) -> bool: ...
     async def schema_version(self) -> int: ...
-    async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> PolicyStateView:
+    async def policy_state(self, tenant: str = "", aliases: Sequence[str] = ()) -> PolicyState:
         """A view for the policy engine; call its methods from a worker thread, never the loop.
 
         ``aliases`` (the message's buyer aliases) may be read ahead, so the evaluating thread need
@@ -107,10 +112,10 @@ class Notices(Protocol):
                             report: dict[str, Any], tenant: str = "") -> int: ...
     async def record_bounce(self, notice: NoticeRow,
                             alias_updates: Sequence[AliasUpdate] = ()) -> RecordedBounce | None: ...
-    async def notice(self, notice_id: int) -> dict[str, Any] | None: ...
+    async def notice(self, notice_id: int) -> NoticeRecord | None: ...
     async def notices(self, alias: str | None = None, tenant: str | None = None,
-                      limit: int = 1000) -> list[dict[str, Any]]: ...
-    async def unmatched_notices(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
+                      limit: int = 1000) -> list[NoticeRecord]: ...
+    async def unmatched_notices(self, tenant: str | None = None) -> list[NoticeRecord]: ...
     async def assign_notice(self, notice_id: int, alias: str) -> None: ...
 
 
@@ -121,7 +126,7 @@ class Decisions(Protocol):
                               rcpt_tos: Sequence[str], marketplace: str | None, action: str,
                               rules: Sequence[str], *, tenant: str = "", shadow: bool = False) -> None: ...
     async def decisions(self, since: float = 0.0, limit: int = 1000,
-                        tenant: str | None = None) -> list[dict[str, Any]]: ...
+                        tenant: str | None = None) -> list[DecisionRecord]: ...
     async def report(self, since: float = 0.0, top: int = 10,
                      tenant: str | None = None) -> dict[str, Any]: ...
     async def daily_counts(self, days: int = 14) -> list[dict[str, Any]]: ...
@@ -134,7 +139,7 @@ class Audit(Protocol):
     """Who did what to which object, and why (admins' actions)."""
 
     async def audit(self, actor: str, action: str, obj: str, reason: str) -> None: ...
-    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]: ...
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]: ...
 
 
 class Quarantine(Protocol):

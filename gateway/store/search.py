@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.orderids import ORDER_ID, order_ids_in_message
+from gateway.store.records import AuditEntry, DecisionRecord, RelayRecord
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -281,19 +282,16 @@ def audit_sql(query: AuditQuery, dialect: str) -> AuditSQL:
     return AuditSQL(" AND ".join(conds) or "1=1", args)
 
 
-def audit_row(row: Sequence[Any]) -> dict[str, Any]:
-    return {"id": int(row[0]), "at": float(row[1]), "actor": row[2], "action": row[3], "object": row[4],
-            "reason": row[5]}
 
 
 @dataclass
 class MessageTrail:
     """What the store knows of one message, found by quarantine id, queue id or Message-ID."""
 
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
     held: list[Any] = field(default_factory=list)
     """QuarantineRecords."""
-    relays: list[dict[str, Any]] = field(default_factory=list)
+    relays: list[RelayRecord] = field(default_factory=list)
     queue_ids: list[str] = field(default_factory=list)
     """Spool queue ids the message went out under (relayed, or released from quarantine)."""
 
@@ -312,7 +310,7 @@ class ReviewQueries(Protocol):
     async def quarantine_ids(self, query: QuarantineQuery, limit: int = BULK_LIMIT) -> list[str]: ...
     async def quarantine_keys(self, qid: str) -> list[str]: ...
     async def audit_page(self, query: AuditQuery) -> Page: ...
-    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[dict[str, Any]]]: ...
+    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[AuditEntry]]: ...
     async def message_trail(self, ref: str) -> MessageTrail: ...
     async def tenant_daily_counts(self, tenant: str, days: int = 14) -> list[dict[str, Any]]: ...
     async def quarantine_by_tenant(self) -> dict[str, dict[str, int]]: ...

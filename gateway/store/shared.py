@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.store import sql
 from gateway.store.base import report_from_rows
-from gateway.store.records import AliasRecord, AliasStatus, QuarantineRecord
+from gateway.store.records import AliasRecord, AliasStatus, AuditEntry, DecisionRecord, NoticeRecord, QuarantineRecord
 from gateway.store.search import like_literal
 from gateway.store.sql import Dialect
 
@@ -162,7 +162,7 @@ class SharedJournal(SQLBackend):
     """Decisions, the audit log, and the reports read from them."""
 
     async def decisions(self, since: float = 0.0, limit: int = 1000,
-                        tenant: str | None = None) -> list[dict[str, Any]]:
+                        tenant: str | None = None) -> list[DecisionRecord]:
         d = self.dialect
         statement, args = sql.select(d, f"SELECT {sql.DECISION_COLUMNS} FROM decisions WHERE at >= {d.p}",
                                      [("tenant", tenant)], order="at DESC", limit=limit)
@@ -171,9 +171,9 @@ class SharedJournal(SQLBackend):
     async def audit(self, actor: str, action: str, obj: str, reason: str) -> None:
         await self._execute(sql.insert_audit(self.dialect), (actor, action, obj, reason))
 
-    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         rows = await self._fetchall(
-            f"SELECT at, actor, action, object, reason FROM audit ORDER BY id DESC LIMIT {self.dialect.p}", (limit,))
+            f"SELECT {sql.AUDIT_COLUMNS} FROM audit ORDER BY id DESC LIMIT {self.dialect.p}", (limit,))
         return [sql.audit_entry(r) for r in rows]
 
     async def report(self, since: float = 0.0, top: int = 10, tenant: str | None = None) -> dict[str, Any]:
@@ -192,26 +192,26 @@ class SharedJournal(SQLBackend):
 class SharedNotices(SQLBackend):
     """Notices as listed for review (recording one is a transaction of the backend's own)."""
 
-    async def notice(self, notice_id: int) -> dict[str, Any] | None:
+    async def notice(self, notice_id: int) -> NoticeRecord | None:
         row = await self._fetchone(f"SELECT {sql.NOTICE_COLUMNS} FROM bounce_notices WHERE id = {self.dialect.p}",
                                    (notice_id,))
         return sql.notice(row, self._decode) if row else None
 
     async def notices(self, alias: str | None = None, tenant: str | None = None,
-                      limit: int = 1000) -> list[dict[str, Any]]:
+                      limit: int = 1000) -> list[NoticeRecord]:
         """Recorded notices, newest first; ``tenant`` None gives every tenant's."""
         statement, args = sql.select(self.dialect, f"SELECT {sql.NOTICE_COLUMNS} FROM bounce_notices",
                                      [("tenant", tenant), ("alias", alias.lower() if alias else None)],
                                      order="id DESC", limit=limit)
         return [sql.notice(r, self._decode) for r in await self._fetchall(statement, args)]
 
-    async def unmatched_notices(self, tenant: str | None = None) -> list[dict[str, Any]]:
+    async def unmatched_notices(self, tenant: str | None = None) -> list[NoticeRecord]:
         """The admins' review list: notices no alias was found for; ``tenant`` None gives all."""
         d = self.dialect
         statement, args = sql.select(
-            d, f"SELECT {sql.UNMATCHED_COLUMNS} FROM bounce_notices WHERE alias IS NULL AND resolved = {d.false}",
+            d, f"SELECT {sql.NOTICE_COLUMNS} FROM bounce_notices WHERE alias IS NULL AND resolved = {d.false}",
             [("tenant", tenant)], order="at DESC")
-        return [sql.unmatched_notice(r, self._decode) for r in await self._fetchall(statement, args)]
+        return [sql.notice(r, self._decode) for r in await self._fetchall(statement, args)]
 
     async def assign_notice(self, notice_id: int, alias: str) -> None:
         await self._execute(sql.assign_notice(self.dialect), (alias.lower(), notice_id))

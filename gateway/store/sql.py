@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.store.records import AliasRecord, QuarantineRecord
+from gateway.store.records import AliasRecord, AuditEntry, DecisionRecord, NoticeRecord, QuarantineRecord, RelayRecord
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ POSTGRES = Dialect("postgresql", "%s", "extract(epoch FROM now())::double precis
 ALIAS_COLUMNS = "alias, status, marketplace, order_id, first_seen, last_seen, evidence, source, tenant"
 NOTICE_COLUMNS = ("id, at, kind, order_id, marketplace, alias, matched_by, source, report, resolved,"
                   " evidence, tenant")
-UNMATCHED_COLUMNS = "id, at, kind, order_id, marketplace, source, report, tenant"
+AUDIT_COLUMNS = "id, at, actor, action, object, reason"
 DECISION_COLUMNS = "at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules, tenant, shadow"
 QUARANTINE_COLUMNS = ("id, held_at, peer, mail_from, rcpt_tos, message_id, subject, marketplace, verdict,"
                       " size, status, tenant")
@@ -210,28 +210,32 @@ Decode = Callable[[Any], Any]
 """A stored JSON document or list back as Python (``json.loads`` on SQLite, as-is on PostgreSQL)."""
 
 
-def notice(row: Sequence[Any], decode: Decode) -> dict[str, Any]:
+def notice(row: Sequence[Any], decode: Decode) -> NoticeRecord:
     """A row of ``NOTICE_COLUMNS``."""
-    return {"id": int(row[0]), "at": float(row[1]), "kind": row[2], "order_id": row[3], "marketplace": row[4],
-            "alias": row[5], "matched_by": row[6], "source": row[7], "report": decode(row[8]),
-            "resolved": bool(row[9]), "evidence": row[10], "tenant": row[11]}
+    return NoticeRecord(id=int(row[0]), at=float(row[1]), kind=row[2], order_id=row[3], marketplace=row[4],
+                        alias=row[5], matched_by=row[6], source=row[7], report=decode(row[8]),
+                        resolved=bool(row[9]), evidence=row[10], tenant=row[11])
 
 
-def unmatched_notice(row: Sequence[Any], decode: Decode) -> dict[str, Any]:
-    """A row of ``UNMATCHED_COLUMNS``."""
-    return {"id": int(row[0]), "at": float(row[1]), "kind": row[2], "order_id": row[3], "marketplace": row[4],
-            "source": row[5], "report": decode(row[6]), "tenant": row[7]}
-
-
-def decision(row: Sequence[Any], decode: Decode) -> dict[str, Any]:
+def decision(row: Sequence[Any], decode: Decode) -> DecisionRecord:
     """A row of ``DECISION_COLUMNS``."""
-    return {"at": float(row[0]), "ref": row[1], "message_id": row[2], "peer": row[3], "mail_from": row[4],
-            "rcpt_tos": list(decode(row[5])), "marketplace": row[6], "action": row[7],
-            "rules": row[8].split() if row[8] else [], "tenant": row[9], "shadow": bool(row[10])}
+    return DecisionRecord(at=float(row[0]), ref=row[1], message_id=row[2], peer=row[3], mail_from=row[4],
+                          rcpt_tos=tuple(decode(row[5])), marketplace=row[6], action=row[7],
+                          rules=tuple(row[8].split()) if row[8] else (), tenant=row[9], shadow=bool(row[10]))
 
 
-def audit_entry(row: Sequence[Any]) -> dict[str, Any]:
-    return {"at": float(row[0]), "actor": row[1], "action": row[2], "object": row[3], "reason": row[4]}
+RELAY_COLUMNS = "sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant"
+
+
+def relay(row: Sequence[Any]) -> RelayRecord:
+    """A row of ``RELAY_COLUMNS``."""
+    return RelayRecord(at=float(row[0]), queue_id=row[1], message_id=row[2], alias=row[3], marketplace=row[4],
+                       order_ids=tuple(row[5].split()), tenant=row[6])
+
+
+def audit_entry(row: Sequence[Any]) -> AuditEntry:
+    """A row of ``AUDIT_COLUMNS``."""
+    return AuditEntry(id=int(row[0]), at=float(row[1]), actor=row[2], action=row[3], object=row[4], reason=row[5])
 
 
 def quarantine_record(row: Sequence[Any], decode: Decode, path: Path | None = None) -> QuarantineRecord:

@@ -15,15 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gateway.store import sql
 from gateway.store.base import daily_from_rows
-from gateway.store.records import QuarantineRecord
+from gateway.store.records import AuditEntry, QuarantineRecord
 from gateway.store.search import (
     BULK_LIMIT,
     AuditQuery,
     MessageTrail,
     Page,
     QuarantineQuery,
-    audit_row,
     audit_sql,
     decode_subject,
     message_ids,
@@ -156,27 +156,27 @@ class SQLiteReviewQueries:
         def read(conn: sqlite3.Connection) -> Page:
             limit = max(1, min(query.limit, 1000))
             page = audit_sql(query, "sqlite")
-            rows = conn.execute(f"SELECT id, at, actor, action, object, reason FROM audit WHERE {page.where}"
+            rows = conn.execute(f"SELECT {sql.AUDIT_COLUMNS} FROM audit WHERE {page.where}"
                                 " ORDER BY id DESC LIMIT ?", [*page.args, limit + 1]).fetchall()
             counted = audit_sql(replace(query, before_id=None), "sqlite")
             total = int(conn.execute(f"SELECT count(*) FROM audit WHERE {counted.where}", counted.args).fetchone()[0])
-            items = [audit_row(r) for r in rows[:limit]]
+            items = [sql.audit_entry(r) for r in rows[:limit]]
             more = len(rows) > limit
-            return Page(items, total, str(items[-1]["id"]) if more and items else None)
+            return Page(items, total, str(items[-1].id) if more and items else None)
         return await self._review_read(read)
 
-    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[AuditEntry]]:
         """Every audit record of each of ``objects``, newest first (one query)."""
         wanted = sorted(set(objects))
         if not wanted:
             return {}
 
-        def read(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
-            out: dict[str, list[dict[str, Any]]] = {o: [] for o in wanted}
+        def read(conn: sqlite3.Connection) -> dict[str, list[AuditEntry]]:
+            out: dict[str, list[AuditEntry]] = {o: [] for o in wanted}
             marks = ",".join("?" * len(wanted))
-            for row in conn.execute(f"SELECT id, at, actor, action, object, reason FROM audit"
+            for row in conn.execute(f"SELECT {sql.AUDIT_COLUMNS} FROM audit"
                                     f" WHERE object IN ({marks}) ORDER BY id DESC", wanted):
-                out[row[4]].append(audit_row(row))
+                out[row[4]].append(sql.audit_entry(row))
             return out
         return await self._review_read(read)
 
@@ -201,21 +201,18 @@ class SQLiteReviewQueries:
             refs = [ref, *(h.id for h in trail.held)]
             rmarks = ",".join("?" * len(refs))
             for r in conn.execute(
-                    "SELECT at, ref, message_id, peer, mail_from, rcpt_tos, marketplace, action, rules, tenant, shadow"
+                    f"SELECT {sql.DECISION_COLUMNS}"
                     f" FROM decisions WHERE ref IN ({rmarks}) OR message_id IN ({marks}) ORDER BY at LIMIT 100",
                     [*refs, *msg_ids]):
-                trail.decisions.append({"at": r[0], "ref": r[1], "message_id": r[2], "peer": r[3], "mail_from": r[4],
-                                        "rcpt_tos": json.loads(r[5]), "marketplace": r[6], "action": r[7],
-                                        "rules": r[8].split() if r[8] else [], "tenant": r[9], "shadow": bool(r[10])})
+                trail.decisions.append(sql.decision(r, json.loads))
                 if r[1] and (r[7] in ("relay", "rewrite") or r[10]):  # a relayed message's ref: its queue id
                     queue_ids.append(str(r[1]))
             qmarks = ",".join("?" * (len(queue_ids) + 1))
             for r in conn.execute(
-                    "SELECT sent_at, queue_id, message_id, alias, marketplace, order_ids, tenant FROM relays"
+                    f"SELECT {sql.RELAY_COLUMNS} FROM relays"
                     f" WHERE queue_id IN ({qmarks}) OR message_id IN ({marks}) ORDER BY sent_at LIMIT 200",
                     [ref, *queue_ids, *msg_ids]):
-                trail.relays.append({"at": r[0], "queue_id": r[1], "message_id": r[2], "alias": r[3],
-                                     "marketplace": r[4], "order_ids": r[5].split(), "tenant": r[6]})
+                trail.relays.append(sql.relay(r))
                 queue_ids.append(str(r[1]))
             trail.queue_ids = list(dict.fromkeys(q for q in queue_ids if q))
             return trail

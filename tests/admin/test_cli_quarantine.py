@@ -76,10 +76,10 @@ async def test_release_reaches_sink_exactly_once(admin_gateway: Gateway, tmp_pat
     assert code == 1
     assert json.loads(out)["error"] == "not-held"
     assert admin_gateway.store is not None
-    audit = [a for a in await admin_gateway.store.audit_log() if a["object"] == qid]
-    assert [(a["actor"], a["action"]) for a in audit] == [("cli:carol", "spooled"), ("cli:carol", "released")]
-    assert audit[1]["reason"] == "forced: buyer asked for a phone call"
-    assert audit[0]["reason"] == result["queue_id"]
+    audit = [a for a in await admin_gateway.store.audit_log() if a.object == qid]
+    assert [(a.actor, a.action) for a in audit] == [("cli:carol", "spooled"), ("cli:carol", "released")]
+    assert audit[1].reason == "forced: buyer asked for a phone call"
+    assert audit[0].reason == result["queue_id"]
     assert len(sink.messages) == 1
 
 
@@ -111,8 +111,8 @@ async def test_delete_is_audited_and_removes_bytes(admin_gateway: Gateway, tmp_p
     code, _, err = await run_cli("quarantine", "delete", qid, "--config", config)
     assert code == 1 and "already deleted" in err
     audit = await admin_gateway.store.audit_log()
-    assert (audit[0]["action"], audit[0]["reason"]) == ("deleted", "spam")
-    assert audit[0]["actor"].startswith("cli:")
+    assert (audit[0].action, audit[0].reason) == ("deleted", "spam")
+    assert audit[0].actor.startswith("cli:")
     assert sink.messages == []
 
 

@@ -188,7 +188,7 @@ async def test_api_delete_removes_file_and_is_audited(admin_gateway: Gateway, ht
                          json={"reason": "x", "force": True}, headers=BEARER) as resp:
         assert resp.status == 409
     audit = await admin_gateway.store.audit_log()
-    assert (audit[0]["actor"], audit[0]["action"], audit[0]["reason"]) == ("token", "deleted", "spam")
+    assert (audit[0].actor, audit[0].action, audit[0].reason) == ("token", "deleted", "spam")
     assert sink.messages == []
 
 

@@ -118,7 +118,7 @@ async def test_poll_records_notices_and_moves_them(tmp_path: Path, dovecot: Dove
     counts = await poller.poll_once()
     assert (counts.messages, counts.matched, counts.unmatched, counts.not_bounce) == (3, 1, 1, 1)
     assert await store.alias_status(ALIAS) == "optout"
-    assert [n["order_id"] for n in await store.unmatched_notices()] == ["111-1111111-1111111"]
+    assert [n.order_id for n in await store.unmatched_notices()] == ["111-1111111-1111111"]
     record = await store.get_alias(ALIAS)
     assert record is not None and record.source.startswith(
         f"imap:{dovecot.username}@127.0.0.1:{dovecot.imaps_port}/INBOX;uid=")

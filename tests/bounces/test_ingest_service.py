@@ -54,7 +54,7 @@ async def test_optout_by_order_recorded_with_private_evidence(service: BounceIng
     assert stat.S_IMODE(evidence.stat().st_mode) == 0o600
     assert stat.S_IMODE(evidence.parent.stat().st_mode) == 0o700
     notices = await store.notices(alias=ALIAS)
-    assert [(n["kind"], n["matched_by"], n["evidence"], n["resolved"]) for n in notices] == [
+    assert [(n.kind, n.matched_by, n.evidence, n.resolved) for n in notices] == [
         ("amazon-optout", "order", record.evidence, True)]
     assert await store.unmatched_notices() == []
 
@@ -75,11 +75,11 @@ async def test_unmatched_notice_goes_to_review_and_admin_assigns_it(service: Bou
     assert result.outcome == "unmatched"
     assert await store.get_alias(ALIAS) is None
     review = await store.unmatched_notices()
-    assert [(n["kind"], n["order_id"], n["marketplace"]) for n in review] == [("amazon-optout", ORDER, "de")]
-    assert await assign_notice(store, review[0]["id"], ALIAS, "alice") == "optout"
+    assert [(n.kind, n.order_id, n.marketplace) for n in review] == [("amazon-optout", ORDER, "de")]
+    assert await assign_notice(store, review[0].id, ALIAS, "alice") == "optout"
     assert await store.alias_status(ALIAS) == "optout"
     assert await store.unmatched_notices() == []
-    assert (await store.audit_log())[0]["actor"] == "alice"
+    assert (await store.audit_log())[0].actor == "alice"
 
 
 async def test_policy_notice_recorded_without_status_change(service: BounceIngestService) -> None:
@@ -121,7 +121,7 @@ async def test_amazon_mail_not_understood_is_held_for_review(service: BounceInge
     result = await service.ingest_result(raw, "smtp:test")
     assert result.outcome == "unrecognised"
     review = await service.store.unmatched_notices()
-    assert [(n["kind"], n["order_id"]) for n in review] == [("unrecognised", ORDER)]
+    assert [(n.kind, n.order_id) for n in review] == [("unrecognised", ORDER)]
     assert "held for review" in result.summary()
 
 

@@ -130,4 +130,4 @@ async def test_notice_goes_to_the_registry_of_the_sessions_tenant(gateway_factor
     assert await gw.store.alias_status(ALIAS, "shop-a") == "optout"
     assert await gw.store.alias_status(ALIAS, "shop-b") is None
     assert await gw.store.alias_status(ALIAS) is None  # nor the implicit tenant's
-    assert [n["tenant"] for n in await gw.store.unmatched_notices()] == ["shop-b"]
+    assert [n.tenant for n in await gw.store.unmatched_notices()] == ["shop-b"]

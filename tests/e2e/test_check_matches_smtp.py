@@ -133,8 +133,8 @@ async def test_check_and_smtp_agree_on_every_example(served: Any) -> None:
         else:
             assert decisions, name
             decided = decisions[0]  # newest first
-            assert decided["action"] == str(checked.verdict.action), (name, decided, checked.verdict)
-            assert decided["rules"] == [h.rule for h in checked.verdict.hits], (name, decided, checked.verdict)
+            assert decided.action == str(checked.verdict.action), (name, decided, checked.verdict)
+            assert list(decided.rules) == [h.rule for h in checked.verdict.hits], (name, decided, checked.verdict)
             compared += 1
         await unseed(gw.store, aliases, checked.verdict.order_ids)
     assert compared >= 0.9 * len(EXAMPLES) and len(EXAMPLES) > 50

@@ -69,7 +69,7 @@ async def test_a_template_with_pixel_and_linked_logo_is_repaired_signed_and_rela
     records = {f"{name}.".encode(): value.encode() for name, value in (dns_record(key),)}
     assert dkim.verify(data, dnsfunc=lambda name, timeout=5: records.get(name), minkey=1024)
     decisions = await gw.store.decisions() if gw.store is not None else []
-    assert decisions and {"tracking-pixel", "logo-link"} <= set(decisions[0]["rules"])
+    assert decisions and {"tracking-pixel", "logo-link"} <= set(decisions[0].rules)
 
 
 async def test_a_promotion_is_still_refused_after_its_template_is_repaired(gateway_factory: GatewayFactory,

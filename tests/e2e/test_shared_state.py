@@ -175,8 +175,8 @@ async def test_message_held_on_one_instance_is_released_once_by_either(
     record = await a.store.get_quarantine(qid)
     assert record is not None and record.status == "released"
     assert await a.store.quarantined_bytes(qid) is None
-    audit = [e for e in await a.store.audit_log() if e["object"] == qid]
-    assert [e["action"] for e in audit].count("released") == 1
+    audit = [e for e in await a.store.audit_log() if e.object == qid]
+    assert [e.action for e in audit].count("released") == 1
     assert "gateway_quarantine_depth 0.0" in await scrape(b)
 
 
@@ -314,8 +314,8 @@ async def test_release_claimed_but_never_spooled_is_finished_after_a_restart(
     assert len(sink.messages) == 1 and b"<216157667125@mustermann-handel.example>" in sink.messages[0].data
     assert again.store is not None
     assert await again.store.unspooled_releases(c.instance, time.time() + 1) == []
-    spooled = [e for e in await again.store.audit_log() if e["object"] == c.qid and e["action"] == "spooled"]
-    assert [e["actor"] for e in spooled] == ["recovery"]
+    spooled = [e for e in await again.store.audit_log() if e.object == c.qid and e.action == "spooled"]
+    assert [e.actor for e in spooled] == ["recovery"]
     assert await again.store.quarantined_bytes(c.qid) is None
 
 

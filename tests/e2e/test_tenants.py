@@ -116,11 +116,11 @@ async def test_shadow_mode_relays_unchanged_and_records_would_be_verdict(
     assert code == 550 and "test-reject-all" in text
     assert gw.store is not None and gw.processor is not None
     await gw.processor.drain()  # relayed mail's decisions are recorded beside the reply
-    decisions = {d["tenant"]: d for d in await gw.store.decisions()}
-    assert decisions["shop-b"]["shadow"] is True
-    assert decisions["shop-b"]["action"] == "reject"
-    assert decisions["shop-b"]["rules"] == ["test-reject-all"]
-    assert decisions["shop-a"]["shadow"] is False
+    decisions = {d.tenant: d for d in await gw.store.decisions()}
+    assert decisions["shop-b"].shadow is True
+    assert decisions["shop-b"].action == "reject"
+    assert decisions["shop-b"].rules == ("test-reject-all",)
+    assert decisions["shop-a"].shadow is False
     metrics = gw.metrics.render().decode()
     assert 'gateway_messages_total{action="would-reject",marketplace="de",tenant="shop-b"} 1.0' in metrics
     assert 'gateway_messages_total{action="reject",marketplace="de",tenant="shop-a"} 1.0' in metrics

@@ -86,7 +86,7 @@ async def test_release_from_two_instances_has_one_winner(two: tuple[PostgresStor
                                       for n, store in enumerate([a, b] * 3)))
         assert wins.count(True) == 1
     log = await a.audit_log(limit=1000)
-    assert sorted(e["object"] for e in log) == sorted(qids)
+    assert sorted(e.object for e in log) == sorted(qids)
     assert {r.status for r in await a.list_quarantine(None)} <= {"released", "deleted"}
     assert await a.list_quarantine() == []
 

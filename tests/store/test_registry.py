@@ -74,5 +74,5 @@ async def test_database_from_before_the_notice_columns_is_migrated(tmp_path: Pat
     store = await SQLiteStore(state).open()
     recorded = await store.record_bounce(NoticeRow(kind="dsn", source="new", report={}, sha256="b" * 64))
     assert recorded is not None
-    assert [n["source"] for n in await store.notices()] == ["new", "old"]
+    assert [n.source for n in await store.notices()] == ["new", "old"]
     await store.close()

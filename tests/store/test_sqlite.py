@@ -58,6 +58,6 @@ async def test_quarantine_is_private_and_released_once(tmp_path: Path) -> None:
     assert stat.S_IMODE(store.db_path.stat().st_mode) == 0o600
     assert await store.claim_quarantine(qid, "released", "admin", "checked")
     assert not await store.claim_quarantine(qid, "released", "admin", "twice")
-    assert (await store.audit_log())[0]["object"] == qid
+    assert (await store.audit_log())[0].object == qid
     assert await store.list_quarantine() == []
     await store.close()

@@ -208,35 +208,37 @@ async def test_record_notice_and_review_list(store: Store) -> None:
     assert unmatched > matched
     notice = await store.notice(matched)
     assert notice is not None
-    assert {k: notice[k] for k in ("id", "kind", "order_id", "marketplace", "alias", "matched_by", "source",
-                                   "report", "resolved", "evidence", "tenant")} == {
-        "id": matched, "kind": "optout", "order_id": ORDER, "marketplace": "de", "alias": ALIAS,
+    # The JSON shapes (gateway optouts show --json; the review list) are contracts: exactly these fields.
+    assert notice.as_json() == {
+        "id": matched, "at": notice.at, "kind": "optout", "order_id": ORDER, "marketplace": "de", "alias": ALIAS,
         "matched_by": "message-id", "source": "smtp", "report": {"why": "ü"}, "resolved": False,
         "evidence": None, "tenant": ""}
-    assert isinstance(notice["at"], float)
+    assert isinstance(notice.at, float)
     assert await store.notice(unmatched + 1000) is None
 
     review = await store.unmatched_notices()
-    assert [n["id"] for n in review] == [unmatched]
-    assert review[0]["report"] == {"n": 2} and review[0]["tenant"] == "t1"
+    assert [n.id for n in review] == [unmatched]
+    assert review[0].as_review_json() == {"id": unmatched, "at": review[0].at, "kind": "optout", "order_id": "999",
+                                          "marketplace": "de", "source": "file", "report": {"n": 2}, "tenant": "t1"}
+    assert (review[0].alias, review[0].resolved) == (None, False)
     assert await store.unmatched_notices(tenant="") == []
-    assert [n["id"] for n in await store.unmatched_notices(tenant="t1")] == [unmatched]
+    assert [n.id for n in await store.unmatched_notices(tenant="t1")] == [unmatched]
 
     await store.assign_notice(unmatched, "Buyer@M.de")
     assert await store.unmatched_notices() == []
     assigned = await store.notice(unmatched)
     assert assigned is not None
-    assert (assigned["alias"], assigned["matched_by"], assigned["resolved"]) == ("buyer@m.de", "admin", True)
+    assert (assigned.alias, assigned.matched_by, assigned.resolved) == ("buyer@m.de", "admin", True)
 
 
 async def test_notices_filters_newest_first(store: Store) -> None:
     ids = [await store.record_notice("dead", None, None, ALIAS, "order", "smtp", {"i": i}) for i in range(3)]
     other = await store.record_notice("dead", None, None, "b@m.de", "order", "smtp", {}, tenant="t1")
-    assert [n["id"] for n in await store.notices()] == [other, *reversed(ids)]
-    assert [n["id"] for n in await store.notices(alias=ALIAS.upper())] == list(reversed(ids))
-    assert [n["id"] for n in await store.notices(tenant="t1")] == [other]
-    assert [n["id"] for n in await store.notices(alias=ALIAS, tenant="t1")] == []
-    assert [n["id"] for n in await store.notices(limit=2)] == [other, ids[2]]
+    assert [n.id for n in await store.notices()] == [other, *reversed(ids)]
+    assert [n.id for n in await store.notices(alias=ALIAS.upper())] == list(reversed(ids))
+    assert [n.id for n in await store.notices(tenant="t1")] == [other]
+    assert [n.id for n in await store.notices(alias=ALIAS, tenant="t1")] == []
+    assert [n.id for n in await store.notices(limit=2)] == [other, ids[2]]
 
 
 async def test_record_bounce_updates_aliases_once_per_notice(store: Store) -> None:
@@ -256,7 +258,7 @@ async def test_record_bounce_updates_aliases_once_per_notice(store: Store) -> No
     assert new is not None and (new.status, new.marketplace, new.order_id) == ("dead", "de", "777")
     stored = await store.notice(recorded.notice_id)
     assert stored is not None
-    assert (stored["alias"], stored["resolved"], stored["evidence"], stored["report"]) == (
+    assert (stored.alias, stored.resolved, stored.evidence, stored.report) == (
         "known@m.de", True, ref, {"status": "5.1.1"})
 
     # The same bytes again (a re-imported file): nothing recorded, nothing changed.
@@ -280,7 +282,7 @@ async def test_record_bounce_without_digest_is_never_a_duplicate(store: Store) -
     assert first is not None and second is not None
     assert first.notice_id != second.notice_id
     assert first.previous_status == {}
-    assert [n["id"] for n in await store.unmatched_notices()] == [second.notice_id, first.notice_id]
+    assert [n.id for n in await store.unmatched_notices()] == [second.notice_id, first.notice_id]
 
 
 # -- decisions, audit and caps ----------------------------------------------------------------------------
@@ -291,15 +293,16 @@ async def test_decisions_report_and_daily_counts(store: Store) -> None:
     await store.record_decision("Q3", "<m3@shop>", "10.0.0.2", "other@shop", ["c@m.fr"], "fr", "quarantine",
                                 ["no-links"], tenant="t1", shadow=True)
     rows = await store.decisions()
-    assert [d["ref"] for d in rows] == ["Q3", "Q2", "Q1"]
-    assert {k: rows[2][k] for k in ("ref", "message_id", "peer", "mail_from", "rcpt_tos", "marketplace",
-                                    "action", "rules", "tenant", "shadow")} == {
-        "ref": "Q1", "message_id": "<m1@shop>", "peer": "10.0.0.1", "mail_from": "seller@shop",
+    assert [d.ref for d in rows] == ["Q3", "Q2", "Q1"]
+    # The JSON shape (GET /api/decisions) is a contract: exactly these fields.
+    assert rows[2].as_json() == {
+        "at": rows[2].at, "ref": "Q1", "message_id": "<m1@shop>", "peer": "10.0.0.1", "mail_from": "seller@shop",
         "rcpt_tos": ["a@m.de", "b@m.de"], "marketplace": "de", "action": "reject",
         "rules": ["no-links", "no-phone"], "tenant": "", "shadow": False}
-    assert rows[1]["rules"] == [] and rows[0]["shadow"] is True
-    assert [d["ref"] for d in await store.decisions(tenant="t1")] == ["Q3"]
-    assert [d["ref"] for d in await store.decisions(limit=1)] == ["Q3"]
+    assert isinstance(rows[2].at, float) and rows[2].rcpt_tos == ("a@m.de", "b@m.de")
+    assert rows[1].rules == () and rows[0].shadow is True
+    assert [d.ref for d in await store.decisions(tenant="t1")] == ["Q3"]
+    assert [d.ref for d in await store.decisions(limit=1)] == ["Q3"]
     assert await store.decisions(since=time.time() + 60) == []
 
     report = await store.report()
@@ -324,10 +327,13 @@ async def test_audit_log_newest_first(store: Store) -> None:
     for i in range(3):
         await store.audit("admin", "remove", f"obj{i}", f"reason {i}")
     log = await store.audit_log()
-    assert [(e["actor"], e["action"], e["object"], e["reason"]) for e in log] == [
+    assert [(e.actor, e.action, e.object, e.reason) for e in log] == [
         ("admin", "remove", f"obj{i}", f"reason {i}") for i in (2, 1, 0)]
-    assert all(isinstance(e["at"], float) for e in log)
-    assert [e["object"] for e in await store.audit_log(limit=1)] == ["obj2"]
+    assert all(isinstance(e.at, float) for e in log)
+    assert log[0].as_json() == {"id": log[0].id, "at": log[0].at, "actor": "admin", "action": "remove",
+                                "object": "obj2", "reason": "reason 2"}
+    assert [e.id for e in log] == sorted((e.id for e in log), reverse=True)
+    assert [e.object for e in await store.audit_log(limit=1)] == ["obj2"]
 
 
 async def test_daily_send_caps(store: Store) -> None:
@@ -406,7 +412,7 @@ async def test_claim_and_unclaim_exactly_once_with_audit(store: Store) -> None:
     assert not await store.claim_quarantine("QNOSUCHMESSAGE00", "released", "bob", "x")
     assert not await store.unclaim_quarantine("QNOSUCHMESSAGE00", "bob", "x")
 
-    log = [(e["actor"], e["action"], e["object"], e["reason"]) for e in await store.audit_log()]
+    log = [(e.actor, e.action, e.object, e.reason) for e in await store.audit_log()]
     assert log == [("bob", "deleted", qid, "spam after all"), ("alice", "release-failed", qid, "spool full"),
                    ("alice", "released", qid, "looks fine")]
 
@@ -425,7 +431,7 @@ async def test_nul_in_header_values_is_stored_not_an_error(store: Store) -> None
     assert record.verdict["hits"][0]["evidence"] in ("x\x00y", "x\ufffdy")
     await store.record_decision("ref", nul_id, "10.0.0.1", "s@shop", [ALIAS], "de", "quarantine", ["r1"])
     await store.record_relay("Q9", nul_id, [(ALIAS, "de")], [ORDER], set())
-    assert [d["message_id"] for d in await store.decisions()] == [record.message_id]
+    assert [d.message_id for d in await store.decisions()] == [record.message_id]
     assert await store.relays_by_message_id([record.message_id]) == [(ALIAS, "de")]
 
 
@@ -484,7 +490,7 @@ async def test_prune_deletes_old_relays_and_decisions_only(store: Store) -> None
     assert await store.relays_by_message_id(["<new@shop>"]) == [(ALIAS, "de")]
     assert await store.relays_by_order(ORDER, "de", 0) == [(ALIAS, "de")]  # the new one's order link stays
     assert await store.prune(decisions_before=cutoff) == {"relays": 0, "decisions": 1}
-    assert [d["message_id"] for d in await store.decisions()] == ["<new@shop>"]
+    assert [d.message_id for d in await store.decisions()] == ["<new@shop>"]
     # The registry and the per-order counts are not retention's business.
     assert await store.alias_status(ALIAS) == "optout"
     assert await store.order_counter(ORDER, REVIEW_COUNTER) == 1

@@ -131,16 +131,16 @@ async def test_audit_by_object_pages_and_filters(store: Any) -> None:
         await store.audit("alice", "deleted", f"Q{n}", f"reason {n}")
     await store.audit("bob", "released", "Q2", "ok")
     page = await store.audit_page(AuditQuery(obj="Q2"))
-    assert [(e["actor"], e["action"]) for e in page.items] == [("bob", "released"), ("alice", "deleted")]
+    assert [(e.actor, e.action) for e in page.items] == [("bob", "released"), ("alice", "deleted")]
     assert page.total == 2
     first = await store.audit_page(AuditQuery(limit=4))
     assert first.total == 6 and len(first.items) == 4 and first.next_cursor is not None
     rest = await store.audit_page(AuditQuery(limit=4, before_id=int(first.next_cursor)))
-    assert [e["object"] for e in rest.items] == ["Q1", "Q0"] and rest.next_cursor is None
+    assert [e.object for e in rest.items] == ["Q1", "Q0"] and rest.next_cursor is None
     assert (await store.audit_page(AuditQuery(actor="bob"))).total == 1
     assert (await store.audit_page(AuditQuery(action="deleted"))).total == 5
     by_object = await store.audit_for_objects(["Q2", "Q4", "Q9"])
-    assert [e["action"] for e in by_object["Q2"]] == ["released", "deleted"]
+    assert [e.action for e in by_object["Q2"]] == ["released", "deleted"]
     assert len(by_object["Q4"]) == 1 and by_object["Q9"] == []
 
 
@@ -185,13 +185,13 @@ async def test_message_trail_by_quarantine_id_queue_id_and_message_id(store: Any
     for ref in (qid, "m@x", "<m@x>"):
         trail = await store.message_trail(ref)
         assert [h.id for h in trail.held] == [qid], ref
-        assert [d["action"] for d in trail.decisions] == ["quarantine"]
-        assert [(r["queue_id"], r["alias"], r["order_ids"]) for r in trail.relays] == [
-            ("QUEUE1", "a1@marketplace.amazon.de", [ORDER])]
+        assert [d.action for d in trail.decisions] == ["quarantine"]
+        assert [(r.queue_id, r.alias, r.order_ids) for r in trail.relays] == [
+            ("QUEUE1", "a1@marketplace.amazon.de", (ORDER,))]
         assert trail.queue_ids == ["QUEUE1"]
     other = await store.message_trail("QUEUE2")
-    assert [d["message_id"] for d in other.decisions] == ["<other@x>"] and other.queue_ids == ["QUEUE2"]
-    assert other.held == [] and [r["alias"] for r in other.relays] == ["b@marketplace.amazon.de"]
+    assert [d.message_id for d in other.decisions] == ["<other@x>"] and other.queue_ids == ["QUEUE2"]
+    assert other.held == [] and [r.alias for r in other.relays] == ["b@marketplace.amazon.de"]
     assert (await store.message_trail("<nothing@x>")).decisions == []
 
 
