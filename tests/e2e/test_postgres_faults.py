@@ -48,10 +48,10 @@ async def test_postgresql_outage_defers_new_mail_delivers_the_spooled_and_loses_
         tmp_path: Path, sink: Sink, pg_server: PrivateServer, mode: str) -> None:
     # "stop": pg_ctl stop -m fast, connections refused. "freeze": SIGSTOP, a server that accepts
     # and never answers; each client used to wait for as long as it lasted (up to the listener's
-    # 10-minute DATA timeout) and then got 250; now a store operation gives up after 30 s (and
-    # psycopg's 10 s of trying to cancel), then after 4 s while the server is known to be away.
-    # A freeze shorter than that deadline only delays mail, so this one lasts 50 s.
-    outage = Outage(pg_server, mode=mode, seconds=12.0 if mode == "stop" else 50.0, hold=2.0)
+    # 10-minute DATA timeout: here, no reply within the client's 60 s); now a store operation
+    # gives up after 30 s (and psycopg's 10 s of trying to cancel), then after 4 s while the
+    # server is known to be away. A freeze shorter than that deadline only delays mail.
+    outage = Outage(pg_server, mode=mode, seconds=12.0 if mode == "stop" else 80.0, hold=2.0)
     result = await run_round(tmp_path, sink, scenario="pg-outage", fault="none", database=pg_server.dsn,
                              recipient=ALIAS, policy=True, clients=4, per_client=40,
                              pace=0.25 if mode == "stop" else 1.0,
@@ -62,7 +62,10 @@ async def test_postgresql_outage_defers_new_mail_delivers_the_spooled_and_loses_
     # The outage was felt, and only as 451 4.3.0: no 250 without the state, no 5xx, no silence.
     assert result.refused > 0
     assert set(result.replies) == {"451 4.3.0"}, result.replies
-    assert all("state database unavailable" in text for text in result.reply_texts), result.reply_texts
+    # Mostly "state database unavailable"; an order counter read inside the evaluation can also
+    # run into the evaluation's deadline first ("could not be checked in time").
+    assert all("state database unavailable" in text or "checked in time" in text
+               for text in result.reply_texts), result.reply_texts
     # Mail spooled before the outage (held by the upstream's 451) went out during it.
     assert outage.delivered_during > 0
     # Nothing was acknowledged while the database was away; after it came back, mail was again.
