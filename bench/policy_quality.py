@@ -36,6 +36,10 @@ from tests.corpus.labels import CORPUS, Label, load
 
 Verdict = dict[str, Any]
 REFUSED = ("reject", "quarantine")
+REPAIRED = "strip"
+"""A verdict whose ``strip`` hits were repaired and whose repaired copy passed (as the pipeline
+relays it): the violating element does not reach Amazon, so on violating mail it counts as caught."""
+HANDLED = (*REFUSED, REPAIRED)
 
 # The engine's purpose names where they differ from the labels' (extend with --purpose-alias).
 PURPOSE_ALIASES = {"return-refund": "return", "refund": "return", "fulfilment-problem": "order-problem",
@@ -54,6 +58,8 @@ def in_process(config: Path | None) -> tuple[Callable[[bytes], Verdict], Callabl
     from gateway.config import load_config
     from gateway.policy.content import addresses_in, decode_header_value
     from gateway.policy.engine import PolicyEngine, examples_state
+    from gateway.policy.verdict import Action
+    from gateway.repair import RepairOptions, repair
 
     cfg = load_config(config)
     engine = PolicyEngine.load(cfg.policy, cfg.marketplace)
@@ -65,8 +71,19 @@ def in_process(config: Path | None) -> tuple[Callable[[bytes], Verdict], Callabl
             for value in headers.get_all(name) or []:
                 addrs.extend(addresses_in(decode_header_value(value)))
         extra = {k: decode_header_value(v) for k, v in headers.items() if k.lower().startswith("x-example-")}
-        verdict = engine.evaluate(raw, engine.classifier.marketplace_recipients(addrs), examples_state(extra))
+        recipients = engine.classifier.marketplace_recipients(addrs)
+        state = examples_state(extra)
+        verdict = engine.evaluate(raw, recipients, state)
         data: Verdict = dict(verdict.as_json())
+        if verdict.action is Action.STRIP:
+            # What the pipeline's repair stage does: remove what the strip hits name, evaluate the
+            # repaired copy; it relays only if that passes, otherwise the message is held.
+            kinds = frozenset(h.repair for h in verdict.hits if h.action is Action.STRIP and h.repair)
+            allow = (*cfg.policy.link_allow_domains, *(f"amazon.{tld}" for tld in cfg.marketplace.tlds))
+            repaired = repair(raw, RepairOptions(kinds=kinds, allow_domains=allow))
+            after = engine.evaluate(repaired.raw, recipients, state) if repaired.changed else None
+            if after is None or after.action not in (Action.RELAY, Action.REWRITE):
+                data["action"] = "quarantine"
         for key in ("purpose", "language"):
             if key not in data and getattr(verdict, key, None) is not None:
                 data[key] = str(getattr(verdict, key))
@@ -131,7 +148,8 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
     violating = [lb for lb in labels if not lb.benign]
     act = {lb.name: str(verdicts[lb.name].get("action")) for lb in labels}
     fp = [lb for lb in benign if act[lb.name] in REFUSED]
-    caught = [lb for lb in violating if act[lb.name] in REFUSED]
+    caught = [lb for lb in violating if act[lb.name] in HANDLED]
+    repaired_benign = [lb for lb in benign if act[lb.name] == REPAIRED]
     exact = [lb for lb in labels if act[lb.name] in lb.actions]
     benign_exact = [lb for lb in benign if act[lb.name] in lb.actions]
     out: dict[str, Any] = {
@@ -141,7 +159,9 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
         "benign_refused": sum(act[lb.name] == "reject" for lb in fp),
         "benign_held": sum(act[lb.name] == "quarantine" for lb in fp),
         "benign_fp_rate": len(fp) / len(benign) if benign else 0.0,
+        "benign_repaired": len(repaired_benign),
         "violations_caught": len(caught),
+        "violations_repaired": sum(act[lb.name] == REPAIRED for lb in caught),
         "violation_recall": len(caught) / len(violating) if violating else 0.0,
         "action_exact": len(exact),
         "action_accuracy": len(exact) / len(labels) if labels else 0.0,
@@ -174,7 +194,7 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
         for kind in lb.violations:
             kinds[kind].append(lb)
     out["violation_kinds"] = [
-        {"kind": k, "messages": len(v), "caught": sum(act[lb.name] in REFUSED for lb in v),
+        {"kind": k, "messages": len(v), "caught": sum(act[lb.name] in HANDLED for lb in v),
          "exact": sum(act[lb.name] in lb.actions for lb in v)} for k, v in sorted(kinds.items())]
 
     # per language
@@ -184,7 +204,7 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
          "benign": sum(lb.benign for lb in labels if lb.language == lang),
          "benign_refused_or_held": sum(lb.benign and act[lb.name] in REFUSED for lb in labels if lb.language == lang),
          "violating": sum(not lb.benign for lb in labels if lb.language == lang),
-         "caught": sum(not lb.benign and act[lb.name] in REFUSED for lb in labels if lb.language == lang),
+         "caught": sum(not lb.benign and act[lb.name] in HANDLED for lb in labels if lb.language == lang),
          "exact": sum(act[lb.name] in lb.actions for lb in labels if lb.language == lang),
          "messages": sum(lb.language == lang for lb in labels)} for lang in langs]
 
@@ -197,7 +217,7 @@ def analyse(labels: list[Label], verdicts: dict[str, Verdict], keyword_for: Call
                  "benign": sum(lb.benign for lb in v),
                  "benign_refused_or_held": sum(lb.benign and act[lb.name] in REFUSED for lb in v),
                  "violating": sum(not lb.benign for lb in v),
-                 "caught": sum(not lb.benign and act[lb.name] in REFUSED for lb in v)}
+                 "caught": sum(not lb.benign and act[lb.name] in HANDLED for lb in v)}
                 for g, v in sorted(rows.items())]
 
     out["purposes"] = group(lambda lb: lb.purpose)
@@ -287,9 +307,10 @@ def report(fig: dict[str, Any], show_misses: bool, command: str) -> str:
     lines = [
         f"Benign messages refused or held: {fig['benign_refused_or_held']} of {fig['benign']} "
         f"({pct(fig['benign_refused_or_held'], fig['benign'])}; {fig['benign_refused']} refused, "
-        f"{fig['benign_held']} held)",
-        f"Violations caught (refused or held): {fig['violations_caught']} of {fig['violating']} "
-        f"({pct(fig['violations_caught'], fig['violating'])})",
+        f"{fig['benign_held']} held; {fig['benign_repaired']} relayed after a repair)",
+        f"Violations caught (refused, held, or repaired before relaying): {fig['violations_caught']} of "
+        f"{fig['violating']} ({pct(fig['violations_caught'], fig['violating'])}; "
+        f"{fig['violations_repaired']} repaired)",
         f"Action as labelled: {fig['action_exact']} of {fig['messages']} "
         f"({pct(fig['action_exact'], fig['messages'])}); "
         f"benign {fig['benign_action_exact']} of {fig['benign']}",
@@ -309,7 +330,7 @@ def report(fig: dict[str, Any], show_misses: bool, command: str) -> str:
         lines.append(f"  {r['rule']:<28} {r['expected']:>4} {r['hits']:>5} {r['tp']:>4} {r['fn']:>4} "
                      f"{r['fp_benign']:>4} {r['extra_on_violating']:>5} {fmt_ratio(r['precision']):>7} "
                      f"{fmt_ratio(r['recall']):>7} {fmt_ratio(r['benign_fp_rate']):>9}")
-    lines += ["", "Recall per kind of violation (caught = refused or held; exact = the labelled action):",
+    lines += ["", "Recall per kind of violation (caught = refused, held or repaired; exact = the labelled action):",
               f"  {'kind':<24} {'n':>4} {'caught':>7} {'exact':>6}"]
     for k in fig["violation_kinds"]:
         lines.append(f"  {k['kind']:<24} {k['messages']:>4} {k['caught']:>7} {k['exact']:>6}")

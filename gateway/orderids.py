@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import regex
+
 from gateway.message import read_message
 
 __all__ = ["ORDER_ID", "find_order_ids", "mask_order_ids", "order_ids_in_message", "order_ids_in_text"]
@@ -23,8 +25,10 @@ ORDER_ID = re.compile(r"(?<!\d)(\d{3}-\d{7}-\d{7})(?!\d)")
 # Hyphen-minus, hyphen, non-breaking hyphen, figure dash, en dash, em dash, minus sign, small and
 # full-width hyphen-minus (NFKC folds the last two, but callers may pass raw text).
 _DASH = "\\-\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
-_WRITTEN = re.compile(rf"(?<!\d)(\d{{3}})[{_DASH}](\d{{7}})[{_DASH}](\d{{7}})(?!\d)")
-_MASKABLE = re.compile(rf"(?<!\d)\d{{3}}[{_DASH}\s]{{1,3}}\d{{7}}[{_DASH}\s]{{1,3}}\d{{7}}(?!\d)|(?<!\d)\d{{17}}(?!\d)")
+# The regex module: on long texts several times faster than re for these digit patterns.
+_WRITTEN = regex.compile(rf"(?<!\d)(\d{{3}})[{_DASH}](\d{{7}})[{_DASH}](\d{{7}})(?!\d)")
+_MASKABLE = regex.compile(
+    rf"(?<!\d)\d{{3}}[{_DASH}\s]{{1,3}}\d{{7}}[{_DASH}\s]{{1,3}}\d{{7}}(?!\d)|(?<!\d)\d{{17}}(?!\d)")
 
 # Enough text to find the order ids of any real message.
 _MAX_TEXT = 1024 * 1024

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gateway.bounces.reasons import load_bounce_wording
+from gateway.bounces.wording import load_bounce_wording
 from gateway.config import GatewayConfig, UpstreamConfig
 from gateway.datafiles import DataFilesError, check_bounce_wording, check_packs_dir
 

@@ -13,12 +13,12 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 
-from gateway.bounces import reasons
+import gateway.bounces.reasons as reasons
 from gateway.bounces.addresses import address_in
-from gateway.bounces.message import Mail
 from gateway.bounces.phrases import PhraseIndex
 from gateway.bounces.report import BouncedRecipient
 from gateway.classify import Classifier
+from gateway.message.report import ReportContent
 from gateway.orderids import ORDER_ID
 
 _ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}@marketplace\.amazon\.[A-Za-z.]{1,10}[A-Za-z]", re.IGNORECASE)
@@ -74,7 +74,7 @@ def rules() -> AmazonRules:
     return AmazonRules(wordings=wordings, marketplaces=tuple(data["marketplaces"]), index=index)
 
 
-def _sender_marketplace(mail: Mail, tlds: frozenset[str]) -> tuple[bool, str | None]:
+def _sender_marketplace(mail: ReportContent, tlds: frozenset[str]) -> tuple[bool, str | None]:
 
     addr = address_in(mail.from_) or ""
     m = _SENDER_TLD.search(addr)
@@ -83,7 +83,7 @@ def _sender_marketplace(mail: Mail, tlds: frozenset[str]) -> tuple[bool, str | N
     return True, m.group(1) if m.group(1) in tlds else None
 
 
-def _match(mail: Mail, from_amazon: bool) -> Wording | None:
+def _match(mail: ReportContent, from_amazon: bool) -> Wording | None:
     r = rules()
     hits = r.index.keys_in(fold(mail.text))
     if hits:
@@ -96,9 +96,14 @@ def _match(mail: Mail, from_amazon: bool) -> Wording | None:
     return None
 
 
+@cache
+def _classifier() -> Classifier:
+    return Classifier(rules().marketplaces)
+
+
 def alias_among(texts: list[str]) -> tuple[str | None, str | None]:
     """The first buyer alias (without +token) in ``texts`` and its marketplace."""
-    classifier = Classifier(rules().marketplaces)
+    classifier = _classifier()
     for text in texts:
         for candidate in _ALIAS.findall(text):
             found = classifier.classify(candidate.rstrip("."))
@@ -107,7 +112,7 @@ def alias_among(texts: list[str]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def parse_notice(mail: Mail) -> Notice | None:
+def parse_notice(mail: ReportContent) -> Notice | None:
     r = rules()
     tlds = frozenset(r.marketplaces)
     from_amazon, sender_tld = _sender_marketplace(mail, tlds)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from gateway.bounces import amazon, dsn, vendors
+import gateway.bounces.amazon as amazon
+import gateway.bounces.dsn as dsn
+import gateway.bounces.vendors as vendors
 from gateway.bounces.markers import is_challenge, looks_like_report
-from gateway.bounces.message import Mail, message_ids_in, read_mail
 from gateway.bounces.report import BouncedRecipient, BounceReport
+from gateway.message.report import ReportContent, message_ids_in, read_report
 from gateway.orderids import ORDER_ID
 
 
-def correlation_ids(mail: Mail) -> tuple[str, ...]:
+def correlation_ids(mail: ReportContent) -> tuple[str, ...]:
     ids: list[str] = []
     for name in ("In-Reply-To", "References"):
         ids.extend(message_ids_in(mail.header(name)))
@@ -52,7 +54,7 @@ def analyse(raw: bytes) -> BounceReport:
 
 
 def analyse_one(raw: bytes) -> BounceReport:
-    mail = read_mail(raw)
+    mail = read_report(raw)
     ids = correlation_ids(mail)
 
     notice = amazon.parse_notice(mail)

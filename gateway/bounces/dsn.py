@@ -6,12 +6,14 @@ import json
 import re
 from typing import Any
 
-from gateway.bounces import providers, reasons, vendors
+import gateway.bounces.providers as providers
+import gateway.bounces.reasons as reasons
+import gateway.bounces.vendors as vendors
 from gateway.bounces.addresses import ADDRESS_RE, address_in
 from gateway.bounces.markers import is_delay, looks_like_report, markers
-from gateway.bounces.message import Mail, split_blocks
 from gateway.bounces.recipient import make_recipient
-from gateway.bounces.report import BouncedRecipient
+from gateway.bounces.report import MAX_RECIPIENTS, BouncedRecipient
+from gateway.message.report import ReportContent, split_blocks
 
 # Amazon SES bounceSubType -> reason, used when the diagnostic wording decides nothing.
 SES_SUBTYPES = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig",
@@ -21,13 +23,14 @@ SES_SUBTYPES = {"MailboxFull": "mailboxfull", "MessageTooLarge": "mesgtoobig",
 UNDISCLOSED = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 
 
-def parse_dsn(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+def parse_dsn(mail: ReportContent) -> tuple[BouncedRecipient, ...] | None:
     blocks = [b for b in mail.status_blocks
               if any(k in ("final-recipient", "original-recipient", "x-actual-recipient") for k, _ in b)]
     if not blocks:
         blocks = _inline_status_blocks(mail.text)
         if not blocks:
             return None
+    blocks = blocks[:MAX_RECIPIENTS]
     out: list[BouncedRecipient] = []
     text_diag = vendors.text_diagnostics(mail)
     applicable = providers.vendors_of(mail)
@@ -116,7 +119,7 @@ def _inline_status_blocks(text: str) -> list[list[tuple[str, str]]]:
     return [b for b in split_blocks(text) if any(k == "final-recipient" for k, _ in b)]
 
 
-def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+def parse_feedback(mail: ReportContent) -> tuple[BouncedRecipient, ...] | None:
     if mail.feedback is None:
         return _complaint_without_report(mail)
     fields = mail.feedback
@@ -131,7 +134,7 @@ def parse_feedback(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
                                   action="") for a in dict.fromkeys(addrs))
 
 
-def _complaint_without_report(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+def _complaint_without_report(mail: ReportContent) -> tuple[BouncedRecipient, ...] | None:
     """A complaint loop that forwards the message as multipart/mixed, without a feedback-report part,
     or an unsubscribe request a mail client sends for the recipient."""
     if any(mail.header(h).strip().lower() == "true" for h in markers().unsubscribe_headers):
@@ -165,7 +168,7 @@ def _ses_payload(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def parse_ses_json(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+def parse_ses_json(mail: ReportContent) -> tuple[BouncedRecipient, ...] | None:
     data = _ses_payload(mail.text)
     if data is None:
         return None
@@ -209,7 +212,7 @@ _AUTOREPLY_SUBJECT = re.compile(
     r"absence|r[ée]ponse automatique|respuesta autom|risposta autom|自動応答|不在)", re.I)
 
 
-def parse_autoreply(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+def parse_autoreply(mail: ReportContent) -> tuple[BouncedRecipient, ...] | None:
     auto = (mail.header("Auto-Submitted").lower().startswith("auto-replied")
             or mail.header("X-Autoreply") or mail.header("X-Autorespond")
             or mail.header("Precedence").lower() == "auto_reply"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from gateway.bounces import reasons
-from gateway.bounces.message import Mail
+import gateway.bounces.reasons as reasons
+from gateway.bounces.phrases import PhraseIndex
+from gateway.message.report import ReportContent
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,9 @@ class Markers:
     challenge_senders: tuple[str, ...]
     unsubscribe_headers: tuple[str, ...]
     challenge_phrases: tuple[str, ...]
+    delay_index: PhraseIndex
+    body_index: PhraseIndex
+    challenge_index: PhraseIndex
 
 
 @cache
@@ -38,10 +43,17 @@ def markers() -> Markers:
         unsubscribe_headers=tuple(data.get("unsubscribe_headers", [])),
         challenge_senders=tuple(s.lower() for s in data.get("challenge_senders", [])),
         challenge_phrases=tuple(" ".join(s.lower().split()) for s in data.get("challenge_phrases", [])),
+        delay_index=_index(s.lower() for s in data["delay_phrases"]),
+        body_index=_index(s.lower() for s in data["bounce_body"]),
+        challenge_index=_index(" ".join(s.lower().split()) for s in data.get("challenge_phrases", [])),
     )
 
 
-def looks_like_report(mail: Mail) -> bool:
+def _index(phrases: Iterable[str]) -> PhraseIndex:
+    return PhraseIndex((p, "") for p in phrases)
+
+
+def looks_like_report(mail: ReportContent) -> bool:
     if mail.status_blocks or mail.feedback is not None or mail.content_type == "multipart/report":
         return True
     sender = mail.from_.lower()
@@ -52,20 +64,20 @@ def looks_like_report(mail: Mail) -> bool:
     if by_subject and (by_sender or null_path):
         return True
     body = " ".join(mail.text[:4000].lower().split())
-    by_body = any(s in body for s in markers().bounce_body)
+    by_body = markers().body_index.found_in(body)
     return by_body and (by_sender or by_subject or null_path)
 
 
 def is_delay(text: str) -> bool:
     t = " ".join(text.lower().split())
-    return any(p in t for p in markers().delay_phrases)
+    return markers().delay_index.found_in(t)
 
 
 # How much of a message is read for the wording of a challenge or whitelist notice.
 CHALLENGE_TEXT = 8192
 
 
-def is_challenge(mail: Mail) -> bool:
+def is_challenge(mail: ReportContent) -> bool:
     """A challenge-response or whitelist notice: the message is held until the sender confirms,
     nothing failed. A report with a failed delivery-status block is never one."""
     if any(dict(b).get("action", "").lower().startswith("failed") for b in mail.status_blocks):
@@ -75,4 +87,4 @@ def is_challenge(mail: Mail) -> bool:
     if any(s in sender for s in m.challenge_senders):
         return True
     text = " ".join(f"{mail.subject}\n{mail.text[:CHALLENGE_TEXT]}".lower().split())
-    return any(p in text for p in m.challenge_phrases)
+    return m.challenge_index.found_in(text)

@@ -7,7 +7,7 @@ types live in ``gateway.bounces.report`` and are re-exported here for callers.
 
 from __future__ import annotations
 
-from gateway.bounces import analyse
+import gateway.bounces.analyse as analyse
 from gateway.bounces.report import BouncedRecipient, BounceReport, Kind
 from gateway.log import get_logger
 

@@ -11,6 +11,10 @@ from collections.abc import Iterable
 
 import ahocorasick
 
+# Texts up to this long are remembered with their answer, this many per index.
+MEMO_TEXT = 8192
+MEMO_ENTRIES = 64
+
 
 class PhraseIndex:
     """Phrases, each with the keys (rule names) it stands for."""
@@ -24,14 +28,30 @@ class PhraseIndex:
         for phrase, keys in by_phrase.items():
             self._automaton.add_word(phrase, frozenset(keys))
         self._empty = not by_phrase
+        self._memo: dict[str, frozenset[str]] = {}
         if not self._empty:
             self._automaton.make_automaton()
 
-    def keys_in(self, text: str) -> set[str]:
-        """The keys of every phrase that occurs in ``text``."""
-        found: set[str] = set()
+    def found_in(self, text: str) -> bool:
+        """Whether any phrase occurs in ``text`` (the scan stops at the first)."""
         if self._empty or not text:
-            return found
+            return False
+        return next(iter(self._automaton.iter(text)), None) is not None
+
+    def keys_in(self, text: str) -> frozenset[str]:
+        """The keys of every phrase that occurs in ``text``. The answers for the last few short texts
+        are kept: one recipient's diagnostic is asked about by several verdicts in turn."""
+        if self._empty or not text:
+            return frozenset()
+        short = len(text) <= MEMO_TEXT
+        if short and (hit := self._memo.get(text)) is not None:
+            return hit
+        found: set[str] = set()
         for _end, keys in self._automaton.iter(text):
             found |= keys
-        return found
+        answer = frozenset(found)
+        if short:
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[text] = answer
+        return answer

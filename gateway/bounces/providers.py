@@ -14,17 +14,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gateway.bounces import reasons
-from gateway.bounces.message import Mail
+import gateway.bounces.reasons as reasons
 from gateway.bounces.phrases import PhraseIndex
-from gateway.bounces.reasons import MAX_TEXT, status_class
+from gateway.bounces.reasons import MAX_TEXT, _norm, status_class
+from gateway.message.report import ReportContent
 
 # How much of a report's own text is searched for a vendor's markers.
 DETECT_TEXT = 16384
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _strs(value: Any) -> tuple[str, ...]:
@@ -70,6 +66,8 @@ class Vendor:
     state: dict[str, str]
     always: bool
     """No detect_* markers: the table applies to every report."""
+    say_words: frozenset[str] = frozenset()
+    """Every phrase of ``say``: a text with none of them needs no look at the rows."""
 
 
 def _vendor(entry: dict[str, Any]) -> Vendor:
@@ -91,6 +89,7 @@ def _vendor(entry: dict[str, Any]) -> Vendor:
         fields={str(k).lower(): str(v) for k, v in (entry.get("fields") or {}).items()},
         state={str(k): str(v) for k, v in (entry.get("state") or {}).items()},
         always=not any(entry.get(k) for k in ("detect_from", "detect_subject", "detect_text", "detect_header")),
+        say_words=frozenset(w for _, row in say for w in row),
     )
 
 
@@ -108,30 +107,39 @@ def _say_index() -> PhraseIndex:
     return PhraseIndex((w, w) for w in words)
 
 
-def vendors_of(mail: Mail) -> tuple[Vendor, ...]:
-    """The vendor tables that apply to this report."""
-    sender = mail.from_.lower()
-    subject = mail.subject.lower()
-    text: str | None = None
-    names = mail.header_names()
-    out: list[Vendor] = []
-    for v in vendors():
-        if v.always:
-            out.append(v)
-            continue
-        if any(f in sender for f in v.detect_from) or any(s in subject for s in v.detect_subject):
-            out.append(v)
-            continue
-        if v.detect_header and any(n in names and (not want or want in mail.header(n).lower())
-                                   for n, want in v.detect_header):
-            out.append(v)
-            continue
-        if v.detect_text:
-            if text is None:
-                text = _norm(mail.text[:DETECT_TEXT])
-            if any(t in text for t in v.detect_text):
-                out.append(v)
-    return tuple(out)
+@dataclass(frozen=True, slots=True)
+class _Detection:
+    """Every vendor's detect_* markers as phrase indexes keyed by the vendor's position."""
+
+    senders: PhraseIndex
+    subjects: PhraseIndex
+    texts: PhraseIndex
+    headers: tuple[tuple[int, str, str], ...]
+    always: frozenset[int]
+
+
+@cache
+def _detection() -> _Detection:
+    table = vendors()
+    return _Detection(
+        senders=PhraseIndex((f, str(i)) for i, v in enumerate(table) for f in v.detect_from),
+        subjects=PhraseIndex((f, str(i)) for i, v in enumerate(table) for f in v.detect_subject),
+        texts=PhraseIndex((f, str(i)) for i, v in enumerate(table) for f in v.detect_text),
+        headers=tuple((i, n, want) for i, v in enumerate(table) for n, want in v.detect_header),
+        always=frozenset(i for i, v in enumerate(table) if v.always))
+
+
+def vendors_of(mail: ReportContent) -> tuple[Vendor, ...]:
+    """The vendor tables that apply to this report, in the order of vendors.toml: one pass over the
+    sender, the subject and the start of the text finds every vendor's markers."""
+    d = _detection()
+    hits = {int(k) for k in d.senders.keys_in(mail.from_.lower()) | d.subjects.keys_in(mail.subject.lower())}
+    hits |= d.always
+    if d.headers:
+        names = mail.header_names()
+        hits.update(i for i, n, want in d.headers if n in names and (not want or want in mail.header(n).lower()))
+    hits.update(int(k) for k in d.texts.keys_in(_norm(mail.text[:DETECT_TEXT])))
+    return tuple(v for i, v in enumerate(vendors()) if i in hits)
 
 
 _STATE = re.compile(r"\(state (\d{1,2})\)")
@@ -147,7 +155,7 @@ def vendor_verdict(applicable: tuple[Vendor, ...], diagnostic: str, status: str 
             found = v.fields.get(value.split()[0] if value.split() else value)
             if found:
                 return found
-        if said:
+        if said and not said.isdisjoint(v.say_words):
             for reason, words in v.say:
                 if all(w in said for w in words):
                     return reason
@@ -214,7 +222,7 @@ def rhost_verdict(rhost: str, domain: str, diagnostic: str, status: str | None,
         return None
     head = diagnostic[:MAX_TEXT]
     t = _norm(head)
-    said: set[str] | None = None
+    said: frozenset[str] | None = None
     for host in remote_hosts():
         if not host.serves(rhost, domain, t):
             continue

@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from gateway.bounces.phrases import PhraseIndex
-from gateway.datafiles import PACKAGE, DataFilesError, check_bounce_wording, shipped_bounce_wording
+from gateway.datafiles import shipped_bounce_wording
 
-# The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise.
+# The wording folder in use: the shipped one unless [bounces] wording_dir says otherwise (set by
+# gateway.bounces.wording.use_wording_dir, which also drops what was read from the old one).
 POLICY_DIR = shipped_bounce_wording()
 
 STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
@@ -38,30 +39,10 @@ PSEUDO_STATUS = {
 }
 
 
-def use_wording_dir(folder: Path) -> None:
-    """Read the bounce wording (these rules, Amazon's notices, DSN markers, vendor hints) from
-    ``folder`` from now on; the next parse reads the files afresh."""
-    global POLICY_DIR
-    from gateway.bounces import amazon, markers, providers
-
-    POLICY_DIR = folder
-    for cached in (rules, amazon.rules, markers.markers, providers.vendors, providers._say_index,
-                   providers.remote_hosts):
-        cached.cache_clear()
-
-
-def load_all() -> None:
-    """Read every wording file now (start-up), so a broken one fails here, not as "not-bounce"."""
-    from gateway.bounces import amazon, markers, providers
-
-    rules()
-    amazon.rules()
-    markers.markers()
-    providers.vendors()
-    providers.remote_hosts()
-
-
+@lru_cache(maxsize=64)
 def _norm(text: str) -> str:
+    """Lower-cased, white space runs as one space (the same diagnostic is asked about in turn by the
+    vendor, remote-host and class verdicts: the last few are kept)."""
     return " ".join(text.lower().split())
 
 
@@ -74,23 +55,37 @@ class Wording:
     ordered: tuple[tuple[str, ...], ...] = ()
     unless: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = ()
+    word_key: str = ""
+    """Its key in the rules' phrase index for ``words`` (``w:NAME``), for ``unless`` (``u:NAME``) and
+    for each fragment of each ordered entry (``o:NAME:I:J``), made once when the rules are read."""
+    unless_key: str = ""
+    fragment_keys: tuple[tuple[str, ...], ...] = ()
+    saying_keys: frozenset[str] = frozenset()
+    """``word_key`` and every fragment key: a text whose index hits include none of them can only
+    say this wording through a pattern."""
 
-    def says(self, t: str, found: set[str] | None = None) -> bool:
+    def says(self, t: str, found: set[str] | frozenset[str] | None = None) -> bool:
         """Whether normalised text ``t`` carries this wording; ``found`` is what the rules' phrase
-        index found in ``t`` (see ``ReasonRules.index``), saving a substring scan per phrase."""
+        index found in ``t`` (see ``ReasonRules.index``), saving a substring scan per phrase; an
+        ordered entry is followed through ``t`` only when every one of its fragments was found."""
         if found is None:
             if self.unless and any(u in t for u in self.unless):
                 return False
             if any(w in t for w in self.words):
                 return True
+            entries: range | list[int] = range(len(self.ordered))
         else:
-            if self.unless and f"u:{self.name}" in found:
+            if found.isdisjoint(self.saying_keys):
+                return bool(self.patterns) and not (self.unless and self.unless_key in found) and any(
+                    p.search(t) for p in self.patterns)
+            if self.unless and self.unless_key in found:
                 return False
-            if f"w:{self.name}" in found:
+            if self.word_key in found:
                 return True
-        for fragments in self.ordered:
+            entries = [i for i, keys in enumerate(self.fragment_keys) if all(k in found for k in keys)]
+        for i in entries:
             pos = 0
-            for f in fragments:
+            for f in self.ordered[i]:
                 pos = t.find(f, pos)
                 if pos < 0:
                     break
@@ -132,6 +127,15 @@ class ReasonRules:
     tentative: frozenset[str]
     vacation: tuple[str, ...]
     status: dict[str, str]
+    owners: dict[str, str]
+    """Index key -> the wording (class name or ``lead:N``) whose words or fragments it stands for."""
+    with_patterns: frozenset[str]
+    """Wordings that can say something through a pattern, whatever the index found."""
+
+    def may_say(self, found: set[str] | frozenset[str]) -> frozenset[str]:
+        """The wordings that can say something in a text whose index hits are ``found``; the others
+        need not be asked (``Wording.says`` would answer False)."""
+        return self.with_patterns.union(self.owners[k] for k in found if k in self.owners)
 
 
 def _strs(value: Any) -> tuple[str, ...]:
@@ -139,10 +143,14 @@ def _strs(value: Any) -> tuple[str, ...]:
 
 
 def _wording(name: str, entry: dict[str, Any]) -> Wording:
+    ordered = tuple(tuple(f.lower() for f in _strs(o)) for o in entry.get("ordered", []))
+    fragment_keys = tuple(tuple(f"o:{name}:{i}:{j}" for j in range(len(o))) for i, o in enumerate(ordered))
     return Wording(name=name, words=tuple(_norm(w) if w.strip() else w.lower() for w in _strs(entry.get("words"))),
-                   ordered=tuple(tuple(f.lower() for f in _strs(o)) for o in entry.get("ordered", [])),
-                   unless=tuple(_norm(w) for w in _strs(entry.get("unless_words"))),
-                   patterns=tuple(re.compile(p, re.I) for p in _strs(entry.get("patterns"))))
+                   ordered=ordered, unless=tuple(_norm(w) for w in _strs(entry.get("unless_words"))),
+                   patterns=tuple(re.compile(p, re.I) for p in _strs(entry.get("patterns"))),
+                   word_key=f"w:{name}", unless_key=f"u:{name}",
+                   fragment_keys=fragment_keys,
+                   saying_keys=frozenset({f"w:{name}", *(k for keys in fragment_keys for k in keys)}))
 
 
 _CONDITION_FIELDS = frozenset(Condition.__dataclass_fields__)
@@ -167,13 +175,18 @@ def load_rules(path: Path) -> ReasonRules:
             raise ValueError(f"{path}: precedence names {name!r}, which has no [class.{name}] table")
     lead = tuple(_wording(f"lead:{i}", e) for i, e in enumerate(data.get("lead", [])))
     lead_names = tuple(str(e["name"]) for e in data.get("lead", []))
-    index = PhraseIndex([(w, f"w:{c.name}") for c in (*classes.values(), *lead) for w in c.words]
-                        + [(u, f"u:{c.name}") for c in (*classes.values(), *lead) for u in c.unless])
+    every = (*classes.values(), *lead)
+    index = PhraseIndex([(w, c.word_key) for c in every for w in c.words]
+                        + [(u, c.unless_key) for c in every for u in c.unless]
+                        + [(f, key) for c in every for o, keys in zip(c.ordered, c.fragment_keys, strict=True)
+                           for f, key in zip(o, keys, strict=True)])
     return ReasonRules(index=index, classes=classes, conditions=conditions, lead=lead, lead_names=lead_names,
                        decide=_strs(prec["decide"]), wording=_strs(prec["wording"]),
                        tentative=frozenset(_strs(prec["tentative"])),
                        vacation=tuple(_norm(v) for v in _strs(prec.get("vacation"))),
-                       status={str(k): str(v) for k, v in data["status"].items()})
+                       status={str(k): str(v) for k, v in data["status"].items()},
+                       owners={k: c.name for c in every for k in c.saying_keys},
+                       with_patterns=frozenset(c.name for c in every if c.patterns))
 
 
 @cache
@@ -214,18 +227,20 @@ def find_reply(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+# Each pattern with a piece of text every match of it contains: a pattern is only tried on a text
+# that has its piece (most diagnostics name no command, and eleven searches per text added up).
 _COMMANDS = (
-    re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo)", re.I),
-    re.compile(r"after (rcpt to|mail from|end of data|data|helo|ehlo|initial connection)", re.I),
-    re.compile(r"did not like our (rcpt to|mail from|data|helo|ehlo)", re.I),
-    re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I),
-    re.compile(r"\((rcpt to|mail from|data)\)", re.I),
-    re.compile(r"for (text) command", re.I),
-    re.compile(r"most progress was (rcpt to) response", re.I),
-    re.compile(r"after (rcpt|mail|data|helo|ehlo)(?: to| from)? command", re.I),
-    re.compile(r"\bsmtp:(rcpt|mail|data|helo|ehlo)\b", re.I),
-    re.compile(r"\[(rcpt_to|mail_from|data)\]", re.I),
-    re.compile(r"(unknown recipient or mailbox unavailable) ->", re.I),
+    (re.compile(r"in reply to (?:the )?(rcpt to|mail from|end of data|data|helo|ehlo)", re.I), "in reply to "),
+    (re.compile(r"after (rcpt to|mail from|end of data|data|helo|ehlo|initial connection)", re.I), "after "),
+    (re.compile(r"did not like our (rcpt to|mail from|data|helo|ehlo)", re.I), "did not like our "),
+    (re.compile(r">>> (rcpt to|mail from|data|helo|ehlo)", re.I), ">>> "),
+    (re.compile(r"\((rcpt to|mail from|data)\)", re.I), ")"),
+    (re.compile(r"for (text) command", re.I), "for text command"),
+    (re.compile(r"most progress was (rcpt to) response", re.I), "most progress was rcpt to response"),
+    (re.compile(r"after (rcpt|mail|data|helo|ehlo)(?: to| from)? command", re.I), "after "),
+    (re.compile(r"\bsmtp:(rcpt|mail|data|helo|ehlo)\b", re.I), "smtp:"),
+    (re.compile(r"\[(rcpt_to|mail_from|data)\]", re.I), "]"),
+    (re.compile(r"(unknown recipient or mailbox unavailable) ->", re.I), "unknown recipient or mailbox unavailable ->"),
 )
 _COMMAND_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA", "data": "DATA",
                   "text": "DATA", "helo": "HELO", "ehlo": "EHLO", "initial connection": "CONN",
@@ -236,7 +251,10 @@ _COMMAND_NAMES = {"rcpt to": "RCPT", "mail from": "MAIL", "end of data": "DATA",
 def smtp_command(text: str) -> str | None:
     """The SMTP command the remote server answered with the error, when the report says."""
     text = text[:MAX_TEXT]
-    for pattern in _COMMANDS:
+    lowered = text.lower()
+    for pattern, piece in _COMMANDS:
+        if piece not in lowered:
+            continue
         m = pattern.search(text)
         if m is not None:
             return _COMMAND_NAMES[m.group(1).lower()]
@@ -255,16 +273,19 @@ def reason_from_text(text: str) -> str | None:
         return None
     r = rules()
     found = r.index.keys_in(t)
+    may = r.may_say(found)
+    if not may:
+        return None
     for lead, name in zip(r.lead, r.lead_names, strict=True):
-        if lead.says(t, found):
+        if lead.name in may and lead.says(t, found):
             return name
     for name in (*r.decide, *r.wording):
-        if r.classes[name].says(t, found):
+        if name in may and r.classes[name].says(t, found):
             return name
     return None
 
 
-def _accepts(r: ReasonRules, name: str, t: str, found: set[str], status: str | None, named: str,
+def _accepts(r: ReasonRules, name: str, t: str, found: frozenset[str], status: str | None, named: str,
              reply: str | None, command: str | None, preset: str | None) -> bool:
     """The decide pass's question to one class (``preset``: a vendor's tentative verdict)."""
     c = r.conditions[name]
@@ -312,8 +333,9 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
         return "delivered"
     t = _norm(diagnostic[:MAX_TEXT])
     found = r.index.keys_in(t)
+    may = r.may_say(found)
     for lead, lead_name in zip(r.lead, r.lead_names, strict=True):
-        if lead.says(t, found):
+        if lead.name in may and lead.says(t, found):
             return lead_name
     named = status_class(status)
     reply = find_reply(diagnostic[:MAX_TEXT])
@@ -328,7 +350,7 @@ def classify(status: str | None, diagnostic: str, action: str = "", hint: str | 
     if named and named not in r.tentative and dtype in ("smtp", ""):
         return named
     for name in r.wording:
-        if r.classes[name].says(t, found):
+        if name in may and r.classes[name].says(t, found):
             return name
     if named:
         return named
@@ -365,21 +387,3 @@ def status_for(reason: str, status: str | None, temporary: bool = False) -> str:
     if reason in ("feedback", "vacation"):
         return ""
     return f"{'4' if temporary else '5'}.0.{PSEUDO_STATUS.get(reason, '900')}"
-
-
-def load_bounce_wording(wording_dir: Path | None) -> Path:
-    """Check, select and read the bounce wording now; ``DataFilesError`` naming the file otherwise."""
-    import re
-    import tomllib
-
-    folder = check_bounce_wording(wording_dir)
-    if folder != POLICY_DIR:
-        use_wording_dir(folder)
-    try:
-        load_all()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError,
-            re.error) as exc:
-        setting = "bounces.wording_dir" if wording_dir is not None else f"the installed {PACKAGE} package data"
-        raise DataFilesError(f"{setting}: bounce wording in {folder} cannot be read: "
-                             f"{type(exc).__name__}: {exc}") from None
-    return folder

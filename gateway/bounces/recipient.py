@@ -7,7 +7,8 @@ classes with the vendor's tentative verdict as a starting point.
 
 from __future__ import annotations
 
-from gateway.bounces import providers, reasons
+import gateway.bounces.providers as providers
+import gateway.bounces.reasons as reasons
 from gateway.bounces.report import BouncedRecipient
 
 

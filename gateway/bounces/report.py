@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# Recipients read from one report at most: an SMTP transaction carries a few hundred (RFC 5321 asks
+# servers to accept 100); past this the report is hostile or broken, and reading on costs time.
+MAX_RECIPIENTS = 1000
+
 Kind = Literal["amazon-optout", "amazon-notice", "dsn", "delay", "not-bounce"]
 """``delay``: a report whose every recipient is only delayed (still being retried): nothing failed."""
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 
-from gateway.bounces import providers, reasons
+import gateway.bounces.providers as providers
+import gateway.bounces.reasons as reasons
 from gateway.bounces.addresses import ADDR as _ADDR
 from gateway.bounces.addresses import ADDRESS_RE
 from gateway.bounces.markers import is_delay, looks_like_report, markers
-from gateway.bounces.message import Mail, message_ids_in
 from gateway.bounces.recipient import make_recipient
-from gateway.bounces.report import BouncedRecipient
+from gateway.bounces.report import MAX_RECIPIENTS, BouncedRecipient
+from gateway.message.report import ReportContent, message_ids_in
 
 # A line that names a failed recipient: the address leads the line (after quotes, brackets, bullets,
 # or a short label such as "Recipient:" or "RCPT TO:").
@@ -41,7 +42,7 @@ _QMAIL_LEAD = re.compile(r"^<" + _ADDR + r">:[ \t]*$", re.M)
 _TRANSCRIPT_RCPT = re.compile(r"RCPT TO:\s*<(" + _ADDR + r")>", re.I)
 
 
-def _senders(mail: Mail) -> set[str]:
+def _senders(mail: ReportContent) -> set[str]:
     out: set[str] = set()
     for v in (mail.from_, mail.to, mail.header("Return-Path") or "",
               mail.header("Reply-To") or "", mail.header("Sender") or ""):
@@ -77,14 +78,14 @@ def error_region(text: str) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def regions_of(mail: Mail) -> tuple[str, str]:
+def regions_of(mail: ReportContent) -> tuple[str, str]:
     """``error_region`` of the mail's text, computed once per mail."""
     if mail.regions is None:
         mail.regions = error_region(mail.text)
     return mail.regions
 
 
-def quoted_message_ids(mail: Mail) -> list[str]:
+def quoted_message_ids(mail: ReportContent) -> list[str]:
     _, original = regions_of(mail)
     out: list[str] = []
     for line in original.splitlines():
@@ -129,6 +130,8 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
         if addr in exclude:
             continue
         found.append((i, addr, rest))
+        if len(found) >= MAX_RECIPIENTS:
+            break
     out: dict[str, str] = {}
     for n, (i, addr, _rest) in enumerate(found):
         end = found[n + 1][0] if n + 1 < len(found) else min(len(lines), i + 12)
@@ -148,7 +151,7 @@ def _recipient_blocks(region: str, exclude: set[str]) -> list[tuple[str, str]]:
     return list(out.items())
 
 
-def text_diagnostics(mail: Mail) -> dict[str, str]:
+def text_diagnostics(mail: ReportContent) -> dict[str, str]:
     region, _ = regions_of(mail)
     return dict(_recipient_blocks(region, set()))
 
@@ -158,7 +161,7 @@ def _has_words(text: str, address: str) -> bool:
     return any(ch.isalnum() for ch in text.replace(address, "").replace(address.upper(), ""))
 
 
-def parse_text(mail: Mail) -> tuple[BouncedRecipient, ...] | None:
+def parse_text(mail: ReportContent) -> tuple[BouncedRecipient, ...] | None:
     if not looks_like_report(mail):
         return None
     region, _ = regions_of(mail)

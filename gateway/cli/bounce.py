@@ -81,7 +81,7 @@ def summary_text(report: BounceReport) -> str:
 
 def wording_ready(command: str, wording_dir: Path | None) -> bool:
     """Load the bounce wording up front: a missing folder is an error, not every message "not-bounce"."""
-    from gateway.bounces.reasons import load_bounce_wording
+    from gateway.bounces.wording import load_bounce_wording
     from gateway.datafiles import DataFilesError
 
     try:

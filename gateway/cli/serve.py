@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(config.log.format, config.log.level)
     from gateway import preflight
-    from gateway.bounces.reasons import load_bounce_wording
+    from gateway.bounces.wording import load_bounce_wording
     from gateway.datafiles import DataFilesError
 
     # What config check finds, as this user; the rule packs load in start() (PolicyLoadError).

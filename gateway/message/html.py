@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 from urllib.parse import urlsplit
 
 import regex
@@ -65,8 +66,22 @@ def _image(src: str, style: str, width_attr: str | None, height_attr: str | None
     return Image(src=src, host=host_of(src) if remote else "", width=width, height=height, linked_to=linked)
 
 
+_CSS_URL = re.compile(r"""(?i)url\(\s*(?:&quot;|["']?)\s*((?:https?:)?//[^"')\s]+)""")
+
+
+def _css_images(css: str, out: MessageContent) -> None:
+    """Remote images a style loads (``background-image: url(...)``, also in ``<style>`` blocks):
+    they report an opening as a tracking pixel does."""
+    for m in _CSS_URL.finditer(css):
+        src = strip_invisible(m.group(1).replace("&amp;", "&"))
+        out.images.append(Image(src=src, host=host_of(src), width=None, height=None, linked_to=None))
+
+
 def _read_style(style: str, out: MessageContent) -> int:
     """Emphasis count of one inline style, and its colours and font sizes."""
+    if "url(" in style or "URL(" in style:
+        _css_images(style, out)
+    style = style.lower()
     if "color" in style:
         for m in _COLOR.finditer(style):
             out.html_colors.add(m.group(1).strip())
@@ -108,10 +123,22 @@ _TAG = regex.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
                    "track", "wbr", "p", "li", "td", "tr", "th", "option", "dt", "dd"})
 """Void elements, and elements whose end tag the parser implies (they never nest unbounded)."""
+# The tags that change the nesting depth: _TAG's matches other than void or self-closing ones ("/"
+# for an end tag, "" for a start tag).
+# (re, not regex: several times faster on this pattern.)
+_NESTING = re.compile(r"(?i)<(/?)(?!(?:" + "|".join(sorted(_VOID)) + r")(?![A-Za-z0-9:-]))"
+                      r"[A-Za-z][A-Za-z0-9:-]*(?:[^>]*?[^/>])?>")
+_NESTING_STRICT = re.compile(r"(?i)<(/?)(?!(?:" + "|".join(sorted(_VOID)) + r")(?![A-Za-z0-9:-]))"
+                             r"[A-Za-z][A-Za-z0-9:-]*[^>]*>")
 
 
-def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
-    """The part of ``html`` within the limits; what is cut is recorded as a problem."""
+def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits, strict: bool = False) -> str:
+    """The part of ``html`` within the limits; what is cut is recorded as a problem.
+
+    ``strict``: count a self-closing ``<div/>`` as the open element the HTML parser makes of it
+    (outside SVG and MathML the slash means nothing), so that a flood of them is cut too; this
+    over-counts real mail's empty ``<div/>``s, so it is for readers that lose nothing by reading
+    less (reports), not for the policy's reading."""
     if len(html) > limits.max_chars:
         html = html[: limits.max_chars]
         out.problems.append(f"HTML longer than {limits.max_chars} characters: the rest was not read")
@@ -119,25 +146,30 @@ def _bounded_html(html: str, out: MessageContent, limits: HtmlLimits) -> str:
     tags = html.count("<")
     if tags <= limits.depth_scan_from:
         return html
+    # Where reading stops: at the first tag past max_tags, or at the first opening tag past
+    # max_depth, whichever comes first. Both found by regular expressions scanning at C speed; only
+    # the running depth is a Python loop, over the nesting tags alone.
+    too_many = next(islice(_TAG.finditer(html), limits.max_tags, None), None) if tags > limits.max_tags else None
+    too_deep: int | None = None
     depth = 0
-    seen = 0
-    for m in _TAG.finditer(html):
-        seen += 1
-        if seen > limits.max_tags:
-            out.problems.append(f"HTML with more than {limits.max_tags} elements: the rest was not read")
-            out.truncated = True
-            return html[: m.start()]
-        name = m.group(2).lower()
-        if name in _VOID or m.group(3):
-            continue
-        if m.group(1):
-            depth = max(0, depth - 1)
+    nesting = _NESTING_STRICT if strict else _NESTING
+    for index, slash in enumerate(nesting.findall(html, 0, too_many.start() if too_many else len(html))):
+        if slash:
+            depth = depth - 1 if depth else 0
             continue
         depth += 1
         if depth > limits.max_depth:
-            out.problems.append(f"HTML nested deeper than {limits.max_depth} elements: the rest was not read")
-            out.truncated = True
-            return html[: m.start()]
+            too_deep = index
+            break
+    if too_deep is not None:
+        m = next(islice(nesting.finditer(html), too_deep, None))
+        out.problems.append(f"HTML nested deeper than {limits.max_depth} elements: the rest was not read")
+        out.truncated = True
+        return html[: m.start()]
+    if too_many is not None:
+        out.problems.append(f"HTML with more than {limits.max_tags} elements: the rest was not read")
+        out.truncated = True
+        return html[: too_many.start()]
     return html
 
 
@@ -157,7 +189,11 @@ def _glued(node: LexborNode) -> bool:
 
 def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> None:
     """Text, links, images and formatting of an HTML body, in one pass over the parsed tree."""
-    tree = LexborHTMLParser(_bounded_html(html, out, limits))
+    html = _bounded_html(html, out, limits)
+    if "url(" in html:  # CSS in <style> blocks, stripped below with the other non-text elements
+        for block in re.finditer(r"(?is)<style\b[^>]*>(.*?)</style>", html):
+            _css_images(block.group(1), out)
+    tree = LexborHTMLParser(html)
     tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
     formatting = 0
     glued: list[LexborNode] = []
@@ -194,7 +230,7 @@ def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) 
                                     linked_to=None))
         style = attrs.get("style")
         if style:
-            formatting += _read_style(style.lower(), out)
+            formatting += _read_style(style, out)
     out.html_formatting += formatting
     if glued:
         for node in glued:
@@ -236,3 +272,25 @@ def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) 
                 node.decompose()
     own = (body.text(deep=True, separator="\n", strip=False) if body is not None and doomed else text)
     out.html_own_text = (out.html_own_text + "\n\n" + own) if out.html_own_text else own
+
+
+# Where a line ends in a report's HTML: before a line break and before the end tag of a block (what
+# a browser shows on a line of its own). A line break is put into the source there, so the parsed
+# text carries it without a walk over the element tree.
+_NOT_TEXT = ("script", "style", "head", "title", "template", "noscript")
+_LINE_END = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|/table|/ul|/ol|/blockquote|/pre|hr)\b", re.I)
+
+
+def html_lines(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> str:
+    """The text of an HTML body with a line break after every block and line-break element and none
+    between inline ones (what a reader of machine-written reports splits into lines), within the
+    same limits as ``read_html``; scripts, styles and the head are not text."""
+    html = _bounded_html(html, out, limits, strict=True)
+    lowered = html.lower()
+    tree = LexborHTMLParser(_LINE_END.sub("\n\\g<0>", html))
+    # strip_tags costs a tree query per name: only for the elements the source has.
+    present = [tag for tag in _NOT_TEXT if f"<{tag}" in lowered]
+    if present:
+        tree.strip_tags(present)
+    body = tree.body or tree.root
+    return body.text(deep=True, separator="", strip=False) if body is not None else ""

@@ -6,12 +6,14 @@ import binascii
 import email.header
 import email.message
 import email.utils
+import re
+from collections.abc import Iterator
 
 import regex
 
 from gateway.message.attachments import classify_attachment
 from gateway.message.html import host_of, read_html
-from gateway.message.model import Attachment, Link, MessageContent
+from gateway.message.model import Attachment, Link, MessageContent, Part
 from gateway.message.text import addresses_in, decode_bytes, decode_header_value, strip_invisible
 
 # --------------------------------------------------------------------------------------------------
@@ -25,9 +27,10 @@ _LOGICAL_LINE = regex.compile(r"\r?\n(?![ \t])")
 _HEADER_FOLD = regex.compile(r"\r?\n(?=[ \t])")
 
 
-def parse_headers(head: bytes) -> email.message.Message:
+def parse_headers(head: bytes, only: frozenset[str] | None = None) -> email.message.Message:
     """A header block as a compat32 Message (what the stdlib parser gives, without its per-line
-    feed machinery). Lines without a colon are skipped; raw 8-bit bytes survive as surrogates."""
+    feed machinery). Lines without a colon are skipped; raw 8-bit bytes survive as surrogates.
+    ``only`` (lower-case names): keep just those headers, for a reader that needs a few of many."""
     msg = email.message.Message()
     text = head.decode("ascii", "surrogateescape")
     for line in _LOGICAL_LINE.split(text):
@@ -35,7 +38,13 @@ def parse_headers(head: bytes) -> email.message.Message:
         name = name.strip()
         if not colon or not name or " " in name or "\t" in name:
             continue
-        msg[name] = _HEADER_FOLD.sub("", value).lstrip(" \t").rstrip("\r\n")
+        if only is not None and name.lower() not in only:
+            continue
+        if "\n" in value:
+            value = _HEADER_FOLD.sub("", value)
+        # set_raw is what the stdlib parser stores with (compat32 keeps values as they are and has
+        # no header count limits), without __setitem__'s policy calls per header.
+        msg.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
     return msg
 _BLANK_LINE = regex.compile(rb"\r?\n\r?\n")
 _NOT_BASE64 = regex.compile(rb"[^A-Za-z0-9+/]")
@@ -106,7 +115,25 @@ def _split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
     return parts
 
 
+# A header value whose parameters need none of get_param's machinery: no quoted ";", no escapes,
+# comments, RFC 2231 parts or angle brackets, no "=" before the first ";", tokens without spaces.
+_PLAIN_PARAMS = re.compile(r'[^;"\\()<>*\'=]*(?:;[ \t]*[A-Za-z0-9_.-]+[ \t]*=[ \t]*'
+                           r'(?:"[^"\\;<>*]*"|[^;"\\\s()<>*\']*)[ \t]*)*;?[ \t]*')
+
+
 def _param(headers: email.message.Message, name: str, header: str = "content-type") -> str:
+    raw = headers.get(header)
+    if raw is None:
+        return ""
+    if isinstance(raw, str) and _PLAIN_PARAMS.fullmatch(raw):
+        # What get_param returns for such a value (the stdlib re-parses the whole header on
+        # every call): the first parameter of that name, without its quotes.
+        for piece in raw.split(";")[1:]:
+            key, eq, given = piece.partition("=")
+            if eq and key.strip().lower() == name:
+                given = given.strip()
+                return given[1:-1] if len(given) > 1 and given[0] == given[-1] == '"' else given
+        return ""
     try:
         value = headers.get_param(name, header=header)
     except Exception:
@@ -124,8 +151,17 @@ def _filename(headers: email.message.Message) -> str:
     return decode_header_value(name) if name else ""
 
 
-def _walk(headers: email.message.Message, body: bytes, out: MessageContent, depth: int,
-          counter: list[int]) -> None:
+def walk_parts(headers: email.message.Message, body: bytes, out: MessageContent, depth: int = 0,
+               counter: list[int] | None = None) -> Iterator[Part]:
+    """The leaves of a MIME tree in document order, each with its transfer encoding undone.
+
+    Work is bounded: past ``_MAX_DEPTH`` levels or ``_MAX_PARTS`` parts (``counter`` counts them,
+    shared by the caller across nested messages) the rest is not read and ``out`` says so. A
+    multipart whose boundary is missing or never found is one leaf, its body as it was written (its
+    content type stays multipart/...). message/* parts are leaves: callers decide whether to read
+    the message inside (split it with ``split_head`` and walk it with the same counter).
+    """
+    counter = counter if counter is not None else [0]
     counter[0] += 1
     if depth > _MAX_DEPTH or counter[0] > _MAX_PARTS:
         if not out.truncated:
@@ -136,22 +172,55 @@ def _walk(headers: email.message.Message, body: bytes, out: MessageContent, dept
         ctype = headers.get_content_type()
     except Exception:
         ctype = "text/plain"
-    maintype = ctype.split("/", 1)[0]
-    if maintype == "multipart":
+    if ctype.startswith("multipart/"):
         boundary = _param(headers, "boundary")
         segments = _split_multipart(body, boundary.encode("utf-8", "surrogateescape")) if boundary else []
         if not segments:
             out.problems.append("multipart without parts")
-            if body.strip():
-                out.plain_text += "\n" + decode_bytes(body, "utf-8")
+            yield Part(headers, ctype, body, depth)
             return
         for segment in segments:
+            if counter[0] >= _MAX_PARTS:
+                # What the next part's walk would say, without parsing the headers of every part
+                # left (a message with 20,000 parts spent most of its time here).
+                counter[0] += 1
+                if not out.truncated:
+                    out.problems.append("MIME structure too deep or too many parts")
+                out.truncated = True
+                return
             head, sub_body = _split_head(segment)
-            _walk(parse_headers(head), sub_body, out, depth + 1, counter)
+            yield from walk_parts(parse_headers(head), sub_body, out, depth + 1, counter)
         return
+    yield Part(headers, ctype, _decode_transfer(body, str(headers.get("content-transfer-encoding", "")), out),
+               depth)
+
+
+def part_param(part: Part, name: str) -> str:
+    """A Content-Type parameter of a part (RFC 2231 values collapsed), "" when absent."""
+    return _param(part.headers, name)
+
+
+def split_head(raw: bytes, only: frozenset[str] | None = None) -> tuple[email.message.Message, bytes]:
+    """A message's parsed header block (``only``: see ``parse_headers``) and its body."""
+    head, body = _split_head(raw)
+    return parse_headers(head, only), body
+
+
+def _walk(headers: email.message.Message, body: bytes, out: MessageContent, depth: int,
+          counter: list[int]) -> None:
+    for part in walk_parts(headers, body, out, depth, counter):
+        _read_part(part, out)
+
+
+def _read_part(part: Part, out: MessageContent) -> None:
+    headers, ctype, data = part.headers, part.content_type, part.data
+    if ctype.startswith("multipart/"):  # no parts found: read as text
+        if data.strip():
+            out.plain_text += "\n" + decode_bytes(data, "utf-8")
+        return
+    maintype = ctype.split("/", 1)[0]
     filename = _filename(headers)
     disposition = str(headers.get("content-disposition", "")).split(";", 1)[0].strip().lower()
-    data = _decode_transfer(body, str(headers.get("content-transfer-encoding", "")), out)
     if maintype == "message":
         out.attachments.append(Attachment(filename=filename or "message.eml", declared_type=ctype,
                                           sniffed_type="message/rfc822", size=len(data), kind="other"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.message
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,6 +48,18 @@ class Attachment:
     size: int
     """Decoded size in bytes."""
     kind: AttachmentKind
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One leaf of a message's MIME tree (see ``mime.walk_parts``)."""
+
+    headers: email.message.Message
+    content_type: str
+    """Lower-cased type/subtype; text/plain where the header is missing or broken."""
+    data: bytes
+    """The body with its Content-Transfer-Encoding undone (as written for an unsplittable multipart)."""
+    depth: int
 
 
 @dataclass(slots=True)

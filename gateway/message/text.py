@@ -49,25 +49,30 @@ _PUNCTUATION = (
     + [chr(c) for c in range(0x2500, 0x2600)] + [chr(c) for c in range(0x3001, 0x3040)]
     + ["\u00d7", "\u00f7", "\u30fb", "\uff5e"]
 )
-_FOLD = str.maketrans({**{ch: " " for ch in _PUNCTUATION}, **_LOOKALIKE_MAP})
+# Arabic short vowels, tanween, shadda, sukun, the dagger alif and the tatweel (kashida) are optional
+# in writing: "شكراً" and "شكرا" are one word. Dropped, like the invisible characters.
+_ARABIC_MARKS = [chr(c) for c in range(0x064B, 0x0660)] + ["\u0670", "\u0640"]
+_FOLD = str.maketrans({**{ch: " " for ch in _PUNCTUATION}, **_LOOKALIKE_MAP, **dict.fromkeys(_ARABIC_MARKS)})
 
 
 def strip_invisible(text: str) -> str:
     """Invisible characters removed and NFKC applied: still readable, for links and addresses."""
     if text.isascii():
         return text
-    try:
-        text.encode("cp1252")  # the only invisible character cp1252 has is the soft hyphen
-    except UnicodeEncodeError:
-        return unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
-    return unicodedata.normalize("NFKC", text.replace("\u00ad", ""))
+    for codec in ("latin-1", "cp1252"):  # latin-1 first: its encoder is a copy, cp1252's a table walk
+        try:
+            text.encode(codec)  # the only invisible character either has is the soft hyphen
+        except UnicodeEncodeError:
+            continue
+        return unicodedata.normalize("NFKC", text.replace("\u00ad", ""))
+    return unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
 
 
 def _fold_any(text: str) -> str:
     return strip_invisible(text).translate(_FOLD).casefold()
 
 
-def _byte_fold_table() -> tuple[bytes, bytes, dict[str, str]]:
+def _byte_fold_table(codec: str) -> tuple[bytes, bytes, dict[str, str]]:
     """The folding of every cp1252 character as one byte table: most European mail is cp1252
     text, and bytes.translate runs at memory speed where str.translate with a dict looks up
     every character. Characters whose folding is not one Latin-1 character keep their byte and
@@ -77,7 +82,7 @@ def _byte_fold_table() -> tuple[bytes, bytes, dict[str, str]]:
     after: dict[str, str] = {}
     for b in range(256):
         try:
-            ch = bytes([b]).decode("cp1252")
+            ch = bytes([b]).decode(codec)
         except UnicodeDecodeError:
             continue
         folded = _fold_any(ch)
@@ -91,20 +96,24 @@ def _byte_fold_table() -> tuple[bytes, bytes, dict[str, str]]:
     return bytes(table), bytes(delete), after
 
 
-_BYTE_FOLD, _BYTE_DELETE, _BYTE_AFTER = _byte_fold_table()
+_BYTE_TABLES = {codec: _byte_fold_table(codec) for codec in ("latin-1", "cp1252")}
+"""Latin-1 first (most German, French, Spanish ... mail; its encoder is a plain copy), then cp1252
+(adds €, typographic quotes and dashes)."""
 
 
 def fold(text: str) -> str:
     """NFKC, look-alikes, invisible characters, casefold, punctuation to spaces (not collapsed)."""
-    try:
-        raw = text.encode("cp1252")
-    except UnicodeEncodeError:
-        return _fold_any(text)
-    folded = raw.translate(_BYTE_FOLD, _BYTE_DELETE).decode("latin-1")
-    for ch, replacement in _BYTE_AFTER.items():
-        if ch in folded:
-            folded = folded.replace(ch, replacement)
-    return folded
+    for codec, (table, delete, after) in _BYTE_TABLES.items():
+        try:
+            raw = text.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        folded = raw.translate(table, delete).decode("latin-1")
+        for ch, replacement in after.items():
+            if ch in folded:
+                folded = folded.replace(ch, replacement)
+        return folded
+    return _fold_any(text)
 
 
 def normalize(text: str) -> str:

@@ -111,6 +111,20 @@ class PolicyEngine:
             for j, ev in enumerate(purpose.evidence):
                 self._index_matcher((_purpose_index(p), j), ev.matcher, None)
         self._index.build()
+        # Rules and purpose evidence that only read phrases are decided without running them when
+        # none of their (first) phrases occur: most rules, for most messages.
+        self._rule_gates = tuple(self._gate([((i, j), m) for j, m in enumerate(rule.matchers)])
+                                 for i, rule in enumerate(self.rules))
+        self._evidence_gates = tuple(tuple(self._gate([((_purpose_index(p), j), ev.matcher)])
+                                           for j, ev in enumerate(purpose.evidence))
+                                     for p, purpose in enumerate(self.purposes))
+
+    def _gate(self, matchers: Sequence[tuple[tuple[int, int], Matcher]]) -> frozenset[int] | None:
+        """The phrase ids without which none of ``matchers`` can hit; None when one of them reads
+        more than phrases (a check, a regex)."""
+        if any(m.type not in ("phrases", "near", "only") for _, m in matchers):
+            return None
+        return self._index.pids_of([(key[0], key[1], 0) for key, _ in matchers])
 
     def _index_matcher(self, key: tuple[int, int], matcher: Matcher, languages: frozenset[str] | None) -> None:
         for slot, plist in enumerate((matcher.phrases, matcher.second, matcher.unless)):
@@ -142,9 +156,14 @@ class PolicyEngine:
         return self.keywords.get(marketplace or "", self.fallback_keyword)
 
     def evaluate(self, raw: bytes, recipients: Sequence[MarketplaceRecipient],
-                 state: PolicyState | None = None) -> Verdict:
+                 state: PolicyState | None = None, *, content: MessageContent | None = None) -> Verdict:
+        """The verdict for ``raw``. ``content``: the message as ``gateway.message.read_message``
+        already read it (parse once: the pipeline shares one reading between the policy, order
+        ids and records); it must be the reading of these very bytes. The engine does not change
+        it, except for caching derived text on it (``body_text``)."""
         try:
-            content = read_message(bytes(raw))
+            if content is None:
+                content = read_message(bytes(raw))
         except Exception as exc:  # read_message does not raise; this is the last line of defence
             return Verdict(action=Action.QUARANTINE,
                            hits=(Hit("engine-error", Action.QUARANTINE, "The message could not be read",
@@ -171,10 +190,15 @@ class PolicyEngine:
         """The purpose (permitted ones first when they reach their threshold), every score, whether
         the purpose is critical, and the critical evidence found at all."""
         scores: list[tuple[Purpose, float, list[str]]] = []
+        present = ctx.occurrences.found
         for p, purpose in enumerate(self.purposes):
             total = 0.0
             labels: list[str] = []
+            gates = self._evidence_gates[p]
             for j, ev in enumerate(purpose.evidence):
+                gate = gates[j]
+                if gate is not None and present.isdisjoint(gate):
+                    continue
                 try:
                     found = self._run_matcher((_purpose_index(p), j), ev.matcher, ctx)
                 except Exception:
@@ -223,7 +247,7 @@ class PolicyEngine:
             keyword_pattern=self._keyword_patterns.get(marketplace, self._fallback_pattern),
             keyword_patterns=self._all_keyword_patterns, allow_domains=self.allow_domains,
             masked_subject=mask_order_ids(strip_invisible(subject)),
-            masked_text=strip_invisible(own_text),
+            masked_text=mask_order_ids(strip_invisible(own_text)),
             language=detected.language, language_percent=detected.percent,
         )
         ctx.occurrences = self._index.scan(doc, stem_languages)
@@ -236,10 +260,15 @@ class PolicyEngine:
         misses: list[str] = []
         limit_rules: dict[str, str] = {}  # counter tag -> the rule that set its limit
         score = 0.0
+        present = ctx.occurrences.found
         for i, rule in enumerate(self.rules):
             if rule.marketplaces is not None and marketplace not in rule.marketplaces:
                 continue
             if (rule.applies_to == "proactive" and reply) or (rule.applies_to == "reply" and not reply):
+                continue
+            gate = self._rule_gates[i]
+            if gate is not None and present.isdisjoint(gate):
+                misses.append(rule.id)
                 continue
             limits_before = set(ctx.limits)
             try:

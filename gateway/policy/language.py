@@ -8,6 +8,7 @@ text; a text too short or too mixed to say gives no language, and then nothing i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pycld2
@@ -38,8 +39,21 @@ class Detected:
 _CODES = {"iw": "he", "zh-Hant": "zh"}
 
 
+_SIGNATURE = re.compile(r"\n-- ?\r?\n")
+
+
+def _without_signature(text: str) -> str:
+    """The text before the signature separator ("-- " on a line of its own): a legal footer with
+    place and company names ("Donostia", "Gipuzkoa") says where the seller is, not which language
+    the message is written in, and can make CLD2 call a clear text unreliable."""
+    m = _SIGNATURE.search(text, 0, SAMPLE_CHARS + 200)
+    if m is None or m.start() < MIN_LETTERS * 2:
+        return text
+    return text[: m.start()]
+
+
 def detect(text: str) -> Detected:
-    sample = text[:SAMPLE_CHARS]
+    sample = _without_signature(text)[:SAMPLE_CHARS]
     if len(sample) < MIN_LETTERS or (len(sample.split(None, 8)) < 8 and sample.isascii()):
         return Detected(None)  # too short to tell (scripts without spaces are judged by length)
     try:

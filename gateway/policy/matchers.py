@@ -23,7 +23,14 @@ import regex
 
 from gateway.policy.content import Link, MessageContent, normalize
 from gateway.policy.state import PolicyState
-from gateway.policy.stems import COMPOUNDING, MIN_COMPOUND_HEAD, has_stemmer, japanese_stem, stem_words
+from gateway.policy.stems import (
+    COMPOUNDING,
+    MIN_COMPOUND_HEAD,
+    has_stemmer,
+    japanese_stem,
+    japanese_variants,
+    stem_words,
+)
 
 if TYPE_CHECKING:
     from gateway.classify import MarketplaceRecipient
@@ -75,20 +82,48 @@ def _item_spans(source: str, text: str, body_start: int) -> list[tuple[int, int]
     return spans
 
 
-@dataclass(slots=True)
 class StemView:
-    """The document's words replaced by their stems in one language, with the way back: where
-    each word starts in the stemmed text and in the normalised text."""
+    """The document's words replaced by their stems in one language, with the way back to the
+    normalised text. A hit's word is found by counting the spaces before it (a C loop); where
+    that word starts in the normalised text is its start in the stem text plus how much longer
+    the words before it are than their stems (one running sum, made on the first hit only)."""
 
-    text: str
-    words: list[str]
-    stem_starts: list[int]
-    word_starts: list[int]
+    __slots__ = ("_longer", "stems", "text", "words")
+
+    def __init__(self, words: list[str], stems: list[str]) -> None:
+        self.words = words
+        self.stems = stems
+        self.text = " " + " ".join(stems) + " "
+        self._longer: list[int] | None = None
+
+    def spans_in_document(self, ends: list[int], first: int, last: int) -> list[tuple[int, int]]:
+        """``span_in_document`` for automaton hits ending at ``ends`` (a match is
+        ``text[end - first: end + 1 - last]``), in one go."""
+        longer = self._longer
+        if longer is None:
+            longer = self._longer = list(itertools.accumulate(
+                map(operator.sub, map(len, self.words), map(len, self.stems)), initial=0))
+        text = self.text
+        count = text.count
+        rfind = text.rfind
+        words = self.words
+        out = []
+        at = spaces = 0  # ends come in ascending order: spaces are counted on from the last hit
+        for e in sorted(ends):
+            start = e - first
+            spaces += count(" ", at, start)
+            at = start
+            i = spaces - 1  # the word the match starts in
+            inner = max(start, e - last)
+            j = i + count(" ", start, inner)  # the word its last character is in
+            word_start = rfind(" ", 0, start) + 1 + longer[i]
+            last_start = rfind(" ", 0, inner) + 1 + longer[j]
+            out.append((word_start, last_start + len(words[j])))
+        return out
 
     def span_in_document(self, start: int, end: int) -> tuple[int, int]:
-        i = bisect.bisect_right(self.stem_starts, start) - 1
-        j = bisect.bisect_right(self.stem_starts, max(start, end - 1)) - 1
-        return self.word_starts[i], self.word_starts[j] + len(self.words[j])
+        """The words of ``self.text[start:end]`` as a span of the normalised text."""
+        return self.spans_in_document([end - 1], end - 1 - start, 0)[0]
 
 
 def _starts(words: list[str]) -> list[int]:
@@ -117,10 +152,7 @@ class Document:
         view = self._stems.get(lang)
         if view is None:
             words = self.text[1:-1].split(" ")
-            stems = stem_words(lang, words)
-            view = StemView(text=" " + " ".join(stems) + " ", words=words,
-                            stem_starts=[1 + s for s in _starts(stems)],
-                            word_starts=[1 + s for s in _starts(words)])
+            view = StemView(words, stem_words(lang, words))
             self._stems[lang] = view
         return view
 
@@ -182,39 +214,134 @@ class Phrase:
 Key = tuple[int, int, int]
 """(rule index, matcher index, slot): which phrase list of which matcher an occurrence belongs to."""
 
-_Entries = dict[tuple[str, bool, bool], list[Key]]
+Span = tuple[int, int]
+
+_OTHER_SCRIPTS = "\u0250"
+"""Phrases with a letter from here on (past Latin Extended-B) go into the second automaton."""
 
 
-def _automaton(entries: _Entries) -> Any:
-    automaton = ahocorasick.Automaton()
-    for (text, left, right), keys in entries.items():
-        word = (" " if left else "") + text + (" " if right else "")
-        lead, trail = int(left), int(right)
-        if word in automaton:
-            length, _, _, old = automaton.get(word)
-            automaton.add_word(word, (length, lead, trail, old + tuple(keys)))
-        else:
-            automaton.add_word(word, (len(word), lead, trail, tuple(keys)))
-    if not len(automaton):
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One distinct phrase in one automaton: where its match starts and ends relative to the
+    automaton's hit (the word-boundary spaces are part of the key), and the phrase lists it is in."""
+
+    length: int
+    lead: int
+    trail: int
+    stemmed: str
+    """The language whose stem text it is matched in ("" for the text as written)."""
+    keys: tuple[Key, ...]
+
+
+def _automaton(entries: dict[tuple[str, bool, bool], int], table: list[_Entry]) -> Any:
+    """An automaton over ``entries`` whose values are the entries' ids (positions in ``table``)."""
+    if not entries:
         return None
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for (text, left, right), pid in entries.items():
+        automaton.add_word((" " if left else "") + text + (" " if right else ""), pid)
     automaton.make_automaton()
     return automaton
 
 
+class Occurrences:
+    """Where the phrase lists of a message occur: the automata's hits, grouped by phrase, turned
+    into spans per phrase list only when a rule asks (``get``). Most phrase lists of most rules
+    have no hit; their rules are decided without looking (``found``)."""
+
+    __slots__ = ("_cache", "_doc", "_ends", "_index", "_limit", "_pids", "_spans")
+
+    def __init__(self, index: PhraseIndex, doc: Document, ends: dict[int, list[int]], limit: int) -> None:
+        self._index = index
+        self._doc = doc
+        self._ends = ends
+        self._limit = limit
+        self._cache: dict[Key, list[Span]] = {}
+        self._spans: dict[int, list[Span]] = {}
+        # The phrase lists that occur, with their phrases that do: from the few phrases found,
+        # not from the many phrases of each list.
+        pids: dict[Key, list[int]] = {}
+        table = index.table
+        for pid in ends:
+            for key in table[pid].keys:
+                found = pids.get(key)
+                if found is None:
+                    pids[key] = [pid]
+                else:
+                    found.append(pid)
+        self._pids = pids
+
+    def _spans_of(self, pid: int, ends: list[int]) -> list[Span]:
+        spans = self._spans.get(pid)
+        if spans is None:
+            entry = self._index.table[pid]
+            first, last = entry.length - 1 - entry.lead, entry.trail
+            if entry.stemmed:
+                spans = self._doc.stemmed(entry.stemmed).spans_in_document(ends[: self._limit], first, last)
+            else:
+                spans = [(e - first, e + 1 - last) for e in ends[: self._limit]]
+            self._spans[pid] = spans
+        return spans
+
+    @property
+    def found(self) -> set[int] | Any:
+        """The ids of the phrases that occur (a set-like view)."""
+        return self._ends.keys()
+
+    def any(self, key: Key) -> bool:
+        return key in self._pids
+
+    def get(self, key: Key, default: Any = None) -> list[Span] | Any:
+        spans = self._cache.get(key)
+        if spans is not None:
+            return spans or default
+        pids = self._pids.get(key)
+        if pids is None:
+            return default
+        spans = []
+        for pid in pids:
+            spans += self._spans_of(pid, self._ends[pid])
+        if len(pids) > 1:
+            spans = sorted(set(spans))[: self._limit]
+        self._cache[key] = spans
+        return spans or default
+
+    def __getitem__(self, key: Key) -> list[Span]:
+        spans = self.get(key)
+        if spans is None:
+            raise KeyError(key)
+        return spans
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and self.any(key)
+
+    def keys(self) -> list[Key]:
+        return list(self._pids)
+
+    def items(self) -> list[tuple[Key, list[Span]]]:
+        return [(key, self[key]) for key in self.keys()]
+
+
 class PhraseIndex:
-    """All phrase lists of all rules in one Aho-Corasick automaton: one pass per message, plus
-    one pass per stemmed language over the document's stems.
+    """All phrase lists of all rules in Aho-Corasick automata built once at pack load: one pass
+    over the message text, plus one pass per stemmed language over the document's stems.
 
     Word boundaries are part of the automaton's keys: the normalised text separates words by
     exactly one space, so a whole-word phrase is stored as " phrase " and only whole-word
-    occurrences are reported, with no check per candidate.
+    occurrences are reported, with no check per candidate. The automata store integers (phrase
+    ids); a scan only collects the end positions per phrase id, and everything else is worked out
+    per phrase list when a rule asks (``Occurrences``).
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, _Entries] = {}
-        """Phrases as written, by the language whose stems also hold them ("" for the rest)."""
-        self._stem_entries: dict[str, _Entries] = {}
-        self._exact: dict[frozenset[str], Any] = {}
+        self._entries: dict[tuple[str, bool, bool], tuple[list[Key], set[str]]] = {}
+        """Phrases as written: their lists, and the groups they are in (the language whose stems
+        also hold them, "" for the rest)."""
+        self._stem_entries: dict[str, dict[tuple[str, bool, bool], list[Key]]] = {}
+        self.table: list[_Entry] = []
+        self.key_pids: dict[Key, tuple[int, ...]] = {}
+        self._exact_ids: dict[tuple[str, bool, bool], tuple[int, frozenset[str]]] = {}
+        self._exact: dict[frozenset[str], list[tuple[Any, re.Pattern[str] | None]]] = {}
         self._stem_automata: dict[str, Any] = {}
 
     def add(self, key: Key, phrase: Phrase) -> None:
@@ -222,81 +349,91 @@ class PhraseIndex:
             return
         stem = phrase.stemmed()
         group = phrase.lang if stem is not None and stem.text else ""
-        entries = self._entries.setdefault(group, {})
-        entries.setdefault((phrase.text, phrase.left_bound, phrase.right_bound), []).append(key)
+        forms = [(phrase.text, phrase.left_bound, phrase.right_bound)]
         if phrase.lang == "ja":
             short = japanese_stem(phrase.text)
-            if short:
-                entries.setdefault((short, False, False), []).append(key)
+            forms += [(short, False, False)] if short else []
+            forms += [(variant, False, False) for variant in japanese_variants(phrase.text)]
+        for form in forms:
+            keys, groups = self._entries.setdefault(form, ([], set()))
+            keys.append(key)
+            groups.add(group)
         if stem is not None and stem.text:
             stems = self._stem_entries.setdefault(phrase.lang, {})
             stems.setdefault((stem.text, stem.left_bound, stem.right_bound), []).append(key)
 
-    def build(self) -> None:
-        self._exact = {}
-        self._stem_automata = {lang: a for lang, entries in self._stem_entries.items()
-                               if (a := _automaton(entries)) is not None}
+    def _entry(self, text: str, left: bool, right: bool, stemmed: str, keys: list[Key]) -> int:
+        self.table.append(_Entry(len(text) + left + right, int(left), int(right), stemmed,
+                                 tuple(dict.fromkeys(keys))))
+        return len(self.table) - 1
 
-    def _exact_without(self, stemmed: frozenset[str]) -> Any:
-        """The automaton of the phrases as written, less those of the languages scanned as stems
-        (their phrases are found through their stems; one pass per message either way)."""
-        automaton = self._exact.get(stemmed, False)
-        if automaton is False:
-            merged: _Entries = {}
-            for group, entries in self._entries.items():
-                if group in stemmed:
-                    continue
-                for entry, keys in entries.items():
-                    merged.setdefault(entry, []).extend(keys)
-            automaton = _automaton(merged)
+    def build(self) -> None:
+        self.table = []
+        self._exact = {}
+        self._exact_ids = {entry: (self._entry(*entry, "", keys), frozenset(groups))
+                           for entry, (keys, groups) in self._entries.items()}
+        self._stem_automata = {}
+        for lang, entries in self._stem_entries.items():
+            ids = {entry: self._entry(*entry, lang, keys) for entry, keys in entries.items()}
+            automaton = _automaton(ids, self.table)
+            if automaton is not None:
+                self._stem_automata[lang] = automaton
+        by_key: dict[Key, list[int]] = {}
+        for pid, item in enumerate(self.table):
+            for key in item.keys:
+                by_key.setdefault(key, []).append(pid)
+        self.key_pids = {key: tuple(pids) for key, pids in by_key.items()}
+
+    def pids_of(self, keys: Sequence[Key]) -> frozenset[int]:
+        """The phrase ids any of ``keys`` can be found through."""
+        return frozenset(pid for key in keys for pid in self.key_pids.get(key, ()))
+
+    def _exact_without(self, stemmed: frozenset[str]) -> list[tuple[Any, re.Pattern[str] | None]]:
+        """The automata of the phrases as written, less those only in the languages scanned as
+        stems (their phrases are found through their stems; one pass per message either way).
+
+        Split by script: phrases in Latin letters in one automaton; those with other letters
+        (Japanese, Arabic, Cyrillic, ...) in a second one, run only when the text holds one of
+        their characters. A large alphabet makes every step of an automaton slower, and most mail
+        is written in Latin letters only."""
+        automata = self._exact.get(stemmed)
+        if automata is None:
+            latin: dict[tuple[str, bool, bool], int] = {}
+            other: dict[tuple[str, bool, bool], int] = {}
+            for entry, (pid, groups) in self._exact_ids.items():
+                if groups - stemmed:
+                    (latin if max(entry[0]) < _OTHER_SCRIPTS else other)[entry] = pid
+            automata = []
+            if (automaton := _automaton(latin, self.table)) is not None:
+                automata.append((automaton, None))
+            if (automaton := _automaton(other, self.table)) is not None:
+                letters = sorted({ch for text, _, _ in other for ch in text if ch >= _OTHER_SCRIPTS})
+                automata.append((automaton, re.compile("[" + "".join(map(re.escape, letters)) + "]")))
             if len(self._exact) < 64:
-                self._exact[stemmed] = automaton
-        return automaton
+                self._exact[stemmed] = automata
+        return automata
 
     @property
     def stemmed_languages(self) -> frozenset[str]:
         return frozenset(self._stem_automata)
 
-    def scan(self, doc: Document, languages: Sequence[str] = (), limit: int = 16) -> dict[Key, list[tuple[int, int]]]:
-        """Occurrences (start, end) of each phrase list, at most ``limit`` per key; in the words
-        as written and, for each of ``languages`` with a stemmer, in their stems."""
-        found: dict[Key, list[tuple[int, int]]] = {}
-        full: set[Key] = set()  # keys with ``limit`` occurrences: later matches are skipped cheaply
+    def scan(self, doc: Document, languages: Sequence[str] = (), limit: int = 16) -> Occurrences:
+        """Occurrences of each phrase list, at most ``limit`` per list (the first by position): in
+        the words as written and, for each of ``languages`` with a stemmer, in their stems."""
+        ends: dict[int, list[int]] = {}
         languages = [lang for lang in languages if lang in self._stem_automata]
-        exact = self._exact_without(frozenset(languages))
-        if exact is not None:
-            for end_index, (length, lead, trail, keys) in exact.iter(doc.text):
-                if full.issuperset(keys):
-                    continue
-                start = end_index - length + 1 + lead
-                end = end_index + 1 - trail
-                for key in keys:
-                    spans = found.get(key)
-                    if spans is None:
-                        found[key] = [(start, end)]
-                    elif len(spans) < limit:
-                        spans.append((start, end))
-                    else:
-                        full.add(key)
-        for lang in languages:
-            automaton = self._stem_automata[lang]
-            view = doc.stemmed(lang)
-            for end_index, (length, lead, trail, keys) in automaton.iter(view.text):
-                if full.issuperset(keys):
-                    continue
-                span = view.span_in_document(end_index - length + 1 + lead, end_index + 1 - trail)
-                for key in keys:
-                    spans = found.get(key)
-                    if spans is None:
-                        found[key] = [span]
-                    elif len(spans) >= limit:
-                        full.add(key)
-                    elif span not in spans:
-                        spans.append(span)
-        for spans in found.values():
-            if len(spans) > 1:
-                spans.sort()
-        return found
+        text = doc.text
+        automata = [(automaton, text) for automaton, letters in self._exact_without(frozenset(languages))
+                    if letters is None or (not text.isascii() and letters.search(text))]
+        automata += [(self._stem_automata[lang], doc.stemmed(lang).text) for lang in languages]
+        for automaton, text in automata:
+            for end, pid in automaton.iter(text):
+                found = ends.get(pid)
+                if found is None:
+                    ends[pid] = [end]
+                else:
+                    found.append(end)
+        return Occurrences(self, doc, ends, limit)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,8 +462,8 @@ class Context:
     """The subject, NFKC-folded, invisible characters removed, order ids blanked: what number
     matchers read."""
     masked_text: str = ""
-    """The seller's own text, NFKC-folded and invisible characters removed; number matchers blank
-    the order ids around each candidate they look at (``orderids.order_id_spans``)."""
+    """The seller's own text, NFKC-folded, invisible characters removed, order ids blanked (one
+    regex pass per message: what number matchers read)."""
     language: str | None = None
     language_percent: int = 0
     purpose: str | None = None
@@ -336,7 +473,7 @@ class Context:
     tags: set[str] = field(default_factory=set)
     limits: dict[str, int] = field(default_factory=dict)
     """Per counted tag, the limit a stateful check applied (see Verdict.counter_limits)."""
-    occurrences: dict[Key, list[tuple[int, int]]] = field(default_factory=dict)
+    occurrences: Occurrences = field(default_factory=lambda: _NO_OCCURRENCES)
     _links: list[Link] | None = None
 
     @property
@@ -348,6 +485,9 @@ class Context:
             hrefs = [lnk for lnk in self.content.links if lnk.source == "href"]
             self._links = hrefs + text_links(self.own_text)
         return self._links
+
+
+_NO_OCCURRENCES: Occurrences = Occurrences(PhraseIndex(), Document("", 0), {}, 0)
 
 
 def domain_allowed(host: str, allowed: Sequence[str]) -> bool:

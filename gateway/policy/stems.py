@@ -79,3 +79,22 @@ def japanese_stem(phrase: str) -> str | None:
     if m is None or m.start() < 3:
         return None
     return phrase[: m.start()]
+
+
+# Polite Japanese writes the same verb plain-polite or humble: 発送しました, 発送いたしました,
+# 発送させていただきました; お送りします, お送りいたします. A phrase in one form finds the others.
+_KEIGO_FORMS: tuple[tuple[str, ...], ...] = (
+    ("しました", "いたしました", "させていただきました", "致しました"),
+    ("します", "いたします", "させていただきます", "致します"),
+    ("しております", "いたしております"),
+)
+
+
+def japanese_variants(phrase: str) -> list[str]:
+    """The phrase in the other polite forms of its verb ending (empty when it has none)."""
+    for forms in _KEIGO_FORMS:
+        for form in sorted(forms, key=len, reverse=True):
+            if phrase.endswith(form):
+                stem = phrase[: -len(form)]
+                return [stem + other for other in forms if other != form and stem]
+    return []

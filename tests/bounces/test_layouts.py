@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.bounces import parse_bounce
-from gateway.bounces.message import decode_bytes
+from gateway.message.report import decode_by_content as decode_bytes
 
 
 def _text_report(subject: str, body: str, sender: str = "MAILER-DAEMON@mx.example.net",

@@ -11,7 +11,7 @@ Drafts are written readably, in UTF-8 with LF line ends. This makes them real me
 
 A file that already has CRLF line ends is final and left alone.
 
-    python -m tests.corpus.handfix
+    python -m tests.corpus.handfix [FOLDER]    # default: hand/
 """
 
 from __future__ import annotations
@@ -29,8 +29,27 @@ def _b64(data: bytes) -> str:
     return base64.encodebytes(data).decode("ascii").rstrip("\n")
 
 
-def finalize(text: str) -> bytes:
+def finalize(text: str, parts: bool = True) -> bytes:
     head, _, body = text.partition("\n\n")
+    multipart = r'(?im)^Content-Type:\s*multipart/[a-z]+;\s*boundary="?([^"\s;]+)"?'
+    boundary = re.search(multipart, head) if parts else None
+    if boundary is not None:
+        # Each part is finalised like a single-part message: its own charset and transfer encoding.
+        delimiter = "--" + boundary.group(1)
+        pieces = body.split(delimiter)
+        out = [pieces[0].encode("utf-8")]
+        for piece in pieces[1:]:
+            if piece.startswith("--"):
+                out.append(delimiter.encode() + piece.encode("utf-8"))
+                continue
+            part = piece.lstrip("\n")
+            part_head, _, part_body = part.partition("\n\n")
+            if not part_body.endswith("\n"):
+                part_body += "\n"
+            done = finalize(part_head + "\n\n" + part_body).replace(b"\r\n", b"\n")
+            out.append(delimiter.encode() + b"\n" + done)
+        head_bytes = finalize(head + "\n\n", parts=False).rstrip(b"\r\n")
+        return (head_bytes.replace(b"\r\n", b"\n") + b"\n\n" + b"".join(out)).replace(b"\n", b"\r\n")
     charset_m = re.search(r'(?im)^Content-Type:\s*text/[a-z]+;\s*charset="?([A-Za-z0-9_\-]+)"?', head)
     cte_m = re.search(r"(?im)^Content-Transfer-Encoding:\s*(\S+)", head)
     charset = charset_m.group(1).lower() if charset_m else "utf-8"
@@ -69,8 +88,8 @@ def finalize(text: str) -> bytes:
     return out.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def main() -> None:
-    for path in sorted(HAND.glob("*.eml")):
+def main(folder: Path = HAND) -> None:
+    for path in sorted(folder.glob("*.eml")):
         data = path.read_bytes()
         if b"\r\n" in data:
             continue
@@ -79,4 +98,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HAND)

@@ -68,7 +68,11 @@ def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
     return None
 
 
-_PHONE_CANDIDATE = regex.compile(r"(?:\+|\b00|\(0|\b0)[\d\s()./\-]{6,22}\d")
+_PHONE_CANDIDATE = regex.compile(r"(?:\+|\(|\b)\d[\d\s()./\-]{6,22}\d")
+# Written as a phone number even without a label: international (+, 00) or with a trunk prefix
+# (0, (0). Numbers of countries without a trunk prefix (Poland, Spain, Italy's mobiles, the US:
+# "61 850 12 34", "612 345 678", "(555) 123-4567") count only after a phone label on their line.
+_TRUNK = regex.compile(r"\+|00|\(?0")
 # Bank, tax and register ids hold long digit runs that parse as foreign phone numbers ("0044 ..." in
 # an IBAN is +44): blanked before the search, like order ids.
 _ACCOUNT_IDS = re.compile(
@@ -89,13 +93,24 @@ def _label_before(text: str, start: int, reach: int = 48) -> str:
 
 def _last_of(label: str, words: Sequence[str], whole: bool) -> int:
     """Where in ``label`` the last of ``words`` starts (-1 when none occurs); as whole words or
-    as word beginnings ("kunden" finds "Kundennummer")."""
-    return max((label.rfind(needle) for needle in _label_needles(tuple(words), whole)), default=-1)
+    as word beginnings ("kunden" finds "Kundennummer"). One compiled pattern per word list."""
+    pattern = _label_pattern(tuple(words), whole)
+    if pattern is None:
+        return -1
+    last = -1
+    for m in pattern.finditer(label):
+        last = m.start()
+    return last
 
 
 @functools.lru_cache(maxsize=64)
-def _label_needles(words: tuple[str, ...], whole: bool) -> tuple[str, ...]:
-    return tuple(" " + normalize(w).strip() + (" " if whole else "") for w in words)
+def _label_pattern(words: tuple[str, ...], whole: bool) -> re.Pattern[str] | None:
+    """Zero-width matches where one of ``words`` starts (after a space), so that overlapping and
+    nested labels are all seen; longest first, as the regex tries them in order."""
+    folded = sorted({normalize(w).strip() for w in words} - {""}, key=len, reverse=True)
+    if not folded:
+        return None
+    return re.compile("(?= (?:" + "|".join(map(re.escape, folded)) + ")" + (" )" if whole else ")"))
 
 
 @check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
@@ -115,6 +130,8 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
             digits = sum(ch.isdigit() for ch in number)
             if digits < 7:
                 continue
+            if not _TRUNK.match(number) and _last_of(_label_before(text, cand.start()), phone_labels, True) < 0:
+                continue  # no trunk prefix and no phone label: a date, an EAN, a tracking number
             # Order ids and bank or tax ids around the candidate are not phone numbers: blanked.
             line_start = text.rfind("\n", 0, cand.start()) + 1
             line_end = text.find("\n", cand.end())
@@ -145,7 +162,8 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
                 other_at = _last_of(label, other_labels, False)
                 if other_at > phone_at:
                     continue
-                if phone_at < 0 and not _PHONE_LIKE.search(str(match.raw_string)):
+                if phone_at < 0 and not (_TRUNK.match(str(match.raw_string))
+                                         and _PHONE_LIKE.search(str(match.raw_string))):
                     continue  # a bare digit run with no label: an id, not a phone number
                 if _context_allows(text, start, end, params["allow_context"], params["window"]):
                     continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,9 +48,12 @@ _CAPS_TABLE = bytes(0x41 if (0x41 <= b <= 0x5A or (0xC0 <= b <= 0xDE and b != 0x
 def _many_capital_words(text: str, limit: int) -> bool:
     """A fast pre-check: more than ``limit`` runs of four or more capitals (may over-count)."""
     try:
-        raw = text.encode("cp1252")
+        raw = text.encode("latin-1")  # a copy; cp1252's encoder walks a table (same letters here)
     except UnicodeEncodeError:
-        return True
+        try:
+            raw = text.encode("cp1252")
+        except UnicodeEncodeError:
+            return True
     runs = raw.translate(_CAPS_TABLE).split()
     return sum(1 for r in runs if len(r) >= 4) > limit
 
@@ -127,12 +131,28 @@ def _normalized(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(normalize(w).strip() for w in words)
 
 
+_TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "å": "aa", "æ": "ae", "ø": "oe"})
+
+
+@functools.lru_cache(maxsize=256)
+def _file_name_forms(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words as file names write them, too: "Broschuere", "Broschure" for "Broschüre", "Catalogo"
+    for "Catálogo" (ERPs and scanners keep file names ASCII)."""
+    forms: dict[str, None] = {}
+    for word in _normalized(words):
+        forms[word] = None
+        forms[word.translate(_TRANSLITERATION)] = None
+        bare = "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
+        forms[bare] = None
+    return tuple(f for f in forms if f)
+
+
 @check("attachment-names", "an attachment of the given kinds whose file name contains one of the words",
        words=[], kinds=["pdf"])
 def _attachment_names(ctx: Context, params: Mapping[str, Any]) -> str | None:
     if not ctx.content.attachments:
         return None
-    words = _normalized(tuple(params["words"]))
+    words = _file_name_forms(tuple(params["words"]))
     kinds = set(params["kinds"])
     for att in ctx.content.attachments:
         if att.kind in kinds:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.message import normalize
 from gateway.policy.checks.registry import check
 from gateway.policy.matchers import Context, domain_allowed
 
@@ -138,4 +139,49 @@ def _amazon_cross_selling(ctx: Context, params: Mapping[str, Any]) -> str | None
             products.add(found.group(1).upper())
             if len(products) > 1:
                 return url[:200]
+    return None
+
+
+_SENTENCE_BREAK = re.compile(r"[.!?。！？](?=\s)|\n[ \t]*\n")
+
+
+def _sentence_around(text: str, start: int, end: int, reach: int) -> tuple[int, int]:
+    """The sentence that holds ``text[start:end]`` (a link): from the last sentence end before it
+    to the first one after it, at most ``reach`` characters either way. The link's own dots do not
+    end it (a sentence end is punctuation before white space, or a blank line)."""
+    left = max(0, start - reach)
+    breaks = list(_SENTENCE_BREAK.finditer(text, left, start))
+    if breaks:
+        left = breaks[-1].end()
+    right = min(len(text), end + reach)
+    after = _SENTENCE_BREAK.search(text, end, right)
+    if after is not None:
+        right = after.end()
+    return left, right
+
+
+@check("amazon-product-offer", "a link to an Amazon product page in a sentence with selling words "
+       "(accessories, 'you may also like', 'grab it now')", words=[], window=200)
+def _amazon_product_offer(ctx: Context, params: Mapping[str, Any]) -> str | None:
+    """One product link is allowed (the ordered item's page, its manual); the same link in a
+    sentence that offers something ("the matching accessories: ...", "... grab it now!") sells.
+    Only the link's own sentence counts: "the accessory set was missing. The manual is on the
+    product page: ..." is not an offer."""
+    from gateway.policy.checks.contact import _context_needles
+
+    text = ctx.own_text
+    needles = _context_needles(tuple(params["words"]))
+    for link in ctx.links:
+        if not link.host or not domain_allowed(link.host, ("amazon.*", "amzn.*")):
+            continue
+        if not _AMAZON_PRODUCT.search(link.url) and not link.host.startswith("amzn."):
+            continue
+        written = link.url if link.source == "text" else link.label
+        at = text.find(written) if written else -1
+        if at < 0:
+            continue
+        left, right = _sentence_around(text, at, at + len(written), int(params["window"]))
+        around = normalize(text[left:at] + " " + text[at + len(written):right])
+        if any(needle in around for needle in needles):
+            return link.url[:200]
     return None
