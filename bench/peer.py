@@ -14,6 +14,10 @@ end-to-end rate (until ``smtp-sink`` counted them all), the CPU time the relay u
 (user + system, from /proc, summed over its process tree), its peak RSS and the ratio to Postfix.
 
     python bench/peer.py [--messages 10000] [--sessions 20] [--skip-separate] [--skip-reuse]
+                         [--workers 1,2] [--event-loop auto|asyncio|uvloop] [--skip-postfix]
+
+``--workers`` runs the gateway once per count (``[server] workers``: with more than one, a
+supervisor and that many worker processes; CPU is summed over the whole process tree).
 
 Not part of the test suite. Needs Debian's ``postfix`` (``smtp-source``, ``smtp-sink``, ``postfix``)
 and root (Postfix's master drops to the ``postfix`` user); skips with a message otherwise.
@@ -240,10 +244,16 @@ class Sink:
             if found:
                 self.count = int(found[-1])
 
-    def wait_for(self, target: int, timeout: float) -> bool:
+    def wait_for(self, target: int, timeout: float, stalled: float = 20.0) -> bool:
+        """Until ``target`` messages arrived; False after ``timeout``, or once nothing arrived for
+        ``stalled`` seconds (a message the relay refused, say a 451, never comes)."""
         deadline = time.monotonic() + timeout
+        last, last_change = self.count, time.monotonic()
         while self.count < target:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if self.count != last:
+                last, last_change = self.count, now
+            if now > deadline or now - last_change > stalled:
                 return False
             time.sleep(0.005)
         return True
@@ -298,6 +308,28 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def role(pid: int) -> str:
+    """Which part of the relay a process is, from its command line."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    text = b" ".join(args).decode(errors="replace")
+    for needle, name in (("gateway.evaluation", "evaluation"), ("gateway worker", "workers"),
+                         ("gateway deliver", "delivery"), ("gateway serve", "serve")):
+        if needle in text:
+            return name
+    return "other"
+
+
+def cpu_by_role(pids: list[int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for pid in pids:
+        name = role(pid)
+        out[name] = out.get(name, 0.0) + cpu_seconds([pid])
+    return out
+
+
 @dataclass
 class Figures:
     label: str
@@ -306,6 +338,7 @@ class Figures:
     cpu_ms: float | None
     rss_mb: float | None
     refused: int
+    split: dict[str, float] | None = None  # CPU ms per message by process role
 
 
 def drive(label: str, port: int, sink: Sink, message: Path, messages: int, sessions: int, rcpt: str,
@@ -313,6 +346,7 @@ def drive(label: str, port: int, sink: Sink, message: Path, messages: int, sessi
     before = sink.count
     pids = process_tree(relay_pid) if relay_pid else []
     cpu_before = cpu_seconds(pids) if pids else 0.0
+    roles_before = cpu_by_role(pids)
     cmd = [SMTP_SOURCE, "-A", "-s", str(sessions), "-m", str(messages), "-F", str(message), "-f", SENDER,
            "-t", rcpt, "-M", "erp.shop.example"]
     if reuse:
@@ -324,29 +358,59 @@ def drive(label: str, port: int, sink: Sink, message: Path, messages: int, sessi
     done_at = time.perf_counter()
     received = sink.count - before
     cpu_ms = rss = None
+    split = None
     if relay_pid:
         pids = process_tree(relay_pid)
         cpu_ms = (cpu_seconds(pids) - cpu_before) * 1000 / messages
+        split = {name: (value - roles_before.get(name, 0.0)) * 1000 / messages
+                 for name, value in cpu_by_role(pids).items()}
         rss = sum(rss_mb(p, "VmHWM") for p in pids if Path(f"/proc/{p}").exists())
     return Figures(label, messages / (accepted_at - started),
                    received / (done_at - started) if complete else float("nan"), cpu_ms, rss,
-                   messages - received)
+                   messages - received, split)
+
+
+def warm_up(port: int, sink: Sink, message: Path, sessions: int, rcpt: str) -> None:
+    """Untimed: the gateway's policy evaluation processes start on demand; let them start first."""
+    before = sink.count
+    cmd = [SMTP_SOURCE, "-A", "-s", str(sessions), "-m", str(sessions * 5), "-F", str(message), "-f", SENDER,
+           "-t", rcpt, "-M", "erp.shop.example", f"127.0.0.1:{port}"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    sink.wait_for(before + sessions * 5, timeout=120, stalled=10)
 
 
 @contextlib.contextmanager
-def gateway(root: Path, sink_port: int, *, separate: bool) -> Iterator[tuple[int, int]]:
+def gateway(root: Path, sink_port: int, *, separate: bool, workers: int = 1,
+            event_loop: str = "auto") -> Iterator[tuple[int, int]]:
     port = free_port()
-    extra = f'[delivery]\nprocess = "{"separate" if separate else "inline"}"\n'
+    extra = (f'workers = {workers}\nevent_loop = "{event_loop}"\n'
+             f'[delivery]\nprocess = "{"separate" if separate else "inline"}"\n')
     config = gateway_config(root, port, sink_port, extra=extra, log_level="info")
-    log = (root / "gateway.log").open("wb")
+    log_path = root / "gateway.log"
+    log = log_path.open("wb")
     proc = start_gateway(config, stderr=log)
     try:
+        wait_ready(log_path, proc)
         wait_port(port)
         yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
+
+
+def wait_ready(log: Path, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Until the gateway says it serves: with several workers the supervisor's socket accepts
+    connections (into its backlog) before every worker listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if '"event": "workers_ready"' in text or ('"event": "gateway_started"' in text and '"role": "all"' in text):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"the gateway exited ({proc.returncode}):\n{text[-3000:]}")
+        time.sleep(0.2)
+    raise TimeoutError("the gateway did not start in time")
 
 
 def table(rows: list[Figures], postfix: Figures | None) -> None:
@@ -357,6 +421,10 @@ def table(rows: list[Figures], postfix: Figures | None) -> None:
         rss = f"{r.rss_mb:6.0f} MB" if r.rss_mb is not None else f"{'-':>9}"
         print(f"{r.label:<52} {r.accepted:7.0f}/s {r.end_to_end:9.0f}/s {ratio} {cpu} {rss}"
               + (f"  ({r.refused} not delivered)" if r.refused else ""))
+    print("\nCPU per message by process (ms; a process's reaped children count with it):")
+    for r in rows:
+        if r.split and r.label.startswith("gateway"):
+            print(f"  {r.label:<52} " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.split.items())))
 
 
 def main() -> int:
@@ -365,7 +433,13 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--skip-separate", action="store_true", help='skip [delivery] process = "separate"')
     parser.add_argument("--skip-reuse", action="store_true", help="skip the runs with reused connections (-d)")
+    parser.add_argument("--workers", default="1,2",
+                        help="comma-separated [server] workers counts to run the gateway with (default 1,2)")
+    parser.add_argument("--event-loop", default="auto", choices=("auto", "asyncio", "uvloop"),
+                        help="[server] event_loop of the gateway runs")
+    parser.add_argument("--skip-postfix", action="store_true", help="skip the Postfix rows (ratios then missing)")
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
     missing = [p for p in (SMTP_SOURCE, SMTP_SINK, POSTFIX) if not os.access(p, os.X_OK)]
     if missing:
         print(f"skipped: Debian's postfix is not installed ({', '.join(missing)} missing)")
@@ -391,35 +465,50 @@ def main() -> int:
             n, s = args.messages, args.sessions
             rows.append(drive("smtp-source -> smtp-sink (the limit here)", sink.port, sink, invoice, n, s,
                               ALIAS, None, reuse=False))
-            pf_port = free_port()
-            with postfix_instance(root / "postfix", pf_port, sink.port) as master:
-                wait_port(pf_port)
-                postfix = drive("Postfix 3.7, fsync'd queue, 60 regexp checks", pf_port, sink, invoice, n, s,
-                                ALIAS, master, reuse=False)
-                rows.append(postfix)
-                if not args.skip_reuse:
-                    rows.append(drive("Postfix, connections reused", pf_port, sink, invoice, n, s, ALIAS,
-                                      master, reuse=True))
-            with gateway(root / "gw-inline", sink.port, separate=False) as (port, pid):
-                rows.append(drive("gateway, plain recipient", port, sink, plain, n, s, PLAIN, pid, reuse=False))
-                rows.append(drive("gateway, marketplace alias, all packs", port, sink, invoice, n, s, ALIAS, pid,
-                                  reuse=False))
-                if not args.skip_reuse:
-                    rows.append(drive("gateway, marketplace alias, connections reused", port, sink, invoice, n,
-                                      s, ALIAS, pid, reuse=True))
+            postfix: Figures | None = None
+            if not args.skip_postfix:
+                pf_port = free_port()
+                with postfix_instance(root / "postfix", pf_port, sink.port) as master:
+                    wait_port(pf_port)
+                    postfix = drive("Postfix 3.7, fsync'd queue, 60 regexp checks", pf_port, sink, invoice, n, s,
+                                    ALIAS, master, reuse=False)
+                    rows.append(postfix)
+                    if not args.skip_reuse:
+                        rows.append(drive("Postfix, connections reused", pf_port, sink, invoice, n, s, ALIAS,
+                                          master, reuse=True))
+            for count in counts:
+                suffix = "" if count == 1 else f", {count} workers"
+                with gateway(root / f"gw-inline-{count}", sink.port, separate=False, workers=count,
+                             event_loop=args.event_loop) as (port, pid):
+                    warm_up(port, sink, invoice, s, ALIAS)
+                    rows.append(drive(f"gateway, plain recipient{suffix}", port, sink, plain, n, s, PLAIN, pid,
+                                      reuse=False))
+                    rows.append(drive(f"gateway, marketplace alias, all packs{suffix}", port, sink, invoice, n, s,
+                                      ALIAS, pid, reuse=False))
+                    if not args.skip_reuse:
+                        rows.append(drive(f"gateway, marketplace alias, connections reused{suffix}", port, sink,
+                                          invoice, n, s, ALIAS, pid, reuse=True))
             if not args.skip_separate:
-                with gateway(root / "gw-separate", sink.port, separate=True) as (port, pid):
+                with gateway(root / "gw-separate", sink.port, separate=True,
+                             event_loop=args.event_loop) as (port, pid):
+                    warm_up(port, sink, invoice, s, ALIAS)
                     rows.append(drive('gateway, marketplace alias, process = "separate"', port, sink, invoice,
                                       n, s, ALIAS, pid, reuse=False))
         finally:
             sink.stop()
     table(rows, postfix)
     gw = {r.label: r for r in rows}
-    alias_row = gw["gateway, marketplace alias, all packs"]
-    plain_row = gw["gateway, plain recipient"]
-    print(f"\nmarketplace mail end to end: {alias_row.end_to_end / postfix.end_to_end:.2f}x Postfix (goal >= 1.5x); "
-          f"plain mail: {plain_row.end_to_end / postfix.end_to_end:.2f}x (goal >= 2x); "
-          f"gateway CPU per marketplace message: {alias_row.cpu_ms:.2f} ms (goal <= 1.5 ms)")
+    for count in counts:
+        suffix = "" if count == 1 else f", {count} workers"
+        alias_row = gw[f"gateway, marketplace alias, all packs{suffix}"]
+        plain_row = gw[f"gateway, plain recipient{suffix}"]
+        if postfix is None:
+            print(f"\n{count} worker(s): gateway CPU per marketplace message: {alias_row.cpu_ms:.2f} ms")
+            continue
+        print(f"\n{count} worker(s): marketplace mail end to end: {alias_row.end_to_end / postfix.end_to_end:.2f}x "
+              f"Postfix (goal >= 1.5x); plain mail: {plain_row.end_to_end / postfix.end_to_end:.2f}x (goal >= 2x); "
+              f"gateway CPU per marketplace message: {alias_row.cpu_ms:.2f} ms (goal <= 1.5 ms)")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

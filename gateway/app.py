@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gateway import lifecycle
-from gateway.actions import MessageProcessor
+from gateway.actions import MessageProcessor, Notifier
 from gateway.auth import Credentials
 from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
@@ -58,6 +59,22 @@ def policy_loader(config: GatewayConfig) -> Callable[[PolicyConfig], PolicyEvalu
     return build
 
 
+Role = Literal["all", "worker", "supervisor"]
+
+
+class Intake(Protocol):
+    """A supervisor's worker processes, as its Gateway sees them."""
+
+    def problems(self) -> list[str]: ...
+
+    async def refresh_metrics(self) -> None: ...
+
+
+class _CallNotifier:
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self.notify = notify
+
+
 def _no_notify() -> None:
     """Delivery runs in its own process and finds released messages by polling the spool."""
 
@@ -67,8 +84,18 @@ class Gateway:
     (or None: no policy)."""
 
     def __init__(self, config: GatewayConfig, *, policy: PolicyEvaluator | Literal["load"] | None = "load",
-                 config_path: Path | None = None, accept_empty_spool: bool = False) -> None:
+                 config_path: Path | None = None, accept_empty_spool: bool = False,
+                 role: Role = "all", sockets: Mapping[str, Sequence[socket.socket]] | None = None,
+                 notify: Callable[[], None] | None = None) -> None:
         self.config = config
+        # "all": one process does everything. With several worker processes (gateway/workers.py)
+        # a "worker" runs the SMTP listeners and the pipeline on ``sockets`` (listener key ->
+        # bound sockets) and calls ``notify`` for what it queued; its "supervisor" runs delivery,
+        # the admin server, IMAP polling and release recovery, once, with ``intake`` its workers.
+        self.role: Role = role
+        self.sockets: Mapping[str, Sequence[socket.socket]] = sockets or {}
+        self._notify = notify
+        self.intake: Intake | None = None
         self.accept_empty_spool = accept_empty_spool
         self.config_path = config_path
         self._policy_arg = policy
@@ -88,7 +115,8 @@ class Gateway:
         self._recovery_task: asyncio.Task[None] | None = None
         # Its own registry: several gateways in one process (tests) keep separate metrics.
         self.metrics = GatewayMetrics()
-        self.metrics.watch_state(config.state_dir / "spool" / SPOOL_DB_NAME)
+        if role != "worker":  # the spool's depths and deliveries: counted once, by the supervisor
+            self.metrics.watch_state(config.state_dir / "spool" / SPOOL_DB_NAME)
 
     def _tenant_directory(self, config: GatewayConfig) -> TenantDirectory:
         if self._policy_arg == "load":
@@ -98,19 +126,27 @@ class Gateway:
 
     async def start(self) -> None:
         cfg = self.config
+        role = self.role
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tenants = await asyncio.to_thread(self._tenant_directory, cfg)
         warm_up(self.tenants.default_policy, cfg.policy.evaluation_isolation)
         credentials = None
-        if cfg.auth.credentials_file is not None:
+        if cfg.auth.credentials_file is not None and role != "supervisor":
             credentials = Credentials.load(cfg.auth.credentials_file)
-        # On a full disk the spool's ballast goes first, so the state opens and the spool drains.
-        await asyncio.to_thread(prepare_for_start, cfg.state_dir / "spool", cfg.state.min_free_bytes)
+        if role != "worker":
+            # On a full disk the spool's ballast goes first, so the state opens and the spool drains.
+            # (A worker starts after its supervisor did this.)
+            await asyncio.to_thread(prepare_for_start, cfg.state_dir / "spool", cfg.state.min_free_bytes)
         self.store = await open_store(cfg)
         separate = cfg.delivery.process == "separate"
-        self.spool = await open_spool(cfg, handoff=not separate, accept_empty=self.accept_empty_spool)
+        # A worker runs no delivery: its supervisor's delivery finds what it spooled (told by
+        # ``notify`` to look now), so its puts are not kept in memory for a delivery of its own.
+        self.spool = await open_spool(cfg, handoff=not separate and role != "worker",
+                                      accept_empty=self.accept_empty_spool)
         self.metrics.watch_spool_problem(lambda: self.spool.problem if self.spool else None)
-        if separate:
+        if role == "worker":
+            pass
+        elif separate:
             from gateway.deliverer import DeliveryProcess
 
             self.delivery_process = DeliveryProcess(cfg)
@@ -120,19 +156,45 @@ class Gateway:
                                             hostname=cfg.server.hostname, routes=upstream_routes(cfg))
             await self.delivery.start()
         self.bounces = BounceIngestService(self.store, cfg)
-        self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, self.delivery,
+        if role != "supervisor":
+            await self._start_listeners(credentials)
+        if role != "worker":
+            await self._start_background()
+        log.info("gateway_started", listen=cfg.server.listen,
+                 port=self.listener.port if self.listener else None, role=role,
+                 upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}", state=describe(cfg),
+                 policy=self.tenants.default_policy is not None,
+                 tenants=sorted(self.tenants.tenants), bounce_addresses=list(cfg.bounces.addresses),
+                 bounce_port=self.bounce_listener.port if self.bounce_listener else None,
+                 imap=[p.source for p in self.imap_pollers])
+
+    async def _start_listeners(self, credentials: Credentials | None) -> None:
+        """The SMTP sessions and their pipeline (in a worker: on the sockets its supervisor bound)."""
+        cfg = self.config
+        assert self.spool is not None and self.store is not None and self.tenants is not None
+        notifier: Notifier | None = self.delivery
+        if self.role == "worker" and self._notify is not None:
+            notifier = _CallNotifier(self._notify)
+        self.processor = MessageProcessor(cfg, self.spool, self.store, self.tenants, notifier,
                                           bounces=self.bounces, metrics=self.metrics)
         self.listener = Listener(cfg, self.processor, credentials)
         self.listener.handler.events = self.metrics.smtp_event
-        await self.listener.start()
+        await self.listener.start(self.sockets.get("server.listen", ()),
+                                  self.sockets.get("server.implicit_tls_listen", ()))
         if cfg.bounces.listen is not None:
+            assert self.bounces is not None
             # Its own port, same access control, tenants and TLS: only bounce-backs, never relayed.
             bounce_cfg = cfg.model_copy(update={"server": cfg.server.model_copy(
                 update={"listen": cfg.bounces.listen, "implicit_tls_listen": None})})
             self.bounce_listener = Listener(
                 bounce_cfg, BounceOnlyProcessor(self.bounces, self.processor), credentials)
             self.bounce_listener.handler.events = self.metrics.smtp_event
-            await self.bounce_listener.start()
+            await self.bounce_listener.start(self.sockets.get("bounces.listen", ()))
+
+    async def _start_background(self) -> None:
+        """What runs once per instance: IMAP polling, release recovery, the admin server."""
+        cfg = self.config
+        assert self.store is not None and self.spool is not None and self.bounces is not None
         for mailbox in cfg.bounces.imap:
             poller = ImapPoller(mailbox, self.bounces)
             self.imap_pollers.append(poller)
@@ -151,17 +213,18 @@ class Gateway:
 
             self.admin = admin_server(self, review)
             await self.admin.start()
-        log.info("gateway_started", listen=cfg.server.listen, port=self.listener.port,
-                 upstream=cfg.upstream.host or f"maildir:{cfg.outbox_dir}", state=describe(cfg),
-                 policy=self.tenants.default_policy is not None,
-                 tenants=sorted(self.tenants.tenants), bounce_addresses=list(cfg.bounces.addresses),
-                 bounce_port=self.bounce_listener.port if self.bounce_listener else None,
-                 imap=[p.source for p in self.imap_pollers])
+
+    async def refresh_metrics(self) -> None:
+        """Before a scrape: a supervisor collects its workers' counters (gateway/workers.py)."""
+        if self.intake is not None:
+            await self.intake.refresh_metrics()
 
     def readiness_problems(self) -> list[str]:
         """Why the gateway cannot take mail right now (empty: ready), for ``/readyz``."""
         problems = []
-        if self.listener is None or not self.listener._servers:
+        if self.intake is not None:
+            problems.extend(self.intake.problems())
+        elif self.listener is None or not self.listener.serving:
             problems.append("listener not serving")
         elif self.listener.closing:
             problems.append("draining")

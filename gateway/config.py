@@ -9,6 +9,7 @@ embedded: ``gateway serve`` with no file listens on 127.0.0.1:2525, keeps its st
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -90,6 +91,14 @@ class ServerConfig(_Section):
     # Several gateway processes may share the listening port (SO_REUSEPORT; the kernel spreads new
     # connections over them). Each process needs its own state directory (its own spool).
     reuse_port: bool = False
+    # Worker processes that share these listening sockets (gateway/workers.py): an int, or "auto"
+    # for one per CPU (os.cpu_count()). 1 serves in the one process. `gateway serve --workers N`
+    # overrides it. More than one: a supervisor binds the sockets, starts the workers, and runs
+    # delivery, the admin server and the IMAP pollers once for all of them.
+    workers: PositiveInt | Literal["auto"] = 1
+    # The asyncio event loop: "uvloop" (the `fast` extra) or the standard one ("asyncio"). "auto" is
+    # the standard loop for now (docs/spool-and-delivery.md, "Event loop").
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     # A bare LF or CR in message data: "normalize" takes it as a line ending (Postfix 3.9's
     # smtpd_forbid_bare_newline default), "reject" refuses the message (550 5.6.0). Either way
     # only <CRLF>.<CRLF> ends the data.
@@ -114,6 +123,13 @@ class ServerConfig(_Section):
     @property
     def listen_address(self) -> tuple[str, int]:
         return _parse_hostport(self.listen, "listen")
+
+    @property
+    def worker_count(self) -> int:
+        """How many worker processes ``workers`` asks for ("auto": one per CPU)."""
+        if self.workers == "auto":
+            return max(1, os.cpu_count() or 1)
+        return self.workers
 
     @property
     def implicit_tls_address(self) -> tuple[str, int] | None:

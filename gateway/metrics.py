@@ -75,6 +75,8 @@ class GatewayMetrics:
         self._spool_damaged: Gauge | None = None
         self._state: StateCollector | None = None
         self._render_lock = threading.Lock()
+        # With several worker processes the supervisor adds their figures to its own (gateway/workers.py).
+        self.merge: Callable[[bytes], bytes] | None = None
         # Only what finishes from now on: a restart starts these afresh, like every counter.
         self._cursor = time.time()
 
@@ -166,7 +168,8 @@ class GatewayMetrics:
         """The exposition text; blocking (SQLite reads), so call it from a worker thread."""
         with self._render_lock:
             self._observe_finished_deliveries()
-            return generate_latest(self.registry)
+            text = generate_latest(self.registry)
+        return self.merge(text) if self.merge is not None else text
 
 
 _HELD = replies.QUARANTINED.split("{", 1)[0]  # "250 2.0.0 Ok: held for review as "

@@ -38,6 +38,9 @@ class Cause(StrEnum):
     """Policy evaluation did not finish in time."""
     STORAGE = "storage"
     """The spool or the quarantine could not take the message."""
+    STATE = "state-unavailable"
+    """The state database (opt-outs, per-order counters, caps) could not be read or written, so
+    no decision could be taken (PostgreSQL down, a hung server, a damaged gateway.db)."""
     NOT_HELD = "not-held"
     """A release whose message another admin released or deleted first."""
     NO_POLICY = "no-policy"

@@ -80,7 +80,8 @@ def http_status(outcome: Outcome) -> int:
 
 _REFUSAL_CODES = {Cause.POLICY: "still-violating", Cause.ORDER_COUNTER: "still-violating",
                   Cause.DAILY_CAP: "daily-cap", Cause.TIMEOUT: "recheck-timeout", Cause.STORAGE: "spool-failed",
-                  Cause.NOT_HELD: "not-held", Cause.NO_POLICY: "recheck-unavailable"}
+                  Cause.NOT_HELD: "not-held", Cause.NO_POLICY: "recheck-unavailable",
+                  Cause.STATE: "state-unavailable"}
 
 
 def refusal(qid: str, outcome: Outcome) -> ReviewError:

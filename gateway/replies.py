@@ -31,6 +31,7 @@ STORAGE_FAILED = "452 4.3.1 Insufficient system storage; message not accepted, t
 SPOOL_BROKEN = "451 4.3.0 Local queue needs attention; message not accepted, try again later"
 PROCESSING_TIMEOUT = "451 4.3.0 Message could not be checked in time; try again later"
 PROCESSING_FAILED = "451 4.3.0 Temporary local problem while processing the message; try again later"
+STATE_UNAVAILABLE = "451 4.3.0 Gateway state database unavailable; message not accepted, try again later"
 AUTH_LOCKED = "454 4.7.0 Too many failed authentication attempts from {peer}; try again later"
 AUTH_LOCKED_USER = (
     "454 4.7.0 Too many failed authentication attempts for this user from {peer}; try again later"
@@ -92,4 +93,6 @@ def smtp_reply(outcome: Outcome) -> str:
         return PROCESSING_TIMEOUT
     if outcome.cause is Cause.STORAGE:
         return SPOOL_BROKEN if outcome.detail.get("spool_damaged") else STORAGE_FAILED
+    if outcome.cause is Cause.STATE:
+        return STATE_UNAVAILABLE
     return PROCESSING_FAILED

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gateway import replies
@@ -21,7 +22,7 @@ from gateway.config import GatewayConfig
 from gateway.databudget import DataBudget
 from gateway.handler import GatewayHandler, TransactionProcessor
 from gateway.log import get_logger
-from gateway.session import GatewaySMTP
+from gateway.session import GatewaySMTP, as_stream
 
 __all__ = ["Listener", "TransactionProcessor", "make_server_tls_context"]
 
@@ -41,9 +42,10 @@ class _RefusingProtocol(asyncio.Protocol):
         self._reply = reply
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self._reply.encode("ascii") + b"\r\n")
-        transport.close()
+        stream = as_stream(transport)
+        assert stream is not None
+        stream.write(self._reply.encode("ascii") + b"\r\n")
+        stream.close()
 
 
 def make_server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -74,6 +76,7 @@ class Listener:
         self._idle = asyncio.Event()
         self._idle.set()
         self._servers: list[asyncio.Server] = []
+        self._plain_servers = 0
         self.sessions: set[GatewaySMTP] = set()
 
     def _smtp_kwargs(self) -> dict[str, Any]:
@@ -139,24 +142,44 @@ class Listener:
             self.active_sessions = 0
             self._idle.set()
 
-    async def start(self) -> None:
+    async def start(self, sockets: Sequence[socket.socket] = (),
+                    implicit_sockets: Sequence[socket.socket] = ()) -> None:
+        """Listen on the configured addresses, or on ``sockets`` (and ``implicit_sockets`` for the
+        implicit-TLS port) already bound and listening: a worker process's, gateway/workers.py."""
         loop = asyncio.get_running_loop()
         host, port = self.config.server.listen_address
         reuse_port = self.config.server.reuse_port or None
-        self._servers.append(await loop.create_server(self.protocol_factory, host, port,
-                                                      reuse_port=reuse_port))
+        if sockets:
+            for sock in sockets:
+                self._servers.append(await loop.create_server(self.protocol_factory, sock=sock))
+        else:
+            self._servers.append(await loop.create_server(self.protocol_factory, host, port,
+                                                          reuse_port=reuse_port))
+        self._plain_servers = len(self._servers)
         implicit = self.config.server.implicit_tls_address
         if implicit is not None:
             if self.tls_context is None:
                 raise RuntimeError("server.implicit_tls_listen needs tls.cert_file and tls.key_file")
             ihost, iport = implicit
-            self._servers.append(await loop.create_server(
-                lambda: self.protocol_factory(implicit_tls=True), ihost, iport, ssl=self.tls_context,
-                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
-                reuse_port=reuse_port))
+
+            def factory() -> asyncio.BaseProtocol:
+                return self.protocol_factory(implicit_tls=True)
+
+            if implicit_sockets:
+                for sock in implicit_sockets:
+                    self._servers.append(await loop.create_server(
+                        factory, sock=sock, ssl=self.tls_context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT))
+            else:
+                self._servers.append(await loop.create_server(
+                    factory, ihost, iport, ssl=self.tls_context,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT, reuse_port=reuse_port))
         for srv in self._servers:
             for sock in srv.sockets:
                 log.info("listening", address=sock.getsockname())
+
+    @property
+    def serving(self) -> bool:
+        return bool(self._servers)
 
     @property
     def port(self) -> int:
@@ -165,9 +188,9 @@ class Listener:
 
     @property
     def implicit_tls_port(self) -> int | None:
-        if len(self._servers) < 2:
+        if len(self._servers) <= self._plain_servers:
             return None
-        port: int = self._servers[1].sockets[0].getsockname()[1]
+        port: int = self._servers[self._plain_servers].sockets[0].getsockname()[1]
         return port
 
     async def drain(self, timeout: float) -> bool:

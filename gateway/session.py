@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, TLSSetupException
 from aiosmtpd.smtp import log as _mail_log
@@ -59,6 +59,12 @@ class _Session(Session):
     # it: the login is in ``auth_data`` (gateway.sasl.session_user).
     login_data: Any = None
 
+
+
+def as_stream(transport: object) -> asyncio.Transport | None:
+    """A connection's transport as a stream (read, write, pause): asyncio's and uvloop's alike, whose
+    transports are not instances of asyncio's transport classes."""
+    return cast(asyncio.Transport, transport) if hasattr(transport, "write") else None
 
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP with enhanced status codes, per-peer PROXY trust and session accounting."""
@@ -123,9 +129,10 @@ class GatewaySMTP(SMTP):
                 refusal = self._listener.refusal()
                 if refusal is not None:
                     self._refused = True
-                    assert isinstance(transport, asyncio.WriteTransport)
-                    transport.write(refusal.encode("ascii") + b"\r\n")
-                    transport.close()
+                    stream = as_stream(transport)
+                    assert stream is not None
+                    stream.write(refusal.encode("ascii") + b"\r\n")
+                    stream.close()
                     return
                 self._counted = True
                 self._listener.session_opened()
@@ -150,18 +157,18 @@ class GatewaySMTP(SMTP):
 
     def hang_up(self, reply: str) -> None:
         """End the session now with ``reply`` (shutdown after the drain period)."""
-        transport = self.transport
+        transport = as_stream(self.transport)
         if transport is None or transport.is_closing():
             return
-        assert isinstance(transport, asyncio.WriteTransport)
         with contextlib.suppress(Exception):
             transport.write(reply.encode("ascii") + b"\r\n")
         transport.close()
 
     def abort(self) -> None:
         """Drop the connection without another word (shutdown, after hang_up had its chance)."""
-        if isinstance(self.transport, asyncio.WriteTransport):
-            self.transport.abort()
+        transport = as_stream(self.transport)
+        if transport is not None:
+            transport.abort()
 
     @property
     def in_data(self) -> bool:
@@ -257,8 +264,8 @@ class GatewaySMTP(SMTP):
         super().data_received(data)
 
     def _pause(self) -> None:
-        transport = self.transport
-        if isinstance(transport, asyncio.ReadTransport) and transport.is_reading():
+        transport = as_stream(self.transport)
+        if transport is not None and transport.is_reading():
             transport.pause_reading()
 
     async def _grow(self, want: int) -> None:
@@ -268,11 +275,11 @@ class GatewaySMTP(SMTP):
                 self._listener.data_budget.release(got)
             return
         self._grower = None
-        transport = self.transport
+        transport = as_stream(self.transport)
         if got is None:
             log.warning("data_budget_exhausted", peer=self.session.peer if self.session else None,
                         wanted=want, in_flight=self._listener.data_budget.used)
-            if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            if transport is not None and not transport.is_closing():
                 transport.write(replies.DATA_BUDGET_CLOSING.encode("ascii") + b"\r\n")
                 transport.close()
             return
@@ -280,7 +287,7 @@ class GatewaySMTP(SMTP):
         held, self._held = self._held or [], None
         for chunk in held:
             super().data_received(chunk)
-        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+        if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
     def data_size_known(self, size: int) -> None:
@@ -294,8 +301,8 @@ class GatewaySMTP(SMTP):
             self._reserved = size
 
     def _timeout_cb(self) -> None:
-        transport = self.transport
-        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+        transport = as_stream(self.transport)
+        if transport is not None and not transport.is_closing():
             transport.write(f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n".encode("ascii"))
         super()._timeout_cb()  # type: ignore[no-untyped-call]
 

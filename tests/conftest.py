@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from gateway.app import Gateway
 from gateway.auth import hash_password
@@ -35,6 +37,29 @@ def make_config(tmp_path: Path, sink_port: int | None, **sections: Any) -> Gatew
         else:
             data[name] = values
     return config_from_mapping(data)
+
+
+@pytest.fixture(autouse=True)
+def _process_logging_restored() -> Iterator[None]:
+    """Logging set-up is process-wide state: put it back after every test.
+
+    A command run in-process (``gateway backup``, ``config check``, ``bounce parse``...) calls
+    ``configure_logging`` with the test config's level "warning"; structlog's filtering wrapper
+    then drops every info event for the rest of the session, so a later test's ``capture_logs``
+    saw no ``delivery.attempt`` or ``reloaded`` event (the order-dependent failures of the
+    2026-12-01 full run: "coroutine raised StopIteration" from ``next()`` over the empty capture).
+    """
+    config = structlog.get_config()
+    saved = {**config, "processors": list(config["processors"])}
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in ("mail.log", "asyncio", "aiohttp.access")}
+    yield
+    structlog.configure(**saved)
+    root.handlers = handlers
+    root.setLevel(level)
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value)
 
 
 @pytest.fixture
@@ -89,11 +114,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0
 
 
 @pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MB tmpfs, so disk-full and read-only are the kernel's answers, not simulations."""
+def small_fs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A real tmpfs (1 MB, or ``request.param`` bytes through ``indirect``), so disk-full and
+    read-only are the kernel's answers, not simulations. A test that puts a gateway on it must
+    ask for this fixture before ``gateway_factory``: the file system is unmounted at teardown and
+    has to outlive the gateway that writes to it."""
+    size = getattr(request, "param", 1024 * 1024)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
                           capture_output=True, check=False)
     if done.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")

@@ -39,10 +39,10 @@ class RawSMTP:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def cmd(self, line: str | bytes) -> tuple[int, str]:
+    async def cmd(self, line: str | bytes, timeout: float = 10.0) -> tuple[int, str]:
         raw = line.encode("utf-8") if isinstance(line, str) else line
         await self.send(raw + b"\r\n")
-        return await self.read_reply()
+        return await self.read_reply(timeout)
 
     async def close(self) -> None:
         self.writer.close()

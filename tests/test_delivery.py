@@ -116,7 +116,6 @@ def delivery_status(dsn: bytes) -> tuple[Message, list[Message], Message]:
     return report, groups, parts[2]
 
 
-@pytest.mark.xfail(strict=False, reason="order-dependent since this round's merges: passes alone, fails after other tests in the full run (see the closing note of 2026-12-01)")  # noqa: E501
 async def test_delivers_byte_exact_to_upstream_and_finishes_entry(spool: Spool, sink: Sink) -> None:
     data = message()
     with capture_logs() as logs:

@@ -121,6 +121,20 @@ async def test_disk_full_raises_spool_error_and_keeps_earlier_entries(small_fs: 
         await spool.close()
 
 
+def test_space_guard_on_an_unreachable_directory_answers_instead_of_raising(tmp_path: Path) -> None:
+    # The writer asks the guard for room while handling a failed commit. When the state directory
+    # could not be looked up any more (a lazily unmounted file system, a stale network mount),
+    # statvfs raised inside that handler and killed the writer thread: every later write, and
+    # the gateway's stop, waited forever for a thread that was gone.
+    from gateway.spool.space import SpaceGuard
+
+    gone = tmp_path / "state" / "spool"
+    gone.mkdir(parents=True)
+    guard = SpaceGuard(gone, min_free_bytes=1_000_000, max_size_bytes=None)
+    gone.rmdir()
+    assert guard.on_disk_full() is False  # no room to be found there; the batch fails, as SpoolFull
+
+
 async def test_full_spool_raises_spool_error_and_keeps_earlier_entries(tmp_path: Path) -> None:
     spool = await Spool.open(tmp_path, max_size_bytes=256 * 1024)
     try:

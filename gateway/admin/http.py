@@ -43,6 +43,7 @@ class AdminHost(Protocol):
     @property
     def spool(self) -> Spool | None: ...
     def readiness_problems(self) -> list[str]: ...
+    async def refresh_metrics(self) -> None: ...
 
 log = get_logger("gateway.admin.http")
 
@@ -243,6 +244,7 @@ class AdminServer:
                 self.gateway.metrics.set_learning_counts(await learning_counts(store))
             except StoreError as exc:
                 log.warning("metrics_store_unavailable", error=str(exc))
+        await self.gateway.refresh_metrics()  # several worker processes: their counters, now
         body = await asyncio.to_thread(self.gateway.metrics.render)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -7,11 +7,14 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.log import configure_logging, get_logger
+
+T = TypeVar("T")
 
 # glibc's mallopt parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD).
 _M_MMAP_THRESHOLD = -3
@@ -46,7 +49,19 @@ def register(sub: Any) -> None:
     parser.add_argument("--accept-empty-spool", action="store_true",
                         help="start although the spool this state directory had is missing or empty "
                              "(its pending messages are then lost)")
+    parser.add_argument("--workers", type=_workers_arg, metavar="N|auto",
+                        help="worker processes sharing the listening sockets (overrides [server] workers; "
+                             "auto: one per CPU)")
     parser.set_defaults(func=run)
+    worker = sub.add_parser(
+        "worker", help="one worker process of a serving gateway (started by serve --workers N)",
+        description="Serve SMTP on sockets inherited from `gateway serve`, which starts and watches "
+                    "its workers and sends each its configuration over the control channel.")
+    worker.add_argument("--index", type=int, required=True)
+    worker.add_argument("--control-fd", type=int, required=True)
+    worker.add_argument("--listen", action="append", default=[], metavar="KEY=FD[,FD]")
+    worker.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"), default="auto")
+    worker.set_defaults(func=run_worker)
     deliver = sub.add_parser(
         "deliver", help="run only delivery from the spool (normally started by serve)",
         description="Deliver what the spool holds, without listening. `gateway serve` starts this "
@@ -64,6 +79,46 @@ def register(sub: Any) -> None:
                     "state directory. New sessions use the new config; a broken one is refused.")
     reload.add_argument("--config", type=Path, help="the TOML configuration file the gateway runs with")
     reload.set_defaults(func=reload_running)
+
+
+def _workers_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r} (an integer or auto)") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("--workers must be at least 1")
+    return number
+
+
+class EventLoopUnavailable(RuntimeError):
+    """``[server] event_loop = "uvloop"`` and uvloop is not installed."""
+
+
+def loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, T]], T]:
+    """``asyncio.run`` or uvloop's ("uvloop"; "auto" is the standard loop for now: under uvloop a
+    client that connects and closes at once keeps its session open until shutdown's grace ends)."""
+    if choice in ("asyncio", "auto"):
+        return asyncio.run
+    try:
+        import uvloop
+    except ImportError:
+        raise EventLoopUnavailable("uvloop is not installed (pip install 'seller-mail-gateway[fast]')") from None
+    run: Callable[[Coroutine[Any, Any, T]], T] = uvloop.run
+    return run
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from gateway.workers import run_worker as worker_main
+
+    # The worker's configuration arrives over the control channel; so does the loop's choice,
+    # too late to pick the loop: the supervisor passes it on the command line.
+    try:
+        return loop_runner(args.event_loop)(worker_main(args.index, args.control_fd, args.listen))
+    except KeyboardInterrupt:
+        return 130
 
 
 def _load(path: Path | None) -> GatewayConfig | None:
@@ -127,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
+    if args.workers is not None:
+        config = config.model_copy(update={"server": config.server.model_copy(update={"workers": args.workers})})
     configure_logging(config.log.format, config.log.level)
     from gateway import preflight
     from gateway.bounces.wording import load_bounce_wording
@@ -144,11 +201,13 @@ def run(args: argparse.Namespace) -> int:
             refuse(problem.key, problem.message)
         return 2
     return_large_buffers_to_os()
-    from gateway.app import Gateway
-
     try:
-        asyncio.run(Gateway(config, config_path=args.config,
-                            accept_empty_spool=args.accept_empty_spool).run())
+        runner = loop_runner(config.server.event_loop)
+    except EventLoopUnavailable as exc:
+        refuse("server.event_loop", str(exc))
+        return 2
+    try:
+        runner(_serve(config, args))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
@@ -158,6 +217,20 @@ def run(args: argparse.Namespace) -> int:
         refuse(*refusal)
         return 2
     return 0
+
+
+async def _serve(config: GatewayConfig, args: argparse.Namespace) -> None:
+    from gateway import lifecycle
+
+    if config.server.worker_count > 1:
+        from gateway.workers import Supervisor
+
+        await lifecycle.serve(Supervisor(config, config_path=args.config, accept_empty_spool=args.accept_empty_spool,
+                                         workers=args.workers))
+        return
+    from gateway.app import Gateway
+
+    await Gateway(config, config_path=args.config, accept_empty_spool=args.accept_empty_spool).run()
 
 
 def startup_refusal(config: GatewayConfig, exc: BaseException) -> tuple[str, str] | None:
@@ -183,6 +256,10 @@ def startup_refusal(config: GatewayConfig, exc: BaseException) -> tuple[str, str
         return "state.directory", f"{exc} (see docs/OPERATIONS.md, 'When the gateway refuses to start')"
     if isinstance(exc, AlreadyServing):
         return "state.directory", str(exc)
+    from gateway.workers import WorkerStartFailed
+
+    if isinstance(exc, WorkerStartFailed):
+        return "server.workers", str(exc)
     if isinstance(exc, PolicyLoadError):
         return policy_key(config, exc.file), str(exc)
     if isinstance(exc, DataFilesError):

@@ -142,6 +142,11 @@ class DeliveryService:
     def notify(self) -> None:
         self._wake.set()
 
+    def poll_soon(self) -> None:
+        """Another process put messages into the spool (a worker, gateway/workers.py): look now."""
+        self._poll_requested = True
+        self._wake.set()
+
     async def stop(self, timeout: float = 30.0) -> None:
         """Let in-flight deliveries finish (up to ``timeout``), then close pooled connections."""
         self._stopping = True

@@ -15,8 +15,10 @@ from typing import Any
 
 from gateway.classify import Classifier
 from gateway.config import GatewayConfig
+from gateway.errors import StoreError
+from gateway.log import get_logger
 from gateway.metrics import GatewayMetrics
-from gateway.outcome import Outcome
+from gateway.outcome import Cause, Disposition, Outcome
 from gateway.pipeline.entrances import ALL, WRITING, Entrance, Release
 from gateway.pipeline.evaluate import classify, evaluate
 from gateway.pipeline.holds import restriction, template_hold
@@ -30,6 +32,8 @@ from gateway.spool import Spool
 from gateway.store.base import Store
 from gateway.tenants import Tenant
 from gateway.transaction import Transaction
+
+log = get_logger("gateway.pipeline")
 
 StageFn = Callable[[Services, Run], Awaitable[None]]
 
@@ -86,7 +90,19 @@ class Pipeline:
                 continue
             if run.outcome is not None and not stage.after_decision:
                 continue
-            await stage.run(self, run)
+            try:
+                await stage.run(self, run)
+            except StoreError as exc:
+                # The state database is gone (or broken): a decision that needs it cannot be
+                # taken, so the client retries later; once decided, the message's fate stands
+                # and only the record of it is lost.
+                if run.outcome is not None:
+                    log.error("state_record_failed", stage=stage.name, error=str(exc),
+                              message_id=txn.message_id, outcome=str(run.outcome.disposition))
+                    continue
+                log.error("state_unavailable", stage=stage.name, error=str(exc), message_id=txn.message_id,
+                          peer=txn.peer, rcpt_tos=txn.rcpt_tos, entrance=str(entrance))
+                run.finish(Disposition.DEFERRED, Cause.STATE, stage.name, f"state unavailable: {exc}")
         assert run.outcome is not None, "the store stage always decides"
         return dataclasses.replace(run.outcome, stages=tuple(run.stages))
 

@@ -98,10 +98,14 @@ class SpaceGuard:
 
     def on_disk_full(self) -> bool:
         """A write failed for lack of space: free the ballast if the disk really is the problem."""
-        if free_bytes(self.directory) >= self._ballast + 1024 * 1024:
-            return False  # room on the disk: it is the size cap, which the ballast cannot help
-        self._next_restore = time.monotonic() + RESTORE_EVERY
-        return release_ballast(self.directory)
+        try:
+            if free_bytes(self.directory) >= self._ballast + 1024 * 1024:
+                return False  # room on the disk: it is the size cap, which the ballast cannot help
+            self._next_restore = time.monotonic() + RESTORE_EVERY
+            return release_ballast(self.directory)
+        except OSError as exc:  # the directory itself is unreachable: no room to be found there
+            log.error("spool.space_unknown", directory=str(self.directory), error=str(exc))
+            return False
 
     def _maybe_restore(self, free: int) -> None:
         if not self._ballast or time.monotonic() < self._next_restore:

@@ -143,9 +143,16 @@ class Writer(threading.Thread):
                 refusal = self._guard.refusal(self._conn)
             except (OSError, sqlite3.Error) as exc:
                 refusal = SpoolError(f"spool cannot check its free space: {exc}")
-        outcomes = self._commit(batch, refusal)
-        if outcomes is None:  # disk full, and the ballast was freed: once more, with room
-            outcomes = self._commit(batch, refusal, retry=False)
+        try:
+            outcomes = self._commit(batch, refusal)
+            if outcomes is None:  # disk full, and the ballast was freed: once more, with room
+                outcomes = self._commit(batch, refusal, retry=False)
+        except Exception as exc:
+            # Whatever went wrong while handling a failed commit (the state directory gone from
+            # under us, say): this batch fails, its callers hear so, and the writer lives on. A
+            # dead writer thread would leave every caller, and the gateway's stop, waiting forever.
+            log.exception("spool.batch_failed", batch=len(batch))
+            outcomes = [(False, SpoolError(f"spool write failed: {exc!r}"))] * len(batch)
         assert outcomes is not None
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):

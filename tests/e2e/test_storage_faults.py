@@ -16,9 +16,8 @@ from tests.sink import Sink, split_trace
 from tests.smtpclient import RawSMTP
 
 
-@pytest.mark.skip(reason="order-dependent since this round's merges: passes alone, fails after other tests in the full run (see the closing note of 2026-12-01)")  # noqa: E501
 async def test_disk_full_answers_452_and_keeps_acknowledged_mail(
-        gateway_factory: GatewayFactory, sink: Sink, small_fs: Path) -> None:
+        small_fs: Path, gateway_factory: GatewayFactory, sink: Sink) -> None:
     sink.behaviour.data_reply = "451 4.3.0 upstream busy"  # keep everything in the spool for now
     # The reserve is what keeps delivery able to record results; with min_free_bytes = 0 a full
     # disk can wedge the spool (that is what the setting turns off).
@@ -51,6 +50,12 @@ async def test_disk_full_answers_452_and_keeps_acknowledged_mail(
 
 
 
+# A fresh gateway's own state (gateway.db with its schema and WAL, the spool) takes about 480 KB; a
+# test that needs the ballast laid down (free space >= min_free_bytes + ballast) uses 2 MB, or on
+# 1 MB there is no room for it and delivery has nothing to drain with once others fill the disk.
+ROOM_FOR_BALLAST = pytest.mark.parametrize("small_fs", [2 * 1024 * 1024], indirect=True)
+
+
 def fill_up(directory: Path) -> Path:
     """Take every free byte of the file system, as another program's logs would."""
     filler = directory / "filler"
@@ -71,9 +76,9 @@ async def wait_drained(gw: Gateway, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.1)
 
 
-@pytest.mark.skip(reason="order-dependent since this round's merges: passes alone, fails after other tests in the full run (see the closing note of 2026-12-01)")  # noqa: E501
+@ROOM_FOR_BALLAST
 async def test_reserve_refuses_new_mail_while_delivery_drains_a_disk_filled_by_others(
-        gateway_factory: GatewayFactory, sink: Sink, small_fs: Path) -> None:
+        small_fs: Path, gateway_factory: GatewayFactory, sink: Sink) -> None:
     # Issue 16.1: the spool filled the file system and then could not record a single delivery
     # result, so nothing left it. Now new mail stops at the reserve, and if something else takes
     # the rest of the disk the ballast file gives delivery room to drain.
@@ -81,13 +86,13 @@ async def test_reserve_refuses_new_mail_while_delivery_drains_a_disk_filled_by_o
     gw = await gateway_factory(state={"directory": str(small_fs / "state"), "min_free_bytes": 400_000})
     port = listener_port(gw)
     acknowledged = []
-    for i in range(60):
+    for i in range(200):
         reply = await send_one(port, f"held {i}", body=(b"y" * 70 + b"\r\n") * 140)  # about 10 KB each
         if reply[0] != 250:
             break
         acknowledged.append(f"held {i}")
     assert reply[0] == 452 and "4.3.1" in reply[1], reply
-    assert 0 < len(acknowledged) < 60
+    assert 0 < len(acknowledged) < 200
     filler = fill_up(small_fs)
     assert filler.stat().st_size > 0
     sink.behaviour.data_reply = None
@@ -102,7 +107,7 @@ async def test_reserve_refuses_new_mail_while_delivery_drains_a_disk_filled_by_o
 
 
 async def test_retry_records_on_a_small_disk_never_wedge_the_spool(
-        gateway_factory: GatewayFactory, sink: Sink, small_fs: Path) -> None:
+        small_fs: Path, gateway_factory: GatewayFactory, sink: Sink) -> None:
     # Every retried attempt is a small commit; until a checkpoint they pile up in the WAL, and
     # a checkpoint needs room in the database file too. With SQLite's default of 1000 pages (4 MB)
     # a small disk filled with WAL, no checkpoint could run, and nothing was recorded any more.
@@ -118,7 +123,7 @@ async def test_retry_records_on_a_small_disk_never_wedge_the_spool(
         f"Subject: {s}" for s in acknowledged)
 
 
-@pytest.mark.skip(reason="order-dependent since this round's merges: passes alone, fails after other tests in the full run (see the closing note of 2026-12-01)")  # noqa: E501
+@ROOM_FOR_BALLAST
 async def test_starts_on_a_full_disk_and_drains_the_spool(tmp_path: Path, sink: Sink, small_fs: Path) -> None:
     sink.behaviour.data_reply = "451 4.3.0 upstream busy"
     config = make_config(tmp_path, sink.port, state={"directory": str(small_fs / "state"),
@@ -181,3 +186,26 @@ async def test_read_only_state_directory_refuses_to_start_rather_than_take_mail(
         await again.stop(grace=1.0)
     finally:
         remount(small_fs, "rw")
+
+
+async def test_spool_size_cap_from_config_refuses_with_452_and_delivers_what_it_took(
+        gateway_factory: GatewayFactory, sink: Sink) -> None:
+    # Issue 16.1: the spool's cap (Spool.open(max_size_bytes=)) could not be set from the config.
+    sink.behaviour.data_reply = "451 4.3.0 upstream busy"
+    gw = await gateway_factory(state={"spool_max_bytes": 400_000, "min_free_bytes": 0})
+    port = listener_port(gw)
+    acknowledged: list[str] = []
+    reply = (0, "")
+    for i in range(40):
+        reply = await send_one(port, f"cap {i}", body=(b"c" * 70 + b"\r\n") * 900)  # about 64 KB
+        if reply[0] != 250:
+            break
+        acknowledged.append(f"cap {i}")
+    assert reply[0] == 452 and "4.3.1" in reply[1], reply
+    assert 0 < len(acknowledged) < 8  # 400 KB, less a tenth kept for delivery
+    sink.behaviour.data_reply = None
+    assert gw.delivery is not None
+    gw.delivery.notify()
+    await wait_drained(gw)
+    assert sorted(split_trace(m.data)[1].split(b"\r\n", 1)[0].decode() for m in sink.messages) == sorted(
+        f"Subject: {s}" for s in acknowledged)

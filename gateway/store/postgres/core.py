@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +26,16 @@ from gateway.store.shared import SQLBackend
 from gateway.store.sql import POSTGRES
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+# While the database is known to be gone, how long an operation waits for a connection.
+OUTAGE_ACQUIRE_TIMEOUT = 2.0
+# How long the pool keeps retrying one failed connection (with doubling delays) before it gives
+# the slot up; the next operation then starts a fresh attempt, without delay.
+RECONNECT_TIMEOUT = 8.0
+# Longest one store operation (connection, statements, commit) may take before it fails as
+# DatabaseUnavailable; while the database is known to be gone, twice OUTAGE_ACQUIRE_TIMEOUT.
+OPERATION_TIMEOUT = 30.0
 
 
 class SchemaError(StoreError):
@@ -78,17 +89,34 @@ class PostgresCore(SQLBackend):
     dialect = POSTGRES
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10,
-                 open_timeout: float = 30.0, acquire_timeout: float = 10.0) -> None:
+                 open_timeout: float = 30.0, acquire_timeout: float = 10.0,
+                 outage_timeout: float = OUTAGE_ACQUIRE_TIMEOUT,
+                 reconnect_timeout: float = RECONNECT_TIMEOUT,
+                 operation_timeout: float = OPERATION_TIMEOUT) -> None:
         self.dsn = dsn
         self._open_timeout = open_timeout
+        self._acquire_timeout = acquire_timeout
+        self._operation_timeout = max(operation_timeout, acquire_timeout)
+        self._outage_timeout = min(outage_timeout, acquire_timeout)
+        # Set when an operation found the database gone, cleared by the next one that got a
+        # connection: while it is set, callers wait only outage_timeout for one, so every SMTP
+        # client hears 451 4.3.0 within seconds instead of each waiting the full acquire_timeout.
+        self.unavailable_since: float | None = None
+        self._lent = 0  # connections this process holds right now
         # autocommit: a read is one round trip; writes open their own transaction block.
         # check: a connection is tested as it leaves the pool, so after a database restart or a
         # failover behind a proxy no message fails on a connection that died meanwhile.
         # acquire_timeout: with the database gone, an operation fails (and the SMTP client hears
         # 451 4.3.0) well inside the client's own DATA timeout instead of hanging.
+        # reconnect_timeout: the pool retries a failed connection with doubling delays until this
+        # much time has passed, then gives the slot up, and the next caller starts a fresh attempt
+        # at once. psycopg_pool's default (5 minutes) let the delays grow to a minute and more, so
+        # mail kept getting 451 for as long again after the database was back (found with a
+        # private server stopped under load, tests/e2e/test_postgres_faults.py).
         self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             dsn, min_size=min_size, max_size=max_size, open=False, kwargs={"autocommit": True}, configure=_configure,
-            name="gateway-store", check=AsyncConnectionPool.check_connection, timeout=acquire_timeout)
+            name="gateway-store", check=AsyncConnectionPool.check_connection, timeout=acquire_timeout,
+            reconnect_timeout=reconnect_timeout)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -126,15 +154,37 @@ class PostgresCore(SQLBackend):
     async def _connection(self) -> AsyncIterator[Connection]:
         """A pooled connection; losing the database is a ``StoreError`` (``DatabaseUnavailable``),
         so callers handle it as they handle any unusable store."""
+        down = self.unavailable_since is not None
+        timeout = self._outage_timeout if down else self._acquire_timeout
+        # The whole operation has a deadline too: a server that accepts and never answers (hung,
+        # stopped with SIGSTOP, a network path that drops packets) held SMTP clients for the
+        # listener's 10-minute DATA timeout, each. Cancelling a psycopg query makes psycopg try a
+        # server-side cancel, then the pool discards the connection.
+        deadline = 2 * self._outage_timeout if down else self._operation_timeout
         try:
-            async with self._pool.connection() as conn:
-                yield conn
+            async with asyncio.timeout(deadline), self._pool.connection(timeout=timeout) as conn:
+                self.unavailable_since = None
+                self._lent += 1
+                try:
+                    yield conn
+                finally:
+                    self._lent -= 1
+        except TimeoutError as exc:
+            self._note_unavailable()
+            raise DatabaseUnavailable(f"PostgreSQL did not answer within {deadline:g} s") from exc
         except PoolTimeout as exc:
+            if self._lent == 0:  # nobody holds a connection: the database is gone, not just busy
+                self._note_unavailable()
             raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".rstrip()) from exc
         except psycopg.OperationalError as exc:
             if not _connection_lost(exc):
                 raise  # a deadlock, a cancelled statement, a lock timeout: the statement failed
+            self._note_unavailable()
             raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".rstrip()) from exc
+
+    def _note_unavailable(self) -> None:
+        if self.unavailable_since is None:
+            self.unavailable_since = time.monotonic()
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
