@@ -523,6 +523,25 @@ class DkimConfig(_Section):
         return value
 
 
+class LearningConfig(_Section):
+    """Learning from Amazon's verdicts (gateway/learning.py): what the gateway does after Amazon
+    refused a message it relayed, or restricted the seller's proactive messaging."""
+
+    # After a policy notice for a relayed message, hold further messages of its template for review
+    # until an admin marks the template fixed (or a rule holds or refuses them by itself). On by
+    # default: it only ever holds (never refuses), and only after Amazon itself refused the template.
+    hold_templates: bool = True
+    # Estimated share of word 3-grams two messages must share to be one template (0.6: the same ERP
+    # template filled in for another order scores ~0.7, another template < 0.1).
+    template_similarity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.6
+    # While Amazon restricts a tenant's proactive messaging, order-critical mail (the subject keyword)
+    # is refused like any proactive message; true lets it through (replies always pass).
+    restricted_allow_critical: bool = False
+    # How long an instance trusts what it read of holds and restrictions before reading again
+    # (several instances on one PostgreSQL see another's change within this time).
+    state_seconds: Annotated[float, Field(ge=0.0, le=300.0)] = 5.0
+
+
 class GatewayConfig(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     tls: TLSConfig = Field(default_factory=TLSConfig)
@@ -538,6 +557,7 @@ class GatewayConfig(_Section):
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     tenants: tuple[TenantConfig, ...] = ()
     dkim: DkimConfig = Field(default_factory=DkimConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
 
     @model_validator(mode="after")
     def _listeners(self) -> GatewayConfig:

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from gateway import replies
 from gateway.policy.verdict import Verdict
+from gateway.store.records import LearningCounts
 
 # End of DATA covers policy evaluation and an fsync'd store or spool write.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -126,6 +127,12 @@ class GatewayMetrics:
         if self._state is not None:
             self._state.store_counts = counts
 
+    def set_learning_counts(self, counts: LearningCounts) -> None:
+        """Disagreements per (tenant, pack), held templates and restrictions per tenant
+        (``gateway.learning.learning_counts``)."""
+        if self._state is not None:
+            self._state.learning_counts = counts
+
     def _observe_finished_deliveries(self) -> None:
         """Add what the spool finished in (cursor, now - SETTLE] to the delivery counters.
 
@@ -192,6 +199,7 @@ class StateCollector(Collector):
     def __init__(self, spool_db: Path) -> None:
         self.spool_db = spool_db
         self.store_counts: tuple[int, dict[str, int]] | None = None
+        self.learning_counts: LearningCounts | None = None
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # no describe-time queries (registration must not touch the databases)
@@ -220,3 +228,23 @@ class StateCollector(Collector):
             for kind, count in sorted(by_kind.items()):
                 notices.add_metric([kind], count)
         yield from (spool_depth, deferred, quarantine, notices)
+        if self.learning_counts is not None:
+            yield from _learning_metrics(self.learning_counts)
+
+
+def _learning_metrics(counts: LearningCounts) -> Iterator[Metric]:
+    disagreements = CounterMetricFamily(
+        "gateway_disagreements",
+        "Messages the gateway relayed and Amazon refused for a policy reason, by tenant and by the rule pack"
+        " of the rules that hit them (none: no rule did)", labels=["tenant", "pack"])
+    for (tenant, pack), count in sorted(counts.disagreements.items()):
+        disagreements.add_metric([tenant, pack], count)
+    held = GaugeMetricFamily("gateway_templates_held",
+                             "Templates held for review after a disagreement, by tenant", labels=["tenant"])
+    for tenant, count in sorted(counts.held_templates.items()):
+        held.add_metric([tenant], count)
+    restricted = GaugeMetricFamily("gateway_tenant_restricted",
+                                   "1 while Amazon restricts the tenant's proactive messaging", labels=["tenant"])
+    for tenant in sorted(counts.restricted):
+        restricted.add_metric([tenant], 1)
+    yield from (disagreements, held, restricted)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.parser
-import email.policy
 import quopri
 import re
 from collections.abc import Collection, Iterator, Sequence
@@ -28,7 +26,8 @@ from urllib.parse import urlsplit
 
 import regex
 
-from gateway.message.mime import parse_headers, replace_subject
+from gateway.message.mime import header_end, parse_headers, replace_subject
+from gateway.message.patterns import EMAIL_ADDRESS, EMOJI_SEQUENCE
 from gateway.message.text import decode_header_value
 
 # What a rule's `strip` action may remove; the rule packs map their rules onto these.
@@ -42,10 +41,6 @@ KINDS: tuple[str, ...] = (TRACKING_PIXEL, REMOTE_IMAGE, LINKED_LOGO, FOOTER, SIG
 
 REPAIRED_HEADER = "X-Gateway-Repaired"
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_EMOJI = regex.compile(r"(?:[\p{Extended_Pictographic}\p{Regional_Indicator}](?![©®™])[\uFE0E\uFE0F\u200D]*)+"
-                       r"|[\uFE0F\u20E3]")
-_KEEP = frozenset("©®™")
 _SOCIAL = ("facebook.com", "fb.com", "instagram.com", "twitter.com", "x.com", "tiktok.com", "youtube.com",
            "pinterest.com", "pinterest.de", "linkedin.com", "xing.com", "threads.net", "wa.me", "t.me")
 _FOOTER_WORDS = regex.compile(
@@ -57,7 +52,6 @@ _CONTACT_LABEL = regex.compile(
     r"sitio|e-?mail|mail|courriel|correo|posta)\s*[:：]\s*$")
 _URLISH = regex.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:de|com|co\.uk|fr|it|es|"
                         r"nl|pl|se|eu|shop|store|net|org|at|ch|be|jp|com\.tr|com\.br)\b(?:/\S*)?")
-_EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")
 _LEGAL = regex.compile(r"(?i)\b(?:gmbh|ug|ag|kg|e\.k\.|hrb|hra|handelsregister|amtsgericht|ust-?id|"
                        r"steuernummer|geschäftsführer|ltd|limited|company no|vat|sarl|sas|siret|rcs|s\.r\.l\.|"
                        r"p\.\s?iva|s\.l\.|cif|nif|b\.v\.|kvk|sp\. z o\.o\.|nip|ab|org\.?nr|inc|llc)\b")
@@ -148,20 +142,17 @@ class _Leaf:
     eol: bytes
 
 
-_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
-
-
 def _leaves(raw: bytes, start: int = 0, end: int | None = None, path: str = "1",
             depth: int = 0) -> Iterator[_Leaf]:
     """The text leaves (not attachments) of the entity ``raw[start:end]``, with their body offsets."""
     end = len(raw) if end is None else end
-    head = _HEADER_END.search(raw, start, end)
-    if head is None:
+    found = header_end(raw, start, end)
+    if found is None:
         return
-    headers: Message = _PARSER.parsebytes(raw[start:head.end()])
-    body_start = head.end()
+    headers: Message = parse_headers(raw[start:found[0]])
+    body_start = found[1]
     ctype = headers.get_content_type()
-    eol = b"\r\n" if raw[head.start():head.start() + 1] == b"\r" else b"\n"
+    eol = b"\r\n" if raw[body_start - 2:body_start] == b"\r\n" else b"\n"
     if ctype.startswith("multipart/") and depth < 20:
         boundary = headers.get_param("boundary")
         if not isinstance(boundary, str) or not boundary:
@@ -398,13 +389,13 @@ def _signature_link(a: _Element, href: str, html: str, options: RepairOptions) -
     contact label (``Web:``), beside the company's legal details, or in the message's last part."""
     lowered = href.lower()
     if lowered.startswith("mailto:"):
-        target = _EMAIL.search(lowered)
+        target = EMAIL_ADDRESS.search(lowered)
         if target is None or "marketplace.amazon." in target.group(0):
             return False
     elif not _remote(href) or _allowed(_host(href), options.allow_domains):
         return False
     shown = _text_of(html, a).strip()
-    if not (_URLISH.match(shown) or _EMAIL.fullmatch(shown)):
+    if not (_URLISH.match(shown) or EMAIL_ADDRESS.fullmatch(shown)):
         return False  # "hier in unserem Shop": a link in the message's own words is content
     if _label_start(html, a.start) < a.start:
         return True
@@ -454,11 +445,9 @@ def _strip_emoji_outside_tags(html: str, where: str, found: list[Removal]) -> st
 
 def _strip_emoji(text: str, removed: list[str]) -> str:
     def drop(m: regex.Match[str]) -> str:
-        if m.group(0) in _KEEP:
-            return m.group(0)
         removed.append(m.group(0))
         return ""
-    cleaned = _EMOJI.sub(drop, text)
+    cleaned = EMOJI_SEQUENCE.sub(drop, text)
     # "Danke 🙂!" -> "Danke !": fold the space the emoji leaves before punctuation.
     return re.sub(r"[ \t]+(?=[!?.,;:])", "", cleaned) if cleaned != text else text
 
@@ -507,7 +496,7 @@ def _plain_contact_line(line: str, options: RepairOptions) -> bool:
     """A short signature line that is a website or an e-mail address (with or without its label)."""
     if len(line) > 120:
         return False
-    for m in _EMAIL.finditer(line):
+    for m in EMAIL_ADDRESS.finditer(line):
         if "marketplace.amazon." not in m.group(0).lower():
             return True
     for m in _URLISH.finditer(line):
@@ -521,8 +510,8 @@ def _plain_contact_line(line: str, options: RepairOptions) -> bool:
 # -- headers --------------------------------------------------------------------------------------
 
 def _repair_subject(raw: bytes, removals: list[Removal]) -> bytes:
-    head = _HEADER_END.search(raw)
-    subject = parse_headers(raw[: head.end()] if head else raw).get("Subject")
+    found = header_end(raw)
+    subject = parse_headers(raw[:found[0]] if found else raw).get("Subject")
     if subject is None:
         return raw
     decoded = decode_header_value(subject)

@@ -195,3 +195,32 @@ def test_gateway_check_shows_the_repairs_and_writes_the_repaired_message(tmp_pat
     assert {h["rule"]: h["action"] for h in data["hits"]}["tracking-pixel"] == "strip"
     fixed = out.read_bytes()
     assert b"track.mailer.example" not in fixed and fixed.startswith(f"{REPAIRED_HEADER}: ".encode())
+
+
+def test_emoji_are_what_the_emoji_rule_calls_emoji() -> None:
+    """The rule and the repair share one definition: text symbols such as ©, ® and ‼ that the rule
+    does not flag are kept, also right before an emoji; the emoji with its joiners goes."""
+    from gateway.repair import EMOJI, RepairOptions, repair
+
+    raw = ("From: s@shop.example\r\nTo: a@marketplace.amazon.de\r\nSubject: Danke \U0001F44D\u200D!\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+           "Marke\u00a9\U0001F600 bleibt\u203c Familie \U0001F468\u200D\U0001F469\u200D\U0001F467 weg.\r\n").encode()
+    out = repair(raw, RepairOptions(kinds=frozenset({EMOJI})))
+    text = out.raw.decode()
+    assert "Marke\u00a9 bleibt\u203c Familie  weg." in text and "Subject: Danke!" in text
+    assert [(r.where, r.what) for r in out.removals] == [
+        ("text/plain (part 1)", "\U0001F600 \U0001F468\u200D\U0001F469\u200D\U0001F467"),
+        ("subject", "\U0001F44D\u200D")]
+
+
+def test_a_part_without_headers_is_read_from_its_first_line() -> None:
+    """A MIME part that starts with the empty line has no headers: its body is not cut at its first
+    blank line (one header-block reader, gateway/message/mime.py's)."""
+    from gateway.repair import FOOTER, RepairOptions, repair
+
+    raw = (b"From: s@shop.example\r\nTo: a@marketplace.amazon.de\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\r\nIhre Rechnung anbei.\r\n"
+           b"Newsletter abbestellen: https://shop.example/abmelden\r\n\r\nViele Gruesse\r\n--b1--\r\n")
+    out = repair(raw, RepairOptions(kinds=frozenset({FOOTER})))
+    assert out.changed and b"abbestellen" not in out.raw
+    assert b"Ihre Rechnung anbei." in out.raw and b"Viele Gruesse" in out.raw

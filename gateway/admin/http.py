@@ -23,6 +23,7 @@ from aiohttp import web
 from gateway.admin.sessions import AdminAuth, Session
 from gateway.auth import CredentialsError
 from gateway.config import GatewayConfig
+from gateway.learning import learning_counts
 from gateway.log import get_logger
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.quarantine import QuarantineReview
@@ -240,6 +241,7 @@ class AdminServer:
             # they are every instance's).
             try:
                 self.gateway.metrics.set_store_counts(await store.state_counts())
+                self.gateway.metrics.set_learning_counts(await learning_counts(store))
             except StoreError as exc:
                 log.warning("metrics_store_unavailable", error=str(exc))
         await self.gateway.refresh_metrics()  # several worker processes: their counters, now

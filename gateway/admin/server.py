@@ -4,7 +4,7 @@ core knows neither) keeps the admin package free of import cycles."""
 
 from __future__ import annotations
 
-from gateway.admin import api, pages
+from gateway.admin import api, learning, pages
 from gateway.admin.http import AdminHost, AdminServer
 from gateway.quarantine import QuarantineReview
 
@@ -13,4 +13,5 @@ def admin_server(host: AdminHost, review: QuarantineReview) -> AdminServer:
     server = AdminServer(host, review)
     api.add_routes(server.app)
     pages.add_routes(server.app)
+    learning.add_routes(server.app)
     return server

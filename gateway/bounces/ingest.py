@@ -31,6 +31,7 @@ from gateway.bounces.correlate import DEAD_NOTICES, Correlation, Correlator
 from gateway.bounces.parse import BounceReport, parse_bounce
 from gateway.classify import Classifier
 from gateway.config import GatewayConfig
+from gateway.learning import LEARNED_NOTICES, Learned, Learner, NoticeAbout, NoticeFacts, notice_facts
 from gateway.log import get_logger
 from gateway.orderids import order_ids_in_message
 from gateway.store.base import AliasStatus, AliasUpdate, NoticeRow, Store
@@ -51,6 +52,8 @@ class Prepared:
     correlation: Correlation | None
     notice: NoticeRow | None
     updates: tuple[AliasUpdate, ...]
+    facts: NoticeFacts | None = None
+    """A policy or restriction notice's date and reason, for gateway/learning.py."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class IngestResult:
     evidence: str | None = None
     changes: tuple[tuple[str, AliasStatus | None, AliasStatus], ...] = ()
     """(alias, status before, status now) for every alias this notice set."""
+    learned: Learned | None = None
+    """What a policy or restriction notice taught (disagreements, a restriction)."""
 
     def summary(self) -> str:
         """One printable ASCII line, fit for an SMTP reply and a log."""
@@ -86,6 +91,10 @@ class IngestResult:
             parts = ["not a bounce, nothing recorded"]
         if self.notice_id is not None:
             parts.append(f"notice #{self.notice_id}")
+        if self.learned is not None:
+            parts += [f"disagreement #{d.id}" for d in self.learned.disagreements]
+            if self.learned.restriction is not None:
+                parts.append("tenant restricted")
         return _UNSAFE.sub("?", " ".join(parts))[:400]
 
 
@@ -115,6 +124,7 @@ class BounceIngestService:
         self.config = config
         classifier = Classifier(config.marketplace.tlds, config.marketplace.domain_prefix)
         self.correlator = Correlator(self.store, classifier, config.bounces.correlation_days)
+        self.learner = Learner(self.store, config.learning, config.bounces.correlation_days)
 
     # -- the two steps ------------------------------------------------------------------------------
     async def prepare(self, raw: bytes, source: str, tenant: str = "") -> Prepared:
@@ -143,7 +153,10 @@ class BounceIngestService:
             resolved=correlation.matched or not correlation.about_alias, tenant=tenant)
         updates = tuple(AliasUpdate(t.alias, t.status, t.marketplace, order_id)
                         for t in correlation.targets if t.status is not None)
-        return Prepared(report, source, tenant, correlation, notice, updates)
+        facts = None
+        if report.kind == "amazon-notice" and report.notice in LEARNED_NOTICES:
+            facts = await asyncio.to_thread(notice_facts, raw, report.notice)
+        return Prepared(report, source, tenant, correlation, notice, updates, facts)
 
     async def commit(self, prepared: Prepared) -> IngestResult:
         """Record the prepared notice."""
@@ -184,7 +197,27 @@ class BounceIngestService:
             if before is not None and before != now:
                 log.warning("alias_status_changed", tenant=prepared.tenant, alias=alias, before=before, now=now,
                             notice_id=recorded.notice_id)
-        return IngestResult(report, outcome, correlation, recorded.notice_id, notice.evidence, changes)
+        learned = await self._learn(prepared, recorded.notice_id)
+        return IngestResult(report, outcome, correlation, recorded.notice_id, notice.evidence, changes, learned)
+
+    async def _learn(self, prepared: Prepared, notice_id: int) -> Learned | None:
+        """A policy notice becomes a disagreement, a restriction notice a restricted tenant
+        (gateway/learning.py). The notice is recorded already: a failure here loses the lesson only."""
+        report, correlation, facts = prepared.report, prepared.correlation, prepared.facts
+        if facts is None or report.notice is None:
+            return None
+        aliases: tuple[str, ...] = ()
+        if correlation is not None:
+            aliases = tuple(t.alias for t in correlation.targets) or correlation.candidates
+        about = NoticeAbout(kind=report.notice, notice_id=notice_id, tenant=prepared.tenant, order_id=report.order_id,
+                            marketplace=prepared.notice.marketplace if prepared.notice else report.marketplace,
+                            message_ids=report.message_ids, aliases=aliases,
+                            matched_by=correlation.matched_by if correlation else None)
+        try:
+            return await self.learner.learn(about, facts)
+        except Exception:
+            log.exception("learning_failed", tenant=prepared.tenant, notice_id=notice_id, notice=report.notice)
+            return None
 
     # -- entry points ---------------------------------------------------------------------------------
     async def ingest_result(self, raw: bytes, source: str, tenant: str = "") -> IngestResult:

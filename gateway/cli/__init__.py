@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "auth_cmd",
     "quarantine",
     "report",
+    "learning_cmd",
     "db",
     "spool_cmd",
     "dkim_cmd",

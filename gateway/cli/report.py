@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.cli.common import add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
+from gateway.learning import disagreement_report
+from gateway.store.base import Store
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -32,7 +34,7 @@ def parse_since(value: str, now: float | None = None) -> float:
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "report", help="counts by action, rule and marketplace; senders with most violations",
+        "report", help="counts by action, rule and marketplace; senders with most violations; disagreements",
         description="Summarise the gateway's decisions on messages to marketplace buyers.")
     add_state_options(parser)
     parser.add_argument("--since", type=parse_since, default=None,
@@ -55,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"gateway: {problem}", file=sys.stderr)
             return 2
     since = args.since if args.since is not None else time.time() - 7 * 86400
-    report = with_store(config, lambda store: store.report(since, top=args.top, tenant=args.tenant))
+    async def both(store: Store) -> dict[str, Any]:
+        out = await store.report(since, top=args.top, tenant=args.tenant)
+        return {**out, "disagreements": await disagreement_report(store, since, args.tenant)}
+
+    report = with_store(config, both)
     if report is None:
         return 2
     if args.json:
@@ -74,4 +80,28 @@ def run(args: argparse.Namespace) -> int:
         print("  (none)")
     for s in report["top_senders"]:
         print(f"  {s['messages']:>7} messages, {s['hits']:>4} hits  {s['mail_from']}")
+    print_disagreements(report["disagreements"])
     return 0
+
+
+def print_disagreements(section: dict[str, Any]) -> None:
+    """The disagreements part of the text report: where the gateway relayed and Amazon refused."""
+    print(f"\nDisagreements with Amazon (relayed, then refused by Amazon): {section['total']}")
+    for title, key in (("By rule pack of the rules that hit", "by_pack"), ("By tenant", "by_tenant")):
+        if section[key]:
+            print(f"  {title}:")
+            for name, count in section[key].items():
+                print(f"  {count:>7}  {name or '(default tenant)'}")
+    print(f"  Templates held for review: {section['held_templates']}")
+    for r in section["restricted_tenants"]:
+        print(f"  RESTRICTED: tenant {r['tenant'] or '(default)'} since {fmt_time(r['since'])}: {r['reason']}")
+    for d in section["latest"]:
+        relayed = d["relayed"] or {}
+        hits = ", ".join(f"{h['rule']} ({h['action']})" for h in relayed.get("hits", [])) or "no rule hit"
+        print(f"\n  #{d['id']} {fmt_time(d['notice_date'])} tenant {d['tenant'] or '(default)'} {d['alias']}"
+              f" order {d['order_id'] or '-'} (matched by {d['matched_by']})")
+        print(f"     gateway: {relayed.get('action') or '?'} {relayed.get('queue_id') or ''}"
+              f" \"{relayed.get('subject', '')}\"; {hits}")
+        print(f"     Amazon:  {d['reason']}")
+        fixed = f" by {d['fixed_by']}: {d['fixed_reason']}" if d["fixed_by"] else ""
+        print(f"     template: {d['template']}{fixed}")

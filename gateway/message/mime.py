@@ -50,14 +50,26 @@ _BLANK_LINE = regex.compile(rb"\r?\n\r?\n")
 _NOT_BASE64 = regex.compile(rb"[^A-Za-z0-9+/]")
 
 
+def header_end(raw: bytes, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
+    """Where the header block of the entity ``raw[start:end]`` ends: (the offset after its last
+    header line's line end, the offset of the body). The first empty line ends the headers; an
+    entity that starts with one has none. None: no empty line (all of it is headers)."""
+    end = len(raw) if end is None else end
+    for eol in (b"\r\n", b"\n"):
+        if raw.startswith(eol, start, end):
+            return start, start + len(eol)
+    m = _BLANK_LINE.search(raw, start, end)
+    if m is None:
+        return None
+    return m.start() + (2 if raw.startswith(b"\r\n", m.start()) else 1), m.end()
+
+
 def _split_head(raw: bytes) -> tuple[bytes, bytes]:
     """Header block and body: the first empty line ends the headers."""
-    if raw.startswith((b"\r\n", b"\n")):
-        return b"", raw.split(b"\n", 1)[1]
-    m = _BLANK_LINE.search(raw)
-    if m is None:
+    found = header_end(raw)
+    if found is None:
         return raw, b""
-    return raw[: m.start() + 1], raw[m.end():]
+    return raw[:found[0]], raw[found[1]:]
 
 
 def read_headers(raw: bytes) -> email.message.Message:

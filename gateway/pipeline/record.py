@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway.learning import record_relayed
 from gateway.log import get_logger
 from gateway.orderids import order_ids_in_message
 from gateway.outcome import Disposition
@@ -85,11 +86,15 @@ async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, 
         order_ids = run.verdict.order_ids
         if not order_ids and not run.order_ids_read:
             order_ids = await asyncio.to_thread(order_ids_in_message, run.data)
-        # Both land in the same group commit.
+        # They land in the same group commit.
         await asyncio.gather(
             p.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
                                  order_ids, run.verdict.tags, counters, tenant=run.tenant.id),
-            _record_decision(p, run, decided, queue_id, shadow))
+            _record_decision(p, run, decided, queue_id, shadow),
+            # What was decided, for an Amazon notice refusing it (gateway/learning.py).
+            record_relayed(p.store, queue_id=queue_id, message_id=txn.message_id, tenant=run.tenant.id,
+                           verdict=decided, shadow=shadow, aliases=[r.alias for r in run.recipients],
+                           order_ids=order_ids, policy=run.tenant.policy))
     except Exception:
         log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
 

@@ -21,6 +21,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.outcome import Cause, Disposition, Outcome
 from gateway.pipeline.entrances import ALL, WRITING, Entrance, Release
 from gateway.pipeline.evaluate import classify, evaluate
+from gateway.pipeline.holds import restriction, template_hold
 from gateway.pipeline.record import notify, record
 from gateway.pipeline.repair import repair, shadow
 from gateway.pipeline.reserve import reserve
@@ -50,7 +51,9 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("classify", classify, ALL),
     Stage("evaluate", evaluate, ALL),
+    Stage("restriction", restriction, frozenset({Entrance.SMTP, Entrance.RELEASE, Entrance.CHECK})),
     Stage("repair", repair, ALL),
+    Stage("template-hold", template_hold, frozenset({Entrance.SMTP, Entrance.CHECK})),
     Stage("shadow", shadow, frozenset({Entrance.SMTP, Entrance.CHECK})),
     Stage("reserve", reserve, frozenset({Entrance.SMTP, Entrance.RELEASE, Entrance.CHECK})),
     Stage("store", store, ALL),

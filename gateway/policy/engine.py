@@ -19,6 +19,7 @@ import regex
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.datafiles import shipped_policies
+from gateway.fingerprint import text_fingerprint
 from gateway.message.mime import replace_subject
 from gateway.orderids import find_order_ids, mask_order_ids
 from gateway.policy.checks import CHECKS
@@ -169,7 +170,9 @@ class PolicyEngine:
                            hits=(Hit("engine-error", Action.QUARANTINE, "The message could not be read",
                                      str(exc)[:200]),))
         try:
-            return self._evaluate(content, recipients, state)
+            verdict = self._evaluate(content, recipients, state)
+            # The template fingerprint from the text read once, here in the evaluating worker.
+            return dataclasses.replace(verdict, fingerprint=text_fingerprint(content.body_text).encode())
         except Exception as exc:
             return Verdict(action=Action.QUARANTINE, subject=content.subject,
                            hits=(Hit("engine-error", Action.QUARANTINE,

@@ -80,6 +80,9 @@ class Verdict:
     message is relayed, also on a release from quarantine."""
     repairs: tuple[tuple[str, str, str], ...] = ()
     """(kind, what, where) for each element the ``strip`` action removed before relaying."""
+    fingerprint: str = ""
+    """The message's template fingerprint (``gateway.fingerprint``, encoded), made from the text the
+    engine read: the template hold and the disagreement records compare it (gateway/learning.py)."""
 
     @property
     def subject_changed(self) -> bool:

@@ -23,10 +23,14 @@ from gateway.store.records import (
     AliasUpdate,
     AuditEntry,
     DecisionRecord,
+    Disagreement,
+    HitRecord,
     NoticeRecord,
     NoticeRow,
     QuarantineRecord,
     RecordedBounce,
+    RelayedMessage,
+    TenantRestriction,
     evidence_digest,
     evidence_reference,
 )
@@ -34,6 +38,7 @@ from gateway.store.roles import (
     Audit,
     Counters,
     Decisions,
+    Disagreements,
     Notices,
     PolicyStateView,
     Quarantine,
@@ -44,12 +49,14 @@ from gateway.store.roles import (
 
 # Callers import the records and the error from here: one place for the store's vocabulary.
 __all__ = ["ALIAS_STATUSES", "EVIDENCE_DIR", "REVIEW_COUNTER", "AliasRecord", "AliasStatus", "AliasUpdate",
-           "AuditEntry", "DecisionRecord", "LoopPolicyState", "NoticeRecord", "NoticeRow", "PolicyStateView",
-           "QuarantineRecord", "RecordedBounce", "Store", "StoreError", "daily_from_rows", "evidence_digest",
-           "evidence_reference", "report_from_rows"]
+           "AuditEntry", "DecisionRecord", "Disagreement", "HitRecord", "LoopPolicyState", "NoticeRecord",
+           "NoticeRow", "PolicyStateView", "QuarantineRecord", "RecordedBounce", "RelayedMessage", "Store",
+           "StoreError", "TenantRestriction", "daily_from_rows", "evidence_digest", "evidence_reference",
+           "report_from_rows"]
 
 
-class Store(StoreLifecycle, Relays, Counters, Registry, Notices, Decisions, Audit, Quarantine, Protocol):
+class Store(StoreLifecycle, Relays, Counters, Registry, Notices, Decisions, Audit, Quarantine, Disagreements,
+            Protocol):
     """The gateway's shared state: every role (gateway/store/roles.py) in one backend."""
 
     async def open(self) -> Store: ...

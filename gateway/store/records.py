@@ -105,6 +105,133 @@ class QuarantineRecord:
                 "status": self.status, "tenant": self.tenant}
 
 
+# -- learning from Amazon's verdicts (gateway/learning.py) -----------------------------------------
+
+TemplateState = Literal["held", "fixed", "none"]
+"""A disagreement's template: further messages of it are ``held`` for review, the admin marked it
+``fixed``, or it has no template to hold (no fingerprint, or holding is switched off)."""
+
+
+@dataclass(frozen=True)
+class HitRecord:
+    """One rule hit as it was recorded with a relayed message."""
+
+    rule: str
+    action: str
+    reason: str
+    evidence: str = ""
+    pack: str = ""
+    """The rule pack the rule came from ("gateway" for the gateway's own checks)."""
+
+    def as_json(self) -> dict[str, str]:
+        return {"rule": self.rule, "action": self.action, "reason": self.reason, "evidence": self.evidence,
+                "pack": self.pack}
+
+
+@dataclass(frozen=True)
+class RelayedMessage:
+    """What the gateway relayed to marketplace buyers, kept (as long as relay records) so that a
+    notice from Amazon refusing it can be set beside the gateway's own judgement."""
+
+    queue_id: str
+    message_id: str
+    subject: str
+    action: str
+    """The verdict's action (relay, rewrite; ``would-...`` in shadow mode)."""
+    hits: tuple[HitRecord, ...] = ()
+    packs: tuple[tuple[str, str], ...] = ()
+    """(pack, version) of every rule pack the verdict was made with; a version is a digest of the
+    pack file, so a rule author sees whether the pack changed since."""
+    fingerprint: str = ""
+    """The message's template fingerprint (``gateway.fingerprint.Fingerprint.encode``)."""
+    order_ids: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    tenant: str = ""
+    sent_at: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"queue_id": self.queue_id, "message_id": self.message_id, "subject": self.subject,
+                "action": self.action, "hits": [h.as_json() for h in self.hits],
+                "packs": dict(self.packs), "fingerprint": self.fingerprint, "order_ids": list(self.order_ids),
+                "aliases": list(self.aliases), "tenant": self.tenant, "sent_at": self.sent_at}
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """The gateway relayed a message, Amazon refused it for a policy reason: both sides together."""
+
+    tenant: str
+    alias: str
+    marketplace: str | None
+    order_id: str | None
+    matched_by: str
+    """How the notice was matched to the relayed message: message-id, order or alias."""
+    notice_id: int | None
+    notice_date: float
+    """When Amazon wrote the notice (its Date header; when it was recorded if it has none)."""
+    reason: str
+    """Amazon's reason, as the notice words it."""
+    relayed: RelayedMessage | None
+    """What the gateway relayed; None for a relay recorded before relayed messages were kept."""
+    hit_packs: tuple[str, ...] = ()
+    """The packs of the rules that hit the relayed message ("none" when no rule did): the counts
+    per pack of the admin view and of gateway_disagreements_total."""
+    template: TemplateState = "none"
+    id: int = 0
+    at: float = 0.0
+    fixed_by: str = ""
+    fixed_at: float | None = None
+    fixed_reason: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at, "tenant": self.tenant, "alias": self.alias,
+                "marketplace": self.marketplace, "order_id": self.order_id, "matched_by": self.matched_by,
+                "notice_id": self.notice_id, "notice_date": self.notice_date, "reason": self.reason,
+                "relayed": self.relayed.as_json() if self.relayed is not None else None,
+                "hit_packs": list(self.hit_packs), "template": self.template, "fixed_by": self.fixed_by,
+                "fixed_at": self.fixed_at, "fixed_reason": self.fixed_reason}
+
+
+@dataclass(frozen=True)
+class TenantRestriction:
+    """Amazon restricted a seller account's proactive messaging: only replies in buyer-initiated
+    threads may be sent until an admin clears it."""
+
+    tenant: str
+    since: float
+    """The restriction notice's date."""
+    reason: str
+    notice_id: int | None = None
+    marketplace: str | None = None
+    id: int = 0
+    recorded_at: float = 0.0
+    cleared_at: float | None = None
+    cleared_by: str = ""
+    clear_reason: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "tenant": self.tenant, "since": self.since, "reason": self.reason,
+                "notice_id": self.notice_id, "marketplace": self.marketplace, "recorded_at": self.recorded_at,
+                "active": self.active, "cleared_at": self.cleared_at, "cleared_by": self.cleared_by,
+                "clear_reason": self.clear_reason}
+
+
+@dataclass(frozen=True)
+class LearningCounts:
+    """What /metrics and ``gateway report`` count of the learning state."""
+
+    disagreements: dict[tuple[str, str], int]
+    """(tenant, pack) -> disagreements whose hits name the pack ("none": no rule hit)."""
+    held_templates: dict[str, int]
+    """tenant -> disagreements whose template is held."""
+    restricted: tuple[str, ...]
+    """Tenants with an active restriction."""
+
+
 @dataclass(frozen=True)
 class NoticeRecord:
     """A bounce notice as read back: what it was, what it was matched to, where its bytes are."""

@@ -19,10 +19,14 @@ from gateway.store.records import (
     AliasUpdate,
     AuditEntry,
     DecisionRecord,
+    Disagreement,
     NoticeRecord,
     NoticeRow,
     QuarantineRecord,
     RecordedBounce,
+    RelayedMessage,
+    TemplateState,
+    TenantRestriction,
 )
 
 PolicyStateView = PolicyState
@@ -67,7 +71,8 @@ class Relays(Protocol):
                     decisions_before: float | None = None) -> dict[str, int]:
         """Delete relay records (with their order links) sent before ``relays_before`` and
         decisions made before ``decisions_before`` (epoch seconds; None keeps all). Returns how
-        many rows of each went. The registry, notices, quarantine and audit log are kept."""
+        many rows of each went (relayed messages go with their relays). The registry, notices,
+        quarantine, audit log and disagreements are kept."""
         ...
 
 
@@ -163,3 +168,31 @@ class Quarantine(Protocol):
         """Releases ``instance`` claimed before ``claimed_before`` (epoch) and never marked spooled."""
         ...
     async def unclaim_quarantine(self, qid: str, actor: str, reason: str) -> bool: ...
+
+
+class Disagreements(Protocol):
+    """Learning from Amazon's verdicts (gateway/learning.py): relayed messages as judged, the
+    disagreements found when Amazon refuses one, template holds, restricted tenants."""
+
+    async def record_relayed(self, message: RelayedMessage) -> None:
+        """Keep what the gateway decided about a relayed message (beside its relay records)."""
+        ...
+    async def relayed_messages(self, tenant: str = "", *, message_ids: Sequence[str] = (),
+                               order_id: str | None = None, alias: str | None = None, since: float = 0.0,
+                               limit: int = 20) -> list[RelayedMessage]:
+        """Relayed messages (newest first) matching all the criteria given: one of the Message-IDs,
+        the order, the alias; sent at or after ``since``. A relay recorded without its details
+        gives only its queue id, Message-ID and aliases. No criterion: an empty list."""
+        ...
+    async def record_disagreement(self, found: Disagreement) -> Disagreement | None: ...
+    async def disagreement(self, disagreement_id: int) -> Disagreement | None: ...
+    async def disagreements(self, tenant: str | None = None, since: float = 0.0, limit: int = 500,
+                            template: TemplateState | None = None) -> list[Disagreement]: ...
+    async def held_templates(self, tenant: str = "") -> list[Disagreement]: ...
+    async def fix_templates(self, disagreement_ids: Sequence[int], actor: str, reason: str) -> list[int]: ...
+    async def disagreement_counts(self, since: float = 0.0) -> dict[tuple[str, str], int]: ...
+    async def restrict_tenant(self, restriction: TenantRestriction) -> TenantRestriction: ...
+    async def tenant_restriction(self, tenant: str = "") -> TenantRestriction | None: ...
+    async def restrictions(self, tenant: str | None = None,
+                           active: bool | None = None) -> list[TenantRestriction]: ...
+    async def clear_restriction(self, tenant: str, actor: str, reason: str) -> int: ...

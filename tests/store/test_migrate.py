@@ -101,7 +101,8 @@ async def test_admin_review_migration_indexes_what_was_held_before(pg_dsn: str) 
             "INSERT INTO quarantine (id, held_at, peer, mail_from, rcpt_tos, message_id, subject, verdict, size)"
             " VALUES ('QOLD0000000000001', 1.0, 'p', 'Seller@Shop.example', ARRAY['B1@marketplace.amazon.de'],"
             " '<m>', 'Order 302-4817265-9034712 shipped', '{\"hits\": [{\"rule\": \"promo\"}]}', 3)")
-    assert await upgrade(pg_dsn) == [3]
+    assert await upgrade(pg_dsn, target=3) == [3]
+    await upgrade(pg_dsn)  # the later migrations leave what 3 indexed as it is
     store = await PostgresStore(pg_dsn).open()
     try:
         for query in (QuarantineQuery(alias="b1@marketplace.amazon.de"), QuarantineQuery(sender="@shop.example"),

@@ -11,6 +11,7 @@ import phonenumbers
 import regex
 
 from gateway.message import normalize
+from gateway.message.patterns import EMAIL_ADDRESS
 from gateway.orderids import order_id_spans
 from gateway.policy.checks.registry import check
 from gateway.policy.matchers import _CJK, Context
@@ -46,7 +47,7 @@ def _context_needles(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f" {f}" if not _CJK.search(f) else f for f in folded)
 
 
-_EMAIL = regex.compile(r"(?i)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}")
+_EMAIL = EMAIL_ADDRESS
 
 
 @check("email-addresses", "e-mail addresses written in the message (a buyer alias is not one)",

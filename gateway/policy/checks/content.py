@@ -8,16 +8,13 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-import regex
-
 from gateway.message import normalize
+from gateway.message.patterns import EMOJI_CHARACTER, NOT_EMOJI
 from gateway.policy.checks.registry import check
 from gateway.policy.matchers import Context
 
-_EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}]")
 # Every emoji lies in these blocks; a one-range scan (stdlib re) rules most texts out quickly.
 _EMOJI_BLOCKS = re.compile("[\u203c\u2049\u2122-\u2bff\u3030\u303d\u3297\u3299\U0001f000-\U0001fffd]")
-_NOT_EMOJI = frozenset("©®™‼⁉↔↕↖↗↘↙↩↪")
 
 
 def _latin1(text: str) -> bool:
@@ -34,8 +31,8 @@ def _emoji(ctx: Context, params: Mapping[str, Any]) -> str | None:
     for text in (ctx.subject, ctx.own_text):
         if _latin1(text) or not _EMOJI_BLOCKS.search(text):
             continue
-        for m in _EMOJI.finditer(text):
-            if m.group(0) not in _NOT_EMOJI:
+        for m in EMOJI_CHARACTER.finditer(text):
+            if m.group(0) not in NOT_EMOJI:
                 return f"U+{ord(m.group(0)):04X} {m.group(0)}"
     return None
 

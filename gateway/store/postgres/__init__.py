@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.store.base import LoopPolicyState
+from gateway.store.disagreements import SharedDisagreements
 from gateway.store.postgres.core import DatabaseUnavailable, SchemaError
 from gateway.store.postgres.journal import PostgresJournal
 from gateway.store.postgres.notices import PostgresNotices
@@ -31,7 +32,7 @@ __all__ = ["DatabaseUnavailable", "PostgresStore", "SchemaError"]
 
 
 class PostgresStore(SharedCounters, SharedRegistry, PostgresRelays, PostgresNotices, PostgresQuarantine,
-                    PostgresJournal, PostgresReviewQueries):
+                    PostgresJournal, PostgresReviewQueries, SharedDisagreements):
     _search = "(alias ILIKE {p} ESCAPE '\\' OR order_id ILIKE {p} ESCAPE '\\')"  # as SQLite's LIKE
 
     async def open(self) -> PostgresStore:

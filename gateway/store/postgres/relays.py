@@ -36,6 +36,7 @@ class PostgresRelays(SharedRelays, PostgresCore):
             if relays_before is not None:  # relay_orders go with them (ON DELETE CASCADE)
                 cur = await conn.execute("DELETE FROM relays WHERE sent_at < %s", (relays_before,))
                 out["relays"] = cur.rowcount
+                await conn.execute("DELETE FROM relayed_messages WHERE sent_at < %s", (relays_before,))
             if decisions_before is not None:
                 cur = await conn.execute("DELETE FROM decisions WHERE at < %s", (decisions_before,))
                 out["decisions"] = cur.rowcount

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.store import sql
+from gateway.store.disagreements import SharedDisagreements
 from gateway.store.records import REVIEW_COUNTER, AliasStatus
 from gateway.store.shared import SharedCounters, SharedRegistry
 from gateway.store.sqlite.core import SCHEMA_VERSION
@@ -25,7 +26,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore", "StorePolicyState"]
 
 
 class SQLiteStore(SharedCounters, SharedRegistry, SQLiteRelays, SQLiteNotices, SQLiteQuarantine, SQLiteJournal,
-                  SQLiteReviewQueries):
+                  SQLiteReviewQueries, SharedDisagreements):
     """The gateway's state in ``<state>/gateway.db`` plus quarantined bytes in ``<state>/quarantine``."""
 
     async def open(self) -> SQLiteStore:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.errors import StoreError
+from gateway.store.disagreements import SQLITE_SCHEMA as DISAGREEMENT_SCHEMA
 from gateway.store.records import EVIDENCE_DIR
 from gateway.store.shared import SQLBackend
 from gateway.store.sql import SQLITE
@@ -33,7 +34,7 @@ from gateway.store.sqlite_review import build_review_index
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -216,6 +217,7 @@ class SQLiteCore(SQLBackend):
             if column not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_LATE_INDEXES)
+        conn.executescript(DISAGREEMENT_SCHEMA)  # 3: learning from Amazon's verdicts
         build_review_index(conn)
         conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))

@@ -39,6 +39,7 @@ class SQLiteRelays(SharedRelays, SQLiteCore):
                 conn.execute("DELETE FROM relay_orders WHERE relay_id IN (SELECT id FROM relays WHERE sent_at < ?)",
                              (relays_before,))
                 out["relays"] = conn.execute("DELETE FROM relays WHERE sent_at < ?", (relays_before,)).rowcount
+                conn.execute("DELETE FROM relayed_messages WHERE sent_at < ?", (relays_before,))
             if decisions_before is not None:
                 out["decisions"] = conn.execute("DELETE FROM decisions WHERE at < ?", (decisions_before,)).rowcount
             return out
