@@ -10,21 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from gateway.store import sql
+from gateway.store import search, sql
 from gateway.store.base import daily_from_rows
 from gateway.store.records import AuditEntry, QuarantineRecord
-from gateway.store.search import (
-    BULK_LIMIT,
-    AuditQuery,
-    MessageTrail,
-    Page,
-    QuarantineQuery,
-    audit_sql,
-    decode_subject,
-    message_ids,
-    page_of,
-    quarantine_sql,
-)
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -41,7 +29,7 @@ async def index_quarantined(conn: Connection, qid: str, held_at_sql: str, keys: 
             f"INSERT INTO quarantine_keys (key, held_at, qid) SELECT k, {held_at_sql}, %s FROM unnest(%s::text[]) AS k"
             " ON CONFLICT DO NOTHING", (qid, list(keys)))
     await conn.execute("INSERT INTO quarantine_search (qid, words) VALUES (%s, to_tsvector('simple', %s))",
-                       (qid, decode_subject(subject)))
+                       (qid, search.decode_subject(subject)))
 
 
 class PostgresReviewQueries:
@@ -58,21 +46,21 @@ class PostgresReviewQueries:
                                 rcpt_tos=tuple(row[4]), message_id=row[5], subject=row[6], marketplace=row[7],
                                 verdict=row[8], size=int(row[9]), path=None, status=row[10], tenant=row[11])
 
-    async def search_quarantine(self, query: QuarantineQuery) -> Page:
+    async def search_quarantine(self, query: search.QuarantineQuery) -> search.Page:
         """A page of held (or released/deleted) messages, newest first, and how many match."""
         query = query.bounded()
-        sql = quarantine_sql(query, "postgresql")
+        sql = search.quarantine_sql(query, "postgresql")
         async with self._connection() as conn:
             cur = await conn.execute(f"SELECT {_COLS} FROM {sql.source} WHERE {sql.page_where}"
                                      f" ORDER BY {sql.order} LIMIT %s", [*sql.page_args, query.limit + 1])
             rows = await cur.fetchall()
             cur = await conn.execute(sql.count_sql(), sql.args)
             counted = await cur.fetchone()
-        return page_of([self._record(r) for r in rows], int(counted[0]) if counted else 0, query)
+        return search.page_of([self._record(r) for r in rows], int(counted[0]) if counted else 0, query)
 
-    async def quarantine_ids(self, query: QuarantineQuery, limit: int = BULK_LIMIT) -> list[str]:
+    async def quarantine_ids(self, query: search.QuarantineQuery, limit: int = search.BULK_LIMIT) -> list[str]:
         """The ids of (up to ``limit``) messages a search matches, newest first: a bulk action's targets."""
-        sql = quarantine_sql(replace(query, before=None), "postgresql")
+        sql = search.quarantine_sql(replace(query, before=None), "postgresql")
         rows = await self._fetchall(f"SELECT q.id FROM {sql.source} WHERE {sql.where} ORDER BY {sql.order}"
                                     " LIMIT %s", [*sql.args, limit])
         return [str(r[0]) for r in rows]
@@ -81,11 +69,11 @@ class PostgresReviewQueries:
         rows = await self._fetchall("SELECT key FROM quarantine_keys WHERE qid = %s ORDER BY key", (qid,))
         return [str(r[0]) for r in rows]
 
-    async def audit_page(self, query: AuditQuery) -> Page:
+    async def audit_page(self, query: search.AuditQuery) -> search.Page:
         """Audit records matching ``query``, newest first, with the total and the next cursor."""
         limit = max(1, min(query.limit, 1000))
-        page = audit_sql(query, "postgresql")
-        counted = audit_sql(replace(query, before_id=None), "postgresql")
+        page = search.audit_sql(query, "postgresql")
+        counted = search.audit_sql(replace(query, before_id=None), "postgresql")
         async with self._connection() as conn:
             cur = await conn.execute(f"SELECT {sql.AUDIT_COLUMNS} FROM audit WHERE {page.where}"
                                      " ORDER BY id DESC LIMIT %s", [*page.args, limit + 1])
@@ -94,7 +82,7 @@ class PostgresReviewQueries:
             total = await cur.fetchone()
         items = [sql.audit_entry(r) for r in rows[:limit]]
         more = len(rows) > limit
-        return Page(items, int(total[0]) if total else 0, str(items[-1].id) if more and items else None)
+        return search.Page(items, int(total[0]) if total else 0, str(items[-1].id) if more and items else None)
 
     async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[AuditEntry]]:
         """Every audit record of each of ``objects``, newest first (one query)."""
@@ -107,13 +95,13 @@ class PostgresReviewQueries:
             out[row[4]].append(sql.audit_entry(row))
         return out
 
-    async def message_trail(self, ref: str) -> MessageTrail:
+    async def message_trail(self, ref: str) -> search.MessageTrail:
         """Decisions, quarantine records and relays of the message ``ref`` names (quarantine id,
         queue id or Message-ID), oldest first."""
-        ids = message_ids(ref)
+        ids = search.message_ids(ref)
         if not ids:
-            return MessageTrail()
-        trail = MessageTrail()
+            return search.MessageTrail()
+        trail = search.MessageTrail()
         async with self._connection() as conn:
             cur = await conn.execute(f"SELECT {_COLS}, q.queue_id FROM quarantine q WHERE q.id = %s"
                                      " OR q.message_id = ANY(%s) ORDER BY q.held_at LIMIT 100", (ref, ids))

@@ -15,22 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.store import sql
+from gateway.store import search, sql
 from gateway.store.base import daily_from_rows
 from gateway.store.records import AuditEntry, QuarantineRecord
-from gateway.store.search import (
-    BULK_LIMIT,
-    AuditQuery,
-    MessageTrail,
-    Page,
-    QuarantineQuery,
-    audit_sql,
-    decode_subject,
-    message_ids,
-    page_of,
-    quarantine_sql,
-    search_keys,
-)
 
 T = TypeVar("T")
 
@@ -66,7 +53,7 @@ def index_quarantined(conn: sqlite3.Connection, qid: str, held_at: float, keys: 
                      [(key, held_at, qid) for key in keys])
     # The text index shares the quarantine row's rowid: a search joins on an integer key.
     conn.execute("INSERT INTO quarantine_subjects(rowid, qid, subject)"
-                 " SELECT rowid, id, ? FROM quarantine WHERE id = ?", (decode_subject(subject), qid))
+                 " SELECT rowid, id, ? FROM quarantine WHERE id = ?", (search.decode_subject(subject), qid))
 
 
 def build_review_index(conn: sqlite3.Connection) -> None:
@@ -82,7 +69,7 @@ def build_review_index(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM quarantine_subjects")
         rows = conn.execute("SELECT id, held_at, mail_from, rcpt_tos, verdict, subject FROM quarantine").fetchall()
         for qid, held_at, mail_from, rcpt_tos, verdict, subject in rows:
-            keys = search_keys(None, mail_from, json.loads(rcpt_tos), json.loads(verdict), subject)
+            keys = search.search_keys(None, mail_from, json.loads(rcpt_tos), json.loads(verdict), subject)
             index_quarantined(conn, qid, held_at, keys, subject)
         conn.execute("INSERT INTO meta(key, value) VALUES ('review_index', ?)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (REVIEW_INDEX_VERSION,))
@@ -116,31 +103,31 @@ class SQLiteReviewQueries:
             self._review_pool = None
 
     # -- quarantine ---------------------------------------------------------------------------------
-    def _quarantine_page_sync(self, conn: sqlite3.Connection, query: QuarantineQuery) -> list[QuarantineRecord]:
-        sql = quarantine_sql(query, "sqlite")
+    def _quarantine_page_sync(self, conn: sqlite3.Connection, query: search.QuarantineQuery) -> list[QuarantineRecord]:
+        sql = search.quarantine_sql(query, "sqlite")
         cols = ", ".join(f"q.{c.strip()}" for c in self._quarantine_columns.split(","))
         rows = conn.execute(f"SELECT {cols} FROM {sql.source} WHERE {sql.page_where}"
                             f" ORDER BY {sql.order} LIMIT ?", [*sql.page_args, query.limit + 1]).fetchall()
         return [self._quarantine_record(r) for r in rows]
 
     @staticmethod
-    def _quarantine_count_sync(conn: sqlite3.Connection, query: QuarantineQuery) -> int:
-        sql = quarantine_sql(query, "sqlite")
+    def _quarantine_count_sync(conn: sqlite3.Connection, query: search.QuarantineQuery) -> int:
+        sql = search.quarantine_sql(query, "sqlite")
         return int(conn.execute(sql.count_sql(), sql.args).fetchone()[0])
 
-    async def search_quarantine(self, query: QuarantineQuery) -> Page:
+    async def search_quarantine(self, query: search.QuarantineQuery) -> search.Page:
         """A page of held (or released/deleted) messages, newest first, and how many match."""
         query = query.bounded()
         # The page and the count at once, on two reader threads (sqlite3 lets go of the GIL).
         records, total = await asyncio.gather(
             self._review_read(lambda conn: self._quarantine_page_sync(conn, query)),
             self._review_read(lambda conn: self._quarantine_count_sync(conn, query)))
-        return page_of(records, total, query)
+        return search.page_of(records, total, query)
 
-    async def quarantine_ids(self, query: QuarantineQuery, limit: int = BULK_LIMIT) -> list[str]:
+    async def quarantine_ids(self, query: search.QuarantineQuery, limit: int = search.BULK_LIMIT) -> list[str]:
         """The ids of (up to ``limit``) messages a search matches, newest first: a bulk action's targets."""
         def read(conn: sqlite3.Connection) -> list[str]:
-            sql = quarantine_sql(replace(query, before=None), "sqlite")
+            sql = search.quarantine_sql(replace(query, before=None), "sqlite")
             return [str(r[0]) for r in conn.execute(
                 f"SELECT q.id FROM {sql.source} WHERE {sql.where} ORDER BY {sql.order} LIMIT ?",
                 [*sql.args, limit])]
@@ -151,18 +138,18 @@ class SQLiteReviewQueries:
             "SELECT key FROM quarantine_keys WHERE qid = ? ORDER BY key", (qid,))])
 
     # -- audit --------------------------------------------------------------------------------------
-    async def audit_page(self, query: AuditQuery) -> Page:
+    async def audit_page(self, query: search.AuditQuery) -> search.Page:
         """Audit records matching ``query``, newest first, with the total and the next cursor."""
-        def read(conn: sqlite3.Connection) -> Page:
+        def read(conn: sqlite3.Connection) -> search.Page:
             limit = max(1, min(query.limit, 1000))
-            page = audit_sql(query, "sqlite")
+            page = search.audit_sql(query, "sqlite")
             rows = conn.execute(f"SELECT {sql.AUDIT_COLUMNS} FROM audit WHERE {page.where}"
                                 " ORDER BY id DESC LIMIT ?", [*page.args, limit + 1]).fetchall()
-            counted = audit_sql(replace(query, before_id=None), "sqlite")
+            counted = search.audit_sql(replace(query, before_id=None), "sqlite")
             total = int(conn.execute(f"SELECT count(*) FROM audit WHERE {counted.where}", counted.args).fetchone()[0])
             items = [sql.audit_entry(r) for r in rows[:limit]]
             more = len(rows) > limit
-            return Page(items, total, str(items[-1].id) if more and items else None)
+            return search.Page(items, total, str(items[-1].id) if more and items else None)
         return await self._review_read(read)
 
     async def audit_for_objects(self, objects: Sequence[str]) -> dict[str, list[AuditEntry]]:
@@ -181,16 +168,16 @@ class SQLiteReviewQueries:
         return await self._review_read(read)
 
     # -- message tracking ---------------------------------------------------------------------------
-    async def message_trail(self, ref: str) -> MessageTrail:
+    async def message_trail(self, ref: str) -> search.MessageTrail:
         """Decisions, quarantine records and relays of the message ``ref`` names (quarantine id,
         queue id or Message-ID), oldest first."""
-        ids = message_ids(ref)
+        ids = search.message_ids(ref)
         if not ids:
-            return MessageTrail()
+            return search.MessageTrail()
 
-        def read(conn: sqlite3.Connection) -> MessageTrail:
+        def read(conn: sqlite3.Connection) -> search.MessageTrail:
             marks = ",".join("?" * len(ids))
-            trail = MessageTrail()
+            trail = search.MessageTrail()
             cols = ", ".join(f"q.{c.strip()}" for c in self._quarantine_columns.split(","))
             rows = conn.execute(f"SELECT {cols}, q.queue_id FROM quarantine q WHERE q.id = ? OR q.message_id IN"
                                 f" ({marks}) ORDER BY q.held_at LIMIT 100", [ref, *ids]).fetchall()
