@@ -60,7 +60,8 @@ def error_region(text: str) -> tuple[str, str]:
     # Line by line with an anchored match: one attempt per line, not one per character (one
     # MULTILINE search tries every marker at every character).
     for line in text.split("\n"):
-        if match(line) is not None:
+        # (an empty line is skipped: a marker that matched one would have matched the first line)
+        if line and match(line) is not None:
             cut = pos
             break
         pos += len(line) + 1

@@ -281,13 +281,18 @@ _NOT_TEXT = ("script", "style", "head", "title", "template", "noscript")
 _LINE_END = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d|/table|/ul|/ol|/blockquote|/pre|hr)\b", re.I)
 
 
+def _break_before(match: re.Match[str]) -> str:
+    return "\n" + match.group()
+
+
 def html_lines(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> str:
     """The text of an HTML body with a line break after every block and line-break element and none
     between inline ones (what a reader of machine-written reports splits into lines), within the
     same limits as ``read_html``; scripts, styles and the head are not text."""
     html = _bounded_html(html, out, limits, strict=True)
     lowered = html.lower()
-    tree = LexborHTMLParser(_LINE_END.sub("\n\\g<0>", html))
+    # (a function as the replacement: several times cheaper than a "\g<0>" template per match)
+    tree = LexborHTMLParser(_LINE_END.sub(_break_before, html))
     # strip_tags costs a tree query per name: only for the elements the source has.
     present = [tag for tag in _NOT_TEXT if f"<{tag}" in lowered]
     if present:
