@@ -75,6 +75,17 @@ def parcel(n: int) -> bytes:
             f"Message-ID: <parcel{n}@shop.example>\r\n\r\nParcel {n} is on its way.\r\n").encode()
 
 
+def click_and_wait_for_page(driver: Any, element: Any) -> None:
+    """Click a link or submit button and wait until the browser has left the page it was on:
+    reading rows right after the click could otherwise find the old page's (stale) elements."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+
+
 def review(base: str, width: int, shots: Path, html_qid: str, parcels: list[str]) -> dict[str, Any]:
     """Drive the pages as an admin would; runs in a thread while the gateway serves."""
     from selenium.webdriver.common.by import By
@@ -111,14 +122,14 @@ def review(base: str, width: int, shots: Path, html_qid: str, parcels: list[str]
             seen["first_page_rows"] = len(driver.find_elements(By.CSS_SELECTOR, "#quarantine tbody tr"))
             seen["list_overflow"] = overflow()
             shot("list")
-            driver.find_element(By.ID, "older").click()
+            click_and_wait_for_page(driver, driver.find_element(By.ID, "older"))
             seen["older_rows"] = [r.get_attribute("data-id")
                                   for r in driver.find_elements(By.CSS_SELECTOR, "#quarantine tbody tr")]
             # The one search box: an order id.
             box = driver.find_element(By.ID, "q")
             box.clear()
             box.send_keys(ORDER)
-            driver.find_element(By.ID, "search").click()
+            click_and_wait_for_page(driver, driver.find_element(By.ID, "search"))
             seen["order_rows"] = [r.get_attribute("data-id")
                                   for r in driver.find_elements(By.CSS_SELECTOR, "#quarantine tbody tr")]
             seen["order_subject"] = text(f'tr[data-id="{html_qid}"] a.open')
