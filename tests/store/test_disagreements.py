@@ -6,7 +6,6 @@ import asyncio
 import time
 
 from gateway.store.base import Disagreement, HitRecord, RelayedMessage, Store, TenantRestriction
-from tests.store.test_store_contract import store  # noqa: F401  (the backend fixture)
 
 ALIAS = "abc123@marketplace.amazon.de"
 OTHER = "xyz789@marketplace.amazon.de"
@@ -30,7 +29,7 @@ async def _relay(into: Store, queue_id: str, message_id: str, aliases: tuple[str
         await into.record_relayed(_relayed(queue_id, message_id, tenant, aliases=aliases, order_ids=(order,)))
 
 
-async def test_relayed_messages_are_found_by_message_id_order_and_alias(store: Store) -> None:  # noqa: F811
+async def test_relayed_messages_are_found_by_message_id_order_and_alias(store: Store) -> None:
     await _relay(store, "Q1", "<m1@shop>", (ALIAS, OTHER))
     await asyncio.sleep(0.01)
     await _relay(store, "Q2", "<m2@shop>", order="111-1111111-1111111")
@@ -59,7 +58,7 @@ async def test_relayed_messages_are_found_by_message_id_order_and_alias(store: S
     assert await store.relayed_messages("t1", alias=ALIAS) == []
 
 
-async def test_disagreements_are_recorded_once_listed_and_counted(store: Store) -> None:  # noqa: F811
+async def test_disagreements_are_recorded_once_listed_and_counted(store: Store) -> None:
     await _relay(store, "Q1", "<m1@shop>")
     [relayed] = await store.relayed_messages("t1", message_ids=["<m1@shop>"])
     notice = await store.record_notice("amazon-notice", ORDER, "de", ALIAS, "message-id", "import", {}, tenant="t1")
@@ -99,7 +98,7 @@ async def test_disagreements_are_recorded_once_listed_and_counted(store: Store) 
     assert fixed.fixed_at is not None and [d.id for d in await store.disagreements(template="fixed")] == [fixed.id]
 
 
-async def test_tenant_restrictions_until_cleared(store: Store) -> None:  # noqa: F811
+async def test_tenant_restrictions_until_cleared(store: Store) -> None:
     assert await store.tenant_restriction("t1") is None
     first = await store.restrict_tenant(TenantRestriction(tenant="t1", since=1_700_000_000.0, reason="restricted",
                                                           notice_id=None, marketplace="de"))

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from gateway.store.base import (
     REVIEW_COUNTER,
@@ -25,26 +21,9 @@ from gateway.store.base import (
     evidence_digest,
     evidence_reference,
 )
-from gateway.store.migrate import upgrade
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SQLiteStore
 
 ALIAS = "abc123@marketplace.amazon.de"
 ORDER = "302-4817265-9034712"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store
-    if request.param == "sqlite":
-        opened = await SQLiteStore(tmp_path / "state").open()
-    else:
-        dsn: str = request.getfixturevalue("pg_dsn")
-        await upgrade(dsn)
-        opened = await PostgresStore(dsn, max_size=4).open()
-    yield opened
-    if opened.is_open:
-        await opened.close()
 
 
 # -- lifecycle ----------------------------------------------------------------------------------------

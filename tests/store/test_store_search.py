@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from gateway.store.base import Store
-from gateway.store.migrate import upgrade
-from gateway.store.postgres import PostgresStore
 from gateway.store.search import AuditQuery, QuarantineQuery, decode_subject, parse_cursor, search_keys
 from gateway.store.sqlite import SQLiteStore
 
 ORDER = "302-4817265-9034712"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    opened: Store
-    if request.param == "sqlite":
-        opened = await SQLiteStore(tmp_path / "state").open()
-    else:
-        dsn: str = request.getfixturevalue("pg_dsn")
-        await upgrade(dsn)
-        opened = await PostgresStore(dsn, max_size=4).open()
-    yield opened
-    if opened.is_open:
-        await opened.close()
 
 
 def verdict(*rules: str) -> dict[str, Any]:
