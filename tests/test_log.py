@@ -120,3 +120,29 @@ def test_stdlib_records_render_as_json(capsys: pytest.CaptureFixture[str]) -> No
     events = [json.loads(line) for line in lines]
     assert events[0]["event"] == "Session.login_data is deprecated" and events[0]["logger"] == "mail.log"
     assert events[1]["level"] == "error" and "ValueError: boom" in events[1]["exception"]
+
+
+_WRITER = """
+import sys
+from gateway.log import configure_logging, get_logger
+configure_logging("json")
+log = get_logger("test")
+for n in range(int(sys.argv[1])):
+    log.info("line", worker=sys.argv[2], n=n, pad="x" * 200)
+"""
+
+
+def test_processes_sharing_stderr_never_merge_lines(tmp_path: Path) -> None:
+    """Prefork workers inherit the supervisor's stderr: each line must reach it in one write, or
+    two workers' lines interleave into `{...}{...}` and a log shipper drops both."""
+    out = tmp_path / "shared.log"
+    lines = 3000
+    with out.open("wb") as shared:
+        procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(lines), str(worker)],
+                                  cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=shared)
+                 for worker in range(3)]
+        for proc in procs:
+            assert proc.wait(timeout=120) == 0
+    events = read_events(out.read_text())
+    assert len(events) == 3 * lines
+    assert {str(event["worker"]) for event in events} == {"0", "1", "2"}
