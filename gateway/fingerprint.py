@@ -57,15 +57,29 @@ def _shingles(text: str) -> set[str]:
     if "@" in text:
         text = EMAIL_ADDRESS.sub(" email ", text)
     words = _WORD.findall(_DIGITS.sub("0", text.lower()))
-    return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
+    return set(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
+
+
+def _hash(shingle: str) -> int:
+    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
+
+
+_HASHES: dict[str, int] = {}
+"""The hashes of 3-grams seen before: messages of one template share most of their 3-grams, and
+a dictionary look-up costs a tenth of the hash. Bounded (emptied when full)."""
+_HASH_LIMIT = 20_000
 
 
 def text_fingerprint(text: str) -> Fingerprint:
     """The template sketch of a message's text (its first ``MAX_TEXT`` characters: a template shows
     in its opening, and a long message costs no more); empty for fewer than three words."""
-    hashes = sorted(int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big")
-                    for s in _shingles(text[:MAX_TEXT]))
-    return Fingerprint(tuple(hashes[:K]))
+    shingles = _shingles(text[:MAX_TEXT])
+    known = _HASHES
+    if None in map(known.get, shingles):
+        if len(known) + len(shingles) > _HASH_LIMIT:
+            known.clear()
+        known.update((s, _hash(s)) for s in shingles if s not in known)
+    return Fingerprint(tuple(sorted(map(known.__getitem__, shingles))[:K]))
 
 
 def template_fingerprint(raw: bytes) -> Fingerprint:
