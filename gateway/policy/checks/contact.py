@@ -14,7 +14,8 @@ from gateway.message import normalize
 from gateway.message.patterns import EMAIL_ADDRESS
 from gateway.orderids import order_id_spans
 from gateway.policy.checks.registry import check
-from gateway.policy.matchers import _CJK, Context
+from gateway.policy.context import Context
+from gateway.policy.phrases import CJK
 
 _PARAGRAPH_BREAK = regex.compile(r"\n[ \t]*\n")
 
@@ -44,7 +45,7 @@ def _context_allows(text: str, start: int, end: int, words: Sequence[str], windo
 def _context_needles(words: tuple[str, ...]) -> tuple[str, ...]:
     """A word prefix in spaced scripts ("hersteller" finds "Herstellers"); anywhere in CJK."""
     folded = (normalize(w).strip() for w in words)
-    return tuple(f" {f}" if not _CJK.search(f) else f for f in folded)
+    return tuple(f" {f}" if not CJK.search(f) else f for f in folded)
 
 
 _EMAIL = EMAIL_ADDRESS
