@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 from dataclasses import dataclass
 
 from gateway.message import read_message
@@ -33,7 +34,8 @@ class Fingerprint:
     """The K smallest 64-bit hashes of the message's 3-grams, ascending."""
 
     def encode(self) -> str:
-        return "".join(f"{h:016x}" for h in self.hashes)
+        """16 hex digits per hash (big-endian), concatenated."""
+        return struct.pack(f">{len(self.hashes)}Q", *self.hashes).hex()
 
     @classmethod
     def decode(cls, text: str) -> Fingerprint:
@@ -50,36 +52,46 @@ class Fingerprint:
         return self.similarity(other) >= threshold
 
 
-def _shingles(text: str) -> set[str]:
+def _words(text: str) -> list[str]:
+    lowered = text.lower()
     # (the address and link patterns only where they can match: most of the cost otherwise)
-    if "://" in text or "www." in text.lower():
+    if "://" in text or "www." in lowered:
         text = _URL.sub(" url ", text)
+        lowered = text.lower()
     if "@" in text:
         text = EMAIL_ADDRESS.sub(" email ", text)
-    words = _WORD.findall(_DIGITS.sub("0", text.lower()))
+        lowered = text.lower()
+    return _WORD.findall(_DIGITS.sub("0", lowered))
+
+
+def _shingles(text: str) -> set[str]:
+    """The text's word 3-grams, digits folded."""
+    words = _words(text)
     return set(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
 
 
-def _hash(shingle: str) -> int:
-    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
+def _hash(gram: tuple[str, str, str]) -> int:
+    return int.from_bytes(hashlib.blake2b(" ".join(gram).encode(), digest_size=8).digest(), "big")
 
 
-_HASHES: dict[str, int] = {}
-"""The hashes of 3-grams seen before: messages of one template share most of their 3-grams, and
-a dictionary look-up costs a tenth of the hash. Bounded (emptied when full)."""
+_HASHES: dict[tuple[str, str, str], int] = {}
+"""The hashes of 3-grams seen before: messages of one template share most of their 3-grams, and a
+look-up costs a tenth of the hash. Keyed by the words (a tuple hashes from its words' cached
+hashes; the joined 3-gram is only made for a new one). Bounded (emptied when full)."""
 _HASH_LIMIT = 20_000
 
 
 def text_fingerprint(text: str) -> Fingerprint:
     """The template sketch of a message's text (its first ``MAX_TEXT`` characters: a template shows
     in its opening, and a long message costs no more); empty for fewer than three words."""
-    shingles = _shingles(text[:MAX_TEXT])
+    words = _words(text[:MAX_TEXT])
+    grams = set(zip(words, words[1:], words[2:], strict=False))
     known = _HASHES
-    if None in map(known.get, shingles):
-        if len(known) + len(shingles) > _HASH_LIMIT:
+    if None in map(known.get, grams):
+        if len(known) + len(grams) > _HASH_LIMIT:
             known.clear()
-        known.update((s, _hash(s)) for s in shingles if s not in known)
-    return Fingerprint(tuple(sorted(map(known.__getitem__, shingles))[:K]))
+        known.update((g, _hash(g)) for g in grams if g not in known)
+    return Fingerprint(tuple(sorted(map(known.__getitem__, grams))[:K]))
 
 
 def template_fingerprint(raw: bytes) -> Fingerprint:

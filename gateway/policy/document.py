@@ -27,27 +27,47 @@ _ITEM_MARKER = re.compile(r"(?i)(?:^\s*\d{1,3}\s|\b(?:art\.?[ -]?nr|artikelnr|ar
 _SENTENCE_END = re.compile(r"[.!?。！？]\s|[.!?。！？]$")
 
 
-_CURRENCY_HINT = re.compile("|".join(map(re.escape, _CURRENCY_HINTS)))
-"""Any of the hints (one pass instead of a substring test per hint)."""
+def _hint_positions(source: str) -> list[int]:
+    """Where the currency hints occur (str.find per hint: several times faster than one
+    alternation pattern, which re tries hint by hint at every position)."""
+    out = []
+    for hint in _CURRENCY_HINTS:
+        at = source.find(hint)
+        while at >= 0:
+            out.append(at)
+            at = source.find(hint, at + 1)
+    return out
 
 
 def _item_spans(source: str, text: str, body_start: int) -> list[tuple[int, int]]:
-    if _CURRENCY_HINT.search(source) is None:
+    hints = sorted(_hint_positions(source))
+    if not hints:
         return []
     lines = source.split("\n")
-    hint = _CURRENCY_HINT.search
-    findall = _PRICE.findall
-    priced = [len(findall(line)) if hint(line) else 0 for line in lines]
+    priced = [0] * len(lines)
+    candidates: set[int] = set()
+    line = at = 0
+    last = -1
+    for hint in hints:  # a hint holds no line break: it is in one line
+        line += source.count("\n", at, hint)
+        at = hint
+        if line != last:
+            last = line
+            priced[line] = len(_PRICE.findall(lines[line]))
+            if priced[line]:
+                # Only lines with prices, or the few lines before them, can be items.
+                candidates.update(range(max(0, line - 4), line + 1))
     spans: list[tuple[int, int]] = []
     pos = body_start
-    for i, line in enumerate(lines):
-        item = priced[i] >= 2 or (priced[i] == 1 and _ITEM_MARKER.search(line) is not None)
-        if not item and 0 < len(line.strip()) <= 80 and not _SENTENCE_END.search(line.strip()):
+    for i in sorted(candidates):
+        line_text = lines[i]
+        item = priced[i] >= 2 or (priced[i] == 1 and _ITEM_MARKER.search(line_text) is not None)
+        if not item and 0 < len(line_text.strip()) <= 80 and not _SENTENCE_END.search(line_text.strip()):
             # A table cell of an HTML order table: prices follow within the next few short lines.
             item = sum(priced[i + 1: i + 5]) >= 2 and all(len(x) <= 80 for x in lines[i + 1: i + 5])
         if not item:
             continue
-        norm = normalize(line).strip()
+        norm = normalize(line_text).strip()
         if not norm:
             continue
         found = text.find(norm, pos)

@@ -30,15 +30,19 @@ def run_matcher(key: tuple[int, int], m: Matcher, ctx: Context) -> str | None:
     k1: Key = (key[0], key[1], 1)
     k2: Key = (key[0], key[1], 2)
     unless = occ.get(k2, [])
+    zone = m.zone
+    in_subject = zone == "subject"
+    subject_end = doc.subject_end
+    item_lines = m.item_lines
 
     def allowed(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         out = []
         for s, e in spans:
-            if not doc.in_zone(s, m.zone):
+            if zone != "all" and (s < subject_end) != in_subject:
+                continue  # Document.in_zone
+            if unless and any(us <= s < ue or us < e <= ue for us, ue in unless):
                 continue
-            if any(us <= s < ue or us < e <= ue for us, ue in unless):
-                continue
-            if not m.item_lines and doc.in_item_line(s, e):
+            if not item_lines and doc.in_item_line(s, e):
                 continue  # a product name on an order line, not the seller's words
             out.append((s, e))
         return out

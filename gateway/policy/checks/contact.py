@@ -129,7 +129,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
     for text in (ctx.masked_subject, ctx.masked_text):
         for cand in _PHONE_CANDIDATE.finditer(text):
             number = cand.group(0)
-            digits = sum(ch.isdigit() for ch in number)
+            digits = sum(map(str.isdigit, number))
             if digits < 7:
                 continue
             if not _TRUNK.match(number) and _last_of(_label_before(text, cand.start()), phone_labels, True) < 0:
@@ -148,7 +148,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
                     for i in range(max(s, offset), min(e, offset + len(chars))):
                         chars[i - offset] = " "
                 number = "".join(chars)
-                digits = sum(ch.isdigit() for ch in number)
+                digits = sum(map(str.isdigit, number))
             if digits < 7 or digits > 15:
                 continue
             for match_start, match_end, raw_string in _valid_numbers(number, region):
