@@ -11,10 +11,12 @@ similarity. A filled-in name changes the few 3-grams around it, another template
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 from gateway.message import read_message
 from gateway.message.patterns import EMAIL_ADDRESS
@@ -61,7 +63,31 @@ def _words(text: str) -> list[str]:
     if "@" in text:
         text = EMAIL_ADDRESS.sub(" email ", text)
         lowered = text.lower()
-    return _WORD.findall(_DIGITS.sub("0", lowered))
+    try:
+        raw = lowered.encode("latin-1", "fingerprint-gap")
+    except UnicodeEncodeError:
+        return _WORD.findall(_DIGITS.sub("0", lowered))
+    # The same words from byte tables: digits to "0", digit groups to one "0", other non-word
+    # characters to spaces, then split (several times faster than the two patterns on str).
+    return _DIGIT_GROUPS.sub(b"0", raw.translate(_DIGITS_TO_ZERO)).translate(_GAPS).decode("latin-1").split()
+
+
+def _non_word_gap(err: UnicodeError) -> tuple[str, int]:
+    """Encoding error handler: characters outside Latin-1 that are not word characters (€, dashes,
+    quotes, emoji) become spaces, as they separate words either way; a word character (a letter or
+    digit of another script) raises, and the text takes the pattern path."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    if any(ch.isalnum() or ch == "_" for ch in err.object[err.start:err.end]):
+        raise err
+    return " ", err.end
+
+
+codecs.register_error("fingerprint-gap", _non_word_gap)
+# Latin-1 text: \d is [0-9], \w a character that isalnum() or "_".
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else b for b in range(256))
+_DIGIT_GROUPS = re.compile(rb"0+(?:[.,:/-]0+)*")
+_GAPS = bytes(b if chr(b).isalnum() or b == 0x5F else 0x20 for b in range(256))
 
 
 def _shingles(text: str) -> set[str]:
@@ -87,11 +113,13 @@ def text_fingerprint(text: str) -> Fingerprint:
     words = _words(text[:MAX_TEXT])
     grams = set(zip(words, words[1:], words[2:], strict=False))
     known = _HASHES
-    if None in map(known.get, grams):
+    hashes = list(map(known.get, grams))
+    if None in hashes:
         if len(known) + len(grams) > _HASH_LIMIT:
             known.clear()
         known.update((g, _hash(g)) for g in grams if g not in known)
-    return Fingerprint(tuple(sorted(map(known.__getitem__, grams))[:K]))
+        hashes = list(map(known.get, grams))
+    return Fingerprint(tuple(sorted(cast(list[int], hashes))[:K]))  # (no None left)
 
 
 def template_fingerprint(raw: bytes) -> Fingerprint:
