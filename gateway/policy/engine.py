@@ -223,7 +223,7 @@ class PolicyEngine:
             if gate is not None and present.isdisjoint(gate):
                 misses.append(rule.id)
                 continue
-            limits_before = set(ctx.limits)
+            limits_before = len(ctx.limits)  # (checks only add limits: the new ones are the last)
             try:
                 evidence = self._run_rule(i, rule, ctx)
             except Exception as exc:
@@ -231,7 +231,8 @@ class PolicyEngine:
                                             "This rule failed on the message; held for review",
                                             f"{type(exc).__name__}: {exc}"[:200]), rule))
                 continue
-            limit_rules.update(dict.fromkeys(ctx.limits.keys() - limits_before, rule.id))
+            if len(ctx.limits) != limits_before:
+                limit_rules.update(dict.fromkeys(list(ctx.limits)[limits_before:], rule.id))
             if evidence is None:
                 misses.append(rule.id)
                 continue
