@@ -124,7 +124,8 @@ def row(label: str, engine: PolicyEngine, raw: bytes, runs: int) -> dict[str, An
     verdict = engine.evaluate(raw, recipients_of(engine, raw), InMemoryPolicyState())
     times = cpu_times(engine, raw, runs, min(200, runs))
     return {"row": label, "bytes": len(raw), "rules": len(engine.rules), "runs": runs,
-            "median_ms": statistics.median(times), "min_ms": times[0], "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
+            "median_ms": statistics.median(times), "min_ms": times[0],
+            "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
             "verdict": str(verdict.action), "hits": [h.rule for h in verdict.hits],
             "language": verdict.language, "purpose": verdict.purpose}
 

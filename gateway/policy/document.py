@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.policy.content import normalize
+from gateway.policy.content import fold, normalize
 from gateway.policy.stems import stem_words
 
 Zone = Literal["subject", "body", "all"]
@@ -57,17 +57,21 @@ def _item_spans(source: str, text: str, body_start: int) -> list[tuple[int, int]
             if priced[line]:
                 # Only lines with prices, or the few lines before them, can be items.
                 candidates.update(range(max(0, line - 4), line + 1))
-    spans: list[tuple[int, int]] = []
-    pos = body_start
+    items: list[str] = []
     for i in sorted(candidates):
         line_text = lines[i]
         item = priced[i] >= 2 or (priced[i] == 1 and _ITEM_MARKER.search(line_text) is not None)
         if not item and 0 < len(line_text.strip()) <= 80 and not _SENTENCE_END.search(line_text.strip()):
             # A table cell of an HTML order table: prices follow within the next few short lines.
             item = sum(priced[i + 1: i + 5]) >= 2 and all(len(x) <= 80 for x in lines[i + 1: i + 5])
-        if not item:
-            continue
-        norm = normalize(line_text).strip()
+        if item:
+            items.append(line_text)
+    spans: list[tuple[int, int]] = []
+    pos = body_start
+    # Each line as ``normalize`` has it, all folded in one call (folding is character by character
+    # and keeps line breaks, so the folded lines are the lines folded).
+    for folded in fold("\n".join(items)).split("\n") if items else ():
+        norm = " ".join(folded.split())
         if not norm:
             continue
         found = text.find(norm, pos)
