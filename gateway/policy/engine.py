@@ -104,6 +104,16 @@ class PolicyEngine:
         # none of their (first) phrases occur: most rules, for most messages.
         self._rule_gates = tuple(self._gate([((i, j), m) for j, m in enumerate(rule.matchers)])
                                  for i, rule in enumerate(self.rules))
+        # The rules to run for a message: those without a gate, and those a phrase that occurs
+        # wakes; the others are misses without a look (so a pack's rules that do not apply to a
+        # message cost a set look-up, not a turn of the loop each).
+        self._ungated = frozenset(i for i, gate in enumerate(self._rule_gates) if gate is None)
+        woken_by: dict[int, list[int]] = {}
+        for i, gate in enumerate(self._rule_gates):
+            for pid in gate or ():
+                woken_by.setdefault(pid, []).append(i)
+        self._woken_by = {pid: tuple(rules) for pid, rules in woken_by.items()}
+        self._applicable: dict[tuple[str | None, bool], tuple[tuple[int, ...], frozenset[int]]] = {}
         self._evidence_gates = tuple(tuple(self._gate([((evidence_key(p), j), ev.matcher)])
                                            for j, ev in enumerate(purpose.evidence))
                                      for p, purpose in enumerate(self.purposes))
@@ -210,19 +220,15 @@ class PolicyEngine:
         if purpose_critical:
             ctx.critical = True
         decided: list[_Decided] = []
-        misses: list[str] = []
         limit_rules: dict[str, str] = {}  # counter tag -> the rule that set its limit
         score = 0.0
-        present = ctx.occurrences.found
-        for i, rule in enumerate(self.rules):
-            if rule.marketplaces is not None and marketplace not in rule.marketplaces:
-                continue
-            if (rule.applies_to == "proactive" and reply) or (rule.applies_to == "reply" and not reply):
-                continue
-            gate = self._rule_gates[i]
-            if gate is not None and present.isdisjoint(gate):
-                misses.append(rule.id)
-                continue
+        applicable, applicable_set = self._applicable_rules(marketplace, reply)
+        woken = set(self._ungated)
+        for pid in ctx.occurrences.found:
+            woken.update(self._woken_by.get(pid, ()))
+        decided_rules: set[int] = set()  # the rules that hit or failed: every other applicable one missed
+        for i in sorted(woken.intersection(applicable_set)):
+            rule = self.rules[i]
             limits_before = len(ctx.limits)  # (checks only add limits: the new ones are the last)
             try:
                 evidence = self._run_rule(i, rule, ctx)
@@ -230,12 +236,13 @@ class PolicyEngine:
                 decided.append(_Decided(Hit(rule.id, Action.QUARANTINE,
                                             "This rule failed on the message; held for review",
                                             f"{type(exc).__name__}: {exc}"[:200]), rule))
+                decided_rules.add(i)
                 continue
             if len(ctx.limits) != limits_before:
                 limit_rules.update(dict.fromkeys(list(ctx.limits)[limits_before:], rule.id))
             if evidence is None:
-                misses.append(rule.id)
                 continue
+            decided_rules.add(i)
             ctx.tags.update(rule.tags)
             if "critical" in rule.tags:
                 ctx.critical = True
@@ -250,6 +257,7 @@ class PolicyEngine:
                 assert rule.action is not None
                 decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300],
                                             repair=rule.repair or ""), rule))
+        misses = [self.rules[i].id for i in applicable if i not in decided_rules]
         if score >= self.config.score_reject:
             decided.append(_Decided(Hit("score-threshold", Action.REJECT,
                                         f"Scored rules add up to {score:g} "
@@ -285,6 +293,21 @@ class PolicyEngine:
                        purpose=purpose, purpose_scores=purpose_scores,
                        original_subject=subject if new_subject != subject else None,
                        subject_rewrites=tuple(rewrites))
+
+    def _applicable_rules(self, marketplace: str | None, reply: bool) -> tuple[tuple[int, ...], frozenset[int]]:
+        """The indexes of the rules that apply to mail to ``marketplace`` (as a proactive message
+        or a reply), in rule order and as a set; kept per (marketplace, reply)."""
+        key = (marketplace, reply)
+        found = self._applicable.get(key)
+        if found is None:
+            indexes = tuple(i for i, rule in enumerate(self.rules)
+                            if (rule.marketplaces is None or marketplace in rule.marketplaces)
+                            and not (rule.applies_to == "proactive" and reply)
+                            and not (rule.applies_to == "reply" and not reply))
+            found = (indexes, frozenset(indexes))
+            if len(self._applicable) < 256:
+                self._applicable[key] = found
+        return found
 
     def _run_rule(self, index: int, rule: Rule, ctx: Context) -> str | None:
         for j, matcher in enumerate(rule.matchers):
