@@ -60,6 +60,8 @@ def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
             if address and "@marketplace.amazon." not in address.lower() and _EMAIL.search(address):
                 return address
     for text in (ctx.masked_subject, ctx.masked_text):
+        if "@" not in text:
+            continue  # (the pattern needs one; most text has none)
         for m in _EMAIL.finditer(text):
             address = m.group(0)
             if "@marketplace.amazon." in address.lower():
