@@ -77,6 +77,15 @@ def read_headers(raw: bytes) -> email.message.Message:
     return parse_headers(_split_head(raw)[0])
 
 
+def header_recipients(headers: email.message.Message) -> list[str]:
+    """The addresses in a header block's To and Cc fields (every such field, decoded), in order."""
+    found: list[str] = []
+    for name in ("To", "Cc"):
+        for value in headers.get_all(name) or []:
+            found.extend(addresses_in(decode_header_value(value)))
+    return found
+
+
 def _decode_transfer(body: bytes, cte: str, out: MessageContent) -> bytes:
     """Undo Content-Transfer-Encoding leniently (C-speed: binascii)."""
     cte = cte.strip().lower()
@@ -210,6 +219,12 @@ def walk_parts(headers: email.message.Message, body: bytes, out: MessageContent,
 def part_param(part: Part, name: str) -> str:
     """A Content-Type parameter of a part (RFC 2231 values collapsed), "" when absent."""
     return _param(part.headers, name)
+
+
+def part_filename(part: Part) -> str:
+    """A part's file name (Content-Disposition filename, else the Content-Type name; RFC 2231 and
+    RFC 2047 values decoded), "" when it has none."""
+    return _filename(part.headers)
 
 
 def split_head(raw: bytes, only: frozenset[str] | None = None) -> tuple[email.message.Message, bytes]:
