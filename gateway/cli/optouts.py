@@ -32,6 +32,7 @@ from gateway.cli.registry_access import (
     audit_object,
     command,
     iso,
+    open_alias,
     open_registry,
     record_row,
     tenant_of,
@@ -125,12 +126,11 @@ async def run_list(args: argparse.Namespace) -> int:
 
 @command
 async def run_show(args: argparse.Namespace) -> int:
-    async with open_registry(args) as (store, config):
-        tenant = tenant_of(args, config) or ""
-        alias, _marketplace = alias_of(config, args.alias)
-        record = await store.get_alias(alias, tenant)
-        notices = await store.notices(alias=alias, tenant=tenant)
-        evidence = getattr(store, "evidence_path", lambda _ref: None)(record.evidence) if record else None
+    async with open_alias(args) as at:
+        alias = at.alias
+        record = await at.store.get_alias(alias, at.tenant)
+        notices = await at.store.notices(alias=alias, tenant=at.tenant)
+        evidence = getattr(at.store, "evidence_path", lambda _ref: None)(record.evidence) if record else None
     if args.json:
         print(json.dumps({"alias": alias, "record": record_row(record) if record else None,
                           "evidence_file": str(evidence) if evidence else None,
@@ -152,14 +152,13 @@ async def run_show(args: argparse.Namespace) -> int:
 @command
 async def run_add(args: argparse.Namespace) -> int:
     actor = acting_user(args)
-    async with open_registry(args) as (store, config):
-        tenant = tenant_of(args, config) or ""
-        alias, marketplace = alias_of(config, args.alias)
+    async with open_alias(args) as at:
         status: AliasStatus = args.status
         evidence = f"manual entry by {actor}" + (f": {args.reason}" if args.reason else "")
-        record = await store.record_alias(alias, status, marketplace=marketplace, order_id=args.order_id,
-                                         evidence=evidence, source=f"admin:{actor}", tenant=tenant)
-        await store.audit(actor, "optout-add", audit_object(alias, tenant), f"{status} {args.reason}".strip())
+        record = await at.store.record_alias(at.alias, status, marketplace=at.marketplace, order_id=args.order_id,
+                                            evidence=evidence, source=f"admin:{actor}", tenant=at.tenant)
+        await at.store.audit(actor, "optout-add", audit_object(at.alias, at.tenant),
+                             f"{status} {args.reason}".strip())
     print(f"{record.alias}: {record.status}")
     return 0
 
@@ -167,12 +166,11 @@ async def run_add(args: argparse.Namespace) -> int:
 @command
 async def run_remove(args: argparse.Namespace) -> int:
     actor = acting_user(args)
-    async with open_registry(args) as (store, config):
-        tenant = tenant_of(args, config) or ""
-        alias, _marketplace = alias_of(config, args.alias)
-        removed = await store.remove_alias(alias, tenant)
+    async with open_alias(args) as at:
+        alias = at.alias
+        removed = await at.store.remove_alias(alias, at.tenant)
         if removed:
-            await store.audit(actor, "optout-remove", audit_object(alias, tenant), args.reason)
+            await at.store.audit(actor, "optout-remove", audit_object(alias, at.tenant), args.reason)
     if not removed:
         print(f"{alias}: not registered", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import getpass
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.classify import Classifier
@@ -30,6 +31,25 @@ async def open_registry(args: argparse.Namespace) -> AsyncIterator[tuple[Store, 
         yield store, config
     finally:
         await store.close()
+
+
+@dataclass(frozen=True)
+class AliasAt:
+    """The registry, and the alias a command names (checked) in the tenant it names."""
+
+    store: Store
+    tenant: str
+    alias: str
+    marketplace: str
+
+
+@asynccontextmanager
+async def open_alias(args: argparse.Namespace) -> AsyncIterator[AliasAt]:
+    """``open_registry`` for a command on ``args.alias`` in ``--tenant`` (default: the implicit one)."""
+    async with open_registry(args) as (store, config):
+        tenant = tenant_of(args, config) or ""
+        alias, marketplace = alias_of(config, args.alias)
+        yield AliasAt(store, tenant, alias, marketplace)
 
 
 def tenant_of(args: argparse.Namespace, config: GatewayConfig, *, every: bool = False) -> str | None:
