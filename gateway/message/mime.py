@@ -221,10 +221,24 @@ def part_param(part: Part, name: str) -> str:
     return _param(part.headers, name)
 
 
+_NAMING_HEADERS = ("content-disposition", "content-type")
+
+
 def part_filename(part: Part) -> str:
     """A part's file name (Content-Disposition filename, else the Content-Type name; RFC 2231 and
-    RFC 2047 values decoded), "" when it has none."""
-    return _filename(part.headers)
+    RFC 2047 values decoded, raw 8-bit bytes read as UTF-8, else cp1252), "" when it has none."""
+    headers = part.headers
+    raw = [(k, v) for k, v in headers.raw_items() if k.lower() in _NAMING_HEADERS]
+    if any(not v.isascii() for _k, v in raw):
+        # compat32 hands a value with raw 8-bit bytes over as a Header that get_param reads as
+        # replacement characters ("Rechnung M\ufffd\ufffdrz.pdf"): read those bytes as text first.
+        headers = email.message.Message()
+        for k, v in raw:
+            try:
+                headers.set_raw(k, decode_bytes(v.encode("ascii", "surrogateescape"), "utf-8"))
+            except UnicodeEncodeError:
+                headers.set_raw(k, v)
+    return _filename(headers)
 
 
 def split_head(raw: bytes, only: frozenset[str] | None = None) -> tuple[email.message.Message, bytes]:
