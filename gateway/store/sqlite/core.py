@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from gateway.errors import StoreError
 from gateway.store.disagreements import SQLITE_SCHEMA as DISAGREEMENT_SCHEMA
+from gateway.store.disagreements import fold_sqlite
 from gateway.store.records import EVIDENCE_DIR
 from gateway.store.shared import SQLBackend
 from gateway.store.sql import SQLITE
@@ -34,7 +35,7 @@ from gateway.store.sqlite_review import build_review_index
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -218,6 +219,7 @@ class SQLiteCore(SQLBackend):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_LATE_INDEXES)
         conn.executescript(DISAGREEMENT_SCHEMA)  # 3: learning from Amazon's verdicts
+        fold_sqlite(conn)  # 4: a disagreement refers to its relayed message instead of copying it
         build_review_index(conn)
         conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
