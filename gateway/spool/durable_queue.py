@@ -2,10 +2,10 @@
 
 Storage is one SQLite database (``spool.sqlite3``) in WAL mode with ``synchronous=FULL``; message
 bytes are stored as blobs next to their envelope, so one commit (one fsync of the WAL) makes both
-durable together and there is never a half-written entry. Writes go through one writer thread that
-group-commits (see ``writer``). Reads (loading a message for delivery) run on a separate reader
-thread and connection, so a large blob being read never holds up the writer. No SQLite or file I/O
-runs on the event loop.
+durable together and there is never a half-written entry. Writes go through the process's one
+writer thread, which group-commits (gateway/group_commit.py; the spool's part: ``writer``).
+Reads (loading a message for delivery) run on a separate reader thread and connection, so a large
+blob being read never holds up the writer. No SQLite or file I/O runs on the event loop.
 
 A message is ``pending`` until every recipient is final (delivered or failed); then it becomes
 ``done``, its bytes are dropped and its per-recipient results stay as the record of what happened.
@@ -29,6 +29,7 @@ from typing import Any
 
 import gateway.spool.marker as marker
 from gateway.fsutil import fsync_dir
+from gateway.group_commit import GroupCommitWriter, Write, release, shared_writer
 from gateway.log import get_logger
 from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull
 from gateway.spool.integrity import is_corruption, is_disk_full, quick_check
@@ -41,7 +42,7 @@ from gateway.spool.records import (
     new_queue_id,
 )
 from gateway.spool.space import SpaceGuard, release_ballast, wal_checkpoint_pages
-from gateway.spool.writer import RECOVERY, SCHEMA, Item, Op, Put, Writer, connect, insert
+from gateway.spool.writer import RECOVERY, SCHEMA, Op, Put, SpoolDatabase, connect, insert
 
 log = get_logger("gateway.spool")
 
@@ -54,15 +55,15 @@ FRESH_MAX_BYTES = 64 * 1024 * 1024
 class Spool:
     """Durable queue of messages awaiting delivery. Create with ``await Spool.open(directory)``."""
 
-    def __init__(self, directory: Path, writer: Writer, reader: sqlite3.Connection,
+    def __init__(self, directory: Path, db: SpoolDatabase, reader: sqlite3.Connection,
                  handoff: bool = True) -> None:
         self.directory = directory
-        self._writer = writer
+        self._db = db
+        self._writer: GroupCommitWriter = shared_writer()
         self._reader = reader
         self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-reader")
         self._closed = False
         self._handoff = handoff
-        self._buffer: list[Item] = []
         # Fresh puts, handed to the delivery service without a database round trip: their ids in
         # arrival order, and (within a memory budget) their content, until the first attempt is
         # recorded. Each trip to a spool thread costs GIL hand-offs on a busy loop; this saves two
@@ -141,9 +142,8 @@ class Spool:
         guard = SpaceGuard(directory, min_free_bytes, max_size_bytes) if (
             min_free_bytes or max_size_bytes) else None
         spool: Spool
-        writer = Writer(conn, guard, on_corrupt=lambda reason: spool._writer_found_damage(reason))
-        writer.start()
-        spool = cls(directory, writer, reader, handoff)
+        db = SpoolDatabase(conn, guard, on_corrupt=lambda reason: spool._writer_found_damage(reason))
+        spool = cls(directory, db, reader, handoff)
         log.info("spool.opened", directory=str(directory), pending=pending)
         return spool
 
@@ -164,25 +164,15 @@ class Spool:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    async def _write(self, op: Op | Put) -> Any:
+    async def _write(self, op: Op | Put, then: Sequence[Write] = ()) -> Any:
+        """``op`` in the writer's next batch (with ``then`` to commit right after it)."""
         if self._closed:
             raise SpoolError("spool is closed")
         if not self._writer.is_alive():
             raise SpoolError("spool writer thread is not running")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        # Writes issued in the same loop iteration go to the writer as one hand-off: waking the
-        # writer thread costs a GIL switch on a busy loop, so do it once per iteration, not per op.
-        self._buffer.append((op, loop, fut))
-        if len(self._buffer) == 1:
-            loop.call_soon(self._flush)
+        fut = self._writer.submit(self._writer.write(self._db, op, then))
         # Shielded: if the caller gives up waiting, the operation still completes (or fails) as one.
         return await asyncio.shield(fut)
-
-    def _flush(self) -> None:
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            self._writer.ops.put(batch)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._closed:
@@ -199,10 +189,14 @@ class Spool:
     # -- the listener's API -----------------------------------------------------------------------
 
     async def put(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes,
-                  meta: Mapping[str, Any] | None = None, queue_id: str | None = None) -> str:
+                  meta: Mapping[str, Any] | None = None, queue_id: str | None = None,
+                  then: Sequence[Write] = ()) -> str:
         """Store a message; the queue id is returned only once bytes and envelope are on disk.
 
         ``queue_id``: one from new_queue_id() the listener already named in the Received header.
+        ``then``: writes to another database of the writer (the state database's records of this
+        message) that commit right after this put, in the same pass of the writer, and only if it
+        committed (else they fail with ``NotCommitted``); their callers wait for them.
 
         Raises SpoolError if storage fails, ValueError for an envelope address with CR/LF/NUL or
         data with a bare CR or LF (the caller's bug: the listener rejects those first).
@@ -216,7 +210,7 @@ class Spool:
         msg = NewMessage(mail_from, tuple(rcpt_tos), bytes(data), dict(meta or {}))
         # The data check (a regex over the whole message) runs on the writer thread, off the loop.
         now = time.time()
-        result: str = await self._write(Put(queue_id or new_queue_id(), msg, now))
+        result: str = await self._write(Put(queue_id or new_queue_id(), msg, now), then)
         if self._handoff:
             self._hand_off(result, msg, now)
         return result
@@ -258,9 +252,7 @@ class Spool:
         if self._closed:
             return
         self._closed = True
-        self._flush()
-        self._writer.ops.put(None)
-        await asyncio.to_thread(self._writer.join)
+        await release(self._writer, self._db)
         if self._problem is None:
             with contextlib.suppress(OSError, sqlite3.Error):
                 pending = await asyncio.get_running_loop().run_in_executor(
@@ -385,8 +377,8 @@ class Spool:
 
     @property
     def commits(self) -> int:
-        """Transactions committed by the writer so far (for the bench and tests of group commit)."""
-        return self._writer.batches
+        """Transactions committed to the spool so far (for the bench and tests of group commit)."""
+        return self._db.commits
 
 
 def _initialise(conn: sqlite3.Connection) -> None:

@@ -86,7 +86,7 @@ async def test_sqlite_schema_3_disagreements_are_folded(tmp_path: Path) -> None:
     store = await SQLiteStore(state).open()
     try:
         assert await store.schema_version() == SCHEMA_VERSION == 4
-        columns = {r[1] for r in store.conn.execute("PRAGMA table_info(disagreements)")}
+        columns = {r[1] for r in sqlite3.connect(state / "gateway.db").execute("PRAGMA table_info(disagreements)")}
         assert columns.isdisjoint(c for c, _, _ in COPY)
         await _assert_folded(store)
     finally:
