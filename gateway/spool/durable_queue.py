@@ -21,7 +21,6 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +31,7 @@ from gateway.fsutil import fsync_dir
 from gateway.group_commit import GroupCommitWriter, Write, release, shared_writer
 from gateway.log import get_logger
 from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull
+from gateway.spool.handoff import FreshPuts
 from gateway.spool.integrity import is_corruption, is_disk_full, quick_check
 from gateway.spool.records import (
     EntryInfo,
@@ -47,9 +47,6 @@ from gateway.spool.writer import RECOVERY, SCHEMA, Op, Put, SpoolDatabase, conne
 log = get_logger("gateway.spool")
 
 DB_NAME = "spool.sqlite3"
-# Fresh puts kept in memory for the delivery service (see Spool.take_fresh).
-FRESH_MAX_IDS = 100_000
-FRESH_MAX_BYTES = 64 * 1024 * 1024
 
 
 class Spool:
@@ -64,14 +61,7 @@ class Spool:
         self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-reader")
         self._closed = False
         self._handoff = handoff
-        # Fresh puts, handed to the delivery service without a database round trip: their ids in
-        # arrival order, and (within a memory budget) their content, until the first attempt is
-        # recorded. Each trip to a spool thread costs GIL hand-offs on a busy loop; this saves two
-        # per message (the due-query and the load). The database stays the source of truth.
-        self._fresh_ids: deque[str] = deque()
-        self._fresh: dict[str, SpooledMessage] = {}
-        self._fresh_bytes = 0
-        self.fresh_overflowed = False
+        self._fresh = FreshPuts()  # for the delivery service in this process (``handoff``)
         self._problem: str | None = None
 
     @classmethod
@@ -212,31 +202,21 @@ class Spool:
         now = time.time()
         result: str = await self._write(Put(queue_id or new_queue_id(), msg, now), then)
         if self._handoff:
-            self._hand_off(result, msg, now)
+            self._fresh.add(result, msg, now)
         return result
-
-    def _hand_off(self, queue_id: str, msg: NewMessage, now: float) -> None:
-        if len(self._fresh_ids) >= FRESH_MAX_IDS:
-            self.fresh_overflowed = True  # the delivery service then finds it by polling
-            return
-        self._fresh_ids.append(queue_id)
-        if self._fresh_bytes + len(msg.data) <= FRESH_MAX_BYTES:
-            self._fresh[queue_id] = SpooledMessage(
-                queue_id, msg.mail_from, msg.data, dict(msg.meta), now, 0, tuple(msg.rcpt_tos),
-                tuple(RecipientResult(r, "pending") for r in msg.rcpt_tos), now)
-            self._fresh_bytes += len(msg.data)
 
     def take_fresh(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of messages put since the last call (for the one delivery service)."""
-        out: list[str] = []
-        while self._fresh_ids and len(out) < limit:
-            out.append(self._fresh_ids.popleft())
-        return out
+        return self._fresh.take(limit)
 
-    def _forget_fresh(self, queue_id: str) -> None:
-        cached = self._fresh.pop(queue_id, None)
-        if cached is not None:
-            self._fresh_bytes -= len(cached.data)
+    @property
+    def fresh_overflowed(self) -> bool:
+        """More was put than the hand-off keeps: the delivery service looks in the database."""
+        return self._fresh.overflowed
+
+    @fresh_overflowed.setter
+    def fresh_overflowed(self, value: bool) -> None:
+        self._fresh.overflowed = value
 
     async def depth(self) -> int:
         """Messages not yet finished (some recipient still pending)."""
@@ -341,7 +321,7 @@ class Spool:
         """
         now = time.time()
         dsn_id = new_queue_id() if dsn is not None else None
-        self._forget_fresh(queue_id)
+        self._fresh.forget(queue_id)
 
         def op(conn: sqlite3.Connection) -> str | None:
             for r in results:
