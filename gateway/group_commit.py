@@ -116,6 +116,8 @@ class GroupCommitWriter(threading.Thread):
         self._lock = threading.Lock()
         self._calls = _Calls()
         self.users = 0
+        self.passes = 0
+        """Batches taken so far (for the tests: what commits in one pass)."""
 
     # -- the event loop's side --------------------------------------------------------------------
     def write(self, db: Database, op: Any, followers: Sequence[Write] = ()) -> Write:
@@ -166,6 +168,7 @@ class GroupCommitWriter(threading.Thread):
                 except queue.Empty:
                     break
             if batch:
+                self.passes += 1
                 self._run_batch(batch)
 
     def _run_batch(self, batch: list[Write]) -> None:

@@ -58,7 +58,8 @@ async def records_after_put(p: Services, run: Run, queue_id: str) -> list[Write]
     if not isinstance(store, SQLiteStore) or not run.recipients or not (run.verdict.order_ids or run.order_ids_read):
         return []
     with store.collecting() as writes:
-        await _record_relay(p, run, run.shadow_of or run.verdict, queue_id, _counters(run), run.shadow_of is not None)
+        await _record_relay(p, run, run.shadow_of or run.verdict, queue_id, _counters(run), run.shadow_of is not None,
+                            collected=True)
     for write in writes:  # a put that fails fails them: nobody awaits them then
         write.future.add_done_callback(_retrieved)
     run.after_put = writes
@@ -112,9 +113,10 @@ async def _record_decision(p: Services, run: Run, verdict: Verdict, ref: str, sh
 
 
 async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, counters: list[str],
-                        shadow: bool) -> None:
+                        shadow: bool, collected: bool = False) -> None:
     """Recorded after the message is safe in the spool: a failure loses a correlation record,
-    never the message."""
+    never the message. ``collected``: the store only collects the writes (each returns at once),
+    so they need no tasks of their own."""
     assert p.store is not None
     txn = run.txn
     try:
@@ -124,7 +126,7 @@ async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, 
         if not order_ids and not run.order_ids_read:
             order_ids = await asyncio.to_thread(order_ids_in_message, run.data)
         # They land in the same group commit.
-        await asyncio.gather(
+        writes = (
             p.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
                                  order_ids, run.verdict.tags, counters, tenant=run.tenant.id),
             _record_decision(p, run, decided, queue_id, shadow),
@@ -132,6 +134,11 @@ async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, 
             record_relayed(p.store, queue_id=queue_id, message_id=txn.message_id, tenant=run.tenant.id,
                            verdict=decided, shadow=shadow, aliases=[r.alias for r in run.recipients],
                            order_ids=order_ids, policy=run.tenant.policy))
+        if collected:
+            for write in writes:
+                await write
+        else:
+            await asyncio.gather(*writes)
     except Exception:
         log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
 

@@ -283,6 +283,11 @@ class SQLiteCore(SQLBackend):
         self._executor.shutdown(wait=True)
 
     @property
+    def commits(self) -> int:
+        """Transactions committed to ``gateway.db`` so far (for the tests of group commit)."""
+        return self._db.commits if self._db is not None else 0
+
+    @property
     def is_open(self) -> bool:
         return self._conn is not None
 
