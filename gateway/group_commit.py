@@ -46,6 +46,9 @@ class NotCommitted(Exception):
 class Database:
     """A database the writer commits to: its write connection and how a batch runs on it."""
 
+    urgent = False
+    """Committed first in a pass: its callers wait for it to answer SMTP (the spool's puts)."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.commits = 0
@@ -172,13 +175,15 @@ class GroupCommitWriter(threading.Thread):
                 self._run_batch(batch)
 
     def _run_batch(self, batch: list[Write]) -> None:
-        # One transaction per database, in the order the batch names them, but a database whose
-        # writes have followers first (so the followers join their own database's transaction of
-        # this pass) and the calls last (after the commits submitted before them).
+        # One transaction per database, in the order the batch names them, but the urgent ones
+        # and those whose writes have followers first (so the followers join their own
+        # database's transaction of this pass), and the calls last (after the commits submitted
+        # before them).
         groups: dict[Database, list[Write]] = {}
         for write in batch:
             groups.setdefault(write.db, []).append(write)
-        order = sorted(groups, key=lambda db: (db is self._calls, not any(w.followers for w in groups[db])))
+        order = sorted(groups, key=lambda db: (db is self._calls, not db.urgent,
+                                               not any(w.followers for w in groups[db])))
         done: set[Database] = set()
         i = 0
         while i < len(order):

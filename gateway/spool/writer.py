@@ -100,6 +100,8 @@ def insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float)
 class SpoolDatabase(Database):
     """The spool's write connection, as the process's writer commits to it."""
 
+    urgent = True  # a put's caller answers SMTP when it commits
+
     def __init__(self, conn: sqlite3.Connection, guard: SpaceGuard | None = None,
                  on_corrupt: Callable[[str], None] | None = None) -> None:
         super().__init__(conn)
