@@ -80,6 +80,16 @@ _ACCOUNT_IDS = re.compile(
     r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"  # IBAN
     r"|\b(?:DE|ATU|FR|IT|ES|NL|BE|PL|SE|GB|CHE)[ ]?[0-9A-Z]{8,12}\b"      # VAT ids
 )
+# Calendar dates ("04.12.2026", "09-12-2026", "12/04/2026", "2026-12-04") start with a 0 and parse
+# as German or Italian numbers with an area code: a delivery date would refuse the message. Blanked
+# like order ids; a date's separators repeat, which a phone number's grouping never needs.
+_DATES = regex.compile(
+    r"(?<![\d.\-/])(?:"
+    r"(?:0?[1-9]|[12]\d|3[01])([./\-])(?:0?[1-9]|1[0-2])\1(?:(?:19|20)\d{2}|\d{2})"  # day month year
+    r"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:19|20)\d{2}"                   # US month/day/year
+    r"|(?:19|20)\d{2}([./\-])(?:0?[1-9]|1[0-2])\2(?:0?[1-9]|[12]\d|3[01])"          # ISO 8601
+    r")(?!\d|[./\-]\d)"
+)
 _REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB", "de": "DE", "fr": "FR",
            "it": "IT", "es": "ES", "nl": "NL", "se": "SE", "pl": "PL", "com.be": "BE", "com.tr": "TR",
            "ae": "AE", "sa": "SA", "eg": "EG", "in": "IN", "co.jp": "JP", "com.au": "AU", "sg": "SG"}
@@ -170,6 +180,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
             blanks = [(s - line_start, e - line_start)
                       for s, e in order_id_spans(text, cand.start(), cand.end())]
             blanks += [m.span() for m in _ACCOUNT_IDS.finditer(line)]
+            blanks += [m.span() for m in _DATES.finditer(line)]
             if blanks:
                 chars = list(number)
                 offset = cand.start() - line_start
