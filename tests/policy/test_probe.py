@@ -49,3 +49,27 @@ def test_phone_numbers_written_like_dates_or_next_to_dates_are_still_found(engin
                                                                             body: str) -> None:
     assert "seller-phone-number" in _rules(engine, "Bestellung 302-4817265-9034712",
                                            f"{body}\n\nBestellung 302-4817265-9034712", to)
+
+
+@pytest.mark.parametrize("line", [
+    "Art.-Nr. 0815-4711-02", "Charge 0412 2026, MHD 04/2028", "Modellnummer 0711 400 409", "Abholcode: 0412 3365",
+    "Versicherungsnummer 0412 2026 7788", "Mandatsreferenz 0412-2026-77", "Geräte-Nr. 0412 3365 77",
+    "S/N 0123 4567 89", "Ersatzteilnummer 0800 123 456", "Lot 0412 2026 3",
+])
+@pytest.mark.parametrize("to", [ALIAS_DE, ALIAS_IT])
+def test_a_number_whose_label_names_an_id_is_not_a_phone_number(engine: PolicyEngine, line: str, to: str) -> None:
+    """German labels are compounds on a word for "number" (-nummer, -nr, -code, -referenz): the
+    label names an id, like "Kundennummer" does, whatever the compound's head."""
+    order = "302-4817265-9034712"
+    body = f"Guten Tag,\n\nanbei die Rechnung zu Ihrer Bestellung {order}.\n\n{line}\n\nMit freundlichen Grüßen"
+    assert "seller-phone-number" not in _rules(engine, f"Rechnung {order}", body, to)
+
+
+@pytest.mark.parametrize("line", [
+    "Tel.-Nr. 05241 9876-0", "Telefonnummer: 05241 98760", "Kontakt-Nr.: 05241 9876 0", "Fax-Nr. 05241 9876-99",
+    "Mobil-Nr. 0171 2345678", "Kundenservice-Nummer: 05241 98760", "Rückrufnummer 0171 2345678",
+])
+def test_a_compound_label_on_a_phone_word_still_names_a_phone_number(engine: PolicyEngine, line: str) -> None:
+    order = "302-4817265-9034712"
+    body = f"Guten Tag,\n\nanbei die Rechnung zu Ihrer Bestellung {order}.\n\n{line}\n\nMit freundlichen Grüßen"
+    assert "seller-phone-number" in _rules(engine, f"Rechnung {order}", body)

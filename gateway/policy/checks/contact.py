@@ -124,6 +124,27 @@ def _label_pattern(words: tuple[str, ...], whole: bool) -> re.Pattern[str] | Non
     return re.compile("(?= (?:" + "|".join(map(re.escape, folded)) + ")" + (" )" if whole else ")"))
 
 
+def _names_an_id(label: str, id_words: Sequence[str], phone_heads: Sequence[str]) -> bool:
+    """The word just before the number calls it an id: a compound on a word for "number"
+    ("Vertragsnummer", "Abholcode", "Mandatsreferenz") or such a word after its head ("Art.-Nr.",
+    "model no"), unless the head is a phone word ("Telefonnummer", "Tel.-Nr.", "Servicenummer")."""
+    words = label.split()
+    if not words:
+        return False
+    last = words[-1]
+    for suffix in _folded(tuple(id_words)):
+        if not last.endswith(suffix):
+            continue
+        head = last[: len(last) - len(suffix)] or (words[-2] if len(words) > 1 else "")
+        return not any(head.startswith(p) or (len(p) >= 5 and p in head) for p in _folded(tuple(phone_heads)))
+    return False
+
+
+@functools.lru_cache(maxsize=16)
+def _folded(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({normalize(w).strip() for w in words} - {""}, key=len, reverse=True))
+
+
 def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
@@ -152,7 +173,7 @@ def _hidden_tel_link(ctx: Context, region: str) -> str | None:
 
 
 @check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
-       allow_context=[], window=80, phone_labels=[], other_labels=[])
+       allow_context=[], window=80, phone_labels=[], other_labels=[], id_words=[], phone_heads=[])
 def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
     """A number that the phonenumbers library calls valid, and that reads as a phone number: it has
     a phone label ("Tel.", "Hotline", "rufen Sie an") before it on its line, or is written as one
@@ -202,7 +223,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
                 label = _label_before(text, start)
                 phone_at = _last_of(label, phone_labels, True)
                 other_at = _last_of(label, other_labels, False)
-                if other_at > phone_at:
+                if other_at > phone_at or _names_an_id(label, params["id_words"], params["phone_heads"]):
                     continue
                 if phone_at < 0 and not (_TRUNK.match(str(match.raw_string))
                                          and _PHONE_LIKE.search(str(match.raw_string))):
