@@ -28,6 +28,10 @@ ALGORITHMS: dict[str, str] = {
 }
 COMPOUNDING = frozenset({"de", "nl", "sv"})
 """Languages that write compounds as one word: a phrase's last word also matches as a word start."""
+SUFFIXING = frozenset({"tr"})
+"""Languages that add case and possessive suffixes to the word, which their Snowball stemmer
+over-strips ("adresinde" -> "adre"): their phrases are matched as written too, so that a phrase
+written as a word start ("adres*", "5 yıldız*") finds the suffixed forms."""
 MIN_COMPOUND_HEAD = 5
 """A stem shorter than this matches whole words only ("rat" must not find "Rathaus")."""
 

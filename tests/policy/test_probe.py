@@ -73,3 +73,67 @@ def test_a_compound_label_on_a_phone_word_still_names_a_phone_number(engine: Pol
     order = "302-4817265-9034712"
     body = f"Guten Tag,\n\nanbei die Rechnung zu Ihrer Bestellung {order}.\n\n{line}\n\nMit freundlichen Grüßen"
     assert "seller-phone-number" in _rules(engine, f"Rechnung {order}", body)
+
+
+ALIASES = {"de": ALIAS_DE, "it": ALIAS_IT, "fr": ALIAS_FR, "se": ALIAS_SE,
+           "co.uk": "h3kq9zx7bmv2dnc@marketplace.amazon.co.uk", "com": "v3kd9fxq2pn8mzc@marketplace.amazon.com",
+           "es": "k8mz3tq7xbv2ndw@marketplace.amazon.es", "nl": "b9zq3kx7mdv2tnc@marketplace.amazon.nl",
+           "pl": "z2kq8mx7bdv3tnc@marketplace.amazon.pl", "com.tr": "t7kq2zx9mbv3dnc@marketplace.amazon.com.tr",
+           "co.jp": "j4kq9zx2mbv7dnc@marketplace.amazon.co.jp"}
+
+
+def _verdict_action(engine: PolicyEngine, tld: str, text: str) -> str:
+    to = ALIASES[tld]
+    body = f"Guten Tag,\n\nzu Ihrer Bestellung 302-4817265-9034712:\n\n{text}\n\nViele Grüße"
+    return engine.evaluate(message("Bestellung 302-4817265-9034712", body, to=to), recipients(to)).action.value
+
+
+@pytest.mark.parametrize(("tld", "text"), [
+    ("de", "Sind Sie zufrieden? Dann freuen wir uns über Ihre Bewertung bei Amazon. Wenn nicht, schreiben "
+           "Sie uns bitte zuerst."),
+    ("co.uk", "Happy with your purchase? Please leave us a review on Amazon! Not happy? Contact us first "
+              "and we will fix it."),
+    ("fr", "Vous êtes satisfait ? Laissez-nous un avis sur Amazon ! Sinon, contactez-nous d'abord."),
+    ("es", "¿Contento con su compra? ¡Déjenos una reseña en Amazon! Si no, contáctenos primero."),
+    ("nl", "Als u tevreden bent, laat dan een review achter op Amazon. Bent u niet tevreden, neem dan eerst "
+           "contact met ons op."),
+    ("pl", "Jeśli jest Pan zadowolony, prosimy o wystawienie opinii na Amazon. Jeśli nie, prosimy najpierw "
+           "o kontakt z nami."),
+    ("se", "Om du är nöjd får du gärna lämna en recension på Amazon. Är du inte nöjd, kontakta oss först."),
+    ("com.tr", "Memnun kaldıysanız Amazon'da bir değerlendirme bırakabilirsiniz. Memnun kalmadıysanız önce "
+               "bize yazın."),
+    ("de", "Für Ihre ehrliche Rezension zu Ihrer Bestellung bedanken wir uns mit einem Amazon-Gutschein im Wert von "
+           "10 Euro, den wir Ihnen nach Erhalt eines Screenshots zusenden."),
+    ("com.tr", "Amazon'daki yorumunuz için teşekkür olarak ekran görüntüsünü gönderdiğinizde 100 TL hediye "
+               "çeki göndereceğiz."),
+    ("se", "Fem stjärnor skulle hjälpa oss enormt!"),
+    ("com.tr", "Beş yıldızlık bir puan bize çok yardımcı olur!"),
+])
+def test_review_gating_incentives_and_star_requests_in_every_language_are_refused(engine: PolicyEngine, tld: str,
+                                                                                   text: str) -> None:
+    assert _verdict_action(engine, tld, text) == "reject"
+
+
+@pytest.mark.parametrize(("tld", "text"), [
+    ("de", "Wenn Sie möchten, teilen Sie Ihre Erfahrungen in einer Bewertung auf Amazon. Sollten Sie nicht zufrieden "
+           "sein oder Fragen haben, antworten Sie einfach auf diese Nachricht."),
+    ("de", "Anbei die Rechnung, bezahlt mit Amazon-Gutschein. Wenn Sie möchten, hinterlassen Sie gern eine Bewertung."),
+    ("co.uk", "Please consider leaving a review of your purchase. If you are not happy with the item, you "
+              "can return it "
+              "free of charge."),
+    ("com", "Your invoice is attached; the order was paid with an Amazon gift card. If you like, you can "
+            "leave a review."),
+    ("co.uk", "Once our warehouse team has reviewed the returned item, the refund is issued."),
+    ("co.uk", "After reviewing your photos we will send a free replacement."),
+    ("fr", "Votre avis honnête nous intéresse. Si vous n'êtes pas satisfait de l'article, vous pouvez le "
+           "retourner gratuitement."),
+    ("pl", "Będziemy wdzięczni za szczerą opinię. Jeśli produkt nie spełnia oczekiwań, zwrot jest bezpłatny."),
+    ("com.tr", "Dürüst yorumunuz diğer müşterilere yardımcı olur. Üründen memnun değilseniz ücretsiz iade "
+               "edebilirsiniz."),
+    ("co.jp", "率直なご意見をレビューでお聞かせください。ご不満な点がございましたら、返品も承ります。"),
+])
+def test_a_neutral_review_request_next_to_a_free_return_or_a_gift_card_payment_passes(engine: PolicyEngine, tld: str,
+                                                                                       text: str) -> None:
+    """A free return offered to an unhappy buyer, a gift card used to pay, a return "reviewed" by the
+    warehouse: not a reward for a review, not gating."""
+    assert _verdict_action(engine, tld, text) in ("relay", "rewrite")
