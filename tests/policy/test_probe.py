@@ -137,3 +137,43 @@ def test_a_neutral_review_request_next_to_a_free_return_or_a_gift_card_payment_p
     """A free return offered to an unhappy buyer, a gift card used to pay, a return "reviewed" by the
     warehouse: not a reward for a review, not gating."""
     assert _verdict_action(engine, tld, text) in ("relay", "rewrite")
+
+
+def _critical(engine: PolicyEngine, tld: str, text: str) -> tuple[str, bool]:
+    to = ALIASES[tld]
+    verdict = engine.evaluate(message("Bestellung 302-0412345-1234567", f"{text}\n\n302-0412345-1234567", to=to),
+                              recipients(to))
+    return verdict.action.value, any(h.rule == "critical-keyword-missing" for h in verdict.hits)
+
+
+@pytest.mark.parametrize(("tld", "text"), [
+    ("co.uk", "Your wardrobe will come on a pallet. Could you tell us which weekday next week works best for the "
+              "delivery?"),
+    ("co.uk", "Before we print your photo on the canvas, please confirm the crop shown in the attached proof."),
+    ("fr", "Votre armoire sera livrée par transporteur. Quel jour de la semaine prochaine vous conviendrait "
+           "le mieux ?"),
+    ("es", "¿Nos confirma el nombre que desea bordar en el albornoz?"),
+    ("pl", "Szafa zostanie dostarczona na palecie. Który dzień w przyszłym tygodniu będzie dla Pana najlepszy?"),
+    ("pl", "Prosimy o potwierdzenie imienia do wyhaftowania na szlafroku."),
+    ("se", "Garderoben levereras på pall. Vilken dag nästa vecka passar dig bäst för leveransen?"),
+    ("nl", "Wilt u de naam bevestigen die we op de badjas borduren?"),
+    ("com.tr", "Teslimat adresinde daire numarası eksik. Kargo firması paketi teslim edemiyor."),
+])
+def test_critical_mail_in_every_language_gets_the_keyword(engine: PolicyEngine, tld: str, text: str) -> None:
+    """Pallet deliveries, embroidery and print proofs, Turkish case endings ("adresinde")."""
+    assert _critical(engine, tld, text) == ("rewrite", True)
+
+
+@pytest.mark.parametrize(("tld", "text"), [
+    ("de", "Nach Eingang der Rücksendung prüfen wir die Ware. Bitte geben Sie das Paket an einer Packstation ab."),
+    ("co.uk", "Your invoice is attached. You can also print your invoice from your Amazon account. Please check that "
+              "the name on the invoice is correct."),
+    ("de", "Ihre Ware wurde auf einer Palette geliefert. Anbei die Rechnung; bitte bestätigen Sie uns kurz "
+           "den Erhalt."),
+    ("nl", "Uw bestelling is gisteren op een pallet bezorgd. De factuur vindt u in de bijlage."),
+])
+def test_mail_that_only_mentions_delivery_or_an_address_gets_no_keyword(engine: PolicyEngine, tld: str,
+                                                                        text: str) -> None:
+    """The keyword on non-critical mail risks the account: a seller checking a return next to a
+    Packstation, a delivered pallet, the name on an invoice."""
+    assert _critical(engine, tld, text) == ("relay", False)
