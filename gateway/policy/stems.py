@@ -76,11 +76,16 @@ def stem_words(lang: str, words: list[str]) -> list[str]:
 _TRAILING_KANA = regex.compile(r"(?<=[\p{Han}\p{Katakana}ー])\p{Hiragana}+$")
 
 
+MAX_KANA_ENDING = 4
+"""The longest hiragana tail dropped as an inflected ending (書いて, 書きます, 送ります)."""
+
+
 def japanese_stem(phrase: str) -> str | None:
     """The phrase without its inflected ending (trailing hiragana after a kanji or katakana), when
-    at least three characters remain; None when there is nothing to drop."""
+    at least three characters remain; None when there is nothing to drop. A longer hiragana tail is
+    a word of its own, not an ending: ご注文ありがとう without ありがとう is just ご注文 (order)."""
     m = _TRAILING_KANA.search(phrase)
-    if m is None or m.start() < 3:
+    if m is None or m.start() < 3 or len(phrase) - m.start() > MAX_KANA_ENDING:
         return None
     return phrase[: m.start()]
 

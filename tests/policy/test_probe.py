@@ -177,3 +177,41 @@ def test_mail_that_only_mentions_delivery_or_an_address_gets_no_keyword(engine: 
     """The keyword on non-critical mail risks the account: a seller checking a return next to a
     Packstation, a delivered pallet, the name on an invoice."""
     assert _critical(engine, tld, text) == ("relay", False)
+
+
+def _proactive(engine: PolicyEngine, tld: str, text: str) -> str:
+    to = ALIASES[tld]
+    body = f"Hallo,\n\n{text}\n\nBestellung 302-0412345-1234567\n\nShop"
+    return engine.evaluate(message("302-0412345-1234567", body, to=to), recipients(to)).action.value
+
+
+@pytest.mark.parametrize(("tld", "text"), [
+    ("de", "Vielen Dank für Ihren Einkauf bei uns!"),
+    ("co.uk", "We just wanted to say thanks for choosing us. Enjoy your new kettle!"),
+    ("it", "Grazie mille per il suo acquisto!"),
+    ("es", "¡Muchas gracias por su compra!"),
+    ("pl", "Serdecznie dziękujemy za zakup! Życzymy udanego użytkowania."),
+    ("com.tr", "Alışverişiniz için çok teşekkür ederiz! Keyifli kullanımlar dileriz."),
+    ("co.jp", "ご購入ありがとうございました。商品を気に入っていただけると嬉しいです。"),
+])
+def test_a_thank_you_for_the_purchase_alone_is_refused(engine: PolicyEngine, tld: str, text: str) -> None:
+    assert _proactive(engine, tld, text) == "reject"
+
+
+@pytest.mark.parametrize(("tld", "text"), [
+    ("co.uk", "Thank you for your message. The lid fits all our 24 cm pans."),
+    ("de", "Vielen Dank für Ihre Nachricht. Gern beantworten wir Ihre Frage: Die Decke ist bei 60 Grad waschbar."),
+    ("com", "Thank you for your order. Unfortunately the parcel was damaged by the carrier, so a replacement is on "
+            "its way."),
+    ("se", "Tack för ditt tålamod. Den saknade delen skickades i dag."),
+])
+def test_thanks_for_a_message_or_for_patience_with_content_pass(engine: PolicyEngine, tld: str, text: str) -> None:
+    assert _proactive(engine, tld, text) == "relay"
+
+
+def test_a_japanese_thanks_phrase_is_not_cut_to_the_word_order() -> None:
+    """ご注文ありがとう without its hiragana tail is ご注文 (order), in every Japanese order mail."""
+    from gateway.policy.stems import japanese_stem
+
+    assert japanese_stem("ご注文ありがとう") is None
+    assert japanese_stem("レビューを書いて") == "レビューを書"
