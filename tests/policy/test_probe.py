@@ -215,3 +215,21 @@ def test_a_japanese_thanks_phrase_is_not_cut_to_the_word_order() -> None:
 
     assert japanese_stem("ご注文ありがとう") is None
     assert japanese_stem("レビューを書いて") == "レビューを書"
+
+
+@pytest.mark.parametrize("text", [
+    "取扱説明書はAmazonの商品ページからオンラインでご覧いただけます。",
+    "Amazonのガイドラインに従い、本メッセージをお送りしております。",
+    "当店の商品ラインナップについてのご質問は本メッセージにご返信ください。",
+    "お支払いはAmazonのオンライン決済で完了しております。",
+])
+def test_katakana_words_on_line_are_not_the_line_messenger(engine: PolicyEngine, text: str) -> None:
+    """オンライン (online), ガイドライン (guideline), ラインナップ (line-up) hold ライン: on main each
+    refused a Japanese invoice as moving the buyer to LINE."""
+    assert _proactive(engine, "co.jp", f"ご注文の請求書を添付いたします。{text}") == "relay"
+
+
+@pytest.mark.parametrize("text", ["LINEでのお問い合わせはこちら：@sakura",
+                                  "ライン公式アカウントを友だち追加してください。"])
+def test_the_line_messenger_is_still_found(engine: PolicyEngine, text: str) -> None:
+    assert _proactive(engine, "co.jp", f"ご注文の請求書を添付いたします。{text}") == "reject"

@@ -1,0 +1,63 @@
+"""The probe corpus (tests/corpus/probe) sent over SMTP to a real gateway, as a seller's ERP sends it:
+no benign message is refused or held, no violating one is relayed as it was written.
+
+The same judgement as bench/policy_quality.py, but through the listener, the pipeline's stages
+(classify, evaluate, repair, reserve, store) and the store, with each message's example state
+(opted-out alias, review already requested) seeded first and undone after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import Gateway
+from gateway.config import load_config
+from gateway.orderids import order_ids_in_message
+from gateway.policy.examples import read_example
+from tests.corpus.labels import CORPUS, load
+from tests.e2e.test_check_matches_smtp import crlf, envelope, seed, smtp, unseed
+from tests.sink import Sink
+
+PROBE = load(CORPUS / "probe")
+REPAIRED = {"tracking-pixel", "remote-image", "logo-link", "emoji", "optout-link"}
+"""The shipped rules whose action is strip: their element is removed and the rest relayed."""
+
+
+@pytest.fixture
+async def served(tmp_path: Path, sink: Sink) -> Any:
+    config_file = tmp_path / "gateway.toml"
+    config_file.write_text(
+        f'[server]\nlisten = "127.0.0.1:0"\nhostname = "gateway.test"\n'
+        f'[state]\ndirectory = "{tmp_path / "state"}"\n'
+        f'[upstream]\nhost = "127.0.0.1"\nport = {sink.port}\ntls = "none"\n'
+        '[delivery]\npoll_interval = 0.1\n[admin]\nenabled = false\n[log]\nlevel = "warning"\n', encoding="utf-8")
+    gw = Gateway(load_config(config_file), config_path=config_file)
+    await gw.start()
+    yield gw
+    await gw.stop(grace=2.0)
+
+
+async def test_probe_corpus_over_smtp(served: Gateway) -> None:
+    gw = served
+    assert gw.store is not None and gw.processor is not None and len(PROBE) >= 180
+    wrong: list[str] = []
+    for label in PROBE:
+        raw = crlf(read_example(label.path))
+        sender, rcpts, extra = envelope(raw)
+        aliases = await seed(gw.store, extra)
+        before = len(await gw.store.decisions())
+        code = await smtp(gw, raw, sender, rcpts)
+        await gw.processor.drain()
+        recorded = await gw.store.decisions()
+        decided = recorded[: len(recorded) - before]
+        action = decided[0].action if decided else "none"
+        relayed = code == 250 and action in ("relay", "rewrite")
+        if label.benign and not relayed:
+            wrong.append(f"{label.name}: benign, {code} {action}")
+        # A violating message relayed only after a repair (pixel, emoji stripped) names the rules.
+        if not label.benign and relayed and not REPAIRED & set(decided[0].rules):
+            wrong.append(f"{label.name}: violating, relayed untouched")
+        await unseed(gw.store, aliases, order_ids_in_message(raw))
+    assert wrong == []
