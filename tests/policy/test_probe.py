@@ -233,3 +233,19 @@ def test_katakana_words_on_line_are_not_the_line_messenger(engine: PolicyEngine,
                                   "ライン公式アカウントを友だち追加してください。"])
 def test_the_line_messenger_is_still_found(engine: PolicyEngine, text: str) -> None:
     assert _proactive(engine, "co.jp", f"ご注文の請求書を添付いたします。{text}") == "reject"
+
+
+@pytest.mark.parametrize("text", [
+    "このたびは当店をご利用いただき、誠にありがとうございます。まとめ買い割引（5%）は適用済みです。",
+    "ご利用ありがとうございます。クーポン利用分（500円）は請求書に記載しております。",
+    "Amazonポイント・割引適用後の金額は12,940円です。次回以降のご注文でも同じ配送方法となります。",
+])
+def test_a_discount_or_coupon_already_applied_on_a_japanese_invoice_is_not_an_offer(engine: PolicyEngine,
+                                                                                     text: str) -> None:
+    """ご利用 (use) is in every Japanese thank-you, 次回 alone means "next time"."""
+    assert _proactive(engine, "co.jp", f"ご注文の請求書を添付いたします。{text}") == "relay"
+
+
+def test_a_japanese_coupon_for_the_next_purchase_is_still_refused(engine: PolicyEngine) -> None:
+    text = "請求書を添付いたします。次回のお買い物で使える割引をご用意しました。"
+    assert _proactive(engine, "co.jp", text) == "reject"
