@@ -7,40 +7,23 @@ The same judgement as bench/policy_quality.py, but through the listener, the pip
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from gateway.app import Gateway
-from gateway.config import load_config
 from gateway.orderids import order_ids_in_message
 from gateway.policy.examples import read_example
 from tests.corpus.labels import CORPUS, load
-from tests.e2e.test_check_matches_smtp import crlf, envelope, seed, smtp, unseed
-from tests.sink import Sink
+from tests.e2e.test_check_matches_smtp import crlf, envelope, seed, served, smtp, unseed
+
+__all__ = ["served"]  # the gateway fixture of test_check_matches_smtp, used here by name
 
 PROBE = load(CORPUS / "probe")
 REPAIRED = {"tracking-pixel", "remote-image", "logo-link", "emoji", "optout-link"}
 """The shipped rules whose action is strip: their element is removed and the rest relayed."""
 
 
-@pytest.fixture
-async def served(tmp_path: Path, sink: Sink) -> Any:
-    config_file = tmp_path / "gateway.toml"
-    config_file.write_text(
-        f'[server]\nlisten = "127.0.0.1:0"\nhostname = "gateway.test"\n'
-        f'[state]\ndirectory = "{tmp_path / "state"}"\n'
-        f'[upstream]\nhost = "127.0.0.1"\nport = {sink.port}\ntls = "none"\n'
-        '[delivery]\npoll_interval = 0.1\n[admin]\nenabled = false\n[log]\nlevel = "warning"\n', encoding="utf-8")
-    gw = Gateway(load_config(config_file), config_path=config_file)
-    await gw.start()
-    yield gw
-    await gw.stop(grace=2.0)
-
-
-async def test_probe_corpus_over_smtp(served: Gateway) -> None:
-    gw = served
+async def test_probe_corpus_over_smtp(served: Any) -> None:
+    gw: Gateway = served[0]
     assert gw.store is not None and gw.processor is not None and len(PROBE) >= 180
     wrong: list[str] = []
     for label in PROBE:
