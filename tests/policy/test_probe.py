@@ -55,6 +55,7 @@ def test_phone_numbers_written_like_dates_or_next_to_dates_are_still_found(engin
     "Art.-Nr. 0815-4711-02", "Charge 0412 2026, MHD 04/2028", "Modellnummer 0711 400 409", "Abholcode: 0412 3365",
     "Versicherungsnummer 0412 2026 7788", "Mandatsreferenz 0412-2026-77", "Geräte-Nr. 0412 3365 77",
     "S/N 0123 4567 89", "Ersatzteilnummer 0800 123 456", "Lot 0412 2026 3",
+    "Numero di serie: 0412 3365 77", "Cod. articolo 0412-3365-77", "Réf. article 0412 3365 77",
 ])
 @pytest.mark.parametrize("to", [ALIAS_DE, ALIAS_IT])
 def test_a_number_whose_label_names_an_id_is_not_a_phone_number(engine: PolicyEngine, line: str, to: str) -> None:
