@@ -299,3 +299,10 @@ def html_lines(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS)
         tree.strip_tags(present)
     body = tree.body or tree.root
     return body.text(deep=True, separator="", strip=False) if body is not None else ""
+
+
+def bounded_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> str:
+    """The part of ``html`` a reader that loses nothing by reading less (a report, the review preview)
+    reads: within ``limits``, a self-closing ``<div/>`` counted as open (see ``_bounded_html``); what
+    is cut is recorded on ``out``."""
+    return _bounded_html(html, out, limits, strict=True)
