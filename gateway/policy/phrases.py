@@ -22,6 +22,7 @@ from gateway.policy.document import Document
 from gateway.policy.stems import (
     COMPOUNDING,
     MIN_COMPOUND_HEAD,
+    SUFFIXING,
     has_stemmer,
     japanese_stem,
     japanese_variants,
@@ -201,7 +202,9 @@ class PhraseIndex:
         if not phrase.text:
             return
         stem = phrase.stemmed()
-        group = phrase.lang if stem is not None and stem.text else ""
+        # A suffixing language's phrases are also matched as written: "adres*" finds "adresinde",
+        # which its stemmer cuts to "adre".
+        group = phrase.lang if stem is not None and stem.text and phrase.lang not in SUFFIXING else ""
         forms = [(phrase.text, phrase.left_bound, phrase.right_bound)]
         if phrase.lang == "ja":
             short = japanese_stem(phrase.text)

@@ -83,6 +83,16 @@ _ACCOUNT_IDS = re.compile(
     r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"  # IBAN
     r"|\b(?:DE|ATU|FR|IT|ES|NL|BE|PL|SE|GB|CHE)[ ]?[0-9A-Z]{8,12}\b"      # VAT ids
 )
+# Calendar dates ("04.12.2026", "09-12-2026", "12/04/2026", "2026-12-04") start with a 0 and parse
+# as German or Italian numbers with an area code: a delivery date would refuse the message. Blanked
+# like order ids; a date's separators repeat, which a phone number's grouping never needs.
+_DATES = regex.compile(
+    r"(?<![\d.\-/])(?:"
+    r"(?:0?[1-9]|[12]\d|3[01])([./\-])(?:0?[1-9]|1[0-2])\1(?:(?:19|20)\d{2}|\d{2})"  # day month year
+    r"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:19|20)\d{2}"                   # US month/day/year
+    r"|(?:19|20)\d{2}([./\-])(?:0?[1-9]|1[0-2])\2(?:0?[1-9]|[12]\d|3[01])"          # ISO 8601
+    r")(?!\d|[./\-]\d)"
+)
 _REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB", "de": "DE", "fr": "FR",
            "it": "IT", "es": "ES", "nl": "NL", "se": "SE", "pl": "PL", "com.be": "BE", "com.tr": "TR",
            "ae": "AE", "sa": "SA", "eg": "EG", "in": "IN", "co.jp": "JP", "com.au": "AU", "sg": "SG"}
@@ -117,6 +127,27 @@ def _label_pattern(words: tuple[str, ...], whole: bool) -> re.Pattern[str] | Non
     return re.compile("(?= (?:" + "|".join(map(re.escape, folded)) + ")" + (" )" if whole else ")"))
 
 
+def _names_an_id(label: str, id_words: Sequence[str], phone_heads: Sequence[str]) -> bool:
+    """The word just before the number calls it an id: a compound on a word for "number"
+    ("Vertragsnummer", "Abholcode", "Mandatsreferenz") or such a word after its head ("Art.-Nr.",
+    "model no"), unless the head is a phone word ("Telefonnummer", "Tel.-Nr.", "Servicenummer")."""
+    words = label.split()
+    if not words:
+        return False
+    last = words[-1]
+    for suffix in _folded(tuple(id_words)):
+        if not last.endswith(suffix):
+            continue
+        head = last[: len(last) - len(suffix)] or (words[-2] if len(words) > 1 else "")
+        return not any(head.startswith(p) or (len(p) >= 5 and p in head) for p in _folded(tuple(phone_heads)))
+    return False
+
+
+@functools.lru_cache(maxsize=16)
+def _folded(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({normalize(w).strip() for w in words} - {""}, key=len, reverse=True))
+
+
 def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
@@ -145,7 +176,7 @@ def _hidden_tel_link(ctx: Context, region: str) -> str | None:
 
 
 @check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
-       allow_context=[], window=80, phone_labels=[], other_labels=[])
+       allow_context=[], window=80, phone_labels=[], other_labels=[], id_words=[], phone_heads=[])
 def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
     """A number that the phonenumbers library calls valid, and that reads as a phone number: it has
     a phone label ("Tel.", "Hotline", "rufen Sie an") before it on its line, or is written as one
@@ -173,6 +204,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
             blanks = [(s - line_start, e - line_start)
                       for s, e in order_id_spans(text, cand.start(), cand.end())]
             blanks += [m.span() for m in _ACCOUNT_IDS.finditer(line)]
+            blanks += [m.span() for m in _DATES.finditer(line)]
             if blanks:
                 chars = list(number)
                 offset = cand.start() - line_start
@@ -189,7 +221,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
                 label = _label_before(text, start)
                 phone_at = _last_of(label, phone_labels, True)
                 other_at = _last_of(label, other_labels, False)
-                if other_at > phone_at:
+                if other_at > phone_at or _names_an_id(label, params["id_words"], params["phone_heads"]):
                     continue
                 if phone_at < 0 and not (_TRUNK.match(raw_string) and _PHONE_LIKE.search(raw_string)):
                     continue  # a bare digit run with no label: an id, not a phone number
