@@ -35,6 +35,7 @@ from gateway import replies
 from gateway.app import policy_loader
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.errors import GatewayError, StoreError
+from gateway.log import configure_logging
 from gateway.message import addresses_in, decode_header_value, header_recipients, read_headers
 from gateway.outcome import Outcome
 from gateway.pipeline import Entrance, Pipeline
@@ -172,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     except PolicyLoadError as exc:
         print(f"gateway check: rule packs: {exc}", file=sys.stderr)
         return 1
+    # Warnings (a policy timeout, a state problem) to stderr: stdout carries only the result.
+    configure_logging(config.log.format, "warning")
     addresses = args.rcpt or header_recipients(read_headers(raw))
     try:
         outcome, tenant = asyncio.run(check_message(

@@ -101,3 +101,18 @@ def test_config_file_is_used_and_bad_packs_exit_1(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert b"off.toml" in proc.stderr
     assert b"no-such-rule" in proc.stderr
+
+
+def test_a_timed_out_evaluation_still_prints_only_json(tmp_path: Path) -> None:
+    """Log lines go to stderr: stdout is the one JSON object, also when the evaluation timed out."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[state]\ndirectory = "{tmp_path / "state"}"\n'
+                      '[policy]\nevaluation_timeout = 0.000001\n', encoding="utf-8")
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(message(f"Lieferadresse {ORDER}", f"Die Lieferadresse zu {ORDER} ist unvollständig."))
+    proc = run(str(eml), "--json", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["outcome"], data["cause"]) == ("deferred", "timeout")
+    assert data["smtp_reply"].startswith("451")
+    assert b"policy_timeout" in proc.stderr
