@@ -102,7 +102,6 @@ def main() -> int:
         sink = Sink(free_port())
         port = free_port()
         config = gateway_config(root / "gw", port, sink.port, log_level="info")
-        config.write_text(config.read_text() + '[admin]\nlisten = "127.0.0.1:0"\n')
         with (root / "gateway.log").open("wb") as log:
             proc = start_gateway(config, stderr=log)
             try:
