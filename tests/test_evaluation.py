@@ -88,6 +88,19 @@ async def test_a_killed_worker_and_a_dead_zygote_are_replaced() -> None:
         pool.close()
 
 
+async def test_more_messages_than_workers_wait_their_turn() -> None:
+    # A pool of one: twenty messages at once are evaluated one after the other by that worker,
+    # none is lost or left waiting, and no second worker starts for ordinary messages.
+    pool = EvaluationPool(max_workers=4, size=1)
+    try:
+        verdicts = await asyncio.gather(*(pool.evaluate(CostlyPolicy(), f"Subject: {i}\r\n\r\nhi\r\n".encode(),
+                                                        [], None) for i in range(20)))
+        assert [v.action for v in verdicts] == [Action.RELAY] * 20
+        assert pool.started == 1
+    finally:
+        pool.close()
+
+
 class _NoAnswersHere(StorePolicyState):
     """The store's view, but asking it in this process fails: the worker must read the file itself."""
 

@@ -50,6 +50,7 @@ class EvaluationPool:
         self._busy: dict[Worker, float] = {}  # when each busy worker took its message
         self._live = 0  # workers running or being started
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._woken: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()  # not looked again yet
         self._zygote: Zygote | None = None
         self._zygote_lock = threading.Lock()
         self._pickle_lock = threading.Lock()
@@ -145,6 +146,7 @@ class EvaluationPool:
             loop, waiter = self._waiters.pop(0)
             if loop.is_closed():
                 continue
+            self._woken.add((loop, waiter))  # it looks again; until then a freed worker is kept for it
             if loop is running:
                 loop.call_soon(_set_done, waiter)
             else:
@@ -170,18 +172,26 @@ class EvaluationPool:
         return min(self.max_workers, self.size + stuck)
 
     async def _take(self, policy: Any, key: str | None) -> Worker:
-        """An idle worker (one with the engine loaded first), a new one, or the next one freed."""
+        """An idle worker (one with the engine loaded first), a new one, or the next one freed.
+        First come, first served: a worker freed for a waiting caller is not taken by a newcomer."""
         loop = asyncio.get_running_loop()
+        woken: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None  # the wake-up it had
         while True:
             now = time.monotonic()
             with self._lock:
-                if self._idle:
+                if woken is not None:
+                    self._woken.discard(woken)
+                    ahead = 0
+                else:
+                    self._woken = {w for w in self._woken if not w[0].is_closed()}
+                    ahead = len(self._woken) + len(self._waiters)
+                if len(self._idle) > ahead:
                     index = next((i for i in range(len(self._idle) - 1, -1, -1) if key in self._idle[i].known),
                                  len(self._idle) - 1)
                     worker = self._idle.pop(index)
                     self._busy[worker] = now
                     return worker
-                start = self._live < self._capacity(now)
+                start = self._live < self._capacity(now) and (woken is not None or not self._waiters)
                 if start:
                     self._live += 1
                 else:
@@ -198,12 +208,18 @@ class EvaluationPool:
                     await waiter
             except TimeoutError:
                 pass
-            finally:
+            except asyncio.CancelledError:
                 with self._lock:
                     if (loop, waiter) in self._waiters:
                         self._waiters.remove((loop, waiter))
-                    elif waiter.cancelled() or not waiter.done():
-                        self._wake_one()  # it was woken but will not take the worker: pass it on
+                    else:  # woken, but it will not take the worker: the next caller may
+                        self._woken.discard((loop, waiter))
+                        self._wake_one()
+                raise
+            with self._lock:
+                woken = None if (loop, waiter) in self._waiters else (loop, waiter)
+                if woken is None:
+                    self._waiters.remove((loop, waiter))
 
     async def _start(self, policy: Any) -> Worker:
         """A new worker. Starting one is never cut short (it would be wasted): a caller that gives
