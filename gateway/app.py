@@ -19,7 +19,7 @@ from gateway.delivery import DeliveryService
 from gateway.evaluation import pool_size, warm_up
 from gateway.instance import instance_id
 from gateway.lifecycle import PID_FILE as PID_FILE
-from gateway.log import get_logger
+from gateway.log import configure_logging, get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.routing import upstream_routes
 from gateway.server import Listener
@@ -262,6 +262,8 @@ class Gateway:
             restart_only.append("admin")
         if restart_only:
             log.warning("reload_needs_restart_for", settings=restart_only)
+        if config.log != self.config.log:
+            configure_logging(config.log.format, config.log.level)
         self.config, self.tenants = config, tenants
         if self.processor is not None:
             self.processor.reconfigure(config, tenants)

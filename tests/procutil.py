@@ -18,9 +18,14 @@ def free_port() -> int:
         return port
 
 
-def start_gateway(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
-                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_gateway(config: Path, stderr: Path | None = None) -> subprocess.Popen[bytes]:
+    """`gateway serve`; its log goes to the file ``stderr`` when given, else nowhere."""
+    if stderr is None:
+        return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with stderr.open("wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=err)
 
 
 async def wait_listening(port: int, timeout: float = 20.0) -> None:

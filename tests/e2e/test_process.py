@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,12 +17,12 @@ from tests.procutil import free_port, start_gateway, wait_listening
 from tests.sink import Sink
 
 
-def write_config(path: Path, port: int, sink_port: int, shadow: bool) -> None:
+def write_config(path: Path, port: int, sink_port: int, shadow: bool, level: str = "warning") -> None:
     path.write_text(
         f'[server]\nlisten = "127.0.0.1:{port}"\n'
         f'[state]\ndirectory = "{path.parent / "state"}"\n'
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\n'
-        '[log]\nformat = "json"\nlevel = "warning"\n'
+        f'[log]\nformat = "json"\nlevel = "{level}"\n'
         '[[tenants]]\nid = "shop"\nsender_domains = ["shop.example"]\n'
         f'shadow = {"true" if shadow else "false"}\n'
         '[tenants.senders]\nde = ["orders@shop.example"]\n')
@@ -51,6 +52,31 @@ async def test_reload_command_switches_a_running_gateway_to_enforce(tmp_path: Pa
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
     assert not (tmp_path / "state" / "gateway.pid").exists()
+
+
+async def test_reload_applies_a_new_log_level(tmp_path: Path, sink: Sink) -> None:
+    """An admin raises the level to `info` to see decisions, and SIGHUP is enough (no restart)."""
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    log_path = tmp_path / "stderr.log"
+    write_config(config, port, sink.port, shadow=False, level="warning")
+    proc = start_gateway(config, stderr=log_path)
+    try:
+        await wait_listening(port)
+        assert (await send(port, "orders@shop.example", mail("orders@shop.example", subject="a")))[0] == 250
+        write_config(config, port, sink.port, shadow=False, level="info")
+        proc.send_signal(signal.SIGHUP)
+        async with asyncio.timeout(20):
+            while '"reloaded"' not in log_path.read_text():
+                await asyncio.sleep(0.1)
+        assert (await send(port, "orders@shop.example", mail("orders@shop.example", subject="b")))[0] == 250
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    events = [json.loads(line) for line in log_path.read_text().splitlines()]
+    decisions = [e for e in events if e.get("event") == "decision"]
+    assert len(decisions) == 1, decisions  # the second message only: the first was at warning
+    assert any(e.get("event") == "reloaded" for e in events)
 
 
 async def test_reload_without_running_gateway_fails_clearly(tmp_path: Path) -> None:

@@ -91,3 +91,26 @@ def test_labelled_ids_are_not_phone_numbers(engine: PolicyEngine) -> None:
                                       attachments=(attachment("Rechnung.pdf", PDF, "application/pdf"),)),
                               recipients())
     assert "seller-phone-number" not in {h.rule for h in verdict.hits}, verdict.hits
+
+
+def test_a_phone_number_behind_a_tel_link_is_refused(engine: PolicyEngine) -> None:
+    """The visible text says "Rufen Sie uns an", the number is only in the link: still the seller's."""
+    order = "302-4817265-9034712"
+    html = (f"<p>Guten Tag,</p><p>Ihre Bestellung {order} ist unterwegs. Fragen? "
+            '<a href="tel:+493012345678">Rufen Sie uns an</a>.</p><p>Viele Grüße</p>')
+    verdict = engine.evaluate(message(f"Bestellung {order}", "", html=html), recipients())
+    hits = {h.rule: h for h in verdict.hits}
+    assert verdict.action is Action.REJECT
+    assert "seller-phone-number" in hits and "+493012345678" in hits["seller-phone-number"].evidence
+
+
+def test_a_manufacturer_hotline_shown_and_linked_is_judged_by_its_text(engine: PolicyEngine) -> None:
+    """A tel: link whose number is also written out is the text's case: its context may allow it."""
+    order = "302-4817265-9034712"
+    html = (f"<p>Guten Tag,</p><p>zu Ihrer Bestellung {order}: bei technischen Fragen hilft die "
+            'Service-Hotline des Herstellers unter <a href="tel:08001234567">0800 1234567</a>.</p>'
+            "<p>Mit freundlichen Grüßen</p>")
+    plain = (f"Guten Tag,\n\nzu Ihrer Bestellung {order}: bei technischen Fragen hilft die "
+             "Service-Hotline des Herstellers unter 0800 1234567.\n\nMit freundlichen Grüßen")
+    verdict = engine.evaluate(message(f"Bestellung {order}", plain, html=html), recipients())
+    assert "seller-phone-number" not in {h.rule for h in verdict.hits}, verdict.hits

@@ -114,6 +114,33 @@ def _label_pattern(words: tuple[str, ...], whole: bool) -> re.Pattern[str] | Non
     return re.compile("(?= (?:" + "|".join(map(re.escape, folded)) + ")" + (" )" if whole else ")"))
 
 
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _hidden_tel_link(ctx: Context, region: str) -> str | None:
+    """A ``tel:`` link to a valid number that the visible text does not show ("Rufen Sie uns an"):
+    contact data with no context to allow it. A linked number that is also written out is left
+    to the text check below, where a carrier's or manufacturer's context can allow it."""
+    visible = None
+    for target in ctx.content.contact_links:
+        if not target.lower().startswith("tel:"):
+            continue
+        number = target[4:].split(";", 1)[0].strip()
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_valid_number(parsed):
+            continue
+        if visible is None:
+            visible = _digits(ctx.masked_subject + " " + ctx.masked_text)
+        national = str(parsed.national_number)
+        if national not in visible:
+            return target
+    return None
+
+
 @check("phone-numbers", "phone numbers (phonenumbers library), except in carrier or warranty context",
        allow_context=[], window=80, phone_labels=[], other_labels=[])
 def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
@@ -123,6 +150,9 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
     (invoice, customer or VAT number, IBAN) is not one; carrier, manufacturer and warranty numbers
     are allowed when their paragraph says so."""
     region = _REGION.get(ctx.marketplace or "", "DE")
+    hidden = _hidden_tel_link(ctx, region)
+    if hidden is not None:
+        return hidden
     phone_labels = params["phone_labels"]
     other_labels = params["other_labels"]
     for text in (ctx.masked_subject, ctx.masked_text):
