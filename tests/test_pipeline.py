@@ -187,7 +187,12 @@ async def capped(tmp_path: Path) -> AsyncIterator[World]:
 # -- SMTP ---------------------------------------------------------------------------------------------
 
 async def test_relay_is_queued_recorded_with_its_order_and_delivery_told(world: World) -> None:
+    writer = world.spool._writer
+    before = (writer.passes, world.spool.commits, world.store.commits)
     outcome = await world.smtp(mail(f"Your order {ORDER}", f"Your order {ORDER} has shipped."))
+    # The records went with the put: one pass of the writer, one commit to each database.
+    assert writer.passes - before[0] == 1
+    assert (world.spool.commits - before[1], world.store.commits - before[2]) == (1, 1)
     assert outcome.disposition is Disposition.QUEUED and outcome.queue_id
     assert replies.smtp_reply(outcome) == f"250 2.0.0 Ok: queued as {outcome.queue_id}"
     assert [s.stage for s in outcome.stages] == ["classify", "evaluate", "repair", "shadow", "reserve", "store",

@@ -1,16 +1,22 @@
 """The stages after a decision: ``record`` (log every decision; record it, and a relay with its
-order ids and per-order counts, in the store) and ``notify`` (wake delivery for what was queued)."""
+order ids and per-order counts, in the store) and ``notify`` (wake delivery for what was queued).
+
+On SQLite the records of a message to be spooled are written with its put: the store stage takes
+them along (``records_after_put``), and the writer commits them right after the put, in the same
+pass, only if the put committed; the record stage then waits for them as it would for its own."""
 
 from __future__ import annotations
 
 import asyncio
 
+from gateway.group_commit import Write
 from gateway.learning import record_relayed
 from gateway.log import get_logger
 from gateway.orderids import order_ids_in_message
 from gateway.outcome import Disposition
 from gateway.pipeline.run import Run, Services
 from gateway.policy.verdict import Verdict
+from gateway.store.sqlite import SQLiteStore
 
 log = get_logger("gateway.pipeline")
 
@@ -31,11 +37,8 @@ async def record(p: Services, run: Run) -> None:
     if outcome.disposition is not Disposition.QUEUED:
         await _record_decision(p, run, decided, ref, shadow)
         return
-    reserved_tags = {tag for _, tag in run.reserved}
-    # Every tag is counted per order (the verdict's facts the store keeps count of), unless
-    # the reservation counted it already.
-    counters = sorted(t for t in run.verdict.tags if t not in reserved_tags)
-    records = _record_relay(p, run, decided, ref, counters, shadow)
+    counters = _counters(run)
+    records = _after_put(run, ref) if run.after_put else _record_relay(p, run, decided, ref, counters, shadow)
     if counters:
         # A stateful rule reads this count: it is durable before the client hears 250.
         await records
@@ -45,6 +48,41 @@ async def record(p: Services, run: Run) -> None:
         p.in_background(records)
     run.note("record", "passed", "decision and relay recorded" + (f", counted {', '.join(counters)}"
                                                                      if counters else ""))
+
+
+async def records_after_put(p: Services, run: Run, queue_id: str) -> list[Write]:
+    """The records of a message about to be spooled as ``queue_id``, collected (not written) for
+    its put to take along (``Spool.put(then=...)``); none unless the store is SQLite and the order
+    ids are known without reading the message (the record stage then writes them after the put)."""
+    store = p.store
+    if not isinstance(store, SQLiteStore) or not run.recipients or not (run.verdict.order_ids or run.order_ids_read):
+        return []
+    with store.collecting() as writes:
+        await _record_relay(p, run, run.shadow_of or run.verdict, queue_id, _counters(run), run.shadow_of is not None,
+                            collected=True)
+    for write in writes:  # a put that fails fails them: nobody awaits them then
+        write.future.add_done_callback(_retrieved)
+    run.after_put = writes
+    return writes
+
+
+def _retrieved(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def _after_put(run: Run, queue_id: str) -> None:
+    try:
+        await asyncio.gather(*(w.future for w in run.after_put))
+    except Exception:
+        log.exception("relay_record_failed", queue_id=queue_id, message_id=run.txn.message_id)
+
+
+def _counters(run: Run) -> list[str]:
+    # Every tag is counted per order (the verdict's facts the store keeps count of), unless
+    # the reservation counted it already.
+    reserved_tags = {tag for _, tag in run.reserved}
+    return sorted(t for t in run.verdict.tags if t not in reserved_tags)
 
 
 def _log_decision(p: Services, run: Run, verdict: Verdict, ref: str, shadow: bool) -> None:
@@ -75,9 +113,10 @@ async def _record_decision(p: Services, run: Run, verdict: Verdict, ref: str, sh
 
 
 async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, counters: list[str],
-                        shadow: bool) -> None:
+                        shadow: bool, collected: bool = False) -> None:
     """Recorded after the message is safe in the spool: a failure loses a correlation record,
-    never the message."""
+    never the message. ``collected``: the store only collects the writes (each returns at once),
+    so they need no tasks of their own."""
     assert p.store is not None
     txn = run.txn
     try:
@@ -87,7 +126,7 @@ async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, 
         if not order_ids and not run.order_ids_read:
             order_ids = await asyncio.to_thread(order_ids_in_message, run.data)
         # They land in the same group commit.
-        await asyncio.gather(
+        writes = (
             p.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
                                  order_ids, run.verdict.tags, counters, tenant=run.tenant.id),
             _record_decision(p, run, decided, queue_id, shadow),
@@ -95,6 +134,11 @@ async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, 
             record_relayed(p.store, queue_id=queue_id, message_id=txn.message_id, tenant=run.tenant.id,
                            verdict=decided, shadow=shadow, aliases=[r.alias for r in run.recipients],
                            order_ids=order_ids, policy=run.tenant.policy))
+        if collected:
+            for write in writes:
+                await write
+        else:
+            await asyncio.gather(*writes)
     except Exception:
         log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import GatewayConfig
+from gateway.group_commit import Write
 from gateway.metrics import GatewayMetrics
 from gateway.outcome import Cause, Disposition, Outcome, StageResult
 from gateway.pipeline.entrances import Entrance, Release
@@ -65,6 +66,8 @@ class Run:
     order_ids_read: bool = False
     """The verdict's order_ids are the message's (an engine that ``reads_order_ids`` made it): an
     empty tuple means none, and the message is not read again for them."""
+    after_put: list[Write] = field(default_factory=list)
+    """Its relay record and decision, written with its spool put (``record.records_after_put``)."""
 
     @property
     def recipients(self) -> list[MarketplaceRecipient]:

@@ -10,10 +10,11 @@ from gateway.errors import StoreError
 from gateway.log import get_logger
 from gateway.outcome import Cause, Disposition
 from gateway.pipeline.entrances import Entrance
+from gateway.pipeline.record import records_after_put
 from gateway.pipeline.reserve import release_reservations
 from gateway.pipeline.run import Run, Services
 from gateway.policy.verdict import Action
-from gateway.spool import SpoolCorrupt, SpoolError
+from gateway.spool import SpoolCorrupt, SpoolError, new_queue_id
 from gateway.tenants import PolicyEvaluator
 
 log = get_logger("gateway.pipeline")
@@ -79,8 +80,11 @@ async def _spool(p: Services, run: Run) -> None:
                        f"{release.quarantine_id} was released or deleted by someone else")
             return
     await _sign(p, run)
+    queue_id = txn.queue_id or new_queue_id()
+    # Its relay record and decision commit right after it, in the same pass of the writer.
+    then = await records_after_put(p, run, queue_id)
     try:
-        queue_id = await p.spool.put(txn.mail_from, txn.rcpt_tos, run.data, meta, queue_id=txn.queue_id)
+        queue_id = await p.spool.put(txn.mail_from, txn.rcpt_tos, run.data, meta, queue_id=queue_id, then=then)
     except (SpoolError, ValueError) as exc:
         log.error("spool_failed", error=str(exc), message_id=txn.message_id, peer=txn.peer,
                   entrance=str(run.entrance))

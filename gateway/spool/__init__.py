@@ -1,7 +1,9 @@
 """The durable spool (see ``durable_queue``): what a 250 promises is on disk until delivered.
 
-``writer`` group-commits, ``space`` keeps room for delivery, ``integrity`` checks and salvages,
-``marker`` notices a vanished spool, ``errors`` is the exception tree. See docs/spool-and-delivery.md.
+``writer`` is how its batches commit (on the process's one writer, gateway/group_commit.py),
+``handoff`` hands fresh puts to delivery in memory, ``space`` keeps room for delivery, ``integrity``
+checks and salvages, ``marker`` notices a vanished spool, ``errors`` is the exception tree. See
+docs/spool-and-delivery.md.
 """
 
 from gateway.spool.durable_queue import DB_NAME, Spool

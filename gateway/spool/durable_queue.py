@@ -2,10 +2,10 @@
 
 Storage is one SQLite database (``spool.sqlite3``) in WAL mode with ``synchronous=FULL``; message
 bytes are stored as blobs next to their envelope, so one commit (one fsync of the WAL) makes both
-durable together and there is never a half-written entry. Writes go through one writer thread that
-group-commits (see ``writer``). Reads (loading a message for delivery) run on a separate reader
-thread and connection, so a large blob being read never holds up the writer. No SQLite or file I/O
-runs on the event loop.
+durable together and there is never a half-written entry. Writes go through the process's one
+writer thread, which group-commits (gateway/group_commit.py; the spool's part: ``writer``).
+Reads (loading a message for delivery) run on a separate reader thread and connection, so a large
+blob being read never holds up the writer. No SQLite or file I/O runs on the event loop.
 
 A message is ``pending`` until every recipient is final (delivered or failed); then it becomes
 ``done``, its bytes are dropped and its per-recipient results stay as the record of what happened.
@@ -21,7 +21,6 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,8 +28,10 @@ from typing import Any
 
 import gateway.spool.marker as marker
 from gateway.fsutil import fsync_dir
+from gateway.group_commit import GroupCommitWriter, Write, release, shared_writer
 from gateway.log import get_logger
 from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull
+from gateway.spool.handoff import FreshPuts
 from gateway.spool.integrity import is_corruption, is_disk_full, quick_check
 from gateway.spool.records import (
     EntryInfo,
@@ -41,36 +42,26 @@ from gateway.spool.records import (
     new_queue_id,
 )
 from gateway.spool.space import SpaceGuard, release_ballast, wal_checkpoint_pages
-from gateway.spool.writer import RECOVERY, SCHEMA, Item, Op, Put, Writer, connect, insert
+from gateway.spool.writer import RECOVERY, SCHEMA, Op, Put, SpoolDatabase, connect, insert
 
 log = get_logger("gateway.spool")
 
 DB_NAME = "spool.sqlite3"
-# Fresh puts kept in memory for the delivery service (see Spool.take_fresh).
-FRESH_MAX_IDS = 100_000
-FRESH_MAX_BYTES = 64 * 1024 * 1024
 
 
 class Spool:
     """Durable queue of messages awaiting delivery. Create with ``await Spool.open(directory)``."""
 
-    def __init__(self, directory: Path, writer: Writer, reader: sqlite3.Connection,
+    def __init__(self, directory: Path, db: SpoolDatabase, reader: sqlite3.Connection,
                  handoff: bool = True) -> None:
         self.directory = directory
-        self._writer = writer
+        self._db = db
+        self._writer: GroupCommitWriter = shared_writer()
         self._reader = reader
         self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-reader")
         self._closed = False
         self._handoff = handoff
-        self._buffer: list[Item] = []
-        # Fresh puts, handed to the delivery service without a database round trip: their ids in
-        # arrival order, and (within a memory budget) their content, until the first attempt is
-        # recorded. Each trip to a spool thread costs GIL hand-offs on a busy loop; this saves two
-        # per message (the due-query and the load). The database stays the source of truth.
-        self._fresh_ids: deque[str] = deque()
-        self._fresh: dict[str, SpooledMessage] = {}
-        self._fresh_bytes = 0
-        self.fresh_overflowed = False
+        self._fresh = FreshPuts()  # for the delivery service in this process (``handoff``)
         self._problem: str | None = None
 
     @classmethod
@@ -141,9 +132,8 @@ class Spool:
         guard = SpaceGuard(directory, min_free_bytes, max_size_bytes) if (
             min_free_bytes or max_size_bytes) else None
         spool: Spool
-        writer = Writer(conn, guard, on_corrupt=lambda reason: spool._writer_found_damage(reason))
-        writer.start()
-        spool = cls(directory, writer, reader, handoff)
+        db = SpoolDatabase(conn, guard, on_corrupt=lambda reason: spool._writer_found_damage(reason))
+        spool = cls(directory, db, reader, handoff)
         log.info("spool.opened", directory=str(directory), pending=pending)
         return spool
 
@@ -164,25 +154,15 @@ class Spool:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    async def _write(self, op: Op | Put) -> Any:
+    async def _write(self, op: Op | Put, then: Sequence[Write] = ()) -> Any:
+        """``op`` in the writer's next batch (with ``then`` to commit right after it)."""
         if self._closed:
             raise SpoolError("spool is closed")
         if not self._writer.is_alive():
             raise SpoolError("spool writer thread is not running")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        # Writes issued in the same loop iteration go to the writer as one hand-off: waking the
-        # writer thread costs a GIL switch on a busy loop, so do it once per iteration, not per op.
-        self._buffer.append((op, loop, fut))
-        if len(self._buffer) == 1:
-            loop.call_soon(self._flush)
+        fut = self._writer.submit(self._writer.write(self._db, op, then))
         # Shielded: if the caller gives up waiting, the operation still completes (or fails) as one.
         return await asyncio.shield(fut)
-
-    def _flush(self) -> None:
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            self._writer.ops.put(batch)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._closed:
@@ -199,10 +179,14 @@ class Spool:
     # -- the listener's API -----------------------------------------------------------------------
 
     async def put(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes,
-                  meta: Mapping[str, Any] | None = None, queue_id: str | None = None) -> str:
+                  meta: Mapping[str, Any] | None = None, queue_id: str | None = None,
+                  then: Sequence[Write] = ()) -> str:
         """Store a message; the queue id is returned only once bytes and envelope are on disk.
 
         ``queue_id``: one from new_queue_id() the listener already named in the Received header.
+        ``then``: writes to another database of the writer (the state database's records of this
+        message) that commit right after this put, in the same pass of the writer, and only if it
+        committed (else they fail with ``NotCommitted``); their callers wait for them.
 
         Raises SpoolError if storage fails, ValueError for an envelope address with CR/LF/NUL or
         data with a bare CR or LF (the caller's bug: the listener rejects those first).
@@ -216,33 +200,23 @@ class Spool:
         msg = NewMessage(mail_from, tuple(rcpt_tos), bytes(data), dict(meta or {}))
         # The data check (a regex over the whole message) runs on the writer thread, off the loop.
         now = time.time()
-        result: str = await self._write(Put(queue_id or new_queue_id(), msg, now))
+        result: str = await self._write(Put(queue_id or new_queue_id(), msg, now), then)
         if self._handoff:
-            self._hand_off(result, msg, now)
+            self._fresh.add(result, msg, now)
         return result
-
-    def _hand_off(self, queue_id: str, msg: NewMessage, now: float) -> None:
-        if len(self._fresh_ids) >= FRESH_MAX_IDS:
-            self.fresh_overflowed = True  # the delivery service then finds it by polling
-            return
-        self._fresh_ids.append(queue_id)
-        if self._fresh_bytes + len(msg.data) <= FRESH_MAX_BYTES:
-            self._fresh[queue_id] = SpooledMessage(
-                queue_id, msg.mail_from, msg.data, dict(msg.meta), now, 0, tuple(msg.rcpt_tos),
-                tuple(RecipientResult(r, "pending") for r in msg.rcpt_tos), now)
-            self._fresh_bytes += len(msg.data)
 
     def take_fresh(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of messages put since the last call (for the one delivery service)."""
-        out: list[str] = []
-        while self._fresh_ids and len(out) < limit:
-            out.append(self._fresh_ids.popleft())
-        return out
+        return self._fresh.take(limit)
 
-    def _forget_fresh(self, queue_id: str) -> None:
-        cached = self._fresh.pop(queue_id, None)
-        if cached is not None:
-            self._fresh_bytes -= len(cached.data)
+    @property
+    def fresh_overflowed(self) -> bool:
+        """More was put than the hand-off keeps: the delivery service looks in the database."""
+        return self._fresh.overflowed
+
+    @fresh_overflowed.setter
+    def fresh_overflowed(self, value: bool) -> None:
+        self._fresh.overflowed = value
 
     async def depth(self) -> int:
         """Messages not yet finished (some recipient still pending)."""
@@ -258,9 +232,7 @@ class Spool:
         if self._closed:
             return
         self._closed = True
-        self._flush()
-        self._writer.ops.put(None)
-        await asyncio.to_thread(self._writer.join)
+        await release(self._writer, self._db)
         if self._problem is None:
             with contextlib.suppress(OSError, sqlite3.Error):
                 pending = await asyncio.get_running_loop().run_in_executor(
@@ -349,7 +321,7 @@ class Spool:
         """
         now = time.time()
         dsn_id = new_queue_id() if dsn is not None else None
-        self._forget_fresh(queue_id)
+        self._fresh.forget(queue_id)
 
         def op(conn: sqlite3.Connection) -> str | None:
             for r in results:
@@ -385,8 +357,8 @@ class Spool:
 
     @property
     def commits(self) -> int:
-        """Transactions committed by the writer so far (for the bench and tests of group commit)."""
-        return self._writer.batches
+        """Transactions committed to the spool so far (for the bench and tests of group commit)."""
+        return self._db.commits
 
 
 def _initialise(conn: sqlite3.Connection) -> None:

@@ -1,24 +1,25 @@
-"""The spool's single writer: one thread, one connection, every queued operation in one transaction.
+"""How the spool's writes commit: every queued operation of a batch in one transaction.
 
-Concurrent puts are group-committed: the writer drains a queue of pending operations, runs them
-all in one transaction, commits once (one fsync of the WAL) and then resolves every caller's
-future. Before a batch's puts it asks the space guard whether there is room; operations that
-record delivery results are never refused for space (see ``space``).
+The thread, its queue and the batching are the process's one writer (gateway/group_commit.py,
+shared with the state database); this is the spool's part of it. Concurrent puts are
+group-committed: a batch's puts become two multi-row inserts, its other operations run one by one,
+all in one transaction, committed once (one fsync of the WAL). Before a batch's puts it asks the
+space guard whether there is room; operations that record delivery results are never refused for
+space (see ``space``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from gateway.group_commit import Database, Outcome, in_savepoint
 from gateway.log import get_logger
 from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull
 from gateway.spool.integrity import is_corruption, is_disk_full
@@ -28,8 +29,6 @@ from gateway.spool.space import SpaceGuard
 log = get_logger("gateway.spool")
 
 RECOVERY = "stop the gateway, then run `gateway spool salvage`"
-# How many queued operations one transaction takes at most; bounds the latency of the first one.
-MAX_BATCH = 512
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -98,49 +97,26 @@ def insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float)
     conn.executemany(INSERT_RECIPIENT, put.recipient_rows())
 
 
-Item = tuple[Op | Put, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+class SpoolDatabase(Database):
+    """The spool's write connection, as the process's writer commits to it."""
 
-
-class Writer(threading.Thread):
-    """Owns the write connection; each loop runs every queued operation in one transaction."""
+    urgent = True  # a put's caller answers SMTP when it commits
 
     def __init__(self, conn: sqlite3.Connection, guard: SpaceGuard | None = None,
                  on_corrupt: Callable[[str], None] | None = None) -> None:
-        super().__init__(name="spool-writer", daemon=True)
-        self._conn = conn
+        super().__init__(conn)
         self._guard = guard
         self._on_corrupt = on_corrupt
-        self.ops: queue.SimpleQueue[list[Item] | None] = queue.SimpleQueue()
-        self.batches = 0
         self.corrupt: str | None = None
 
-    def run(self) -> None:
-        stop = False
-        while not stop:
-            item = self.ops.get()
-            batch: list[Item] = []
-            while True:
-                if item is None:
-                    stop = True  # close() queues nothing after this
-                    break
-                batch.extend(item)
-                if len(batch) >= MAX_BATCH:
-                    break
-                try:
-                    item = self.ops.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._run_batch(batch)
-        self._conn.close()
-
-    def _run_batch(self, batch: list[Item]) -> None:
+    def commit(self, ops: Sequence[Op | Put]) -> list[Outcome]:
+        batch = list(ops)
         refusal: SpoolError | None = None
         if self.corrupt is not None:
             refusal = SpoolCorrupt(f"spool is damaged: {self.corrupt}", recovery=RECOVERY)
-        elif self._guard is not None and any(isinstance(op, Put) for op, _, _ in batch):
+        elif self._guard is not None and any(isinstance(op, Put) for op in batch):
             try:
-                refusal = self._guard.refusal(self._conn)
+                refusal = self._guard.refusal(self.conn)
             except (OSError, sqlite3.Error) as exc:
                 refusal = SpoolError(f"spool cannot check its free space: {exc}")
         try:
@@ -149,21 +125,15 @@ class Writer(threading.Thread):
                 outcomes = self._commit(batch, refusal, retry=False)
         except Exception as exc:
             # Whatever went wrong while handling a failed commit (the state directory gone from
-            # under us, say): this batch fails, its callers hear so, and the writer lives on. A
-            # dead writer thread would leave every caller, and the gateway's stop, waiting forever.
+            # under us, say): this batch fails, its callers hear so, and the writer lives on.
             log.exception("spool.batch_failed", batch=len(batch))
             outcomes = [(False, SpoolError(f"spool write failed: {exc!r}"))] * len(batch)
         assert outcomes is not None
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append((fut, ok, value))
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
-                loop.call_soon_threadsafe(resolve, items)
+        return outcomes
 
-    def _commit(self, batch: list[Item], refusal: SpoolError | None, retry: bool = True
-                ) -> list[tuple[bool, Any]] | None:
-        conn = self._conn
+    def _commit(self, batch: list[Op | Put], refusal: SpoolError | None, retry: bool = True
+                ) -> list[Outcome] | None:
+        conn = self.conn
         try:
             try:
                 outcomes = self._fast(batch, refusal)
@@ -173,7 +143,7 @@ class Writer(threading.Thread):
                 conn.execute("ROLLBACK")
                 outcomes = self._careful(batch, refusal)
             conn.execute("COMMIT")
-            self.batches += 1
+            self.commits += 1
             return outcomes
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -201,7 +171,7 @@ class Writer(threading.Thread):
     def _truncate_wal(self) -> bool:
         """Checkpoint the WAL into the database and cut it to zero: the first room to find."""
         try:
-            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.Error:
             return False
         if busy:
@@ -215,18 +185,18 @@ class Writer(threading.Thread):
             if self._on_corrupt is not None:
                 self._on_corrupt(reason)
 
-    def _fast(self, batch: list[Item], refusal: SpoolError | None) -> list[tuple[bool, Any]]:
+    def _fast(self, batch: list[Op | Put], refusal: SpoolError | None) -> list[Outcome]:
         """All puts of the batch as two executemany statements; other operations one by one.
 
         Few Python-level round trips per put matter: the writer competes with the event loop for
         the GIL, and every reacquisition can cost a switch interval.
         """
-        conn = self._conn
-        outcomes: list[tuple[bool, Any]] = []
+        conn = self.conn
+        outcomes: list[Outcome] = []
         messages: list[tuple[Any, ...]] = []
         recipients: list[tuple[str, int, str]] = []
         conn.execute("BEGIN IMMEDIATE")
-        for op, _, _ in batch:
+        for op in batch:
             if isinstance(op, Put):
                 if refusal is not None:
                     outcomes.append((False, refusal))
@@ -240,51 +210,29 @@ class Writer(threading.Thread):
                 recipients.extend(op.recipient_rows())
                 outcomes.append((True, op.queue_id))
             else:
-                conn.execute("SAVEPOINT op")
-                try:
-                    outcomes.append((True, op(conn)))
-                except (ValueError, KeyError) as exc:
-                    conn.execute("ROLLBACK TO op")
-                    outcomes.append((False, exc))
-                conn.execute("RELEASE op")
+                outcomes.append(in_savepoint(conn, partial(op, conn), (ValueError, KeyError)))
         if messages:
             conn.executemany(INSERT_MESSAGE, messages)
             conn.executemany(INSERT_RECIPIENT, recipients)
         return outcomes
 
-    def _careful(self, batch: list[Item], refusal: SpoolError | None) -> list[tuple[bool, Any]]:
-        conn = self._conn
-        outcomes: list[tuple[bool, Any]] = []
+    def _careful(self, batch: list[Op | Put], refusal: SpoolError | None) -> list[Outcome]:
+        conn = self.conn
+        outcomes: list[Outcome] = []
         conn.execute("BEGIN IMMEDIATE")
-        for op, _, _ in batch:
+        for op in batch:
             if isinstance(op, Put) and refusal is not None:
                 outcomes.append((False, refusal))
-                continue
-            conn.execute("SAVEPOINT op")
-            try:
-                if isinstance(op, Put):
-                    check_data(op.msg.data)
-                    conn.execute(INSERT_MESSAGE, op.message_row())
-                    conn.executemany(INSERT_RECIPIENT, op.recipient_rows())
-                    result: Any = op.queue_id
-                else:
-                    result = op(conn)
-            except (sqlite3.IntegrityError, ValueError, KeyError) as exc:
-                conn.execute("ROLLBACK TO op")
-                outcomes.append((False, exc))
             else:
-                outcomes.append((True, result))
-            conn.execute("RELEASE op")
+                outcomes.append(in_savepoint(conn, partial(_apply, conn, op),
+                                             (sqlite3.IntegrityError, ValueError, KeyError)))
         return outcomes
 
 
-def resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for fut, ok, value in items:
-        if fut.done():
-            continue
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
-
-
+def _apply(conn: sqlite3.Connection, op: Op | Put) -> Any:
+    if isinstance(op, Put):
+        check_data(op.msg.data)
+        conn.execute(INSERT_MESSAGE, op.message_row())
+        conn.executemany(INSERT_RECIPIENT, op.recipient_rows())
+        return op.queue_id
+    return op(conn)

@@ -4,12 +4,20 @@ when Amazon refuses one, template holds, and tenants whose proactive messaging A
 The same SQL on both backends (JSON kept as text on both: these rows are read whole, never
 queried inside), written once over the backends' primitives (gateway/store/shared.py). The tables
 are created by SQLite's schema (``SQLITE_SCHEMA``) and PostgreSQL's migration 0004.
+
+A disagreement refers to the relayed message it is about by its key (tenant, queue id) instead of
+holding a copy of it: the relayed message's row is kept while a disagreement refers to it (pruning
+passes it over, ``prune_relayed``), and one about a relay recorded before relayed messages were
+kept gets a row of what the relay knows when the disagreement is recorded. Databases from before
+(SQLite schema 3, PostgreSQL 0004 as first shipped) held the copy: ``fold_sqlite`` and migration
+0005 move it into ``relayed_messages``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,21 +46,14 @@ CREATE TABLE IF NOT EXISTS disagreements (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
     tenant TEXT NOT NULL DEFAULT '',
-    alias TEXT NOT NULL,
-    marketplace TEXT,
-    order_id TEXT,
-    matched_by TEXT NOT NULL,
+    queue_id TEXT NOT NULL DEFAULT '',
     notice_id INTEGER,
     notice_date REAL NOT NULL,
     reason TEXT NOT NULL,
-    queue_id TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    action TEXT NOT NULL,
-    hits TEXT NOT NULL,
-    packs TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    sent_at REAL NOT NULL,
+    matched_by TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    marketplace TEXT,
+    order_id TEXT,
     hit_packs TEXT NOT NULL,
     template TEXT NOT NULL CHECK (template IN ('held', 'fixed', 'none')),
     fixed_by TEXT NOT NULL DEFAULT '',
@@ -77,22 +78,28 @@ CREATE INDEX IF NOT EXISTS tenant_restrictions_tenant ON tenant_restrictions(ten
 """
 
 _RELAYED_COLUMNS = "subject, action, hits, packs, fingerprint, order_ids, aliases"
-_DISAGREEMENT_COLUMNS = ("id, at, tenant, alias, marketplace, order_id, matched_by, notice_id, notice_date, reason,"
-                         " queue_id, message_id, subject, action, hits, packs, fingerprint, sent_at, hit_packs,"
-                         " template, fixed_by, fixed_at, fixed_reason")
+_DISAGREEMENT_COLUMNS = ("d.id, d.at, d.tenant, d.alias, d.marketplace, d.order_id, d.matched_by, d.notice_id,"
+                         " d.notice_date, d.reason, d.queue_id, m.message_id, m.subject, m.action, m.hits, m.packs,"
+                         " m.fingerprint, m.sent_at, d.hit_packs, d.template, d.fixed_by, d.fixed_at, d.fixed_reason")
+_DISAGREEMENTS = ("SELECT " + _DISAGREEMENT_COLUMNS + " FROM disagreements d LEFT JOIN relayed_messages m"
+                  " ON m.tenant = d.tenant AND m.queue_id = d.queue_id")
 _RESTRICTION_COLUMNS = ("id, tenant, since, reason, notice_id, marketplace, recorded_at, cleared_at, cleared_by,"
                         " clear_reason")
 
 _insert_relayed = sql.Statement(
     f"INSERT INTO relayed_messages (tenant, queue_id, message_id, {_RELAYED_COLUMNS}, sent_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {now}) ON CONFLICT (tenant, queue_id) DO NOTHING")
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, {now})) ON CONFLICT (tenant, queue_id) DO NOTHING")
+"""A relayed message, sent at the given time (None: now); the first record of a message stays."""
 
 _insert_disagreement = sql.Statement(
-    "INSERT INTO disagreements (at, tenant, alias, marketplace, order_id, matched_by, notice_id, notice_date,"
-    " reason, queue_id, message_id, subject, action, hits, packs, fingerprint, sent_at, hit_packs, template)"
-    " VALUES ({now}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (tenant, notice_id, queue_id) DO NOTHING"
-    f" RETURNING {_DISAGREEMENT_COLUMNS}")
+    "INSERT INTO disagreements (at, tenant, queue_id, notice_id, notice_date, reason, matched_by, alias,"
+    " marketplace, order_id, hit_packs, template) VALUES ({now}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (tenant, notice_id, queue_id) DO NOTHING RETURNING id")
+
+prune_relayed = sql.Statement(
+    "DELETE FROM relayed_messages WHERE sent_at < ? AND NOT EXISTS (SELECT 1 FROM disagreements d"
+    " WHERE d.tenant = relayed_messages.tenant AND d.queue_id = relayed_messages.queue_id)")
+"""Relayed messages sent before the cut-off, but for those a disagreement refers to."""
 
 _fix_template = sql.Statement(
     "UPDATE disagreements SET template = 'fixed', fixed_by = ?, fixed_at = {now}, fixed_reason = ?"
@@ -105,6 +112,32 @@ _insert_restriction = sql.Statement(
 _clear_restriction = sql.Statement(
     "UPDATE tenant_restrictions SET cleared_at = {now}, cleared_by = ?, clear_reason = ?"
     " WHERE id = ? AND cleared_at IS NULL RETURNING id")
+
+
+_COPIED = ("message_id", "subject", "action", "hits", "packs", "fingerprint", "sent_at")
+"""The relayed message's columns a disagreement held a copy of before schema 4."""
+
+
+def fold_sqlite(conn: sqlite3.Connection) -> bool:
+    """SQLite schema 3 -> 4: the relayed side a disagreement copied moves to ``relayed_messages``
+    (kept there while the disagreement refers to it), and the copy goes. True when there was one.
+    One transaction: a crash leaves the database as it was, and the next open folds it again."""
+    if "subject" not in {row[1] for row in conn.execute("PRAGMA table_info(disagreements)")}:
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Where relayed_messages has the row already, the copy was made from it: it stays.
+        conn.execute(
+            f"INSERT INTO relayed_messages (tenant, queue_id, message_id, {_RELAYED_COLUMNS}, sent_at)"
+            " SELECT tenant, queue_id, message_id, subject, action, hits, packs, fingerprint, '', alias, sent_at"
+            " FROM disagreements WHERE queue_id != '' ON CONFLICT (tenant, queue_id) DO NOTHING")
+        for column in _COPIED:
+            conn.execute(f"ALTER TABLE disagreements DROP COLUMN {column}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True
 
 
 def _words(text: str | None) -> tuple[str, ...]:
@@ -131,10 +164,11 @@ def _packs_text(packs: Sequence[tuple[str, str]]) -> str:
 def _disagreement(row: Sequence[Any]) -> Disagreement:
     queue_id = row[10]
     relayed = None
-    if queue_id:
-        relayed = RelayedMessage(queue_id=queue_id, message_id=row[11], subject=row[12], action=row[13],
-                                 hits=_hits(row[14]), packs=_packs(row[15]), fingerprint=row[16],
-                                 aliases=(row[3],), tenant=row[2], sent_at=float(row[17]))
+    if queue_id:  # the relayed message's row (kept while this refers to it; empty if it is gone)
+        relayed = RelayedMessage(queue_id=queue_id, message_id=row[11] or "", subject=row[12] or "",
+                                 action=row[13] or "", hits=_hits(row[14]), packs=_packs(row[15]),
+                                 fingerprint=row[16] or "", aliases=(row[3],), tenant=row[2],
+                                 sent_at=float(row[17] or 0.0))
     template: TemplateState = row[19]
     return Disagreement(id=int(row[0]), at=float(row[1]), tenant=row[2], alias=row[3], marketplace=row[4],
                         order_id=row[5], matched_by=row[6], notice_id=int(row[7]) if row[7] is not None else None,
@@ -155,10 +189,13 @@ class SharedDisagreements(SQLBackend):
 
     # -- relayed messages -------------------------------------------------------------------------
     async def record_relayed(self, message: RelayedMessage) -> None:
-        await self._execute(_insert_relayed(self.dialect), (
-            message.tenant, message.queue_id, message.message_id, message.subject, message.action,
-            _hits_text(message.hits), _packs_text(message.packs), message.fingerprint,
-            " ".join(message.order_ids), " ".join(a.lower() for a in message.aliases)))
+        await self._execute(_insert_relayed(self.dialect), self._relayed_row(message))
+
+    @staticmethod
+    def _relayed_row(message: RelayedMessage) -> tuple[Any, ...]:
+        return (message.tenant, message.queue_id, message.message_id, message.subject, message.action,
+                _hits_text(message.hits), _packs_text(message.packs), message.fingerprint,
+                " ".join(message.order_ids), " ".join(a.lower() for a in message.aliases), message.sent_at or None)
 
     async def relayed_messages(self, tenant: str = "", *, message_ids: Sequence[str] = (),
                                order_id: str | None = None, alias: str | None = None, since: float = 0.0,
@@ -200,25 +237,28 @@ class SharedDisagreements(SQLBackend):
     async def record_disagreement(self, found: Disagreement) -> Disagreement | None:
         """Record ``found`` (its id and time are given by the store); None when the same notice was
         recorded against the same relayed message before."""
-        relayed = found.relayed or RelayedMessage(queue_id="", message_id="", subject="", action="")
+        relayed = found.relayed
+        if relayed is not None:
+            # Its row stays while this refers to it; a relay recorded before relayed messages were
+            # kept gets one of what the relay knows (the first record of a message stays as it is).
+            await self._execute(_insert_relayed(self.dialect),
+                                self._relayed_row(dataclasses.replace(relayed, tenant=found.tenant)))
         row = await self._execute_returning(_insert_disagreement(self.dialect), (
-            found.tenant, found.alias.lower(), found.marketplace, found.order_id, found.matched_by, found.notice_id,
-            found.notice_date, found.reason, relayed.queue_id, relayed.message_id, relayed.subject, relayed.action,
-            _hits_text(relayed.hits), _packs_text(relayed.packs), relayed.fingerprint, relayed.sent_at,
+            found.tenant, relayed.queue_id if relayed is not None else "", found.notice_id, found.notice_date,
+            found.reason, found.matched_by, found.alias.lower(), found.marketplace, found.order_id,
             " ".join(found.hit_packs), found.template))
-        return _disagreement(row) if row is not None else None
+        return await self.disagreement(int(row[0])) if row is not None else None
 
     async def disagreement(self, disagreement_id: int) -> Disagreement | None:
-        row = await self._fetchone(f"SELECT {_DISAGREEMENT_COLUMNS} FROM disagreements WHERE id = {self.dialect.p}",
-                                   (disagreement_id,))
+        row = await self._fetchone(f"{_DISAGREEMENTS} WHERE d.id = {self.dialect.p}", (disagreement_id,))
         return _disagreement(row) if row else None
 
     async def disagreements(self, tenant: str | None = None, since: float = 0.0, limit: int = 500,
                             template: TemplateState | None = None) -> list[Disagreement]:
         """Newest first; ``tenant`` None gives every tenant's."""
         d = self.dialect
-        statement, args = sql.select(d, f"SELECT {_DISAGREEMENT_COLUMNS} FROM disagreements WHERE at >= {d.p}",
-                                     [("tenant", tenant), ("template", template)], order="at DESC, id DESC",
+        statement, args = sql.select(d, f"{_DISAGREEMENTS} WHERE d.at >= {d.p}",
+                                     [("d.tenant", tenant), ("d.template", template)], order="d.at DESC, d.id DESC",
                                      limit=limit)
         return [_disagreement(r) for r in await self._fetchall(statement, [since, *args])]
 

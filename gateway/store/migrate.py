@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-LATEST_VERSION: int = 4
+LATEST_VERSION: int = 5
 """The schema version this code needs: the highest migration shipped with it."""
 
 ADVISORY_LOCK_KEY = 4274281931038900250

@@ -7,7 +7,7 @@
 
 CREATE TABLE relayed_messages (
     tenant text NOT NULL DEFAULT '',
-    queue_id text NOT NULL,
+    queue_id text NOT NULL DEFAULT '',
     message_id text NOT NULL,
     subject text NOT NULL,
     action text NOT NULL,
@@ -21,25 +21,21 @@ CREATE TABLE relayed_messages (
 );
 CREATE INDEX relayed_messages_sent_at ON relayed_messages (sent_at);
 
+-- A disagreement refers to the relayed message it is about (tenant, queue_id; '' for none) and
+-- keeps it from pruning. As first shipped, this migration gave disagreements a copy of the
+-- relayed message's columns instead; 0005 folds databases created that way.
 CREATE TABLE disagreements (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at double precision NOT NULL,
     tenant text NOT NULL DEFAULT '',
-    alias text NOT NULL,
-    marketplace text,
-    order_id text,
-    matched_by text NOT NULL,
+    queue_id text NOT NULL DEFAULT '',
     notice_id bigint,
     notice_date double precision NOT NULL,
     reason text NOT NULL,
-    queue_id text NOT NULL,
-    message_id text NOT NULL,
-    subject text NOT NULL,
-    action text NOT NULL,
-    hits text NOT NULL,
-    packs text NOT NULL,
-    fingerprint text NOT NULL,
-    sent_at double precision NOT NULL,
+    matched_by text NOT NULL,
+    alias text NOT NULL,
+    marketplace text,
+    order_id text,
     hit_packs text NOT NULL,
     template text NOT NULL CHECK (template IN ('held', 'fixed', 'none')),
     fixed_by text NOT NULL DEFAULT '',

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from gateway.store import sql
+from gateway.store.disagreements import prune_relayed
 from gateway.store.postgres.core import PostgresCore
 from gateway.store.shared import SharedRelays
 from gateway.store.sql import POSTGRES as D
@@ -36,7 +37,7 @@ class PostgresRelays(SharedRelays, PostgresCore):
             if relays_before is not None:  # relay_orders go with them (ON DELETE CASCADE)
                 cur = await conn.execute("DELETE FROM relays WHERE sent_at < %s", (relays_before,))
                 out["relays"] = cur.rowcount
-                await conn.execute("DELETE FROM relayed_messages WHERE sent_at < %s", (relays_before,))
+                await conn.execute(prune_relayed(D), (relays_before,))
             if decisions_before is not None:
                 cur = await conn.execute("DELETE FROM decisions WHERE at < %s", (decisions_before,))
                 out["decisions"] = cur.rowcount

@@ -1,11 +1,13 @@
-"""The SQLite backend's core: one database file, one writer thread, group commits.
+"""The SQLite backend's core: one database file, written by the process's one writer thread.
 
-All writes go through one connection on one dedicated thread, so they are serialised without
-locks and never block the event loop. Writes from the event loop are group-committed: whatever
-arrives while a commit is under way goes into the next one, each write in its own savepoint, so
-concurrent sessions share one fsync instead of queueing for one each. Reads run on the same
-thread (they see every committed write); the policy engine, in worker threads, reads through
-per-thread read-only connections (WAL lets readers run beside the writer).
+All writes go through one connection on the writer thread the spool uses too
+(gateway/group_commit.py), so they are serialised without locks and never block the event loop.
+They are group-committed: whatever arrives while a commit is under way goes into the next one,
+each write in its own savepoint, so concurrent sessions share one fsync instead of queueing for
+one each, and a message's relay record and decision can follow its spool put in the same pass
+(``Spool.put(then=...)``, ``SQLiteCore.follower``). Reads run on the store's own thread through a
+WAL reader connection (they see every committed write: a write's caller hears of it after the
+commit); the policy engine, in worker threads, reads through per-thread read-only connections.
 
 The operations themselves, one module per role, are mixins over this core (``SQLiteStore`` in
 ``__init__``); their SQL is shared with PostgreSQL (gateway/store/sql.py).
@@ -19,14 +21,18 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from gateway.errors import StoreError
+from gateway.group_commit import Database, GroupCommitWriter, Outcome, Write, in_savepoint, release, shared_writer
 from gateway.store.disagreements import SQLITE_SCHEMA as DISAGREEMENT_SCHEMA
+from gateway.store.disagreements import fold_sqlite
 from gateway.store.records import EVIDENCE_DIR
 from gateway.store.shared import SQLBackend
 from gateway.store.sql import SQLITE
@@ -34,7 +40,9 @@ from gateway.store.sqlite_review import build_review_index
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+_COLLECTING: ContextVar[tuple[object, list[Write]] | None] = ContextVar("store_collecting", default=None)
+
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -165,16 +173,34 @@ def as_store_error() -> Iterator[None]:
         raise StoreError(f"SQLite state: {exc}") from exc
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+Op = Callable[[sqlite3.Connection], Any]
 
 
-Write = Callable[[sqlite3.Connection], Any]
+class StateDatabase(Database):
+    """``gateway.db``'s write connection, as the process's writer commits to it: one transaction
+    a batch, each write in a savepoint (a failing write fails alone)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.now = 0.0
+        """The clock of the statements (sql.SQLITE.now): one value for each write."""
+
+    def commit(self, ops: Sequence[Op]) -> list[Outcome]:
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes = [self._run(conn, op) for op in ops]
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [(False, exc)] * len(ops)
+        self.commits += 1
+        return outcomes
+
+    def _run(self, conn: sqlite3.Connection, op: Op) -> Outcome:
+        self.now = time.time()
+        return in_savepoint(conn, partial(op, conn), (Exception,))
 
 
 class SQLiteCore(SQLBackend):
@@ -191,13 +217,11 @@ class SQLiteCore(SQLBackend):
         self.evidence_dir = state_dir / EVIDENCE_DIR
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._conn: sqlite3.Connection | None = None
+        self._db: StateDatabase | None = None
+        self._writer: GroupCommitWriter | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._pending: list[tuple[Write, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
-        self._pending_lock = threading.Lock()
-        self._flush_scheduled = False
-        self._now = 0.0
         self._exclusive: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -218,16 +242,15 @@ class SQLiteCore(SQLBackend):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_LATE_INDEXES)
         conn.executescript(DISAGREEMENT_SCHEMA)  # 3: learning from Amazon's verdicts
+        fold_sqlite(conn)  # 4: a disagreement refers to its relayed message instead of copying it
         build_review_index(conn)
         conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
         os.chmod(self.db_path, 0o600)
-        self._use(conn)
-
-    def _use(self, conn: sqlite3.Connection) -> None:
-        # The clock of the statements (sql.SQLITE.now): one value for each write, set by _flush.
-        conn.create_function("gw_now", 0, lambda: self._now)
-        self._conn = conn
+        db = StateDatabase(conn)
+        conn.create_function("gw_now", 0, lambda: db.now)
+        self._conn, self._db = conn, db
+        self._writer = shared_writer()
 
     async def open_readonly(self) -> SQLiteCore:
         """Open an existing database to read only (``gateway check``): no schema, no writes, nothing
@@ -237,23 +260,32 @@ class SQLiteCore(SQLBackend):
                                    check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            self._use(conn)
+            conn.create_function("gw_now", 0, time.time)
+            self._conn = conn
 
         await self._run(connect)
         return self
 
     def _close(self) -> None:
-        if self._conn is not None:
+        if self._conn is not None and self._db is None:  # read-only: no writer has it
             self._conn.close()
-            self._conn = None
+        self._conn = None
         with self._readers_lock:
             for reader in self._readers:
                 reader.close()
             self._readers.clear()
 
     async def close(self) -> None:
+        if self._writer is not None and self._db is not None:
+            writer, db, self._writer, self._db = self._writer, self._db, None, None
+            await release(writer, db)  # closes the write connection after what was submitted
         await self._run(self._close)
         self._executor.shutdown(wait=True)
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed to ``gateway.db`` so far (for the tests of group commit)."""
+        return self._db.commits if self._db is not None else 0
 
     @property
     def is_open(self) -> bool:
@@ -287,7 +319,7 @@ class SQLiteCore(SQLBackend):
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` on the store thread: it sees every committed write."""
-        return await self._run(lambda: fn(self.conn))
+        return await self._run(lambda: fn(self._reader() if self._db is not None else self.conn))
 
     async def _fetchall(self, sql: str, args: Any = ()) -> list[Any]:
         return await self._read(lambda c: c.execute(sql, args).fetchall())
@@ -295,18 +327,33 @@ class SQLiteCore(SQLBackend):
     async def _fetchone(self, sql: str, args: Any = ()) -> Any:
         return await self._read(lambda c: c.execute(sql, args).fetchone())
 
+    @contextmanager
+    def collecting(self) -> Iterator[list[Write]]:
+        """The writes this store is asked for meanwhile (in this context, and in the tasks it
+        starts) are not submitted but collected, for a spool put to take along: they commit right
+        after it, in the same pass of the writer (``Spool.put(then=...)``), and their callers
+        await their futures. A collected write returns None at once: only for writes whose result
+        nobody reads (a message's relay record and decision, gateway/pipeline/record.py)."""
+        writes: list[Write] = []
+        token = _COLLECTING.set((self, writes))
+        try:
+            yield writes
+        finally:
+            _COLLECTING.reset(token)
+
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on the store thread inside the next group commit."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._pending_lock:
-            self._pending.append((fn, loop, future))
-            schedule = not self._flush_scheduled
-            self._flush_scheduled = True
-        if schedule:
-            self._executor.submit(self._flush)
+        """Run ``fn(connection)`` on the writer thread inside the next group commit."""
+        if self._writer is None or self._db is None:
+            raise StoreError("SQLite state: opened read-only" if self._conn is not None else "store is not open")
+        write = self._writer.write(self._db, fn)
+        collecting = _COLLECTING.get()
+        if collecting is not None and collecting[0] is self:
+            collecting[1].append(write)
+            return cast(T, None)
+        future = self._writer.submit(write)
         with as_store_error():
-            return await future
+            result: T = await future
+            return result
 
     async def _execute(self, sql: str, args: Any = ()) -> None:
         """One write statement in the next group commit."""
@@ -318,41 +365,13 @@ class SQLiteCore(SQLBackend):
     def _decode(self, value: Any) -> Any:
         return json.loads(value)
 
-    def _flush(self) -> None:
-        with self._pending_lock:
-            batch, self._pending = self._pending, []
-            self._flush_scheduled = False
-        if not batch:
-            return
-        outcomes: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], bool, Any]] = []
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, loop, future in batch:
-                self._now = time.time()
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = fn(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    outcomes.append((loop, future, False, exc))
-                else:
-                    outcomes.append((loop, future, True, result))
-                conn.execute("RELEASE op")
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            outcomes = [(loop, future, False, exc) for _, loop, future in batch]
-        for loop, future, ok, value in outcomes:
-            loop.call_soon_threadsafe(_settle, future, ok, value)
-
     def _reader(self) -> sqlite3.Connection:
         """This thread's read-only connection (the policy engine's worker threads)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.create_function("gw_now", 0, time.time)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

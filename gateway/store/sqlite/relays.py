@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from gateway.store import sql
+from gateway.store.disagreements import prune_relayed
 from gateway.store.shared import SharedRelays
 from gateway.store.sql import SQLITE as D
 from gateway.store.sqlite.core import SQLiteCore
@@ -39,7 +40,7 @@ class SQLiteRelays(SharedRelays, SQLiteCore):
                 conn.execute("DELETE FROM relay_orders WHERE relay_id IN (SELECT id FROM relays WHERE sent_at < ?)",
                              (relays_before,))
                 out["relays"] = conn.execute("DELETE FROM relays WHERE sent_at < ?", (relays_before,)).rowcount
-                conn.execute("DELETE FROM relayed_messages WHERE sent_at < ?", (relays_before,))
+                conn.execute(prune_relayed(D), (relays_before,))
             if decisions_before is not None:
                 out["decisions"] = conn.execute("DELETE FROM decisions WHERE at < ?", (decisions_before,)).rowcount
             return out
