@@ -1,34 +1,53 @@
-"""Time PolicyEngine.evaluate, all packs loaded, on two messages: a 4 KB plain German text (an
-ordinary delivery notice) and a ~20 KB HTML+text message with a PDF attachment.
+"""Time PolicyEngine.evaluate (all shipped packs loaded) per message, as the thread's CPU time.
 
-    python bench/bench_policy.py [--runs 3000] [--size 20000]
+Rows (``--rows`` picks groups, default all):
 
-Prints the median and p99 time per message, as wall-clock time and as the thread's CPU time (on a
-busy shared machine the CPU time shows the engine's own cost; wall time includes waiting for a
-core). Targets (issue 13): median < 0.5 ms for the 4 KB plain text, < 1 ms for the
-20 KB HTML. Timing lives here only, never in unit tests.
+* ``size``: the German invoice of bench/peer.py (4 KB, order id, benign: the issue-17 message)
+  and the same invoice padded to 100 KB (bench/growth.py's padding); an ordinary 4 KB German
+  delivery notice in plain text; a ~20 KB and a ~100 KB HTML + text message with a PDF;
+* ``rules``: the 4 KB invoice with the shipped packs plus a synthetic pack (bench/growth.py's:
+  phrase and proximity rules in eight languages, none hits) to ten times the rules;
+* ``languages``: every benign message of the labelled corpus (tests/corpus), per language and
+  per kind (plain text / HTML or multipart with HTML): the mean and the largest of the messages'
+  median CPU times.
+
+    python bench/bench_policy.py [--runs 1000] [--rows size,rules,languages] [--json]
+
+Each row is warmed up first; the figures are medians (and p99) of ``--runs`` evaluations (the
+corpus rows run ``--runs / 20`` per message). CPU time, not wall time: on a busy shared machine
+the CPU time shows the engine's own cost (it still grows somewhat with load: compare rows of one
+run). Targets (issues 13, 17): well below 1 ms for the 4 KB invoice, < 0.5 ms for 4 KB plain
+text, < 1 ms for 20 KB HTML. Timing lives here only, never in unit tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import email.parser
+import email.policy
+import email.utils
 import gc
+import json
 import os
 import statistics
 import sys
+import tempfile
 import time
+from collections import defaultdict
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.classify import Classifier
+from gateway.classify import Classifier, MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.policy.engine import InMemoryPolicyState, PolicyEngine
 
 ORDER = "302-4817265-9034712"
+ALIAS = "b7d3kq9xz2m4np5@marketplace.amazon.de"
 PARAGRAPH = (
     "Guten Tag, Ihr Kleiderschrank aus Bestellung {order} wird per Spedition geliefert. Die Spedition bittet "
     "um einen Liefertermin; passt Ihnen Dienstag zwischen 8 und 12 Uhr? Die Montageanleitung liegt bei, "
@@ -57,7 +76,7 @@ def build_message(size: int) -> bytes:
     part.add_header("Content-Disposition", "attachment", filename="Rechnung.pdf")
     msg.attach(part)
     msg["From"] = "service@mustermann-handel.example"
-    msg["To"] = "b7d3kq9xz2m4np5@marketplace.amazon.de"
+    msg["To"] = ALIAS
     msg["Subject"] = f"[Wichtig] Liefertermin zu Bestellung {ORDER}"
     return msg.as_bytes()
 
@@ -72,40 +91,112 @@ def build_plain(size: int = 4096) -> bytes:
     return (head + body + "Mit freundlichen Grüßen\r\nIhr Team von Mustermann Handel\r\n").encode()
 
 
+def invoice(size: int) -> bytes:
+    """bench/peer.py's German invoice (4 KB), padded to ``size`` as bench/growth.py does."""
+    from bench.growth import invoice as padded
+
+    return padded(size, 1)
+
+
+def recipients_of(engine: PolicyEngine, raw: bytes) -> list[MarketplaceRecipient]:
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    addrs = [a for name in ("To", "Cc") for _, a in email.utils.getaddresses(headers.get_all(name) or [])]
+    return engine.classifier.marketplace_recipients(addrs) or Classifier(
+        MarketplaceConfig().tlds).marketplace_recipients([ALIAS])
+
+
+def cpu_times(engine: PolicyEngine, raw: bytes, runs: int, warmup: int) -> list[float]:
+    recipients = recipients_of(engine, raw)
+    state = InMemoryPolicyState()
+    for _ in range(warmup):
+        engine.evaluate(raw, recipients, state)
+    times: list[float] = []
+    gc.collect()
+    for _ in range(runs):
+        start = time.thread_time_ns()
+        engine.evaluate(raw, recipients, state)
+        times.append((time.thread_time_ns() - start) / 1e6)
+    times.sort()
+    return times
+
+
+def row(label: str, engine: PolicyEngine, raw: bytes, runs: int) -> dict[str, Any]:
+    verdict = engine.evaluate(raw, recipients_of(engine, raw), InMemoryPolicyState())
+    times = cpu_times(engine, raw, runs, min(200, runs))
+    return {"row": label, "bytes": len(raw), "rules": len(engine.rules), "runs": runs,
+            "median_ms": statistics.median(times), "min_ms": times[0],
+            "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
+            "verdict": str(verdict.action), "hits": [h.rule for h in verdict.hits],
+            "language": verdict.language, "purpose": verdict.purpose}
+
+
+def corpus_rows(engine: PolicyEngine, runs: int) -> list[dict[str, Any]]:
+    from tests.corpus.labels import CORPUS, load
+
+    groups: dict[tuple[str, str], list[tuple[float, int]]] = defaultdict(list)
+    for label in load(CORPUS):
+        if not label.benign:
+            continue
+        raw = label.path.read_bytes()
+        kind = "html" if b"text/html" in raw.lower() else "plain"
+        times = cpu_times(engine, raw, runs, max(2, runs // 4))
+        groups[(label.language, kind)].append((statistics.median(times), len(raw)))
+    out = []
+    for (lang, kind), items in sorted(groups.items()):
+        medians = [m for m, _ in items]
+        out.append({"row": f"corpus {lang} {kind}", "messages": len(items),
+                    "mean_bytes": round(statistics.mean(b for _, b in items)),
+                    "mean_ms": statistics.mean(medians), "max_ms": max(medians), "rules": len(engine.rules)})
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=3000)
-    parser.add_argument("--size", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--rows", default="size,rules,languages")
+    parser.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     args = parser.parse_args()
+    groups = set(args.rows.split(","))
     engine = PolicyEngine.load(PolicyConfig(), MarketplaceConfig())
-    recipients = Classifier(MarketplaceConfig().tlds).marketplace_recipients(
-        ["b7d3kq9xz2m4np5@marketplace.amazon.de"]
-    )
-    state = InMemoryPolicyState()
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cpus")
-    for label, raw in (("4 KB plain text", build_plain()), ("20 KB HTML + PDF", build_message(args.size))):
-        verdict = engine.evaluate(raw, recipients, state)
-        for _ in range(200):  # warm-up
-            engine.evaluate(raw, recipients, state)
-        wall: list[float] = []
-        cpu: list[float] = []
-        gc.collect()
-        for _ in range(args.runs):
-            start_cpu = time.thread_time_ns()
-            start = time.perf_counter_ns()
-            engine.evaluate(raw, recipients, state)
-            wall.append((time.perf_counter_ns() - start) / 1e6)
-            cpu.append((time.thread_time_ns() - start_cpu) / 1e6)
-        print(f"{label}: {len(raw)} bytes, {len(engine.rules)} rules, verdict {verdict.action} "
-              f"({', '.join(h.rule for h in verdict.hits) or 'no hits'}), language {verdict.language}, "
-              f"purpose {verdict.purpose}")
-        for name, times in (("wall", wall), ("cpu", cpu)):
-            times.sort()
-            p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-            print(f"  {name:>4}: runs {args.runs}  median {statistics.median(times):.3f} ms  "
-                  f"p99 {p99:.3f} ms  max {times[-1]:.3f} ms")
+    load = os.getloadavg()
+    rows: list[dict[str, Any]] = []
+
+    def show(r: dict[str, Any]) -> None:
+        rows.append(r)
+        if args.json:
+            return
+        if "median_ms" in r:
+            print(f"{r['row']:<34} {r['bytes']:>7} B {r['rules']:>4} rules  median {r['median_ms']:6.3f} ms"
+                  f"  p99 {r['p99_ms']:6.3f} ms  {r['verdict']} ({', '.join(r['hits']) or 'no hits'}),"
+                  f" {r['language']}, {r['purpose']}", flush=True)
+        else:
+            print(f"{r['row']:<34} {r['messages']:>3} msgs {r['mean_bytes']:>6} B  mean {r['mean_ms']:6.3f} ms"
+                  f"  max {r['max_ms']:6.3f} ms", flush=True)
+
+    if not args.json:
+        print(f"load average: {' '.join(f'{x:.2f}' for x in load)} on {os.cpu_count()} cpus; CPU time per message")
+    if "size" in groups:
+        show(row("invoice de 4 KB (peer.py)", engine, invoice(0), args.runs))
+        show(row("invoice de 100 KB", engine, invoice(100_000), max(20, args.runs // 10)))
+        show(row("delivery notice de 4 KB plain", engine, build_plain(), args.runs))
+        show(row("HTML + PDF 20 KB", engine, build_message(20_000), args.runs))
+        show(row("HTML + PDF 100 KB", engine, build_message(100_000), max(20, args.runs // 5)))
+    if "rules" in groups:
+        from bench.growth import synthetic_pack
+
+        base = len(engine.rules)
+        show(row("invoice de 4 KB, shipped rules", engine, invoice(0), args.runs))
+        with tempfile.TemporaryDirectory() as tmp:
+            pack = synthetic_pack(Path(tmp) / "pack", base * 9)
+            big = PolicyEngine.load(PolicyConfig(local_packs_dir=pack), MarketplaceConfig())
+        show(row("invoice de 4 KB, 10x rules", big, invoice(0), args.runs))
+    if "languages" in groups:
+        for r in corpus_rows(engine, max(5, args.runs // 20)):
+            show(r)
+    if args.json:
+        print(json.dumps({"load": load, "rows": rows}, indent=1))
     return 0
 
 

@@ -30,6 +30,7 @@ from bench.common import (
     start_gateway,
     wait_port,
 )
+from bench.sampling import sampled, until_delivered
 
 
 def make_body(size: int) -> bytes:
@@ -60,14 +61,6 @@ async def main() -> None:
             await wait_port(port)
             await asyncio.sleep(0.5)
             baseline = rss_mb(gateway.pid)
-            samples: list[float] = []
-            stop = asyncio.Event()
-
-            async def sample() -> None:
-                while not stop.is_set():
-                    samples.append(rss_mb(gateway.pid))
-                    await asyncio.sleep(0.02)
-
             outcomes: collections.Counter[str] = collections.Counter()
             tries: list[int] = []
 
@@ -99,16 +92,13 @@ async def main() -> None:
                     tries.append(attempt)
                     return
 
-            sampler = asyncio.create_task(sample())
-            started = time.perf_counter()
-            await asyncio.gather(*(session() for _ in range(args.sessions)))
-            accepted_after = time.perf_counter() - started
-            before = await sink.count()
-            while await sink.count() < outcomes.get("250 2.0.0", 0) and time.perf_counter() - started < 300:
-                await asyncio.sleep(0.1)
-            delivered_after = time.perf_counter() - started
-            stop.set()
-            await sampler
+            async with sampled(lambda: rss_mb(gateway.pid), 0.02) as samples:
+                started = time.monotonic()
+                await asyncio.gather(*(session() for _ in range(args.sessions)))
+                accepted_after = time.monotonic() - started
+                before = await sink.count()
+                delivered_after = await until_delivered(sink, outcomes.get("250 2.0.0", 0), since=started,
+                                                        limit=300, poll=0.1)
             print(f"machine: {machine()}")
             print(f"{args.sessions} sessions x {len(body) / 1e6:.1f} MB, SIZE declared: "
                   f"{not args.no_declare_size}, recipient {args.to}")

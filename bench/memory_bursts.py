@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contextlib
 
 from bench.common import RawClient, SinkProcess, free_port, gateway_config, machine, rss_mb, start_gateway, wait_port
+from bench.sampling import sampled, until_delivered
 
 
 def children(pid: int) -> list[int]:
@@ -113,28 +114,17 @@ async def main() -> None:
             delivered = 0
             after: list[float] = []
             for b in range(args.bursts):
-                peak = [0.0]
-                done = asyncio.Event()
-
-                async def sample(peak: list[float] = peak, done: asyncio.Event = done) -> None:
-                    while not done.is_set():
-                        peak[0] = max(peak[0], total_rss(gateway.pid)[1])
-                        await asyncio.sleep(0.1)
-
-                sampler = asyncio.create_task(sample())
-                started = time.monotonic()
-                accepted, replies = await burst(port, args.messages, args.sessions, b * args.messages)
-                delivered += accepted
-                while await sink.count() < delivered and time.monotonic() - started < 600:
-                    await asyncio.sleep(0.2)
-                took = time.monotonic() - started
-                done.set()
-                await sampler
+                async with sampled(lambda: total_rss(gateway.pid)[1], 0.1) as samples:
+                    started = time.monotonic()
+                    accepted, replies = await burst(port, args.messages, args.sessions, b * args.messages)
+                    delivered += accepted
+                    took = await until_delivered(sink, delivered, since=started, limit=600, poll=0.2)
+                peak = max(samples, default=0.0)
                 await asyncio.sleep(args.idle)
                 own, total = total_rss(gateway.pid)
                 after.append(total)
                 print(f"burst {b + 1}: replies {dict(sorted(replies.items()))}")
-                print(f"burst {b + 1}: {accepted} queued, all delivered after {took:.1f} s; peak {peak[0]:.0f} MB; "
+                print(f"burst {b + 1}: {accepted} queued, all delivered after {took:.1f} s; peak {peak:.0f} MB; "
                       f"after {args.idle:.0f} s idle: gateway {own:.0f} MB, with policy workers {total:.0f} MB")
             if len(after) >= 3:
                 print(f"growth from burst 2 to burst {len(after)} (after idle, with workers): "

@@ -11,9 +11,12 @@ similarity. A filled-in name changes the few 3-grams around it, another template
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
+import struct
 from dataclasses import dataclass
+from typing import cast
 
 from gateway.message import read_message
 from gateway.message.patterns import EMAIL_ADDRESS
@@ -33,7 +36,8 @@ class Fingerprint:
     """The K smallest 64-bit hashes of the message's 3-grams, ascending."""
 
     def encode(self) -> str:
-        return "".join(f"{h:016x}" for h in self.hashes)
+        """16 hex digits per hash (big-endian), concatenated."""
+        return struct.pack(f">{len(self.hashes)}Q", *self.hashes).hex()
 
     @classmethod
     def decode(cls, text: str) -> Fingerprint:
@@ -50,22 +54,72 @@ class Fingerprint:
         return self.similarity(other) >= threshold
 
 
-def _shingles(text: str) -> set[str]:
+def _words(text: str) -> list[str]:
+    lowered = text.lower()
     # (the address and link patterns only where they can match: most of the cost otherwise)
-    if "://" in text or "www." in text.lower():
+    if "://" in text or "www." in lowered:
         text = _URL.sub(" url ", text)
+        lowered = text.lower()
     if "@" in text:
         text = EMAIL_ADDRESS.sub(" email ", text)
-    words = _WORD.findall(_DIGITS.sub("0", text.lower()))
-    return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
+        lowered = text.lower()
+    try:
+        raw = lowered.encode("latin-1", "fingerprint-gap")
+    except UnicodeEncodeError:
+        return _WORD.findall(_DIGITS.sub("0", lowered))
+    # The same words from byte tables: digits to "0", digit groups to one "0", other non-word
+    # characters to spaces, then split (several times faster than the two patterns on str).
+    return _DIGIT_GROUPS.sub(b"0", raw.translate(_DIGITS_TO_ZERO)).translate(_GAPS).decode("latin-1").split()
+
+
+def _non_word_gap(err: UnicodeError) -> tuple[str, int]:
+    """Encoding error handler: characters outside Latin-1 that are not word characters (€, dashes,
+    quotes, emoji) become spaces, as they separate words either way; a word character (a letter or
+    digit of another script) raises, and the text takes the pattern path."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    if any(ch.isalnum() or ch == "_" for ch in err.object[err.start:err.end]):
+        raise err
+    return " ", err.end
+
+
+codecs.register_error("fingerprint-gap", _non_word_gap)
+# Latin-1 text: \d is [0-9], \w a character that isalnum() or "_".
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else b for b in range(256))
+_DIGIT_GROUPS = re.compile(rb"0+(?:[.,:/-]0+)*")
+_GAPS = bytes(b if chr(b).isalnum() or b == 0x5F else 0x20 for b in range(256))
+
+
+def _shingles(text: str) -> set[str]:
+    """The text's word 3-grams, digits folded."""
+    words = _words(text)
+    return set(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
+
+
+def _hash(gram: tuple[str, str, str]) -> int:
+    return int.from_bytes(hashlib.blake2b(" ".join(gram).encode(), digest_size=8).digest(), "big")
+
+
+_HASHES: dict[tuple[str, str, str], int] = {}
+"""The hashes of 3-grams seen before: messages of one template share most of their 3-grams, and a
+look-up costs a tenth of the hash. Keyed by the words (a tuple hashes from its words' cached
+hashes; the joined 3-gram is only made for a new one). Bounded (emptied when full)."""
+_HASH_LIMIT = 20_000
 
 
 def text_fingerprint(text: str) -> Fingerprint:
     """The template sketch of a message's text (its first ``MAX_TEXT`` characters: a template shows
     in its opening, and a long message costs no more); empty for fewer than three words."""
-    hashes = sorted(int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big")
-                    for s in _shingles(text[:MAX_TEXT]))
-    return Fingerprint(tuple(hashes[:K]))
+    words = _words(text[:MAX_TEXT])
+    grams = set(zip(words, words[1:], words[2:], strict=False))
+    known = _HASHES
+    hashes = list(map(known.get, grams))
+    if None in hashes:
+        if len(known) + len(grams) > _HASH_LIMIT:
+            known.clear()
+        known.update((g, _hash(g)) for g in grams if g not in known)
+        hashes = list(map(known.get, grams))
+    return Fingerprint(tuple(sorted(cast(list[int], hashes))[:K]))  # (no None left)
 
 
 def template_fingerprint(raw: bytes) -> Fingerprint:

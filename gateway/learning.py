@@ -32,6 +32,7 @@ from typing import Any
 from gateway.config import LearningConfig
 from gateway.fingerprint import Fingerprint
 from gateway.log import get_logger
+from gateway.message.report import ReportContent, read_report
 from gateway.policy.verdict import Verdict
 from gateway.store.base import Disagreement, HitRecord, RelayedMessage, Store, TenantRestriction
 from gateway.store.records import LearningCounts
@@ -158,10 +159,13 @@ def _is_amazon(header_value: str) -> bool:
 
 def notice_facts(raw: bytes, kind: str) -> NoticeFacts:
     """The date and the reason paragraph of an Amazon notice of ``kind`` (CPU work)."""
-    from gateway.bounces.amazon import fold, rules
-    from gateway.message.report import read_report
+    return notice_facts_of(read_report(raw), kind)
 
-    mail = read_report(raw)
+
+def notice_facts_of(mail: ReportContent, kind: str) -> NoticeFacts:
+    """``notice_facts`` of a notice already read (the bounce parser's reading of it)."""
+    from gateway.bounces.amazon import fold, rules
+
     date: float | None = None
     value = mail.headers.get("Date")
     if value:

@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.admin.api import body_of, server_of
-from gateway.admin.http import actor_of, session_of
-from gateway.admin.pages import render
+from gateway.admin.http import actor_of
+from gateway.admin.render import back, render
 from gateway.learning import clear_restriction, disagreement_report, fix_template
 from gateway.log import get_logger
 from gateway.store.base import Store
@@ -51,10 +51,7 @@ def _id(request: web.Request) -> int:
 
 
 def _back(request: web.Request, *, msg: str = "", err: str = "") -> web.HTTPSeeOther:
-    session = session_of(request)
-    if session is not None:
-        session.flash = (msg, err)
-    return web.HTTPSeeOther("/disagreements")
+    return back(request, "/disagreements", msg=msg, err=err)
 
 
 # -- page -------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Everything here is CPU work on untrusted bytes: callers run it in a worker thread.
 
 - ``preview``: the headers (decoded), the text of every text part (HTML reduced to text that keeps
-  link targets and image sources, so a remote-image or link hit is visible), and the part list.
+  link targets and image sources, so a remote-image or link hit is visible), and the part list; all
+  read by the one message reader (``gateway.message.display``), so the reviewer sees the text the
+  rules judged.
 - ``sanitised_html``: the HTML body as the buyer's mail program would show it, cleaned by
   ammonia (nh3): no scripts, no event handlers, no forms; remote images replaced by a marker,
   links disarmed. The admin pages show it in a sandboxed frame under a CSP that loads nothing.
@@ -15,20 +17,17 @@ Everything here is CPU work on untrusted bytes: callers run it in a worker threa
 
 from __future__ import annotations
 
-import email.policy
 import functools
-import html.parser
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.parser import BytesParser
 from typing import Any
 from urllib.parse import urlsplit
 
 import nh3
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-from gateway.message import decode_bytes, normalize, strip_invisible
+from gateway.message import decode_header_value, normalize, read_headers, strip_invisible
+from gateway.message.display import LeafPart, html_as_text, html_body, leaf_parts
 from gateway.store.base import QuarantineRecord
 
 PREVIEW_LIMIT = 200_000
@@ -36,47 +35,8 @@ HTML_LIMIT = 2_000_000
 
 _SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
 
-
-class _TextFromHTML(html.parser.HTMLParser):
-    """Visible text of an HTML part: no tags, no scripts or styles, nothing fetched; link targets
-    and image sources written out, since rules judge them."""
-
-    _SKIP = frozenset({"script", "style", "head", "title"})
-    _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "table"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-        values = dict(attrs)
-        if tag == "a" and values.get("href"):
-            self.parts.append(f" <{values['href']}> ")
-        if tag == "img":
-            self.parts.append(f" [image: {values.get('src') or '(no source)'}] ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    parser = _TextFromHTML()
-    parser.feed(markup)
-    parser.close()
-    return re.sub(r"\n{3,}", "\n\n", "".join(parser.parts)).strip()
+html_to_text = html_as_text
+"""An HTML body as text with link targets and image sources written out (``gateway.message.display``)."""
 
 
 @dataclass(frozen=True)
@@ -103,74 +63,42 @@ class Preview:
                 "has_html": self.has_html}
 
 
-def _parse(data: bytes) -> EmailMessage:
-    msg = BytesParser(policy=email.policy.default).parsebytes(data)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
-def _header(msg: EmailMessage, name: str) -> str | None:
-    try:
-        value = msg.get(name)
-    except (ValueError, IndexError):  # a malformed header: shown as it stands
-        raw = msg.get_all(name, failobj=[None])
-        value = raw[0] if raw else None
-    return None if value is None else str(value)
-
-
-def _leaves(msg: EmailMessage) -> list[EmailMessage]:
-    return [p for p in msg.walk() if not p.is_multipart() and isinstance(p, EmailMessage)]
-
-
-def _content(part: EmailMessage) -> str:
-    """A text part decoded as the policy engine reads it (``decode_bytes``: the declared charset,
-    else UTF-8, else cp1252), so the reviewer sees the text the rules judged."""
-    payload = part.get_payload(decode=True)
-    return decode_bytes(payload, part.get_content_charset()) if isinstance(payload, bytes) else ""
-
-
-def _is_body_text(part: EmailMessage) -> bool:
-    return part.get_content_maintype() == "text" and part.get_content_disposition() != "attachment" \
-        and part.get_content_subtype() in ("plain", "html")
+def _listed(part: LeafPart) -> dict[str, Any]:
+    return {"index": part.index, "content_type": part.content_type, "filename": part.filename,
+            "size": len(part.data), "disposition": part.disposition}
 
 
 def preview(data: bytes) -> Preview:
     """Headers, every text part's decoded text, and the part list; nothing remote, nothing run."""
-    msg = _parse(data)
-    headers = [(name, value) for name in _SHOWN_HEADERS if (value := _header(msg, name)) is not None]
-    parts: list[dict[str, Any]] = []
+    head = read_headers(data)
+    headers = [(name, decode_header_value(head.get(name))) for name in _SHOWN_HEADERS if name in head]
+    parts = leaf_parts(data)
     sections: list[TextSection] = []
     has_html = False
     budget = PREVIEW_LIMIT
-    for index, part in enumerate(_leaves(msg)):
-        payload = part.get_payload(decode=True)
-        parts.append({"index": index, "content_type": part.get_content_type(), "filename": part.get_filename(),
-                      "size": len(payload) if isinstance(payload, bytes) else 0,
-                      "disposition": part.get_content_disposition() or "inline"})
-        if not _is_body_text(part) or budget <= 0:
+    for part in parts:
+        if not part.is_body_text or budget <= 0:
             continue
-        if part.get_content_subtype() == "html":
+        if part.content_type == "text/html":
             has_html = True
-            text, label = html_to_text(_content(part)[:HTML_LIMIT]), "text/html (as text)"
+            text, label = html_as_text(part.text()[:HTML_LIMIT]), "text/html (as text)"
         else:
-            text, label = _content(part), "text/plain"
+            text, label = part.text(), "text/plain"
         if len(text) > budget:
             text = text[:budget] + "\n[... truncated]"
         budget -= len(text)
         sections.append(TextSection(label, text))
     first = sections[0] if sections else TextSection("none", "")
-    return Preview(headers, first.text, first.label, parts, sections, has_html)
+    return Preview(headers, first.text, first.label, [_listed(p) for p in parts], sections, has_html)
 
 
 def part_payload(data: bytes, index: int) -> tuple[str, bytes] | None:
     """(file name, decoded bytes) of leaf part ``index``, or None when there is no such part."""
-    leaves = _leaves(_parse(data))
-    if not 0 <= index < len(leaves):
+    parts = leaf_parts(data)
+    if not 0 <= index < len(parts):
         return None
-    part = leaves[index]
-    payload = part.get_payload(decode=True)
-    name = part.get_filename() or f"part-{index}"
-    return name, payload if isinstance(payload, bytes) else b""
+    part = parts[index]
+    return part.filename or f"part-{index}", part.data
 
 
 # -- the buyer's view -------------------------------------------------------------------------------
@@ -218,11 +146,10 @@ def _remote(url: str) -> str | None:
 
 def sanitised_html(data: bytes) -> BuyerView | None:
     """The first HTML body of the message, safe to show in a sandboxed frame; None without one."""
-    msg = _parse(data)
-    body = msg.get_body(preferencelist=("html",))
-    if not isinstance(body, EmailMessage) or body.get_content_subtype() != "html":
+    body = html_body(data)
+    if body is None:
         return None
-    tree = HTMLParser(_content(body)[:HTML_LIMIT])
+    tree = HTMLParser(body.text()[:HTML_LIMIT])
     blocked: list[str] = []
     links: list[str] = []
     for img in tree.css("img"):

@@ -38,23 +38,34 @@ _MBOX_FROM = re.compile(rb"\n\n(?=From \S+ +\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4
 
 
 def analyse(raw: bytes) -> BounceReport:
+    return analyse_read(raw)[0]
+
+
+def analyse_read(raw: bytes) -> tuple[BounceReport, ReportContent]:
+    """The report, and the message as read for it (the first one of an mbox file), for a caller that
+    needs more of it (gateway/bounces/ingest.py) without reading it again."""
     raw = raw.replace(b"\r\n", b"\n")
     if raw.startswith(b"From ") and (end := raw.find(b"\n")) > 0:
         # An mbox envelope line before the headers (a file saved from a mailbox) is not a header.
         raw = raw[end + 1:]
     parts = _MBOX_FROM.split(raw)
     if len(parts) > 1:
-        reports = [analyse_one(p) for p in parts[:20]]
+        mails = [read_report(p) for p in parts[:20]]
+        reports = [analyse_mail(m) for m in mails]
         first = reports[0]
         merged = tuple(r for rep in reports if rep.kind in ("dsn", "delay") for r in rep.recipients)
         if first.kind in ("dsn", "delay") and merged:
-            return dataclasses.replace(first, recipients=merged)
-        return first
-    return analyse_one(raw)
+            return dataclasses.replace(first, recipients=merged), mails[0]
+        return first, mails[0]
+    mail = read_report(raw)
+    return analyse_mail(mail), mail
 
 
 def analyse_one(raw: bytes) -> BounceReport:
-    mail = read_report(raw)
+    return analyse_mail(read_report(raw))
+
+
+def analyse_mail(mail: ReportContent) -> BounceReport:
     ids = correlation_ids(mail)
 
     notice = amazon.parse_notice(mail)

@@ -15,7 +15,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from gateway.bounces.ingest import BounceIngestService, ImportSummary
+from gateway.bounces.batch import ImportSummary
+from gateway.bounces.ingest import BounceIngestService
 from gateway.config import ImapConfig
 from gateway.log import get_logger
 from gateway.store.base import StoreError

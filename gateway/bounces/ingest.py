@@ -8,8 +8,7 @@ of .eml files, mbox files and Maildir folders, the IMAP poller). Each message go
 * ``commit``: record the notice and the alias statuses it establishes in one transaction; the
   same bytes seen twice (by this instance or another one sharing the store) are recorded once.
 
-``ingest_one`` is the parse-only path (``gateway bounce import`` without ``--config``, or with
-``--dry-run``).
+Batches (a file import, a mailbox poll) are read and counted by ``gateway.bounces.batch``.
 Every notice belongs to one tenant's registry and is matched only against that tenant's relays.
 """
 
@@ -17,22 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import mailbox
-import os
 import re
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gateway import replies
 from gateway.bounces.correlate import DEAD_NOTICES, Correlation, Correlator
-from gateway.bounces.parse import BounceReport, parse_bounce
+from gateway.bounces.parse import BounceReport, parse_bounce_read
 from gateway.classify import Classifier
 from gateway.config import GatewayConfig
-from gateway.learning import LEARNED_NOTICES, Learned, Learner, NoticeAbout, NoticeFacts, notice_facts
+from gateway.learning import (
+    LEARNED_NOTICES,
+    Learned,
+    Learner,
+    NoticeAbout,
+    NoticeFacts,
+    notice_facts_of,
+)
 from gateway.log import get_logger
+from gateway.message.report import ReportContent
 from gateway.orderids import order_ids_in_message
 from gateway.store.base import AliasStatus, AliasUpdate, NoticeRow, Store
 from gateway.transaction import Transaction
@@ -98,18 +100,19 @@ class IngestResult:
         return _UNSAFE.sub("?", " ".join(parts))[:400]
 
 
-def _looks_like_amazon_notice(raw: bytes, report: BounceReport) -> bool:
-    """A message the parser did not understand but that an admin should see: mail from Amazon
-    about an order (a notice in wording we do not know yet must not vanish)."""
-    head = raw[:16384].decode("latin-1")
-    match = re.search(r"^From:[ \t]*(.*(?:\r?\n[ \t].*)*)", head, re.I | re.M)
-    if not match:
-        return False
-    _name, address = email.utils.parseaddr(match.group(1))
-    domain = address.rpartition("@")[2].lower()
-    if not re.search(r"(^|\.)amazon\.[a-z.]+$", domain):
-        return False
-    return bool(order_ids_in_message(raw))
+_AMAZON_DOMAIN = re.compile(r"(^|\.)amazon\.[a-z.]+$")
+
+
+def _amazon_order_ids(mail: ReportContent | None, raw: bytes) -> tuple[str, ...]:
+    """The order ids of a message the parser did not understand but that an admin should see: mail
+    from Amazon about an order (a notice in wording we do not know yet must not vanish); () for any
+    other message."""
+    if mail is None:
+        return ()
+    _name, address = email.utils.parseaddr(mail.header("From"))
+    if not _AMAZON_DOMAIN.search(address.rpartition("@")[2].lower()):
+        return ()
+    return order_ids_in_message(raw)
 
 
 class BounceIngestService:
@@ -129,12 +132,12 @@ class BounceIngestService:
     # -- the two steps ------------------------------------------------------------------------------
     async def prepare(self, raw: bytes, source: str, tenant: str = "") -> Prepared:
         """Parse, correlate against ``tenant``'s relays and keep the evidence."""
-        report = await asyncio.to_thread(parse_bounce, raw)
+        report, mail = await asyncio.to_thread(parse_bounce_read, raw)
         if report.kind == "not-bounce":
-            if not await asyncio.to_thread(_looks_like_amazon_notice, raw, report):
+            order_ids = await asyncio.to_thread(_amazon_order_ids, mail, raw)
+            if not order_ids:
                 return Prepared(report, source, tenant, None, None, ())
             reference, digest = await self.store.store_evidence(raw)
-            order_ids = await asyncio.to_thread(order_ids_in_message, raw)
             notice = NoticeRow(kind="unrecognised", source=source, report=report.as_json(),
                                order_id=order_ids[0] if order_ids else None, evidence=reference,
                                sha256=digest, tenant=tenant)
@@ -154,8 +157,8 @@ class BounceIngestService:
         updates = tuple(AliasUpdate(t.alias, t.status, t.marketplace, order_id)
                         for t in correlation.targets if t.status is not None)
         facts = None
-        if report.kind == "amazon-notice" and report.notice in LEARNED_NOTICES:
-            facts = await asyncio.to_thread(notice_facts, raw, report.notice)
+        if report.kind == "amazon-notice" and report.notice in LEARNED_NOTICES and mail is not None:
+            facts = await asyncio.to_thread(notice_facts_of, mail, report.notice)
         return Prepared(report, source, tenant, correlation, notice, updates, facts)
 
     async def commit(self, prepared: Prepared) -> IngestResult:
@@ -277,129 +280,3 @@ async def assign_notice(store: Store, notice_id: int, alias: str, actor: str) ->
                                 source=f"admin:{actor}", tenant=notice.tenant)
     await store.audit(actor, "assign-notice", f"notice:{notice_id}", f"{alias} {status or '-'}")
     return status
-
-
-# -- reading messages from files ---------------------------------------------------------------------
-def ingest_one(raw: bytes, source: str) -> BounceReport:
-    """Parse one message read from ``source`` (a path, or ``path:key`` inside a mailbox), without
-    recording anything: the dry run. Recording goes through ``BounceIngestService``."""
-    return parse_bounce(raw)
-
-
-@dataclass(slots=True)
-class ImportSummary:
-    """What a batch (a file import, a mailbox poll) did."""
-
-    messages: int = 0
-    parsed: int = 0
-    """Messages recognised as bounces or Amazon notices."""
-    not_bounce: int = 0
-    unreadable: int = 0
-    """Paths or mailbox entries that could not be read."""
-    by_kind: Counter[str] = field(default_factory=Counter)
-    recipients: int = 0
-    # Registry outcomes (only when recorded, not on a dry run):
-    matched: int = 0
-    unmatched: int = 0
-    """Held for the admins' review list: no alias found, ambiguous, or an Amazon mail not understood."""
-    unrelated: int = 0
-    """DSNs about ordinary addresses: nothing for the registry."""
-    duplicate: int = 0
-    failed: int = 0
-    optout: int = 0
-    dead: int = 0
-    recorded: bool = False
-    """True once a result from the registry was added (not a dry run): the registry counters apply."""
-
-    def add(self, item: BounceReport | IngestResult) -> None:
-        result = item if isinstance(item, IngestResult) else None
-        report = result.report if result is not None else item
-        assert isinstance(report, BounceReport)
-        self.recorded = self.recorded or result is not None
-        self.messages += 1
-        self.by_kind[report.kind] += 1
-        if report.kind == "not-bounce":
-            self.not_bounce += 1
-        else:
-            self.parsed += 1
-        self.recipients += len(report.recipients)
-        if result is None:
-            return
-        if result.outcome == "matched":
-            self.matched += 1
-        elif result.outcome in ("unmatched", "unrecognised"):
-            self.unmatched += 1
-        elif result.outcome == "unrelated":
-            self.unrelated += 1
-        elif result.outcome == "duplicate":
-            self.duplicate += 1
-        for _alias, _before, now in result.changes:
-            if now == "optout":
-                self.optout += 1
-            else:
-                self.dead += 1
-
-    def as_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "messages": self.messages, "parsed": self.parsed, "not_bounce": self.not_bounce,
-            "unreadable": self.unreadable, "recipients": self.recipients,
-            "by_kind": dict(sorted(self.by_kind.items()))}
-        if self.recorded or self.failed:
-            out.update({"matched": self.matched, "unmatched": self.unmatched, "unrelated": self.unrelated,
-                        "duplicate": self.duplicate, "failed": self.failed, "optout": self.optout,
-                        "dead": self.dead})
-        return out
-
-
-def is_maildir(path: Path) -> bool:
-    return all((path / d).is_dir() for d in ("cur", "new", "tmp"))
-
-
-def is_mbox(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(5) == b"From "
-    except OSError:
-        return False
-
-
-def count_messages(path: Path) -> int | None:
-    """How many messages ``path`` holds when that is cheap to know (for a progress bar)."""
-    if path.is_dir():
-        if is_maildir(path):
-            return sum(len(os.listdir(path / d)) for d in ("cur", "new"))
-        return sum(1 for _ in path.rglob("*.eml"))
-    if is_mbox(path):
-        return None
-    return 1
-
-
-def iter_messages(path: Path) -> Iterator[tuple[str, bytes | None]]:
-    """(source, raw bytes) for each message under ``path``; None for an entry that cannot be read."""
-    if path.is_dir():
-        if is_maildir(path):
-            md = mailbox.Maildir(path, factory=None, create=False)
-            for key in sorted(md.iterkeys()):
-                try:
-                    yield f"{path}:{key}", md.get_bytes(key)
-                except (OSError, KeyError):
-                    yield f"{path}:{key}", None
-            return
-        for child in sorted(path.rglob("*.eml")):
-            yield from iter_messages(child)
-        return
-    if is_mbox(path):
-        mb = mailbox.mbox(path, factory=None, create=False)
-        try:
-            for key in mb.iterkeys():
-                try:
-                    yield f"{path}:{key}", mb.get_bytes(key)
-                except (OSError, KeyError):
-                    yield f"{path}:{key}", None
-        finally:
-            mb.close()
-        return
-    try:
-        yield str(path), path.read_bytes()
-    except OSError:
-        yield str(path), None

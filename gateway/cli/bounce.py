@@ -9,13 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.bounces.ingest import (
-    BounceIngestService,
-    ImportSummary,
-    count_messages,
-    ingest_one,
-    iter_messages,
-)
+from gateway.bounces.batch import ImportSummary, count_messages, ingest_one, iter_messages
+from gateway.bounces.ingest import BounceIngestService
 from gateway.bounces.parse import BounceReport, parse_bounce
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.log import configure_logging

@@ -35,7 +35,7 @@ from gateway import replies
 from gateway.app import policy_loader
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.errors import GatewayError, StoreError
-from gateway.message import addresses_in, decode_header_value, read_headers
+from gateway.message import addresses_in, decode_header_value, header_recipients, read_headers
 from gateway.outcome import Outcome
 from gateway.pipeline import Entrance, Pipeline
 from gateway.policy.loader import PolicyLoadError
@@ -124,15 +124,6 @@ def as_json(outcome: Outcome, tenant: str, raw: bytes) -> dict[str, Any]:
     return out
 
 
-def _header_recipients(raw: bytes) -> list[str]:
-    headers = read_headers(raw)
-    found: list[str] = []
-    for name in ("To", "Cc"):
-        for value in headers.get_all(name) or []:
-            found.extend(addresses_in(decode_header_value(value)))
-    return found
-
-
 def explain(verdict: Verdict, outcome: Outcome | None = None) -> str:
     lines = [f"Action:      {verdict.action}",
              f"Marketplace: {verdict.marketplace or '(no marketplace recipient)'}",
@@ -181,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     except PolicyLoadError as exc:
         print(f"gateway check: rule packs: {exc}", file=sys.stderr)
         return 1
-    addresses = args.rcpt or _header_recipients(raw)
+    addresses = args.rcpt or header_recipients(read_headers(raw))
     try:
         outcome, tenant = asyncio.run(check_message(
             config, tenants, raw, addresses, mail_from=args.mail_from, tenant_id=args.tenant,

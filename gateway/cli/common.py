@@ -55,6 +55,31 @@ def owner_mismatch(state_dir: Path) -> str | None:
     return None
 
 
+def state_owned(state_dir: Path, prog: str = "gateway") -> bool:
+    """May this process create files in ``state_dir`` (SQLite's -wal/-shm, the spool's)? Says why
+    not on stderr."""
+    problem = owner_mismatch(state_dir)
+    if problem is not None:
+        print(f"{prog}: {problem}", file=sys.stderr)
+        return False
+    return True
+
+
+def load_state(args: argparse.Namespace, *, quiet: bool = True) -> GatewayConfig | None:
+    """The configuration of a command that works on an existing state; None (after saying why) when
+    there is no SQLite state yet or it is not the service user's (PostgreSQL state: no files here)."""
+    config = load(args, quiet=quiet)
+    if config is None:
+        return None
+    if config.state.database is None:
+        if not (config.state_dir / "gateway.db").exists():
+            print(f"gateway: no state at {config.state_dir}", file=sys.stderr)
+            return None
+        if not state_owned(config.state_dir):
+            return None
+    return config
+
+
 def with_store(config: GatewayConfig, fn: Callable[[Store], Awaitable[T]]) -> T | None:
     """Open the configured store, run ``fn(store)`` and close it; None (after saying why on stderr)
     when the store cannot be opened."""

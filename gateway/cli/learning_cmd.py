@@ -11,13 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
+from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load_state, with_store
 from gateway.cli.report import parse_since, print_disagreements
 from gateway.config import GatewayConfig
 from gateway.learning import clear_restriction, disagreement_report, fix_template
 from gateway.store.base import Disagreement, Store, TenantRestriction
+
+T = TypeVar("T")
 
 
 def register(sub: Any) -> None:
@@ -65,36 +69,45 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_clear)
 
 
-def _config(args: argparse.Namespace, *, quiet: bool = True) -> GatewayConfig | None:
-    config = load(args, quiet=quiet)
-    if config is None:
-        return None
-    if config.state.database is None:
-        if not (config.state_dir / "gateway.db").exists():
-            print(f"gateway: no state at {config.state_dir}", file=sys.stderr)
-            return None
-        problem = owner_mismatch(config.state_dir)
-        if problem is not None:
-            print(f"gateway: {problem}", file=sys.stderr)
-            return None
-    return config
+@dataclass(frozen=True)
+class _Command(Generic[T]):
+    """One sub-command: what it does with the store, and how it shows the result."""
+
+    work: Callable[[argparse.Namespace, Store, GatewayConfig, str], Awaitable[T | None]]
+    """The result, or None for ``missing`` (the store's own failure is None too, said by with_store)."""
+    as_json: Callable[[argparse.Namespace, T], Any]
+    show: Callable[[argparse.Namespace, T], None]
+    changes: bool = False
+    """It changes the state: logs at the configured level, and its actor is audited."""
+    missing: str | None = None
+    """What a None result means (exit code 1); without it, None is exit code 2."""
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        config = load_state(args, quiet=not self.changes)
+        if config is None:
+            return 2
+        who = actor(args.actor) if self.changes else ""
+        found = with_store(config, lambda store: self.work(args, store, config, who))
+        if found is None:
+            if self.missing is None:
+                return 2
+            print(f"gateway: {self.missing.format(args=args)}", file=sys.stderr)
+            return 1
+        if args.json:
+            emit_json(self.as_json(args, found))
+        else:
+            self.show(args, found)
+        return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
-    section = with_store(config, lambda store: disagreement_report(store, args.since or 0.0, args.tenant, args.limit))
-    if section is None:
-        return 2
-    if args.json:
-        emit_json(section)
-    else:
-        print_disagreements(section)
-    return 0
+async def _list(args: argparse.Namespace, store: Store, config: GatewayConfig, who: str) -> dict[str, Any]:
+    return await disagreement_report(store, args.since or 0.0, args.tenant, args.limit)
 
 
-def _show(d: Disagreement) -> None:
+cmd_list = _Command(_list, lambda args, section: section, lambda args, section: print_disagreements(section))
+
+
+def _show(args: argparse.Namespace, d: Disagreement) -> None:
     print(f"Disagreement #{d.id}  tenant {d.tenant or '(default)'}  recorded {fmt_time(d.at)}")
     print(f"  buyer alias:   {d.alias}   marketplace: {d.marketplace or '-'}   order: {d.order_id or '-'}")
     print(f"  Amazon ({fmt_time(d.notice_date)}, notice #{d.notice_id}): {d.reason}")
@@ -116,104 +129,74 @@ def _show(d: Disagreement) -> None:
     print(f"  template: {d.template}{fixed}")
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
-
-    async def read(store: Store) -> Disagreement | None:
-        return await store.disagreement(args.id)
-
-    found = with_store(config, read)
-    if found is None:
-        print(f"gateway: no disagreement #{args.id}", file=sys.stderr)
-        return 1
-    if args.json:
-        emit_json(found.as_json())
-    else:
-        _show(found)
-    return 0
+async def _disagreement(args: argparse.Namespace, store: Store, config: GatewayConfig, who: str) -> Disagreement | None:
+    return await store.disagreement(args.id)
 
 
-def cmd_fix(args: argparse.Namespace) -> int:
-    config = _config(args, quiet=False)
-    if config is None:
-        return 2
-    who = actor(args.actor)
+cmd_show = _Command(_disagreement, lambda args, d: d.as_json(), _show, missing="no disagreement #{args.id}")
 
-    async def fix(store: Store) -> list[int] | None:
-        try:
-            return await fix_template(store, args.id, who, args.reason, config.learning.template_similarity)
-        except KeyError:
-            return None
 
-    fixed = with_store(config, fix)
-    if fixed is None:
-        print(f"gateway: no disagreement #{args.id}", file=sys.stderr)
-        return 1
-    if args.json:
-        emit_json({"fixed": fixed})
-    elif fixed:
+async def _fix(args: argparse.Namespace, store: Store, config: GatewayConfig, who: str) -> list[int] | None:
+    try:
+        return await fix_template(store, args.id, who, args.reason, config.learning.template_similarity)
+    except KeyError:
+        return None
+
+
+def _show_fixed(args: argparse.Namespace, fixed: list[int]) -> None:
+    if fixed:
         print("template fixed: no longer held (disagreements " + ", ".join(f"#{i}" for i in fixed) + ")")
     else:
         print(f"disagreement #{args.id}: its template was not held")
-    return 0
 
 
-def cmd_restrictions(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
-    found = with_store(config, lambda store: store.restrictions(args.tenant))
-    if found is None:
-        return 2
+cmd_fix = _Command(_fix, lambda args, fixed: {"fixed": fixed}, _show_fixed, changes=True,
+                   missing="no disagreement #{args.id}")
+
+
+async def _restrictions(args: argparse.Namespace, store: Store, config: GatewayConfig,
+                        who: str) -> list[TenantRestriction]:
+    found = await store.restrictions(args.tenant)
     found.sort(key=lambda r: not r.active)
-    if args.json:
-        emit_json([r.as_json() for r in found])
-        return 0
+    return found
+
+
+def _show_restrictions(args: argparse.Namespace, found: list[TenantRestriction]) -> None:
     if not found:
         print("no restrictions recorded")
     for r in found:
         state = "ACTIVE" if r.active else f"cleared {fmt_time(r.cleared_at or 0.0)} by {r.cleared_by}: {r.clear_reason}"
         print(f"#{r.id} tenant {r.tenant or '(default)'} since {fmt_time(r.since)} ({state})\n    {r.reason}")
-    return 0
 
 
-def cmd_add(args: argparse.Namespace) -> int:
-    config = _config(args, quiet=False)
-    if config is None:
-        return 2
-    who = actor(args.actor)
-
-    async def add(store: Store) -> TenantRestriction:
-        restriction = await store.restrict_tenant(TenantRestriction(
-            tenant=args.tenant, since=args.since if args.since is not None else time.time(), reason=args.reason))
-        await store.audit(who, "restriction-added", f"tenant:{args.tenant}", args.reason)
-        return restriction
-
-    added = with_store(config, add)
-    if added is None:
-        return 2
-    if args.json:
-        emit_json(added.as_json())
-    else:
-        print(f"tenant {args.tenant or '(default)'}: restricted since {fmt_time(added.since)};"
-              " its proactive mail is refused until `gateway restriction clear`")
-    return 0
+cmd_restrictions = _Command(_restrictions, lambda args, found: [r.as_json() for r in found], _show_restrictions)
 
 
-def cmd_clear(args: argparse.Namespace) -> int:
-    config = _config(args, quiet=False)
-    if config is None:
-        return 2
-    who = actor(args.actor)
-    cleared = with_store(config, lambda store: clear_restriction(store, args.tenant, who, args.reason))
-    if cleared is None:
-        return 2
-    if args.json:
-        emit_json({"tenant": args.tenant, "cleared": cleared})
-    elif cleared:
+async def _add(args: argparse.Namespace, store: Store, config: GatewayConfig, who: str) -> TenantRestriction:
+    restriction = await store.restrict_tenant(TenantRestriction(
+        tenant=args.tenant, since=args.since if args.since is not None else time.time(), reason=args.reason))
+    await store.audit(who, "restriction-added", f"tenant:{args.tenant}", args.reason)
+    return restriction
+
+
+def _show_added(args: argparse.Namespace, added: TenantRestriction) -> None:
+    print(f"tenant {args.tenant or '(default)'}: restricted since {fmt_time(added.since)};"
+          " its proactive mail is refused until `gateway restriction clear`")
+
+
+cmd_add = _Command(_add, lambda args, added: added.as_json(), _show_added, changes=True)
+
+
+async def _clear(args: argparse.Namespace, store: Store, config: GatewayConfig, who: str) -> int:
+    return await clear_restriction(store, args.tenant, who, args.reason)
+
+
+def _show_cleared(args: argparse.Namespace, cleared: int) -> None:
+    if cleared:
         print(f"tenant {args.tenant or '(default)'}: restriction cleared; proactive mail flows again")
     else:
         print(f"tenant {args.tenant or '(default)'}: no active restriction")
-    return 0
+
+
+cmd_clear = _Command(_clear, lambda args, cleared: {"tenant": args.tenant, "cleared": cleared}, _show_cleared,
+                     changes=True)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from gateway.admin.message_view import evidence_of, highlight, preview
-from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
+from gateway.cli.common import actor, add_state_options, emit_json, fmt_time, load, state_owned, with_store
 from gateway.config import GatewayConfig
 from gateway.quarantine import QuarantineReview, ReviewError
 from gateway.store.base import QuarantineRecord, Store
@@ -57,13 +57,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_delete)
 
 
-def _state_usable(config: GatewayConfig) -> bool:
-    """Files this command creates in the state folder (SQLite's, the spool's) must be the service's."""
-    problem = owner_mismatch(config.state_dir)
-    if problem is not None:
-        print(f"gateway: {problem}", file=sys.stderr)
-        return False
-    return True
+def _load_owned(args: argparse.Namespace) -> GatewayConfig | None:
+    """The configuration, if its SQLite state (when it has one) is the service user's."""
+    config = load(args)
+    if config is None or (config.state.database is None and not state_owned(config.state_dir)):
+        return None
+    return config
 
 
 def _hits(record: QuarantineRecord) -> list[dict[str, Any]]:
@@ -72,10 +71,8 @@ def _hits(record: QuarantineRecord) -> list[dict[str, Any]]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    config = load(args)
+    config = _load_owned(args)
     if config is None:
-        return 2
-    if config.state.database is None and not _state_usable(config):
         return 2
     records = with_store(config, lambda store: store.list_quarantine(None if args.all else "held", args.tenant))
     if records is None:
@@ -94,10 +91,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    config = load(args)
+    config = _load_owned(args)
     if config is None:
-        return 2
-    if config.state.database is None and not _state_usable(config):
         return 2
 
     async def fetch(store: Store) -> tuple[QuarantineRecord | None, bytes | None]:
@@ -176,9 +171,7 @@ def _mutate(args: argparse.Namespace, what: str) -> int:
     config = load(args, quiet=False)
     if config is None:
         return 2
-    problem = owner_mismatch(config.state_dir)
-    if problem is not None:
-        print(f"gateway: {problem}", file=sys.stderr)
+    if not state_owned(config.state_dir):
         return 2
     who = actor(args.actor)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli.common import add_state_options, emit_json, fmt_time, load, owner_mismatch, with_store
+from gateway.cli.common import add_state_options, emit_json, fmt_time, load_state, with_store
 from gateway.learning import disagreement_report
 from gateway.store.base import Store
 
@@ -45,17 +44,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load(args)
+    config = load_state(args)  # opening the database may create its -wal/-shm files
     if config is None:
         return 2
-    if config.state.database is None:
-        if not (config.state_dir / "gateway.db").exists():
-            print(f"gateway: no state at {config.state_dir}", file=sys.stderr)
-            return 2
-        problem = owner_mismatch(config.state_dir)  # opening the database may create its -wal/-shm files
-        if problem is not None:
-            print(f"gateway: {problem}", file=sys.stderr)
-            return 2
     since = args.since if args.since is not None else time.time() - 7 * 86400
     async def both(store: Store) -> dict[str, Any]:
         out = await store.report(since, top=args.top, tenant=args.tenant)

@@ -3,6 +3,7 @@ with bounded work per message (issue 16: nesting, elements and size limits)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from itertools import islice
@@ -28,15 +29,24 @@ _QUOTE_SELECTORS = ("blockquote", ".gmail_quote", ".moz-cite-prefix", ".yahoo_qu
                     "#appendonsend", ".OutlookMessageHeader")
 
 
+_LEADING_INT = regex.compile(r"\s*(\d+)")
+
+
 def _int_attr(value: str | None) -> int | None:
     if not value:
         return None
-    digits = regex.match(r"\s*(\d+)", value)
+    digits = _LEADING_INT.match(value)
     return int(digits.group(1)) if digits else None
 
 
+@functools.lru_cache(maxsize=16)
+def _style_property(prop: str) -> regex.Pattern[str]:
+    """(compiled once: the module-level regex functions look their pattern up on every call)"""
+    return regex.compile(rf"(?i)(?:^|;|\s){prop}\s*:\s*(\d+)")
+
+
 def _style_size(style: str, prop: str) -> int | None:
-    m = regex.search(rf"(?i)(?:^|;|\s){prop}\s*:\s*(\d+)", style)
+    m = _style_property(prop).search(style)
     return int(m.group(1)) if m else None
 
 
@@ -66,6 +76,7 @@ def _image(src: str, style: str, width_attr: str | None, height_attr: str | None
     return Image(src=src, host=host_of(src) if remote else "", width=width, height=height, linked_to=linked)
 
 
+_STYLE_BLOCK = re.compile(r"(?is)<style\b[^>]*>(.*?)</style>")
 _CSS_URL = re.compile(r"""(?i)url\(\s*(?:&quot;|["']?)\s*((?:https?:)?//[^"')\s]+)""")
 
 
@@ -191,7 +202,7 @@ def read_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) 
     """Text, links, images and formatting of an HTML body, in one pass over the parsed tree."""
     html = _bounded_html(html, out, limits)
     if "url(" in html:  # CSS in <style> blocks, stripped below with the other non-text elements
-        for block in re.finditer(r"(?is)<style\b[^>]*>(.*?)</style>", html):
+        for block in _STYLE_BLOCK.finditer(html):
             _css_images(block.group(1), out)
     tree = LexborHTMLParser(html)
     tree.strip_tags(["script", "style", "head", "title", "template", "noscript"])
@@ -299,3 +310,10 @@ def html_lines(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS)
         tree.strip_tags(present)
     body = tree.body or tree.root
     return body.text(deep=True, separator="", strip=False) if body is not None else ""
+
+
+def bounded_html(html: str, out: MessageContent, limits: HtmlLimits = HTML_LIMITS) -> str:
+    """The part of ``html`` a reader that loses nothing by reading less (a report, the review preview)
+    reads: within ``limits``, a self-closing ``<div/>`` counted as open (see ``_bounded_html``); what
+    is cut is recorded on ``out``."""
+    return _bounded_html(html, out, limits, strict=True)

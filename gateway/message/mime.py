@@ -77,6 +77,15 @@ def read_headers(raw: bytes) -> email.message.Message:
     return parse_headers(_split_head(raw)[0])
 
 
+def header_recipients(headers: email.message.Message) -> list[str]:
+    """The addresses in a header block's To and Cc fields (every such field, decoded), in order."""
+    found: list[str] = []
+    for name in ("To", "Cc"):
+        for value in headers.get_all(name) or []:
+            found.extend(addresses_in(decode_header_value(value)))
+    return found
+
+
 def _decode_transfer(body: bytes, cte: str, out: MessageContent) -> bytes:
     """Undo Content-Transfer-Encoding leniently (C-speed: binascii)."""
     cte = cte.strip().lower()
@@ -210,6 +219,26 @@ def walk_parts(headers: email.message.Message, body: bytes, out: MessageContent,
 def part_param(part: Part, name: str) -> str:
     """A Content-Type parameter of a part (RFC 2231 values collapsed), "" when absent."""
     return _param(part.headers, name)
+
+
+_NAMING_HEADERS = ("content-disposition", "content-type")
+
+
+def part_filename(part: Part) -> str:
+    """A part's file name (Content-Disposition filename, else the Content-Type name; RFC 2231 and
+    RFC 2047 values decoded, raw 8-bit bytes read as UTF-8, else cp1252), "" when it has none."""
+    headers = part.headers
+    raw = [(k, v) for k, v in headers.raw_items() if k.lower() in _NAMING_HEADERS]
+    if any(not v.isascii() for _k, v in raw):
+        # compat32 hands a value with raw 8-bit bytes over as a Header that get_param reads as
+        # replacement characters ("Rechnung M\ufffd\ufffdrz.pdf"): read those bytes as text first.
+        headers = email.message.Message()
+        for k, v in raw:
+            try:
+                headers.set_raw(k, decode_bytes(v.encode("ascii", "surrogateescape"), "utf-8"))
+            except UnicodeEncodeError:
+                headers.set_raw(k, v)
+    return _filename(headers)
 
 
 def split_head(raw: bytes, only: frozenset[str] | None = None) -> tuple[email.message.Message, bytes]:

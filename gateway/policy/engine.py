@@ -8,7 +8,6 @@ bytes untouched.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from gateway.datafiles import shipped_policies
 from gateway.fingerprint import text_fingerprint
 from gateway.message.mime import replace_subject
 from gateway.orderids import find_order_ids, mask_order_ids
-from gateway.policy.checks import CHECKS
 from gateway.policy.content import (
     MessageContent,
     decode_header_value,
@@ -30,29 +28,30 @@ from gateway.policy.content import (
     read_message,
     strip_invisible,
 )
+from gateway.policy.context import Context
+from gateway.policy.document import Document
+from gateway.policy.keywords import (
+    DEFAULT_KEYWORDS,
+    FALLBACK_KEYWORD,
+    keyword_pattern,
+    keyword_variants,
+    with_keyword,
+    without_keywords,
+)
 from gateway.policy.language import detect as detect_language
 from gateway.policy.language import marketplace_languages
 from gateway.policy.loader import Matcher, PolicyLoadError, Rule
-from gateway.policy.matchers import Context, Document, Key, PhraseIndex, content_only
+from gateway.policy.matchers import near_pair, run_matcher
 from gateway.policy.packs import Purpose, load_packs
-from gateway.policy.state import InMemoryPolicyState, PolicyState
+from gateway.policy.phrases import PhraseIndex
+from gateway.policy.purposes import evidence_key, judge_purpose
+from gateway.policy.state import InMemoryPolicyState, PolicyState, examples_state
 from gateway.policy.verdict import Action, Hit, Verdict, most_severe
 
-__all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState"]
+__all__ = ["DEFAULT_KEYWORDS", "InMemoryPolicyState", "PolicyEngine", "PolicyLoadError", "PolicyState",
+           "examples_state", "near_pair"]
 
 DEFAULT_PACKS_DIR = shipped_policies()
-
-# The subject keyword that lets critical mail through a buyer's opt-out, per marketplace tld: used
-# when the packs have no [keywords] table (policies/critical.toml has one).
-DEFAULT_KEYWORDS: dict[str, str] = {
-    "de": "Wichtig",
-    "com": "Important", "co.uk": "Important", "ca": "Important", "com.au": "Important", "in": "Important",
-    "sg": "Important", "ae": "Important",
-    "es": "Importante", "com.mx": "Importante", "it": "Importante",
-    "fr": "Important",
-    "co.jp": "重要",
-}
-FALLBACK_KEYWORD = "Important"
 
 # Amazon's own carrier and marketplace hosts that a message may need to link to.
 DEFAULT_ALLOW_DOMAINS: tuple[str, ...] = ("amazon.*", "amzn.*", "media-amazon.com", "ssl-images-amazon.com",
@@ -62,17 +61,6 @@ _THREAD_TOKEN = regex.compile(r"\[commMgrTok:[^\]\s]{1,200}\]")
 # A message id from Amazon's side: its mail systems or a buyer alias of any marketplace.
 _AMAZON_MESSAGE_ID = regex.compile(
     r"(?i)@(?:[a-z0-9-]+\.)*(?:amazon\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})|amazonses\.com)\s*>")
-
-
-def keyword_pattern(keyword: str) -> regex.Pattern[str]:
-    """The keyword as Amazon reads it: in half-width square brackets, any case."""
-    return regex.compile(r"\[\s*" + regex.escape(keyword) + r"\s*\]", regex.IGNORECASE)
-
-
-def keyword_variants(keyword: str) -> regex.Pattern[str]:
-    """The keyword in any bracket a seller's system may write: half- or full-width square
-    brackets, lenticular or tortoise-shell brackets (［重要］, 【重要】, 〔重要〕)."""
-    return regex.compile(r"[\[［【〔]\s*" + regex.escape(keyword) + r"\s*[\]］】〕]", regex.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +98,23 @@ class PolicyEngine:
                 self._index_matcher((i, j), matcher, rule.languages)
         for p, purpose in enumerate(self.purposes):
             for j, ev in enumerate(purpose.evidence):
-                self._index_matcher((_purpose_index(p), j), ev.matcher, None)
+                self._index_matcher((evidence_key(p), j), ev.matcher, None)
         self._index.build()
         # Rules and purpose evidence that only read phrases are decided without running them when
         # none of their (first) phrases occur: most rules, for most messages.
         self._rule_gates = tuple(self._gate([((i, j), m) for j, m in enumerate(rule.matchers)])
                                  for i, rule in enumerate(self.rules))
-        self._evidence_gates = tuple(tuple(self._gate([((_purpose_index(p), j), ev.matcher)])
+        # The rules to run for a message: those without a gate, and those a phrase that occurs
+        # wakes; the others are misses without a look (so a pack's rules that do not apply to a
+        # message cost a set look-up, not a turn of the loop each).
+        self._ungated = frozenset(i for i, gate in enumerate(self._rule_gates) if gate is None)
+        woken_by: dict[int, list[int]] = {}
+        for i, gate in enumerate(self._rule_gates):
+            for pid in gate or ():
+                woken_by.setdefault(pid, []).append(i)
+        self._woken_by = {pid: tuple(rules) for pid, rules in woken_by.items()}
+        self._applicable: dict[tuple[str | None, bool], tuple[tuple[int, ...], frozenset[int]]] = {}
+        self._evidence_gates = tuple(tuple(self._gate([((evidence_key(p), j), ev.matcher)])
                                            for j, ev in enumerate(purpose.evidence))
                                      for p, purpose in enumerate(self.purposes))
 
@@ -189,45 +187,6 @@ class PolicyEngine:
             return True
         return bool(_THREAD_TOKEN.search(content.subject) or _THREAD_TOKEN.search(content.body_text))
 
-    def _purpose_of(self, ctx: Context) -> tuple[str | None, tuple[tuple[str, float], ...], bool, float]:
-        """The purpose (permitted ones first when they reach their threshold), every score, whether
-        the purpose is critical, and the critical evidence found at all."""
-        scores: list[tuple[Purpose, float, list[str]]] = []
-        present = ctx.occurrences.found
-        for p, purpose in enumerate(self.purposes):
-            total = 0.0
-            labels: list[str] = []
-            gates = self._evidence_gates[p]
-            for j, ev in enumerate(purpose.evidence):
-                gate = gates[j]
-                if gate is not None and present.isdisjoint(gate):
-                    continue
-                try:
-                    found = self._run_matcher((_purpose_index(p), j), ev.matcher, ctx)
-                except Exception:
-                    found = None
-                if found is not None:
-                    total += ev.score
-                    labels.append(ev.label)
-            scores.append((purpose, total, labels))
-        reached = [(pu, sc) for pu, sc, _ in scores if sc >= pu.threshold]
-        permitted = [(pu, sc) for pu, sc in reached if pu.permitted]
-        doubtful = {pu.id for pu, sc, _ in scores if pu.permitted and sc >= pu.doubt}
-        forbidden = [(pu, sc) for pu, sc in reached
-                     if not pu.permitted and not (doubtful - pu.not_saved_by)]
-        # A non-permitted purpose that no permitted evidence contradicts decides; otherwise the
-        # best permitted one (the benefit of the doubt goes to the seller).
-        pool = forbidden or permitted
-        # Critical purposes first: a delivery date to agree is critical even when the message
-        # also asks for something else.
-        best = max(pool, key=lambda item: (item[0].critical, item[1] / item[0].threshold), default=None)
-        critical_evidence = sum(max(sc, 0.0) for pu, sc, _ in scores if pu.critical)
-        table = tuple((pu.id, sc) for pu, sc, _ in scores if sc)
-        critical = any(pu.critical for pu, _ in permitted)
-        if best is None:
-            return None, table, critical, critical_evidence
-        return best[0].id, table, critical, critical_evidence
-
     def _evaluate(self, content: MessageContent, recipients: Sequence[MarketplaceRecipient],
                   state: PolicyState | None) -> Verdict:
         subject = content.subject
@@ -254,37 +213,36 @@ class PolicyEngine:
             language=detected.language, language_percent=detected.percent,
         )
         ctx.occurrences = self._index.scan(doc, stem_languages)
-        purpose, purpose_scores, purpose_critical, critical_evidence = self._purpose_of(ctx)
+        purpose, purpose_scores, purpose_critical, critical_evidence = judge_purpose(
+            self.purposes, self._evidence_gates, ctx)
         ctx.purpose = purpose
         ctx.critical_evidence = critical_evidence
         if purpose_critical:
             ctx.critical = True
         decided: list[_Decided] = []
-        misses: list[str] = []
         limit_rules: dict[str, str] = {}  # counter tag -> the rule that set its limit
         score = 0.0
-        present = ctx.occurrences.found
-        for i, rule in enumerate(self.rules):
-            if rule.marketplaces is not None and marketplace not in rule.marketplaces:
-                continue
-            if (rule.applies_to == "proactive" and reply) or (rule.applies_to == "reply" and not reply):
-                continue
-            gate = self._rule_gates[i]
-            if gate is not None and present.isdisjoint(gate):
-                misses.append(rule.id)
-                continue
-            limits_before = set(ctx.limits)
+        applicable, applicable_set = self._applicable_rules(marketplace, reply)
+        woken = set(self._ungated)
+        for pid in ctx.occurrences.found:
+            woken.update(self._woken_by.get(pid, ()))
+        decided_rules: set[int] = set()  # the rules that hit or failed: every other applicable one missed
+        for i in sorted(woken.intersection(applicable_set)):
+            rule = self.rules[i]
+            limits_before = len(ctx.limits)  # (checks only add limits: the new ones are the last)
             try:
                 evidence = self._run_rule(i, rule, ctx)
             except Exception as exc:
                 decided.append(_Decided(Hit(rule.id, Action.QUARANTINE,
                                             "This rule failed on the message; held for review",
                                             f"{type(exc).__name__}: {exc}"[:200]), rule))
+                decided_rules.add(i)
                 continue
-            limit_rules.update(dict.fromkeys(ctx.limits.keys() - limits_before, rule.id))
+            if len(ctx.limits) != limits_before:
+                limit_rules.update(dict.fromkeys(list(ctx.limits)[limits_before:], rule.id))
             if evidence is None:
-                misses.append(rule.id)
                 continue
+            decided_rules.add(i)
             ctx.tags.update(rule.tags)
             if "critical" in rule.tags:
                 ctx.critical = True
@@ -299,6 +257,7 @@ class PolicyEngine:
                 assert rule.action is not None
                 decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300],
                                             repair=rule.repair or ""), rule))
+        misses = [self.rules[i].id for i in applicable if i not in decided_rules]
         if score >= self.config.score_reject:
             decided.append(_Decided(Hit("score-threshold", Action.REJECT,
                                         f"Scored rules add up to {score:g} "
@@ -315,12 +274,10 @@ class PolicyEngine:
         rewrites: list[str] = []
         for d in decided:
             if d.rule.rewrite == "add-keyword" and d.hit.action is not Action.RELAY:
-                new_subject = self._with_keyword(new_subject, keyword)
+                new_subject = with_keyword(new_subject, keyword)
                 rewrites.append(f"add-keyword [{keyword}]")
             elif d.rule.rewrite == "remove-keyword":
-                for pattern in self._all_keyword_patterns:
-                    new_subject = pattern.sub("", new_subject)
-                new_subject = regex.sub(r"\s{2,}", " ", new_subject).strip()
+                new_subject = without_keywords(new_subject, self._all_keyword_patterns)
                 rewrites.append("remove-keyword")
         smtp_code: int | None = None
         enhanced: str | None = None
@@ -337,63 +294,27 @@ class PolicyEngine:
                        original_subject=subject if new_subject != subject else None,
                        subject_rewrites=tuple(rewrites))
 
-    def _with_keyword(self, subject: str, keyword: str) -> str:
-        """The subject with the keyword in front, half-width; the same keyword written in other
-        brackets (［重要］, 【重要】) is replaced, not doubled."""
-        subject = regex.sub(r"\s{2,}", " ", keyword_variants(keyword).sub("", subject)).strip()
-        return f"[{keyword}] {subject}".rstrip()
+    def _applicable_rules(self, marketplace: str | None, reply: bool) -> tuple[tuple[int, ...], frozenset[int]]:
+        """The indexes of the rules that apply to mail to ``marketplace`` (as a proactive message
+        or a reply), in rule order and as a set; kept per (marketplace, reply)."""
+        key = (marketplace, reply)
+        found = self._applicable.get(key)
+        if found is None:
+            indexes = tuple(i for i, rule in enumerate(self.rules)
+                            if (rule.marketplaces is None or marketplace in rule.marketplaces)
+                            and not (rule.applies_to == "proactive" and reply)
+                            and not (rule.applies_to == "reply" and not reply))
+            found = (indexes, frozenset(indexes))
+            if len(self._applicable) < 256:
+                self._applicable[key] = found
+        return found
 
     def _run_rule(self, index: int, rule: Rule, ctx: Context) -> str | None:
         for j, matcher in enumerate(rule.matchers):
-            evidence = self._run_matcher((index, j), matcher, ctx)
+            evidence = run_matcher((index, j), matcher, ctx)
             if evidence is not None:
                 return evidence
         return None
-
-    def _run_matcher(self, key: tuple[int, int], m: Matcher, ctx: Context) -> str | None:
-        doc = ctx.doc
-        occ = ctx.occurrences
-        k0: Key = (key[0], key[1], 0)
-        k1: Key = (key[0], key[1], 1)
-        k2: Key = (key[0], key[1], 2)
-        unless = occ.get(k2, [])
-
-        def allowed(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-            out = []
-            for s, e in spans:
-                if not doc.in_zone(s, m.zone):
-                    continue
-                if any(us <= s < ue or us < e <= ue for us, ue in unless):
-                    continue
-                if not m.item_lines and doc.in_item_line(s, e):
-                    continue  # a product name on an order line, not the seller's words
-                out.append((s, e))
-            return out
-
-        if m.type == "phrases":
-            spans = allowed(occ.get(k0, []))
-            if not spans:
-                return None
-            start, end = spans[0]
-            return f'"{doc.text[start:end]}" in {doc.snippet(start, end)}'
-
-        if m.type == "near":
-            first = allowed(occ.get(k0, []))
-            if not first:
-                return None
-            pair = near_pair(first, allowed(occ.get(k1, [])), m.within, doc.subject_end)
-            return doc.snippet(*pair, 20) if pair else None
-        if m.type == "only":
-            return content_only(ctx, {k1}, {k0}, k2, m.min_words)
-        if m.type == "regex":
-            targets = {"subject": (ctx.subject,), "body": (ctx.own_text,), "all": (ctx.subject, ctx.own_text)}
-            for text in targets[m.zone]:
-                for pattern in m.patterns:
-                    found = pattern.search(text, timeout=1.0)
-                    if found:
-                        return found.group(0)[:200]
-            return None
-        return CHECKS[m.check].fn(ctx, m.params)
 
     # ----------------------------------------------------------------------------------------------
 
@@ -408,33 +329,6 @@ class PolicyEngine:
         if current is not None and decode_header_value(current) == verdict.subject:
             return raw  # a rewrite rule that did not touch the subject: keep the bytes exact
         return replace_subject(raw, verdict.subject)
-
-
-def near_pair(first: list[tuple[int, int]], second: list[tuple[int, int]], within: int,
-              subject_end: int) -> tuple[int, int] | None:
-    """The span covering the first pair (one occurrence from each list, same zone) whose gap is at
-    most ``within`` characters; bisection keeps this fast when both words are frequent."""
-    if not second:
-        return None
-    ordered = sorted(second)
-    starts = [s for s, _ in ordered]
-    longest = max(e - s for s, e in ordered)
-    for s1, e1 in first:
-        i = bisect.bisect_left(starts, s1 - within - longest)
-        while i < len(ordered) and ordered[i][0] <= e1 + within:
-            s2, e2 = ordered[i]
-            i += 1
-            if (s1 < subject_end) != (s2 < subject_end):
-                continue
-            gap = s2 - e1 if s2 >= e1 else s1 - e2
-            if gap <= within:
-                return min(s1, s2), max(e1, e2)
-    return None
-
-
-def _purpose_index(p: int) -> int:
-    """Phrase-index keys of purpose evidence: negative, apart from the rules' indexes."""
-    return -1 - p
 
 
 _SCORE_RULE = Rule(id="score-threshold", description="Sum of scored rules", reason="", action=Action.RELAY,
@@ -456,18 +350,3 @@ def _format_reason(template: str, **values: str | None) -> str:
 _HEADER_END = regex.compile(rb"(\r?\n)\r?\n")
 
 
-def examples_state(headers: Mapping[str, str]) -> InMemoryPolicyState:
-    """State for a rule example, from its ``X-Example-*`` headers."""
-    state = InMemoryPolicyState()
-    for key, value in headers.items():
-        k = key.lower()
-        if k == "x-example-review-requests":
-            for item in value.split(","):
-                order, _, count = item.strip().partition("=")
-                if order and count.strip().isdigit():
-                    state.reviews[order.strip()] = int(count)
-        elif k == "x-example-alias-status":
-            alias, _, status = value.strip().partition("=")
-            if status.strip() in ("optout", "dead"):
-                state.aliases[alias.strip().lower()] = status.strip()  # type: ignore[assignment]
-    return state

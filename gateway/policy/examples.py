@@ -9,13 +9,11 @@ rule needs: ``X-Example-Review-Requests: <order id>=<count>[, ...]`` and
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.policy.content import addresses_in, decode_header_value
+from gateway.message import decode_header_value, header_recipients, read_headers
 from gateway.policy.engine import PolicyEngine, examples_state
 from gateway.policy.verdict import Verdict
 
@@ -36,11 +34,8 @@ def read_example(path: Path) -> bytes:
 
 
 def evaluate_example(engine: PolicyEngine, raw: bytes) -> Verdict:
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    recipients: list[str] = []
-    for name in ("To", "Cc"):
-        for value in headers.get_all(name) or []:
-            recipients.extend(addresses_in(decode_header_value(value)))
+    headers = read_headers(raw)
+    recipients = header_recipients(headers)
     extra = {k: decode_header_value(v) for k, v in headers.items() if k.lower().startswith("x-example-")}
     state = examples_state(extra)
     return engine.evaluate(raw, engine.classifier.marketplace_recipients(recipients), state)

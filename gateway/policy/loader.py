@@ -36,7 +36,8 @@ import regex
 
 from gateway.errors import GatewayError
 from gateway.policy.checks import CHECKS
-from gateway.policy.matchers import LANGUAGES, Phrase, Zone
+from gateway.policy.document import Zone
+from gateway.policy.phrases import LANGUAGES, Phrase
 from gateway.policy.verdict import Action
 from gateway.repair import KINDS as REPAIR_KINDS
 

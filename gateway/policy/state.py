@@ -8,6 +8,7 @@ it (``Store.policy_state``: SQLite reads in the evaluating thread, PostgreSQL as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,3 +35,20 @@ class InMemoryPolicyState:
 
     def alias_status(self, alias: str) -> AliasStatus | None:
         return self.aliases.get(alias.lower())
+
+
+def examples_state(headers: Mapping[str, str]) -> InMemoryPolicyState:
+    """State for a rule example, from its ``X-Example-*`` headers."""
+    state = InMemoryPolicyState()
+    for key, value in headers.items():
+        k = key.lower()
+        if k == "x-example-review-requests":
+            for item in value.split(","):
+                order, _, count = item.strip().partition("=")
+                if order and count.strip().isdigit():
+                    state.reviews[order.strip()] = int(count)
+        elif k == "x-example-alias-status":
+            alias, _, status = value.strip().partition("=")
+            if status.strip() in ("optout", "dead"):
+                state.aliases[alias.strip().lower()] = status.strip()  # type: ignore[assignment]
+    return state

@@ -28,6 +28,10 @@ ALGORITHMS: dict[str, str] = {
 }
 COMPOUNDING = frozenset({"de", "nl", "sv"})
 """Languages that write compounds as one word: a phrase's last word also matches as a word start."""
+SUFFIXING = frozenset({"tr"})
+"""Languages that add case and possessive suffixes to the word, which their Snowball stemmer
+over-strips ("adresinde" -> "adre"): their phrases are matched as written too, so that a phrase
+written as a word start ("adres*", "5 yıldız*") finds the suffixed forms."""
 MIN_COMPOUND_HEAD = 5
 """A stem shorter than this matches whole words only ("rat" must not find "Rathaus")."""
 
@@ -72,11 +76,16 @@ def stem_words(lang: str, words: list[str]) -> list[str]:
 _TRAILING_KANA = regex.compile(r"(?<=[\p{Han}\p{Katakana}ー])\p{Hiragana}+$")
 
 
+MAX_KANA_ENDING = 4
+"""The longest hiragana tail dropped as an inflected ending (書いて, 書きます, 送ります)."""
+
+
 def japanese_stem(phrase: str) -> str | None:
     """The phrase without its inflected ending (trailing hiragana after a kanji or katakana), when
-    at least three characters remain; None when there is nothing to drop."""
+    at least three characters remain; None when there is nothing to drop. A longer hiragana tail is
+    a word of its own, not an ending: ご注文ありがとう without ありがとう is just ご注文 (order)."""
     m = _TRAILING_KANA.search(phrase)
-    if m is None or m.start() < 3:
+    if m is None or m.start() < 3 or len(phrase) - m.start() > MAX_KANA_ENDING:
         return None
     return phrase[: m.start()]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
-from gateway.bounces.ingest import ImportSummary, count_messages, ingest_one, iter_messages
+from gateway.bounces.batch import ImportSummary, count_messages, ingest_one, iter_messages
 from tests.bounces.conftest import DATA
 
 

@@ -45,11 +45,34 @@ def test_arabic_diacritics_and_tatweel_do_not_split_words() -> None:
     assert normalize("شكـــرا") == normalize("شكرا")
 
 
-def test_an_arabic_thank_you_with_diacritics_is_refused(engine: PolicyEngine) -> None:
-    body = (f"عزيزي خالد،\n\nشكراً جزيلاً على طلبك {ORDER}. نأمل أن تستمتع بالمنتج، ولا تتردد في مراسلتنا.\n\n"
-            "مع التحية\n")
-    verdict = engine.evaluate(message("شكراً لك", body, to=ALIAS_AE), recipients(ALIAS_AE))
-    assert "thanks-only" in rules(verdict), (verdict.purpose, verdict.hits)
+# One message each, one rule each: the mechanism's rule must hit (ids name the mechanism).
+@pytest.mark.parametrize(("alias", "subject", "body", "rule"), [
+    pytest.param(ALIAS_AE, "شكراً لك",
+                 f"عزيزي خالد،\n\nشكراً جزيلاً على طلبك {ORDER}. نأمل أن تستمتع بالمنتج، ولا تتردد في مراسلتنا.\n\n"
+                 "مع التحية\n", "thanks-only", id="an-arabic-thank-you-with-diacritics-is-refused"),
+    pytest.param(ALIAS_IT, f"Su devolución {ORDER}",
+                 f"Hola Marta:\n\nHemos recibido la devolución del pedido {ORDER} y le hemos reembolsado el importe "
+                 "completo a través de Amazon. El abono tardará unos días en aparecer en su cuenta.\n\nSaludos\n\n"
+                 "-- \nItsasondo Kirolak S.L. · Kale Nagusia 4 · 20014 Donostia · Gipuzkoa\n",
+                 "language-mismatch", id="a-spanish-message-to-an-italian-buyer-is-flagged"),
+    pytest.param(ALIAS_PL, f"Zamówienie {ORDER}",
+                 f"Dzień dobry,\n\nw sprawie zamówienia {ORDER} najszybciej odpowiemy na WhatsAppie.\n",
+                 "off-amazon-contact", id="messenger-names-with-case-endings-are-found-pl"),
+    pytest.param(ALIAS_TR, f"Zamówienie {ORDER}",
+                 f"Merhaba,\n\n{ORDER} numaralı sipariş için teslimat saatini WhatsApp'tan yazın.\n",
+                 "off-amazon-contact", id="messenger-names-with-case-endings-are-found-tr"),
+    pytest.param(ALIAS_IT, f"Fattura {ORDER}",
+                 f"Buongiorno,\n\nin allegato la fattura dell'ordine {ORDER}.\n\nNon perdere il coperchio "
+                 "abbinato, disponibile qui: https://www.amazon.it/dp/B0D9XK2M7Q\n\nCordiali saluti\n",
+                 "amazon-cross-selling-link", id="one-amazon-product-link-offered-with-selling-words-is-cross-selling"),
+    pytest.param(ALIAS_NL, f"Bestelling {ORDER}",
+                 f"Hallo Sanne,\n\nuw bestelling {ORDER} is bezorgd. Laat u een review achter? Dan krijgt u van ons "
+                 "10% korting als bedankje.\n\nGroet\n",
+                 "review-incentive", id="a-dutch-review-incentive-with-the-loanword-review-is-refused"),
+])
+def test_the_mechanism_finds_its_rule(engine: PolicyEngine, alias: str, subject: str, body: str, rule: str) -> None:
+    verdict = engine.evaluate(message(subject, body, to=alias), recipients(alias))
+    assert rule in rules(verdict), (verdict.purpose, verdict.hits)
 
 
 def test_a_legal_footer_with_foreign_place_names_does_not_hide_the_language() -> None:
@@ -58,14 +81,6 @@ def test_a_legal_footer_with_foreign_place_names_does_not_hide_the_language() ->
             "Itsasondo Kirolak S.L. · Kale Nagusia 4 · 20014 Donostia · Gipuzkoa · Euskal Herria\n"
             "Txartela bidez ordaindu daiteke, bezeroarentzako arreta zerbitzua\n")
     assert detect(text).language == "es"
-
-
-def test_a_spanish_message_to_an_italian_buyer_is_flagged(engine: PolicyEngine) -> None:
-    body = (f"Hola Marta:\n\nHemos recibido la devolución del pedido {ORDER} y le hemos reembolsado el importe "
-            "completo a través de Amazon. El abono tardará unos días en aparecer en su cuenta.\n\nSaludos\n\n-- \n"
-            "Itsasondo Kirolak S.L. · Kale Nagusia 4 · 20014 Donostia · Gipuzkoa\n")
-    verdict = engine.evaluate(message(f"Su devolución {ORDER}", body, to=ALIAS_IT), recipients(ALIAS_IT))
-    assert "language-mismatch" in rules(verdict)
 
 
 @pytest.mark.parametrize("html", [
@@ -101,22 +116,6 @@ def test_register_numbers_and_amounts_without_a_phone_label_are_not_phone_number
     assert "seller-phone-number" not in rules(verdict), verdict.hits
 
 
-@pytest.mark.parametrize(("alias", "body"), [
-    (ALIAS_PL, f"Dzień dobry,\n\nw sprawie zamówienia {ORDER} najszybciej odpowiemy na WhatsAppie.\n"),
-    (ALIAS_TR, f"Merhaba,\n\n{ORDER} numaralı sipariş için teslimat saatini WhatsApp'tan yazın.\n"),
-])
-def test_messenger_names_with_case_endings_are_found(engine: PolicyEngine, alias: str, body: str) -> None:
-    verdict = engine.evaluate(message(f"Zamówienie {ORDER}", body, to=alias), recipients(alias))
-    assert "off-amazon-contact" in rules(verdict)
-
-
-def test_one_amazon_product_link_offered_with_selling_words_is_cross_selling(engine: PolicyEngine) -> None:
-    body = (f"Buongiorno,\n\nin allegato la fattura dell'ordine {ORDER}.\n\nNon perdere il coperchio abbinato, "
-            "disponibile qui: https://www.amazon.it/dp/B0D9XK2M7Q\n\nCordiali saluti\n")
-    verdict = engine.evaluate(message(f"Fattura {ORDER}", body, to=ALIAS_IT), recipients(ALIAS_IT))
-    assert "amazon-cross-selling-link" in rules(verdict)
-
-
 def test_the_ordered_products_page_in_its_own_sentence_is_not_cross_selling(engine: PolicyEngine) -> None:
     body = (f"Guten Tag,\n\nbei Bestellung {ORDER} fehlte das Zubehör für die Wandmontage; wir senden es heute "
             "nach. Die Montageanleitung steht auf der Produktseite: https://www.amazon.de/dp/B0C8QW2K3T\n\n"
@@ -132,13 +131,6 @@ def test_a_brochure_attached_to_an_invoice_is_refused(engine: PolicyEngine) -> N
     verdict = engine.evaluate(raw, recipients())
     assert "attachment-promotional" in rules(verdict)
     assert verdict.action is Action.REJECT
-
-
-def test_a_dutch_review_incentive_with_the_loanword_review_is_refused(engine: PolicyEngine) -> None:
-    body = (f"Hallo Sanne,\n\nuw bestelling {ORDER} is bezorgd. Laat u een review achter? Dan krijgt u van ons "
-            "10% korting als bedankje.\n\nGroet\n")
-    verdict = engine.evaluate(message(f"Bestelling {ORDER}", body, to=ALIAS_NL), recipients(ALIAS_NL))
-    assert "review-incentive" in rules(verdict)
 
 
 def test_polish_delivery_scheduling_asked_as_a_choice_gets_the_keyword(engine: PolicyEngine) -> None:

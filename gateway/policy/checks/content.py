@@ -11,7 +11,7 @@ from typing import Any
 from gateway.message import normalize
 from gateway.message.patterns import EMOJI_CHARACTER, NOT_EMOJI
 from gateway.policy.checks.registry import check
-from gateway.policy.matchers import Context
+from gateway.policy.context import Context
 
 # Every emoji lies in these blocks; a one-range scan (stdlib re) rules most texts out quickly.
 _EMOJI_BLOCKS = re.compile("[\u203c\u2049\u2122-\u2bff\u3030\u303d\u3297\u3299\U0001f000-\U0001fffd]")

@@ -4,12 +4,30 @@ addresses, Amazon cross-selling."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.message import normalize
 from gateway.policy.checks.registry import check
-from gateway.policy.matchers import Context, domain_allowed
+from gateway.policy.context import Context
+
+
+def domain_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """Whether ``host`` is one of ``allowed`` or under one (``amazon.*``: any public suffix)."""
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        entry = entry.lower().strip(".")
+        if entry.endswith(".*"):  # amazon.* : any public suffix after the label
+            label = entry[:-2]
+            parts = host.split(".")
+            for i in range(len(parts)):
+                if parts[i] == label.split(".")[-1] and ".".join(parts[i - label.count("."): i + 1]) == label:
+                    rest = parts[i + 1:]
+                    if 1 <= len(rest) <= 2 and all(len(p) <= 3 for p in rest):
+                        return True
+        elif host == entry or host.endswith("." + entry):
+            return True
+    return False
 
 
 @check("external-links", "links to hosts outside the allow-list", allow_domains=[])

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.policy.matchers import Context
+from gateway.policy.context import Context
 
 # --------------------------------------------------------------------------------------------------
 # Built-in checks: each returns evidence (a short string) when it hits, None otherwise.

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.policy.checks.registry import check
+from gateway.policy.context import Context
 from gateway.policy.language import marketplace_languages
-from gateway.policy.matchers import Context
 
 
 @check("review-request-repeat", "a review request for an order that already had one (stateful)", limit=1)
