@@ -187,8 +187,8 @@ async def run(args: argparse.Namespace, database: str | None) -> None:
         print(f"seeded {args.held:,} held messages in {time.perf_counter() - started:.1f} s")
         sink = SinkProcess()
         smtp_port, admin_port = free_port(), free_port()
-        config = gateway_config(work, smtp_port, sink.port, policy=False, database=database)
-        config.write_text(config.read_text() + f'[admin]\nlisten = "127.0.0.1:{admin_port}"\ntoken = "{TOKEN}"\n')
+        config = gateway_config(work, smtp_port, sink.port, policy=False, database=database,
+                                admin=f"127.0.0.1:{admin_port}", admin_token=TOKEN)
         proc = start_gateway(config)
         try:
             await wait_port(smtp_port)

@@ -87,7 +87,9 @@ class SinkProcess:
 
 def gateway_config(directory: Path, port: int, sink_port: int, *, policy: bool = True,
                    reuse_port: bool = False, extra: str = "", database: str | None = None,
-                   log_level: str = "warning") -> Path:
+                   log_level: str = "warning", admin: str = "127.0.0.1:0", admin_token: str | None = None) -> Path:
+    """A gateway config for a benchmark; ``extra`` goes into ``[server]``. The admin server listens
+    on ``admin`` (an ephemeral port unless given: another gateway on the machine may hold 8025)."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "gateway.toml"
     config.write_text(
@@ -97,7 +99,8 @@ def gateway_config(directory: Path, port: int, sink_port: int, *, policy: bool =
         + (f'database = "{database}"\n' if database else "") +
         f'[upstream]\nhost = "127.0.0.1"\nport = {sink_port}\ntls = "none"\npool_size = 4\n'
         f'[policy]\nenabled = {"true" if policy else "false"}\n'
-        f'[log]\nformat = "json"\nlevel = "{log_level}"\n')
+        f'[log]\nformat = "json"\nlevel = "{log_level}"\n'
+        f'[admin]\nlisten = "{admin}"\n' + (f'token = "{admin_token}"\n' if admin_token else ""))
     return config
 
 

@@ -42,7 +42,9 @@ from bench.peer import (
     Sink,
     cpu_seconds,
     process_tree,
+    role,
     wait_port,
+    wait_ready,
 )
 
 
@@ -88,6 +90,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--py-spy", dest="spy", default="", help="record a py-spy profile (raw format) to this file")
     parser.add_argument("--gil", action="store_true", help="py-spy: only samples holding the GIL")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="[server] workers (more than 1: per-thread figures and py-spy are the supervisor's)")
     args = parser.parse_args()
     missing = [p for p in (SMTP_SOURCE, SMTP_SINK) if not os.access(p, os.X_OK)]
     if missing:
@@ -101,11 +105,11 @@ def main() -> int:
         rcpt = ALIAS if args.kind == "alias" else PLAIN
         sink = Sink(free_port())
         port = free_port()
-        config = gateway_config(root / "gw", port, sink.port, log_level="info")
-        config.write_text(config.read_text() + '[admin]\nlisten = "127.0.0.1:0"\n')
+        config = gateway_config(root / "gw", port, sink.port, log_level="info", extra=f"workers = {args.workers}\n")
         with (root / "gateway.log").open("wb") as log:
             proc = start_gateway(config, stderr=log)
             try:
+                wait_ready(root / "gateway.log", proc)
                 wait_port(port)
 
                 def source(count: int) -> None:
@@ -135,6 +139,7 @@ def main() -> int:
                 cpu1 = cpu_seconds(pids)
                 threads1 = thread_times(proc.pid)
                 procs1 = {p: cpu_seconds([p]) for p in pids}
+                roles = {p: role(p) for p in pids}
                 names = thread_names(proc.pid)
                 if spy is not None:
                     spy.send_signal(2)
@@ -154,9 +159,13 @@ def main() -> int:
     for total, user, system, name in sorted(rows, reverse=True):
         print(f"  thread {name:<22} {1000 * total / n:6.2f} ms  "
               f"(user {1000 * user / n:.2f}, sys {1000 * system / n:.2f})")
-    workers = sum(procs1[p] - procs0.get(p, 0.0) for p in procs1 if p != proc.pid)
-    if workers:
-        print(f"  policy workers ({len(procs1) - 1})    {1000 * workers / n:6.2f} ms")
+    by_role: dict[str, list[float]] = {}
+    for p in procs1:
+        if p != proc.pid:
+            by_role.setdefault(roles.get(p, "other"), []).append(procs1[p] - procs0.get(p, 0.0))
+    for name, times in sorted(by_role.items()):
+        label = "policy workers" if name == "evaluation" else name
+        print(f"  {label} ({len(times)})    {1000 * sum(times) / n:6.2f} ms")
     return 0
 
 

@@ -162,8 +162,7 @@ def gateway(root: Path, sink: SinkProcess, policy: str = "", database: str | Non
     text = config.read_text()
     if policy:  # more keys for the [policy] table gateway_config wrote
         text = text.replace("[policy]\n", f"[policy]\n{policy}", 1)
-    # An ephemeral admin port: another gateway on the machine may hold the default 8025.
-    config.write_text(text + '[admin]\nlisten = "127.0.0.1:0"\n')
+    config.write_text(text)
     if database:  # a new PostgreSQL database starts without the schema
         subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade", "--config", str(config)], cwd=REPO,
                        check=True, stdout=subprocess.DEVNULL)

@@ -16,7 +16,7 @@ from gateway.bounces.imap import ImapPoller
 from gateway.bounces.ingest import BounceIngestService, BounceOnlyProcessor
 from gateway.config import ConfigError, GatewayConfig, PolicyConfig, load_config
 from gateway.delivery import DeliveryService
-from gateway.evaluation import warm_up
+from gateway.evaluation import pool_size, warm_up
 from gateway.instance import instance_id
 from gateway.lifecycle import PID_FILE as PID_FILE
 from gateway.log import configure_logging, get_logger
@@ -129,7 +129,9 @@ class Gateway:
         role = self.role
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tenants = await asyncio.to_thread(self._tenant_directory, cfg)
-        warm_up(self.tenants.default_policy, cfg.policy.evaluation_isolation)
+        if role != "supervisor":  # a supervisor evaluates only releases and recovered mail: on demand
+            warm_up(self.tenants.default_policy, cfg.policy.evaluation_isolation,
+                    size=pool_size(cfg.server.worker_count if role == "worker" else 1))
         credentials = None
         if cfg.auth.credentials_file is not None and role != "supervisor":
             credentials = Credentials.load(cfg.auth.credentials_file)

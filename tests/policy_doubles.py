@@ -40,3 +40,16 @@ class CountingState:
 
     def alias_status(self, alias: str) -> None:
         return None
+
+
+class AliasEchoPolicy:
+    """An engine double that rejects mail to an alias its state view calls opted out."""
+
+    isolate_evaluation = True
+
+    def evaluate(self, raw: bytes, recipients: Sequence[Any], state: Any = None) -> Verdict:
+        optout = state is not None and state.alias_status("buyer1@marketplace.amazon.de") == "optout"
+        return Verdict(action=Action.REJECT if optout else Action.RELAY)
+
+    def apply(self, raw: bytes, verdict: Verdict) -> bytes:
+        return raw

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 
 from gateway.app import Gateway
+from gateway.config import GatewayConfig
 from gateway.evaluation import MAX_WORKERS, EvaluationPool, evaluate_policy, shared_pool
 from gateway.policy.verdict import Action, Verdict
+from gateway.store.factory import open_store
+from gateway.store.sqlite import StorePolicyState
 from tests.conftest import listener_port, make_config
 from tests.e2e.test_storage_faults import send_one
-from tests.policy_doubles import HEAVY, CostlyPolicy, CountingState
+from tests.policy_doubles import HEAVY, AliasEchoPolicy, CostlyPolicy, CountingState
 from tests.sink import Sink
 
 
@@ -63,6 +66,62 @@ async def test_costly_messages_do_not_delay_other_verdicts(isolation: Any) -> No
     # A small message right after gets its verdict well inside its own deadline.
     verdict = await bounded(b"Subject: small\r\n\r\nhello\r\n", 5.0)
     assert verdict.action is Action.RELAY
+
+
+async def test_a_killed_worker_and_a_dead_zygote_are_replaced() -> None:
+    policy = CostlyPolicy()
+    pool = EvaluationPool(max_workers=2, size=1)
+    try:
+        assert (await pool.evaluate(policy, b"Subject: w\r\n\r\nwarm\r\n", [], None)).action is Action.RELAY
+        assert pool._zygote is not None
+        pool._zygote.proc.kill()  # the process workers are forked from dies
+        pool._zygote.proc.wait()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await pool.evaluate(policy, b"Subject: x\r\n\r\nHEAVY\r\n", [], None)
+        assert pool.killed == 1
+        # The next message needs a new worker: a new zygote forks it.
+        verdict = await pool.evaluate(policy, b"Subject: y\r\n\r\nsmall\r\n", [], None)
+        assert verdict.action is Action.RELAY
+        assert pool.started == 2
+    finally:
+        pool.close()
+
+
+async def test_more_messages_than_workers_wait_their_turn() -> None:
+    # A pool of one: twenty messages at once are evaluated one after the other by that worker,
+    # none is lost or left waiting, and no second worker starts for ordinary messages.
+    pool = EvaluationPool(max_workers=4, size=1)
+    try:
+        verdicts = await asyncio.gather(*(pool.evaluate(CostlyPolicy(), f"Subject: {i}\r\n\r\nhi\r\n".encode(),
+                                                        [], None) for i in range(20)))
+        assert [v.action for v in verdicts] == [Action.RELAY] * 20
+        assert pool.started == 1
+    finally:
+        pool.close()
+
+
+class _NoAnswersHere(StorePolicyState):
+    """The store's view, but asking it in this process fails: the worker must read the file itself."""
+
+    def alias_status(self, alias: str) -> None:
+        raise AssertionError("asked the gateway process")
+
+    def review_requests(self, order_id: str) -> int:
+        raise AssertionError("asked the gateway process")
+
+
+async def test_the_worker_reads_sqlite_state_itself(tmp_path: Path) -> None:
+    store = await open_store(GatewayConfig.model_validate({"state": {"directory": str(tmp_path)}}))
+    try:
+        state = _NoAnswersHere(store)  # type: ignore[arg-type]
+        raw = b"Subject: hello\r\n\r\nhello\r\n"
+        assert (await evaluate_policy(AliasEchoPolicy(), raw, [], state)).action is Action.RELAY
+        await store.record_alias("buyer1@marketplace.amazon.de", "optout", marketplace="de", order_id=None,
+                                 evidence="test", source="test")
+        assert (await evaluate_policy(AliasEchoPolicy(), raw, [], state)).action is Action.REJECT
+    finally:
+        await store.close()
 
 
 async def test_worker_asks_this_process_for_policy_state() -> None:

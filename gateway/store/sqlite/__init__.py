@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.store import sql
 from gateway.store.disagreements import SharedDisagreements
 from gateway.store.records import REVIEW_COUNTER, AliasStatus
 from gateway.store.shared import SharedCounters, SharedRegistry
+from gateway.store.sqlite import portable
 from gateway.store.sqlite.core import SCHEMA_VERSION
 from gateway.store.sqlite.journal import SQLiteJournal
 from gateway.store.sqlite.notices import SQLiteNotices
+from gateway.store.sqlite.portable import FilePolicyState
 from gateway.store.sqlite.quarantine import SQLiteQuarantine
 from gateway.store.sqlite.relays import SQLiteRelays
 from gateway.store.sqlite_review import SQLiteReviewQueries
@@ -55,14 +56,12 @@ class StorePolicyState:
         self._store = store
         self.tenant = tenant
 
+    def portable(self) -> FilePolicyState:
+        """The same answers for a policy worker process, read there from the file."""
+        return FilePolicyState(str(self._store.db_path), self.tenant)
+
     def review_requests(self, order_id: str) -> int:
-        row = self._store._reader().execute(sql.order_counter(sql.SQLITE),
-                                            (self.tenant, order_id, self.REVIEW_COUNTER)).fetchone()
-        return int(row[0]) if row else 0
+        return portable.review_requests(self._store._reader(), self.tenant, order_id)
 
     def alias_status(self, alias: str) -> AliasStatus | None:
-        row = self._store._reader().execute(sql.alias_status(sql.SQLITE), (self.tenant, alias.lower())).fetchone()
-        if row is None:
-            return None
-        status: AliasStatus = row[0]
-        return status
+        return portable.alias_status(self._store._reader(), self.tenant, alias)
