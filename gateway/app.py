@@ -88,7 +88,7 @@ class Gateway:
                  role: Role = "all", sockets: Mapping[str, Sequence[socket.socket]] | None = None,
                  notify: Callable[[], None] | None = None) -> None:
         self.config = config
-        # "all": one process does everything. With several worker processes (gateway/workers.py)
+        # "all": one process does everything. With several worker processes (gateway/workers/)
         # a "worker" runs the SMTP listeners and the pipeline on ``sockets`` (listener key ->
         # bound sockets) and calls ``notify`` for what it queued; its "supervisor" runs delivery,
         # the admin server, IMAP polling and release recovery, once, with ``intake`` its workers.
@@ -217,7 +217,7 @@ class Gateway:
             await self.admin.start()
 
     async def refresh_metrics(self) -> None:
-        """Before a scrape: a supervisor collects its workers' counters (gateway/workers.py)."""
+        """Before a scrape: a supervisor collects its workers' counters (gateway/workers/)."""
         if self.intake is not None:
             await self.intake.refresh_metrics()
 

@@ -75,7 +75,7 @@ class GatewayMetrics:
         self._spool_damaged: Gauge | None = None
         self._state: StateCollector | None = None
         self._render_lock = threading.Lock()
-        # With several worker processes the supervisor adds their figures to its own (gateway/workers.py).
+        # With several worker processes the supervisor adds their figures to its own (gateway/workers/).
         self.merge: Callable[[bytes], bytes] | None = None
         # Only what finishes from now on: a restart starts these afresh, like every counter.
         self._cursor = time.time()

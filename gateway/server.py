@@ -145,7 +145,7 @@ class Listener:
     async def start(self, sockets: Sequence[socket.socket] = (),
                     implicit_sockets: Sequence[socket.socket] = ()) -> None:
         """Listen on the configured addresses, or on ``sockets`` (and ``implicit_sockets`` for the
-        implicit-TLS port) already bound and listening: a worker process's, gateway/workers.py."""
+        implicit-TLS port) already bound and listening: a worker process's, gateway/workers/."""
         loop = asyncio.get_running_loop()
         host, port = self.config.server.listen_address
         reuse_port = self.config.server.reuse_port or None

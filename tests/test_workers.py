@@ -1,4 +1,4 @@
-"""Several worker processes (gateway/workers.py): a real `gateway serve --workers 2` over loopback.
+"""Several worker processes (gateway/workers/): a real `gateway serve --workers 2` over loopback.
 
 The supervisor binds port 0 before it starts its workers and logs the port it got; every test
 reads it from there. Upstream is a real aiosmtpd sink in the test's process. Nothing is mocked:

@@ -42,7 +42,7 @@ class ServerConfig(Section):
     # Several gateway processes may share the listening port (SO_REUSEPORT; the kernel spreads new
     # connections over them). Each process needs its own state directory (its own spool).
     reuse_port: bool = False
-    # Worker processes that share these listening sockets (gateway/workers.py): an int, or "auto"
+    # Worker processes that share these listening sockets (gateway/workers/): an int, or "auto"
     # for one per CPU (os.cpu_count()). 1 serves in the one process. `gateway serve --workers N`
     # overrides it. More than one: a supervisor binds the sockets, starts the workers, and runs
     # delivery, the admin server and the IMAP pollers once for all of them.

@@ -143,7 +143,7 @@ class DeliveryService:
         self._wake.set()
 
     def poll_soon(self) -> None:
-        """Another process put messages into the spool (a worker, gateway/workers.py): look now."""
+        """Another process put messages into the spool (a worker, gateway/workers/): look now."""
         self._poll_requested = True
         self._wake.set()
 
