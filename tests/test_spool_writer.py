@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import group_commit
 from gateway.group_commit import NotCommitted, Write
 from gateway.spool import Spool, SpoolError
 from gateway.store.sqlite import SQLiteStore
@@ -21,6 +22,12 @@ def _writer_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name == "sqlite-writer"]
 
 
+def _users() -> int:
+    """Users of the process's shared writer: other tests' stores may still hold it in a full run."""
+    writer = group_commit._shared
+    return writer.users if writer is not None and writer.is_alive() else 0
+
+
 async def _records(store: SQLiteStore, queue_id: str) -> list[Write]:
     with store.collecting() as writes:
         await store.record_relay(queue_id, f"<{queue_id}@shop>", [(ALIAS, "de")], ["302-4817265-9034712"],
@@ -30,10 +37,12 @@ async def _records(store: SQLiteStore, queue_id: str) -> list[Write]:
 
 
 async def test_spool_and_store_share_one_writer_and_a_put_takes_its_records_along(tmp_path: Path) -> None:
+    before = _users()
     store = await SQLiteStore(tmp_path / "state").open()
     spool = await Spool.open(tmp_path / "spool")
     try:
         assert _writer_threads() == ["sqlite-writer"]
+        assert _users() == before + 2
         writes = await _records(store, "QA")
         assert len(writes) == 2 and not any(w.future.done() for w in writes)  # collected, not written
         assert await store.relays_by_message_id(["<QA@shop>"]) == []
@@ -58,8 +67,11 @@ async def test_spool_and_store_share_one_writer_and_a_put_takes_its_records_alon
     finally:
         await spool.close()
         assert _writer_threads() == ["sqlite-writer"]  # the store still writes
+        assert _users() == before + 1
         await store.close()
-    assert _writer_threads() == []
+    assert _users() == before
+    if before == 0:  # the last user stops the thread
+        assert _writer_threads() == []
     with pytest.raises(SpoolError, match="closed"):
         await spool.put("s@shop", [ALIAS], MSG)
 
