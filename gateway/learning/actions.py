@@ -13,8 +13,6 @@ from gateway.store.records import LearningCounts
 log = get_logger("gateway.learning")
 
 
-# -- admins' actions ----------------------------------------------------------------------------------
-
 async def fix_template(store: Store, disagreement_id: int, actor: str, reason: str,
                        similarity: float) -> list[int]:
     """Mark a disagreement's template fixed: it and every held disagreement of the same tenant

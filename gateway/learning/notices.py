@@ -18,8 +18,6 @@ from gateway.store.base import Disagreement, RelayedMessage, Store, TenantRestri
 log = get_logger("gateway.learning")
 
 
-# -- what Amazon said ---------------------------------------------------------------------------------
-
 @dataclass(frozen=True, slots=True)
 class NoticeFacts:
     """What a policy or restriction notice says, beyond what the bounce parser reports."""

@@ -11,7 +11,6 @@ from pathlib import Path
 from gateway.policy.verdict import Verdict
 from gateway.store.base import HitRecord, RelayedMessage, Store
 
-# -- what was relayed ---------------------------------------------------------------------------------
 
 @lru_cache(maxsize=256)
 def _file_version(path: Path, mtime_ns: int, size: int) -> str:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from gateway.fingerprint import Fingerprint
 from gateway.store.base import Disagreement, Store, TenantRestriction
 
-# -- what the pipeline reads (gateway/pipeline/holds.py) ----------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class HeldTemplate:

@@ -40,9 +40,9 @@ from __future__ import annotations
 
 from gateway.workers.child import run_worker
 from gateway.workers.merged_metrics import counter_values, merge_expositions
-from gateway.workers.process import WorkerProcess, WorkerStartFailed
+from gateway.workers.process import WorkerProcess
 from gateway.workers.sockets import bind, bind_listeners, bound_port, close_sockets, parse_listen
-from gateway.workers.supervisor import Supervisor
+from gateway.workers.supervisor import Supervisor, WorkerStartFailed
 
 __all__ = ["Supervisor", "WorkerProcess", "WorkerStartFailed", "bind", "bind_listeners", "bound_port",
            "close_sockets", "counter_values", "merge_expositions", "parse_listen", "run_worker"]

@@ -18,19 +18,9 @@ from gateway.log import get_logger
 
 log = get_logger("gateway.workers")
 
-RESTART_DELAY = 0.5
-MAX_RESTART_DELAY = 30.0
-# A worker that ran at least this long before it died is restarted after RESTART_DELAY again.
-STABLE_AFTER = 10.0
-START_TIMEOUT = 120.0
 REQUEST_TIMEOUT = 10.0
-# A worker's grace to drain past the configured one: the DATA wait and the hang-up (gateway/server.py).
-STOP_MARGIN = 15.0
 LINE_LIMIT = 64 * 1024 * 1024
-
-class WorkerStartFailed(RuntimeError):
-    """A worker process could not start (it says why); the supervisor does not start either."""
-
+PARENT_PID_ENV = "GATEWAY_WORKER_PARENT_PID"
 
 
 class WorkerProcess:
@@ -134,6 +124,3 @@ class WorkerProcess:
         if self._writer is not None:
             self._writer.close()
         return code
-
-
-PARENT_PID_ENV = "GATEWAY_WORKER_PARENT_PID"

@@ -12,6 +12,7 @@ from gateway.config import GatewayConfig
 WORKER_LISTENERS = ("server.listen", "server.implicit_tls_listen", "bounces.listen")
 BACKLOG = 100  # asyncio's create_server default
 
+
 def bind(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
     """Listening sockets for every address ``host`` resolves to, as asyncio's create_server makes
     them (SO_REUSEADDR, IPv6-only v6 sockets), non-blocking and inheritable. Port 0: the first
@@ -74,8 +75,6 @@ def bound_port(sockets: Mapping[str, Sequence[socket.socket]], key: str = "serve
         return None
     port: int = socks[0].getsockname()[1]
     return port
-
-
 
 
 def parse_listen(values: Sequence[str]) -> dict[str, list[socket.socket]]:

@@ -17,18 +17,22 @@ from prometheus_client import Counter, Gauge
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.log import get_logger
 from gateway.workers.merged_metrics import MetricKey, counter_values, merge_expositions
-from gateway.workers.process import (
-    MAX_RESTART_DELAY,
-    RESTART_DELAY,
-    STABLE_AFTER,
-    START_TIMEOUT,
-    STOP_MARGIN,
-    WorkerProcess,
-    WorkerStartFailed,
-)
+from gateway.workers.process import WorkerProcess
 from gateway.workers.sockets import bind_listeners, bound_port, close_sockets
 
 log = get_logger("gateway.workers")
+
+RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 30.0
+# A worker that ran at least this long before it died is restarted after RESTART_DELAY again.
+STABLE_AFTER = 10.0
+START_TIMEOUT = 120.0
+# A worker's grace to drain past the configured one: the DATA wait and the hang-up (gateway/server.py).
+STOP_MARGIN = 15.0
+
+
+class WorkerStartFailed(RuntimeError):
+    """A worker process could not start (it says why); the supervisor does not start either."""
 
 
 class Supervisor:
