@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -20,10 +21,7 @@ def free_port() -> int:
 
 def start_gateway(config: Path, stderr: Path | None = None) -> subprocess.Popen[bytes]:
     """`gateway serve`; its log goes to the file ``stderr`` when given, else nowhere."""
-    if stderr is None:
-        return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
-                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with stderr.open("wb") as err:
+    with contextlib.nullcontext(subprocess.DEVNULL) if stderr is None else stderr.open("wb") as err:
         return subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
                                 cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=err)
 
