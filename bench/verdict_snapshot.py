@@ -25,14 +25,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.message import decode_header_value, header_recipients, read_headers
 from gateway.policy.engine import PolicyEngine, examples_state
 from gateway.policy.verdict import Verdict
 
+ROOT = Path(__file__).resolve().parent.parent
 ALIASES = ("b7d3kq9xz2m4np5@marketplace.amazon.de", "k2m9q7x4z1p3n5r@marketplace.amazon.com",
            "x8f2k4m6q1z3p5t@marketplace.amazon.co.jp", "p4n6q8r1s3t5v7w@marketplace.amazon.fr",
            "m3k5p7r9t2v4x6z@marketplace.amazon.com.tr")
