@@ -27,9 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gateway.classify import MarketplaceRecipient
 from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.message import decode_header_value, header_recipients, read_headers
-from gateway.policy.engine import PolicyEngine, examples_state
+from gateway.policy.engine import PolicyEngine, PolicyState, examples_state
 from gateway.policy.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,7 @@ def verdicts(engine: PolicyEngine, raw: bytes) -> dict[str, Any]:
     headers = read_headers(raw)
     extra = {k: decode_header_value(v) for k, v in headers.items() if k.lower().startswith("x-example-")}
     out: dict[str, Any] = {}
+    runs: list[tuple[str, list[MarketplaceRecipient], PolicyState | None]]
     runs = [("headers", engine.classifier.marketplace_recipients(header_recipients(headers)),
              examples_state(extra))]
     runs += [(alias, engine.classifier.marketplace_recipients([alias]), None) for alias in ALIASES]
