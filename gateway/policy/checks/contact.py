@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import phonenumbers
@@ -73,6 +73,12 @@ def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 _PHONE_CANDIDATE = regex.compile(r"(?:\+|\(|\b)\d[\d\s()./\-]{6,22}\d")
+# The stretches from a digit to the last digit that the candidate's characters join to it: every
+# candidate lies in one (or starts just before one, at its "+" or "("). Finding them is linear
+# (possessive); the candidate pattern, which backtracks from every digit through the spaces of an
+# order table, then runs only on the few stretches long enough to hold one.
+_DIGIT_STRETCH = regex.compile(r"\d(?:[\s()./\-]*+\d)*+")
+_MIN_CANDIDATE = 8
 # Written as a phone number even without a label: international (+, 00) or with a trunk prefix
 # (0, (0). Numbers of countries without a trunk prefix (Poland, Spain, Italy's mobiles, the US:
 # "61 850 12 34", "612 345 678", "(555) 123-4567") count only after a phone label on their line.
@@ -99,10 +105,27 @@ _REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB
 _PHONE_LIKE = regex.compile(r"^(?:\+|00|\(0)|\d[\s./\-]+\d")
 
 
+def _phone_candidates(text: str) -> Iterator[regex.Match[str]]:
+    """``_PHONE_CANDIDATE.finditer(text)``, looked for in the digit stretches only."""
+    for stretch in _DIGIT_STRETCH.finditer(text):
+        start, end = stretch.span()
+        if end - start < _MIN_CANDIDATE:
+            continue
+        if start and text[start - 1] in "+(":
+            start -= 1
+        yield from _PHONE_CANDIDATE.finditer(text, start, end)
+
+
 def _label_before(text: str, start: int, reach: int = 48) -> str:
     """The words on the number's line just before it (where a label like "Tel.:" or "IBAN:" stands)."""
     line_start = text.rfind("\n", max(0, start - reach), start) + 1
-    return normalize(text[max(line_start, start - reach):start])
+    return _normalized_label(text[max(line_start, start - reach):start])
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_label(label: str) -> str:
+    """(Labels recur from message to message: one template's "Tel.:", "Rechnungsdatum:".)"""
+    return normalize(label)
 
 
 def _last_of(label: str, words: Sequence[str], whole: bool) -> int:
@@ -190,7 +213,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
     phone_labels = params["phone_labels"]
     other_labels = params["other_labels"]
     for text in (ctx.masked_subject, ctx.masked_text):
-        for cand in _PHONE_CANDIDATE.finditer(text):
+        for cand in _phone_candidates(text):
             number = cand.group(0)
             digits = sum(map(str.isdigit, number))
             if digits < 7:
