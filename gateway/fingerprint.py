@@ -111,15 +111,17 @@ def text_fingerprint(text: str) -> Fingerprint:
     """The template sketch of a message's text (its first ``MAX_TEXT`` characters: a template shows
     in its opening, and a long message costs no more); empty for fewer than three words."""
     words = _words(text[:MAX_TEXT])
-    grams = set(zip(words, words[1:], words[2:], strict=False))
     known = _HASHES
-    hashes = list(map(known.get, grams))
+    # A set of the hashes: one look-up per 3-gram, no set of the 3-grams themselves (equal
+    # 3-grams have equal hashes; distinct ones share a 64-bit hash practically never).
+    hashes = set(map(known.get, zip(words, words[1:], words[2:], strict=False)))
     if None in hashes:
+        grams = set(zip(words, words[1:], words[2:], strict=False))
         if len(known) + len(grams) > _HASH_LIMIT:
             known.clear()
         known.update((g, _hash(g)) for g in grams if g not in known)
-        hashes = list(map(known.get, grams))
-    return Fingerprint(tuple(sorted(cast(list[int], hashes))[:K]))  # (no None left)
+        hashes = set(map(known.get, grams))
+    return Fingerprint(tuple(sorted(cast(set[int], hashes))[:K]))  # (no None left)
 
 
 def template_fingerprint(raw: bytes) -> Fingerprint:
