@@ -60,11 +60,11 @@ def _words(text: str) -> list[str]:
     except UnicodeEncodeError:
         pass
     else:
-        lowered = raw.translate(_LOWER_DIGITS_TO_ZERO)
-        if b"@" not in raw and b"://" not in raw and b"www." not in lowered:
+        zeroed = raw.translate(_LOWER_DIGITS_TO_ZERO)
+        if b"@" not in raw and b"://" not in raw and b"www." not in zeroed:
             # Latin-1 text without addresses or links: lower case and digits from one byte table
             # (what the path below makes of such text, without str.lower's per-character look-ups).
-            return _DIGIT_GROUPS.sub(b"0", lowered).translate(_GAPS).decode("latin-1").split()
+            return _DIGIT_GROUPS.sub(b"0", zeroed).translate(_GAPS).decode("latin-1").split()
     lowered = text.lower()
     # (the address and link patterns only where they can match: most of the cost otherwise)
     if "://" in text or "www." in lowered:
