@@ -22,8 +22,8 @@ _AMOUNT_FIRST = re.compile(r"(?i)" + _AMOUNT_WITH_CURRENCY)
 need one). It starts with a digit, which re searches for; PRICE is tried at every character."""
 _SIGNS = ("€", "$", "£", "¥", "円")
 
-CURRENCY_HINTS = ("eur", "EUR", "€", "$", "£", "¥", "円", "CHF", "PLN", "zł", "kr", "SEK", "TL", "TRY", "AED", "SAR",
-                  "BRL", "USD", "GBP", "درهم", "ريال")
+CURRENCY_HINTS: tuple[str, ...] = ("eur", "EUR", "€", "$", "£", "¥", "円", "CHF", "PLN", "zł", "kr", "SEK", "TL",
+                                   "TRY", "AED", "SAR", "BRL", "USD", "GBP", "درهم", "ريال")
 _LATIN_HINTS = tuple(h for h in CURRENCY_HINTS if all(ord(ch) < 256 for ch in h))
 
 _MARKER_WORDS = (r"art\.?[ -]?nr|artikelnr|art\.? no|sku|ean|asin|qty|menge|anzahl|stk|stück|pos|réf|ref|cod|codice"
@@ -68,16 +68,12 @@ def hint_positions(source: str) -> list[int]:
     """Where the currency hints occur (str.find per hint: several times faster than one
     alternation pattern, which re tries hint by hint at every position). Latin-1 text cannot
     hold the others."""
-    hints = CURRENCY_HINTS
+    hints = _LATIN_HINTS
     if not source.isascii():
         try:
             source.encode("latin-1")
         except UnicodeEncodeError:
-            pass
-        else:
-            hints = _LATIN_HINTS
-    else:
-        hints = _LATIN_HINTS
+            hints = CURRENCY_HINTS
     out = []
     for hint in hints:
         at = source.find(hint)
