@@ -9,7 +9,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.policy.content import normalize
+from gateway.policy.content import fold
 from gateway.policy.items import item_spans
 from gateway.policy.stems import stem_words
 
@@ -70,16 +70,23 @@ class Document:
     source: str = ""
     """The body as written (line breaks kept), for finding order-table lines."""
     _item_spans: list[tuple[int, int]] | None = None
+    _words: list[str] | None = None
+    """``text[1:-1].split(" ")``, when ``build`` made the text."""
 
     @classmethod
     def build(cls, subject: str, body: str) -> Document:
-        ns = normalize(subject)
-        return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns), source=body)
+        # normalize() of each, keeping the words: the stem views split the text into them again
+        # otherwise (``text[1:-1].split(" ")``: an empty subject or body is one empty word).
+        subject_words = fold(subject).split()
+        body_words = fold(body).split()
+        ns = " " + " ".join(subject_words) + " "
+        return cls(text=ns + "\x01 " + " ".join(body_words) + " ", subject_end=len(ns), source=body,
+                   _words=(subject_words or [""]) + ["\x01"] + (body_words or [""]))
 
     def stemmed(self, lang: str) -> StemView:
         view = self._stems.get(lang)
         if view is None:
-            words = self.text[1:-1].split(" ")
+            words = self._words if self._words is not None else self.text[1:-1].split(" ")
             view = StemView(words, stem_words(lang, words))
             self._stems[lang] = view
         return view
