@@ -84,3 +84,34 @@ def test_an_outlook_header_that_does_not_name_amazon_is_the_sellers_text(engine:
              "Aan: Shop\nOnderwerp: stock\n\nBel ons op 030-2345678 of mail info@mustermann-handel.example")
     verdict = _verdict(engine, f"RE: {ORDER}", plain, ALIASES["nl"], headers={"In-Reply-To": AMAZON_MID})
     assert "seller-email-address" in _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. Read receipts (MDN): the client's report part is not an attachment
+
+
+def _mdn(to: str, report_type: str = "message/disposition-notification") -> bytes:
+    boundary = "_004_MDN_"
+    return (f"From: Shop <{SELLER}>\r\nTo: {to}\r\nSubject: Gelesen: Frage zur Lieferung\r\n"
+            f"In-Reply-To: {AMAZON_MID}\r\nMIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/report; report-type=disposition-notification; boundary="{boundary}"\r\n\r\n'
+            f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Ihre Nachricht wurde am Dienstag, 1. Dezember 2026 08:14:55 gelesen.\r\n"
+            f"--{boundary}\r\nContent-Type: {report_type}\r\n\r\n"
+            f"Reporting-UA: shop; Microsoft Outlook 16.0\r\nFinal-Recipient: rfc822;{SELLER}\r\n"
+            f"Original-Message-ID: {AMAZON_MID}\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n"
+            f"--{boundary}--\r\n").encode()
+
+
+def test_a_read_receipt_is_relayed(engine: PolicyEngine) -> None:
+    """Outlook sends a read receipt when the seller opens a buyer's message that asked for one; on
+    main its message/disposition-notification part was held as an unusual attachment."""
+    to = ALIASES["de"]
+    verdict = engine.evaluate(_mdn(to), recipients(to))
+    assert verdict.action is Action.RELAY, _rules(verdict)
+
+
+def test_other_message_parts_are_still_unusual_attachments(engine: PolicyEngine) -> None:
+    to = ALIASES["de"]
+    verdict = engine.evaluate(_mdn(to, "message/rfc822"), recipients(to))
+    assert "attachment-unusual-type" in _rules(verdict)

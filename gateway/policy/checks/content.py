@@ -99,11 +99,14 @@ def _attachment_kinds(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 @check("attachment-not-allowed-kind", "attachments of a kind outside the allowed list",
-       allowed=["pdf", "image", "text"])
+       allowed=["pdf", "image", "text"], report_parts=[])
 def _attachment_other(ctx: Context, params: Mapping[str, Any]) -> str | None:
     allowed = set(params["allowed"])
+    # The machine-readable part of a report (a read receipt's message/disposition-notification) is
+    # the mail client's, not a file the seller attached.
+    reports = set(params["report_parts"])
     for att in ctx.content.attachments:
-        if att.kind not in allowed:
+        if att.kind not in allowed and att.declared_type.lower() not in reports:
             return f"{att.filename or '(unnamed)'}: {att.sniffed_type or att.declared_type}"
     return None
 
