@@ -55,6 +55,8 @@ def _many_capital_words(text: str, limit: int) -> bool:
     return sum(1 for r in runs if len(r) >= 4) > limit
 
 
+# Reply prefixes mail clients write in the marketplace languages (RE, AW, SV, Odp, YNT, Antw, R, Rif, ...).
+_REPLY_PREFIX = re.compile(r"(?i)^\s*(?:re|aw|sv|odp|ynt|cvp|antw|r|rif|res|ref|返信|回复)\s*(?:\[\d+\])?\s*[:：]")
 _NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
                               "windowtext", "currentcolor", "initial", "rgb(0,0,0)", "rgb(0, 0, 0)"})
 
@@ -70,8 +72,10 @@ def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None
         return f"{len(colors)} colours: " + ", ".join(sorted(colors)[:5])
     if c.html_max_font_px > float(params["max_font_px"]):
         return f"font size {c.html_max_font_px:.0f}px"
+    # A reply's subject after "Re:"/"AW:"/"SV:" is the buyer's own ("Schublade klemmt!!!").
+    subject = "" if ctx.reply and _REPLY_PREFIX.match(ctx.subject) else ctx.subject
     for shout in ("!!!", "???"):
-        if shout in ctx.subject or shout in ctx.own_text:
+        if shout in subject or shout in ctx.own_text:
             return shout
     if _many_capital_words(ctx.own_text, int(params["max_caps_words"])):
         caps = _CAPS_WORD.findall(ctx.own_text)
