@@ -115,3 +115,98 @@ def test_other_message_parts_are_still_unusual_attachments(engine: PolicyEngine)
     to = ALIASES["de"]
     verdict = engine.evaluate(_mdn(to, "message/rfc822"), recipients(to))
     assert "attachment-unusual-type" in _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. The keyword added to mail that is not critical (look-alike critical evidence)
+
+NOT_CRITICAL = [
+    ("com", "Update on your order", "Your order left our warehouse; UPS reports a weather delay. The new estimated "
+     "delivery date is Friday, 12/04/2026 by end of day. Sorry for the wait.\n\nBrightGear Outdoor LLC | "
+     "1800 Industrial Pkwy, Suite 210 | Boise, ID 83709"),
+    ("de", "Ihre Reklamation", "Sie haben zwei Möglichkeiten: Sie behalten den Tisch und wir erstatten 60,00 €, "
+     "oder Sie senden den Tisch zurück; die Spedition holt ihn kostenlos ab und Sie erhalten den vollen Kaufpreis "
+     "zurück. Teilen Sie uns bitte mit, welche Variante Ihnen lieber ist."),
+    ("de", "Wichtig: korrigierte Rechnung", "Anbei erhalten Sie die korrigierte Rechnung RE-2026-10391-K mit der "
+     "Anschrift Albrecht & Partner, Ludwigstraße 8, 80539 München. Die ursprüngliche Rechnung ist ungültig."),
+]
+CRITICAL = [
+    ("com", "Your patio set", "The freight carrier needs an appointment. Which delivery date would suit you: "
+     "Tue 12/08 or Wed 12/09?"),
+    ("de", "Ihr Schrank", "Die Spedition liefert Ihren Schrank in KW 50. Welcher Liefertermin passt Ihnen, "
+     "Mo., 07.12. oder Mi., 09.12.?"),
+    ("de", "Lieferadresse", "In Ihrer Lieferadresse fehlt die Hausnummer. Bitte korrigieren Sie die Anschrift."),
+]
+
+
+@pytest.mark.parametrize(("mp", "subject", "body"), NOT_CRITICAL)
+def test_look_alike_critical_evidence_adds_no_keyword(engine: PolicyEngine, mp: str, subject: str, body: str) -> None:
+    """'Suite 210' stemmed to the scheduling word 'suit'; a return the carrier collects and a
+    corrected invoice's billing address read as a delivery to schedule and an address problem."""
+    verdict = _verdict(engine, f"{subject} {ORDER}", f"{body}\n\nOrder {ORDER}", ALIASES[mp])
+    assert not verdict.critical and verdict.action is Action.RELAY, _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "subject", "body"), CRITICAL)
+def test_critical_mail_still_gets_its_keyword(engine: PolicyEngine, mp: str, subject: str, body: str) -> None:
+    verdict = _verdict(engine, f"{subject} {ORDER}", f"{body}\n\nOrder {ORDER}", ALIASES[mp])
+    assert verdict.critical and "critical-keyword-missing" in _rules(verdict), _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. Shouting in a reply's subject is the buyer's
+
+
+@pytest.mark.parametrize("prefix", ["Re:", "AW:", "SV:", "RE :", "Odp:", "YNT:", "R:"])
+def test_the_buyers_shouting_in_a_reply_subject_is_not_the_sellers_formatting(engine: PolicyEngine,
+                                                                              prefix: str) -> None:
+    verdict = _verdict(engine, f"{prefix} Schublade klemmt!!! {ORDER}", f"Wir schicken heute Ersatz. {ORDER}",
+                       ALIASES["de"], headers={"In-Reply-To": AMAZON_MID})
+    assert "excessive-formatting" not in _rules(verdict)
+
+
+@pytest.mark.parametrize(("subject", "headers"), [
+    (f"Schublade klemmt!!! {ORDER}", {"In-Reply-To": AMAZON_MID}),   # a reply without the prefix
+    (f"AW: Jetzt zugreifen!!! {ORDER}", None),                      # not a reply: "AW:" alone proves nothing
+])
+def test_shouting_in_the_sellers_own_subject_is_still_formatting(engine: PolicyEngine, subject: str,
+                                                                 headers: dict[str, str] | None) -> None:
+    verdict = _verdict(engine, subject, f"Wir schicken heute Ersatz. {ORDER}", ALIASES["de"], headers=headers)
+    assert "excessive-formatting" in _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Links rewritten by Microsoft 365 Safe Links are judged by their target
+
+SAFE = "https://nam12.safelinks.protection.outlook.com/?url={}&data=05%7C02%7Cx%40y.com%7C0&reserved=0"
+
+
+def test_a_safe_links_wrapped_carrier_link_is_the_carriers(engine: PolicyEngine) -> None:
+    url = SAFE.format("https%3A%2F%2Fwww.fedex.com%2Ffedextrack%2F%3Ftrknbr%3D771234567890")
+    verdict = _verdict(engine, f"RE: Where is my order {ORDER}?", f"Out for delivery, follow it here:\n{url}\n\n{ORDER}",
+                       ALIASES["com"], headers={"In-Reply-To": AMAZON_MID})
+    assert "external-link" not in _rules(verdict)
+
+
+def test_a_safe_links_wrapped_shop_link_is_still_external(engine: PolicyEngine) -> None:
+    url = SAFE.format("https%3A%2F%2Fwww.brightgearoutdoor.com%2Fsale")
+    verdict = _verdict(engine, f"Order {ORDER}", f"Our sale: {url}\n\n{ORDER}", ALIASES["com"])
+    hits = {h.rule: h.evidence for h in verdict.hits}
+    assert "external-link" in hits and "brightgearoutdoor.com" in hits["external-link"]
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. 【重要】 is not the keyword Amazon reads, so it cannot be misused
+
+RECEIPT = f"先日お送りした領収書の宛名に誤りがございましたので、再発行いたしました。ご注文番号 {ORDER}"
+
+
+@pytest.mark.parametrize("marker", ["【重要】", "［重要］", "〔重要〕"])
+def test_japanese_important_markers_on_ordinary_mail_are_not_misuse(engine: PolicyEngine, marker: str) -> None:
+    verdict = _verdict(engine, f"{marker}領収書再発行のご案内 {ORDER}", RECEIPT, ALIASES["co.jp"])
+    assert "critical-keyword-misused" not in _rules(verdict) and verdict.action is Action.RELAY
+
+
+def test_the_half_width_keyword_on_ordinary_mail_is_still_misuse(engine: PolicyEngine) -> None:
+    verdict = _verdict(engine, f"[重要]領収書再発行のご案内 {ORDER}", RECEIPT, ALIASES["co.jp"])
+    assert "critical-keyword-misused" in _rules(verdict)
