@@ -210,3 +210,193 @@ def test_japanese_important_markers_on_ordinary_mail_are_not_misuse(engine: Poli
 def test_the_half_width_keyword_on_ordinary_mail_is_still_misuse(engine: PolicyEngine) -> None:
     verdict = _verdict(engine, f"[重要]領収書再発行のご案内 {ORDER}", RECEIPT, ALIASES["co.jp"])
     assert "critical-keyword-misused" in _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. A failed delivery attempt is a fulfilment problem, not a shipping confirmation
+
+FAILED_DELIVERY = [
+    ("fr", "Chronopost n'a pas pu livrer votre colis le 02/12/2026 (absent). Il est disponible au point relais.\n"
+           "Numéro de suivi : XY 1234 5678 9FR\nhttps://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT=XY123456789FR"),
+    ("de", "DHL hat Sie am 02.12.2026 nicht angetroffen; das Paket liegt zur Abholung in der Filiale.\n"
+           "Sendungsnummer 00340434161094042557\nhttps://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html"),
+    ("it", "Il corriere ha effettuato un tentativo di consegna il 2/12; il pacco è in giacenza.\n"
+           "Numero di tracciamento 0578 4123 9981\nhttps://vas.brt.it/vas/sped_det_show.hsm?Nspediz=057841239981"),
+    ("com", "UPS made a delivery attempt on 12/02 and left a notice; the package is held for collection.\n"
+            "Tracking number 1Z9X427W0344182736\nhttps://www.ups.com/track?tracknum=1Z9X427W0344182736"),
+]
+
+
+@pytest.mark.parametrize(("mp", "body"), FAILED_DELIVERY)
+def test_a_failed_delivery_notice_is_not_a_shipping_confirmation(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Commande {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "confirmation-only" not in _rules(verdict) and verdict.action is Action.RELAY, _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("fr", "Votre colis a été expédié aujourd'hui.\nNuméro de suivi : XY123456789FR"),
+    ("com", "Your order has been shipped today.\nTracking number 1Z9X427W0344182736"),
+])
+def test_a_shipping_confirmation_is_still_refused(engine: PolicyEngine, mp: str, body: str) -> None:
+    assert "confirmation-only" in _rules(_verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp]))
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. Delivery scheduling in Dutch and Polish
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("nl", "Uw e-bike wordt door onze bezorgdienst geleverd. Daarvoor willen we een bezorgmoment met u afspreken: "
+           "vrijdag 11 december tussen 9.00 en 12.00 uur of zaterdag. Welk moment schikt u?"),
+    ("pl", "Domek narzędziowy zostanie dostarczony na palecie. Prosimy o wybór terminu dostawy: środa 9.12.2026 r. "
+           "w godz. 8:00–12:00 lub czwartek 10.12.2026 r."),
+])
+def test_dutch_and_polish_delivery_scheduling_is_critical(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Bestelling {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert verdict.critical and "critical-keyword-missing" in _rules(verdict), _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("nl", "PostNL meldt een vertraging. Uw pakket wordt donderdag tussen 14:00 en 16:30 bezorgd."),
+    ("pl", "Paczka zostanie dostarczona do paczkomatu najpóźniej 04.12.2026 r. Przepraszamy za opóźnienie."),
+])
+def test_a_dutch_or_polish_delivery_notice_is_not_critical(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Bestelling {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert not verdict.critical, _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 9. Declining a buyer's request for a discount code is no promotion
+
+DECLINES = [
+    ("com", "I'm afraid we can't send discount codes or vouchers through Amazon. Your order ships tomorrow."),
+    ("es", "Por los mensajes de Amazon no podemos ofrecer descuentos ni cupones. Su pedido sale mañana."),
+    ("de", "Über Amazon dürfen wir Ihnen leider keine Gutscheincodes schicken. Ihre Bestellung geht morgen raus."),
+    ("fr", "Nous ne pouvons pas envoyer de code promo par la messagerie Amazon. Votre colis part demain."),
+]
+
+
+@pytest.mark.parametrize(("mp", "body"), DECLINES)
+def test_declining_a_discount_request_is_not_a_promotion(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Re: Discount? {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp],
+                       headers={"In-Reply-To": AMAZON_MID})
+    assert "promotion-discount" not in _rules(verdict), _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("com", "No coupons needed: use discount code SAVE10 on your next order."),
+    ("es", "Le regalamos un cupón para su próximo pedido: código NOEL10."),
+])
+def test_a_real_offer_next_to_a_negation_is_still_a_promotion(engine: PolicyEngine, mp: str, body: str) -> None:
+    assert "promotion-discount" in _rules(_verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp]))
+
+
+# --------------------------------------------------------------------------------------------------
+# 10. A hotel's star grade in a product name
+
+
+@pytest.mark.parametrize(("mp", "line"), [
+    ("com", "Trailhead 2-Person Tent, 5-star hotel comfort series   1   $149.00   Promotion applied (Amazon coupon)"),
+    ("de", "Kopfkissen 5-Sterne-Hotelqualität 80x80   2   29,90 €   bezahlt über Amazon"),
+    ("fr", "Oreiller qualité hôtel 5 étoiles 60x60   1   39,00 €   payé via Amazon"),
+])
+def test_a_hotel_star_grade_in_a_product_name_is_no_review_request(engine: PolicyEngine, mp: str, line: str) -> None:
+    verdict = _verdict(engine, f"Invoice {ORDER}", f"Invoice for order {ORDER}\n\n{line}", ALIASES[mp])
+    assert "review-positive-wording" not in _rules(verdict), _rules(verdict)
+
+
+def test_a_five_star_request_next_to_a_hotel_product_is_still_refused(engine: PolicyEngine) -> None:
+    body = f"Enjoying your 5 star hotel pillow? Please leave us a 5 star review on Amazon!\n\n{ORDER}"
+    assert "review-positive-wording" in _rules(_verdict(engine, f"Order {ORDER}", body, ALIASES["com"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# 11. Asking to change or remove a review, in every language
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("de", "Da das Problem gelöst ist, möchten wir Sie bitten, Ihre Rezension zu überarbeiten oder zu löschen."),
+    ("nl", "Zou u zo vriendelijk willen zijn uw negatieve review aan te passen of te verwijderen?"),
+    ("pl", "Czy mogłaby Pani zmienić swoją opinię na Amazon, skoro problem został rozwiązany?"),
+    ("se", "Vi har skickat en ny del. Kan du ändra ditt omdöme på Amazon?"),
+    ("com.tr", "Sorun çözüldüğü için yorumunuzu güncellemeniz mümkün mü?"),
+])
+def test_asking_to_change_or_remove_a_review_is_refused(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "review-change-or-remove" in _rules(verdict), _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("nl", "Dank uw feedback hebben we de handleiding aangepast. De nieuwe versie zit in de bijlage."),
+    ("de", "Wir haben Ihre Lieferadresse geändert; die Bewertung des Transportschadens liegt bei."),
+])
+def test_changes_that_are_not_to_a_review_are_fine(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "review-change-or-remove" not in _rules(verdict), _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 12. A gift for a review, in Spanish
+
+
+def test_a_spanish_gift_for_an_opinion_is_an_incentive(engine: PolicyEngine) -> None:
+    body = ("Si nos deja su opinión sobre la vajilla en Amazon, le enviamos de regalo una taza de azulejo sevillano. "
+            f"Solo tiene que responder con una captura de su reseña.\n\n{ORDER}")
+    assert "review-incentive" in _rules(_verdict(engine, f"Pedido {ORDER}", body, ALIASES["es"]))
+
+
+def test_asking_the_buyers_opinion_on_a_colour_is_no_incentive(engine: PolicyEngine) -> None:
+    body = f"¿Nos da su opinión sobre el color que prefiere? Le enviamos la pieza sin coste.\n\n{ORDER}"
+    assert "review-incentive" not in _rules(_verdict(engine, f"Pedido {ORDER}", body, ALIASES["es"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# 13. Payment outside Amazon by the local instant-payment apps and transfers
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("es", "Envíenos el suplemento por Bizum o por transferencia a la cuenta indicada."),
+    ("se", "Swisha mellanskillnaden på 300 kr så skickar vi den nya modellen."),
+    ("nl", "Maak het bedrag van 12,50 € over via Tikkie, dan versturen we vandaag."),
+    ("pl", "Dopłatę prosimy uregulować kodem BLIK lub przelewem na nasze konto."),
+    ("com.tr", "Kalan tutar için IBAN numaramıza havale yapmanız gerekmektedir."),
+    ("de", "Bitte überweisen Sie den Zuschlag von 39,00 € direkt an uns."),
+    ("com", "Please send the difference via Venmo or Zelle."),
+])
+def test_payment_outside_amazon_is_refused(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "off-amazon-contact" in _rules(verdict), _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("de", "Wir überweisen Ihnen den Betrag von 39,00 € über Amazon zurück."),
+    ("es", "El reembolso de 45,90 € se realizará a través de Amazon en 3 a 5 días."),
+    ("se", "Återbetalningen på 1 099,00 kr görs via Amazon inom 3–5 bankdagar."),
+])
+def test_refunds_through_amazon_are_fine(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "off-amazon-contact" not in _rules(verdict), _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 14. Asking the buyer for a phone number or e-mail address, in nl/pl/sv/tr
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("pl", "Aby kurier mógł się skontaktować, prosimy o podanie numeru telefonu komórkowego."),
+    ("nl", "Kunt u ons uw telefoonnummer doorgeven voor de bezorger?"),
+    ("se", "Kan du skicka ditt telefonnummer till oss?"),
+    ("com.tr", "Kargo için telefon numaranızı iletmeniz gerekiyor."),
+])
+def test_asking_for_the_buyers_phone_is_held(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "buyer-contact-request" in _rules(verdict), _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("pl", "Kurier zadzwoni na numer telefonu podany w zamówieniu Amazon."),
+    ("nl", "De bezorger belt u op het telefoonnummer dat bij Amazon bekend is."),
+])
+def test_mentioning_the_number_amazon_has_is_fine(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "buyer-contact-request" not in _rules(verdict), _rules(verdict)
