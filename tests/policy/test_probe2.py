@@ -400,3 +400,28 @@ def test_asking_for_the_buyers_phone_is_held(engine: PolicyEngine, mp: str, body
 def test_mentioning_the_number_amazon_has_is_fine(engine: PolicyEngine, mp: str, body: str) -> None:
     verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
     assert "buyer-contact-request" not in _rules(verdict), _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 15. A referral scheme is a promotion (probe2 second wave)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("fr", "Parrainez un ami : il recevra 15 € de réduction sur sa première commande sur notre site et vous aussi !"),
+    ("com", "Refer a friend and you both get $10 off your next order."),
+    ("de", "Freunde werben lohnt sich: für jeden neuen Kunden erhalten Sie 10 €."),
+    ("it", "Invita un amico: riceverete entrambi 10 € sul prossimo acquisto."),
+    ("co.jp", "お友達紹介キャンペーン実施中：紹介コードで500円分ポイントを進呈します。"),
+])
+def test_a_referral_scheme_is_a_promotion(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert verdict.action is Action.REJECT, _rules(verdict)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("de", "Wir empfehlen Ihnen, die Schrauben nach zwei Wochen nachzuziehen."),
+    ("fr", "Nous vous recommandons de monter la suspension à deux personnes."),
+])
+def test_a_recommendation_is_not_a_referral(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert verdict.action is Action.RELAY, _rules(verdict)
