@@ -69,6 +69,19 @@ def test_outlook_quote_header_in_every_language_sets_the_buyers_message_apart(en
     assert not _rules(verdict) & {"seller-email-address", "seller-phone-number"}, _rules(verdict)
 
 
+SEPARATORS = {"nl": "-----Oorspronkelijk bericht-----", "pl": "-----Wiadomość oryginalna-----",
+              "se": "-----Ursprungligt meddelande-----", "com.tr": "-----Özgün İleti-----"}
+
+
+@pytest.mark.parametrize("mp", sorted(SEPARATORS))
+def test_outlooks_original_message_separator_in_nl_pl_sv_tr(engine: PolicyEngine, mp: str) -> None:
+    """Older Outlook writes "-----Original Message-----" in the UI language before the header."""
+    body = (f"The item ships tomorrow. {ORDER}\n\n{SEPARATORS[mp]}\nFrom: Buyer <{ALIASES[mp]}>\nDate: 1-12-2026\n"
+            f"To: Shop <{SELLER}>\n\nCall me at 0612345678 or mail buyer.private@gmx.de")
+    verdict = _verdict(engine, f"RE: Question {ORDER}", body, ALIASES[mp], headers={"In-Reply-To": AMAZON_MID})
+    assert not _rules(verdict) & {"seller-email-address", "seller-phone-number"}, _rules(verdict)
+
+
 @pytest.mark.parametrize(("mp", "phone"), [("de", "0711 400409"), ("nl", "030-2345678"), ("co.jp", "03-1234-5678")])
 def test_seller_contact_above_an_outlook_quote_is_still_found(engine: PolicyEngine, mp: str, phone: str) -> None:
     plain, html = _outlook_reply(mp, f"Order {ORDER}: write to info@mustermann-handel.example or call {phone}.",
@@ -183,8 +196,9 @@ SAFE = "https://nam12.safelinks.protection.outlook.com/?url={}&data=05%7C02%7Cx%
 
 def test_a_safe_links_wrapped_carrier_link_is_the_carriers(engine: PolicyEngine) -> None:
     url = SAFE.format("https%3A%2F%2Fwww.fedex.com%2Ffedextrack%2F%3Ftrknbr%3D771234567890")
-    verdict = _verdict(engine, f"RE: Where is my order {ORDER}?", f"Out for delivery, follow it here:\n{url}\n\n{ORDER}",
-                       ALIASES["com"], headers={"In-Reply-To": AMAZON_MID})
+    body = f"Out for delivery, follow it here:\n{url}\n\n{ORDER}"
+    verdict = _verdict(engine, f"RE: Where is my order {ORDER}?", body, ALIASES["com"],
+                       headers={"In-Reply-To": AMAZON_MID})
     assert "external-link" not in _rules(verdict)
 
 
