@@ -69,6 +69,27 @@ def test_outlook_quote_header_in_every_language_sets_the_buyers_message_apart(en
     assert not _rules(verdict) & {"seller-email-address", "seller-phone-number"}, _rules(verdict)
 
 
+MAC_HEADERS = [
+    ("de", "Von: Buyer <{a}>\nDatum: Dienstag, 1. Dezember 2026 um 21:47\nAn: Shop <{s}>\nBetreff: Frage"),
+    ("com", "From: Buyer <{a}>\nDate: Tuesday, December 1, 2026 at 9:47 PM\nTo: Shop <{s}>\nSubject: Question"),
+    ("fr", "De : Buyer <{a}>\nDate : mardi 1 décembre 2026 à 21:47\nÀ : Shop <{s}>\nObjet : Question"),
+    ("es", "De: Buyer <{a}>\nFecha: martes, 1 de diciembre de 2026, 21:47\nPara: Shop <{s}>\nAsunto: Pregunta"),
+    ("pl", "Od: Buyer <{a}>\nData: wtorek, 1 grudnia 2026 21:47\nDo: Shop <{s}>\nTemat: Pytanie"),
+    ("com.tr", "Kimden: Buyer <{a}>\nTarih: 1 Aralık 2026 Salı 21:47\nKime: Shop <{s}>\nKonu: Soru"),
+    ("co.jp", "差出人：Buyer <{a}>\n送信日時：2026年12月1日 21:47\n宛先：Shop <{s}>\n件名：質問"),
+]
+
+
+@pytest.mark.parametrize(("mp", "header"), MAC_HEADERS)
+def test_quote_headers_with_a_date_line_or_full_width_colons(engine: PolicyEngine, mp: str, header: str) -> None:
+    """Outlook for Mac and Apple Mail write "Datum:"/"Date:" where Windows Outlook writes
+    "Gesendet:"/"Sent:"; Japanese clients write full-width colons."""
+    body = (f"The item ships tomorrow. {ORDER}\n\n" + header.format(a=ALIASES[mp], s=SELLER)
+            + "\n\nHello, where is it? Call me at 0612345678")
+    verdict = _verdict(engine, f"RE: Question {ORDER}", body, ALIASES[mp], headers={"In-Reply-To": AMAZON_MID})
+    assert not _rules(verdict) & {"seller-email-address", "seller-phone-number"}, _rules(verdict)
+
+
 SEPARATORS = {"nl": "-----Oorspronkelijk bericht-----", "pl": "-----Wiadomość oryginalna-----",
               "se": "-----Ursprungligt meddelande-----", "com.tr": "-----Özgün İleti-----"}
 
