@@ -364,6 +364,9 @@ def test_asking_to_change_or_remove_a_review_is_refused(engine: PolicyEngine, mp
 @pytest.mark.parametrize(("mp", "body"), [
     ("nl", "Dank uw feedback hebben we de handleiding aangepast. De nieuwe versie zit in de bijlage."),
     ("de", "Wir haben Ihre Lieferadresse geändert; die Bewertung des Transportschadens liegt bei."),
+    ("se", "Tack för din recension! Vi har ändrat förpackningen så att det inte händer igen."),
+    ("pl", "Dziękujemy za Pani opinię, zmieniliśmy już opakowanie."),
+    ("nl", "Bedankt voor uw review. We hebben de verpakking aangepast zodat dit niet meer gebeurt."),
 ])
 def test_changes_that_are_not_to_a_review_are_fine(engine: PolicyEngine, mp: str, body: str) -> None:
     verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
@@ -405,6 +408,7 @@ def test_payment_outside_amazon_is_refused(engine: PolicyEngine, mp: str, body: 
 
 @pytest.mark.parametrize(("mp", "body"), [
     ("de", "Wir überweisen Ihnen den Betrag von 39,00 € über Amazon zurück."),
+    ("de", "Bitte überweisen Sie den Betrag nicht selbst; die Erstattung läuft über Amazon."),
     ("es", "El reembolso de 45,90 € se realizará a través de Amazon en 3 a 5 días."),
     ("se", "Återbetalningen på 1 099,00 kr görs via Amazon inom 3–5 bankdagar."),
 ])
