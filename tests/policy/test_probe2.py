@@ -346,31 +346,63 @@ def test_a_five_star_request_next_to_a_hotel_product_is_still_refused(engine: Po
 
 
 # --------------------------------------------------------------------------------------------------
-# 11. Asking to change or remove a review, in every language
+# 11, 13, 14. Rules that lacked phrases in some languages: asking to change or remove a review (and
+# 'zu überarbeiten'), payment outside Amazon (Bizum, Swish, Tikkie, BLIK, havale, Venmo, transfers),
+# asking for the buyer's phone or e-mail in nl/pl/sv/tr. Each with what must stay untouched: thanks
+# for a review, refunds through Amazon, the number Amazon already has.
+
+FIRES = [
+    ("review-change-or-remove", "de",
+     "Da das Problem gelöst ist, möchten wir Sie bitten, Ihre Rezension zu überarbeiten oder zu löschen."),
+    ("review-change-or-remove", "nl",
+     "Zou u zo vriendelijk willen zijn uw negatieve review aan te passen of te verwijderen?"),
+    ("review-change-or-remove", "pl",
+     "Czy mogłaby Pani zmienić swoją opinię na Amazon, skoro problem został rozwiązany?"),
+    ("review-change-or-remove", "se", "Vi har skickat en ny del. Kan du ändra ditt omdöme på Amazon?"),
+    ("review-change-or-remove", "com.tr", "Sorun çözüldüğü için yorumunuzu güncellemeniz mümkün mü?"),
+    ("off-amazon-contact", "es", "Envíenos el suplemento por Bizum o por transferencia a la cuenta indicada."),
+    ("off-amazon-contact", "se", "Swisha mellanskillnaden på 300 kr så skickar vi den nya modellen."),
+    ("off-amazon-contact", "nl", "Maak het bedrag van 12,50 € over via Tikkie, dan versturen we vandaag."),
+    ("off-amazon-contact", "pl", "Dopłatę prosimy uregulować kodem BLIK lub przelewem na nasze konto."),
+    ("off-amazon-contact", "com.tr", "Kalan tutar için IBAN numaramıza havale yapmanız gerekmektedir."),
+    ("off-amazon-contact", "de", "Bitte überweisen Sie den Zuschlag von 39,00 € direkt an uns."),
+    ("off-amazon-contact", "com", "Please send the difference via Venmo or Zelle."),
+    ("buyer-contact-request", "pl", "Aby kurier mógł się skontaktować, prosimy o podanie numeru telefonu komórkowego."),
+    ("buyer-contact-request", "nl", "Kunt u ons uw telefoonnummer doorgeven voor de bezorger?"),
+    ("buyer-contact-request", "se", "Kan du skicka ditt telefonnummer till oss?"),
+    ("buyer-contact-request", "com.tr", "Kargo için telefon numaranızı iletmeniz gerekiyor."),
+]
+SPARES = [
+    ("review-change-or-remove", "nl",
+     "Dank uw feedback hebben we de handleiding aangepast. De nieuwe versie zit in de bijlage."),
+    ("review-change-or-remove", "de",
+     "Wir haben Ihre Lieferadresse geändert; die Bewertung des Transportschadens liegt bei."),
+    ("review-change-or-remove", "se",
+     "Tack för din recension! Vi har ändrat förpackningen så att det inte händer igen."),
+    ("review-change-or-remove", "pl", "Dziękujemy za Pani opinię, zmieniliśmy już opakowanie."),
+    ("review-change-or-remove", "nl",
+     "Bedankt voor uw review. We hebben de verpakking aangepast zodat dit niet meer gebeurt."),
+    ("off-amazon-contact", "de", "Wir überweisen Ihnen den Betrag von 39,00 € über Amazon zurück."),
+    ("off-amazon-contact", "de", "Bitte überweisen Sie den Betrag nicht selbst; die Erstattung läuft über Amazon."),
+    ("off-amazon-contact", "es", "El reembolso de 45,90 € se realizará a través de Amazon en 3 a 5 días."),
+    ("off-amazon-contact", "se", "Återbetalningen på 1 099,00 kr görs via Amazon inom 3–5 bankdagar."),
+    ("buyer-contact-request", "pl", "Kurier zadzwoni na numer telefonu podany w zamówieniu Amazon."),
+    ("buyer-contact-request", "nl", "De bezorger belt u op het telefoonnummer dat bij Amazon bekend is."),
+]
 
 
-@pytest.mark.parametrize(("mp", "body"), [
-    ("de", "Da das Problem gelöst ist, möchten wir Sie bitten, Ihre Rezension zu überarbeiten oder zu löschen."),
-    ("nl", "Zou u zo vriendelijk willen zijn uw negatieve review aan te passen of te verwijderen?"),
-    ("pl", "Czy mogłaby Pani zmienić swoją opinię na Amazon, skoro problem został rozwiązany?"),
-    ("se", "Vi har skickat en ny del. Kan du ändra ditt omdöme på Amazon?"),
-    ("com.tr", "Sorun çözüldüğü için yorumunuzu güncellemeniz mümkün mü?"),
-])
-def test_asking_to_change_or_remove_a_review_is_refused(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert "review-change-or-remove" in _rules(verdict), _rules(verdict)
+def _order_rules(engine: PolicyEngine, mp: str, body: str) -> set[str]:
+    return _rules(_verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp]))
 
 
-@pytest.mark.parametrize(("mp", "body"), [
-    ("nl", "Dank uw feedback hebben we de handleiding aangepast. De nieuwe versie zit in de bijlage."),
-    ("de", "Wir haben Ihre Lieferadresse geändert; die Bewertung des Transportschadens liegt bei."),
-    ("se", "Tack för din recension! Vi har ändrat förpackningen så att det inte händer igen."),
-    ("pl", "Dziękujemy za Pani opinię, zmieniliśmy już opakowanie."),
-    ("nl", "Bedankt voor uw review. We hebben de verpakking aangepast zodat dit niet meer gebeurt."),
-])
-def test_changes_that_are_not_to_a_review_are_fine(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert "review-change-or-remove" not in _rules(verdict), _rules(verdict)
+@pytest.mark.parametrize(("rule", "mp", "body"), FIRES)
+def test_the_rule_is_found_in_every_language(engine: PolicyEngine, rule: str, mp: str, body: str) -> None:
+    assert rule in _order_rules(engine, mp, body)
+
+
+@pytest.mark.parametrize(("rule", "mp", "body"), SPARES)
+def test_the_rule_spares_its_look_alikes(engine: PolicyEngine, rule: str, mp: str, body: str) -> None:
+    assert rule not in _order_rules(engine, mp, body)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,59 +418,6 @@ def test_a_spanish_gift_for_an_opinion_is_an_incentive(engine: PolicyEngine) -> 
 def test_asking_the_buyers_opinion_on_a_colour_is_no_incentive(engine: PolicyEngine) -> None:
     body = f"¿Nos da su opinión sobre el color que prefiere? Le enviamos la pieza sin coste.\n\n{ORDER}"
     assert "review-incentive" not in _rules(_verdict(engine, f"Pedido {ORDER}", body, ALIASES["es"]))
-
-
-# --------------------------------------------------------------------------------------------------
-# 13. Payment outside Amazon by the local instant-payment apps and transfers
-
-
-@pytest.mark.parametrize(("mp", "body"), [
-    ("es", "Envíenos el suplemento por Bizum o por transferencia a la cuenta indicada."),
-    ("se", "Swisha mellanskillnaden på 300 kr så skickar vi den nya modellen."),
-    ("nl", "Maak het bedrag van 12,50 € over via Tikkie, dan versturen we vandaag."),
-    ("pl", "Dopłatę prosimy uregulować kodem BLIK lub przelewem na nasze konto."),
-    ("com.tr", "Kalan tutar için IBAN numaramıza havale yapmanız gerekmektedir."),
-    ("de", "Bitte überweisen Sie den Zuschlag von 39,00 € direkt an uns."),
-    ("com", "Please send the difference via Venmo or Zelle."),
-])
-def test_payment_outside_amazon_is_refused(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert "off-amazon-contact" in _rules(verdict), _rules(verdict)
-
-
-@pytest.mark.parametrize(("mp", "body"), [
-    ("de", "Wir überweisen Ihnen den Betrag von 39,00 € über Amazon zurück."),
-    ("de", "Bitte überweisen Sie den Betrag nicht selbst; die Erstattung läuft über Amazon."),
-    ("es", "El reembolso de 45,90 € se realizará a través de Amazon en 3 a 5 días."),
-    ("se", "Återbetalningen på 1 099,00 kr görs via Amazon inom 3–5 bankdagar."),
-])
-def test_refunds_through_amazon_are_fine(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert "off-amazon-contact" not in _rules(verdict), _rules(verdict)
-
-
-# --------------------------------------------------------------------------------------------------
-# 14. Asking the buyer for a phone number or e-mail address, in nl/pl/sv/tr
-
-
-@pytest.mark.parametrize(("mp", "body"), [
-    ("pl", "Aby kurier mógł się skontaktować, prosimy o podanie numeru telefonu komórkowego."),
-    ("nl", "Kunt u ons uw telefoonnummer doorgeven voor de bezorger?"),
-    ("se", "Kan du skicka ditt telefonnummer till oss?"),
-    ("com.tr", "Kargo için telefon numaranızı iletmeniz gerekiyor."),
-])
-def test_asking_for_the_buyers_phone_is_held(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert "buyer-contact-request" in _rules(verdict), _rules(verdict)
-
-
-@pytest.mark.parametrize(("mp", "body"), [
-    ("pl", "Kurier zadzwoni na numer telefonu podany w zamówieniu Amazon."),
-    ("nl", "De bezorger belt u op het telefoonnummer dat bij Amazon bekend is."),
-])
-def test_mentioning_the_number_amazon_has_is_fine(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert "buyer-contact-request" not in _rules(verdict), _rules(verdict)
 
 
 # --------------------------------------------------------------------------------------------------
