@@ -443,3 +443,40 @@ def test_a_referral_scheme_is_a_promotion(engine: PolicyEngine, mp: str, body: s
 def test_a_recommendation_is_not_a_referral(engine: PolicyEngine, mp: str, body: str) -> None:
     verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
     assert verdict.action is Action.RELAY, _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 16. Star requests with the verb of giving, the positive adverb, Japanese gating (fresh lines)
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("de", "Wären Sie so nett, uns positiv zu bewerten?"),
+    ("fr", "N'hésitez pas à nous mettre 5 étoiles si vous êtes content !"),
+    ("it", "Se sei soddisfatto, lasciaci 5 stelline!"),
+    ("com.tr", "Bize 5 yıldız verirseniz çok seviniriz!"),
+    ("pl", "Prosimy nas pozytywnie ocenić na Amazon."),
+    ("co.jp", "低評価をつける前に、まずはご連絡ください。"),
+    ("de", "Über eine positive Bewertung bei Amazon würden wir uns freuen."),
+    ("nl", "Wij zouden een positieve beoordeling op prijs stellen."),
+])
+def test_star_and_positive_requests_in_their_usual_forms_are_refused(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert verdict.action is Action.REJECT, _rules(verdict)
+
+
+# 17. A claim assessed positively is not a positive review: "positiv bewertet" has the stems of
+# "positive Bewertung" (on main the first five were refused as review-positive-wording).
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("de", "Ihr Garantieantrag wurde vom Hersteller positiv bewertet; Sie erhalten ein neues Gerät."),
+    ("nl", "Uw claim is positief beoordeeld door de vervoerder; wij sturen een nieuw exemplaar."),
+    ("fr", "Votre réclamation a été évaluée positivement par le transporteur ; le remboursement suit."),
+    ("it", "La sua richiesta di garanzia è stata valutata positivamente; le inviamo un nuovo prodotto."),
+    ("es", "Su reclamación de garantía ha sido valorada positivamente; le enviamos un producto nuevo."),
+    ("se", "Fem stjärnor i hotellklass: täcket levereras i morgon, ge oss besked om portkoden."),
+    ("pl", "Rzeczoznawca pozytywnie ocenił reklamację, wyślemy nowy produkt."),
+])
+def test_a_claim_assessed_positively_is_no_review_request(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
+    assert "review-positive-wording" not in _rules(verdict), _rules(verdict)
