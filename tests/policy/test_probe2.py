@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.policy.engine import PolicyEngine
-from gateway.policy.verdict import Action
+from gateway.policy.verdict import Action, Verdict
 from tests.policy.mail import message, recipients
 
 AMAZON_MID = "<0102019abc-def-000000@eu-west-1.amazonses.com>"
@@ -22,12 +22,11 @@ ORDER = "302-4817265-9034712"
 
 
 def _verdict(engine: PolicyEngine, subject: str, body: str, to: str, *, html: str | None = None,
-             headers: dict[str, str] | None = None, attachments: tuple = ()):  # type: ignore[type-arg]
-    raw = message(subject, body, html=html, to=to, headers=headers, attachments=attachments)
-    return engine.evaluate(raw, recipients(to))
+             headers: dict[str, str] | None = None) -> Verdict:
+    return engine.evaluate(message(subject, body, html=html, to=to, headers=headers), recipients(to))
 
 
-def _rules(verdict) -> set[str]:  # type: ignore[no-untyped-def]
+def _rules(verdict: Verdict) -> set[str]:
     return {h.rule for h in verdict.hits}
 
 
@@ -373,6 +372,21 @@ FIRES = [
     ("buyer-contact-request", "com.tr", "Kargo için telefon numaranızı iletmeniz gerekiyor."),
 ]
 SPARES = [
+    # 17. A claim assessed positively: 'positiv bewertet' has the stems of 'positive Bewertung'
+    # (refused on main in de/nl/fr/it/es).
+    ("review-positive-wording", "de",
+     "Ihr Garantieantrag wurde vom Hersteller positiv bewertet; Sie erhalten ein neues Gerät."),
+    ("review-positive-wording", "nl",
+     "Uw claim is positief beoordeeld door de vervoerder; wij sturen een nieuw exemplaar."),
+    ("review-positive-wording", "fr",
+     "Votre réclamation a été évaluée positivement par le transporteur ; le remboursement suit."),
+    ("review-positive-wording", "it",
+     "La sua richiesta di garanzia è stata valutata positivamente; le inviamo un nuovo prodotto."),
+    ("review-positive-wording", "es",
+     "Su reclamación de garantía ha sido valorada positivamente; le enviamos un producto nuevo."),
+    ("review-positive-wording", "se",
+     "Fem stjärnor i hotellklass: täcket levereras i morgon, ge oss besked om portkoden."),
+    ("review-positive-wording", "pl", "Rzeczoznawca pozytywnie ocenił reklamację, wyślemy nowy produkt."),
     ("review-change-or-remove", "nl",
      "Dank uw feedback hebben we de handleiding aangepast. De nieuwe versie zit in de bijlage."),
     ("review-change-or-remove", "de",
@@ -421,62 +435,30 @@ def test_asking_the_buyers_opinion_on_a_colour_is_no_incentive(engine: PolicyEng
 
 
 # --------------------------------------------------------------------------------------------------
-# 15. A referral scheme is a promotion (probe2 second wave)
+# 15. A referral scheme is a promotion (probe2 second wave); a recommendation is not one.
+# 16. Star requests with the verb of giving, the positive adverb, Japanese gating (fresh lines).
+
+VERDICTS = [
+    (Action.REJECT, "fr",
+     "Parrainez un ami : il recevra 15 € de réduction sur sa première commande sur notre site et vous aussi !"),
+    (Action.REJECT, "com", "Refer a friend and you both get $10 off your next order."),
+    (Action.REJECT, "de", "Freunde werben lohnt sich: für jeden neuen Kunden erhalten Sie 10 €."),
+    (Action.REJECT, "it", "Invita un amico: riceverete entrambi 10 € sul prossimo acquisto."),
+    (Action.REJECT, "co.jp", "お友達紹介キャンペーン実施中：紹介コードで500円分ポイントを進呈します。"),
+    (Action.RELAY, "de", "Wir empfehlen Ihnen, die Schrauben nach zwei Wochen nachzuziehen."),
+    (Action.RELAY, "fr", "Nous vous recommandons de monter la suspension à deux personnes."),
+    (Action.REJECT, "de", "Wären Sie so nett, uns positiv zu bewerten?"),
+    (Action.REJECT, "fr", "N'hésitez pas à nous mettre 5 étoiles si vous êtes content !"),
+    (Action.REJECT, "it", "Se sei soddisfatto, lasciaci 5 stelline!"),
+    (Action.REJECT, "com.tr", "Bize 5 yıldız verirseniz çok seviniriz!"),
+    (Action.REJECT, "pl", "Prosimy nas pozytywnie ocenić na Amazon."),
+    (Action.REJECT, "co.jp", "低評価をつける前に、まずはご連絡ください。"),
+    (Action.REJECT, "de", "Über eine positive Bewertung bei Amazon würden wir uns freuen."),
+    (Action.REJECT, "nl", "Wij zouden een positieve beoordeling op prijs stellen."),
+]
 
 
-@pytest.mark.parametrize(("mp", "body"), [
-    ("fr", "Parrainez un ami : il recevra 15 € de réduction sur sa première commande sur notre site et vous aussi !"),
-    ("com", "Refer a friend and you both get $10 off your next order."),
-    ("de", "Freunde werben lohnt sich: für jeden neuen Kunden erhalten Sie 10 €."),
-    ("it", "Invita un amico: riceverete entrambi 10 € sul prossimo acquisto."),
-    ("co.jp", "お友達紹介キャンペーン実施中：紹介コードで500円分ポイントを進呈します。"),
-])
-def test_a_referral_scheme_is_a_promotion(engine: PolicyEngine, mp: str, body: str) -> None:
+@pytest.mark.parametrize(("action", "mp", "body"), VERDICTS)
+def test_fresh_lines_get_their_action(engine: PolicyEngine, action: Action, mp: str, body: str) -> None:
     verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert verdict.action is Action.REJECT, _rules(verdict)
-
-
-@pytest.mark.parametrize(("mp", "body"), [
-    ("de", "Wir empfehlen Ihnen, die Schrauben nach zwei Wochen nachzuziehen."),
-    ("fr", "Nous vous recommandons de monter la suspension à deux personnes."),
-])
-def test_a_recommendation_is_not_a_referral(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert verdict.action is Action.RELAY, _rules(verdict)
-
-
-# --------------------------------------------------------------------------------------------------
-# 16. Star requests with the verb of giving, the positive adverb, Japanese gating (fresh lines)
-
-
-@pytest.mark.parametrize(("mp", "body"), [
-    ("de", "Wären Sie so nett, uns positiv zu bewerten?"),
-    ("fr", "N'hésitez pas à nous mettre 5 étoiles si vous êtes content !"),
-    ("it", "Se sei soddisfatto, lasciaci 5 stelline!"),
-    ("com.tr", "Bize 5 yıldız verirseniz çok seviniriz!"),
-    ("pl", "Prosimy nas pozytywnie ocenić na Amazon."),
-    ("co.jp", "低評価をつける前に、まずはご連絡ください。"),
-    ("de", "Über eine positive Bewertung bei Amazon würden wir uns freuen."),
-    ("nl", "Wij zouden een positieve beoordeling op prijs stellen."),
-])
-def test_star_and_positive_requests_in_their_usual_forms_are_refused(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert verdict.action is Action.REJECT, _rules(verdict)
-
-
-# 17. A claim assessed positively is not a positive review: "positiv bewertet" has the stems of
-# "positive Bewertung" (on main the first five were refused as review-positive-wording).
-
-
-@pytest.mark.parametrize(("mp", "body"), [
-    ("de", "Ihr Garantieantrag wurde vom Hersteller positiv bewertet; Sie erhalten ein neues Gerät."),
-    ("nl", "Uw claim is positief beoordeeld door de vervoerder; wij sturen een nieuw exemplaar."),
-    ("fr", "Votre réclamation a été évaluée positivement par le transporteur ; le remboursement suit."),
-    ("it", "La sua richiesta di garanzia è stata valutata positivamente; le inviamo un nuovo prodotto."),
-    ("es", "Su reclamación de garantía ha sido valorada positivamente; le enviamos un producto nuevo."),
-    ("se", "Fem stjärnor i hotellklass: täcket levereras i morgon, ge oss besked om portkoden."),
-    ("pl", "Rzeczoznawca pozytywnie ocenił reklamację, wyślemy nowy produkt."),
-])
-def test_a_claim_assessed_positively_is_no_review_request(engine: PolicyEngine, mp: str, body: str) -> None:
-    verdict = _verdict(engine, f"Order {ORDER}", f"{body}\n\n{ORDER}", ALIASES[mp])
-    assert "review-positive-wording" not in _rules(verdict), _rules(verdict)
+    assert verdict.action is action, _rules(verdict)
