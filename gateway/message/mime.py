@@ -165,6 +165,13 @@ def _as_text(value: str) -> str:
         return value
 
 
+def header_text(headers: email.message.Message, name: str) -> str:
+    """A header field as written (unfolded, RFC 2047 encoded words kept), its raw 8-bit bytes read
+    as UTF-8 (RFC 6532), else cp1252: what can be stored and later decoded for display."""
+    raw = _raw_value(headers, name.lower())
+    return "" if raw is None else _as_text(raw).replace("\r", "").replace("\n", "").strip()
+
+
 _PARAM_SECTION = re.compile(r"^(.*?)\*(\d{1,3})(\*?)$")
 _TRAILING_COMMENT = re.compile(r"[ \t]*\([^()]*\)[ \t]*$")
 
