@@ -311,14 +311,14 @@ class DeliveryService:
         replies: dict[str, Reply] = {}
         if not address_ok(msg.mail_from):
             for rcpt in msg.pending:
-                replies[rcpt] = Reply(553, "5.1.7 sender address contains control characters")
+                replies[rcpt] = Reply(553, "5.1.7 sender address cannot be sent in an SMTP path")
         else:
             good = []
             for rcpt in msg.pending:
                 if address_ok(rcpt):
                     good.append(rcpt)
                 else:
-                    replies[rcpt] = Reply(553, "5.1.3 recipient address contains control characters")
+                    replies[rcpt] = Reply(553, "5.1.3 recipient address cannot be sent in an SMTP path")
             if good:
                 upstream = self.upstream_for(msg)
                 if upstream.host is None:

@@ -1,0 +1,214 @@
+"""An upstream connection's transactions: MAIL, RCPT and DATA, pipelined where the upstream offers it.
+
+aiosmtplib opens the connection (greeting, EHLO, STARTTLS, AUTH: see ``pool``) and then hands
+its transport to an :class:`UpstreamConnection`, which runs the transactions. aiosmtplib (5.x)
+has no PIPELINING: its protocol reads one reply per command and drops what arrives unasked, so
+every MAIL, RCPT and DATA, and the RSET it needs before each reuse, cost a round trip of their
+own (five per message, each a send, a wake-up and a task switch on the event loop).
+
+Here, with RFC 2920 PIPELINING, the envelope goes out as one write (MAIL, every RCPT, DATA) and
+the content as a second one: two round trips per message. Without it, one command per round trip,
+as before. RSET is sent only when the previous transaction did not end cleanly (RFC 5321 4.1.4: a
+new MAIL may follow a completed transaction); pipelined, it rides in front of the next MAIL.
+
+The spool holds only CRLF-terminated lines (``spool.records.check_data``), so the content needs no
+line-ending repair: it is dot-stuffed only when a line starts with a dot, and is otherwise written
+as stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import deque
+from dataclasses import dataclass
+
+from aiosmtplib import SMTPReadTimeoutError, SMTPResponseException, SMTPServerDisconnected
+
+MAX_LINE = 8192
+MAX_REPLY = MAX_LINE * 4  # a whole reply, continuation lines included: bounds memory
+# Below this, the content and its final dot go out as one write (one copy, one send); above it,
+# as two writes, so a large message is not copied once more.
+JOIN_BELOW = 256 * 1024
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+# What may not appear on a command line, outside a quoted local part: whitespace ends the
+# address (and could smuggle parameters), angle brackets and quotes break the path.
+_QUOTED_LOCAL = re.compile(r'^"(?:[^"\\\r\n]|\\.)*"')
+_NOT_IN_PATH = re.compile(r'[\s<>"\x00-\x1f\x7f]')
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One SMTP reply: its code and its text (continuation lines joined by newlines)."""
+
+    code: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 300
+
+
+def path_problem(address: str) -> str | None:
+    """Why ``address`` cannot go on a MAIL or RCPT line as ``<address>``; None if it can."""
+    if _NOT_IN_PATH.search(_QUOTED_LOCAL.sub("", address, count=1)):
+        return "address contains characters not allowed in an SMTP path"
+    return None
+
+
+def path(address: str, encoding: str) -> bytes:
+    """``<address>`` for MAIL or RCPT; ``""`` and ``"<>"`` are the null reverse-path."""
+    if address in ("", "<>"):
+        return b"<>"
+    return b"<" + address.encode(encoding) + b">"
+
+
+def content(data: bytes) -> bytes:
+    """``data`` as sent after the 354: dot-stuffed, ending in CRLF (the final dot not included)."""
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """A set-up upstream connection (after EHLO and any STARTTLS/AUTH), reused for many messages.
+
+    Replies are parsed as they arrive and queued in order, so a pipelined group's replies can be
+    read together. ``needs_rset``: the last transaction did not end cleanly, so the next one
+    starts with RSET.
+    """
+
+    def __init__(self, extensions: dict[str, str]) -> None:
+        self.extensions = {name.lower() for name in extensions}
+        self.pipelining = "pipelining" in self.extensions
+        self.transport: asyncio.Transport | None = None
+        self.needs_rset = False
+        self._buffer = bytearray()
+        self._answers: deque[Answer] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: Exception | None = None
+
+    @classmethod
+    def take_over(cls, transport: asyncio.BaseTransport, extensions: dict[str, str]) -> UpstreamConnection:
+        """Run the rest of the session on ``transport`` (aiosmtplib's, after its set-up)."""
+        conn = cls(extensions)
+        conn.transport = transport  # type: ignore[assignment]  # a stream transport, plain or TLS
+        transport.set_protocol(conn)
+        return conn
+
+    def supports(self, extension: str) -> bool:
+        return extension.lower() in self.extensions
+
+    @property
+    def is_connected(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing() and self._error is None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer.extend(data)
+        start = 0
+        code = -1
+        lines: list[str] = []
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            line = bytes(buffer[start:end + 1])
+            start = end + 1
+            try:
+                if len(line) > MAX_LINE:
+                    raise ValueError("reply line too long")
+                code = int(line[:3])
+            except ValueError:
+                self._fail(SMTPResponseException(-1, f"Malformed SMTP response line: "
+                                                     f"{line[:200].decode('utf-8', 'replace')!r}"))
+                return
+            lines.append(line[4:].strip(b" \t\r\n").decode("utf-8", "surrogateescape"))
+            if line[3:4] != b"-":
+                self._answers.append(Answer(code, "\n".join(lines)))
+                lines = []
+                del buffer[:start]
+                start = 0
+        if len(buffer) > MAX_REPLY:
+            self._fail(SMTPResponseException(-1, "Response too long"))
+            return
+        if self._answers:
+            self._wake()
+
+    def eof_received(self) -> bool:
+        self._fail(SMTPServerDisconnected("Unexpected EOF received"))
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        lost = SMTPServerDisconnected("Connection lost")
+        if exc is not None:
+            lost.__cause__ = exc
+        self._fail(lost)
+        self.transport = None
+
+    def _fail(self, exc: Exception) -> None:
+        if self._error is None:
+            self._error = exc
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- commands ---------------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        if not self.is_connected:
+            raise self._error or SMTPServerDisconnected("Connection lost")
+        assert self.transport is not None
+        self._answers.clear()  # nothing is asked before this: whatever came is not an answer
+        self.transport.write(data)
+
+    def send_content(self, data: bytes) -> None:
+        """The message content and its final dot (``data`` already dot-stuffed)."""
+        if len(data) < JOIN_BELOW:
+            self.send(data + b".\r\n")
+        else:
+            self.send(data)
+            assert self.transport is not None
+            self.transport.write(b".\r\n")
+
+    async def read(self, timeout: float) -> Answer:
+        """The next reply; SMTPServerDisconnected or SMTPReadTimeoutError if none comes.
+
+        The caller knows how many replies it asked for and reads each in turn; a timeout or a
+        lost connection leaves the session in an unknown state, so the connection is closed.
+        """
+        while not self._answers:
+            if self._error is not None:
+                raise self._error
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                self.close()
+                raise SMTPReadTimeoutError("Timed out waiting for server response") from None
+            finally:
+                self._waiter = None
+        return self._answers.popleft()
+
+    def close(self) -> None:
+        if self._error is None:
+            self._error = SMTPServerDisconnected("Connection closed")
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    async def quit(self, timeout: float) -> None:
+        """QUIT politely (the reply is waited for up to ``timeout``), then close."""
+        with contextlib.suppress(SMTPServerDisconnected, SMTPReadTimeoutError, SMTPResponseException,
+                                 OSError):
+            self.send(b"QUIT\r\n")
+            await self.read(timeout)
+        self.close()
