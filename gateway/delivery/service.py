@@ -61,6 +61,7 @@ class DeliveryService:
         # Tenants with their own upstream: meta["tenant"] -> upstream; the rest use ``upstream``.
         self._routes: dict[str, UpstreamConfig] = dict(routes or {})
         self._pools: dict[str, UpstreamPool] = {}
+        self._pool_keys: dict[int, tuple[UpstreamConfig, str]] = {}  # id(upstream) -> its pool's key
         self._pool_lock = asyncio.Lock()
         self._delivery = delivery
         self._outbox = outbox
@@ -68,6 +69,8 @@ class DeliveryService:
         self._wake = asyncio.Event()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._inflight: set[str] = set()
+        # Queued messages the poll read already (they are in flight, so nothing else changes them).
+        self._loaded: dict[str, SpooledMessage] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
         self._stopping = False
@@ -87,7 +90,13 @@ class DeliveryService:
 
     async def _pool_for(self, upstream: UpstreamConfig) -> UpstreamPool:
         """One pool of reused connections per distinct upstream (tenants may share one)."""
-        key = upstream.model_dump_json()
+        known = self._pool_keys.get(id(upstream))
+        if known is not None and known[0] is upstream:
+            pool = self._pools.get(known[1])
+            if pool is not None:
+                return pool
+        key = upstream.model_dump_json()  # ~20 us: once per configured upstream, not per message
+        self._pool_keys[id(upstream)] = (upstream, key)
         pool = self._pools.get(key)
         if pool is not None:
             return pool
@@ -105,6 +114,7 @@ class DeliveryService:
     async def reconfigure(self, upstream: UpstreamConfig, routes: Mapping[str, UpstreamConfig]) -> None:
         """New upstreams after a reload; pools of upstreams no longer used are closed."""
         self._upstream, self._routes = upstream, dict(routes)
+        self._pool_keys.clear()
         wanted = {u.model_dump_json() for u in (upstream, *routes.values())}
         for key in [k for k in self._pools if k not in wanted]:
             await self._pools.pop(key).close()
@@ -160,6 +170,7 @@ class DeliveryService:
             item = self._queue.get_nowait()
             if item is not None:
                 self._inflight.discard(item)
+                self._loaded.pop(item, None)
         for _ in self._tasks:
             self._queue.put_nowait(None)
         running = {*self._tasks, *self._parked}
@@ -212,14 +223,16 @@ class DeliveryService:
                 self._poll_requested = False
                 next_poll = now + self._delivery.poll_interval
                 try:
-                    ids, next_at = await self._spool.due(now, room, frozenset(self._inflight))
+                    due, next_at = await self._spool.due(now, room, frozenset(self._inflight))
                 except SpoolError as exc:
                     log.error("delivery.poll_failed", error=str(exc))
-                    ids, next_at = [], None
-                self._enqueue(ids)
+                    due, next_at = [], None
+                for msg in due:
+                    if self._enqueue([msg.queue_id]):
+                        self._loaded[msg.queue_id] = msg  # read with the poll: no trip per message
                 if next_at is not None:
                     next_poll = min(next_poll, next_at)
-                if len(ids) == room:
+                if len(due) == room:
                     self._poll_requested = True  # more may be due once workers made room
             for pool in self._pools.values():
                 pool.reap()
@@ -302,7 +315,7 @@ class DeliveryService:
 
     async def _deliver(self, queue_id: str, handle: AttemptHandle) -> bool:
         """One attempt. Returns True once a recording task owns the message's in-flight mark."""
-        msg = await self._spool.load(queue_id)
+        msg = self._loaded.pop(queue_id, None) or await self._spool.load(queue_id)
         if msg is None or not msg.pending:
             return False
         if msg.next_attempt > time.time() + 0.01:
