@@ -233,7 +233,8 @@ class Sink:
         options = [] if pipelining else ["-P"]  # -P: no PIPELINING in the EHLO reply
         self.proc = subprocess.Popen([SMTP_SINK, "-c", "-u", "postfix", "-m", "1000", *options, f"127.0.0.1:{port}",
                                       "1024"], stdout=subprocess.PIPE)
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         wait_port(port)
 
     def _read(self) -> None:

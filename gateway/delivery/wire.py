@@ -89,6 +89,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._buffer = bytearray()
         self._answers: deque[Answer] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._expired: asyncio.Future[None] | None = None  # the waiter whose read timed out
         self._error: Exception | None = None
 
     @classmethod
@@ -157,6 +158,11 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.close()
         self._wake()
 
+    def _expire(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            self._expired = waiter
+            waiter.cancel()
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -190,12 +196,18 @@ class UpstreamConnection(asyncio.Protocol):
                 raise self._error
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
+            # A timer that cancels the waiter: half the cost of asyncio.wait_for, twice a message.
+            timer = loop.call_later(timeout, self._expire, waiter)
             try:
-                await asyncio.wait_for(waiter, timeout)
-            except TimeoutError:
-                self.close()
-                raise SMTPReadTimeoutError("Timed out waiting for server response") from None
+                await waiter
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self._expired is waiter and (task is None or not task.cancelling()):
+                    self.close()
+                    raise SMTPReadTimeoutError("Timed out waiting for server response") from None
+                raise  # the caller itself was cancelled
             finally:
+                timer.cancel()
                 self._waiter = None
         return self._answers.popleft()
 

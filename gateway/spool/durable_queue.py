@@ -43,7 +43,7 @@ from gateway.spool.records import (
     new_queue_id,
 )
 from gateway.spool.space import SpaceGuard, release_ballast, wal_checkpoint_pages
-from gateway.spool.writer import RECOVERY, SCHEMA, Op, Put, SpoolDatabase, connect, insert
+from gateway.spool.writer import RECOVERY, SCHEMA, Op, Put, Record, SpoolDatabase, connect
 
 log = get_logger("gateway.spool")
 
@@ -155,7 +155,7 @@ class Spool:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    async def _write(self, op: Op | Put, then: Sequence[Write] = ()) -> Any:
+    async def _write(self, op: Op | Put | Record, then: Sequence[Write] = ()) -> Any:
         """``op`` in the writer's next batch (with ``then`` to commit right after it)."""
         if self._closed:
             raise SpoolError("spool is closed")
@@ -309,28 +309,10 @@ class Spool:
         so a failure is never recorded without its bounce, nor the other way round. Returns the
         DSN's queue id.
         """
-        now = time.time()
         dsn_id = new_queue_id() if dsn is not None else None
         self._fresh.forget(queue_id)
-
-        def op(conn: sqlite3.Connection) -> str | None:
-            for r in results:
-                conn.execute("UPDATE recipients SET state=?, code=?, reply=?, updated=? "
-                             "WHERE message_id=? AND address=? AND state='pending'",
-                             (r.state, r.code, r.reply, now, queue_id, r.address))
-            left = conn.execute("SELECT count(*) FROM recipients WHERE message_id=? AND state='pending'",
-                                (queue_id,)).fetchone()[0]
-            if left:
-                conn.execute("UPDATE messages SET attempts=attempts+1, next_attempt=? WHERE id=?",
-                             (next_attempt if next_attempt is not None else now, queue_id))
-            else:
-                conn.execute("UPDATE messages SET attempts=attempts+1, state='done', data=NULL, "
-                             "finished=? WHERE id=?", (now, queue_id))
-            if dsn is not None and dsn_id is not None:
-                insert(conn, dsn_id, dsn, now)
-            return dsn_id
-
-        result: str | None = await self._write(op)
+        result: str | None = await self._write(Record(queue_id, tuple(results), next_attempt, time.time(),
+                                                      dsn, dsn_id))
         return result
 
     async def purge_finished(self, finished_before: float) -> int:
