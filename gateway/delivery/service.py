@@ -8,8 +8,8 @@ for what the replies mean). Problems before MAIL (connect, TLS, AUTH) are always
 misconfigured or unreachable upstream must not bounce mail.
 
 A stalled upstream holds one connection, not the service: an attempt still running after
-``stall_after`` seconds is *parked*. Its worker goes on with the next message and its pool slot
-is freed for a new connection; the parked attempt finishes (or times out) on its own. At most
+``stall_after`` seconds is *parked*: a new worker takes its place with the next message, and its
+pool slot is freed for a new connection; the parked attempt finishes (or times out) on its own. At most
 ``MAX_PARKED_PER_WORKER x workers`` attempts are parked at once.
 
 Duplicate window: between the upstream's 250 to DATA and the spool commit that marks the recipients
@@ -83,6 +83,7 @@ class DeliveryService:
         # worker, so at most 3 x workers messages can go out twice after a crash.
         self._recording_slots = asyncio.Semaphore(delivery.workers * 2)
         self.parked_total = 0
+        self._spawned = 0  # worker tasks started (their names)
 
     def upstream_for(self, msg: SpooledMessage) -> UpstreamConfig:
         tenant = msg.meta.get("tenant")
@@ -145,6 +146,7 @@ class DeliveryService:
         self._stopping = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-worker-{i}")
                        for i in range(self._delivery.workers)]
+        self._spawned = self._delivery.workers
         self._scheduler = asyncio.create_task(self._schedule(), name="delivery-scheduler")
         log.info("delivery.started", upstream=self._upstream.host or f"maildir:{self._outbox}",
                  workers=self._delivery.workers, pending=await self._spool.depth())
@@ -275,29 +277,40 @@ class DeliveryService:
         return added
 
     async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        assert me is not None
         while True:
             queue_id = await self._queue.get()
             if queue_id is None:
                 return
             handle = AttemptHandle()
-            task = asyncio.create_task(self._attempt(queue_id, handle), name=f"delivery:{queue_id}")
+            # The attempt runs in this task; a timer parks it if it stalls (a task and a wait per
+            # message to watch for that cost more than the rest of the scheduling).
+            timer = loop.call_later(self._delivery.stall_after, self._stalled, queue_id, handle, me)
             try:
-                done, _ = await asyncio.wait({task}, timeout=self._delivery.stall_after)
-                if (not done and handle.on_the_wire
-                        and len(self._parked) < MAX_PARKED_PER_WORKER * self._delivery.workers):
-                    # Stalled (an upstream that does not answer): let it finish on its own and
-                    # free this worker and its pool slot for the rest of the queue.
-                    handle.park()
-                    self._parked.add(task)
-                    task.add_done_callback(self._parked.discard)
-                    self.parked_total += 1
-                    log.warning("delivery.attempt_parked", queue_id=queue_id,
-                                after_seconds=self._delivery.stall_after, parked=len(self._parked))
-                    continue
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                task.cancel()
-                raise
+                await self._attempt(queue_id, handle)
+            finally:
+                timer.cancel()
+            if handle.parked:
+                return  # a new worker took this one's place (_stalled)
+
+    def _stalled(self, queue_id: str, handle: AttemptHandle, worker: asyncio.Task[None]) -> None:
+        """An attempt ran for ``stall_after``: if it is waiting for the upstream (a server that does
+        not answer), park it, so it finishes on its own, and start a worker in its place, which
+        also gets its pool slot for a new connection."""
+        if (self._stopping or not handle.on_the_wire or worker not in self._tasks
+                or len(self._parked) >= MAX_PARKED_PER_WORKER * self._delivery.workers):
+            return
+        handle.park()
+        self._tasks.remove(worker)
+        self._parked.add(worker)
+        worker.add_done_callback(self._parked.discard)
+        self._tasks.append(asyncio.create_task(self._worker(), name=f"delivery-worker-{self._spawned}"))
+        self._spawned += 1
+        self.parked_total += 1
+        log.warning("delivery.attempt_parked", queue_id=queue_id, after_seconds=self._delivery.stall_after,
+                    parked=len(self._parked))
 
     async def _attempt(self, queue_id: str, handle: AttemptHandle) -> None:
         recording = False
