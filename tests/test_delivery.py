@@ -73,9 +73,10 @@ async def attempts(spool: Spool, queue_id: str) -> int:
     return info.attempts
 
 
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    s = await Sink().start()
+@pytest.fixture(params=["lockstep", "pipelining"])
+async def sink(request: pytest.FixtureRequest) -> AsyncIterator[Sink]:
+    # Every test runs against an upstream without and with PIPELINING (gateway/delivery/wire.py).
+    s = await Sink(pipelining=request.param == "pipelining").start()
     yield s
     await s.stop()
 
