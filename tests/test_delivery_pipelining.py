@@ -203,6 +203,21 @@ async def test_connection_dead_before_any_reply_is_retried_at_once_on_a_new_one(
     assert [m[2] for m in upstream.messages] == [message("First"), message("Second")]
 
 
+async def test_new_connection_dead_before_any_reply_is_a_temporary_failure_not_a_loop(
+        spool: Spool, upstream: StrictUpstream) -> None:
+    upstream.drop_after = {1: 0}  # the first session drops at the first DATA, unanswered
+    delivery = fast_delivery(workers=1, retry_initial=30.0, retry_max=60.0)
+    async with running(spool, config(upstream), delivery) as service:
+        qid = await spool.put(SENDER, [BUYER], message("Dropped"))
+        service.notify()
+        await wait_until(lambda: spool_attempts(spool, qid, 1))
+    info = await spool.info(qid)
+    assert info is not None and info.state == "pending" and info.attempts == 1
+    assert (info.recipients[0].code, (info.recipients[0].reply or "")[:5]) == (None, "4.4.2")
+    assert upstream.sessions == 1  # not tried again at once: only a reused connection is
+    assert upstream.messages == []
+
+
 async def spool_attempts(spool: Spool, queue_id: str, count: int) -> bool:
     info = await spool.info(queue_id)
     return info is not None and info.attempts >= count

@@ -104,7 +104,10 @@ async def _transaction(pool: UpstreamPool, upstream: UpstreamConfig, msg: Spoole
         reusable = False
         stale = False
         try:
-            reusable, stale = await _exchange(lease.conn, upstream, msg, rcpts, replies)
+            # Only a reused connection, and only once: a new one that dies unanswered is the
+            # upstream's trouble, temporary for this attempt.
+            reusable, stale = await _exchange(lease.conn, upstream, msg, rcpts, replies,
+                                              may_be_stale=lease.reused and not fresh)
         finally:
             if not stale:
                 handle.finished = True
@@ -117,11 +120,12 @@ async def _transaction(pool: UpstreamPool, upstream: UpstreamConfig, msg: Spoole
 
 
 async def _exchange(conn: UpstreamConnection, upstream: UpstreamConfig, msg: SpooledMessage,
-                    rcpts: list[str], replies: dict[str, Reply]) -> tuple[bool, bool]:
+                    rcpts: list[str], replies: dict[str, Reply], may_be_stale: bool) -> tuple[bool, bool]:
     """MAIL, RCPT (one per recipient) and DATA on ``conn``: (reusable, stale).
 
-    ``stale``: the connection was found dead before the upstream answered anything of this
-    transaction (so the message may be tried again on another connection at once).
+    ``stale`` (only where ``may_be_stale``): the connection was found dead before the upstream
+    answered anything of this transaction, so the message may be tried again on another
+    connection at once; ``replies`` are then left empty.
     """
     answered = False
     try:
@@ -199,7 +203,7 @@ async def _exchange(conn: UpstreamConnection, upstream: UpstreamConfig, msg: Spo
         # cannot be encoded): the session state is unknown, so the connection is dropped, and
         # whatever is not yet answered is temporary.
         conn.close()
-        if not answered and isinstance(exc, SMTPServerDisconnected) and not replies:
+        if may_be_stale and not answered and isinstance(exc, SMTPServerDisconnected) and not replies:
             return False, True
         text = f"4.4.2 upstream connection failed: {type(exc).__name__}: {exc}"
         for rcpt in rcpts:
