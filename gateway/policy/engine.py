@@ -199,6 +199,7 @@ class PolicyEngine:
         doc = Document.build(subject, own_text)
         keyword = self.keyword_for(marketplace)
         detected = detect_language(own_text)
+        clean_text = strip_invisible(own_text)
         stem_languages = tuple(dict.fromkeys(
             lang for lang in (detected.language, *marketplace_languages(marketplace)[:1]) if lang))
         ctx = Context(
@@ -208,7 +209,7 @@ class PolicyEngine:
             keyword_pattern=self._keyword_patterns.get(marketplace, self._fallback_pattern),
             keyword_patterns=self._all_keyword_patterns, allow_domains=self.allow_domains,
             masked_subject=mask_order_ids(strip_invisible(subject)),
-            masked_text=mask_order_ids(strip_invisible(own_text)),
+            masked_text=mask_order_ids(clean_text), clean_text=clean_text,
             language=detected.language, language_percent=detected.percent,
         )
         ctx.occurrences = self._index.scan(doc, stem_languages)
