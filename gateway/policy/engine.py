@@ -20,7 +20,8 @@ from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.datafiles import shipped_policies
 from gateway.fingerprint import text_fingerprint
 from gateway.message.mime import replace_subject
-from gateway.orderids import find_order_ids, mask_order_ids
+from gateway.message.text import nfkc_and_stripped
+from gateway.orderids import MAX_ORDER_ID_TEXT, find_folded_order_ids, find_order_ids, mask_order_ids
 from gateway.policy.content import (
     MessageContent,
     decode_header_value,
@@ -189,7 +190,14 @@ class PolicyEngine:
                   state: PolicyState | None) -> Verdict:
         subject = content.subject
         full_text = content.body_text
-        order_ids = find_order_ids(subject + "\n" + full_text)
+        # NFKC once for the order ids, the masked texts and the text links (see nfkc_and_stripped).
+        folded_subject, clean_subject = nfkc_and_stripped(subject)
+        folded_text, clean_full = nfkc_and_stripped(full_text)
+        if len(subject) + 1 + len(full_text) <= MAX_ORDER_ID_TEXT:
+            # NFKC of the joined text is NFKC of each part joined: a line break never composes.
+            order_ids = find_folded_order_ids(folded_subject + "\n" + folded_text)
+        else:
+            order_ids = find_order_ids(subject + "\n" + full_text)
         reply = self.is_reply(content, recipients)
         if not recipients:
             return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids,
@@ -199,7 +207,7 @@ class PolicyEngine:
         doc = Document.build(subject, own_text)
         keyword = self.keyword_for(marketplace)
         detected = detect_language(own_text)
-        clean_text = strip_invisible(own_text)
+        clean_text = clean_full if own_text is full_text else strip_invisible(own_text)
         stem_languages = tuple(dict.fromkeys(
             lang for lang in (detected.language, *marketplace_languages(marketplace)[:1]) if lang))
         ctx = Context(
@@ -208,7 +216,7 @@ class PolicyEngine:
             keyword=f"[{keyword}]" if self.config.keyword_override else None,
             keyword_pattern=self._keyword_patterns.get(marketplace, self._fallback_pattern),
             keyword_patterns=self._all_keyword_patterns, allow_domains=self.allow_domains,
-            masked_subject=mask_order_ids(strip_invisible(subject)),
+            masked_subject=mask_order_ids(clean_subject),
             masked_text=mask_order_ids(clean_text), clean_text=clean_text,
             language=detected.language, language_percent=detected.percent,
         )
