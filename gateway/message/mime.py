@@ -420,8 +420,9 @@ def clean_text_links(clean: str) -> list[Link]:
     while i != -1:
         nxt = i + 1
         if 0 < i < n - 1 and clean[i + 1].isalnum() and (clean[i - 1].isalnum() or clean[i - 1] == "-"):
-            left = n - run(reverse, n - i).end()  # reverse[n - i] is clean[i - 1]
-            right = run(clean, i + 1).end()
+            before, after = run(reverse, n - i), run(clean, i + 1)  # reverse[n - i] is clean[i - 1]
+            assert before is not None and after is not None  # (the run may be empty: always a match)
+            left, right = n - before.end(), after.end()
             nxt = right
             token = clean[left:right].rstrip(".:!?")
             if "@" not in token.split("/", 1)[0] and _URL_TOKEN.match(token):
