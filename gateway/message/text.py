@@ -201,6 +201,8 @@ def decode_header_value(value: object) -> str:
             return text.replace("\r", "").replace("\n", "")
     else:
         text = _unescape_8bit(str(value))
+        if "=?" not in text:  # no encoded word: what decode_header hands back as it is
+            return text.replace("\r", "").replace("\n", "")
     if "=?" in text and not text.isascii():
         # decode_header hands the text between encoded words back as raw-unicode-escape bytes
         # ("請求書" as b"\\u8acb..."): decode each run of encoded words on its own instead.
