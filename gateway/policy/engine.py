@@ -59,6 +59,7 @@ DEFAULT_ALLOW_DOMAINS: tuple[str, ...] = ("amazon.*", "amzn.*", "media-amazon.co
                                           "images-amazon.com", "amazon-adsystem.com")
 
 _THREAD_TOKEN = regex.compile(r"\[commMgrTok:[^\]\s]{1,200}\]")
+_THREAD_TOKEN_START = "[commMgrTok:"
 # A message id from Amazon's side: its mail systems or a buyer alias of any marketplace.
 _AMAZON_MESSAGE_ID = regex.compile(
     r"(?i)@(?:[a-z0-9-]+\.)*(?:amazon\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})|amazonses\.com)\s*>")
@@ -82,6 +83,7 @@ class PolicyEngine:
         self.classifier = Classifier(marketplace.tlds, marketplace.domain_prefix)
         # Rules that only read text run first: their tags (critical, review-request) feed the checks.
         self.rules: tuple[Rule, ...] = tuple(sorted(rules, key=lambda r: r.uses_checks))
+        self._rule_ids = tuple(rule.id for rule in self.rules)
         self.purposes: tuple[Purpose, ...] = tuple(purposes)
         table = dict(keywords) if keywords else dict(DEFAULT_KEYWORDS)
         self.fallback_keyword = table.pop("*", FALLBACK_KEYWORD)
@@ -182,9 +184,12 @@ class PolicyEngine:
         Amazon's thread token ``[commMgrTok:...]``. (A ``+token`` recipient is an alias form, not
         proof of a thread.)
         An "AW:" subject or threading headers that point at the seller's own mail are not enough."""
-        if _AMAZON_MESSAGE_ID.search(content.in_reply_to + " " + content.references + " "):
+        ids = content.in_reply_to + " " + content.references + " "
+        if "@" in ids and _AMAZON_MESSAGE_ID.search(ids):
             return True
-        return bool(_THREAD_TOKEN.search(content.subject) or _THREAD_TOKEN.search(content.body_text))
+        # (the token's literal start looked for first: a str search, where the pattern costs more)
+        return any(_THREAD_TOKEN_START in text and _THREAD_TOKEN.search(text)
+                   for text in (content.subject, content.body_text))
 
     def _evaluate(self, content: MessageContent, recipients: Sequence[MarketplaceRecipient],
                   state: PolicyState | None) -> Verdict:
@@ -265,7 +270,8 @@ class PolicyEngine:
                 assert rule.action is not None
                 decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300],
                                             repair=rule.repair or ""), rule))
-        misses = [self.rules[i].id for i in applicable if i not in decided_rules]
+        rule_ids = self._rule_ids
+        misses = [rule_ids[i] for i in applicable if i not in decided_rules]
         if score >= self.config.score_reject:
             decided.append(_Decided(Hit("score-threshold", Action.REJECT,
                                         f"Scored rules add up to {score:g} "
