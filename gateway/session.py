@@ -144,7 +144,21 @@ class GatewaySMTP(SMTP):
             # line is just an unknown command.
             self._proxy_timeout = (cfg.proxy_protocol_timeout
                                    if host in self._listener.trusted_proxies else None)
+            super().connection_made(transport)
+            if self._handler_coroutine is not None:
+                self._handler_coroutine.add_done_callback(self._session_over)
+            return
         super().connection_made(transport)
+
+    def _session_over(self, task: asyncio.Task[None]) -> None:
+        """The command loop ended: the connection ends with it. aiosmtpd closes it on the way out of
+        its loop, except when the loop is cancelled before its first step: uvloop can deliver a
+        client's EOF (connect and close at once: a port probe) before the task has run, and
+        aiosmtpd's eof_received cancels the task and keeps the half-closed transport open, so
+        connection_lost never came and the session stayed counted against max_sessions."""
+        transport = as_stream(self.transport)
+        if transport is not None and not transport.is_closing():
+            transport.close()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
