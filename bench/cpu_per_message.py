@@ -8,8 +8,8 @@ event loop) and per policy worker process, and optionally records a py-spy profi
 process while the measured batch runs (``--py-spy out.txt``: raw collapsed stacks, ``--gil``:
 only samples holding the GIL, i.e. Python CPU work).
 
-    python bench/cpu_per_message.py [--kind alias|plain] [--messages 2000] [--sessions 20] [--event-loop auto|asyncio|uvloop]
-                                    [--py-spy prof.txt [--gil]]
+    python bench/cpu_per_message.py [--kind alias|plain] [--messages 2000] [--sessions 20]
+                                    [--event-loop auto|asyncio|uvloop] [--py-spy prof.txt [--gil]]
 
 CPU time is what the gateway itself used, so the figures hold up on a loaded machine better than
 rates do (hyperthread and cache contention still inflate them somewhat: compare runs made one

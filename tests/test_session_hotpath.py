@@ -141,6 +141,19 @@ async def test_hook_tables_are_aiosmtpds(gateway: Gateway) -> None:
     hooks = {n.replace("handle_", "") for n in object.__dir__(handler) if n.startswith("handle_")}
     assert set(session._handle_hooks) == hooks >= {"EHLO", "MAIL", "RCPT", "DATA", "AUTH", "PROXY"}
     assert session._ehlo_hook_ver == "new"
+    # The same tables as aiosmtpd's own __init__ builds for this handler (on its own protocol
+    # class, which lists every attribute), methods bound to this session and this handler.
+    for excluded in ([], ["PLAIN", "LOGIN"]):
+        theirs = SMTP(handler, loop=asyncio.get_running_loop(), auth_exclude_mechanism=excluded)
+        ours = GatewaySMTP(handler, gateway.listener, auth_exclude_mechanism=excluded)
+        assert ours.event_handler is handler
+        assert ({k: (v.method.__func__, v.method.__self__, v.is_builtin) for k, v in ours._auth_methods.items()}
+                == {k: (v.method.__func__, handler if v.method.__self__ is handler else ours, v.is_builtin)
+                    for k, v in theirs._auth_methods.items()})
+        assert ours._handle_hooks == theirs._handle_hooks
+        assert ours._ehlo_hook_ver == theirs._ehlo_hook_ver
+        assert all(m.__self__ is ours for m in ours._smtp_methods.values())
+        assert set(ours._smtp_methods) == set(theirs._smtp_methods)
     # A hook set on one handler object is found too.
 
     async def handle_NOOP(*args: Any) -> str:
