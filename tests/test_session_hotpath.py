@@ -5,7 +5,9 @@ per-connection tables built from the hook names only. Each must behave exactly a
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import weakref
 from typing import Any
 
 import pytest
@@ -163,3 +165,35 @@ async def test_hook_tables_are_aiosmtpds(gateway: Gateway) -> None:
     other.handle_NOOP = handle_NOOP  # type: ignore[attr-defined]
     assert "NOOP" in GatewaySMTP(other, gateway.listener)._handle_hooks
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("ending", ["message-then-quit", "close-at-once", "close-mid-transaction"])
+async def test_an_ended_session_is_freed_without_the_cycle_collector(gateway: Gateway, sink: Sink,
+                                                                     ending: str) -> None:
+    """A session that ended leaves no reference cycle behind (aiosmtpd's bound-method tables, its
+    cancelled task's frames): it is freed at once, not in a collector pause."""
+    assert gateway.listener is not None
+    listener = gateway.listener
+    gc.collect()
+    gc.disable()
+    try:
+        client, _ = await RawSMTP.connect(listener_port(gateway))
+        await wait_until(lambda: len(listener.sessions) == 1)
+        ref = weakref.ref(next(iter(listener.sessions)))
+        if ending == "message-then-quit":
+            await client.cmd("EHLO client.test")
+            await client.cmd("MAIL FROM:<seller@shop.example>")
+            await client.cmd("RCPT TO:<buyer@example.com>")
+            await client.cmd("DATA")
+            assert (await client.cmd(b"Subject: hi\r\n\r\nhello\r\n."))[0] == 250
+            assert (await client.cmd("QUIT"))[0] == 221
+        elif ending == "close-mid-transaction":
+            await client.cmd("EHLO client.test")
+            await client.cmd("MAIL FROM:<seller@shop.example>")
+        await client.close()
+        await wait_until(lambda: not listener.sessions and listener.active_sessions == 0)
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert ref() is None, gc.get_referrers(ref())
+    finally:
+        gc.enable()
