@@ -125,6 +125,26 @@ class Gateway:
         return TenantDirectory(config, lambda _policy: fixed)
 
     async def start(self) -> None:
+        """Open the state, the spool and delivery, then listen. A start that fails (or is cancelled)
+        closes what it had opened before it raises: nothing is left holding the state's files, the
+        shared writer or a delivery task, whoever called it."""
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.stop(grace=1.0)
+            self._forget_parts()
+            raise
+
+    def _forget_parts(self) -> None:
+        """After a failed start: a later ``stop()`` finds nothing to close twice."""
+        self.admin = self.listener = self.bounce_listener = self.processor = None
+        self.delivery = self.delivery_process = None
+        self.spool = None
+        self.store = None
+        self.imap_pollers.clear()
+
+    async def _start(self) -> None:
         cfg = self.config
         role = self.role
         cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

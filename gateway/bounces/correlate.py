@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.bounces.reasons import says_no_such_mailbox
 from gateway.bounces.report import BouncedRecipient, BounceReport
 from gateway.classify import Classifier
 from gateway.store.base import AliasStatus, Store
@@ -94,7 +95,18 @@ def status_for_recipient(recipient: BouncedRecipient) -> AliasStatus | None:
         return None
     if recipient.reason.lower() in DEAD_REASONS or recipient.status in DEAD_STATUSES:
         return "dead"
+    if (recipient.reason.lower() == "filtered" and _names_no_cause(recipient.status)
+            and says_no_such_mailbox(recipient.diagnostic)):
+        # "<alias>: user unknown" with no status code and no SMTP command: Sisimai's vocabulary
+        # says filtered (it cannot tell a filter's "user unknown" after DATA apart), the words
+        # say the address does not exist.
+        return "dead"
     return None
+
+
+def _names_no_cause(status: str) -> bool:
+    """5.0.0, or a 5.0.9xx code the parser made up because the bounce gave none."""
+    return status == "5.0.0" or (len(status) == 7 and status.startswith("5.0.9"))
 
 
 class Correlator:

@@ -285,6 +285,26 @@ def reason_from_text(text: str) -> str | None:
     return None
 
 
+def says_no_such_mailbox(diagnostic: str) -> bool:
+    """Whether a server's text says the recipient's mailbox does not exist ("user unknown", "no such
+    user", "Benutzer unbekannt"), and not in answer to DATA (after DATA the address had been taken:
+    there the words are a filter's, as Japanese carriers write them).
+
+    Sisimai's reason vocabulary calls such text "filtered" unless the report shows it answered RCPT;
+    a bounce that gives neither a status code nor the command still says the address is gone."""
+    t = _norm(diagnostic[:MAX_TEXT])
+    if not t:
+        return False
+    r = rules()
+    found = r.index.keys_in(t)
+    if smtp_command(diagnostic) == "DATA":
+        return False
+    if r.classes["userunknown"].says(t, found):
+        return True
+    return any(name == "userunknown" and lead.says(t, found)
+               for lead, name in zip(r.lead, r.lead_names, strict=True))
+
+
 def _accepts(r: ReasonRules, name: str, t: str, found: frozenset[str], status: str | None, named: str,
              reply: str | None, command: str | None, preset: str | None) -> bool:
     """The decide pass's question to one class (``preset``: a vendor's tentative verdict)."""

@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Every command's log lines go to stderr (structlog's own default prints them on stdout, into
+    # a --json document); a command that reads a configuration then sets its format and level.
+    from gateway.log import configure_logging
+
+    configure_logging("auto", "warning")
     code: int = args.func(args)
     return code
 

@@ -9,14 +9,17 @@ from pydantic import Field, field_validator
 
 from gateway.config.base import PositiveFloat, Section
 
+# Every Amazon marketplace (its buyer aliases at marketplace.amazon.<tld>) is checked by default: an
+# alias at a marketplace left out here would pass as ordinary mail, unchecked. Ireland (amazon.ie)
+# and South Africa (amazon.co.za) are the newest.
 DEFAULT_MARKETPLACE_TLDS: tuple[str, ...] = (
     "com", "ca", "com.mx", "com.br", "co.uk", "de", "fr", "it", "es", "nl", "se", "pl", "com.be",
-    "com.tr", "ae", "sa", "eg", "in", "co.jp", "com.au", "sg",
+    "com.tr", "ae", "sa", "eg", "in", "co.jp", "com.au", "sg", "ie", "co.za",
 )
 
-# Every marketplace whose buyer aliases Amazon relays (marketplace.amazon.<tld>); a tld outside it
-# is a typo that would quietly leave that marketplace's mail unchecked.
-KNOWN_MARKETPLACE_TLDS: frozenset[str] = frozenset((*DEFAULT_MARKETPLACE_TLDS, "ie", "co.za"))
+# The tlds [marketplace] tlds may name; a tld outside it is a typo that would quietly leave that
+# marketplace's mail unchecked.
+KNOWN_MARKETPLACE_TLDS: frozenset[str] = frozenset(DEFAULT_MARKETPLACE_TLDS)
 
 
 class MarketplaceConfig(Section):

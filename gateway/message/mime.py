@@ -7,6 +7,7 @@ import email.header
 import email.message
 import email.utils
 import re
+import urllib.parse
 from collections.abc import Iterator
 
 import regex
@@ -142,34 +143,150 @@ _PLAIN_PARAMS = re.compile(r'[^;"\\()<>*\'=]*(?:;[ \t]*[A-Za-z0-9_.-]+[ \t]*=[ \
                            r'(?:"[^"\\;<>*]*"|[^;"\\\s()<>*\']*)[ \t]*)*;?[ \t]*')
 
 
+def _raw_value(headers: email.message.Message, header: str) -> str | None:
+    """The first ``header`` field as written: raw 8-bit bytes stay surrogates (compat32 hands such
+    a value over as a Header whose str() has replacement characters)."""
+    value: object = headers.get(header)
+    if value is None or isinstance(value, str):
+        return value
+    for k, v in headers.raw_items():
+        if k.lower() == header:
+            return v
+    return None
+
+
+def _as_text(value: str) -> str:
+    """Raw 8-bit bytes (surrogates) read as UTF-8 (RFC 6532), else cp1252."""
+    if value.isascii():
+        return value
+    try:
+        return decode_bytes(value.encode("ascii", "surrogateescape"), None)
+    except UnicodeEncodeError:  # already text
+        return value
+
+
+def header_text(headers: email.message.Message, name: str) -> str:
+    """A header field as written (unfolded, RFC 2047 encoded words kept), its raw 8-bit bytes read
+    as UTF-8 (RFC 6532), else cp1252: what can be stored and later decoded for display."""
+    raw = _raw_value(headers, name.lower())
+    return "" if raw is None else _as_text(raw).replace("\r", "").replace("\n", "").strip()
+
+
+_PARAM_SECTION = re.compile(r"^(.*?)\*(\d{1,3})(\*?)$")
+_TRAILING_COMMENT = re.compile(r"[ \t]*\([^()]*\)[ \t]*$")
+
+
+def _split_params(value: str) -> Iterator[tuple[str, str, bool]]:
+    """(name lower-cased, value, quoted) for each parameter after the first ";" of a header value
+    (RFC 2045): quoted strings with their backslash escapes undone, an unquoted value up to the next
+    ";" (spaces and all, as mail clients read a raw file name), a trailing comment dropped."""
+    i, n = 0, len(value)
+    in_quote = False
+    while i < n and (in_quote or value[i] != ";"):  # the type or disposition itself
+        if value[i] == '"':
+            in_quote = not in_quote
+        elif value[i] == "\\" and in_quote:
+            i += 1
+        i += 1
+    while i < n:
+        i += 1  # the ";"
+        eq = value.find("=", i)
+        semi = value.find(";", i)
+        if eq == -1 or (semi != -1 and semi < eq):
+            if semi == -1:
+                return
+            i = semi
+            continue
+        key = value[i:eq].strip().lower()
+        i = eq + 1
+        while i < n and value[i] in " \t":
+            i += 1
+        if i < n and value[i] == '"':
+            chars: list[str] = []
+            i += 1
+            while i < n and value[i] != '"':
+                if value[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(value[i])
+                i += 1
+            semi = value.find(";", i)
+            i = n if semi == -1 else semi
+            if key:
+                yield key, "".join(chars), True
+        else:
+            semi = value.find(";", i)
+            stop = n if semi == -1 else semi
+            if key:
+                yield key, _TRAILING_COMMENT.sub("", value[i:stop]).strip(), False
+            i = stop
+
+
+def _extended_bytes(value: str, first: bool) -> tuple[bytes, str]:
+    """An RFC 2231 extended value (``charset'lang'%xx..``; the charset only in the first section)
+    as bytes, and its charset ("" when not given)."""
+    charset = ""
+    if first and value.count("'") >= 2:
+        charset, _lang, value = value.split("'", 2)
+    return urllib.parse.unquote_to_bytes(value.encode("ascii", "surrogateescape")), charset.strip()
+
+
+def header_params(value: str) -> dict[str, str]:
+    """A header value's parameters by lower-cased name, RFC 2231 continuations and extended values
+    (``name*0*=utf-8''%E2%82%AC``, ``name*=...``) joined and decoded with their charset. An extended
+    value is preferred to a plain one of the same name (``filename*`` over ``filename``, as mail
+    clients show it); otherwise the first of a name counts. Plain values keep raw 8-bit bytes as
+    surrogates (see ``_as_text``)."""
+    plain: dict[str, str] = {}
+    extended: dict[str, str] = {}
+    sections: dict[str, dict[int, tuple[str, bool]]] = {}
+    for key, given, quoted in _split_params(value):
+        m = _PARAM_SECTION.match(key)
+        if m is not None:
+            sections.setdefault(m.group(1), {}).setdefault(int(m.group(2)), (given, bool(m.group(3))))
+        elif key.endswith("*") and not quoted:
+            if key[:-1] not in extended:
+                data, charset = _extended_bytes(given, True)
+                extended[key[:-1]] = decode_bytes(data, charset or None)
+        else:
+            plain.setdefault(key.rstrip("*"), given)
+    for key, parts in sections.items():
+        if key in extended or 0 not in parts:
+            continue
+        data, charset = b"", ""
+        for number in sorted(parts):
+            given, encoded = parts[number]
+            if encoded:
+                chunk, cs = _extended_bytes(given, number == 0)
+                charset = cs if number == 0 else charset
+            else:
+                chunk = given.encode("utf-8", "surrogateescape")
+            data += chunk
+        extended[key] = decode_bytes(data, charset or None)
+    return {**plain, **extended}
+
+
 def _param(headers: email.message.Message, name: str, header: str = "content-type") -> str:
-    raw = headers.get(header)
+    raw = _raw_value(headers, header)
     if raw is None:
         return ""
-    if isinstance(raw, str) and _PLAIN_PARAMS.fullmatch(raw):
-        # What get_param returns for such a value (the stdlib re-parses the whole header on
-        # every call): the first parameter of that name, without its quotes.
+    if raw.isascii() and _PLAIN_PARAMS.fullmatch(raw):
+        # The common case, without the general reader: the first parameter of that name, without
+        # its quotes.
         for piece in raw.split(";")[1:]:
             key, eq, given = piece.partition("=")
             if eq and key.strip().lower() == name:
                 given = given.strip()
                 return given[1:-1] if len(given) > 1 and given[0] == given[-1] == '"' else given
         return ""
-    try:
-        value = headers.get_param(name, header=header)
-    except Exception:
-        return ""
-    if isinstance(value, tuple):  # RFC 2231
-        try:
-            return str(email.utils.collapse_rfc2231_value(value))
-        except Exception:
-            return str(value[2])
-    return value if isinstance(value, str) else ""
+    found = header_params(raw).get(name, "")
+    # A boundary is compared with the body's bytes as written; every other value is text.
+    return found if name == "boundary" else _as_text(found)
 
 
 def _filename(headers: email.message.Message) -> str:
     name = _param(headers, "filename", "content-disposition") or _param(headers, "name")
-    return decode_header_value(name) if name else ""
+    # RFC 2047 inside a quoted parameter is not allowed, but common (Outlook, webmail).
+    return decode_header_value(name) if "=?" in name else name
 
 
 def walk_parts(headers: email.message.Message, body: bytes, out: MessageContent, depth: int = 0,
@@ -221,24 +338,10 @@ def part_param(part: Part, name: str) -> str:
     return _param(part.headers, name)
 
 
-_NAMING_HEADERS = ("content-disposition", "content-type")
-
-
 def part_filename(part: Part) -> str:
     """A part's file name (Content-Disposition filename, else the Content-Type name; RFC 2231 and
     RFC 2047 values decoded, raw 8-bit bytes read as UTF-8, else cp1252), "" when it has none."""
-    headers = part.headers
-    raw = [(k, v) for k, v in headers.raw_items() if k.lower() in _NAMING_HEADERS]
-    if any(not v.isascii() for _k, v in raw):
-        # compat32 hands a value with raw 8-bit bytes over as a Header that get_param reads as
-        # replacement characters ("Rechnung M\ufffd\ufffdrz.pdf"): read those bytes as text first.
-        headers = email.message.Message()
-        for k, v in raw:
-            try:
-                headers.set_raw(k, decode_bytes(v.encode("ascii", "surrogateescape"), "utf-8"))
-            except UnicodeEncodeError:
-                headers.set_raw(k, v)
-    return _filename(headers)
+    return _filename(part.headers)
 
 
 def split_head(raw: bytes, only: frozenset[str] | None = None) -> tuple[email.message.Message, bytes]:

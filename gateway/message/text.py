@@ -163,6 +163,10 @@ def _unescape_8bit(value: str) -> str:
     return decode_bytes(raw, "utf-8")
 
 
+# A run of RFC 2047 encoded words, with the white space between them (which is not text).
+_ENCODED_WORDS = regex.compile(r"=\?[^?\s]+\?[bBqQ]\?[!->@-~]*\?=(?:[ \t\r\n]+=\?[^?\s]+\?[bBqQ]\?[!->@-~]*\?=)*")
+
+
 def decode_header_value(value: object) -> str:
     """An RFC 2047 header as text; broken encoded words are kept as they were written."""
     if value is None:
@@ -172,9 +176,16 @@ def decode_header_value(value: object) -> str:
             chunks = email.header.decode_header(value)
         except Exception:
             return str(value)
-        return "".join(decode_bytes(c, cs) if isinstance(c, bytes) else c for c, cs in chunks).replace(
+        text = "".join(decode_bytes(c, cs) if isinstance(c, bytes) else c for c, cs in chunks)
+        if "=?" not in text:  # (its encoded words, if any, are decoded below)
+            return text.replace("\r", "").replace("\n", "")
+    else:
+        text = _unescape_8bit(str(value))
+    if "=?" in text and not text.isascii():
+        # decode_header hands the text between encoded words back as raw-unicode-escape bytes
+        # ("請求書" as b"\\u8acb..."): decode each run of encoded words on its own instead.
+        return _ENCODED_WORDS.sub(lambda m: decode_header_value(m.group(0)), text).replace(
             "\r", "").replace("\n", "")
-    text = _unescape_8bit(str(value))
     try:
         parts = email.header.decode_header(text)
     except Exception:  # the header parser has many ways to fail on hostile input

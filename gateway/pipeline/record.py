@@ -8,7 +8,10 @@ pass, only if the put committed; the record stage then waits for them as it woul
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
+from gateway.errors import StoreError
 from gateway.group_commit import Write
 from gateway.learning import record_relayed
 from gateway.log import get_logger
@@ -38,7 +41,8 @@ async def record(p: Services, run: Run) -> None:
         await _record_decision(p, run, decided, ref, shadow)
         return
     counters = _counters(run)
-    records = _after_put(run, ref) if run.after_put else _record_relay(p, run, decided, ref, counters, shadow)
+    records = _after_put(run, ref) if run.after_put else _record_relay(p, run, decided, ref, counters, shadow,
+                                                                       retry=not counters)
     if counters:
         # A stateful rule reads this count: it is durable before the client hears 250.
         await records
@@ -113,10 +117,11 @@ async def _record_decision(p: Services, run: Run, verdict: Verdict, ref: str, sh
 
 
 async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, counters: list[str],
-                        shadow: bool, collected: bool = False) -> None:
+                        shadow: bool, collected: bool = False, retry: bool = False) -> None:
     """Recorded after the message is safe in the spool: a failure loses a correlation record,
     never the message. ``collected``: the store only collects the writes (each returns at once),
-    so they need no tasks of their own."""
+    so they need no tasks of their own. ``retry`` (written after the reply): a write the state
+    database refused is tried again for ``RECORD_RETRY_FOR`` seconds (PostgreSQL restarting)."""
     assert p.store is not None
     txn = run.txn
     try:
@@ -125,22 +130,48 @@ async def _record_relay(p: Services, run: Run, decided: Verdict, queue_id: str, 
         order_ids = run.verdict.order_ids
         if not order_ids and not run.order_ids_read:
             order_ids = await asyncio.to_thread(order_ids_in_message, run.data)
+        store = p.store
         # They land in the same group commit.
-        writes = (
-            p.store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
-                                 order_ids, run.verdict.tags, counters, tenant=run.tenant.id),
-            _record_decision(p, run, decided, queue_id, shadow),
+        writes: tuple[Callable[[], Awaitable[None]], ...] = (
+            lambda: store.record_relay(queue_id, txn.message_id, [(r.alias, r.marketplace) for r in run.recipients],
+                                       order_ids, run.verdict.tags, counters, tenant=run.tenant.id),
+            lambda: _record_decision(p, run, decided, queue_id, shadow),
             # What was decided, for an Amazon notice refusing it (gateway/learning.py).
-            record_relayed(p.store, queue_id=queue_id, message_id=txn.message_id, tenant=run.tenant.id,
-                           verdict=decided, shadow=shadow, aliases=[r.alias for r in run.recipients],
-                           order_ids=order_ids, policy=run.tenant.policy))
+            lambda: record_relayed(store, queue_id=queue_id, message_id=txn.message_id, tenant=run.tenant.id,
+                                   verdict=decided, shadow=shadow, aliases=[r.alias for r in run.recipients],
+                                   order_ids=order_ids, policy=run.tenant.policy))
         if collected:
             for write in writes:
-                await write
+                await write()
         else:
-            await asyncio.gather(*writes)
+            await _written(writes, queue_id, txn.message_id, RECORD_RETRY_FOR if retry else 0.0)
     except Exception:
         log.exception("relay_record_failed", queue_id=queue_id, message_id=txn.message_id)
+
+
+RECORD_RETRY_FOR = 120.0
+"""How long a relay record written after the reply is retried while the state database refuses it
+(each write is its own transaction: only the failed ones are written again)."""
+
+
+async def _written(writes: Sequence[Callable[[], Awaitable[None]]], queue_id: str, message_id: str,
+                   retry_for: float) -> None:
+    pending = list(writes)
+    deadline = time.monotonic() + retry_for
+    delay = 0.5
+    while True:
+        results = await asyncio.gather(*(write() for write in pending), return_exceptions=True)
+        failed = [(w, r) for w, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+        if not failed:
+            return
+        first = failed[0][1]
+        if not all(isinstance(r, StoreError) for _w, r in failed) or time.monotonic() + delay > deadline:
+            raise first
+        log.warning("relay_record_retry", queue_id=queue_id, message_id=message_id, error=str(first),
+                    retry_in=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 15.0)
+        pending = [w for w, _r in failed]
 
 
 async def notify(p: Services, run: Run) -> None:

@@ -47,12 +47,14 @@ async def store(p: Services, run: Run) -> None:
 
 
 async def _quarantine(p: Services, run: Run) -> None:
+    from gateway.message.mime import header_text  # (raw UTF-8 kept, where str() has U+FFFD)
+
     txn, verdict = run.txn, run.verdict
     assert p.store is not None
     try:
         qid = await p.store.quarantine(
             txn.data, peer=txn.peer, mail_from=txn.mail_from, rcpt_tos=txn.rcpt_tos,
-            message_id=txn.message_id, subject=txn.header("Subject"),
+            message_id=txn.message_id, subject=header_text(txn.headers, "Subject"),
             marketplace=verdict.marketplace, verdict=verdict.as_json(), tenant=run.tenant.id)
     except (StoreError, OSError) as exc:
         log.error("quarantine_store_failed", error=str(exc), message_id=txn.message_id)

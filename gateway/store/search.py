@@ -14,12 +14,12 @@ The keys are computed here, once, for both backends (``search_keys``).
 
 from __future__ import annotations
 
-import email.header
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
+from gateway.message.text import decode_header_value
 from gateway.orderids import ORDER_ID, order_ids_in_message
 from gateway.store.records import AuditEntry, DecisionRecord, RelayRecord
 
@@ -35,16 +35,10 @@ _MAX_WORDS = 8
 
 
 def decode_subject(value: str) -> str:
-    """A Subject as the buyer's mail program shows it: RFC 2047 encoded words decoded.
-
-    A broken encoded word is left as written rather than dropped.
-    """
-    if "=?" not in value:
-        return value
-    try:
-        return str(email.header.make_header(email.header.decode_header(value)))
-    except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
-        return value
+    """A Subject as the buyer's mail program shows it, read by the message reader the rules use
+    (gateway.message): RFC 2047 encoded words decoded, an unknown charset read as UTF-8 or cp1252,
+    raw UTF-8 kept, a broken encoded word left as written."""
+    return decode_header_value(value) if "=?" in value else value
 
 
 def subject_words(text: str) -> list[str]:

@@ -106,6 +106,55 @@ async def test_dsn_user_unknown_marks_alias_dead(service: BounceIngestService) -
     assert "dead" in result.summary()
 
 
+def plain_failure(verdict: str, *, status: str | None = None) -> bytes:
+    """A non-delivery report as older MTAs write it: the recipient and the server's words, with no
+    SMTP command named; with ``status``, also a delivery-status part carrying that code."""
+    text = (f"I'm sorry to have to inform you that your message could not be delivered to one or more "
+            f"recipients.\r\n\r\n<{ALIAS}>: {verdict}\r\n")
+    head = ("From: Mail Delivery System <MAILER-DAEMON@mx.example>\r\nTo: orders@shop.example\r\n"
+            "Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n")
+    if status is None:
+        return (head + "Content-Type: text/plain; charset=us-ascii\r\n\r\n" + text).encode()
+    return (head + 'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+            f"--b\r\nContent-Type: text/plain\r\n\r\n{text}\r\n--b\r\n"
+            "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n"
+            f"Final-Recipient: rfc822; {ALIAS}\r\nAction: failed\r\nStatus: {status}\r\n"
+            f"Diagnostic-Code: smtp; {verdict}\r\n\r\n--b--\r\n").encode()
+
+
+@pytest.mark.parametrize(("verdict", "status"), [
+    ("user unknown", None),
+    ("550 No such user here", None),
+    ("Recipient not found", None),
+    ("Benutzer unbekannt", None),
+    ("The email account that you tried to reach does not exist.", "5.0.0"),
+    ("550 Unknown user", "5.0.0"),
+])
+async def test_unknown_mailbox_without_a_specific_status_marks_alias_dead(
+        service: BounceIngestService, verdict: str, status: str | None) -> None:
+    # Sisimai's vocabulary calls these "filtered" (no RCPT named); the words say the alias is gone.
+    result = await service.ingest_result(plain_failure(verdict, status=status), "smtp:test")
+    assert result.report.kind == "dsn"
+    assert [r.address for r in result.report.recipients] == [ALIAS]
+    assert result.changes == ((ALIAS, None, "dead"),)
+    assert await service.store.alias_status(ALIAS) == "dead"
+
+
+@pytest.mark.parametrize(("verdict", "status"), [
+    # after DATA the address had been accepted: a filter's words (as Japanese carriers write them)
+    ("550 Unknown user (in reply to end of DATA command)", None),
+    # 5.2.x: the mailbox exists but takes nothing
+    ("550 5.2.1 User Unknown", "5.2.1"),
+    ("550 Message rejected due to user rules", None),
+])
+async def test_filtered_recipient_is_not_marked_dead(service: BounceIngestService, verdict: str,
+                                                     status: str | None) -> None:
+    result = await service.ingest_result(plain_failure(verdict, status=status), "smtp:test")
+    assert [r.reason for r in result.report.recipients] == ["filtered"]
+    assert result.changes == ()
+    assert await service.store.alias_status(ALIAS) is None
+
+
 async def test_plain_mail_records_nothing(service: BounceIngestService) -> None:
     result = await service.ingest_result(plain_mail(), "smtp:test")
     assert result.outcome == "not-bounce"

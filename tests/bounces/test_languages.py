@@ -63,6 +63,28 @@ CASES = [
      "Die Domain existiert nicht", "hostunknown"),
     ("fr", "Non remis : Votre commande", "Votre message n'a pas pu être remis.",
      "Compte désactivé", "suspend"),
+    # Other ways of saying "no such mailbox" (Exchange's localised "the email address you entered
+    # couldn't be found", webmail servers' "... does not exist").
+    ("de", "Unzustellbar: Ihre Bestellung", "Die Nachricht konnte nicht zugestellt werden.",
+     "Der Empfänger ist unbekannt", "userunknown"),
+    ("de", "Unzustellbar: Ihre Bestellung", "Die Nachricht konnte nicht zugestellt werden.",
+     "Die E-Mail-Adresse wurde nicht gefunden", "userunknown"),
+    ("fr", "Non remis : Votre commande", "Votre message n’a pas pu être remis.",
+     "L’adresse e-mail que vous avez entrée est introuvable", "userunknown"),
+    ("es", "No se puede entregar: Su pedido", "No se pudo entregar el mensaje.",
+     "No se encontró la dirección de correo electrónico", "userunknown"),
+    ("it", "Non recapitabile: Il suo ordine", "Impossibile recapitare il messaggio.",
+     "Utente non esistente", "userunknown"),
+    ("nl", "Onbestelbaar: Uw bestelling", "Het bericht kan niet worden bezorgd.",
+     "Gebruiker bestaat niet", "userunknown"),
+    ("pl", "Niedostarczalne: Twoje zamówienie", "Wiadomość nie mogła zostać dostarczona.",
+     "Nie ma takiego użytkownika", "userunknown"),
+    ("pt", "Não é possível entregar: Seu pedido", "Não foi possível entregar a mensagem.",
+     "Usuário não encontrado", "userunknown"),
+    ("sv", "Olevererbart: Din beställning", "Meddelandet kunde inte levereras.",
+     "Mottagaren hittades inte", "userunknown"),
+    ("tr", "Teslim Edilemiyor: Siparişiniz", "İletiniz teslim edilemedi.",
+     "E-posta adresi bulunamadı", "userunknown"),
 ]
 
 

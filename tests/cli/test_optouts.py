@@ -176,3 +176,21 @@ def test_tenants_have_separate_registries(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "no tenant 'shop-z'" in unknown.stderr
     assert optouts(cfg, "remove", ALIAS).returncode == 1  # not in the implicit tenant's registry
     assert optouts(cfg, "remove", ALIAS, "--tenant", "shop-a").returncode == 0
+
+
+def test_log_lines_of_any_command_go_to_stderr(tmp_path: Path) -> None:
+    # The optouts commands read their configuration themselves (no logging set-up of their own): a
+    # structlog line from such a command, here one logged after the command ran in the same
+    # process, must land on stderr, so --json leaves one JSON document on stdout.
+    cfg = config_file(tmp_path)
+    assert optouts(cfg, "add", ALIAS).returncode == 0
+    script = ("import sys\nfrom gateway.cli import main\nfrom gateway.log import get_logger\n"
+              "code = main(sys.argv[1:])\nget_logger('probe').warning('probe_line', code=code)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    commands = (["optouts", "list", "--json"], ["optouts", "show", ALIAS, "--json"], ["optouts", "review", "--json"])
+    for command in commands:
+        done = subprocess.run([sys.executable, "-c", script, *command, "--config", str(cfg)], cwd=REPO_ROOT,
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        json.loads(done.stdout)  # one JSON document, nothing else
+        assert "probe_line" in done.stderr and "probe_line" not in done.stdout

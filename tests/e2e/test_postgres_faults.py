@@ -10,11 +10,21 @@ is read from PostgreSQL before every 250.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gateway.app import policy_loader
+from gateway.config import config_from_mapping
+from gateway.outcome import Disposition
+from gateway.pipeline import Entrance, Pipeline
+from gateway.spool import Spool
+from gateway.store.factory import open_store
+from gateway.store.migrate import upgrade
+from gateway.tenants import TenantDirectory
+from gateway.transaction import Transaction
 from tests.faults import Outage, run_round
 from tests.pgserver import PrivateServer, private_server, unavailable
 from tests.sink import Sink
@@ -71,3 +81,38 @@ async def test_postgresql_outage_defers_new_mail_delivers_the_spooled_and_loses_
     # Nothing was acknowledged while the database was away; after it came back, mail was again.
     assert not [t for t in result.acknowledged_at if outage.down_at + 1.0 < t < outage.back_at - 1.0]
     assert [t for t in result.acknowledged_at if t > outage.back_at]
+
+
+async def test_relay_record_written_after_the_reply_survives_a_postgresql_restart(
+        tmp_path: Path, pg_server: PrivateServer) -> None:
+    # The relay record (alias, order) is written after the 250, in the background; PostgreSQL
+    # restarting at that moment (away for longer than a store operation waits for it) lost it
+    # (relay_record_failed), so a later opt-out notice naming only the order could not be matched
+    # to the alias. It is now retried until the database is back.
+    config = config_from_mapping({"state": {"directory": str(tmp_path / "state"), "database": pg_server.dsn},
+                                  "policy": {"enabled": False}, "log": {"level": "warning"}})
+    await upgrade(pg_server.dsn)
+    store = await open_store(config)
+    spool = await Spool.open(config.state_dir / "spool", handoff=False)
+    try:
+        pipeline = Pipeline(config, store, spool, lambda: None)
+        tenants = TenantDirectory(config, policy_loader(config))
+        order = "302-4817265-9034712"
+        data = (f"From: orders@shop.example\r\nTo: {ALIAS}\r\nSubject: Ihre Rechnung {order}\r\n"
+                f"Message-ID: <restart@shop.example>\r\n\r\nRechnung zu Bestellung {order}\r\n").encode()
+        txn = Transaction(peer="127.0.0.1", mail_from="orders@shop.example", rcpt_tos=[ALIAS], data=data)
+        outcome = await pipeline.run(txn, tenants.get(""), Entrance.SMTP)
+        assert outcome.disposition is Disposition.QUEUED
+        # Blocking the loop: the background record has not run yet when the server goes away.
+        pg_server.stop("immediate")
+        restart = threading.Timer(12.0, pg_server.start)
+        restart.start()
+        try:
+            await pipeline.drain()
+        finally:
+            restart.join()
+        assert await store.relays_by_message_id(["restart@shop.example"]) == [(ALIAS, "de")]
+        assert await store.relays_by_order(order, "de", since=0) == [(ALIAS, "de")]
+    finally:
+        await spool.close()
+        await store.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 
+from gateway import group_commit
 from tests.conftest import GatewayFactory, listener_port
 from tests.sink import Sink
 
@@ -32,8 +33,22 @@ async def test_two_listeners_share_a_port_and_both_take_mail(gateway_factory: Ga
     assert all(c > 0 for c in spooled), spooled
 
 
-async def test_port_sharing_is_off_by_default(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
+def _writer_users() -> int:
+    """Users of the process's shared SQLite writer (each open store and spool is one)."""
+    writer = group_commit._shared
+    return writer.users if writer is not None and writer.is_alive() else 0
+
+
+async def test_port_sharing_is_off_by_default(gateway_factory: GatewayFactory, sink: Sink, tmp_path: Path) -> None:
     first = await gateway_factory(state={"directory": str(tmp_path / "one")})
+    users = _writer_users()
     with pytest.raises(OSError, match="in use"):
         await gateway_factory(server={"listen": f"127.0.0.1:{listener_port(first)}"},
                               state={"directory": str(tmp_path / "two")})
+    # The failed start closed the store, spool and delivery it had opened before the listener
+    # failed (it used to keep them, and the shared writer, for the rest of the process).
+    assert _writer_users() == users
+    third = await gateway_factory(state={"directory": str(tmp_path / "two")})
+    await aiosmtplib.send(b"Subject: after\r\n\r\nbody\r\n", sender="a@shop.example", recipients=["b@example.com"],
+                          hostname="127.0.0.1", port=listener_port(third))
+    assert [b"\r\nSubject: after\r\n" in m.data for m in await sink.handler.wait_for(1)] == [True]

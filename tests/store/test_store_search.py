@@ -37,7 +37,15 @@ def test_rfc2047_subjects_are_decoded_and_broken_ones_kept() -> None:
     assert decode_subject("=?utf-8?q?Ihre_Bestellung_=C3=BCber?=") == "Ihre Bestellung über"
     assert decode_subject("=?iso-8859-1?b?R3L832U=?=") == "Grüße"
     assert decode_subject("plain") == "plain"
-    assert decode_subject("=?bogus-charset?q?x?=") == "=?bogus-charset?q?x?="
+    # read by the message reader the rules use: an unknown charset as UTF-8, else cp1252 (what
+    # mail programs show), not the encoded word as written
+    assert decode_subject("=?bogus-charset?q?x?=") == "x"
+    assert decode_subject("=?x-unknown?q?Gr=FC=DFe?=") == "Grüße"
+    assert decode_subject("=?unknown-8bit?q?Gr=C3=BC=C3=9Fe?=") == "Grüße"
+    # raw UTF-8 (RFC 6532) beside encoded words stays text, not "\\u8acb" escapes
+    mixed = "=?utf-8?q?Rechnung?= 請求書 =?utf-8?q?f=C3=BCr?= =?utf-8?q?_Sie?="
+    assert decode_subject(mixed) == "Rechnung 請求書 für Sie"
+    assert decode_subject("Grüße 請求書") == "Grüße 請求書"
 
 
 def test_cursor_text_is_validated() -> None:
