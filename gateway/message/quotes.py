@@ -10,13 +10,22 @@ import regex
 _QUOTE_START = regex.compile(
     r"(?im)^[ \t]*(?:"
     r"-{2,}\s*(?:original message|ursprüngliche nachricht|original-nachricht|originalnachricht"
-    r"|message d'origine|message original|messaggio originale|mensaje original|元のメッセージ)\s*-{2,}"
+    r"|message d'origine|message original|messaggio originale|mensaje original|元のメッセージ"
+    r"|oorspronkelijk bericht|origineel bericht|wiadomość oryginalna|oryginalna wiadomość"
+    r"|ursprungligt meddelande|originalmeddelande|özgün ileti|orijinal mesaj|orijinal ileti)\s*-{2,}"
     r"|-{5,}\s*(?:message|nachricht|messaggio|mensaje|メッセージ)\s*:?\s*-{5,}"
     r"|on\b.{0,200}\bwrote:|am\b.{0,200}\bschrieb\b.{0,200}:|le\b.{0,200}\ba écrit\s?:"
     r"|il\b.{0,200}\bha scritto\s?:|el\b.{0,200}\bescribió\s?:|.{0,200}のメッセージ[:：]"
-    r"|(?:from|von|de|da|差出人)\s*:.{0,300}\n[ \t]*(?:sent|gesendet|envoyé|inviato|enviado|送信日時)\s*:"
+    r"|(?:from|von|de|da|van|od|från|kimden|差出人)[ \t\u00a0]*[:：][^\n]{0,300}\n"
+    r"(?:[ \t\u00a0]*\n|[ \t\u00a0]*[^\n]{1,300}\n){0,4}?"
+    r"[ \t\u00a0]*(?:sent|gesendet|envoyé|inviato|enviado(?: el)?|verzonden|wysłano|skickat|gönderildi|送信日時"
+    r"|date|datum|data|fecha|tarih|日付|日時)[ \t\u00a0]*[:：]"
     r")"
 )
+"""Where a quoted earlier message starts. Outlook's header ("Von: ... Gesendet: ...", or "Datum:" as
+Outlook for Mac and Apple Mail write it; full-width colons in Japanese) is matched in every
+marketplace language, also as its HTML reads as text: each label and its value on lines of their own,
+with empty lines between them (at most four lines from the sender's label to the date's)."""
 
 
 _AMAZON_SIDE = regex.compile(r"(?i)marketplace\.amazon\.|amazon marketplace|@(?:[\w-]+\.)*amazon(?:ses)?\.")

@@ -1,4 +1,4 @@
-"""The probe corpus (tests/corpus/probe) sent over SMTP to a real gateway, as a seller's ERP sends it:
+"""The probe corpora (tests/corpus/probe, probe2) sent over SMTP to a real gateway, as a seller's ERP sends it:
 no benign message is refused or held, no violating one is relayed as it was written.
 
 The same judgement as bench/policy_quality.py, but through the listener, the pipeline's stages
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gateway.app import Gateway
 from gateway.orderids import order_ids_in_message
 from gateway.policy.examples import read_example
@@ -17,16 +19,18 @@ from tests.e2e.test_check_matches_smtp import crlf, envelope, seed, served, smtp
 
 __all__ = ["served"]  # the gateway fixture of test_check_matches_smtp, used here by name
 
-PROBE = load(CORPUS / "probe")
+PROBES = {"probe": (load(CORPUS / "probe"), 180), "probe2": (load(CORPUS / "probe2"), 150)}
 REPAIRED = {"tracking-pixel", "remote-image", "logo-link", "emoji", "optout-link"}
 """The shipped rules whose action is strip: their element is removed and the rest relayed."""
 
 
-async def test_probe_corpus_over_smtp(served: Any) -> None:
+@pytest.mark.parametrize("corpus", sorted(PROBES))
+async def test_probe_corpus_over_smtp(served: Any, corpus: str) -> None:
     gw: Gateway = served[0]
-    assert gw.store is not None and gw.processor is not None and len(PROBE) >= 180
+    labels, size = PROBES[corpus]
+    assert gw.store is not None and gw.processor is not None and len(labels) >= size
     wrong: list[str] = []
-    for label in PROBE:
+    for label in labels:
         raw = crlf(read_example(label.path))
         sender, rcpts, extra = envelope(raw)
         aliases = await seed(gw.store, extra)

@@ -55,6 +55,8 @@ def _many_capital_words(text: str, limit: int) -> bool:
     return sum(1 for r in runs if len(r) >= 4) > limit
 
 
+# Reply prefixes mail clients write in the marketplace languages (RE, AW, SV, Odp, YNT, Antw, R, Rif, ...).
+_REPLY_PREFIX = re.compile(r"(?i)^\s*(?:re|aw|sv|odp|ynt|cvp|antw|r|rif|res|ref|返信|回复)\s*(?:\[\d+\])?\s*[:：]")
 _NEUTRAL_COLORS = frozenset({"#000", "#000000", "black", "inherit", "#fff", "#ffffff", "white", "transparent",
                               "windowtext", "currentcolor", "initial", "rgb(0,0,0)", "rgb(0, 0, 0)"})
 
@@ -70,8 +72,10 @@ def _excessive_formatting(ctx: Context, params: Mapping[str, Any]) -> str | None
         return f"{len(colors)} colours: " + ", ".join(sorted(colors)[:5])
     if c.html_max_font_px > float(params["max_font_px"]):
         return f"font size {c.html_max_font_px:.0f}px"
+    # A reply's subject after "Re:"/"AW:"/"SV:" is the buyer's own ("Schublade klemmt!!!").
+    subject = "" if ctx.reply and _REPLY_PREFIX.match(ctx.subject) else ctx.subject
     for shout in ("!!!", "???"):
-        if shout in ctx.subject or shout in ctx.own_text:
+        if shout in subject or shout in ctx.own_text:
             return shout
     if _many_capital_words(ctx.own_text, int(params["max_caps_words"])):
         caps = _CAPS_WORD.findall(ctx.own_text)
@@ -99,11 +103,14 @@ def _attachment_kinds(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 @check("attachment-not-allowed-kind", "attachments of a kind outside the allowed list",
-       allowed=["pdf", "image", "text"])
+       allowed=["pdf", "image", "text"], report_parts=[])
 def _attachment_other(ctx: Context, params: Mapping[str, Any]) -> str | None:
     allowed = set(params["allowed"])
+    # The machine-readable part of a report (a read receipt's message/disposition-notification) is
+    # the mail client's, not a file the seller attached.
+    reports = set(params["report_parts"])
     for att in ctx.content.attachments:
-        if att.kind not in allowed:
+        if att.kind not in allowed and att.declared_type.lower() not in reports:
             return f"{att.filename or '(unnamed)'}: {att.sniffed_type or att.declared_type}"
     return None
 

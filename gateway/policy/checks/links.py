@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from gateway.message import normalize
 from gateway.policy.checks.registry import check
@@ -30,14 +31,29 @@ def domain_allowed(host: str, allowed: Sequence[str]) -> bool:
     return False
 
 
-@check("external-links", "links to hosts outside the allow-list", allow_domains=[])
+def unwrapped(url: str, host: str, wrappers: Mapping[str, str]) -> tuple[str, str]:
+    """The target of a link that a mail filter rewrote to pass through its own server (Microsoft
+    365 Safe Links: ``https://eur03.safelinks.protection.outlook.com/?url=<target>&data=...``), with
+    its host; any other link as it is. ``wrappers``: the rewriting host -> its target parameter."""
+    for wrapper, param in wrappers.items():
+        if host == wrapper or host.endswith("." + wrapper):
+            values = parse_qs(urlsplit(url).query).get(param)
+            if values:
+                target = values[0].strip()
+                return target, (urlsplit(target).hostname or "").lower()
+    return url, host
+
+
+@check("external-links", "links to hosts outside the allow-list", allow_domains=[], wrappers={})
 def _external_links(ctx: Context, params: Mapping[str, Any]) -> str | None:
     allowed = tuple(params["allow_domains"]) + ctx.allow_domains
+    wrappers = params["wrappers"]
     for link in ctx.links:
         if link.url.lower().startswith(("mailto:", "tel:", "cid:", "data:")):
             continue
-        if not link.host or not domain_allowed(link.host, allowed):
-            return link.url[:200]
+        url, host = unwrapped(link.url, link.host, wrappers) if wrappers and link.host else (link.url, link.host)
+        if not host or not domain_allowed(host, allowed):
+            return url[:200]
     return None
 
 

@@ -77,10 +77,12 @@ def _keyword_misused(ctx: Context, params: Mapping[str, Any]) -> str | None:
     # message that is partly about a delivery date or an address is given the benefit of the doubt.
     if ctx.critical or ctx.critical_evidence > 0:
         return None
+    # Only the keyword as Amazon reads it (half-width square brackets) lets mail through an opt-out and
+    # can be misused; 【重要】 or ［重要］ is how Japanese business mail marks any important subject.
     for pattern in ctx.keyword_patterns:
-        m = pattern.search(ctx.subject)
-        if m:
-            return m.group(0)
+        for m in pattern.finditer(ctx.subject):
+            if m.group(0).startswith("[") and m.group(0).endswith("]"):
+                return m.group(0)
     return None
 
 
