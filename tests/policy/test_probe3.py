@@ -172,3 +172,34 @@ def test_a_reply_request_without_contact_data_is_not_a_contact_request(engine: P
     verdict = _verdict(engine, f"Order {ORDER}", body, "co.uk")
     assert "buyer-contact-request" not in _rules(verdict)
     assert verdict.action not in REFUSED
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Two-person delivery and installation appointments in nl, tr and ja got no keyword
+
+
+@pytest.mark.parametrize(("mp", "subject", "body"), [
+    ("nl", "Bezorgafspraak voor uw kast - bestelling {o}",
+     "Beste mevrouw,\n\nUw kast (bestelling {o}) wordt door twee bezorgers tot in de kamer gebracht. Wij kunnen"
+     " bezorgen op woensdag of zaterdag. Laat u ons weten welke dag u het beste uitkomt?\n"),
+    ("com.tr", "Teslimat ve kurulum randevusu - sipariş {o}",
+     "Merhaba,\n\n{o} numaralı siparişinizdeki bulaşık makinesi iki kişilik ekibimiz tarafından teslim edilip"
+     " kurulacaktır. Uygun olduğunuz zamanı seçer misiniz?\n"),
+    ("co.jp", "配送・設置日時のご相談（注文番号 {o}）",
+     "田中様\n\nご注文の食器棚（注文番号 {o}）は、2名体制でお部屋までお届けし、設置いたします。"
+     "ご都合のよい日時をお知らせください。\n"),
+])
+def test_two_person_delivery_appointments_are_critical(engine: PolicyEngine, mp: str, subject: str, body: str) -> None:
+    verdict = _verdict(engine, subject.format(o=ORDER), body.format(o=ORDER), mp)
+    assert "critical-keyword-missing" in _rules(verdict)
+    assert verdict.action == Action.REWRITE
+
+
+@pytest.mark.parametrize(("mp", "body"), [
+    ("nl", "Beste klant,\n\nIn de bijlage de factuur voor bestelling {o}. Onze twee bezorgers hebben de kast"
+           " gisteren geleverd; we hopen dat alles naar wens is.\n"),
+    ("co.jp", "お客様\n\nご注文（注文番号 {o}）の請求書をお送りします。商品は2名体制でお届けしました。\n"),
+])
+def test_a_past_delivery_by_two_people_adds_no_keyword(engine: PolicyEngine, mp: str, body: str) -> None:
+    verdict = _verdict(engine, f"Factuur {ORDER}", body.format(o=ORDER), mp)
+    assert "critical-keyword-missing" not in _rules(verdict)
