@@ -203,3 +203,49 @@ def test_two_person_delivery_appointments_are_critical(engine: PolicyEngine, mp:
 def test_a_past_delivery_by_two_people_adds_no_keyword(engine: PolicyEngine, mp: str, body: str) -> None:
     verdict = _verdict(engine, f"Factuur {ORDER}", body.format(o=ORDER), mp)
     assert "critical-keyword-missing" not in _rules(verdict)
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. A bilingual mail (French and English side by side) held as written in the wrong language
+
+
+BILINGUAL = ("Bonjour / Hello,\n\nVeuillez trouver ci-joint la facture de votre commande {o}. / Please find attached"
+             " the invoice for your order {o}.\n\n"
+             "Ref.   | Description                          | Qty | Unit price | Total\n"
+             "VA-220 | Hand-blown glass vase 22 cm          |  2  | 38.00      | 76.00\n"
+             "CO-6   | Champagne coupes, set of six         |  1  | 54.00      | 54.00\n"
+             "       | Total excluding VAT                  |     |            | 130.00\n"
+             "       | VAT 20 percent                       |     |            | 26.00\n\n"
+             "Cordialement / Best regards,\nVerrerie d'Alsace\n")
+
+
+def test_a_bilingual_mail_in_the_buyers_language_too_is_not_held(engine: PolicyEngine) -> None:
+    verdict = _verdict(engine, f"Facture / Invoice {ORDER}", BILINGUAL.format(o=ORDER), "fr")
+    assert "language-mismatch" not in _rules(verdict)
+
+
+def test_a_mail_only_in_another_language_is_still_held(engine: PolicyEngine) -> None:
+    body = (f"Dear customer,\n\nplease find attached the invoice for your order {ORDER}. The vases were packed"
+            " with extra care and leave our workshop tomorrow morning with the carrier. We hope they arrive"
+            " safely and that you enjoy them for many years.\n\nBest regards,\nVerrerie d'Alsace\n")
+    assert "language-mismatch" in _rules(_verdict(engine, f"Invoice {ORDER}", body, "co.jp"))
+
+
+# --------------------------------------------------------------------------------------------------
+# 8. A longer warranty for a review is an incentive
+
+
+@pytest.mark.parametrize(("mp", "line"), [
+    ("co.uk", "We'll extend your warranty from 1 to 3 years once your review is live on Amazon."),
+    ("co.jp", "Amazonの商品ページにご感想を投稿いただいた方は、メーカー保証を1年から2年に延長いたします。"),
+    ("de", "Für Ihre Rezension bei Amazon erhalten Sie eine Garantieverlängerung um zwei Jahre."),
+])
+def test_a_warranty_extension_for_a_review_is_an_incentive(engine: PolicyEngine, mp: str, line: str) -> None:
+    body = f"Hello,\n\norder {ORDER}.\n\n{line}\n"
+    assert "review-incentive" in _rules(_verdict(engine, f"Order {ORDER}", body, mp))
+
+
+def test_a_warranty_extension_without_a_review_is_no_incentive(engine: PolicyEngine) -> None:
+    body = (f"Hello,\n\nthe replacement purifier for order {ORDER} left today. As an apology we extend your"
+            " warranty to 3 years; nothing else is needed.\n")
+    assert "review-incentive" not in _rules(_verdict(engine, f"Order {ORDER}", body, "co.uk"))
