@@ -136,6 +136,12 @@ def test_newsletter_and_loyalty_schemes_are_promotion(engine: PolicyEngine, mp: 
     ("co.uk", "Please find attached the invoice for order {o}. Customer loyalty matters to us, so the price is fixed."),
     ("de", "anbei die Rechnung zu Ihrer Bestellung {o}. Sie erhalten von uns keinen Newsletter."),
     ("nl", "In de bijlage vindt u de factuur voor bestelling {o}. Uw klantnummer staat rechtsboven."),
+    ("de", "anbei die Rechnung zu Ihrer Bestellung {o}. Wir melden Sie selbstverständlich nicht für unseren"
+           " Newsletter an."),
+    ("fr", "Veuillez trouver ci-joint la facture de votre commande {o}. Votre carte de fidélité Amazon n'est pas"
+           " concernée."),
+    ("co.jp", "ご注文（注文番号 {o}）の請求書をお送りします。"
+              "Amazonポイントのご利用分とプライム会員の配送料無料を反映しております。"),
 ])
 def test_ordinary_mail_mentioning_customers_is_not_promotion(engine: PolicyEngine, mp: str, line: str) -> None:
     verdict = _verdict(engine, f"Invoice {ORDER}", line.format(o=ORDER) + "\n", mp)
