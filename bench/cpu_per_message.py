@@ -9,7 +9,7 @@ process while the measured batch runs (``--py-spy out.txt``: raw collapsed stack
 only samples holding the GIL, i.e. Python CPU work).
 
     python bench/cpu_per_message.py [--kind alias|plain] [--messages 2000] [--sessions 20]
-                                    [--py-spy prof.txt [--gil]]
+                                    [--event-loop auto|asyncio|uvloop] [--py-spy prof.txt [--gil]]
 
 CPU time is what the gateway itself used, so the figures hold up on a loaded machine better than
 rates do (hyperthread and cache contention still inflate them somewhat: compare runs made one
@@ -91,7 +91,11 @@ def main() -> int:
     parser.add_argument("--py-spy", dest="spy", default="", help="record a py-spy profile (raw format) to this file")
     parser.add_argument("--gil", action="store_true", help="py-spy: only samples holding the GIL")
     parser.add_argument("--workers", type=int, default=1,
-                        help="[server] workers (more than 1: per-thread figures and py-spy are the supervisor's)")
+                        help="[server] workers (more than 1: per-thread figures are the supervisor's, "
+                             "py-spy profiles the first worker)")
+    parser.add_argument("--log-level", default="info", help="[log] level (info: every decision logged)")
+    parser.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="[server] event_loop")
     args = parser.parse_args()
     missing = [p for p in (SMTP_SOURCE, SMTP_SINK) if not os.access(p, os.X_OK)]
     if missing:
@@ -105,7 +109,8 @@ def main() -> int:
         rcpt = ALIAS if args.kind == "alias" else PLAIN
         sink = Sink(free_port())
         port = free_port()
-        config = gateway_config(root / "gw", port, sink.port, log_level="info", extra=f"workers = {args.workers}\n")
+        config = gateway_config(root / "gw", port, sink.port, log_level=args.log_level,
+                                extra=f'workers = {args.workers}\nevent_loop = "{args.event_loop}"\n')
         with (root / "gateway.log").open("wb") as log:
             proc = start_gateway(config, stderr=log)
             try:
@@ -127,7 +132,10 @@ def main() -> int:
                 spy = None
                 if args.spy:
                     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                    spy_cmd = [exe, "record", "-r", "200", "-f", "raw", "-o", args.spy, "-p", str(proc.pid),
+                    target = proc.pid
+                    if args.workers > 1:  # the first worker process: where sessions and the pipeline run
+                        target = next((p for p in pids if role(p) == "workers"), proc.pid)
+                    spy_cmd = [exe, "record", "-r", "200", "-f", "raw", "-o", args.spy, "-p", str(target),
                                "--gil" if args.gil else "-s"]
                     spy = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(1.0)
@@ -149,7 +157,8 @@ def main() -> int:
                 proc.wait(timeout=60)
                 sink.stop()
     n = args.messages
-    print(f"{args.kind}: {n} messages over {args.sessions} sessions, {got} delivered, {got / seconds:.0f} msg/s; "
+    print(f"{args.kind} ({args.workers} worker(s), event loop {args.event_loop}): {n} messages over "
+          f"{args.sessions} sessions, {got} delivered, {got / seconds:.0f} msg/s; "
           f"gateway CPU {1000 * (cpu1 - cpu0) / n:.2f} ms per message (process tree)")
     rows = []
     for tid, (user, system) in threads1.items():

@@ -227,12 +227,14 @@ smtpd_client_connection_rate_limit = 0
 class Sink:
     """``smtp-sink -c`` on a loopback port; ``count`` is the number of messages it has taken."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, pipelining: bool = True) -> None:
         self.port = port
         self.count = 0
-        self.proc = subprocess.Popen([SMTP_SINK, "-c", "-u", "postfix", "-m", "1000", f"127.0.0.1:{port}", "1024"],
-                                     stdout=subprocess.PIPE)
-        threading.Thread(target=self._read, daemon=True).start()
+        options = [] if pipelining else ["-P"]  # -P: no PIPELINING in the EHLO reply
+        self.proc = subprocess.Popen([SMTP_SINK, "-c", "-u", "postfix", "-m", "1000", *options, f"127.0.0.1:{port}",
+                                      "1024"], stdout=subprocess.PIPE)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         wait_port(port)
 
     def _read(self) -> None:

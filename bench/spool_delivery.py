@@ -12,6 +12,13 @@ the spool and delivery, and a figure that other load on the machine does not dis
     python bench/spool_delivery.py --mode sink    # answer 250 at once: the baseline
     python bench/spool_delivery.py --mode put     # durable put() only (delivery elsewhere)
     python bench/spool_delivery.py --mode spool   # put() + DeliveryService in the same loop
+    python bench/spool_delivery.py --mode drain   # delivery alone: a filled spool into smtp-sink
+
+``drain`` is the supervisor's part with ``[server] workers`` > 1: the messages were put by another
+process (the spool is opened without hand-off, so the service finds them by polling and reads them
+back), DeliveryService relays them to Postfix's ``smtp-sink`` (C, offers PIPELINING; ``--no-pipelining``
+turns it off) with the delivery log at info as JSON into a file, and the figure is the CPU per
+message of the whole process (loop, reader and writer threads) from start to drained.
 
 This is a stand-in listener for measuring this part only; the real one is gateway/server.py.
 """
@@ -21,9 +28,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from bench.common import machine
 from gateway.config import DeliveryConfig, UpstreamConfig
 from gateway.delivery import DeliveryService
 from gateway.log import configure_logging
@@ -148,9 +158,68 @@ async def run(mode: str, sessions: int, per_session: int, size: int, args_worker
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+async def drain(messages: int, size: int, workers: int, pipelining: bool) -> None:
+    from bench.common import free_port
+    from bench.peer import SMTP_SINK, Sink
+
+    if not os.access(SMTP_SINK, os.X_OK):
+        print(f"skipped: Debian's postfix is not installed ({SMTP_SINK} missing)")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="drain-bench-", dir="."))
+    head = b"From: s@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n"
+    data = head + (b"y" * 76 + b"\r\n") * ((size - len(head)) // 78)
+    spool = await Spool.open(tmp / "spool", handoff=False)  # as in the supervisor: puts come from workers
+    for start in range(0, messages, 500):
+        await asyncio.gather(*(spool.put("s@example.com", ["r@example.net"], data, {"message_id": f"<{i}@b>"})
+                               for i in range(start, min(messages, start + 500))))
+    sink = Sink(free_port(), pipelining=pipelining)
+    up = UpstreamConfig(host="127.0.0.1", port=sink.port, tls="none", pool_size=workers)
+    service = DeliveryService(spool, up, DeliveryConfig(workers=workers), outbox=tmp / "outbox",
+                              hostname="bench.local")
+    threads0 = _thread_cpu()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await service.start()
+    while sink.count < messages:
+        await asyncio.sleep(0.01)
+    while await spool.depth():
+        await asyncio.sleep(0.01)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    threads = {name: used - threads0.get(name, 0.0) for name, used in _thread_cpu().items()}
+    cpu -= threads.pop(sink.reader.name, 0.0)  # the bench's own: reading smtp-sink's count
+    threads.pop(f"{sink.reader.name} sys", None)
+    await service.stop()
+    commits = spool.commits
+    await spool.close()
+    sink.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"mode=drain workers={workers} messages={messages} size={size}B pipelining={pipelining} "
+          f"{messages / seconds:,.0f} msg/s; CPU/msg {cpu / messages * 1e3:.3f} ms; {commits} spool commits")
+    print("  by thread: " + ", ".join(
+        f"{name} {used / messages * 1e3:.3f} ms (sys {threads.get(f'{name} sys', 0.0) / messages * 1e3:.3f})"
+        for name, used in sorted(threads.items(), key=lambda kv: -kv[1])
+        if not name.endswith(" sys") and used / messages >= 5e-6))
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live thread of this process by thread name; ``name sys``: its system part."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            continue
+        out[thread.name] = out.get(thread.name, 0.0) + (int(stat[11]) + int(stat[12])) / tick
+        out[f"{thread.name} sys"] = out.get(f"{thread.name} sys", 0.0) + int(stat[12]) / tick
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["sink", "put", "spool"], default="spool")
+    parser.add_argument("--mode", choices=["sink", "put", "spool", "drain"], default="spool")
+    parser.add_argument("--messages", type=int, default=5000, help="drain: messages in the spool")
+    parser.add_argument("--no-pipelining", action="store_true", help="drain: smtp-sink without PIPELINING")
+    parser.add_argument("--log", default=os.devnull, help="drain: the JSON log's file")
     parser.add_argument("--sessions", "-c", type=int, default=20)
     parser.add_argument("--per-session", "-n", type=int, default=300)
     parser.add_argument("--size", "-s", type=int, default=4096)
@@ -160,6 +229,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
+    if args.mode == "drain":
+        print(f"machine: {machine()}; load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        with open(args.log, "w") as log:
+            os.dup2(log.fileno(), 2)
+        configure_logging("json", "info")
+        asyncio.run(drain(args.messages, args.size, args.workers, not args.no_pipelining))
+        return
     configure_logging("console", "warning")
     asyncio.run(run(args.mode, args.sessions, args.per_session, args.size, args.workers))
 

@@ -55,6 +55,16 @@ class Fingerprint:
 
 
 def _words(text: str) -> list[str]:
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        pass
+    else:
+        zeroed = raw.translate(_LOWER_DIGITS_TO_ZERO)
+        if b"@" not in raw and b"://" not in raw and b"www." not in zeroed:
+            # Latin-1 text without addresses or links: lower case and digits from one byte table
+            # (what the path below makes of such text, without str.lower's per-character look-ups).
+            return _DIGIT_GROUPS.sub(b"0", zeroed).translate(_GAPS).decode("latin-1").split()
     lowered = text.lower()
     # (the address and link patterns only where they can match: most of the cost otherwise)
     if "://" in text or "www." in lowered:
@@ -86,7 +96,11 @@ def _non_word_gap(err: UnicodeError) -> tuple[str, int]:
 codecs.register_error("fingerprint-gap", _non_word_gap)
 # Latin-1 text: \d is [0-9], \w a character that isalnum() or "_".
 _DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else b for b in range(256))
-_DIGIT_GROUPS = re.compile(rb"0+(?:[.,:/-]0+)*")
+# (written "00*", not "0+": a pattern that starts with a literal is searched for at memory speed,
+# one that starts with a repeat is tried at every position: five times the cost on an invoice)
+_DIGIT_GROUPS = re.compile(rb"00*(?:[.,:/-]0+)*")
+# str.lower on Latin-1 text, as a byte table (every Latin-1 letter lowers to one Latin-1 letter).
+_LOWER_DIGITS_TO_ZERO = bytes(_DIGITS_TO_ZERO[ord(chr(b).lower())] for b in range(256))
 _GAPS = bytes(b if chr(b).isalnum() or b == 0x5F else 0x20 for b in range(256))
 
 
@@ -111,15 +125,17 @@ def text_fingerprint(text: str) -> Fingerprint:
     """The template sketch of a message's text (its first ``MAX_TEXT`` characters: a template shows
     in its opening, and a long message costs no more); empty for fewer than three words."""
     words = _words(text[:MAX_TEXT])
-    grams = set(zip(words, words[1:], words[2:], strict=False))
     known = _HASHES
-    hashes = list(map(known.get, grams))
+    # A set of the hashes: one look-up per 3-gram, no set of the 3-grams themselves (equal
+    # 3-grams have equal hashes; distinct ones share a 64-bit hash practically never).
+    hashes = set(map(known.get, zip(words, words[1:], words[2:], strict=False)))
     if None in hashes:
+        grams = set(zip(words, words[1:], words[2:], strict=False))
         if len(known) + len(grams) > _HASH_LIMIT:
             known.clear()
         known.update((g, _hash(g)) for g in grams if g not in known)
-        hashes = list(map(known.get, grams))
-    return Fingerprint(tuple(sorted(cast(list[int], hashes))[:K]))  # (no None left)
+        hashes = set(map(known.get, grams))
+    return Fingerprint(tuple(sorted(cast(set[int], hashes))[:K]))  # (no None left)
 
 
 def template_fingerprint(raw: bytes) -> Fingerprint:

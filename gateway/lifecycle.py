@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import os
 import signal
 from pathlib import Path
@@ -132,6 +133,17 @@ async def _watchdog(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def settle_heap() -> None:
+    """What is alive once the gateway serves (rule packs, engines, configuration, tables) lives as
+    long as the process: it is moved out of the cycle collector's sight (``gc.freeze``), so a full
+    collection no longer walks it every time (~0.1 s a pass with all packs loaded: a stall of
+    every session). Called again after a reload: what the old configuration left is collected
+    first (``gc.unfreeze``), then the new set frozen."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(gateway: Servable) -> None:
     """Start ``gateway``, serve until SIGTERM/SIGINT, reload on SIGHUP, stop cleanly."""
     loop = asyncio.get_running_loop()
@@ -160,6 +172,7 @@ async def serve(gateway: Servable) -> None:
         if starting.exception() is not None:
             await _stop_quietly(gateway)
             starting.result()  # raises: the caller turns it into one line and exit 2
+        settle_heap()
         await _serving(gateway, stop_requested, reload_pending.is_set())
     finally:
         lock.release()
@@ -178,7 +191,8 @@ async def _serving(gateway: Servable, stop_requested: asyncio.Event, reload_now:
     async def reload() -> None:
         sdnotify.notify(sdnotify.reloading())
         try:
-            await gateway.reload()
+            if await gateway.reload():
+                settle_heap()
         finally:
             sdnotify.notify("READY=1")
 

@@ -30,6 +30,27 @@ _WRITTEN = regex.compile(rf"(?<!\d)(\d{{3}})[{_DASH}](\d{{7}})[{_DASH}](\d{{7}})
 _MASKABLE = regex.compile(
     rf"(?<!\d)\d{{3}}[{_DASH}\s]{{1,3}}\d{{7}}[{_DASH}\s]{{1,3}}\d{{7}}(?!\d)|(?<!\d)\d{{17}}(?!\d)")
 
+# The same two patterns for Latin-1 text, over one byte per character ("d" a digit, "-" the one
+# Latin-1 dash, "s" white space, "x" anything else; the positions are the text's): bytes.translate
+# classifies at memory speed, and patterns that start with a literal are searched for, where the
+# str patterns (which start with a look-behind) are tried at every character. The look-behind
+# ("no digit before") is checked on each match: a match that fails it cannot hide one that passes.
+_CLASSES = bytes(ord("d") if 0x30 <= b <= 0x39 else ord("-") if b == 0x2D else
+                 ord("s") if b in b"\t\n\v\f\r \x85\xa0" else ord("x") for b in range(256))
+_WRITTEN_CLASSES = re.compile(rb"ddd-d{7}-d{7}(?!d)")
+_MASKABLE_CLASSES = re.compile(rb"d(?:dd[-s]{1,3}d{7}[-s]{1,3}d{7}|d{16})(?!d)")
+
+
+def _latin_spans(pattern: re.Pattern[bytes], text: str) -> list[tuple[int, int]] | None:
+    """The spans of ``pattern`` in the classes of ``text`` not preceded by a digit; None when the
+    text is not Latin-1."""
+    try:
+        classes = text.encode("latin-1").translate(_CLASSES)
+    except UnicodeEncodeError:
+        return None
+    return [m.span() for m in pattern.finditer(classes) if not m.start() or classes[m.start() - 1] != 0x64]
+
+
 # Enough text to find the order ids of any real message.
 _MAX_TEXT = 1024 * 1024
 
@@ -43,6 +64,9 @@ def _digits_folded(text: str) -> str:
 def find_order_ids(text: str) -> tuple[str, ...]:
     """Distinct order ids in ``text`` in canonical form, in order of appearance."""
     text = _digits_folded(text[:_MAX_TEXT])
+    spans = _latin_spans(_WRITTEN_CLASSES, text)
+    if spans is not None:
+        return tuple(dict.fromkeys(f"{text[s:s + 3]}-{text[s + 4:s + 11]}-{text[s + 12:e]}" for s, e in spans))
     return tuple(dict.fromkeys(f"{a}-{b}-{c}" for a, b, c in _WRITTEN.findall(text)))
 
 
@@ -52,7 +76,18 @@ order_ids_in_text = find_order_ids
 def mask_order_ids(text: str, fill: str = "#") -> str:
     """``text`` with every order-id-shaped number replaced by ``fill`` characters (same length, so
     positions found in the masked text hold in the original). Expects NFKC-folded digits."""
-    return _MASKABLE.sub(lambda m: fill * len(m.group(0)), text)
+    spans = _latin_spans(_MASKABLE_CLASSES, text)
+    if spans is None:
+        return _MASKABLE.sub(lambda m: fill * len(m.group(0)), text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    at = 0
+    for start, end in spans:
+        parts += (text[at:start], fill * (end - start))
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 def order_id_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:

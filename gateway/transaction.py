@@ -41,6 +41,8 @@ _LOCAL_QUOTED = re.compile(f'"(?:[ !#-\\[\\]-~{_UTF8}]|\\\\[ -~])*"')
 # Underscores are not in the RFC's grammar but do occur in (internal) host names; Postfix takes them.
 _LABEL = re.compile(f"[A-Za-z0-9_{_UTF8}](?:[A-Za-z0-9_{_UTF8}-]*[A-Za-z0-9_{_UTF8}])?")
 _GENERAL_LITERAL = re.compile("[A-Za-z0-9-]*[A-Za-z0-9]:[!-Z^-~]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def _domain_problem(domain: str) -> str | None:
@@ -79,9 +81,9 @@ def check_address(address: str, *, allow_empty: bool) -> str | None:
         return replies.BAD_ADDRESS_CHARS
     if address in ("", NULL_SENDER):
         return None if allow_empty else replies.BAD_ADDRESS.format(reason="empty address")
-    if any(ch < " " or ch == "\x7f" for ch in address):
+    if _CONTROL.search(address):
         return replies.BAD_ADDRESS.format(reason="control character in address")
-    if any("\udc80" <= ch <= "\udcff" for ch in address):  # aiosmtpd's surrogateescape
+    if _NOT_UTF8.search(address):  # aiosmtpd's surrogateescape
         return replies.BAD_ADDRESS.format(reason="address is not valid UTF-8")
     if address.lower() == "postmaster":
         return None

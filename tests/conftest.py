@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -37,6 +38,16 @@ def make_config(tmp_path: Path, sink_port: int | None, **sections: Any) -> Gatew
         else:
             data[name] = values
     return config_from_mapping(data)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any] | None:
+    """``GATEWAY_TEST_EVENT_LOOP=uvloop``: the asyncio tests run on uvloop instead (the loop
+    ``[server] event_loop = "auto"`` picks where it is installed)."""
+    if os.environ.get("GATEWAY_TEST_EVENT_LOOP", "asyncio") != "uvloop":
+        return {"asyncio": asyncio.new_event_loop}
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture(autouse=True)

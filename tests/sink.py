@@ -45,11 +45,14 @@ class RecordingHandler:
         self.behaviour = SinkBehaviour()
         self.received = asyncio.Event()
         self.sessions = 0
+        self.pipelining = False  # offer PIPELINING (RFC 2920) in the EHLO reply
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
                           responses: list[str]) -> list[str]:
         self.commands.append("EHLO")
         session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads pipelined commands in order; it just does not say so
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -105,8 +108,9 @@ class Sink:
     """An upstream server on 127.0.0.1 with an ephemeral port."""
 
     def __init__(self, factory: Callable[[RecordingHandler], SMTP] | None = None,
-                 ssl: SSLContext | None = None) -> None:
+                 ssl: SSLContext | None = None, pipelining: bool = False) -> None:
         self.handler = RecordingHandler()
+        self.handler.pipelining = pipelining
         self._ssl = ssl  # implicit TLS (port 465 style) when set
         self._factory = factory or (lambda h: SMTP(h, hostname="sink.test", enable_SMTPUTF8=True,
                                                    data_size_limit=64 * 1024 * 1024))

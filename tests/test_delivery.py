@@ -73,9 +73,10 @@ async def attempts(spool: Spool, queue_id: str) -> int:
     return info.attempts
 
 
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    s = await Sink().start()
+@pytest.fixture(params=["lockstep", "pipelining"])
+async def sink(request: pytest.FixtureRequest) -> AsyncIterator[Sink]:
+    # Every test runs against an upstream without and with PIPELINING (gateway/delivery/wire.py).
+    s = await Sink(pipelining=request.param == "pipelining").start()
     yield s
     await s.stop()
 
@@ -143,7 +144,7 @@ async def test_delivers_byte_exact_to_upstream_and_finishes_entry(spool: Spool, 
     assert entry["outcome"][BUYER].startswith("delivered 250")
 
 
-async def test_pooled_connections_are_reused_with_rset(spool: Spool, sink: Sink) -> None:
+async def test_pooled_connections_are_reused_without_rset_after_clean_transactions(spool: Spool, sink: Sink) -> None:
     async with running(spool, upstream_for(sink, pool_size=2), fast_delivery(workers=2)) as service:
         for i in range(10):
             await spool.put(SENDER, [BUYER], message(f"Order {i}"))
@@ -154,9 +155,28 @@ async def test_pooled_connections_are_reused_with_rset(spool: Spool, sink: Sink)
     assert sink.handler.sessions <= 2
     assert len(sink.messages) == 10
     assert sorted(m.data for m in sink.messages) == sorted(message(f"Order {i}") for i in range(10))
-    # Each reused transaction starts with RSET: 10 transactions on <=2 sessions means >= 8 RSETs.
-    assert sink.handler.commands.count("RSET") >= 10 - sink.handler.sessions
+    # RFC 5321 4.1.4: a new MAIL may follow a completed transaction, so no RSET in between.
+    assert sink.handler.commands.count("RSET") == 0
+    assert sink.handler.commands.count("MAIL") == 10
     assert sink.handler.commands.count("EHLO") == sink.handler.sessions
+
+
+async def test_rset_follows_a_transaction_that_did_not_complete(spool: Spool, sink: Sink) -> None:
+    # The only recipient refused: MAIL is still in effect upstream, so the next transaction on
+    # that connection must start with RSET.
+    sink.behaviour.rcpt_replies["gone@marketplace.example"] = "550 5.1.1 no such user here"
+    upstream = upstream_for(sink, pool_size=1)
+    async with running(spool, upstream, fast_delivery(workers=1, send_dsn=False)) as service:
+        await spool.put(SENDER, ["gone@marketplace.example"], message("Refused"))
+        service.notify()
+        await wait_until(lambda: drained(spool))
+        await spool.put(SENDER, [BUYER], message("Accepted"))
+        service.notify()
+        received = await sink.handler.wait_for(1)
+        await wait_until(lambda: drained(spool))
+    assert [m.rcpt_tos for m in received] == [[BUYER]]
+    assert sink.handler.sessions == 1
+    assert sink.handler.commands == ["EHLO", "MAIL", "RCPT", "RSET", "MAIL", "RCPT", "DATA"]
 
 
 async def test_temporary_failure_is_retried_then_delivered_once(spool: Spool, sink: Sink) -> None:

@@ -5,7 +5,9 @@ per-connection tables built from the hook names only. Each must behave exactly a
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import weakref
 from typing import Any
 
 import pytest
@@ -141,6 +143,19 @@ async def test_hook_tables_are_aiosmtpds(gateway: Gateway) -> None:
     hooks = {n.replace("handle_", "") for n in object.__dir__(handler) if n.startswith("handle_")}
     assert set(session._handle_hooks) == hooks >= {"EHLO", "MAIL", "RCPT", "DATA", "AUTH", "PROXY"}
     assert session._ehlo_hook_ver == "new"
+    # The same tables as aiosmtpd's own __init__ builds for this handler (on its own protocol
+    # class, which lists every attribute), methods bound to this session and this handler.
+    for excluded in ([], ["PLAIN", "LOGIN"]):
+        theirs = SMTP(handler, loop=asyncio.get_running_loop(), auth_exclude_mechanism=excluded)
+        ours = GatewaySMTP(handler, gateway.listener, auth_exclude_mechanism=excluded)
+        assert ours.event_handler is handler
+        assert ({k: (v.method.__func__, v.method.__self__, v.is_builtin) for k, v in ours._auth_methods.items()}
+                == {k: (v.method.__func__, handler if v.method.__self__ is handler else ours, v.is_builtin)
+                    for k, v in theirs._auth_methods.items()})
+        assert ours._handle_hooks == theirs._handle_hooks
+        assert ours._ehlo_hook_ver == theirs._ehlo_hook_ver
+        assert all(m.__self__ is ours for m in ours._smtp_methods.values())
+        assert set(ours._smtp_methods) == set(theirs._smtp_methods)
     # A hook set on one handler object is found too.
 
     async def handle_NOOP(*args: Any) -> str:
@@ -150,3 +165,35 @@ async def test_hook_tables_are_aiosmtpds(gateway: Gateway) -> None:
     other.handle_NOOP = handle_NOOP  # type: ignore[attr-defined]
     assert "NOOP" in GatewaySMTP(other, gateway.listener)._handle_hooks
     await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("ending", ["message-then-quit", "close-at-once", "close-mid-transaction"])
+async def test_an_ended_session_is_freed_without_the_cycle_collector(gateway: Gateway, sink: Sink,
+                                                                     ending: str) -> None:
+    """A session that ended leaves no reference cycle behind (aiosmtpd's bound-method tables, its
+    cancelled task's frames): it is freed at once, not in a collector pause."""
+    assert gateway.listener is not None
+    listener = gateway.listener
+    gc.collect()
+    gc.disable()
+    try:
+        client, _ = await RawSMTP.connect(listener_port(gateway))
+        await wait_until(lambda: len(listener.sessions) == 1)
+        ref = weakref.ref(next(iter(listener.sessions)))
+        if ending == "message-then-quit":
+            await client.cmd("EHLO client.test")
+            await client.cmd("MAIL FROM:<seller@shop.example>")
+            await client.cmd("RCPT TO:<buyer@example.com>")
+            await client.cmd("DATA")
+            assert (await client.cmd(b"Subject: hi\r\n\r\nhello\r\n."))[0] == 250
+            assert (await client.cmd("QUIT"))[0] == 221
+        elif ending == "close-mid-transaction":
+            await client.cmd("EHLO client.test")
+            await client.cmd("MAIL FROM:<seller@shop.example>")
+        await client.close()
+        await wait_until(lambda: not listener.sessions and listener.active_sessions == 0)
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        assert ref() is None, gc.get_referrers(ref())
+    finally:
+        gc.enable()

@@ -267,6 +267,40 @@ async def test_purge_forgets_only_old_finished_entries(tmp_path: Path) -> None:
         await spool.close()
 
 
+async def test_results_of_concurrent_attempts_commit_together_each_as_its_own(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path)
+    try:
+        delivered, retried, bounced = [await spool.put("s@example.com", ["a@example.net", "b@example.net"], MSG)
+                                       for _ in range(3)]
+        commits = spool.commits
+        later = time.time() + 600
+        _, _, dsn_id = await asyncio.gather(
+            spool.record_attempt(delivered, [RecipientResult("a@example.net", "delivered", 250, "ok"),
+                                             RecipientResult("b@example.net", "delivered", 250, "ok")], None),
+            spool.record_attempt(retried, [RecipientResult("a@example.net", "delivered", 250, "ok"),
+                                           RecipientResult("b@example.net", "pending", 451, "later")], later),
+            spool.record_attempt(bounced, [RecipientResult("a@example.net", "failed", 550, "gone"),
+                                           RecipientResult("b@example.net", "delivered", 250, "ok")], None,
+                                 NewMessage("", ["s@example.com"], b"DSN\r\n", {"dsn_for": bounced})))
+        assert spool.commits == commits + 1  # one writer pass, one commit for the three
+        states = {}
+        for qid in (delivered, retried, bounced):
+            info = await spool.info(qid)
+            assert info is not None and info.attempts == 1
+            states[qid] = (info.state, info.next_attempt, [(r.state, r.code) for r in info.recipients])
+        assert states[delivered][0] == "done"
+        assert states[retried] == ("pending", later, [("delivered", 250), ("pending", 451)])
+        assert states[bounced][0] == "done"
+        assert states[bounced][2] == [("failed", 550), ("delivered", 250)]
+        assert await spool.load(delivered) is None and await spool.load(bounced) is None
+        assert dsn_id is not None
+        dsn = await spool.load(dsn_id)
+        assert dsn is not None and dsn.data == b"DSN\r\n" and dsn.pending == ("s@example.com",)
+        assert await spool.depth() == 2  # the retried message and the DSN
+    finally:
+        await spool.close()
+
+
 async def test_a_failing_operation_does_not_kill_the_writer(tmp_path: Path) -> None:
     spool = await Spool.open(tmp_path)
     try:

@@ -98,13 +98,14 @@ class EventLoopUnavailable(RuntimeError):
 
 
 def loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, T]], T]:
-    """``asyncio.run`` or uvloop's ("uvloop"; "auto" is the standard loop for now: under uvloop a
-    client that connects and closes at once keeps its session open until shutdown's grace ends)."""
-    if choice in ("asyncio", "auto"):
+    """``asyncio.run`` ("asyncio") or uvloop's ("uvloop"; "auto": uvloop where it is installed)."""
+    if choice == "asyncio":
         return asyncio.run
     try:
         import uvloop
     except ImportError:
+        if choice == "auto":
+            return asyncio.run
         raise EventLoopUnavailable("uvloop is not installed (pip install 'seller-mail-gateway[fast]')") from None
     run: Callable[[Coroutine[Any, Any, T]], T] = uvloop.run
     return run

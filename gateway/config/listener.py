@@ -47,8 +47,8 @@ class ServerConfig(Section):
     # overrides it. More than one: a supervisor binds the sockets, starts the workers, and runs
     # delivery, the admin server and the IMAP pollers once for all of them.
     workers: PositiveInt | Literal["auto"] = 1
-    # The asyncio event loop: "uvloop" (the `fast` extra) or the standard one ("asyncio"). "auto" is
-    # the standard loop for now (docs/spool-and-delivery.md, "Event loop").
+    # The asyncio event loop: "uvloop" (the `fast` extra) or the standard one ("asyncio"). "auto"
+    # takes uvloop where it is installed (docs/spool-and-delivery.md, "Event loop").
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     # A bare LF or CR in message data: "normalize" takes it as a line ending (Postfix 3.9's
     # smtpd_forbid_bare_newline default), "reject" refuses the message (550 5.6.0). Either way

@@ -1,7 +1,8 @@
 """One delivery attempt of one message: over SMTP to the upstream, or into the Maildir outbox.
 
 The result is a reply per recipient: an SMTP code (None: no answer at all, always temporary) and
-text. MAIL, RCPT (one per recipient) and DATA are issued separately so every recipient gets its own.
+text. MAIL, RCPT (one per recipient) and DATA get a reply each, so every recipient gets its own;
+they are pipelined where the upstream offers it (see ``wire``).
 """
 
 from __future__ import annotations
@@ -9,26 +10,18 @@ from __future__ import annotations
 import asyncio
 import mailbox
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiosmtplib import (
-    SMTPDataError,
-    SMTPException,
-    SMTPRecipientRefused,
-    SMTPResponseException,
-    SMTPSenderRefused,
-)
+from aiosmtplib import SMTPException, SMTPResponseException, SMTPServerDisconnected
 
 from gateway.config import UpstreamConfig
 from gateway.delivery.pool import Lease, UpstreamPool
+from gateway.delivery.wire import Answer, UpstreamConnection, content, path, path_problem
 from gateway.fsutil import fsync_dir
 from gateway.spool import SpooledMessage
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,9 @@ class Reply:
 
 
 def address_ok(address: str) -> bool:
-    return _CONTROL.search(address) is None
+    """Can ``address`` go on a MAIL or RCPT line? No control characters, and no whitespace,
+    angle brackets or quotes outside a quoted local part; the null sender can."""
+    return address in ("", "<>") or path_problem(address) is None
 
 
 @dataclass
@@ -94,70 +89,133 @@ async def attempt_smtp(pool: UpstreamPool, upstream: UpstreamConfig, msg: Spoole
 
 async def _transaction(pool: UpstreamPool, upstream: UpstreamConfig, msg: SpooledMessage,
                        rcpts: list[str], handle: AttemptHandle, replies: dict[str, Reply]) -> None:
-    try:
-        lease = await pool.acquire()
-    except SMTPResponseException as exc:  # greeting, EHLO, STARTTLS or AUTH refused
-        replies.update(dict.fromkeys(rcpts, Reply(None, f"4.4.0 upstream session failed: {exc.code} "
-                                                        f"{exc.message}")))
-        return
-    except (SMTPException, OSError, ValueError) as exc:
-        replies.update(dict.fromkeys(rcpts, Reply(None, f"4.4.1 cannot connect to upstream: {exc}")))
-        return
-    handle.took(lease)
-    client = lease.client
-    reusable = False
+    fresh = False
+    while True:
+        try:
+            lease = await pool.acquire(fresh=fresh)
+        except SMTPResponseException as exc:  # greeting, EHLO, STARTTLS or AUTH refused
+            replies.update(dict.fromkeys(rcpts, Reply(None, f"4.4.0 upstream session failed: {exc.code} "
+                                                            f"{exc.message}")))
+            return
+        except (SMTPException, OSError, ValueError) as exc:
+            replies.update(dict.fromkeys(rcpts, Reply(None, f"4.4.1 cannot connect to upstream: {exc}")))
+            return
+        handle.took(lease)
+        reusable = False
+        stale = False
+        try:
+            # Only a reused connection, and only once: a new one that dies unanswered is the
+            # upstream's trouble, temporary for this attempt.
+            reusable, stale = await _exchange(lease.conn, upstream, msg, rcpts, replies,
+                                              may_be_stale=lease.reused and not fresh)
+        finally:
+            if not stale:
+                handle.finished = True
+            lease.release(reusable)
+        if not stale:
+            return
+        # A reused connection that had died while idle (the upstream closed it, or restarted):
+        # nothing of this transaction reached it, so it runs again on a new connection.
+        fresh = True
+
+
+async def _exchange(conn: UpstreamConnection, upstream: UpstreamConfig, msg: SpooledMessage,
+                    rcpts: list[str], replies: dict[str, Reply], may_be_stale: bool) -> tuple[bool, bool]:
+    """MAIL, RCPT (one per recipient) and DATA on ``conn``: (reusable, stale).
+
+    ``stale`` (only where ``may_be_stale``): the connection was found dead before the upstream
+    answered anything of this transaction, so the message may be tried again on another
+    connection at once; ``replies`` are then left empty.
+    """
+    answered = False
     try:
         encoding = "ascii"
-        options: list[str] = []
+        options: list[bytes] = []
         if not all(a.isascii() for a in (msg.mail_from, *rcpts)):
-            if not client.supports_extension("smtputf8"):
-                reusable = True
+            if not conn.supports("smtputf8"):
                 replies.update(dict.fromkeys(rcpts, Reply(553, "5.6.7 upstream does not support SMTPUTF8")))
-                return
+                return True, False
             encoding = "utf-8"
-            options.append("SMTPUTF8")
-        if client.supports_extension("8bitmime") and not msg.data.isascii():
-            options.append("BODY=8BITMIME")
-        if client.supports_extension("size"):
-            options.append(f"SIZE={len(msg.data)}")
-        try:
-            await client.mail(msg.mail_from, options=options, encoding=encoding)
-        except SMTPSenderRefused as exc:
-            reusable = True
-            replies.update(dict.fromkeys(rcpts, Reply(exc.code, exc.message)))
-            return
+            options.append(b" SMTPUTF8")
+        if conn.supports("8bitmime") and not msg.data.isascii():
+            options.append(b" BODY=8BITMIME")
+        if conn.supports("size"):
+            options.append(b" SIZE=%d" % len(msg.data))
+        envelope = [b"MAIL FROM:" + path(msg.mail_from, encoding) + b"".join(options) + b"\r\n"]
+        envelope += [b"RCPT TO:" + path(rcpt, encoding) + b"\r\n" for rcpt in rcpts]
+        timeout = upstream.command_timeout
+        pipelined = conn.pipelining
+        rset = conn.needs_rset
+        conn.needs_rset = True  # until this transaction has ended cleanly
+        if pipelined:
+            # RFC 2920: the envelope and DATA in one group (RSET in front when needed); their
+            # replies come back in order.
+            conn.send((b"RSET\r\n" if rset else b"") + b"".join(envelope) + b"DATA\r\n")
+        elif rset:
+            conn.send(b"RSET\r\n")
+        if rset:
+            answer = await conn.read(timeout)
+            answered = True
+            if not answer.ok:
+                raise SMTPResponseException(answer.code, f"RSET refused: {answer.text}")
+        if not pipelined:
+            conn.send(envelope[0])
+        mail = await conn.read(timeout)
+        answered = True
         accepted = []
-        for rcpt in rcpts:
-            try:
-                await client.rcpt(rcpt, encoding=encoding)
-            except SMTPRecipientRefused as exc:
-                replies[rcpt] = Reply(exc.code, exc.message)
-            else:
+        for rcpt, line in zip(rcpts, envelope[1:], strict=True):
+            if not pipelined:
+                if not mail.ok:
+                    break
+                conn.send(line)
+            answer = await conn.read(timeout)
+            if not mail.ok:
+                continue  # the sender's refusal is every recipient's reply (below)
+            if answer.code in (250, 251):
                 accepted.append(rcpt)
+            else:
+                replies[rcpt] = Reply(answer.code, answer.text)
+        if not mail.ok:
+            replies.update(dict.fromkeys(rcpts, Reply(mail.code, mail.text)))
+        if not pipelined and not accepted:
+            return _closing(conn, mail), False  # DATA is not sent; RSET comes with the next one
+        if not pipelined:
+            conn.send(b"DATA\r\n")
+        go_ahead = await conn.read(timeout)
+        if go_ahead.code != 354:
+            if accepted:
+                replies.update(dict.fromkeys(accepted, Reply(go_ahead.code, go_ahead.text)))
+            return _closing(conn, go_ahead), False
         if not accepted:
-            reusable = True  # RSET comes with the next acquire
-            return
-        try:
-            # The long data timeout covers the 354 and the reply to the final dot (aiosmtplib
-            # uses one timeout for both): an upstream that is slow to say 250 has probably stored
-            # the message, and giving up on it means sending it again.
-            response = await client.data(msg.data, timeout=upstream.data_timeout)
-        except SMTPDataError as exc:
-            reply = Reply(exc.code, exc.message)
-        else:
-            reply = Reply(response.code, response.message)
-        replies.update(dict.fromkeys(accepted, reply))
-        reusable = True
+            # A 354 although nobody is to receive it (RFC 2920 3.1): end it with the dot alone.
+            conn.send(b".\r\n")
+            await conn.read(upstream.data_timeout)
+            return conn.is_connected, False
+        # The long data timeout covers the reply to the final dot: an upstream that is slow to
+        # say 250 has probably stored the message, and giving up on it means sending it again.
+        conn.send_content(content(msg.data))
+        final = await conn.read(upstream.data_timeout)
+        replies.update(dict.fromkeys(accepted, Reply(final.code, final.text)))
+        conn.needs_rset = not final.ok
+        return _closing(conn, final), False
     except (SMTPException, OSError, ValueError) as exc:
-        # Timeout, disconnect or protocol trouble mid-transaction (ValueError: the client refused
-        # to encode something): the session state is unknown, so the connection is dropped, and
+        # Timeout, disconnect or protocol trouble mid-transaction (ValueError: an address that
+        # cannot be encoded): the session state is unknown, so the connection is dropped, and
         # whatever is not yet answered is temporary.
+        conn.close()
+        if may_be_stale and not answered and isinstance(exc, SMTPServerDisconnected) and not replies:
+            return False, True
         text = f"4.4.2 upstream connection failed: {type(exc).__name__}: {exc}"
         for rcpt in rcpts:
             replies.setdefault(rcpt, Reply(None, text))
-    finally:
-        handle.finished = True
-        lease.release(reusable)
+        return False, False
+
+
+def _closing(conn: UpstreamConnection, answer: Answer) -> bool:
+    """Whether ``conn`` can carry another transaction after ``answer`` (421: the upstream is closing)."""
+    if answer.code == 421:
+        conn.close()
+    return conn.is_connected
 
 
 def write_maildir(outbox: Path, queue_id: str, attempt: int, hostname: str, mail_from: str,

@@ -1,4 +1,8 @@
-"""Reused upstream connections: at most ``pool_size`` per upstream, RSET before every reuse.
+"""Reused upstream connections: at most ``pool_size`` per upstream.
+
+aiosmtplib opens a connection (greeting, EHLO, STARTTLS, AUTH); its transactions then run on an
+:class:`~gateway.delivery.wire.UpstreamConnection` (pipelined where the upstream offers it, RSET
+only after a transaction that did not end cleanly).
 
 A connection is handed out as a :class:`Lease`. A lease whose attempt has stalled can be
 *detached*: it stops counting against the pool's size (so another message gets a fresh connection
@@ -8,14 +12,14 @@ meanwhile) and its connection is closed when the stalled attempt ends rather tha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 
 import aiosmtplib
-from aiosmtplib import SMTPException, SMTPHeloError
+from aiosmtplib import SMTPHeloError, SMTPServerDisconnected
 
 from gateway.config import UpstreamConfig
+from gateway.delivery.wire import UpstreamConnection
 
 
 def build_tls_context(upstream: UpstreamConfig) -> ssl.SSLContext:
@@ -30,9 +34,11 @@ def build_tls_context(upstream: UpstreamConfig) -> ssl.SSLContext:
 class Lease:
     """One connection borrowed from a pool."""
 
-    def __init__(self, pool: UpstreamPool, client: aiosmtplib.SMTP) -> None:
+    def __init__(self, pool: UpstreamPool, conn: UpstreamConnection, reused: bool) -> None:
         self.pool = pool
-        self.client = client
+        self.conn = conn
+        self.reused = reused
+        """The connection carried an earlier transaction (and may have died while idle)."""
         self.detached = False
         self._returned = False
 
@@ -47,13 +53,13 @@ class Lease:
             return
         self._returned = True
         if self.detached:
-            self.client.close()  # the slot went to another connection meanwhile
+            self.conn.close()  # the slot went to another connection meanwhile
             return
-        self.pool.give_back(self.client, reusable)
+        self.pool.give_back(self.conn, reusable)
 
 
 class UpstreamPool:
-    """At most ``size`` upstream connections; idle ones are reused after an RSET."""
+    """At most ``size`` upstream connections; idle ones are reused."""
 
     def __init__(self, upstream: UpstreamConfig, hostname: str, tls_context: ssl.SSLContext | None,
                  password: str | None, idle_timeout: float) -> None:
@@ -62,7 +68,7 @@ class UpstreamPool:
         self._tls_context = tls_context
         self._password = password
         self._idle_timeout = idle_timeout
-        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self._idle: list[tuple[UpstreamConnection, float]] = []
         self._slots = asyncio.Semaphore(upstream.pool_size)
         self.opened = 0
 
@@ -77,35 +83,37 @@ class UpstreamPool:
             tls_context=self._tls_context if up.tls != "none" else None,
             username=up.username, password=self._password)
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> UpstreamConnection:
         client = self._new_client()
         await client.connect(timeout=self._upstream.connect_timeout)
-        # connect() sends EHLO only when it needs it for STARTTLS or AUTH, and STARTTLS forgets
-        # what the server said before. Capabilities (SMTPUTF8, 8BITMIME, SIZE) are read right
-        # after this, so make sure they are known on a fresh connection too.
-        if client.is_ehlo_or_helo_needed:
-            try:
-                await client.ehlo()
-            except SMTPHeloError:
-                await client.helo()  # an SMTP-only server: no extensions
+        try:
+            # connect() sends EHLO only when it needs it for STARTTLS or AUTH, and STARTTLS
+            # forgets what the server said before. Capabilities (PIPELINING, SMTPUTF8, 8BITMIME,
+            # SIZE) are read right after this, so make sure they are known on a fresh connection.
+            if client.is_ehlo_or_helo_needed:
+                try:
+                    await client.ehlo()
+                except SMTPHeloError:
+                    await client.helo()  # an SMTP-only server: no extensions
+            if client.transport is None:
+                raise SMTPServerDisconnected("Connection lost")
+        except BaseException:
+            client.close()
+            raise
         self.opened += 1
-        return client
+        return UpstreamConnection.take_over(client.transport, client.esmtp_extensions)
 
-    async def acquire(self) -> Lease:
+    async def acquire(self, fresh: bool = False) -> Lease:
+        """An idle connection (unless ``fresh``) or a new one; waits while ``size`` are in use."""
         await self._slots.acquire()
         try:
-            while self._idle:
-                client, since = self._idle.pop()
-                if not client.is_connected or time.monotonic() - since > self._idle_timeout:
-                    client.close()
+            while self._idle and not fresh:
+                conn, since = self._idle.pop()
+                if not conn.is_connected or time.monotonic() - since > self._idle_timeout:
+                    conn.close()
                     continue
-                try:
-                    await client.rset()
-                except (SMTPException, OSError):
-                    client.close()  # went stale while idle; not this message's problem
-                    continue
-                return Lease(self, client)
-            return Lease(self, await self._connect())
+                return Lease(self, conn, reused=True)
+            return Lease(self, await self._connect(), reused=False)
         except BaseException:
             self._slots.release()
             raise
@@ -113,27 +121,24 @@ class UpstreamPool:
     def slot_freed(self) -> None:
         self._slots.release()
 
-    def give_back(self, client: aiosmtplib.SMTP, reusable: bool) -> None:
-        if reusable and client.is_connected:
-            self._idle.append((client, time.monotonic()))
+    def give_back(self, conn: UpstreamConnection, reusable: bool) -> None:
+        if reusable and conn.is_connected:
+            self._idle.append((conn, time.monotonic()))
         else:
-            client.close()
+            conn.close()
         self._slots.release()
 
     def reap(self) -> None:
         now = time.monotonic()
         keep = []
-        for client, since in self._idle:
-            if client.is_connected and now - since <= self._idle_timeout:
-                keep.append((client, since))
+        for conn, since in self._idle:
+            if conn.is_connected and now - since <= self._idle_timeout:
+                keep.append((conn, since))
             else:
-                client.close()
+                conn.close()
         self._idle = keep
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
-        for client, _ in idle:
-            with contextlib.suppress(SMTPException, OSError, TimeoutError):
-                async with asyncio.timeout(2.0):
-                    await client.quit()
-            client.close()
+        for conn, _ in idle:
+            await conn.quit(timeout=2.0)

@@ -8,8 +8,8 @@ for what the replies mean). Problems before MAIL (connect, TLS, AUTH) are always
 misconfigured or unreachable upstream must not bounce mail.
 
 A stalled upstream holds one connection, not the service: an attempt still running after
-``stall_after`` seconds is *parked*. Its worker goes on with the next message and its pool slot
-is freed for a new connection; the parked attempt finishes (or times out) on its own. At most
+``stall_after`` seconds is *parked*: a new worker takes its place with the next message, and its
+pool slot is freed for a new connection; the parked attempt finishes (or times out) on its own. At most
 ``MAX_PARKED_PER_WORKER x workers`` attempts are parked at once.
 
 Duplicate window: between the upstream's 250 to DATA and the spool commit that marks the recipients
@@ -61,6 +61,7 @@ class DeliveryService:
         # Tenants with their own upstream: meta["tenant"] -> upstream; the rest use ``upstream``.
         self._routes: dict[str, UpstreamConfig] = dict(routes or {})
         self._pools: dict[str, UpstreamPool] = {}
+        self._pool_keys: dict[int, tuple[UpstreamConfig, str]] = {}  # id(upstream) -> its pool's key
         self._pool_lock = asyncio.Lock()
         self._delivery = delivery
         self._outbox = outbox
@@ -68,6 +69,8 @@ class DeliveryService:
         self._wake = asyncio.Event()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._inflight: set[str] = set()
+        # Queued messages the poll read already (they are in flight, so nothing else changes them).
+        self._loaded: dict[str, SpooledMessage] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: asyncio.Task[None] | None = None
         self._stopping = False
@@ -80,6 +83,7 @@ class DeliveryService:
         # worker, so at most 3 x workers messages can go out twice after a crash.
         self._recording_slots = asyncio.Semaphore(delivery.workers * 2)
         self.parked_total = 0
+        self._spawned = 0  # worker tasks started (their names)
 
     def upstream_for(self, msg: SpooledMessage) -> UpstreamConfig:
         tenant = msg.meta.get("tenant")
@@ -87,7 +91,13 @@ class DeliveryService:
 
     async def _pool_for(self, upstream: UpstreamConfig) -> UpstreamPool:
         """One pool of reused connections per distinct upstream (tenants may share one)."""
-        key = upstream.model_dump_json()
+        known = self._pool_keys.get(id(upstream))
+        if known is not None and known[0] is upstream:
+            pool = self._pools.get(known[1])
+            if pool is not None:
+                return pool
+        key = upstream.model_dump_json()  # ~20 us: once per configured upstream, not per message
+        self._pool_keys[id(upstream)] = (upstream, key)
         pool = self._pools.get(key)
         if pool is not None:
             return pool
@@ -105,6 +115,7 @@ class DeliveryService:
     async def reconfigure(self, upstream: UpstreamConfig, routes: Mapping[str, UpstreamConfig]) -> None:
         """New upstreams after a reload; pools of upstreams no longer used are closed."""
         self._upstream, self._routes = upstream, dict(routes)
+        self._pool_keys.clear()
         wanted = {u.model_dump_json() for u in (upstream, *routes.values())}
         for key in [k for k in self._pools if k not in wanted]:
             await self._pools.pop(key).close()
@@ -135,6 +146,7 @@ class DeliveryService:
         self._stopping = False
         self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-worker-{i}")
                        for i in range(self._delivery.workers)]
+        self._spawned = self._delivery.workers
         self._scheduler = asyncio.create_task(self._schedule(), name="delivery-scheduler")
         log.info("delivery.started", upstream=self._upstream.host or f"maildir:{self._outbox}",
                  workers=self._delivery.workers, pending=await self._spool.depth())
@@ -160,6 +172,7 @@ class DeliveryService:
             item = self._queue.get_nowait()
             if item is not None:
                 self._inflight.discard(item)
+                self._loaded.pop(item, None)
         for _ in self._tasks:
             self._queue.put_nowait(None)
         running = {*self._tasks, *self._parked}
@@ -212,14 +225,16 @@ class DeliveryService:
                 self._poll_requested = False
                 next_poll = now + self._delivery.poll_interval
                 try:
-                    ids, next_at = await self._spool.due(now, room, frozenset(self._inflight))
+                    due, next_at = await self._spool.due(now, room, frozenset(self._inflight))
                 except SpoolError as exc:
                     log.error("delivery.poll_failed", error=str(exc))
-                    ids, next_at = [], None
-                self._enqueue(ids)
+                    due, next_at = [], None
+                for msg in due:
+                    if self._enqueue([msg.queue_id]):
+                        self._loaded[msg.queue_id] = msg  # read with the poll: no trip per message
                 if next_at is not None:
                     next_poll = min(next_poll, next_at)
-                if len(ids) == room:
+                if len(due) == room:
                     self._poll_requested = True  # more may be due once workers made room
             for pool in self._pools.values():
                 pool.reap()
@@ -262,29 +277,40 @@ class DeliveryService:
         return added
 
     async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        assert me is not None
         while True:
             queue_id = await self._queue.get()
             if queue_id is None:
                 return
             handle = AttemptHandle()
-            task = asyncio.create_task(self._attempt(queue_id, handle), name=f"delivery:{queue_id}")
+            # The attempt runs in this task; a timer parks it if it stalls (a task and a wait per
+            # message to watch for that cost more than the rest of the scheduling).
+            timer = loop.call_later(self._delivery.stall_after, self._stalled, queue_id, handle, me)
             try:
-                done, _ = await asyncio.wait({task}, timeout=self._delivery.stall_after)
-                if (not done and handle.on_the_wire
-                        and len(self._parked) < MAX_PARKED_PER_WORKER * self._delivery.workers):
-                    # Stalled (an upstream that does not answer): let it finish on its own and
-                    # free this worker and its pool slot for the rest of the queue.
-                    handle.park()
-                    self._parked.add(task)
-                    task.add_done_callback(self._parked.discard)
-                    self.parked_total += 1
-                    log.warning("delivery.attempt_parked", queue_id=queue_id,
-                                after_seconds=self._delivery.stall_after, parked=len(self._parked))
-                    continue
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                task.cancel()
-                raise
+                await self._attempt(queue_id, handle)
+            finally:
+                timer.cancel()
+            if handle.parked:
+                return  # a new worker took this one's place (_stalled)
+
+    def _stalled(self, queue_id: str, handle: AttemptHandle, worker: asyncio.Task[None]) -> None:
+        """An attempt ran for ``stall_after``: if it is waiting for the upstream (a server that does
+        not answer), park it, so it finishes on its own, and start a worker in its place, which
+        also gets its pool slot for a new connection."""
+        if (self._stopping or not handle.on_the_wire or worker not in self._tasks
+                or len(self._parked) >= MAX_PARKED_PER_WORKER * self._delivery.workers):
+            return
+        handle.park()
+        self._tasks.remove(worker)
+        self._parked.add(worker)
+        worker.add_done_callback(self._parked.discard)
+        self._tasks.append(asyncio.create_task(self._worker(), name=f"delivery-worker-{self._spawned}"))
+        self._spawned += 1
+        self.parked_total += 1
+        log.warning("delivery.attempt_parked", queue_id=queue_id, after_seconds=self._delivery.stall_after,
+                    parked=len(self._parked))
 
     async def _attempt(self, queue_id: str, handle: AttemptHandle) -> None:
         recording = False
@@ -302,7 +328,7 @@ class DeliveryService:
 
     async def _deliver(self, queue_id: str, handle: AttemptHandle) -> bool:
         """One attempt. Returns True once a recording task owns the message's in-flight mark."""
-        msg = await self._spool.load(queue_id)
+        msg = self._loaded.pop(queue_id, None) or await self._spool.load(queue_id)
         if msg is None or not msg.pending:
             return False
         if msg.next_attempt > time.time() + 0.01:
@@ -311,14 +337,14 @@ class DeliveryService:
         replies: dict[str, Reply] = {}
         if not address_ok(msg.mail_from):
             for rcpt in msg.pending:
-                replies[rcpt] = Reply(553, "5.1.7 sender address contains control characters")
+                replies[rcpt] = Reply(553, "5.1.7 sender address cannot be sent in an SMTP path")
         else:
             good = []
             for rcpt in msg.pending:
                 if address_ok(rcpt):
                     good.append(rcpt)
                 else:
-                    replies[rcpt] = Reply(553, "5.1.3 recipient address contains control characters")
+                    replies[rcpt] = Reply(553, "5.1.3 recipient address cannot be sent in an SMTP path")
             if good:
                 upstream = self.upstream_for(msg)
                 if upstream.host is None:

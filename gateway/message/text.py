@@ -92,7 +92,9 @@ def _byte_fold_table(codec: str) -> tuple[bytes, bytes, dict[str, str]]:
             table[b] = ord(folded)
         else:
             table[b] = b
-            after[chr(b)] = folded
+            if folded != chr(b):  # (C1 controls fold to themselves: nothing to replace)
+                after[chr(b)] = folded
+    assert not any(ch.isascii() for ch in after)  # fold() skips the replacements on ASCII text
     return bytes(table), bytes(delete), after
 
 
@@ -109,9 +111,10 @@ def fold(text: str) -> str:
         except UnicodeEncodeError:
             continue
         folded = raw.translate(table, delete).decode("latin-1")
-        for ch, replacement in after.items():
-            if ch in folded:
-                folded = folded.replace(ch, replacement)
+        if not folded.isascii():
+            for ch, replacement in after.items():
+                if ch in folded:
+                    folded = folded.replace(ch, replacement)
         return folded
     return _fold_any(text)
 

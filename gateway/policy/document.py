@@ -6,79 +6,14 @@ from __future__ import annotations
 import bisect
 import itertools
 import operator
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.policy.content import fold, normalize
+from gateway.policy.content import fold
+from gateway.policy.items import item_spans
 from gateway.policy.stems import stem_words
 
 Zone = Literal["subject", "body", "all"]
-
-
-# Prices as written: "29,95 EUR", "€ 16,50", "$64.00", "12,800円", "450.00 درهم", "269,00 kr".
-_PRICE = re.compile(r"(?i)\d[.,]\d{2}\s?(?:€|eur\b|usd\b|\$|£|gbp\b|chf\b|zł|pln\b|kr\b|sek\b|tl\b|try\b|aed\b|sar\b"
-                    r"|brl\b|درهم|ريال)|(?:€|\$|£|¥|r\$)\s?\d|\d円")
-_CURRENCY_HINTS = ("eur", "EUR", "€", "$", "£", "¥", "円", "CHF", "PLN", "zł", "kr", "SEK", "TL", "TRY", "AED", "SAR",
-                   "BRL", "USD", "GBP", "درهم", "ريال")
-_ITEM_MARKER = re.compile(r"(?i)(?:^\s*\d{1,3}\s|\b(?:art\.?[ -]?nr|artikelnr|art\.? no|sku|ean|asin|qty|menge|anzahl"
-                          r"|stk|stück|pos|réf|ref|cod|codice|código|aantal|ilość|antal|adet|quantité|quantità"
-                          r"|cantidad)\b|\b\d+\s?x\s|品番|数量|単価)")
-_SENTENCE_END = re.compile(r"[.!?。！？]\s|[.!?。！？]$")
-
-
-def _hint_positions(source: str) -> list[int]:
-    """Where the currency hints occur (str.find per hint: several times faster than one
-    alternation pattern, which re tries hint by hint at every position)."""
-    out = []
-    for hint in _CURRENCY_HINTS:
-        at = source.find(hint)
-        while at >= 0:
-            out.append(at)
-            at = source.find(hint, at + 1)
-    return out
-
-
-def _item_spans(source: str, text: str, body_start: int) -> list[tuple[int, int]]:
-    hints = sorted(_hint_positions(source))
-    if not hints:
-        return []
-    lines = source.split("\n")
-    priced = [0] * len(lines)
-    candidates: set[int] = set()
-    line = at = 0
-    last = -1
-    for hint in hints:  # a hint holds no line break: it is in one line
-        line += source.count("\n", at, hint)
-        at = hint
-        if line != last:
-            last = line
-            priced[line] = len(_PRICE.findall(lines[line]))
-            if priced[line]:
-                # Only lines with prices, or the few lines before them, can be items.
-                candidates.update(range(max(0, line - 4), line + 1))
-    items: list[str] = []
-    for i in sorted(candidates):
-        line_text = lines[i]
-        item = priced[i] >= 2 or (priced[i] == 1 and _ITEM_MARKER.search(line_text) is not None)
-        if not item and 0 < len(line_text.strip()) <= 80 and not _SENTENCE_END.search(line_text.strip()):
-            # A table cell of an HTML order table: prices follow within the next few short lines.
-            item = sum(priced[i + 1: i + 5]) >= 2 and all(len(x) <= 80 for x in lines[i + 1: i + 5])
-        if item:
-            items.append(line_text)
-    spans: list[tuple[int, int]] = []
-    pos = body_start
-    # Each line as ``normalize`` has it, all folded in one call (folding is character by character
-    # and keeps line breaks, so the folded lines are the lines folded).
-    for folded in fold("\n".join(items)).split("\n") if items else ():
-        norm = " ".join(folded.split())
-        if not norm:
-            continue
-        found = text.find(norm, pos)
-        if found >= 0:
-            spans.append((found, found + len(norm)))
-            pos = found + len(norm)
-    return spans
 
 
 class StemView:
@@ -135,16 +70,23 @@ class Document:
     source: str = ""
     """The body as written (line breaks kept), for finding order-table lines."""
     _item_spans: list[tuple[int, int]] | None = None
+    _words: list[str] | None = None
+    """``text[1:-1].split(" ")``, when ``build`` made the text."""
 
     @classmethod
     def build(cls, subject: str, body: str) -> Document:
-        ns = normalize(subject)
-        return cls(text=ns + "\x01" + normalize(body), subject_end=len(ns), source=body)
+        # normalize() of each, keeping the words: the stem views split the text into them again
+        # otherwise (``text[1:-1].split(" ")``: an empty subject or body is one empty word).
+        subject_words = fold(subject).split()
+        body_words = fold(body).split()
+        ns = " " + " ".join(subject_words) + " "
+        return cls(text=ns + "\x01 " + " ".join(body_words) + " ", subject_end=len(ns), source=body,
+                   _words=(subject_words or [""]) + ["\x01"] + (body_words or [""]))
 
     def stemmed(self, lang: str) -> StemView:
         view = self._stems.get(lang)
         if view is None:
-            words = self.text[1:-1].split(" ")
+            words = self._words if self._words is not None else self.text[1:-1].split(" ")
             view = StemView(words, stem_words(lang, words))
             self._stems[lang] = view
         return view
@@ -157,7 +99,7 @@ class Document:
         cell) counts too. Found once per document, in the text as written, then located in the
         normalised text."""
         if self._item_spans is None:
-            self._item_spans = _item_spans(self.source, self.text, self.subject_end)
+            self._item_spans = item_spans(self.source, self.text, self.subject_end)
         if not self._item_spans:
             return False
         i = bisect.bisect_right(self._item_spans, (start, len(self.text))) - 1

@@ -168,9 +168,7 @@ class PolicyEngine:
                            hits=(Hit("engine-error", Action.QUARANTINE, "The message could not be read",
                                      str(exc)[:200]),))
         try:
-            verdict = self._evaluate(content, recipients, state)
-            # The template fingerprint from the text read once, here in the evaluating worker.
-            return dataclasses.replace(verdict, fingerprint=text_fingerprint(content.body_text).encode())
+            return self._evaluate(content, recipients, state)
         except Exception as exc:
             return Verdict(action=Action.QUARANTINE, subject=content.subject,
                            hits=(Hit("engine-error", Action.QUARANTINE,
@@ -194,7 +192,8 @@ class PolicyEngine:
         order_ids = find_order_ids(subject + "\n" + full_text)
         reply = self.is_reply(content, recipients)
         if not recipients:
-            return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids)
+            return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids,
+                           fingerprint=_fingerprint(content))
         marketplace = recipients[0].marketplace
         own_text = content.own_text() if reply else full_text
         doc = Document.build(subject, own_text)
@@ -292,7 +291,7 @@ class PolicyEngine:
                        smtp_code=smtp_code, enhanced_status=enhanced, language=detected.language,
                        purpose=purpose, purpose_scores=purpose_scores,
                        original_subject=subject if new_subject != subject else None,
-                       subject_rewrites=tuple(rewrites))
+                       subject_rewrites=tuple(rewrites), fingerprint=_fingerprint(content))
 
     def _applicable_rules(self, marketplace: str | None, reply: bool) -> tuple[tuple[int, ...], frozenset[int]]:
         """The indexes of the rules that apply to mail to ``marketplace`` (as a proactive message
@@ -329,6 +328,12 @@ class PolicyEngine:
         if current is not None and decode_header_value(current) == verdict.subject:
             return raw  # a rewrite rule that did not touch the subject: keep the bytes exact
         return replace_subject(raw, verdict.subject)
+
+
+def _fingerprint(content: MessageContent) -> str:
+    """The template fingerprint from the text read once, here in the evaluating worker (part of
+    the verdict, not a copy of it made afterwards: dataclasses.replace costs as much as a rule)."""
+    return text_fingerprint(content.body_text).encode()
 
 
 _SCORE_RULE = Rule(id="score-threshold", description="Sum of scored rules", reason="", action=Action.RELAY,

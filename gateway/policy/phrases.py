@@ -280,7 +280,7 @@ class PhraseIndex:
         languages = [lang for lang in languages if lang in self._stem_automata]
         text = doc.text
         automata = [(automaton, text) for automaton, letters in self._exact_without(frozenset(languages))
-                    if letters is None or (not text.isascii() and letters.search(text))]
+                    if letters is None or _holds_other_script(text, letters)]
         automata += [(self._stem_automata[lang], doc.stemmed(lang).text) for lang in languages]
         for automaton, text in automata:
             for end, pid in automaton.iter(text):
@@ -290,3 +290,15 @@ class PhraseIndex:
                 else:
                     found.append(end)
         return Occurrences(self, doc, ends, limit)
+
+
+def _holds_other_script(text: str, letters: re.Pattern[str]) -> bool:
+    """Whether ``text`` holds one of ``letters`` (all past Latin Extended-B): not when it is all
+    Latin-1 (a copy for Python, whose strings of such text are one byte a character)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return letters.search(text) is not None
+    return False

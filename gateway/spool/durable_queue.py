@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from gateway.spool.records import (
     new_queue_id,
 )
 from gateway.spool.space import SpaceGuard, release_ballast, wal_checkpoint_pages
-from gateway.spool.writer import RECOVERY, SCHEMA, Op, Put, SpoolDatabase, connect, insert
+from gateway.spool.writer import RECOVERY, SCHEMA, Op, Put, Record, SpoolDatabase, connect
 
 log = get_logger("gateway.spool")
 
@@ -154,7 +155,7 @@ class Spool:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    async def _write(self, op: Op | Put, then: Sequence[Write] = ()) -> Any:
+    async def _write(self, op: Op | Put | Record, then: Sequence[Write] = ()) -> Any:
         """``op`` in the writer's next batch (with ``then`` to commit right after it)."""
         if self._closed:
             raise SpoolError("spool is closed")
@@ -245,19 +246,21 @@ class Spool:
     # -- the delivery side ------------------------------------------------------------------------
 
     async def due(self, now: float, limit: int, exclude: set[str] | frozenset[str] = frozenset()
-                  ) -> tuple[list[str], float | None]:
-        """Pending queue ids whose next attempt is due (oldest first), and the earliest future one."""
+                  ) -> tuple[list[SpooledMessage], float | None]:
+        """Pending messages whose next attempt is due (oldest first, with their content), and the
+        earliest future attempt. One trip to the reader thread for the lot: the delivery service
+        polls when another process put mail, and a trip per message cost as much as the query."""
 
-        def fn(conn: sqlite3.Connection) -> tuple[list[str], float | None]:
+        def fn(conn: sqlite3.Connection) -> tuple[list[SpooledMessage], float | None]:
             rows = conn.execute(
                 "SELECT id FROM messages WHERE state='pending' AND next_attempt <= ? "
                 "ORDER BY next_attempt LIMIT ?", (now, limit + len(exclude))).fetchall()
             ids = [r[0] for r in rows if r[0] not in exclude][:limit]
             nxt = conn.execute("SELECT min(next_attempt) FROM messages WHERE state='pending' "
                                "AND next_attempt > ?", (now,)).fetchone()[0]
-            return ids, nxt
+            return [m for m in map(partial(_load, conn), ids) if m is not None], nxt
 
-        result: tuple[list[str], float | None] = await self._read(fn)
+        result: tuple[list[SpooledMessage], float | None] = await self._read(fn)
         return result
 
     async def load(self, queue_id: str) -> SpooledMessage | None:
@@ -265,20 +268,7 @@ class Spool:
         cached = self._fresh.get(queue_id)
         if cached is not None:
             return cached
-
-        def fn(conn: sqlite3.Connection) -> SpooledMessage | None:
-            row = conn.execute("SELECT mail_from, data, meta, arrived, attempts, next_attempt FROM messages "
-                               "WHERE id=? AND state='pending'", (queue_id,)).fetchone()
-            if row is None:
-                return None
-            rcpts = conn.execute("SELECT address, state, code, reply FROM recipients WHERE message_id=? "
-                                 "ORDER BY position", (queue_id,)).fetchall()
-            results = tuple(RecipientResult(a, s, c, r) for a, s, c, r in rcpts)
-            return SpooledMessage(queue_id, row[0], bytes(row[1]), json.loads(row[2]), row[3], row[4],
-                                  tuple(r.address for r in results if r.state == "pending"), results,
-                                  row[5])
-
-        result: SpooledMessage | None = await self._read(fn)
+        result: SpooledMessage | None = await self._read(partial(_load, queue_id=queue_id))
         return result
 
     async def find_by_meta(self, key: str, value: str) -> str | None:
@@ -319,28 +309,10 @@ class Spool:
         so a failure is never recorded without its bounce, nor the other way round. Returns the
         DSN's queue id.
         """
-        now = time.time()
         dsn_id = new_queue_id() if dsn is not None else None
         self._fresh.forget(queue_id)
-
-        def op(conn: sqlite3.Connection) -> str | None:
-            for r in results:
-                conn.execute("UPDATE recipients SET state=?, code=?, reply=?, updated=? "
-                             "WHERE message_id=? AND address=? AND state='pending'",
-                             (r.state, r.code, r.reply, now, queue_id, r.address))
-            left = conn.execute("SELECT count(*) FROM recipients WHERE message_id=? AND state='pending'",
-                                (queue_id,)).fetchone()[0]
-            if left:
-                conn.execute("UPDATE messages SET attempts=attempts+1, next_attempt=? WHERE id=?",
-                             (next_attempt if next_attempt is not None else now, queue_id))
-            else:
-                conn.execute("UPDATE messages SET attempts=attempts+1, state='done', data=NULL, "
-                             "finished=? WHERE id=?", (now, queue_id))
-            if dsn is not None and dsn_id is not None:
-                insert(conn, dsn_id, dsn, now)
-            return dsn_id
-
-        result: str | None = await self._write(op)
+        result: str | None = await self._write(Record(queue_id, tuple(results), next_attempt, time.time(),
+                                                      dsn, dsn_id))
         return result
 
     async def purge_finished(self, finished_before: float) -> int:
@@ -370,6 +342,18 @@ def _initialise(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS spool_info (key TEXT PRIMARY KEY, value TEXT)")
     conn.execute("INSERT OR REPLACE INTO spool_info VALUES ('opened', ?)", (str(time.time()),))
     conn.execute("COMMIT")
+
+
+def _load(conn: sqlite3.Connection, queue_id: str) -> SpooledMessage | None:
+    row = conn.execute("SELECT mail_from, data, meta, arrived, attempts, next_attempt FROM messages "
+                       "WHERE id=? AND state='pending'", (queue_id,)).fetchone()
+    if row is None:
+        return None
+    rcpts = conn.execute("SELECT address, state, code, reply FROM recipients WHERE message_id=? "
+                         "ORDER BY position", (queue_id,)).fetchall()
+    results = tuple(RecipientResult(a, s, c, r) for a, s, c, r in rcpts)
+    return SpooledMessage(queue_id, row[0], bytes(row[1]), json.loads(row[2]), row[3], row[4],
+                          tuple(r.address for r in results if r.state == "pending"), results, row[5])
 
 
 def _count_pending(conn: sqlite3.Connection) -> int:

@@ -2,8 +2,9 @@
 
 The thread, its queue and the batching are the process's one writer (gateway/group_commit.py,
 shared with the state database); this is the spool's part of it. Concurrent puts are
-group-committed: a batch's puts become two multi-row inserts, its other operations run one by one,
-all in one transaction, committed once (one fsync of the WAL). Before a batch's puts it asks the
+group-committed: a batch's puts become two multi-row inserts, its delivery results (``Record``) a
+few statements for all of them, its other operations run one by one, all in one transaction,
+committed once (one fsync of the WAL). Before a batch's puts it asks the
 space guard whether there is room; operations that record delivery results are never refused for
 space (see ``space``).
 """
@@ -23,7 +24,7 @@ from gateway.group_commit import Database, Outcome, in_savepoint
 from gateway.log import get_logger
 from gateway.spool.errors import SpoolCorrupt, SpoolError, SpoolFull
 from gateway.spool.integrity import is_corruption, is_disk_full
-from gateway.spool.records import NewMessage, check_data
+from gateway.spool.records import NewMessage, RecipientResult, check_data
 from gateway.spool.space import SpaceGuard
 
 log = get_logger("gateway.spool")
@@ -91,6 +92,45 @@ class Put:
         return [(self.queue_id, i, rcpt) for i, rcpt in enumerate(self.msg.rcpt_tos)]
 
 
+UPDATE_RECIPIENT = ("UPDATE recipients SET state=?, code=?, reply=?, updated=? "
+                    "WHERE message_id=? AND address=? AND state='pending'")
+RETRY_LATER = "UPDATE messages SET attempts=attempts+1, next_attempt=? WHERE id=?"
+FINISH = "UPDATE messages SET attempts=attempts+1, state='done', data=NULL, finished=? WHERE id=?"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One delivery attempt's results for the writer: recipients' states, the attempt counter, the
+    message ``done`` (bytes dropped) once no recipient is pending, and its DSN (``dsn_id``) if any.
+    A batch's records run as a handful of statements for all of them, not five per message."""
+
+    queue_id: str
+    results: tuple[RecipientResult, ...]
+    next_attempt: float | None
+    now: float
+    dsn: NewMessage | None = None
+    dsn_id: str | None = None
+
+
+def record(conn: sqlite3.Connection, records: Sequence[Record]) -> None:
+    """Apply ``records`` inside the open transaction."""
+    conn.executemany(UPDATE_RECIPIENT, [(r.state, r.code, r.reply, rec.now, rec.queue_id, r.address)
+                                        for rec in records for r in rec.results])
+    ids = list({rec.queue_id for rec in records})
+    pending: set[str] = set()
+    for start in range(0, len(ids), 500):  # under SQLite's limit of host parameters
+        chunk = ids[start:start + 500]
+        pending.update(row[0] for row in conn.execute(
+            "SELECT DISTINCT message_id FROM recipients WHERE state='pending' "
+            f"AND message_id IN ({','.join('?' * len(chunk))})", chunk))
+    conn.executemany(RETRY_LATER, [(rec.next_attempt if rec.next_attempt is not None else rec.now, rec.queue_id)
+                                   for rec in records if rec.queue_id in pending])
+    conn.executemany(FINISH, [(rec.now, rec.queue_id) for rec in records if rec.queue_id not in pending])
+    for rec in records:
+        if rec.dsn is not None and rec.dsn_id is not None:
+            insert(conn, rec.dsn_id, rec.dsn, rec.now)
+
+
 def insert(conn: sqlite3.Connection, queue_id: str, msg: NewMessage, now: float) -> None:
     put = Put(queue_id, msg, now)
     conn.execute(INSERT_MESSAGE, put.message_row())
@@ -109,7 +149,7 @@ class SpoolDatabase(Database):
         self._on_corrupt = on_corrupt
         self.corrupt: str | None = None
 
-    def commit(self, ops: Sequence[Op | Put]) -> list[Outcome]:
+    def commit(self, ops: Sequence[Op | Put | Record]) -> list[Outcome]:
         batch = list(ops)
         refusal: SpoolError | None = None
         if self.corrupt is not None:
@@ -131,7 +171,7 @@ class SpoolDatabase(Database):
         assert outcomes is not None
         return outcomes
 
-    def _commit(self, batch: list[Op | Put], refusal: SpoolError | None, retry: bool = True
+    def _commit(self, batch: list[Op | Put | Record], refusal: SpoolError | None, retry: bool = True
                 ) -> list[Outcome] | None:
         conn = self.conn
         try:
@@ -185,7 +225,7 @@ class SpoolDatabase(Database):
             if self._on_corrupt is not None:
                 self._on_corrupt(reason)
 
-    def _fast(self, batch: list[Op | Put], refusal: SpoolError | None) -> list[Outcome]:
+    def _fast(self, batch: list[Op | Put | Record], refusal: SpoolError | None) -> list[Outcome]:
         """All puts of the batch as two executemany statements; other operations one by one.
 
         Few Python-level round trips per put matter: the writer competes with the event loop for
@@ -195,9 +235,13 @@ class SpoolDatabase(Database):
         outcomes: list[Outcome] = []
         messages: list[tuple[Any, ...]] = []
         recipients: list[tuple[str, int, str]] = []
+        records: list[Record] = []
         conn.execute("BEGIN IMMEDIATE")
         for op in batch:
-            if isinstance(op, Put):
+            if isinstance(op, Record):
+                records.append(op)
+                outcomes.append((True, op.dsn_id))
+            elif isinstance(op, Put):
                 if refusal is not None:
                     outcomes.append((False, refusal))
                     continue
@@ -211,12 +255,14 @@ class SpoolDatabase(Database):
                 outcomes.append((True, op.queue_id))
             else:
                 outcomes.append(in_savepoint(conn, partial(op, conn), (ValueError, KeyError)))
+        if records:
+            record(conn, records)
         if messages:
             conn.executemany(INSERT_MESSAGE, messages)
             conn.executemany(INSERT_RECIPIENT, recipients)
         return outcomes
 
-    def _careful(self, batch: list[Op | Put], refusal: SpoolError | None) -> list[Outcome]:
+    def _careful(self, batch: list[Op | Put | Record], refusal: SpoolError | None) -> list[Outcome]:
         conn = self.conn
         outcomes: list[Outcome] = []
         conn.execute("BEGIN IMMEDIATE")
@@ -229,7 +275,10 @@ class SpoolDatabase(Database):
         return outcomes
 
 
-def _apply(conn: sqlite3.Connection, op: Op | Put) -> Any:
+def _apply(conn: sqlite3.Connection, op: Op | Put | Record) -> Any:
+    if isinstance(op, Record):
+        record(conn, [op])
+        return op.dsn_id
     if isinstance(op, Put):
         check_data(op.msg.data)
         conn.execute(INSERT_MESSAGE, op.message_row())

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.config import GatewayConfig
+from gateway.lifecycle import settle_heap
 from gateway.log import get_logger
 from gateway.workers.process import LINE_LIMIT, PARENT_PID_ENV
 from gateway.workers.sockets import parse_listen
@@ -83,6 +84,7 @@ async def run_worker(index: int, control_fd: int, listen: Sequence[str]) -> int:
             await gateway.stop(grace=5.0)
         return 2
     stopping.cancel()
+    settle_heap()
     channel.send({"ready": os.getpid()})
     commands = asyncio.create_task(_commands(reader, channel, gateway, stop), name="worker-commands")
     try:
@@ -104,6 +106,8 @@ async def _commands(reader: asyncio.StreamReader, channel: _Channel, gateway: An
             number = message.get("id")
             if "reload" in message:
                 ok = await gateway.reload(GatewayConfig.model_validate(message["reload"]))
+                if ok:
+                    settle_heap()
                 channel.send({"reply": number, "ok": ok})
             elif "metrics" in message:
                 text = await asyncio.to_thread(gateway.metrics.render)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import phonenumbers
@@ -73,6 +73,20 @@ def _email_addresses(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 _PHONE_CANDIDATE = regex.compile(r"(?:\+|\(|\b)\d[\d\s()./\-]{6,22}\d")
+# The stretches from a digit to the last digit that the candidate's characters join to it: every
+# candidate lies in one (or starts just before one, at its "+" or "("). Finding them is linear
+# (possessive); the candidate pattern, which backtracks from every digit through the spaces of an
+# order table, then runs only on the few stretches long enough to hold one.
+_DIGIT_STRETCH = regex.compile(r"\d(?=[\d\s()./\-]{7})(?:[\s()./\-]*+\d)*+")
+# The same on Latin-1 text, as one byte per character ("d" a digit, "s" a separator, "x" anything
+# else; the positions are the text's): its only digits are 0-9, its white space the ASCII one,
+# NEL and NBSP (and 0x1c-0x1f, which only widen a stretch). bytes.translate classifies at memory
+# speed, and a pattern of literals is searched for as fast, where the str pattern asks the
+# Unicode database at every character.
+_LATIN_CLASSES = bytes(ord("d") if 0x30 <= b <= 0x39 else
+                       ord("s") if b in b"\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0()./-" else ord("x")
+                       for b in range(256))
+_LATIN_STRETCH = re.compile(rb"d(?=[ds]{7})(?:s*+d)*+")
 # Written as a phone number even without a label: international (+, 00) or with a trunk prefix
 # (0, (0). Numbers of countries without a trunk prefix (Poland, Spain, Italy's mobiles, the US:
 # "61 850 12 34", "612 345 678", "(555) 123-4567") count only after a phone label on their line.
@@ -104,10 +118,29 @@ _REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB
 _PHONE_LIKE = regex.compile(r"^(?:\+|00|\(0)|\d[\s./\-]+\d")
 
 
+def _phone_candidates(text: str) -> Iterator[regex.Match[str]]:
+    """``_PHONE_CANDIDATE.finditer(text)``, looked for in the digit stretches only."""
+    try:
+        stretches = _LATIN_STRETCH.finditer(text.encode("latin-1").translate(_LATIN_CLASSES))
+    except UnicodeEncodeError:
+        stretches = _DIGIT_STRETCH.finditer(text)  # type: ignore[assignment]
+    for stretch in stretches:
+        start, end = stretch.span()
+        if start and text[start - 1] in "+(":
+            start -= 1
+        yield from _PHONE_CANDIDATE.finditer(text, start, end)
+
+
 def _label_before(text: str, start: int, reach: int = 48) -> str:
     """The words on the number's line just before it (where a label like "Tel.:" or "IBAN:" stands)."""
     line_start = text.rfind("\n", max(0, start - reach), start) + 1
-    return normalize(text[max(line_start, start - reach):start])
+    return _normalized_label(text[max(line_start, start - reach):start])
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_label(label: str) -> str:
+    """(Labels recur from message to message: one template's "Tel.:", "Rechnungsdatum:".)"""
+    return normalize(label)
 
 
 def _last_of(label: str, words: Sequence[str], whole: bool) -> int:
@@ -195,7 +228,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
     phone_labels = params["phone_labels"]
     other_labels = params["other_labels"]
     for text in (ctx.masked_subject, ctx.masked_text):
-        for cand in _PHONE_CANDIDATE.finditer(text):
+        for cand in _phone_candidates(text):
             number = cand.group(0)
             digits = sum(map(str.isdigit, number))
             if digits < 7:
