@@ -31,7 +31,8 @@ with empty lines between them (at most four lines from the sender's label to the
 _AMAZON_SIDE = regex.compile(r"(?i)marketplace\.amazon\.|amazon marketplace|@(?:[\w-]+\.)*amazon(?:ses)?\.")
 ATTRIBUTION = regex.compile(
     r"(?i)(?:\bwrote|\bschrieb|a écrit|ha scritto|escribió|schreef|napisał|skrev|yazdı|のメッセージ)"
-    r"[^\n]{0,200}[:：]\s*$")
+    r"[^\n]{0,200}(?:[:：]|\s-{2,})\s*$")
+"""An attribution line before a quoted message: "Am ... schrieb X:", or Zoho's "---- Op ... schreef ----"."""
 _AMAZON_NOTICE_QUOTE = regex.compile(r"(?i)^-{5,}\s*(?:message|nachricht|messaggio|mensaje|メッセージ)\s*:?\s*-{5,}")
 
 

@@ -73,5 +73,17 @@ def detect(text: str) -> Detected:
     return Detected(_CODES.get(code, code), int(percent))
 
 
+def shares(text: str) -> dict[str, int]:
+    """Every language CLD2 reads in the sample of ``text`` with its share in percent (a bilingual
+    mail has two). Asked only when a message would be held for its language, so never on the hot
+    path; empty when CLD2 cannot tell."""
+    sample = _without_signature(text)[:SAMPLE_CHARS]
+    try:
+        _, _, details = pycld2.detect(sample.encode("utf-8", "ignore").decode("utf-8"), isPlainText=True)
+    except pycld2.error:
+        return {}
+    return {_CODES.get(code, code): int(percent) for _, code, percent, _ in details if code not in ("un", "xxx")}
+
+
 def marketplace_languages(marketplace: str | None) -> tuple[str, ...]:
     return MARKETPLACE_LANGUAGES.get(marketplace or "", ())

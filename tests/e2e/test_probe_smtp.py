@@ -1,4 +1,4 @@
-"""The probe corpora (tests/corpus/probe, probe2) sent over SMTP to a real gateway, as a seller's ERP sends it:
+"""The probe corpora (tests/corpus/probe, probe2, probe3) sent over SMTP to a real gateway, as a seller's ERP sends it:
 no benign message is refused or held, no violating one is relayed as it was written.
 
 The same judgement as bench/policy_quality.py, but through the listener, the pipeline's stages
@@ -19,7 +19,8 @@ from tests.e2e.test_check_matches_smtp import crlf, envelope, seed, served, smtp
 
 __all__ = ["served"]  # the gateway fixture of test_check_matches_smtp, used here by name
 
-PROBES = {"probe": (load(CORPUS / "probe"), 180), "probe2": (load(CORPUS / "probe2"), 150)}
+PROBES = {"probe": (load(CORPUS / "probe"), 180), "probe2": (load(CORPUS / "probe2"), 150),
+          "probe3": (load(CORPUS / "probe3"), 85)}
 REPAIRED = {"tracking-pixel", "remote-image", "logo-link", "emoji", "optout-link"}
 """The shipped rules whose action is strip: their element is removed and the rest relayed."""
 

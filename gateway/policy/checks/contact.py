@@ -107,6 +107,11 @@ _DATES = regex.compile(
     r"|(?:19|20)\d{2}([./\-])(?:0?[1-9]|1[0-2])\2(?:0?[1-9]|[12]\d|3[01])"          # ISO 8601
     r")(?!\d|[./\-]\d)"
 )
+# Clock-time ranges ("kl. 08.00-12.00", "08:00–12:00") hold eight digits with a leading 0 and parse as
+# a Stockholm or Milan number: a delivery window would refuse the message. Blanked like dates.
+_TIME_RANGES = regex.compile(
+    r"(?<![\d.:\-/])(?:[01]?\d|2[0-4])[.:][0-5]\d\s*(?:[-\u2013\u2014]|to|bis|till)\s*(?:[01]?\d|2[0-4])[.:][0-5]\d(?![\d]|[.:]\d)"
+)
 _REGION = {"com": "US", "ca": "CA", "com.mx": "MX", "com.br": "BR", "co.uk": "GB", "de": "DE", "fr": "FR",
            "it": "IT", "es": "ES", "nl": "NL", "se": "SE", "pl": "PL", "com.be": "BE", "com.tr": "TR",
            "ae": "AE", "sa": "SA", "eg": "EG", "in": "IN", "co.jp": "JP", "com.au": "AU", "sg": "SG"}
@@ -240,6 +245,7 @@ def _phone_numbers(ctx: Context, params: Mapping[str, Any]) -> str | None:
                       for s, e in order_id_spans(text, cand.start(), cand.end())]
             blanks += [m.span() for m in _ACCOUNT_IDS.finditer(line)]
             blanks += [m.span() for m in _DATES.finditer(line)]
+            blanks += [m.span() for m in _TIME_RANGES.finditer(line)]
             if blanks:
                 chars = list(number)
                 offset = cand.start() - line_start

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.policy.checks.registry import check
 from gateway.policy.context import Context
-from gateway.policy.language import marketplace_languages
+from gateway.policy.language import marketplace_languages, shares
 
 
 @check("review-request-repeat", "a review request for an order that already had one (stateful)", limit=1)
@@ -94,11 +94,15 @@ def _purpose_is(ctx: Context, params: Mapping[str, Any]) -> str | None:
 
 
 @check("language-mismatch", "the seller's text is in a language the marketplace's buyers do not read",
-       accepted={}, min_percent=70)
+       accepted={}, min_percent=70, bilingual_percent=20)
 def _language_mismatch(ctx: Context, params: Mapping[str, Any]) -> str | None:
     if ctx.language is None or ctx.language_percent < int(params["min_percent"]):
         return None
     accepted = params["accepted"].get(ctx.marketplace or "") or marketplace_languages(ctx.marketplace)
     if not accepted or ctx.language in accepted:
+        return None
+    # A bilingual mail ("Bonjour / Hello", a French and an English column) is in the buyer's language too.
+    found = shares(ctx.own_text)
+    if any(found.get(lang, 0) >= int(params["bilingual_percent"]) for lang in accepted):
         return None
     return f"written in {ctx.language} ({ctx.language_percent}%), .{ctx.marketplace} reads {', '.join(accepted)}"
