@@ -52,7 +52,7 @@ def _latin_spans(pattern: re.Pattern[bytes], text: str) -> list[tuple[int, int]]
 
 
 # Enough text to find the order ids of any real message.
-_MAX_TEXT = 1024 * 1024
+MAX_ORDER_ID_TEXT = _MAX_TEXT = 1024 * 1024
 
 
 def _digits_folded(text: str) -> str:
@@ -63,7 +63,12 @@ def _digits_folded(text: str) -> str:
 
 def find_order_ids(text: str) -> tuple[str, ...]:
     """Distinct order ids in ``text`` in canonical form, in order of appearance."""
-    text = _digits_folded(text[:_MAX_TEXT])
+    return find_folded_order_ids(_digits_folded(text[:_MAX_TEXT]))
+
+
+def find_folded_order_ids(text: str) -> tuple[str, ...]:
+    """``find_order_ids`` of a text already NFKC-folded and at most ``_MAX_TEXT`` long (the policy
+    engine folds the message's text once for this and its other readers)."""
     spans = _latin_spans(_WRITTEN_CLASSES, text)
     if spans is not None:
         return tuple(dict.fromkeys(f"{text[s:s + 3]}-{text[s + 4:s + 11]}-{text[s + 12:e]}" for s, e in spans))

@@ -68,6 +68,23 @@ def strip_invisible(text: str) -> str:
     return unicodedata.normalize("NFKC", text.translate(_INVISIBLE))
 
 
+def nfkc_and_stripped(text: str) -> tuple[str, str]:
+    """``unicodedata.normalize("NFKC", text)`` and ``strip_invisible(text)``, with one
+    normalisation when they are the same string: Latin-1 or cp1252 text without a soft hyphen
+    (most European mail; strip_invisible then only applies NFKC)."""
+    if text.isascii():
+        return text, text
+    if "\u00ad" not in text:
+        for codec in ("latin-1", "cp1252"):
+            try:
+                text.encode(codec)
+            except UnicodeEncodeError:
+                continue
+            folded = unicodedata.normalize("NFKC", text)
+            return folded, folded
+    return unicodedata.normalize("NFKC", text), strip_invisible(text)
+
+
 def _fold_any(text: str) -> str:
     return strip_invisible(text).translate(_FOLD).casefold()
 
@@ -184,6 +201,8 @@ def decode_header_value(value: object) -> str:
             return text.replace("\r", "").replace("\n", "")
     else:
         text = _unescape_8bit(str(value))
+        if "=?" not in text:  # no encoded word: what decode_header hands back as it is
+            return text.replace("\r", "").replace("\n", "")
     if "=?" in text and not text.isascii():
         # decode_header hands the text between encoded words back as raw-unicode-escape bytes
         # ("請求書" as b"\\u8acb..."): decode each run of encoded words on its own instead.

@@ -42,6 +42,8 @@ class Context:
     masked_text: str = ""
     """The seller's own text, NFKC-folded, invisible characters removed, order ids blanked (one
     regex pass per message: what number matchers read)."""
+    clean_text: str | None = None
+    """``strip_invisible(own_text)``, made once for the masked text and the text links."""
     language: str | None = None
     language_percent: int = 0
     purpose: str | None = None
@@ -58,10 +60,12 @@ class Context:
     def links(self) -> list[Link]:
         """Links in the seller's own text and HTML (quoted parts of replies excluded for text URLs)."""
         if self._links is None:
-            from gateway.policy.content import text_links
+            from gateway.message.mime import clean_text_links
+            from gateway.policy.content import strip_invisible
 
+            clean = self.clean_text if self.clean_text is not None else strip_invisible(self.own_text)
             hrefs = [lnk for lnk in self.content.links if lnk.source == "href"]
-            self._links = hrefs + text_links(self.own_text)
+            self._links = hrefs + clean_text_links(clean)
         return self._links
 
 

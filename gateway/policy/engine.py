@@ -20,7 +20,8 @@ from gateway.config import MarketplaceConfig, PolicyConfig
 from gateway.datafiles import shipped_policies
 from gateway.fingerprint import text_fingerprint
 from gateway.message.mime import replace_subject
-from gateway.orderids import find_order_ids, mask_order_ids
+from gateway.message.text import nfkc_and_stripped
+from gateway.orderids import MAX_ORDER_ID_TEXT, find_folded_order_ids, find_order_ids, mask_order_ids
 from gateway.policy.content import (
     MessageContent,
     decode_header_value,
@@ -58,6 +59,7 @@ DEFAULT_ALLOW_DOMAINS: tuple[str, ...] = ("amazon.*", "amzn.*", "media-amazon.co
                                           "images-amazon.com", "amazon-adsystem.com")
 
 _THREAD_TOKEN = regex.compile(r"\[commMgrTok:[^\]\s]{1,200}\]")
+_THREAD_TOKEN_START = "[commMgrTok:"
 # A message id from Amazon's side: its mail systems or a buyer alias of any marketplace.
 _AMAZON_MESSAGE_ID = regex.compile(
     r"(?i)@(?:[a-z0-9-]+\.)*(?:amazon\.(?:com|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})|amazonses\.com)\s*>")
@@ -81,6 +83,7 @@ class PolicyEngine:
         self.classifier = Classifier(marketplace.tlds, marketplace.domain_prefix)
         # Rules that only read text run first: their tags (critical, review-request) feed the checks.
         self.rules: tuple[Rule, ...] = tuple(sorted(rules, key=lambda r: r.uses_checks))
+        self._rule_ids = tuple(rule.id for rule in self.rules)
         self.purposes: tuple[Purpose, ...] = tuple(purposes)
         table = dict(keywords) if keywords else dict(DEFAULT_KEYWORDS)
         self.fallback_keyword = table.pop("*", FALLBACK_KEYWORD)
@@ -181,15 +184,25 @@ class PolicyEngine:
         Amazon's thread token ``[commMgrTok:...]``. (A ``+token`` recipient is an alias form, not
         proof of a thread.)
         An "AW:" subject or threading headers that point at the seller's own mail are not enough."""
-        if _AMAZON_MESSAGE_ID.search(content.in_reply_to + " " + content.references + " "):
+        ids = content.in_reply_to + " " + content.references + " "
+        if "@" in ids and _AMAZON_MESSAGE_ID.search(ids):
             return True
-        return bool(_THREAD_TOKEN.search(content.subject) or _THREAD_TOKEN.search(content.body_text))
+        # (the token's literal start looked for first: a str search, where the pattern costs more)
+        return any(_THREAD_TOKEN_START in text and _THREAD_TOKEN.search(text)
+                   for text in (content.subject, content.body_text))
 
     def _evaluate(self, content: MessageContent, recipients: Sequence[MarketplaceRecipient],
                   state: PolicyState | None) -> Verdict:
         subject = content.subject
         full_text = content.body_text
-        order_ids = find_order_ids(subject + "\n" + full_text)
+        # NFKC once for the order ids, the masked texts and the text links (see nfkc_and_stripped).
+        folded_subject, clean_subject = nfkc_and_stripped(subject)
+        folded_text, clean_full = nfkc_and_stripped(full_text)
+        if len(subject) + 1 + len(full_text) <= MAX_ORDER_ID_TEXT:
+            # NFKC of the joined text is NFKC of each part joined: a line break never composes.
+            order_ids = find_folded_order_ids(folded_subject + "\n" + folded_text)
+        else:
+            order_ids = find_order_ids(subject + "\n" + full_text)
         reply = self.is_reply(content, recipients)
         if not recipients:
             return Verdict(action=Action.RELAY, subject=subject, reply=reply, order_ids=order_ids,
@@ -199,6 +212,7 @@ class PolicyEngine:
         doc = Document.build(subject, own_text)
         keyword = self.keyword_for(marketplace)
         detected = detect_language(own_text)
+        clean_text = clean_full if own_text is full_text else strip_invisible(own_text)
         stem_languages = tuple(dict.fromkeys(
             lang for lang in (detected.language, *marketplace_languages(marketplace)[:1]) if lang))
         ctx = Context(
@@ -207,8 +221,8 @@ class PolicyEngine:
             keyword=f"[{keyword}]" if self.config.keyword_override else None,
             keyword_pattern=self._keyword_patterns.get(marketplace, self._fallback_pattern),
             keyword_patterns=self._all_keyword_patterns, allow_domains=self.allow_domains,
-            masked_subject=mask_order_ids(strip_invisible(subject)),
-            masked_text=mask_order_ids(strip_invisible(own_text)),
+            masked_subject=mask_order_ids(clean_subject),
+            masked_text=mask_order_ids(clean_text), clean_text=clean_text,
             language=detected.language, language_percent=detected.percent,
         )
         ctx.occurrences = self._index.scan(doc, stem_languages)
@@ -256,7 +270,8 @@ class PolicyEngine:
                 assert rule.action is not None
                 decided.append(_Decided(Hit(rule.id, rule.action, reason, evidence[:300],
                                             repair=rule.repair or ""), rule))
-        misses = [self.rules[i].id for i in applicable if i not in decided_rules]
+        rule_ids = self._rule_ids
+        misses = [rule_ids[i] for i in applicable if i not in decided_rules]
         if score >= self.config.score_reject:
             decided.append(_Decided(Hit("score-threshold", Action.REJECT,
                                         f"Scored rules add up to {score:g} "

@@ -7,6 +7,7 @@ attachments, state: ``gateway.policy.checks``).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 
 import regex
 
@@ -24,45 +25,27 @@ __all__ = ["Document", "Phrase", "PhraseIndex", "content_only", "domain_allowed"
 def run_matcher(key: tuple[int, int], m: Matcher, ctx: Context) -> str | None:
     """The evidence (a snippet) when matcher ``m`` of a rule or purpose (``key``: its place in the
     phrase index) hits the message, else None."""
-    doc = ctx.doc
-    occ = ctx.occurrences
-    k0: Key = (key[0], key[1], 0)
-    k1: Key = (key[0], key[1], 1)
-    k2: Key = (key[0], key[1], 2)
-    unless = occ.get(k2, [])
-    zone = m.zone
-    in_subject = zone == "subject"
-    subject_end = doc.subject_end
-    item_lines = m.item_lines
-
-    def allowed(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        out = []
-        for s, e in spans:
-            if zone != "all" and (s < subject_end) != in_subject:
-                continue  # Document.in_zone
-            if unless and any(us <= s < ue or us < e <= ue for us, ue in unless):
-                continue
-            if not item_lines and doc.in_item_line(s, e):
-                continue  # a product name on an order line, not the seller's words
-            out.append((s, e))
-        return out
-
-    if m.type == "phrases":
-        spans = allowed(occ.get(k0, []))
-        if not spans:
+    mtype = m.type
+    if mtype == "phrases" or mtype == "near":
+        occ = ctx.occurrences
+        first = occ.get((key[0], key[1], 0))
+        if not first:
+            return None  # (most lists: decided before the exceptions and zones are looked up)
+        doc = ctx.doc
+        unless = occ.get((key[0], key[1], 2), [])
+        if mtype == "phrases":
+            for start, end in _allowed(first, m, doc, unless):
+                return f'"{doc.text[start:end]}" in {doc.snippet(start, end)}'
             return None
-        start, end = spans[0]
-        return f'"{doc.text[start:end]}" in {doc.snippet(start, end)}'
-
-    if m.type == "near":
-        first = allowed(occ.get(k0, []))
+        first = list(_allowed(first, m, doc, unless))
         if not first:
             return None
-        pair = near_pair(first, allowed(occ.get(k1, [])), m.within, doc.subject_end)
+        second = list(_allowed(occ.get((key[0], key[1], 1), []), m, doc, unless))
+        pair = near_pair(first, second, m.within, doc.subject_end)
         return doc.snippet(*pair, 20) if pair else None
-    if m.type == "only":
-        return content_only(ctx, {k1}, {k0}, k2, m.min_words)
-    if m.type == "regex":
+    if mtype == "only":
+        return content_only(ctx, {(key[0], key[1], 1)}, {(key[0], key[1], 0)}, (key[0], key[1], 2), m.min_words)
+    if mtype == "regex":
         targets = {"subject": (ctx.subject,), "body": (ctx.own_text,), "all": (ctx.subject, ctx.own_text)}
         for text in targets[m.zone]:
             for pattern in m.patterns:
@@ -71,6 +54,24 @@ def run_matcher(key: tuple[int, int], m: Matcher, ctx: Context) -> str | None:
                     return found.group(0)[:200]
         return None
     return CHECKS[m.check].fn(ctx, m.params)
+
+
+def _allowed(spans: list[tuple[int, int]], m: Matcher, doc: Document,
+             unless: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The spans in the matcher's zone, not inside one of its ``unless`` phrases and (unless it
+    reads them) not on an order-table line; lazily, so a phrase list stops at its first."""
+    zone = m.zone
+    in_subject = zone == "subject"
+    subject_end = doc.subject_end
+    item_lines = m.item_lines
+    for s, e in spans:
+        if zone != "all" and (s < subject_end) != in_subject:
+            continue  # Document.in_zone
+        if unless and any(us <= s < ue or us < e <= ue for us, ue in unless):
+            continue
+        if not item_lines and doc.in_item_line(s, e):
+            continue  # a product name on an order line, not the seller's words
+        yield s, e
 
 
 def near_pair(first: list[tuple[int, int]], second: list[tuple[int, int]], within: int,

@@ -162,7 +162,9 @@ def _label_pattern(words: tuple[str, ...], whole: bool) -> re.Pattern[str] | Non
     folded = sorted({normalize(w).strip() for w in words} - {""}, key=len, reverse=True)
     if not folded:
         return None
-    return re.compile("(?= (?:" + "|".join(map(re.escape, folded)) + ")" + (" )" if whole else ")"))
+    # " (?=...)" rather than "(?= ...)": the same starts (a match only takes its space, the next
+    # search begins after it), but re can search for the space instead of trying every position.
+    return re.compile(" (?=(?:" + "|".join(map(re.escape, folded)) + ")" + (" )" if whole else ")"))
 
 
 def _names_an_id(label: str, id_words: Sequence[str], phone_heads: Sequence[str]) -> bool:
