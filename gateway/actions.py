@@ -76,6 +76,6 @@ class MessageProcessor:
         outcome = await self.pipeline.run(txn, tenant, Entrance.SMTP)
         return replies.smtp_reply(outcome)
 
-    async def drain(self) -> None:
-        """Wait for relay records still being written (at shutdown)."""
-        await self.pipeline.drain()
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for relay records still being written (at shutdown: at most ``timeout`` seconds)."""
+        await self.pipeline.drain(timeout)

@@ -320,7 +320,7 @@ class Gateway:
                             sessions=self.listener.active_sessions)
             await self.listener.close()
         if self.processor is not None:
-            await self.processor.drain()
+            await self.processor.drain(grace)
         if self.bounce_listener is not None:
             await self.bounce_listener.drain(grace)
             await self.bounce_listener.close()

@@ -111,7 +111,18 @@ class Pipeline:
         self._pending_records.add(task)
         task.add_done_callback(self._pending_records.discard)
 
-    async def drain(self) -> None:
-        """Wait for relay records still being written (at shutdown)."""
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for relay records still being written (at shutdown: at most ``timeout`` seconds,
+        so a state database that stays away cannot hold the stop up for the records' whole retry
+        period; what is still unwritten then is logged and given up, the messages are spooled)."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self._pending_records:
-            await asyncio.gather(*self._pending_records)
+            left = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if left is not None and left <= 0:
+                pending = list(self._pending_records)
+                log.error("relay_records_abandoned", count=len(pending), waited=timeout)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            await asyncio.wait(list(self._pending_records), timeout=left)
