@@ -7,17 +7,10 @@ import pytest
 
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.verdict import Action, Verdict
-from tests.policy.mail import message, recipients
+from tests.policy.mail import ALIASES, message, recipients
 
 AMAZON_MID = "<0102019abc-def-000000@eu-west-1.amazonses.com>"
 SELLER = "service@mustermann-handel.example"
-ALIASES = {
-    "de": "b7d3kq9xz2m4np5@marketplace.amazon.de", "fr": "q9bv3kd7zx2mtnc@marketplace.amazon.fr",
-    "it": "n2kd8vxq4tz7rbp@marketplace.amazon.it", "es": "k4mz8dq2vb7xnpt@marketplace.amazon.es",
-    "nl": "p8vz3kq7dm2xbnc@marketplace.amazon.nl", "pl": "t2kq9vb4zx7mdnp@marketplace.amazon.pl",
-    "se": "x7mq2kd9vb3ztnp@marketplace.amazon.se", "com.tr": "z3vq8kd2mb7xtnp@marketplace.amazon.com.tr",
-    "co.jp": "m9kd3vq7zb2xtnp@marketplace.amazon.co.jp", "com": "v3kd9fxq2pn8mzc@marketplace.amazon.com",
-}
 ORDER = "302-4817265-9034712"
 
 
